@@ -1,0 +1,95 @@
+# signet's Makefile. A fresh clone needs two commands:
+#   make playground   the main job: a local cluster and registry with signet in front
+#   make test         every test, building the tools the tests need first
+SHELL := /usr/bin/env bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := build
+
+GO      ?= go
+BIN     := $(CURDIR)/bin
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT  ?= $(shell git rev-parse HEAD 2>/dev/null || echo unknown)
+LDFLAGS := -X github.com/signet-dev/signet/internal/version.version=$(VERSION) \
+           -X github.com/signet-dev/signet/internal/version.commit=$(COMMIT)
+
+# Third-party binaries the tests run, each built from a pinned Go module under
+# tools/. A binary is rebuilt only when it is missing or its module's pins change.
+TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(BIN)/registry $(BIN)/cosign $(BIN)/controller-gen
+TOOLBUILD = cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s $(2)" -o $(BIN)/$(notdir $@)
+# Kubernetes reads its own version from link-time stamps; the pin is in tools/kube/go.mod.
+KUBE_VERSION := $(shell awk '$$1=="k8s.io/kubernetes"{print $$2; exit}' tools/kube/go.mod)
+KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
+  -X $(p).gitVersion=$(KUBE_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X $(p).gitTreeState=clean)
+
+.PHONY: build
+build: ## build bin/signet
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/signet ./cmd/signet
+
+.PHONY: tools
+tools: $(TOOLS) ## build the third-party binaries the tests use into bin/
+
+$(BIN)/kube-apiserver: tools/kube/go.mod tools/kube/go.sum tools/kube/cmd/kube-apiserver/main.go
+	$(call TOOLBUILD,kube,$(KUBE_LDFLAGS)) ./cmd/kube-apiserver
+$(BIN)/etcd: tools/kube/go.mod tools/kube/go.sum tools/kube/cmd/etcd/main.go
+	$(call TOOLBUILD,kube) ./cmd/etcd
+$(BIN)/kubectl: tools/kube/go.mod tools/kube/go.sum tools/kube/cmd/kubectl/main.go
+	$(call TOOLBUILD,kube,$(KUBE_LDFLAGS)) ./cmd/kubectl
+$(BIN)/registry: tools/registry/go.mod tools/registry/go.sum
+	$(call TOOLBUILD,registry) github.com/distribution/distribution/v3/cmd/registry
+$(BIN)/cosign: tools/cosign/go.mod tools/cosign/go.sum
+	$(call TOOLBUILD,cosign) github.com/sigstore/cosign/v3/cmd/cosign
+$(BIN)/controller-gen: tools/controller-gen/go.mod tools/controller-gen/go.sum
+	$(call TOOLBUILD,controller-gen) sigs.k8s.io/controller-tools/cmd/controller-gen
+
+.PHONY: generate
+generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from api/
+	@if compgen -G 'api/*/*.go' >/dev/null; then \
+	  $(BIN)/controller-gen object paths=./api/... && \
+	  $(BIN)/controller-gen crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=deploy/crds; \
+	fi
+
+.PHONY: verify-generated
+verify-generated: generate ## fail if generated code is not what the generators produce
+	@if [[ -n "$$(git status --porcelain -- api deploy/crds)" ]]; then \
+	  git status --porcelain -- api deploy/crds; git diff --stat -- api deploy/crds; \
+	  echo "generated code is stale: run 'make generate' and commit the result"; exit 1; \
+	fi
+
+.PHONY: fmt-check
+fmt-check: ## fail if gofmt would change a file
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [[ -n "$$out" ]]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+.PHONY: vet
+vet:
+	$(GO) vet ./...
+
+# Fuzz targets run briefly on every `make test`; run longer with FUZZTIME=5m.
+FUZZTIME ?= 10s
+FUZZ_TARGETS ?=
+
+.PHONY: fuzz
+fuzz:
+	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
+	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
+	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; done
+
+.PHONY: test
+test: tools fmt-check vet verify-generated ## run every test (unit, real-component end to end, fuzz smoke)
+	SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 40m ./...
+	$(MAKE) fuzz
+
+.PHONY: bench
+bench: tools ## run the benchmarks and record results under bench/results/
+	@echo "no benchmarks are recorded yet (see issue 8)"; exit 1
+
+.PHONY: playground
+playground: tools build ## start a local control plane, registry and signet (not built yet)
+	@echo "the playground is not built yet (see issue 5)"; exit 1
+
+.PHONY: clean
+clean:
+	rm -rf $(BIN)
+
+.PHONY: help
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'

@@ -1,0 +1,20 @@
+// Command signet enforces container image signature and attestation policies.
+// It builds a signal-aware context, runs the root command and sets the exit code;
+// everything else lives in internal/cli.
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/signet-dev/signet/internal/cli"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := cli.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,70 @@
+// Package cli implements signet's command line: one file per subcommand, each
+// with an options struct that registers its flags and validates them. Exit codes
+// are shared by every command: 0 success (verified, allowed), 1 the policy is
+// not met (denied), 2 signet could not decide or the command was used wrongly.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/spf13/cobra"
+)
+
+// Exit codes shared by every subcommand.
+const (
+	ExitOK        = 0
+	ExitDenied    = 1
+	ExitUndecided = 2
+)
+
+// exitError carries a specific exit code out of a command's RunE.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// withExitCode makes a command exit with code and print err.
+func withExitCode(code int, err error) error { return &exitError{code: code, err: err} }
+
+// NewRootCommand returns the signet command tree.
+func NewRootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "signet",
+		Short: "Enforce container image signature and attestation policies",
+		Long: `signet checks that container images are signed and attested the way your
+policies require: as a Kubernetes admission webhook for every workload the API
+server admits, and from the command line for any image you ask about.
+
+Exit codes: 0 verified or allowed, 1 denied by policy, 2 could not decide or
+bad usage.`,
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newVersionCommand())
+	return root
+}
+
+// Execute runs the command line in args and returns the process exit code.
+func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	root := NewRootCommand()
+	root.SetArgs(args)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	fmt.Fprintln(stderr, "Error:", err)
+	var ee *exitError
+	if errors.As(err, &ee) {
+		return ee.code
+	}
+	// Flag parsing and argument errors are usage errors.
+	return ExitUndecided
+}
