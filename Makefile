@@ -65,13 +65,13 @@ vet:
 
 # Fuzz targets run briefly on every `make test`; run longer with FUZZTIME=5m.
 FUZZTIME ?= 10s
-FUZZ_TARGETS ?=
+FUZZ_TARGETS ?= ./internal/reference:FuzzParse
 
 .PHONY: fuzz
 fuzz:
 	@for t in $(FUZZ_TARGETS); do pkg=$${t%%:*}; fn=$${t##*:}; \
 	  echo "fuzz $$pkg $$fn ($(FUZZTIME))"; \
-	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg; done
+	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
 
 .PHONY: test
 test: tools fmt-check vet verify-generated ## run every test (unit, real-component end to end, fuzz smoke)
@@ -93,3 +93,7 @@ clean:
 .PHONY: help
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
+
+.PHONY: update-trusted-root
+update-trusted-root: ## refresh internal/trust/embedded from npm @sigstore/tuf (TRUSTED_ROOT_VERSION=x.y.z, default latest)
+	hack/update-trusted-root.sh $(TRUSTED_ROOT_VERSION)

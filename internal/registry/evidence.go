@@ -1,0 +1,255 @@
+package registry
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"sync"
+
+	"golang.org/x/sync/errgroup"
+)
+
+// Kind says how a piece of evidence was stored.
+type Kind int
+
+const (
+	// LegacySignature is a layer of cosign's sha256-<hex>.sig manifest: a
+	// simple-signing payload with the signature and its certificate, chain,
+	// Rekor bundle and timestamp in annotations.
+	LegacySignature Kind = iota + 1
+	// LegacyAttestation is a layer of cosign's sha256-<hex>.att manifest: a DSSE
+	// envelope with the same annotations.
+	LegacyAttestation
+	// SigstoreBundle is a Sigstore bundle attached as an OCI 1.1 referrer (found
+	// through the referrers API or the referrers tag schema).
+	SigstoreBundle
+)
+
+func (k Kind) String() string {
+	switch k {
+	case LegacySignature:
+		return "legacy signature"
+	case LegacyAttestation:
+		return "legacy attestation"
+	case SigstoreBundle:
+		return "sigstore bundle"
+	}
+	return "unknown"
+}
+
+// BundleMediaTypePrefix starts the media type of every Sigstore bundle version.
+const BundleMediaTypePrefix = "application/vnd.dev.sigstore.bundle"
+
+// Evidence is one candidate signature or attestation as stored, unverified.
+type Evidence struct {
+	Kind Kind
+	// Repository holds the manifest the evidence was found in.
+	Repository Repository
+	// Manifest is the digest of that manifest; Layer the layer's index in it.
+	Manifest string
+	Layer    int
+	// MediaType is the layer's media type; Content its bytes (digest-checked).
+	MediaType string
+	Content   []byte
+	// Annotations are the layer's annotations (legacy formats keep the
+	// signature, certificate and log entry there). Unsigned: never trust them
+	// for anything the signature does not cover.
+	Annotations map[string]string
+}
+
+// Source says where the evidence was found, for messages.
+func (e Evidence) Source() string {
+	return fmt.Sprintf("%s %s@%s layer %d", e.Kind, e.Repository, e.Manifest, e.Layer)
+}
+
+// EvidenceOptions say where to look.
+type EvidenceOptions struct {
+	// SignatureRepository, when set, holds the signatures and attestations
+	// instead of the image's own repository (like cosign's COSIGN_REPOSITORY).
+	SignatureRepository *Repository
+}
+
+// Evidence fetches every candidate signature and attestation of the image
+// with the given digest in repo: the legacy .sig and .att tags and the
+// Sigstore bundles among its referrers. An image with no evidence yields an
+// empty list and no error; a registry failure or an exceeded limit is an error.
+func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, opts EvidenceOptions) ([]Evidence, error) {
+	if err := checkDigestSyntax(digest); err != nil {
+		return nil, err
+	}
+	where := repo
+	if opts.SignatureRepository != nil {
+		where = *opts.SignatureRepository
+	}
+	tag := strings.Replace(digest, ":", "-", 1)
+
+	var (
+		mu  sync.Mutex
+		all []Evidence
+	)
+	add := func(ev []Evidence) {
+		mu.Lock()
+		all = append(all, ev...)
+		mu.Unlock()
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		ev, err := c.legacy(gctx, where, tag+".sig", LegacySignature)
+		add(ev)
+		return err
+	})
+	g.Go(func() error {
+		ev, err := c.legacy(gctx, where, tag+".att", LegacyAttestation)
+		add(ev)
+		return err
+	})
+	g.Go(func() error {
+		ev, err := c.bundles(gctx, where, digest)
+		add(ev)
+		return err
+	})
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return all, nil
+}
+
+// legacy reads the layers of cosign's signature or attestation tag.
+func (c *Client) legacy(ctx context.Context, repo Repository, tag string, kind Kind) ([]Evidence, error) {
+	m, err := c.Resolve(ctx, repo, tag)
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading %s:%s: %w", repo, tag, err)
+	}
+	var im ImageManifest
+	if err := json.Unmarshal(m.Bytes, &im); err != nil {
+		return nil, fmt.Errorf("reading %s:%s: not an image manifest: %w", repo, tag, err)
+	}
+	if n := len(im.Layers); n > c.opts.limits.MaxLayers {
+		return nil, fmt.Errorf("reading %s:%s: %w: %d layers, at most %d are read", repo, tag, ErrLimit, n, c.opts.limits.MaxLayers)
+	}
+	return c.layers(ctx, repo, m.Digest, im.Layers, kind)
+}
+
+// bundles reads the Sigstore bundles among the referrers of digest.
+func (c *Client) bundles(ctx context.Context, repo Repository, digest string) ([]Evidence, error) {
+	refs, err := c.Referrers(ctx, repo, digest)
+	if err != nil {
+		return nil, err
+	}
+	var out []Evidence
+	for _, d := range refs {
+		if !strings.HasPrefix(d.ArtifactType, BundleMediaTypePrefix) && d.ArtifactType != "" {
+			continue
+		}
+		m, err := c.Resolve(ctx, repo, d.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("reading referrer %s@%s: %w", repo, d.Digest, err)
+		}
+		var im ImageManifest
+		if err := json.Unmarshal(m.Bytes, &im); err != nil || m.IsIndex() {
+			continue // not an artifact manifest: not a bundle
+		}
+		if im.Subject == nil || im.Subject.Digest != digest {
+			// The registry listed it, but the manifest does not refer to this image.
+			continue
+		}
+		var layers []Descriptor
+		for _, l := range im.Layers {
+			if strings.HasPrefix(l.MediaType, BundleMediaTypePrefix) {
+				layers = append(layers, l)
+			}
+		}
+		if len(layers) > c.opts.limits.MaxLayers {
+			return nil, fmt.Errorf("reading referrer %s@%s: %w: %d bundle layers, at most %d are read", repo, d.Digest, ErrLimit, len(layers), c.opts.limits.MaxLayers)
+		}
+		ev, err := c.layers(ctx, repo, m.Digest, layers, SigstoreBundle)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, ev...)
+	}
+	return out, nil
+}
+
+// Referrers lists the manifests whose subject is digest, through the OCI
+// referrers API or, where the registry has none, the referrers tag schema
+// (an index tagged sha256-<hex>).
+func (c *Client) Referrers(ctx context.Context, repo Repository, digest string) ([]Descriptor, error) {
+	if err := checkDigestSyntax(digest); err != nil {
+		return nil, err
+	}
+	body, _, err := c.get(ctx, repo, "referrers/"+digest, []string{MediaTypeOCIIndex}, c.opts.limits.MaxManifestBytes)
+	var se *StatusError
+	// No referrers API: registries answer 404, some 400 or 405.
+	if errors.Is(err, ErrNotFound) || (errors.As(err, &se) && (se.StatusCode == 400 || se.StatusCode == 405)) {
+		return c.referrersFallback(ctx, repo, digest)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing referrers of %s@%s: %w", repo, digest, err)
+	}
+	return c.referrerIndex(repo, digest, body)
+}
+
+// referrersFallback reads the referrers tag schema: an index tagged sha256-<hex>.
+func (c *Client) referrersFallback(ctx context.Context, repo Repository, digest string) ([]Descriptor, error) {
+	m, err := c.Resolve(ctx, repo, strings.Replace(digest, ":", "-", 1))
+	if errors.Is(err, ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing referrers of %s@%s (tag schema): %w", repo, digest, err)
+	}
+	return c.referrerIndex(repo, digest, m.Bytes)
+}
+
+func (c *Client) referrerIndex(repo Repository, digest string, body []byte) ([]Descriptor, error) {
+	var idx Index
+	if err := json.Unmarshal(body, &idx); err != nil {
+		return nil, fmt.Errorf("listing referrers of %s@%s: not an index: %w", repo, digest, err)
+	}
+	if n := len(idx.Manifests); n > c.opts.limits.MaxReferrers {
+		return nil, fmt.Errorf("listing referrers of %s@%s: %w: %d referrers, at most %d are read", repo, digest, ErrLimit, n, c.opts.limits.MaxReferrers)
+	}
+	return idx.Manifests, nil
+}
+
+// layers fetches the given layers of one manifest, a few at a time.
+func (c *Client) layers(ctx context.Context, repo Repository, manifest string, layers []Descriptor, kind Kind) ([]Evidence, error) {
+	out := make([]Evidence, len(layers))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(4)
+	for i, l := range layers {
+		if l.Size > c.opts.limits.MaxBlobBytes {
+			return nil, fmt.Errorf("reading %s@%s layer %d: %w: %d bytes, at most %d are read", repo, manifest, i, ErrLimit, l.Size, c.opts.limits.MaxBlobBytes)
+		}
+		g.Go(func() error {
+			content, err := c.Blob(gctx, repo, l.Digest)
+			if err != nil {
+				return fmt.Errorf("reading %s@%s layer %d: %w", repo, manifest, i, err)
+			}
+			out[i] = Evidence{
+				Kind: kind, Repository: repo, Manifest: manifest, Layer: i,
+				MediaType: l.MediaType, Content: content, Annotations: l.Annotations,
+			}
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func checkDigestSyntax(digest string) error {
+	alg, hex, ok := strings.Cut(digest, ":")
+	want := map[string]int{"sha256": 64, "sha512": 128}[alg]
+	if !ok || want == 0 || len(hex) != want || strings.Trim(hex, "0123456789abcdef") != "" {
+		return fmt.Errorf("malformed digest %q", digest)
+	}
+	return nil
+}

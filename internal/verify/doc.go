@@ -1,0 +1,18 @@
+// Package verify decides whether an image digest is signed and attested as an
+// authority requires, from evidence already fetched (package registry) and
+// trust material already loaded (package trust). It is pure: no network, no
+// Kubernetes, no clock except the one passed in, no goroutines.
+//
+// One verification path: every storage format, legacy cosign .sig and .att
+// layers as well as Sigstore bundles from OCI referrers, is converted into a
+// Sigstore bundle and checked by sigstore-go with the same options: the key or
+// the certificate chain, SCTs, the transparency log entry, timestamps. Then the
+// payload is bound to the digest being verified (the simple-signing
+// docker-manifest-digest, or the in-toto subject) and, for attestations, the
+// predicate type and conditions are checked.
+//
+// Outcomes are values (Result): for every authority, the signature that
+// passed or why each candidate failed. Errors come in two families, matched
+// with errors.Is: ErrDenied (the policy is not met) and ErrUndecided (signet
+// could not find out). Absence is never acceptance: no evidence denies.
+package verify

@@ -1,0 +1,203 @@
+package verify
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"strings"
+
+	protobundle "github.com/sigstore/protobuf-specs/gen/pb-go/bundle/v1"
+	protocommon "github.com/sigstore/protobuf-specs/gen/pb-go/common/v1"
+	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
+	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
+	"github.com/sigstore/sigstore-go/pkg/bundle"
+
+	"github.com/signet-dev/signet/internal/registry"
+)
+
+// Annotations of cosign's legacy signature and attestation layers.
+const (
+	annotationSignature   = "dev.cosignproject.cosign/signature"
+	annotationCertificate = "dev.sigstore.cosign/certificate"
+	annotationChain       = "dev.sigstore.cosign/chain"
+	annotationRekorBundle = "dev.sigstore.cosign/bundle"
+	annotationRFC3161     = "dev.sigstore.cosign/rfc3161timestamp"
+)
+
+// CosignSignPredicateType is the predicate type of the in-toto statement cosign
+// signs when it stores an image signature as a Sigstore bundle.
+const CosignSignPredicateType = "https://sigstore.dev/cosign/sign/v1"
+
+// candidate is one piece of evidence in the single form every check uses.
+type candidate struct {
+	ev     registry.Evidence
+	bundle *bundle.Bundle
+	// payload is the signed simple-signing payload of a legacy signature; nil
+	// for DSSE envelopes, whose statement binds the digest itself.
+	payload []byte
+	// predicateType is read from the envelope before verification, only to route
+	// the candidate to signature or attestation checks; checks use the verified
+	// statement.
+	predicateType string
+}
+
+func (c candidate) isSignature() bool {
+	return c.payload != nil || c.predicateType == CosignSignPredicateType
+}
+
+// toCandidate converts evidence in any storage format into a Sigstore bundle.
+func toCandidate(ev registry.Evidence) (candidate, error) {
+	switch ev.Kind {
+	case registry.SigstoreBundle:
+		var b bundle.Bundle
+		if err := b.UnmarshalJSON(ev.Content); err != nil {
+			return candidate{}, fmt.Errorf("malformed bundle: %w", err)
+		}
+		c := candidate{ev: ev, bundle: &b}
+		env := b.GetDsseEnvelope()
+		if env == nil {
+			return candidate{}, fmt.Errorf("bundle holds a message signature, which cannot bind an image digest; image signatures must be DSSE in-toto statements")
+		}
+		c.predicateType = peekPredicateType(env.GetPayload())
+		return c, nil
+	case registry.LegacySignature:
+		sig, err := base64.StdEncoding.DecodeString(ev.Annotations[annotationSignature])
+		if err != nil || len(sig) == 0 {
+			return candidate{}, fmt.Errorf("signature annotation missing or not base64")
+		}
+		sum := sha256.Sum256(ev.Content)
+		pb, err := legacyBundle(ev.Annotations)
+		if err != nil {
+			return candidate{}, err
+		}
+		pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
+			Signature:     sig,
+		}}
+		b, err := bundle.NewBundle(pb)
+		if err != nil {
+			return candidate{}, fmt.Errorf("legacy signature: %w", err)
+		}
+		return candidate{ev: ev, bundle: b, payload: ev.Content}, nil
+	case registry.LegacyAttestation:
+		var env struct {
+			PayloadType string `json:"payloadType"`
+			Payload     []byte `json:"payload"`
+			Signatures  []struct {
+				KeyID string `json:"keyid"`
+				Sig   []byte `json:"sig"`
+			} `json:"signatures"`
+		}
+		if err := json.Unmarshal(ev.Content, &env); err != nil {
+			return candidate{}, fmt.Errorf("malformed DSSE envelope: %w", err)
+		}
+		if len(env.Signatures) == 0 {
+			return candidate{}, fmt.Errorf("DSSE envelope has no signature")
+		}
+		pb, err := legacyBundle(ev.Annotations)
+		if err != nil {
+			return candidate{}, err
+		}
+		penv := &protodsse.Envelope{Payload: env.Payload, PayloadType: env.PayloadType}
+		for _, s := range env.Signatures {
+			penv.Signatures = append(penv.Signatures, &protodsse.Signature{Sig: s.Sig, Keyid: s.KeyID})
+		}
+		pb.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: penv}
+		b, err := bundle.NewBundle(pb)
+		if err != nil {
+			return candidate{}, fmt.Errorf("legacy attestation: %w", err)
+		}
+		return candidate{ev: ev, bundle: b, predicateType: peekPredicateType(env.Payload)}, nil
+	}
+	return candidate{}, fmt.Errorf("unknown evidence kind %d", ev.Kind)
+}
+
+// legacyBundle builds the verification material of a v0.1 bundle from the
+// annotations of a legacy layer: the certificate (or a key hint), the Rekor
+// entry with its signed entry timestamp, and RFC 3161 timestamps.
+func legacyBundle(ann map[string]string) (*protobundle.Bundle, error) {
+	mediaType, _ := bundle.MediaTypeString("0.1")
+	pb := &protobundle.Bundle{MediaType: mediaType, VerificationMaterial: &protobundle.VerificationMaterial{}}
+	vm := pb.VerificationMaterial
+	if certPEM := ann[annotationCertificate]; certPEM != "" {
+		block, _ := pem.Decode([]byte(certPEM))
+		if block == nil || block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("certificate annotation is not a PEM certificate")
+		}
+		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{
+			X509CertificateChain: &protocommon.X509CertificateChain{Certificates: []*protocommon.X509Certificate{{RawBytes: block.Bytes}}},
+		}
+	} else {
+		vm.Content = &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: ""}}
+	}
+	if raw := ann[annotationRekorBundle]; raw != "" {
+		entry, err := legacyRekorEntry([]byte(raw))
+		if err != nil {
+			return nil, err
+		}
+		vm.TlogEntries = []*protorekor.TransparencyLogEntry{entry}
+	}
+	if raw := ann[annotationRFC3161]; raw != "" {
+		var ts struct {
+			SignedRFC3161Timestamp []byte `json:"SignedRFC3161Timestamp"`
+		}
+		if err := json.Unmarshal([]byte(raw), &ts); err != nil || len(ts.SignedRFC3161Timestamp) == 0 {
+			return nil, fmt.Errorf("malformed RFC 3161 timestamp annotation")
+		}
+		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{
+			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts.SignedRFC3161Timestamp}},
+		}
+	}
+	return pb, nil
+}
+
+// legacyRekorEntry converts cosign's Rekor bundle annotation (the entry body
+// and its signed entry timestamp) into a transparency log entry.
+func legacyRekorEntry(raw []byte) (*protorekor.TransparencyLogEntry, error) {
+	var rb struct {
+		SignedEntryTimestamp []byte `json:"SignedEntryTimestamp"`
+		Payload              struct {
+			Body           []byte `json:"body"`
+			IntegratedTime int64  `json:"integratedTime"`
+			LogIndex       int64  `json:"logIndex"`
+			LogID          string `json:"logID"`
+		} `json:"Payload"`
+	}
+	if err := json.Unmarshal(raw, &rb); err != nil {
+		return nil, fmt.Errorf("malformed Rekor bundle annotation: %w", err)
+	}
+	logID, err := hex.DecodeString(rb.Payload.LogID)
+	if err != nil || len(rb.Payload.Body) == 0 || len(rb.SignedEntryTimestamp) == 0 {
+		return nil, fmt.Errorf("malformed Rekor bundle annotation: missing body, log ID or signed entry timestamp")
+	}
+	var kv struct {
+		APIVersion string `json:"apiVersion"`
+		Kind       string `json:"kind"`
+	}
+	if err := json.Unmarshal(rb.Payload.Body, &kv); err != nil || kv.Kind == "" {
+		return nil, fmt.Errorf("malformed Rekor entry body")
+	}
+	return &protorekor.TransparencyLogEntry{
+		LogIndex:          rb.Payload.LogIndex,
+		LogId:             &protocommon.LogId{KeyId: logID},
+		KindVersion:       &protorekor.KindVersion{Kind: kv.Kind, Version: kv.APIVersion},
+		IntegratedTime:    rb.Payload.IntegratedTime,
+		InclusionPromise:  &protorekor.InclusionPromise{SignedEntryTimestamp: rb.SignedEntryTimestamp},
+		CanonicalizedBody: rb.Payload.Body,
+	}, nil
+}
+
+// peekPredicateType reads the predicate type of an unverified in-toto
+// statement, for routing only.
+func peekPredicateType(payload []byte) string {
+	var s struct {
+		PredicateType string `json:"predicateType"`
+	}
+	if json.Unmarshal(payload, &s) != nil {
+		return ""
+	}
+	return strings.TrimSpace(s.PredicateType)
+}
