@@ -143,7 +143,7 @@ func (c *Client) bundles(ctx context.Context, repo Repository, digest string) ([
 	}
 	var out []Evidence
 	for _, d := range refs {
-		if !strings.HasPrefix(d.ArtifactType, BundleMediaTypePrefix) && d.ArtifactType != "" {
+		if !mayHoldBundle(d) {
 			continue
 		}
 		m, err := c.Resolve(ctx, repo, d.Digest)
@@ -252,4 +252,23 @@ func checkDigestSyntax(digest string) error {
 		return fmt.Errorf("malformed digest %q", digest)
 	}
 	return nil
+}
+
+// mediaTypeEmpty is the config media type of artifacts without a config; some
+// registries report it as the artifactType of referrers that set none.
+const mediaTypeEmpty = "application/vnd.oci.empty.v1+json"
+
+// mayHoldBundle filters referrers on the client side: a Sigstore bundle
+// artifact says so in its artifactType, or (as cosign writes it) leaves the
+// artifactType to the empty config and carries bundle annotations. The layers
+// are filtered by media type again after the manifest is read.
+func mayHoldBundle(d Descriptor) bool {
+	switch {
+	case strings.HasPrefix(d.ArtifactType, BundleMediaTypePrefix), d.ArtifactType == "":
+		return true
+	case d.ArtifactType == mediaTypeEmpty:
+		_, ok := d.Annotations["dev.sigstore.bundle.content"]
+		return ok || len(d.Annotations) == 0
+	}
+	return false
 }

@@ -1,0 +1,134 @@
+// Package check verifies one image reference against compiled policies: it
+// resolves the reference to a digest once, fetches the evidence for that
+// digest (and, when asked, for every platform of an index) and hands it to
+// package verify. The CLI and the admission webhook both use it, so a
+// decision does not depend on where it is asked for.
+package check
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// maxPlatforms bounds how many platform manifests of an index are verified.
+const maxPlatforms = 64
+
+// Options say where to look for evidence.
+type Options struct {
+	// SignatureRepository overrides where signatures are stored.
+	SignatureRepository *registry.Repository
+	// AllPlatforms also requires every platform manifest of an index to be
+	// signed, not only the index.
+	AllPlatforms bool
+}
+
+// Image is a resolved image with its evidence.
+type Image struct {
+	Ref      reference.Reference
+	Digest   string
+	Manifest registry.Manifest
+	Evidence []registry.Evidence
+	// Platforms are the index's platform manifests with their evidence (only
+	// fetched with Options.AllPlatforms).
+	Platforms []Platform
+}
+
+// Platform is one platform manifest of an index.
+type Platform struct {
+	Digest   string
+	Platform string
+	Evidence []registry.Evidence
+}
+
+// RepositoryOf is where the registry API finds ref.
+func RepositoryOf(ref reference.Reference) registry.Repository {
+	host := ref.Registry()
+	if host == "docker.io" {
+		host = "index.docker.io"
+	}
+	return registry.Repository{Host: host, Path: ref.Repository()}
+}
+
+// Fetch resolves ref once and fetches its evidence. Every error is a
+// could-not-decide error (errors.Is(err, verify.ErrUndecided)).
+func Fetch(ctx context.Context, rc *registry.Client, ref reference.Reference, opts Options) (*Image, error) {
+	repo := RepositoryOf(ref)
+	m, err := rc.Resolve(ctx, repo, ref.Identifier())
+	if err != nil {
+		return nil, verify.AsUndecided(fmt.Errorf("resolving %s: %w", ref, err))
+	}
+	img := &Image{Ref: ref, Digest: m.Digest, Manifest: m}
+	eopts := registry.EvidenceOptions{SignatureRepository: opts.SignatureRepository}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		ev, err := rc.Evidence(gctx, repo, m.Digest, eopts)
+		if err != nil {
+			return fmt.Errorf("fetching signatures of %s@%s: %w", ref.Name(), m.Digest, err)
+		}
+		img.Evidence = ev
+		return nil
+	})
+	if opts.AllPlatforms && m.IsIndex() {
+		var idx registry.Index
+		if err := json.Unmarshal(m.Bytes, &idx); err != nil {
+			return nil, verify.AsUndecided(fmt.Errorf("index %s@%s: %w", ref.Name(), m.Digest, err))
+		}
+		if len(idx.Manifests) > maxPlatforms {
+			return nil, verify.AsUndecided(fmt.Errorf("index %s@%s lists %d manifests, more than the limit of %d", ref.Name(), m.Digest, len(idx.Manifests), maxPlatforms))
+		}
+		img.Platforms = make([]Platform, len(idx.Manifests))
+		for i, d := range idx.Manifests {
+			p := &img.Platforms[i]
+			p.Digest = d.Digest
+			if d.Platform != nil {
+				p.Platform = d.Platform.OS + "/" + d.Platform.Architecture
+				if d.Platform.Variant != "" {
+					p.Platform += "/" + d.Platform.Variant
+				}
+			}
+			g.Go(func() error {
+				ev, err := rc.Evidence(gctx, repo, d.Digest, eopts)
+				if err != nil {
+					return fmt.Errorf("fetching signatures of %s@%s: %w", ref.Name(), d.Digest, err)
+				}
+				p.Evidence = ev
+				return nil
+			})
+		}
+	}
+	if err := g.Wait(); err != nil {
+		return nil, verify.AsUndecided(err)
+	}
+	return img, nil
+}
+
+// Evaluate verifies a fetched image against one policy. With platforms
+// fetched, each platform manifest must pass too; the result is the index's,
+// with the first failing platform's reason.
+func Evaluate(img *Image, p *verify.Compiled) verify.Result {
+	res := p.Verify(verify.Request{Image: img.Ref, Digest: img.Digest, Evidence: img.Evidence})
+	if !res.Verified {
+		return res
+	}
+	for _, pl := range img.Platforms {
+		pres := p.Verify(verify.Request{Image: img.Ref, Digest: pl.Digest, Evidence: pl.Evidence})
+		if !pres.Verified {
+			res.Verified = false
+			res.Err = fmt.Errorf("platform %s (%s): %w", pl.Platform, pl.Digest, pres.Err)
+			return res
+		}
+	}
+	return res
+}
+
+// IsUndecided reports whether err means "could not decide".
+func IsUndecided(err error) bool { return errors.Is(err, verify.ErrUndecided) }

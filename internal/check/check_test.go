@@ -1,0 +1,285 @@
+package check_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+		"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+// world is one registry with a cosign and two key pairs.
+type world struct {
+	reg    *harness.Registry
+	cosign *harness.Cosign
+	keyA   harness.KeyPair
+	keyB   harness.KeyPair
+	rc     *registry.Client
+}
+
+func registries(t *testing.T) map[string]func(t *testing.T) *harness.Registry {
+	return map[string]func(t *testing.T) *harness.Registry{
+		"distribution":          func(t *testing.T) *harness.Registry { return harness.StartRegistry(t) },
+		"inprocess-referrers":   func(t *testing.T) *harness.Registry { return harness.StartInProcessRegistry(t, true) },
+		"inprocess-noreferrers": func(t *testing.T) *harness.Registry { return harness.StartInProcessRegistry(t, false) },
+	}
+}
+
+func newWorld(t *testing.T, reg *harness.Registry, cosign *harness.Cosign, a, b harness.KeyPair) *world {
+	rc, err := registry.New(registry.InsecureAllowHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{reg: reg, cosign: cosign, keyA: a, keyB: b, rc: rc}
+}
+
+func keyOf(t *testing.T, kp harness.KeyPair) verify.PublicKey {
+	t.Helper()
+	data, err := os.ReadFile(kp.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	k, err := verify.ParsePublicKeyPEM(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return k
+}
+
+func compile(t *testing.T, p verify.Policy) *verify.Compiled {
+	t.Helper()
+	c, err := verify.Compile(p)
+	if err != nil {
+		t.Fatalf("compiling policy: %v", err)
+	}
+	return c
+}
+
+func keyPolicy(t *testing.T, kps ...harness.KeyPair) *verify.Compiled {
+	var keys []verify.PublicKey
+	for _, kp := range kps {
+		keys = append(keys, keyOf(t, kp))
+	}
+	return compile(t, verify.Policy{Name: "test", Authorities: []verify.Authority{{Name: "ci", Keys: keys, InsecureIgnoreTlog: true}}})
+}
+
+func (w *world) check(t *testing.T, image string, p *verify.Compiled, opts check.Options) verify.Result {
+	t.Helper()
+	ref, err := reference.Parse(image)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	img, err := check.Fetch(ctx, w.rc, ref, opts)
+	if err != nil {
+		t.Fatalf("fetch %s: %v", image, err)
+	}
+	return check.Evaluate(img, p)
+}
+
+func wantVerified(t *testing.T, res verify.Result) {
+	t.Helper()
+	if !res.Verified || res.Err != nil {
+		t.Fatalf("want verified, got %v (%+v)", res.Err, res.Authorities)
+	}
+}
+
+func wantDenied(t *testing.T, res verify.Result, reason string) {
+	t.Helper()
+	if res.Verified {
+		t.Fatalf("want denied (%s), got verified: %+v", reason, res.Authorities)
+	}
+	if !errors.Is(res.Err, verify.ErrDenied) {
+		t.Fatalf("want a denial, got %v", res.Err)
+	}
+	if !strings.Contains(res.Err.Error(), reason) {
+		t.Fatalf("denial %q does not say %q", res.Err, reason)
+	}
+}
+
+// TestCosignSignedImages verifies images signed by the real cosign CLI in
+// both storage formats, in every registry kind, and denies the classic
+// failures with the right reason.
+func TestCosignSignedImages(t *testing.T) {
+	cosign := harness.NewCosign(t)
+	keyA, keyB := cosign.GenerateKeyPair(t), cosign.GenerateKeyPair(t)
+	for regName, start := range registries(t) {
+		t.Run(regName, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, start(t), cosign, keyA, keyB)
+			for _, f := range harness.Formats {
+				t.Run(f.String(), func(t *testing.T) { w.run(t, f) })
+			}
+		})
+	}
+}
+
+func (w *world) run(t *testing.T, f harness.Format) {
+	repo := "app-" + f.String()
+	signed := w.reg.PushRandomImage(t, repo, "signed")
+	w.cosign.Sign(t, signed.Ref, w.keyA, f)
+	unsigned := w.reg.PushRandomImage(t, repo, "unsigned")
+
+	t.Run("right key by tag and by digest", func(t *testing.T) {
+		res := w.check(t, signed.Tag, keyPolicy(t, w.keyA), check.Options{})
+		wantVerified(t, res)
+		if res.Digest != signed.Digest {
+			t.Errorf("verified digest %s, pushed %s", res.Digest, signed.Digest)
+		}
+		sig := res.Authorities[0].Signatures[0]
+		if sig.KeyFingerprint != keyOf(t, w.keyA).Fingerprint {
+			t.Errorf("signature credited to %q, want key A", sig.KeyFingerprint)
+		}
+		wantVerified(t, w.check(t, signed.Ref, keyPolicy(t, w.keyA), check.Options{}))
+	})
+	t.Run("any of several keys", func(t *testing.T) {
+		wantVerified(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB, w.keyA), check.Options{}))
+	})
+	t.Run("wrong key", func(t *testing.T) {
+		wantDenied(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB), check.Options{}), "none verified by key")
+	})
+	t.Run("unsigned", func(t *testing.T) {
+		wantDenied(t, w.check(t, unsigned.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found")
+	})
+	t.Run("signature copied from another image", func(t *testing.T) {
+		victim := w.reg.PushRandomImage(t, repo, "victim")
+		w.copyEvidence(t, f, signed, victim)
+		wantDenied(t, w.check(t, victim.Ref, keyPolicy(t, w.keyA), check.Options{}), "")
+	})
+	t.Run("tlog required without trust root is a compile error", func(t *testing.T) {
+		_, err := verify.Compile(verify.Policy{Authorities: []verify.Authority{{Keys: []verify.PublicKey{keyOf(t, w.keyA)}}}})
+		if err == nil || !strings.Contains(err.Error(), "insecureIgnoreTlog") {
+			t.Fatalf("want an error naming insecureIgnoreTlog, got %v", err)
+		}
+	})
+	t.Run("attestation", func(t *testing.T) {
+		img := w.reg.PushRandomImage(t, repo, "attested")
+		const pt = "https://slsa.dev/provenance/v1"
+		w.cosign.Attest(t, img.Ref, w.keyA, pt, []byte(`{"buildDefinition":{"buildType":"https://example.org/ci"},"builder":"ci"}`), f)
+		att := func(cond ...string) *verify.Compiled {
+			return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{{
+				Name: "ci", Keys: []verify.PublicKey{keyOf(t, w.keyA)}, InsecureIgnoreTlog: true,
+				Attestations: []verify.Attestation{{PredicateType: pt, Conditions: cond}},
+			}}})
+		}
+		wantVerified(t, w.check(t, img.Ref, att(), check.Options{}))
+		wantVerified(t, w.check(t, img.Ref, att(`predicate.buildDefinition.buildType == "https://example.org/ci"`), check.Options{}))
+		wantDenied(t, w.check(t, img.Ref, att(`predicate.builder == "someone-else"`), check.Options{}), "is false")
+		// An attestation is not a signature, and a signature is not an attestation.
+		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found")
+		wantDenied(t, w.check(t, signed.Ref, att(), check.Options{}), "no statement found")
+	})
+	t.Run("index: every platform on request", func(t *testing.T) {
+		idx := w.reg.PushRandomIndex(t, repo, "multi", 2)
+		w.cosign.Sign(t, idx.Ref, w.keyA, f)
+		wantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{}))
+		wantDenied(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}), "platform")
+		w.cosign.Sign(t, idx.Ref, w.keyA, f, "--recursive")
+		wantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}))
+	})
+}
+
+// copyEvidence copies from's signatures onto to, the way an attacker who can
+// push to the repository would.
+func (w *world) copyEvidence(t *testing.T, f harness.Format, from, to harness.Image) {
+	t.Helper()
+	opts := []name.Option{name.Insecure}
+	repo, _, _ := strings.Cut(from.Ref, "@")
+	if f == harness.Legacy {
+		src, err := name.NewTag(repo+":"+strings.Replace(from.Digest, ":", "-", 1)+".sig", opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		img, err := remote.Image(src)
+		if err != nil {
+			t.Fatalf("reading %s: %v", src, err)
+		}
+		dst, _ := name.NewTag(repo+":"+strings.Replace(to.Digest, ":", "-", 1)+".sig", opts...)
+		if err := remote.Write(dst, img); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	// Bundle format: re-point every referrer of from at to.
+	fromDigest, _ := name.NewDigest(from.Ref, opts...)
+	toDigest, _ := name.NewDigest(to.Ref, opts...)
+	refs, err := remote.Referrers(fromDigest)
+	if err != nil {
+		t.Fatalf("listing referrers of %s: %v", from.Ref, err)
+	}
+	im, err := refs.IndexManifest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(im.Manifests) == 0 {
+		t.Fatalf("%s has no referrers to copy", from.Ref)
+	}
+	toDesc, err := remote.Head(toDigest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range im.Manifests {
+		src, _ := name.NewDigest(repo+"@"+d.Digest.String(), opts...)
+		img, err := remote.Image(src)
+		if err != nil {
+			t.Fatalf("reading referrer %s: %v", src, err)
+		}
+		copied := mutate.Subject(img, v1.Descriptor{MediaType: toDesc.MediaType, Digest: toDesc.Digest, Size: toDesc.Size}).(v1.Image)
+		dgst, err := copied.Digest()
+		if err != nil {
+			t.Fatal(err)
+		}
+		dst, _ := name.NewDigest(repo+"@"+dgst.String(), opts...)
+		if err := remote.Write(dst, copied); err != nil {
+			t.Fatalf("writing copied referrer: %v", err)
+		}
+		if !w.reg.Referrers {
+			// The referrers tag schema: the registry has no API, so the
+			// fallback index is what a pusher maintains.
+			w.addToFallbackIndex(t, repo, to.Digest, copied, d)
+		}
+	}
+}
+
+func (w *world) addToFallbackIndex(t *testing.T, repo, subject string, img v1.Image, orig v1.Descriptor) {
+	t.Helper()
+	dgst, _ := img.Digest()
+	size, _ := img.Size()
+	mt, _ := img.MediaType()
+	idx := v1.IndexManifest{
+		SchemaVersion: 2,
+		MediaType:     types.OCIImageIndex,
+		Manifests:     []v1.Descriptor{{MediaType: mt, Digest: dgst, Size: size, ArtifactType: orig.ArtifactType, Annotations: orig.Annotations}},
+	}
+	raw, err := json.Marshal(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tag, _ := name.NewTag(repo+":"+strings.Replace(subject, ":", "-", 1), name.Insecure)
+	if err := remote.Put(tag, rawManifest{raw: raw, mt: types.OCIImageIndex}); err != nil {
+		t.Fatalf("writing the fallback referrers index: %v", err)
+	}
+}
+
+type rawManifest struct {
+	raw []byte
+	mt  types.MediaType
+}
+
+func (m rawManifest) RawManifest() ([]byte, error)       { return m.raw, nil }
+func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }

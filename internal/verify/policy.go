@@ -1,0 +1,277 @@
+package verify
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/sigstore/sigstore/pkg/signature"
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+)
+
+// Policy is what one image must satisfy: Threshold of its Authorities must
+// pass, each with a distinct signer.
+type Policy struct {
+	// Name names the policy in results and messages.
+	Name string
+	// Authorities are the ways an image can satisfy the policy.
+	Authorities []Authority
+	// Threshold is how many authorities must pass, counting distinct signers
+	// (keys or certificate identities); 0 means 1.
+	Threshold int
+	// SignedIdentity, when not SignedIdentityOff, also requires the identity
+	// the signer wrote into the payload (the simple-signing docker-reference)
+	// to name the image being verified.
+	SignedIdentity SignedIdentity
+}
+
+// SignedIdentity is how the signed docker-reference must relate to the image
+// being verified; the meanings are containers-policy.json's.
+type SignedIdentity int
+
+const (
+	// SignedIdentityOff does not look at the signed reference.
+	SignedIdentityOff SignedIdentity = iota
+	// MatchRepository requires the signed reference's repository to be the
+	// image's repository (any tag).
+	MatchRepository
+	// MatchExact requires the signed reference to be the image reference as
+	// written, tag or digest included.
+	MatchExact
+)
+
+// Authority is one way to satisfy a policy: a set of trusted keys, trusted
+// keyless identities, or a static pass/fail; optionally with attestations the
+// same signers must have made.
+type Authority struct {
+	// Name names the authority in results and messages.
+	Name string
+	// Keys are trusted public keys: a signature by any one of them passes.
+	Keys []PublicKey
+	// Keyless trusts certificates issued by a Fulcio CA of TrustedMaterial to
+	// one of the identities.
+	Keyless *Keyless
+	// Static passes or fails without looking at signatures.
+	Static *Static
+	// Attestations, when set, are required instead of a plain signature:
+	// each must be met by a verified in-toto statement signed by this
+	// authority (the policy-controller meaning).
+	Attestations []Attestation
+	// TrustedMaterial verifies certificate chains, SCTs, transparency log
+	// entries and timestamps. Required for keyless, and for keys unless
+	// InsecureIgnoreTlog is set.
+	TrustedMaterial root.TrustedMaterial
+	// InsecureIgnoreTlog accepts key-based signatures that were never
+	// written to a transparency log. Not allowed for keyless.
+	InsecureIgnoreTlog bool
+	// InsecureIgnoreSCT accepts Fulcio certificates without an embedded
+	// signed certificate timestamp.
+	InsecureIgnoreSCT bool
+}
+
+// Keyless lists the certificate identities an authority accepts.
+type Keyless struct {
+	// Identities: a certificate matching any one of them passes.
+	Identities []Identity
+}
+
+// Static is an authority that decides without signatures.
+type Static struct {
+	Pass    bool
+	Message string
+}
+
+// Attestation is a required in-toto statement.
+type Attestation struct {
+	// Name names the attestation in messages.
+	Name string
+	// PredicateType is required and compared exactly.
+	PredicateType string
+	// Conditions are CEL expressions over the statement (predicateType,
+	// subject, predicate); all must be true.
+	Conditions []string
+	// All requires every statement of the predicate type to meet the
+	// conditions; otherwise any one statement suffices.
+	All bool
+}
+
+// Compiled is a checked, ready-to-run policy. It is immutable and safe for
+// concurrent use.
+type Compiled struct {
+	name           string
+	threshold      int
+	signedIdentity SignedIdentity
+	authorities    []*compiledAuthority
+}
+
+// Name is the policy's name.
+func (c *Compiled) Name() string { return c.name }
+
+type compiledAuthority struct {
+	Authority
+	// verifiers: one per key (the key is the only trusted key of its
+	// verifier, so a passing verifier names its key), or one for keyless.
+	verifiers    []keyedVerifier
+	identities   []identityMatcher
+	attestations []compiledAttestation
+}
+
+type keyedVerifier struct {
+	key *PublicKey // nil for keyless
+	v   *sgverify.Verifier
+}
+
+// Compile checks a policy and prepares its verifiers. Errors name the field.
+func Compile(p Policy) (*Compiled, error) {
+	c := &Compiled{name: p.Name, threshold: p.Threshold, signedIdentity: p.SignedIdentity}
+	if c.threshold == 0 {
+		c.threshold = 1
+	}
+	var errs []error
+	if len(p.Authorities) == 0 {
+		errs = append(errs, errors.New("authorities: at least one authority is required"))
+	}
+	if c.threshold < 0 || (len(p.Authorities) > 0 && c.threshold > len(p.Authorities)) {
+		errs = append(errs, fmt.Errorf("threshold: %d, but the policy has %d authorities", p.Threshold, len(p.Authorities)))
+	}
+	names := map[string]bool{}
+	for i, a := range p.Authorities {
+		field := fmt.Sprintf("authorities[%d]", i)
+		if a.Name == "" {
+			a.Name = fmt.Sprintf("authority-%d", i)
+		}
+		if names[a.Name] {
+			errs = append(errs, fmt.Errorf("%s.name: %q is used twice", field, a.Name))
+		}
+		names[a.Name] = true
+		ca, err := compileAuthority(a)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", field, err))
+			continue
+		}
+		c.authorities = append(c.authorities, ca)
+	}
+	if err := errors.Join(errs...); err != nil {
+		if p.Name != "" {
+			return nil, fmt.Errorf("policy %s: %w", p.Name, err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+func compileAuthority(a Authority) (*compiledAuthority, error) {
+	ca := &compiledAuthority{Authority: a}
+	kinds := 0
+	for _, set := range []bool{len(a.Keys) > 0, a.Keyless != nil, a.Static != nil} {
+		if set {
+			kinds++
+		}
+	}
+	if kinds != 1 {
+		return nil, errors.New("exactly one of key, keyless or static is required")
+	}
+	if a.Static != nil {
+		if len(a.Attestations) > 0 {
+			return nil, errors.New("attestations: a static authority checks no signatures")
+		}
+		return ca, nil
+	}
+	var err error
+	switch {
+	case len(a.Keys) > 0:
+		if !a.InsecureIgnoreTlog && a.TrustedMaterial == nil {
+			return nil, errors.New("key: a trust root is needed to verify transparency log entries (or set insecureIgnoreTlog for signatures made without a log)")
+		}
+		for i := range a.Keys {
+			k := &a.Keys[i]
+			if k.Key == nil {
+				return nil, fmt.Errorf("key[%d]: empty key", i)
+			}
+			v, err := keyVerifier(k, a)
+			if err != nil {
+				return nil, fmt.Errorf("key[%d]: %w", i, err)
+			}
+			ca.verifiers = append(ca.verifiers, keyedVerifier{key: k, v: v})
+		}
+	case a.Keyless != nil:
+		if a.InsecureIgnoreTlog {
+			return nil, errors.New("insecureIgnoreTlog: only key-based signatures may be accepted without a transparency log")
+		}
+		if a.TrustedMaterial == nil {
+			return nil, errors.New("keyless: no trust root")
+		}
+		if len(a.Keyless.Identities) == 0 {
+			return nil, errors.New("keyless.identities: at least one identity is required")
+		}
+		for i, id := range a.Keyless.Identities {
+			m, err := compileIdentity(id)
+			if err != nil {
+				return nil, fmt.Errorf("keyless.identities[%d]: %w", i, err)
+			}
+			ca.identities = append(ca.identities, m)
+		}
+		opts := []sgverify.VerifierOption{sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1)}
+		if !a.InsecureIgnoreSCT {
+			opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
+		}
+		v, err := sgverify.NewVerifier(a.TrustedMaterial, opts...)
+		if err != nil {
+			return nil, fmt.Errorf("keyless: %w", err)
+		}
+		ca.verifiers = []keyedVerifier{{v: v}}
+	}
+	for i, at := range a.Attestations {
+		cat, cerr := compileAttestation(at)
+		if cerr != nil {
+			return nil, fmt.Errorf("attestations[%d]: %w", i, cerr)
+		}
+		ca.attestations = append(ca.attestations, cat)
+	}
+	return ca, err
+}
+
+// keyVerifier builds a sigstore-go verifier that trusts exactly one key.
+func keyVerifier(k *PublicKey, a Authority) (*sgverify.Verifier, error) {
+	sv, err := signature.LoadDefaultVerifier(k.Key)
+	if err != nil {
+		return nil, err
+	}
+	keyMaterial := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
+		return root.NewExpiringKey(sv, timeZero, timeZero), nil
+	})
+	if a.InsecureIgnoreTlog {
+		return sgverify.NewVerifier(keyMaterial, sgverify.WithCurrentTime())
+	}
+	tm := root.TrustedMaterialCollection{keyMaterial, a.TrustedMaterial}
+	return sgverify.NewVerifier(tm, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+}
+
+// describe says what the authority trusts, for messages.
+func (a *compiledAuthority) describe() string {
+	switch {
+	case len(a.Keys) == 1:
+		return "key " + shortFingerprint(a.Keys[0].Fingerprint)
+	case len(a.Keys) > 1:
+		fps := make([]string, len(a.Keys))
+		for i, k := range a.Keys {
+			fps[i] = shortFingerprint(k.Fingerprint)
+		}
+		return "keys " + strings.Join(fps, ", ")
+	case a.Keyless != nil:
+		ids := make([]string, len(a.Keyless.Identities))
+		for i, id := range a.Keyless.Identities {
+			ids[i] = id.String()
+		}
+		return "identities [" + strings.Join(ids, "; ") + "]"
+	}
+	return "static"
+}
+
+func shortFingerprint(fp string) string {
+	if len(fp) > len("sha256:")+16 {
+		return fp[:len("sha256:")+16]
+	}
+	return fp
+}

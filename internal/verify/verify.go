@@ -1,0 +1,496 @@
+package verify
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
+
+	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/registry"
+)
+
+var timeZero time.Time
+
+// Request is one image digest and the evidence fetched for it.
+type Request struct {
+	// Image is the reference being verified, as written by the user (used by
+	// the signed-identity check and in messages).
+	Image reference.Reference
+	// Digest is the digest every signature must be bound to ("sha256:<hex>").
+	Digest string
+	// Evidence is every candidate signature and attestation found for Digest.
+	Evidence []registry.Evidence
+}
+
+// Result is the outcome of verifying one digest against one policy.
+type Result struct {
+	Policy   string `json:"policy"`
+	Image    string `json:"image"`
+	Digest   string `json:"digest"`
+	Verified bool   `json:"verified"`
+	// Threshold is how many authorities had to pass with distinct signers.
+	Threshold   int               `json:"threshold"`
+	Authorities []AuthorityResult `json:"authorities"`
+	// Err is nil when Verified, else a Denial (errors.Is(err, ErrDenied)).
+	Err error `json:"-"`
+}
+
+// AuthorityResult says whether one authority passed and why.
+type AuthorityResult struct {
+	Name   string `json:"name"`
+	Passed bool   `json:"passed"`
+	// Reason is why the authority failed, or a static authority's message.
+	Reason string `json:"reason,omitempty"`
+	// Signatures are the verified signatures (or attestations), one per
+	// distinct signer.
+	Signatures []Signature `json:"signatures,omitempty"`
+	// Failures say why each candidate that was tried failed.
+	Failures []Failure `json:"failures,omitempty"`
+}
+
+// Signature describes a verified signature or attestation.
+type Signature struct {
+	// Source is where it was found: format, repository, manifest, layer.
+	Source string `json:"source"`
+	// Format is "legacy signature", "legacy attestation" or "sigstore bundle".
+	Format string `json:"format"`
+	// Artifact is the digest of the manifest holding it.
+	Artifact string `json:"artifact"`
+	// Signer is the key fingerprint or the certificate identity.
+	Signer         string `json:"signer"`
+	KeyFingerprint string `json:"keyFingerprint,omitempty"`
+	Issuer         string `json:"issuer,omitempty"`
+	Subject        string `json:"subject,omitempty"`
+	PredicateType  string `json:"predicateType,omitempty"`
+	// LogIndex is the transparency log index, when verified against a log.
+	LogIndex *int64 `json:"logIndex,omitempty"`
+	// Timestamps are the verified times of signing (log or TSA).
+	Timestamps []Timestamp `json:"timestamps,omitempty"`
+}
+
+// Timestamp is one verified time of signing.
+type Timestamp struct {
+	Kind string    `json:"kind"`
+	URI  string    `json:"uri,omitempty"`
+	Time time.Time `json:"time"`
+}
+
+// Failure is why one candidate did not satisfy an authority.
+type Failure struct {
+	Source string `json:"source"`
+	Reason string `json:"reason"`
+}
+
+// MarshalJSON adds the error text.
+func (r Result) MarshalJSON() ([]byte, error) {
+	type plain Result
+	var reason string
+	if r.Err != nil {
+		reason = r.Err.Error()
+	}
+	return json.Marshal(struct {
+		plain
+		Reason string `json:"reason,omitempty"`
+	}{plain(r), reason})
+}
+
+// Verify decides whether req meets the policy. It never panics on hostile
+// evidence and never returns Verified without a verified signature (or a
+// static pass) from Threshold authorities with distinct signers.
+func (c *Compiled) Verify(req Request) Result {
+	res := Result{Policy: c.name, Image: req.Image.String(), Digest: req.Digest, Threshold: c.threshold}
+	digestHex, ok := strings.CutPrefix(req.Digest, "sha256:")
+	raw, err := hex.DecodeString(digestHex)
+	if !ok || err != nil || len(raw) != 32 {
+		res.Err = denied("policy %s: %q is not a sha256 digest", c.name, req.Digest)
+		return res
+	}
+
+	var cands []candidate
+	var malformed []Failure
+	for _, ev := range req.Evidence {
+		cand, err := toCandidate(ev)
+		if err != nil {
+			malformed = append(malformed, Failure{Source: ev.Source(), Reason: err.Error()})
+			continue
+		}
+		cands = append(cands, cand)
+	}
+
+	signers := make([][]string, len(c.authorities))
+	for i, a := range c.authorities {
+		ar := c.verifyAuthority(a, req, raw, cands)
+		if !ar.Passed {
+			ar.Failures = append(ar.Failures, malformed...)
+		}
+		for _, s := range ar.Signatures {
+			signers[i] = append(signers[i], s.Signer)
+		}
+		res.Authorities = append(res.Authorities, ar)
+	}
+
+	if distinctSigners(signers) >= c.threshold {
+		res.Verified = true
+		return res
+	}
+	res.Err = c.denial(res)
+	return res
+}
+
+func (c *Compiled) denial(res Result) error {
+	var parts []string
+	passed := 0
+	for _, ar := range res.Authorities {
+		if ar.Passed {
+			passed++
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("authority %s: %s", ar.Name, ar.Reason))
+	}
+	if passed > 0 {
+		parts = append(parts, fmt.Sprintf("%d of %d required authorities passed with distinct signers", min(passed, distinctSignersOf(res)), c.threshold))
+	}
+	return denied("denied by policy %s: %s", c.name, strings.Join(parts, "; "))
+}
+
+func distinctSignersOf(res Result) int {
+	signers := make([][]string, len(res.Authorities))
+	for i, ar := range res.Authorities {
+		for _, s := range ar.Signatures {
+			signers[i] = append(signers[i], s.Signer)
+		}
+	}
+	return distinctSigners(signers)
+}
+
+// distinctSigners is the largest number of authorities that can each be
+// given a different signer among those that verified for it (a bipartite
+// matching): two authorities satisfied only by one key count once.
+func distinctSigners(signers [][]string) int {
+	owner := map[string]int{} // signer -> authority index
+	var try func(a int, seen map[string]bool) bool
+	try = func(a int, seen map[string]bool) bool {
+		for _, s := range signers[a] {
+			if seen[s] {
+				continue
+			}
+			seen[s] = true
+			if o, taken := owner[s]; !taken || try(o, seen) {
+				owner[s] = a
+				return true
+			}
+		}
+		return false
+	}
+	n := 0
+	for a := range signers {
+		if try(a, map[string]bool{}) {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []byte, cands []candidate) AuthorityResult {
+	ar := AuthorityResult{Name: a.Name}
+	if a.Static != nil {
+		ar.Passed = a.Static.Pass
+		ar.Reason = a.Static.Message
+		if ar.Passed {
+			ar.Signatures = []Signature{{Source: "static", Format: "static", Signer: "static:" + a.Name}}
+		} else if ar.Reason == "" {
+			ar.Reason = "static authority denies every image"
+		}
+		return ar
+	}
+	if len(a.attestations) > 0 {
+		return c.verifyAttestations(a, req, digest, cands)
+	}
+
+	seen := map[string]bool{}
+	tried := 0
+	for _, cand := range cands {
+		if !cand.isSignature() {
+			continue
+		}
+		tried++
+		sig, err := c.verifyCandidate(a, req, digest, cand)
+		if err != nil {
+			ar.Failures = append(ar.Failures, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+			continue
+		}
+		if !seen[sig.Signer] {
+			seen[sig.Signer] = true
+			ar.Signatures = append(ar.Signatures, sig)
+		}
+	}
+	ar.Passed = len(ar.Signatures) > 0
+	if !ar.Passed {
+		ar.Reason = failureReason("signature", tried, ar.Failures, a)
+	}
+	return ar
+}
+
+func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest []byte, cands []candidate) AuthorityResult {
+	ar := AuthorityResult{Name: a.Name, Passed: true}
+	seen := map[string]bool{}
+	var reasons []string
+	for _, at := range a.attestations {
+		tried := 0
+		var (
+			failed   []Failure
+			sigs     []Signature
+			violated string // a verified statement fails the conditions (All)
+		)
+		for _, cand := range cands {
+			if cand.payload != nil || cand.predicateType != at.PredicateType {
+				continue
+			}
+			tried++
+			sig, err := c.verifyCandidate(a, req, digest, cand)
+			if err == nil && sig.PredicateType != at.PredicateType {
+				err = fmt.Errorf("verified statement has predicate type %q", sig.PredicateType)
+			}
+			if err != nil {
+				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+				continue
+			}
+			if err := at.evaluate(cand.bundle.GetDsseEnvelope().GetPayload()); err != nil {
+				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+				if at.All && violated == "" {
+					violated = err.Error()
+				}
+				continue
+			}
+			sigs = append(sigs, sig)
+		}
+		ar.Failures = append(ar.Failures, failed...)
+		what := "attestation " + at.Name
+		switch {
+		case violated != "":
+			ar.Passed = false
+			reasons = append(reasons, fmt.Sprintf("%s: not every statement meets the conditions: %s", what, violated))
+			continue
+		case len(sigs) == 0:
+			ar.Passed = false
+			reasons = append(reasons, what+": "+failureReason("statement", tried, failed, a))
+			continue
+		}
+		for _, s := range sigs {
+			if !seen[s.Signer] {
+				seen[s.Signer] = true
+				ar.Signatures = append(ar.Signatures, s)
+			}
+		}
+	}
+	if !ar.Passed {
+		ar.Signatures = nil
+		ar.Reason = strings.Join(reasons, "; ")
+	}
+	return ar
+}
+
+// failureReason summarizes why no candidate passed.
+func failureReason(what string, tried int, failures []Failure, a *compiledAuthority) string {
+	if tried == 0 {
+		if len(failures) > 0 {
+			return fmt.Sprintf("no usable %s found (%s: %s)", what, failures[0].Source, failures[0].Reason)
+		}
+		return fmt.Sprintf("no %s found", what)
+	}
+	reasons := map[string]bool{}
+	var uniq []string
+	for _, f := range failures {
+		if !reasons[f.Reason] {
+			reasons[f.Reason] = true
+			uniq = append(uniq, f.Reason)
+		}
+	}
+	if len(uniq) > 3 {
+		uniq = append(uniq[:3], "…")
+	}
+	s := "s"
+	if tried == 1 {
+		s = ""
+	}
+	return fmt.Sprintf("%d %s%s checked, none verified by %s: %s", tried, what, s, a.describe(), strings.Join(uniq, "; "))
+}
+
+// verifyCandidate runs the one verification path: sigstore-go on the bundle
+// with the authority's trust, then the identity and the binding to the digest.
+func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []byte, cand candidate) (sig Signature, err error) {
+	defer func() {
+		// sigstore-go and the protobuf accessors must not take the process
+		// down on hostile input; a panic is a failed candidate.
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed evidence: %v", r)
+		}
+	}()
+	// A policy reads its artifact: build one per verifier.
+	policy := func() sgverify.PolicyBuilder {
+		artifact := sgverify.WithArtifactDigest("sha256", digest)
+		if cand.payload != nil {
+			artifact = sgverify.WithArtifact(bytes.NewReader(cand.payload))
+		}
+		identity := sgverify.WithKey()
+		if a.Keyless != nil {
+			identity = sgverify.WithoutIdentitiesUnsafe()
+		}
+		return sgverify.NewPolicy(artifact, identity)
+	}
+
+	var (
+		vr     *sgverify.VerificationResult
+		key    *PublicKey
+		errs   []string
+		reason error
+	)
+	for _, kv := range a.verifiers {
+		vr, reason = kv.v.Verify(cand.bundle, policy())
+		if reason == nil {
+			key = kv.key
+			break
+		}
+		if len(errs) == 0 || errs[len(errs)-1] != reason.Error() {
+			errs = append(errs, reason.Error())
+		}
+	}
+	if vr == nil {
+		return sig, errors.New(cleanSigstoreError(strings.Join(errs, "; ")))
+	}
+
+	sig = Signature{
+		Source:   cand.ev.Source(),
+		Format:   cand.ev.Kind.String(),
+		Artifact: cand.ev.Manifest,
+	}
+	switch {
+	case key != nil:
+		sig.Signer = "key " + key.Fingerprint
+		sig.KeyFingerprint = key.Fingerprint
+	case vr.Signature != nil && vr.Signature.Certificate != nil:
+		cs := vr.Signature.Certificate
+		matched := false
+		for _, m := range a.identities {
+			if m.matches(*cs) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return sig, fmt.Errorf("certificate identity (issuer %s, subject %s) does not match %s", cs.Issuer, cs.SubjectAlternativeName, a.describe())
+		}
+		sig.Issuer, sig.Subject = cs.Issuer, cs.SubjectAlternativeName
+		sig.Signer = fmt.Sprintf("identity %s %s", cs.Issuer, cs.SubjectAlternativeName)
+	default:
+		return sig, errors.New("verified, but neither by a trusted key nor a certificate")
+	}
+	for _, ts := range vr.VerifiedTimestamps {
+		sig.Timestamps = append(sig.Timestamps, Timestamp{Kind: ts.Type, URI: ts.URI, Time: ts.Timestamp.UTC()})
+	}
+	if !a.InsecureIgnoreTlog {
+		if entries, err := cand.bundle.TlogEntries(); err == nil && len(entries) > 0 {
+			idx := entries[0].LogIndex()
+			sig.LogIndex = &idx
+		}
+	}
+
+	// Bind the payload to the digest being verified.
+	var signedRef string
+	if cand.payload != nil {
+		ss, err := parseSimpleSigning(cand.payload)
+		if err != nil {
+			return sig, err
+		}
+		if ss.Critical.Image.DockerManifestDigest != req.Digest {
+			return sig, fmt.Errorf("signature is for %s, not %s (copied from another image?)", ss.Critical.Image.DockerManifestDigest, req.Digest)
+		}
+		signedRef = ss.Critical.Identity.DockerReference
+	} else {
+		// sigstore-go checked that a subject carries the digest.
+		if vr.Statement == nil {
+			return sig, errors.New("DSSE envelope holds no in-toto statement")
+		}
+		sig.PredicateType = vr.Statement.GetPredicateType()
+		if cand.isSignature() && sig.PredicateType != CosignSignPredicateType {
+			return sig, fmt.Errorf("statement has predicate type %q, not an image signature", sig.PredicateType)
+		}
+		for _, s := range vr.Statement.GetSubject() {
+			if s.GetDigest()["sha256"] == hex.EncodeToString(digest) {
+				signedRef = s.GetName()
+				break
+			}
+		}
+	}
+	if err := checkSignedIdentity(c.signedIdentity, req.Image, signedRef); err != nil {
+		return sig, err
+	}
+	return sig, nil
+}
+
+// cleanSigstoreError shortens sigstore-go's nested messages to their cause.
+func cleanSigstoreError(s string) string {
+	s = strings.ReplaceAll(s, "failed to verify signature: ", "")
+	if strings.Contains(s, "crypto/rsa: verification error") || strings.Contains(s, "invalid signature when validating ASN.1 encoded signature") || strings.Contains(s, "ed25519: invalid signature") || strings.Contains(s, "could not verify message") {
+		return "signature does not verify with the trusted key (wrong key or tampered payload)"
+	}
+	return s
+}
+
+type simpleSigning struct {
+	Critical struct {
+		Identity struct {
+			DockerReference string `json:"docker-reference"`
+		} `json:"identity"`
+		Image struct {
+			DockerManifestDigest string `json:"docker-manifest-digest"`
+		} `json:"image"`
+		Type string `json:"type"`
+	} `json:"critical"`
+}
+
+func parseSimpleSigning(payload []byte) (simpleSigning, error) {
+	var ss simpleSigning
+	if err := json.Unmarshal(payload, &ss); err != nil {
+		return ss, fmt.Errorf("signed payload is not a simple-signing document: %w", err)
+	}
+	switch ss.Critical.Type {
+	case "cosign container image signature", "atomic container signature":
+	default:
+		return ss, fmt.Errorf("signed payload has type %q, not a container image signature", ss.Critical.Type)
+	}
+	if ss.Critical.Image.DockerManifestDigest == "" {
+		return ss, errors.New("signed payload names no docker-manifest-digest")
+	}
+	return ss, nil
+}
+
+func checkSignedIdentity(mode SignedIdentity, image reference.Reference, signed string) error {
+	if mode == SignedIdentityOff {
+		return nil
+	}
+	if signed == "" {
+		return errors.New("the signature names no image (signed identity required)")
+	}
+	ref, err := reference.Parse(signed)
+	if err != nil {
+		return fmt.Errorf("signed identity %q: %w", signed, err)
+	}
+	switch mode {
+	case MatchRepository:
+		if ref.Name() != image.Name() {
+			return fmt.Errorf("signed for repository %s, not %s", ref.Name(), image.Name())
+		}
+	case MatchExact:
+		if ref.String() != image.String() {
+			return fmt.Errorf("signed for %s, not %s", ref.String(), image.String())
+		}
+	}
+	return nil
+}
