@@ -2,6 +2,8 @@ package check_test
 
 import (
 	"context"
+	"encoding/base64"
+	"io"
 	"encoding/json"
 	"errors"
 	"os"
@@ -11,7 +13,9 @@ import (
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
 	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/static"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 		"github.com/google/go-containerregistry/pkg/v1/types"
 
@@ -159,7 +163,14 @@ func (w *world) run(t *testing.T, f harness.Format) {
 	t.Run("signature copied from another image", func(t *testing.T) {
 		victim := w.reg.PushRandomImage(t, repo, "victim")
 		w.copyEvidence(t, f, signed, victim)
-		wantDenied(t, w.check(t, victim.Ref, keyPolicy(t, w.keyA), check.Options{}), "")
+		wantDenied(t, w.check(t, victim.Ref, keyPolicy(t, w.keyA), check.Options{}), "copied from another image")
+	})
+	t.Run("tampered payload", func(t *testing.T) {
+		img := w.reg.PushRandomImage(t, repo, "tampered")
+		w.cosign.Sign(t, img.Ref, w.keyA, f)
+		wantVerified(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}))
+		w.tamper(t, f, img)
+		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "does not verify")
 	})
 	t.Run("tlog required without trust root is a compile error", func(t *testing.T) {
 		_, err := verify.Compile(verify.Policy{Authorities: []verify.Authority{{Keys: []verify.PublicKey{keyOf(t, w.keyA)}}}})
@@ -283,3 +294,79 @@ type rawManifest struct {
 
 func (m rawManifest) RawManifest() ([]byte, error)       { return m.raw, nil }
 func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
+
+// tamper changes one byte-level detail of the signed payload of img's
+// signature, keeping the signature: a valid JSON document that was not signed.
+func (w *world) tamper(t *testing.T, f harness.Format, img harness.Image) {
+	t.Helper()
+	opts := []name.Option{name.Insecure}
+	repo, _, _ := strings.Cut(img.Ref, "@")
+	var src name.Reference
+	if f == harness.Legacy {
+		src, _ = name.NewTag(repo+":"+strings.Replace(img.Digest, ":", "-", 1)+".sig", opts...)
+	} else {
+		subject, _ := name.NewDigest(img.Ref, opts...)
+		refs, err := remote.Referrers(subject)
+		if err != nil {
+			t.Fatal(err)
+		}
+		im, _ := refs.IndexManifest()
+		if len(im.Manifests) != 1 {
+			t.Fatalf("want one referrer, got %d", len(im.Manifests))
+		}
+		src, _ = name.NewDigest(repo+"@"+im.Manifests[0].Digest.String(), opts...)
+	}
+	sigImg, err := remote.Image(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := sigImg.Manifest()
+	layers, _ := sigImg.Layers()
+	rc, _ := layers[0].Uncompressed()
+	content, _ := io.ReadAll(rc)
+	rc.Close()
+	if f == harness.Legacy {
+		content = append(content, ' ')
+	} else {
+		var b map[string]any
+		if err := json.Unmarshal(content, &b); err != nil {
+			t.Fatal(err)
+		}
+		env := b["dsseEnvelope"].(map[string]any)
+		payload, _ := base64.StdEncoding.DecodeString(env["payload"].(string))
+		env["payload"] = base64.StdEncoding.EncodeToString(append(payload, ' '))
+		content, _ = json.Marshal(b)
+	}
+	base := mutate.MediaType(empty.Image, m.MediaType)
+	base = mutate.ConfigMediaType(base, m.Config.MediaType)
+	tampered, err := mutate.Append(base, mutate.Addendum{
+		Layer:       static.NewLayer(content, m.Layers[0].MediaType),
+		Annotations: m.Layers[0].Annotations,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.Subject != nil {
+		tampered = mutate.Subject(tampered, *m.Subject).(v1.Image)
+	}
+	if tm, _ := tampered.Manifest(); (tm.Subject == nil) != (m.Subject == nil) {
+		t.Fatalf("tampered manifest lost its subject")
+	}
+	if f == harness.Legacy {
+		if err := remote.Write(src.(name.Tag), tampered); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	dgst, _ := tampered.Digest()
+	dst, _ := name.NewDigest(repo+"@"+dgst.String(), opts...)
+	if err := remote.Write(dst, tampered); err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Delete(src); err != nil {
+		t.Fatalf("deleting the original referrer: %v", err)
+	}
+	if !w.reg.Referrers {
+		w.addToFallbackIndex(t, repo, img.Digest, tampered, v1.Descriptor{})
+	}
+}

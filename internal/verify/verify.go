@@ -437,8 +437,11 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 // cleanSigstoreError shortens sigstore-go's nested messages to their cause.
 func cleanSigstoreError(s string) string {
 	s = strings.ReplaceAll(s, "failed to verify signature: ", "")
-	if strings.Contains(s, "crypto/rsa: verification error") || strings.Contains(s, "invalid signature when validating ASN.1 encoded signature") || strings.Contains(s, "ed25519: invalid signature") || strings.Contains(s, "could not verify message") {
+	if strings.Contains(s, "crypto/rsa: verification error") || strings.Contains(s, "invalid signature when validating ASN.1 encoded signature") || strings.Contains(s, "ed25519: invalid signature") || strings.Contains(s, "could not verify message") || strings.Contains(s, "accepted signatures do not match threshold") {
 		return "signature does not verify with the trusted key (wrong key or tampered payload)"
+	}
+	if strings.Contains(s, "does not match any digest in statement") || strings.Contains(s, "does not match digests in statement") {
+		return "signed statement is for another digest (copied from another image?)"
 	}
 	return s
 }
