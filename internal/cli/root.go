@@ -46,7 +46,7 @@ bad usage.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand())
+	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand())
 	return root
 }
 
@@ -60,7 +60,9 @@ func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err == nil {
 		return ExitOK
 	}
-	fmt.Fprintln(stderr, "Error:", err)
+	if err.Error() != "" {
+		fmt.Fprintln(stderr, "Error:", err)
+	}
 	var ee *exitError
 	if errors.As(err, &ee) {
 		return ee.code

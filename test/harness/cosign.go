@@ -159,3 +159,11 @@ func (c *Cosign) VerifyAttestation(ctx context.Context, image string, key KeyPai
 	args := append([]string{"verify-attestation", "--type", predicateType}, verifyFlags(key, f)...)
 	return c.Run(ctx, append(args, image)...)
 }
+
+// WithEnv returns a cosign runner sharing c's keys and home that also sets the
+// given KEY=value environment variables, e.g. COSIGN_REPOSITORY.
+func (c *Cosign) WithEnv(kv ...string) *Cosign {
+	cp := *c
+	cp.env = append(append([]string(nil), c.env...), kv...)
+	return &cp
+}

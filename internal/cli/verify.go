@@ -1,0 +1,331 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/spf13/cobra"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/trust"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// maxKeyFileSize bounds a --key file.
+const maxKeyFileSize = 64 << 10
+
+type verifyOptions struct {
+	keys                []string
+	identity            string
+	identityRegExp      string
+	issuer              string
+	issuerRegExp        string
+	trustedRoot         string
+	predicateType       string
+	conditions          []string
+	ignoreTlog          bool
+	ignoreSCT           bool
+	allowHTTP           bool
+	allPlatforms        bool
+	signatureRepository string
+	output              string
+	timeout             time.Duration
+}
+
+func (o *verifyOptions) addFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArrayVar(&o.keys, "key", nil, "PEM public key file the signature must verify with (repeat for any of several keys)")
+	f.StringVar(&o.identity, "certificate-identity", "", "keyless: the exact certificate identity (SAN: email or URI) of the signer")
+	f.StringVar(&o.identityRegExp, "certificate-identity-regexp", "", "keyless: a regular expression the whole certificate identity must match")
+	f.StringVar(&o.issuer, "certificate-oidc-issuer", "", "keyless: the exact OIDC issuer of the signer's certificate")
+	f.StringVar(&o.issuerRegExp, "certificate-oidc-issuer-regexp", "", "keyless: a regular expression the whole OIDC issuer must match")
+	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to trust instead of the embedded public-good root")
+	f.StringVar(&o.predicateType, "type", "", "verify an attestation with this in-toto predicate type instead of a signature")
+	f.StringArrayVar(&o.conditions, "condition", nil, "with --type: a CEL condition over the statement (predicateType, subject, predicate) that must hold; repeatable")
+	f.BoolVar(&o.ignoreTlog, "insecure-ignore-tlog", false, "accept key-based signatures that are not in a transparency log")
+	f.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "accept keyless certificates without an embedded signed certificate timestamp")
+	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
+	f.BoolVar(&o.allPlatforms, "all-platforms", false, "for an image index, require every platform manifest to be signed too")
+	f.StringVar(&o.signatureRepository, "signature-repository", "", "repository holding the signatures, like cosign's COSIGN_REPOSITORY (default: $COSIGN_REPOSITORY, else the image's)")
+	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
+	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up (exit 2) after this long")
+}
+
+func (o *verifyOptions) Validate() error {
+	switch o.output {
+	case "text", "json":
+	default:
+		return fmt.Errorf("--output must be text or json, not %q", o.output)
+	}
+	keyless := o.identity != "" || o.identityRegExp != "" || o.issuer != "" || o.issuerRegExp != ""
+	switch {
+	case len(o.keys) > 0 && keyless:
+		return errors.New("give either --key or --certificate-identity/--certificate-oidc-issuer, not both")
+	case len(o.keys) == 0 && !keyless:
+		return errors.New("say what to trust: --key FILE, or --certificate-identity[-regexp] and --certificate-oidc-issuer[-regexp]")
+	case keyless && o.identity == "" && o.identityRegExp == "":
+		return errors.New("keyless verification needs --certificate-identity or --certificate-identity-regexp")
+	case keyless && o.issuer == "" && o.issuerRegExp == "":
+		return errors.New("keyless verification needs --certificate-oidc-issuer or --certificate-oidc-issuer-regexp")
+	case keyless && o.ignoreTlog:
+		return errors.New("--insecure-ignore-tlog applies only to --key: keyless signatures are verified against the transparency log")
+	case len(o.conditions) > 0 && o.predicateType == "":
+		return errors.New("--condition needs --type")
+	case o.timeout <= 0:
+		return errors.New("--timeout must be positive")
+	}
+	return nil
+}
+
+// policy builds the one-authority policy the flags describe.
+func (o *verifyOptions) policy() (*verify.Compiled, error) {
+	a := verify.Authority{Name: "cli", InsecureIgnoreTlog: o.ignoreTlog, InsecureIgnoreSCT: o.ignoreSCT}
+	for _, path := range o.keys {
+		data, err := readBounded(path, maxKeyFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("--key: %w", err)
+		}
+		k, err := verify.ParsePublicKeyPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("--key %s: %w", path, err)
+		}
+		a.Keys = append(a.Keys, k)
+	}
+	if len(o.keys) == 0 {
+		a.Keyless = &verify.Keyless{Identities: []verify.Identity{{
+			Issuer: o.issuer, IssuerRegExp: o.issuerRegExp, Subject: o.identity, SubjectRegExp: o.identityRegExp,
+		}}}
+	}
+	if len(o.keys) == 0 || !o.ignoreTlog {
+		tr, err := loadTrustedRoot(o.trustedRoot)
+		if err != nil {
+			return nil, err
+		}
+		a.TrustedMaterial = tr
+	}
+	if o.predicateType != "" {
+		a.Attestations = []verify.Attestation{{PredicateType: o.predicateType, Conditions: o.conditions}}
+	}
+	return verify.Compile(verify.Policy{Name: "command-line", Authorities: []verify.Authority{a}})
+}
+
+func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
+	if path == "" {
+		return trust.PublicGood()
+	}
+	return trust.LoadTrustedRootFile(path)
+}
+
+func readBounded(path string, limit int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", path, err)
+	}
+	if int64(len(data)) > limit {
+		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
+	}
+	return data, nil
+}
+
+func newVerifyCommand() *cobra.Command {
+	o := &verifyOptions{}
+	cmd := &cobra.Command{
+		Use:   "verify IMAGE...",
+		Short: "Verify that images are signed (or attested) by the keys or identities you trust",
+		Long: `Verify resolves each IMAGE to a digest once, finds its signatures (cosign's
+legacy .sig/.att tags and Sigstore bundles attached as OCI referrers, with the
+referrers tag schema for registries without the API) and checks them against
+what you trust: --key, or a keyless identity (--certificate-identity[-regexp]
+and --certificate-oidc-issuer[-regexp]; regular expressions match the whole
+value). With --type it checks an attestation of that predicate type instead,
+optionally with CEL --condition expressions.
+
+Registry credentials come from the Docker config file ($DOCKER_CONFIG or
+~/.docker/config.json), each sent only to its own registry.
+
+Exit codes: 0 every image verified; 1 some image is not verified; 2 could
+not decide (registry unreachable, limits exceeded, ...) or bad usage.
+
+JSON output (-o json) is one object: {"images": [{"image", "digest",
+"decision": "verified"|"denied"|"undecided", "reason", "result"}]}, where
+result lists, per authority, the signatures that passed (source, format,
+signer, keyFingerprint or issuer and subject, logIndex, timestamps) and why
+each other candidate failed.`,
+		Example: `  signet verify --key cosign.pub registry.example.org/app:v1
+  signet verify --certificate-identity-regexp '^https://github.com/acme/.+$' \
+      --certificate-oidc-issuer https://token.actions.githubusercontent.com ghcr.io/acme/app:v2
+  signet verify --key cosign.pub --type https://slsa.dev/provenance/v1 \
+      --condition 'predicate.buildDefinition.buildType.startsWith("https://github.com/")' ghcr.io/acme/app@sha256:...`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := o.Validate(); err != nil {
+				return withExitCode(ExitUndecided, err)
+			}
+			return o.run(cmd.Context(), cmd.OutOrStdout(), args)
+		},
+	}
+	o.addFlags(cmd)
+	return cmd
+}
+
+// imageOutcome is one line of output.
+type imageOutcome struct {
+	Image    string         `json:"image"`
+	Digest   string         `json:"digest,omitempty"`
+	Decision string         `json:"decision"`
+	Reason   string         `json:"reason,omitempty"`
+	Result   *verify.Result `json:"result,omitempty"`
+}
+
+func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []string) error {
+	refs := make([]reference.Reference, len(images))
+	for i, s := range images {
+		ref, err := reference.Parse(s)
+		if err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+		refs[i] = ref
+	}
+	p, err := o.policy()
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	ropts := []registry.Option{registry.WithKeychain(authn.DefaultKeychain)}
+	if o.allowHTTP {
+		ropts = append(ropts, registry.InsecureAllowHTTP())
+	}
+	rc, err := registry.New(ropts...)
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	copts := check.Options{AllPlatforms: o.allPlatforms}
+	sigRepo := o.signatureRepository
+	if sigRepo == "" {
+		sigRepo = os.Getenv("COSIGN_REPOSITORY")
+	}
+	if sigRepo != "" {
+		ref, err := reference.Parse(sigRepo)
+		if err != nil || ref.Tag() != "" || ref.Digest() != "" {
+			return withExitCode(ExitUndecided, fmt.Errorf("signature repository %q is not a repository name", sigRepo))
+		}
+		r := check.RepositoryOf(ref)
+		copts.SignatureRepository = &r
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, o.timeout)
+	defer cancel()
+	outcomes := make([]imageOutcome, len(refs))
+	var g errgroup.Group
+	g.SetLimit(8)
+	for i, ref := range refs {
+		g.Go(func() error {
+			outcomes[i] = verifyOne(ctx, rc, ref, p, copts)
+			return nil
+		})
+	}
+	_ = g.Wait()
+
+	if err := o.print(stdout, outcomes); err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	code := ExitOK
+	for _, oc := range outcomes {
+		switch oc.Decision {
+		case "denied":
+			code = ExitDenied
+		case "undecided":
+			if code == ExitOK {
+				code = ExitUndecided
+			}
+		}
+	}
+	if code != ExitOK {
+		return withExitCode(code, errSilent)
+	}
+	return nil
+}
+
+// errSilent ends a command with an exit code after it has said everything.
+var errSilent = errors.New("")
+
+func verifyOne(ctx context.Context, rc *registry.Client, ref reference.Reference, p *verify.Compiled, opts check.Options) imageOutcome {
+	oc := imageOutcome{Image: ref.String()}
+	img, err := check.Fetch(ctx, rc, ref, opts)
+	if err != nil {
+		oc.Decision, oc.Reason = "undecided", err.Error()
+		return oc
+	}
+	oc.Digest = img.Digest
+	res := check.Evaluate(img, p)
+	oc.Result = &res
+	if res.Verified {
+		oc.Decision = "verified"
+	} else {
+		oc.Decision, oc.Reason = "denied", res.Err.Error()
+	}
+	return oc
+}
+
+func (o *verifyOptions) print(w io.Writer, outcomes []imageOutcome) error {
+	if o.output == "json" {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(struct {
+			Images []imageOutcome `json:"images"`
+		}{outcomes})
+	}
+	for _, oc := range outcomes {
+		name := oc.Image
+		if oc.Digest != "" && !strings.Contains(name, "@") {
+			name += "@" + oc.Digest
+		}
+		switch oc.Decision {
+		case "verified":
+			fmt.Fprintf(w, "%s: verified\n", name)
+			for _, ar := range oc.Result.Authorities {
+				for _, s := range ar.Signatures {
+					fmt.Fprintf(w, "  %s by %s\n    found in %s\n", what(s), s.Signer, s.Source)
+					if s.LogIndex != nil {
+						fmt.Fprintf(w, "    transparency log index %d\n", *s.LogIndex)
+					}
+					for _, ts := range s.Timestamps {
+						fmt.Fprintf(w, "    %s %s\n", ts.Kind, ts.Time.Format(time.RFC3339))
+					}
+				}
+			}
+		case "denied":
+			fmt.Fprintf(w, "%s: NOT verified: %s\n", name, oc.Reason)
+			for _, ar := range oc.Result.Authorities {
+				for _, f := range ar.Failures {
+					fmt.Fprintf(w, "  %s: %s\n", f.Source, f.Reason)
+				}
+			}
+		default:
+			fmt.Fprintf(w, "%s: could not decide: %s\n", name, oc.Reason)
+		}
+	}
+	return nil
+}
+
+func what(s verify.Signature) string {
+	if s.PredicateType != "" && s.PredicateType != verify.CosignSignPredicateType {
+		return "attestation " + s.PredicateType
+	}
+	return "signature"
+}
