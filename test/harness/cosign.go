@@ -167,3 +167,14 @@ func (c *Cosign) WithEnv(kv ...string) *Cosign {
 	cp.env = append(append([]string(nil), c.env...), kv...)
 	return &cp
 }
+
+// SignBlob signs the file at path with key, offline, and returns the path of
+// the Sigstore bundle (v0.3, message signature) cosign wrote.
+func (c *Cosign) SignBlob(t testing.TB, path string, key KeyPair) string {
+	t.Helper()
+	c.keys++
+	out := filepath.Join(c.dir, "blob-"+strconv.Itoa(c.keys)+".sigstore.json")
+	c.must(t, "sign-blob", "--key", key.Private, "--bundle", out, "--new-bundle-format=true",
+		"--use-signing-config=false", "--tlog-upload=false", "--yes", path)
+	return out
+}
