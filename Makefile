@@ -65,7 +65,7 @@ vet:
 
 # Fuzz targets run briefly on every `make test`; run longer with FUZZTIME=5m.
 FUZZTIME ?= 10s
-FUZZ_TARGETS ?= ./internal/reference:FuzzParse
+FUZZ_TARGETS ?= ./internal/reference:FuzzParse ./internal/verify:FuzzEvidence ./internal/verify:FuzzSimpleSigning
 
 .PHONY: fuzz
 fuzz:
