@@ -79,8 +79,8 @@ test: tools fmt-check vet verify-generated ## run every test (unit, real-compone
 	$(MAKE) fuzz
 
 .PHONY: bench
-bench: tools ## run the benchmarks and record results under bench/results/
-	@echo "no benchmarks are recorded yet (see issue 8)"; exit 1
+bench: tools ## run the benchmarks and record them in bench/results/ (latest.json, a dated copy) and bench/README.md
+	SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m -run '^TestSuite$$' ./bench -v -args -record $(CURDIR)/bench/results
 
 .PHONY: playground
 playground: tools build ## start a local control plane, registry and signet (not built yet)
