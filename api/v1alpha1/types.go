@@ -1,0 +1,350 @@
+// Package v1alpha1 holds signet's policy API, group signet.dev, version
+// v1alpha1: ClusterImagePolicy (cluster-wide) and ImagePolicy (one namespace).
+// Field names follow sigstore policy-controller where they mean the same.
+//
+// +kubebuilder:object:generate=true
+// +groupName=signet.dev
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// GroupVersion is the API group and version of signet's policies.
+var GroupVersion = schema.GroupVersion{Group: "signet.dev", Version: "v1alpha1"}
+
+// AddToScheme registers signet's policy types in a scheme.
+func AddToScheme(s *runtime.Scheme) error {
+	s.AddKnownTypes(GroupVersion, &ClusterImagePolicy{}, &ClusterImagePolicyList{}, &ImagePolicy{}, &ImagePolicyList{})
+	metav1.AddToGroupVersion(s, GroupVersion)
+	return nil
+}
+
+// ClusterImagePolicy says how the images it selects must be signed and
+// attested, in every namespace.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Cluster,shortName=cip,categories=signet
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ClusterImagePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ImagePolicySpec   `json:"spec"`
+	Status ImagePolicyStatus `json:"status,omitempty"`
+}
+
+// ClusterImagePolicyList is a list of ClusterImagePolicy.
+//
+// +kubebuilder:object:root=true
+type ClusterImagePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ClusterImagePolicy `json:"items"`
+}
+
+// ImagePolicy is a ClusterImagePolicy that applies only in its own
+// namespace. It adds requirements there; it can never relax a cluster policy
+// (every matching policy must pass).
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:resource:scope=Namespaced,shortName=ip,categories=signet
+// +kubebuilder:subresource:status
+// +kubebuilder:printcolumn:name="Mode",type=string,JSONPath=`.spec.mode`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ImagePolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	Spec   ImagePolicySpec   `json:"spec"`
+	Status ImagePolicyStatus `json:"status,omitempty"`
+}
+
+// ImagePolicyList is a list of ImagePolicy.
+//
+// +kubebuilder:object:root=true
+type ImagePolicyList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ImagePolicy `json:"items"`
+}
+
+// ImagePolicySpec is what a policy requires of the images it selects.
+//
+// +kubebuilder:validation:XValidation:rule="!has(self.threshold) || self.threshold <= size(self.authorities)",message="threshold cannot exceed the number of authorities"
+type ImagePolicySpec struct {
+	// Images selects the images the policy governs, by repository. An image
+	// matched by any entry is governed.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=atomic
+	Images []ImageMatcher `json:"images"`
+
+	// Authorities are the ways an image can satisfy the policy: keys,
+	// keyless identities, or a static pass or fail. Threshold of them must
+	// pass.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	Authorities []Authority `json:"authorities"`
+
+	// Threshold is how many authorities must pass, counting distinct
+	// signers: two authorities satisfied by the same key or identity count
+	// once. Default 1 (any authority).
+	// +kubebuilder:validation:Minimum=1
+	// +optional
+	Threshold *int32 `json:"threshold,omitempty"`
+
+	// Mode is enforce (deny images that fail, the default) or warn (admit
+	// them with a warning).
+	// +kubebuilder:validation:Enum=enforce;warn
+	// +kubebuilder:default=enforce
+	// +optional
+	Mode string `json:"mode,omitempty"`
+
+	// OnError is what happens when signet cannot decide (registry
+	// unreachable, limits exceeded): deny (the default), warn (admit with a
+	// warning) or allow.
+	// +kubebuilder:validation:Enum=deny;warn;allow
+	// +kubebuilder:default=deny
+	// +optional
+	OnError string `json:"onError,omitempty"`
+
+	// SignedIdentity also requires the image reference the signer wrote in
+	// the signature to name the image: off (the default), matchRepository
+	// (same repository, any tag) or matchExact (the reference as written).
+	// The meanings are containers-policy.json's.
+	// +kubebuilder:validation:Enum=off;matchRepository;matchExact
+	// +kubebuilder:default=off
+	// +optional
+	SignedIdentity string `json:"signedIdentity,omitempty"`
+
+	// Platforms: index (the default) requires the referenced digest to be
+	// signed; all also requires every platform manifest of an index.
+	// +kubebuilder:validation:Enum=index;all
+	// +kubebuilder:default=index
+	// +optional
+	Platforms string `json:"platforms,omitempty"`
+
+	// Digest: pin (the default) rewrites tag references to the digest that
+	// was verified; require denies references without a digest; none leaves
+	// references as they are.
+	// +kubebuilder:validation:Enum=pin;require;none
+	// +kubebuilder:default=pin
+	// +optional
+	Digest string `json:"digest,omitempty"`
+
+	// Match narrows where the policy applies: namespaces by label and
+	// resource kinds. Default: everywhere, every kind.
+	// +optional
+	Match *MatchResources `json:"match,omitempty"`
+}
+
+// ImageMatcher selects images by repository (never by tag: a tag cannot
+// select a weaker rule). Exactly one of glob or prefix.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.glob) != has(self.prefix)",message="give exactly one of glob or prefix"
+type ImageMatcher struct {
+	// Glob matches the normalized repository (registry/path, as in
+	// docker.io/library/nginx): "*" matches within one path segment, "**"
+	// across segments. "nginx" means docker.io/library/nginx; "**" matches
+	// every image.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Glob string `json:"glob,omitempty"`
+
+	// Prefix matches repositories that start with it on a path boundary:
+	// "registry.example.org/team" matches registry.example.org/team and
+	// registry.example.org/team/app, not registry.example.org/team-evil.
+	// The registry host compares exactly, ignoring case.
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=512
+	// +optional
+	Prefix string `json:"prefix,omitempty"`
+}
+
+// Authority is one way to satisfy a policy. Exactly one of key, keyless or
+// static.
+//
+// +kubebuilder:validation:XValidation:rule="(has(self.key) ? 1 : 0) + (has(self.keyless) ? 1 : 0) + (has(self.static) ? 1 : 0) == 1",message="give exactly one of key, keyless or static"
+// +kubebuilder:validation:XValidation:rule="!(has(self.keyless) && has(self.insecureIgnoreTlog) && self.insecureIgnoreTlog)",message="insecureIgnoreTlog applies only to key authorities"
+type Authority struct {
+	// Name names the authority in results and denial messages. Default
+	// authority-<index>.
+	// +kubebuilder:validation:MaxLength=63
+	// +optional
+	Name string `json:"name,omitempty"`
+
+	// Key trusts signatures made with the given public keys.
+	// +optional
+	Key *KeyAuthority `json:"key,omitempty"`
+
+	// Keyless trusts Fulcio certificates issued to the given identities.
+	// +optional
+	Keyless *KeylessAuthority `json:"keyless,omitempty"`
+
+	// Static passes or fails every image without looking at signatures.
+	// +optional
+	Static *StaticAuthority `json:"static,omitempty"`
+
+	// Attestations, when given, are required instead of a plain signature:
+	// each must be met by an in-toto statement signed by this authority.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Attestations []Attestation `json:"attestations,omitempty"`
+
+	// Source says where signatures are stored when not next to the image.
+	// +optional
+	Source *Source `json:"source,omitempty"`
+
+	// InsecureIgnoreTlog accepts key-based signatures that were never
+	// written to a transparency log. Not allowed for keyless.
+	// +optional
+	InsecureIgnoreTlog bool `json:"insecureIgnoreTlog,omitempty"`
+
+	// InsecureIgnoreSCT accepts Fulcio certificates without an embedded
+	// signed certificate timestamp.
+	// +optional
+	InsecureIgnoreSCT bool `json:"insecureIgnoreSCT,omitempty"`
+}
+
+// KeyAuthority holds trusted public keys. Exactly one of data or secretRef.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.data) != has(self.secretRef)",message="give exactly one of data or secretRef"
+type KeyAuthority struct {
+	// Data is one or more PEM public keys (ECDSA P-256/P-384/P-521, RSA of
+	// at least 2048 bits, Ed25519); a signature by any of them passes.
+	// +kubebuilder:validation:MaxLength=65536
+	// +optional
+	Data string `json:"data,omitempty"`
+
+	// SecretRef names a Secret (in signet's namespace) whose values are PEM
+	// public keys; a signature by any of them passes.
+	// +optional
+	SecretRef *SecretReference `json:"secretRef,omitempty"`
+}
+
+// SecretReference names a Secret.
+type SecretReference struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Namespace defaults to the namespace signet runs in.
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
+// KeylessAuthority trusts certificates issued by a trusted Fulcio to one of
+// the identities.
+type KeylessAuthority struct {
+	// Identities: a certificate matching any one passes.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	Identities []Identity `json:"identities"`
+
+	// TrustRootRef names a TrustRoot; default: the Sigstore public-good
+	// root built into signet.
+	// +optional
+	TrustRootRef string `json:"trustRootRef,omitempty"`
+}
+
+// Identity is an OIDC issuer and a certificate subject, each exact or a
+// regular expression that must match the whole value.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.issuer) != has(self.issuerRegExp)",message="give exactly one of issuer or issuerRegExp"
+// +kubebuilder:validation:XValidation:rule="has(self.subject) != has(self.subjectRegExp)",message="give exactly one of subject or subjectRegExp"
+type Identity struct {
+	// +optional
+	Issuer string `json:"issuer,omitempty"`
+	// +optional
+	IssuerRegExp string `json:"issuerRegExp,omitempty"`
+	// Subject is the certificate's subject alternative name: an email or
+	// a URI such as a CI workflow.
+	// +optional
+	Subject string `json:"subject,omitempty"`
+	// +optional
+	SubjectRegExp string `json:"subjectRegExp,omitempty"`
+}
+
+// StaticAuthority decides without signatures.
+type StaticAuthority struct {
+	// Action is pass or fail.
+	// +kubebuilder:validation:Enum=pass;fail
+	Action string `json:"action"`
+	// Message is shown when the authority fails.
+	// +optional
+	Message string `json:"message,omitempty"`
+}
+
+// Attestation is a required in-toto statement.
+type Attestation struct {
+	// Name names the attestation in messages. Default: the predicate type.
+	// +optional
+	Name string `json:"name,omitempty"`
+	// PredicateType is compared exactly, e.g. https://slsa.dev/provenance/v1.
+	// +kubebuilder:validation:MinLength=1
+	PredicateType string `json:"predicateType"`
+	// Conditions are CEL expressions over the statement (predicateType,
+	// subject, predicate) that must all be true.
+	// +kubebuilder:validation:MaxItems=32
+	// +listType=atomic
+	// +optional
+	Conditions []string `json:"conditions,omitempty"`
+	// Match: any (the default) is met by one satisfying statement; all
+	// requires every statement of the type signed by the authority to
+	// satisfy the conditions.
+	// +kubebuilder:validation:Enum=any;all
+	// +kubebuilder:default=any
+	// +optional
+	Match string `json:"match,omitempty"`
+}
+
+// Source says where an authority's signatures are.
+type Source struct {
+	// OCI is the repository holding the signatures (like cosign's
+	// COSIGN_REPOSITORY).
+	// +optional
+	OCI string `json:"oci,omitempty"`
+	// SignaturePullSecrets are Secrets (in signet's namespace) with
+	// credentials for that repository.
+	// +listType=atomic
+	// +optional
+	SignaturePullSecrets []LocalObjectReference `json:"signaturePullSecrets,omitempty"`
+}
+
+// LocalObjectReference names an object in the same namespace.
+type LocalObjectReference struct {
+	Name string `json:"name"`
+}
+
+// MatchResources narrows where a policy applies.
+type MatchResources struct {
+	// NamespaceSelector selects namespaces by label.
+	// +optional
+	NamespaceSelector *metav1.LabelSelector `json:"namespaceSelector,omitempty"`
+	// Kinds limits the policy to these resource kinds (Pod, Deployment,
+	// Provider, ...). Default: every kind.
+	// +listType=set
+	// +optional
+	Kinds []string `json:"kinds,omitempty"`
+}
+
+// ImagePolicyStatus says whether signet could load the policy.
+type ImagePolicyStatus struct {
+	// ObservedGeneration is the generation the conditions describe.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+	// Conditions: Ready is True when the policy is loaded and enforced.
+	// +listType=map
+	// +listMapKey=type
+	// +optional
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
