@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 
 	"golang.org/x/sync/errgroup"
 
@@ -25,8 +26,12 @@ const maxPlatforms = 64
 type Options struct {
 	// SignatureRepository overrides where signatures are stored.
 	SignatureRepository *registry.Repository
-	// AllPlatforms also requires every platform manifest of an index to be
-	// signed, not only the index.
+	// ExtraSources are further repositories to read evidence from (policy
+	// authorities with a source), besides SignatureRepository or the
+	// image's own.
+	ExtraSources []*registry.Repository
+	// AllPlatforms also fetches the evidence of every platform manifest of
+	// an index.
 	AllPlatforms bool
 }
 
@@ -35,7 +40,12 @@ type Image struct {
 	Ref      reference.Reference
 	Digest   string
 	Manifest registry.Manifest
-	Evidence []registry.Evidence
+	// Repository is where the image is.
+	Repository registry.Repository
+	// home is where authorities without a source of their own read
+	// evidence: Options.SignatureRepository, or Repository.
+	home registry.Repository
+	Evidence   []registry.Evidence
 	// Platforms are the index's platform manifests with their evidence (only
 	// fetched with Options.AllPlatforms).
 	Platforms []Platform
@@ -65,18 +75,32 @@ func Fetch(ctx context.Context, rc *registry.Client, ref reference.Reference, op
 	if err != nil {
 		return nil, verify.AsUndecided(fmt.Errorf("resolving %s: %w", ref, err))
 	}
-	img := &Image{Ref: ref, Digest: m.Digest, Manifest: m}
-	eopts := registry.EvidenceOptions{SignatureRepository: opts.SignatureRepository}
+	img := &Image{Ref: ref, Digest: m.Digest, Manifest: m, Repository: repo, home: repo}
+	if opts.SignatureRepository != nil {
+		img.home = *opts.SignatureRepository
+	}
+	sources := []registry.EvidenceOptions{{SignatureRepository: opts.SignatureRepository}}
+	for _, src := range opts.ExtraSources {
+		if src != nil && *src != repo && (opts.SignatureRepository == nil || *src != *opts.SignatureRepository) {
+			sources = append(sources, registry.EvidenceOptions{SignatureRepository: src})
+		}
+	}
+	var mu sync.Mutex
+	evidence := func(gctx context.Context, digest string, into *[]registry.Evidence) error {
+		for _, eopts := range sources {
+			ev, err := rc.Evidence(gctx, repo, digest, eopts)
+			if err != nil {
+				return fmt.Errorf("fetching signatures of %s@%s: %w", ref.Name(), digest, err)
+			}
+			mu.Lock()
+			*into = append(*into, ev...)
+			mu.Unlock()
+		}
+		return nil
+	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		ev, err := rc.Evidence(gctx, repo, m.Digest, eopts)
-		if err != nil {
-			return fmt.Errorf("fetching signatures of %s@%s: %w", ref.Name(), m.Digest, err)
-		}
-		img.Evidence = ev
-		return nil
-	})
+	g.Go(func() error { return evidence(gctx, m.Digest, &img.Evidence) })
 	if opts.AllPlatforms && m.IsIndex() {
 		var idx registry.Index
 		if err := json.Unmarshal(m.Bytes, &idx); err != nil {
@@ -95,14 +119,7 @@ func Fetch(ctx context.Context, rc *registry.Client, ref reference.Reference, op
 					p.Platform += "/" + d.Platform.Variant
 				}
 			}
-			g.Go(func() error {
-				ev, err := rc.Evidence(gctx, repo, d.Digest, eopts)
-				if err != nil {
-					return fmt.Errorf("fetching signatures of %s@%s: %w", ref.Name(), d.Digest, err)
-				}
-				p.Evidence = ev
-				return nil
-			})
+			g.Go(func() error { return evidence(gctx, d.Digest, &p.Evidence) })
 		}
 	}
 	if err := g.Wait(); err != nil {
@@ -115,12 +132,16 @@ func Fetch(ctx context.Context, rc *registry.Client, ref reference.Reference, op
 // fetched, each platform manifest must pass too; the result is the index's,
 // with the first failing platform's reason.
 func Evaluate(img *Image, p *verify.Compiled) verify.Result {
-	res := p.Verify(verify.Request{Image: img.Ref, Digest: img.Digest, Evidence: img.Evidence})
-	if !res.Verified {
+	return evaluate(img, p, true)
+}
+
+func evaluate(img *Image, p *verify.Compiled, platforms bool) verify.Result {
+	res := p.Verify(verify.Request{Image: img.Ref, Digest: img.Digest, Evidence: img.Evidence, ImageRepository: &img.home})
+	if !res.Verified || !platforms {
 		return res
 	}
 	for _, pl := range img.Platforms {
-		pres := p.Verify(verify.Request{Image: img.Ref, Digest: pl.Digest, Evidence: pl.Evidence})
+		pres := p.Verify(verify.Request{Image: img.Ref, Digest: pl.Digest, Evidence: pl.Evidence, ImageRepository: &img.home})
 		if !pres.Verified {
 			res.Verified = false
 			res.Err = fmt.Errorf("platform %s (%s): %w", pl.Platform, pl.Digest, pres.Err)

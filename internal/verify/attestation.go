@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/google/cel-go/cel"
 	"github.com/google/cel-go/common/types"
@@ -88,6 +89,17 @@ func (a compiledAttestation) evaluate(payload []byte) error {
 		if out != types.True {
 			return fmt.Errorf("condition %q is false", a.Conditions[i])
 		}
+	}
+	return nil
+}
+
+// CheckCondition reports whether expr is a valid attestation condition, with
+// the compiler's message when it is not.
+func CheckCondition(expr string) error {
+	_, err := compileAttestation(Attestation{PredicateType: "check", Conditions: []string{expr}})
+	if err != nil {
+		_, msg, _ := strings.Cut(err.Error(), ": ")
+		return errors.New(msg)
 	}
 	return nil
 }

@@ -83,3 +83,10 @@ func (m identityMatcher) matches(s certificate.Summary) bool {
 	}
 	return s.SubjectAlternativeName == m.id.Subject
 }
+
+// CheckIdentity reports whether id is complete and its regular expressions
+// compile.
+func CheckIdentity(id Identity) error {
+	_, err := compileIdentity(id)
+	return err
+}

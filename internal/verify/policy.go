@@ -8,6 +8,8 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
+
+	"github.com/signet-dev/signet/internal/registry"
 )
 
 // Policy is what one image must satisfy: Threshold of its Authorities must
@@ -68,6 +70,10 @@ type Authority struct {
 	// InsecureIgnoreSCT accepts Fulcio certificates without an embedded
 	// signed certificate timestamp.
 	InsecureIgnoreSCT bool
+	// SignatureRepository, when set, is the only repository this
+	// authority's evidence is taken from; otherwise only the image's own
+	// (see Request.ImageRepository).
+	SignatureRepository *registry.Repository
 }
 
 // Keyless lists the certificate identities an authority accepts.

@@ -26,6 +26,10 @@ type Request struct {
 	Digest string
 	// Evidence is every candidate signature and attestation found for Digest.
 	Evidence []registry.Evidence
+	// ImageRepository is the image's own repository. When set, each
+	// authority considers only evidence from its SignatureRepository, or
+	// from this repository when it has none.
+	ImageRepository *registry.Repository
 }
 
 // Result is the outcome of verifying one digest against one policy.
@@ -216,7 +220,7 @@ func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []b
 	seen := map[string]bool{}
 	tried := 0
 	for _, cand := range cands {
-		if !cand.isSignature() {
+		if !cand.isSignature() || !a.readsFrom(req, cand) {
 			continue
 		}
 		tried++
@@ -249,7 +253,7 @@ func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest 
 			violated string // a verified statement fails the conditions (All)
 		)
 		for _, cand := range cands {
-			if cand.payload != nil || cand.predicateType != at.PredicateType {
+			if cand.payload != nil || cand.predicateType != at.PredicateType || !a.readsFrom(req, cand) {
 				continue
 			}
 			tried++
@@ -294,6 +298,19 @@ func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest 
 		ar.Reason = strings.Join(reasons, "; ")
 	}
 	return ar
+}
+
+// readsFrom reports whether the authority takes evidence from where cand
+// was found.
+func (a *compiledAuthority) readsFrom(req Request, cand candidate) bool {
+	if req.ImageRepository == nil {
+		return true
+	}
+	want := req.ImageRepository
+	if a.SignatureRepository != nil {
+		want = a.SignatureRepository
+	}
+	return cand.ev.Repository == *want
 }
 
 // failureReason summarizes why no candidate passed.

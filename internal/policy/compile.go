@@ -1,0 +1,446 @@
+// Package policy compiles signet's policy objects (ClusterImagePolicy,
+// ImagePolicy) into an immutable, indexed Snapshot, finds the policies that
+// govern an image, and combines their results into a decision: every
+// matching policy must pass (AND); within a policy, threshold of its
+// authorities; warn mode and onError soften failures only as each policy
+// says; unmatched images follow the cluster setting.
+//
+// It imports nothing from Kubernetes client libraries: the CLI uses it on
+// files, the server on objects from the API server.
+package policy
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// Kinds of policy objects.
+const (
+	KindClusterImagePolicy = "ClusterImagePolicy"
+	KindImagePolicy        = "ImagePolicy"
+)
+
+// Object is a policy object as loaded from a file or the API server.
+type Object struct {
+	Kind      string
+	Name      string
+	Namespace string // "" for a ClusterImagePolicy
+	Spec      v1alpha1.ImagePolicySpec
+}
+
+// ID names the object in messages: "ClusterImagePolicy prod-signed" or
+// "ImagePolicy team-a/extra".
+func (o Object) ID() string {
+	if o.Namespace != "" {
+		return o.Kind + " " + o.Namespace + "/" + o.Name
+	}
+	return o.Kind + " " + o.Name
+}
+
+// Resolver supplies what policies refer to by name.
+type Resolver interface {
+	// SecretKeys returns the values of a Secret's keys (for key.secretRef).
+	SecretKeys(namespace, name string) (map[string][]byte, error)
+	// TrustedMaterial returns a TrustRoot's material; "" is the default
+	// (the embedded public-good root unless configured otherwise).
+	TrustedMaterial(name string) (root.TrustedMaterial, error)
+}
+
+// FieldError is a validation error at a field path.
+type FieldError struct {
+	Path   string
+	Reason string
+}
+
+func (e *FieldError) Error() string { return e.Path + ": " + e.Reason }
+
+// InvalidError lists every problem of one policy object.
+type InvalidError struct {
+	Object string
+	Errors []*FieldError
+}
+
+func (e *InvalidError) Error() string {
+	msgs := make([]string, len(e.Errors))
+	for i, fe := range e.Errors {
+		msgs[i] = fe.Error()
+	}
+	return fmt.Sprintf("%s is invalid: %s", e.Object, strings.Join(msgs, "; "))
+}
+
+// Policy is one compiled policy object.
+type Policy struct {
+	Object   Object
+	patterns []*pattern
+	// Verifier checks the authorities; nil when the policy is broken.
+	Verifier *verify.Compiled
+	// Sources are the signature repositories the authorities read, besides
+	// the image's own (nil entry).
+	Sources []*registry.Repository
+	// Err is set when the policy could not be compiled: images it selects
+	// are denied with this error (fail closed).
+	Err *InvalidError
+	// Hash identifies the policy's content, for caches.
+	Hash     string
+	selector *selector
+	kinds    map[string]bool
+}
+
+// Mode, OnError, Digest and Platforms with their defaults applied.
+func (p *Policy) Mode() string      { return orDefault(p.Object.Spec.Mode, "enforce") }
+func (p *Policy) OnError() string   { return orDefault(p.Object.Spec.OnError, "deny") }
+func (p *Policy) Digest() string    { return orDefault(p.Object.Spec.Digest, "pin") }
+func (p *Policy) Platforms() string { return orDefault(p.Object.Spec.Platforms, "index") }
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}
+
+type compiler struct {
+	errs []*FieldError
+}
+
+func (c *compiler) fail(path, format string, args ...any) {
+	c.errs = append(c.errs, &FieldError{Path: path, Reason: fmt.Sprintf(format, args...)})
+}
+
+// CompileObject compiles one policy object. A policy that does not compile
+// is returned with Err set, and still matches the images it can select, so
+// they are denied rather than silently ungoverned.
+func CompileObject(o Object, r Resolver) *Policy {
+	p := &Policy{Object: o}
+	raw, _ := json.Marshal(struct {
+		Kind, Name, Namespace string
+		Spec                  v1alpha1.ImagePolicySpec
+	}{o.Kind, o.Name, o.Namespace, o.Spec})
+	sum := sha256.Sum256(raw)
+	p.Hash = hex.EncodeToString(sum[:16])
+
+	c := &compiler{}
+	spec := o.Spec
+	if o.Name == "" {
+		c.fail("metadata.name", "required")
+	}
+	switch o.Kind {
+	case KindClusterImagePolicy:
+		if o.Namespace != "" {
+			c.fail("metadata.namespace", "a ClusterImagePolicy has no namespace")
+		}
+	case KindImagePolicy:
+		if o.Namespace == "" {
+			c.fail("metadata.namespace", "an ImagePolicy needs a namespace")
+		}
+	default:
+		c.fail("kind", "%q is not a signet policy kind", o.Kind)
+	}
+	if len(spec.Images) == 0 {
+		c.fail("spec.images", "at least one image pattern is required")
+	}
+	for i, m := range spec.Images {
+		path := fmt.Sprintf("spec.images[%d]", i)
+		var (
+			pat *pattern
+			err error
+		)
+		switch {
+		case m.Glob != "" && m.Prefix != "":
+			c.fail(path, "give exactly one of glob or prefix")
+			continue
+		case m.Glob != "":
+			pat, err = compilePattern(m.Glob, true)
+			path += ".glob"
+		case m.Prefix != "":
+			pat, err = compilePattern(m.Prefix, false)
+			path += ".prefix"
+		default:
+			c.fail(path, "give exactly one of glob or prefix")
+			continue
+		}
+		if err != nil {
+			c.fail(path, "%q: %v", orDefault(m.Glob, m.Prefix), err)
+			continue
+		}
+		p.patterns = append(p.patterns, pat)
+	}
+	c.enum("spec.mode", spec.Mode, "enforce", "warn")
+	c.enum("spec.onError", spec.OnError, "deny", "warn", "allow")
+	c.enum("spec.signedIdentity", spec.SignedIdentity, "off", "matchRepository", "matchExact")
+	c.enum("spec.platforms", spec.Platforms, "index", "all")
+	c.enum("spec.digest", spec.Digest, "pin", "require", "none")
+	if spec.Match != nil {
+		if spec.Match.NamespaceSelector != nil {
+			ns := spec.Match.NamespaceSelector
+			reqs := make([]requirement, len(ns.MatchExpressions))
+			for i, e := range ns.MatchExpressions {
+				reqs[i] = requirement{Key: e.Key, Operator: string(e.Operator), Values: e.Values}
+			}
+			sel, err := compileSelector(ns.MatchLabels, reqs)
+			if err != nil {
+				c.fail("spec.match.namespaceSelector", "%v", err)
+			}
+			p.selector = sel
+		}
+		if len(spec.Match.Kinds) > 0 {
+			p.kinds = map[string]bool{}
+			for _, k := range spec.Match.Kinds {
+				p.kinds[k] = true
+			}
+		}
+	}
+
+	vp := verify.Policy{Name: o.Name}
+	switch spec.SignedIdentity {
+	case "matchRepository":
+		vp.SignedIdentity = verify.MatchRepository
+	case "matchExact":
+		vp.SignedIdentity = verify.MatchExact
+	}
+	if spec.Threshold != nil {
+		vp.Threshold = int(*spec.Threshold)
+		if vp.Threshold < 1 {
+			c.fail("spec.threshold", "must be at least 1")
+		} else if vp.Threshold > len(spec.Authorities) {
+			c.fail("spec.threshold", "%d, but the policy has %d authorities", vp.Threshold, len(spec.Authorities))
+		}
+	}
+	if len(spec.Authorities) == 0 {
+		c.fail("spec.authorities", "at least one authority is required")
+	}
+	sources := map[string]bool{}
+	names := map[string]bool{}
+	for i, a := range spec.Authorities {
+		path := fmt.Sprintf("spec.authorities[%d]", i)
+		va, ok := c.authority(path, a, i, o, r)
+		if !ok {
+			continue
+		}
+		if names[va.Name] {
+			c.fail(path+".name", "%q is used by another authority", va.Name)
+		}
+		names[va.Name] = true
+		if va.SignatureRepository != nil && !sources[va.SignatureRepository.String()] {
+			sources[va.SignatureRepository.String()] = true
+			p.Sources = append(p.Sources, va.SignatureRepository)
+		}
+		vp.Authorities = append(vp.Authorities, va)
+	}
+	if len(c.errs) == 0 {
+		v, err := verify.Compile(vp)
+		if err != nil {
+			c.fail("spec", "%v", err)
+		} else {
+			p.Verifier = v
+		}
+	}
+	if len(c.errs) > 0 {
+		p.Err = &InvalidError{Object: o.ID(), Errors: c.errs}
+		p.Verifier = nil
+	}
+	return p
+}
+
+func (c *compiler) enum(path, value string, allowed ...string) {
+	if value == "" {
+		return
+	}
+	for _, a := range allowed {
+		if value == a {
+			return
+		}
+	}
+	c.fail(path, "%q is not one of %s", value, strings.Join(allowed, ", "))
+}
+
+func (c *compiler) authority(path string, a v1alpha1.Authority, i int, o Object, r Resolver) (verify.Authority, bool) {
+	before := len(c.errs)
+	va := verify.Authority{Name: a.Name, InsecureIgnoreTlog: a.InsecureIgnoreTlog, InsecureIgnoreSCT: a.InsecureIgnoreSCT}
+	if va.Name == "" {
+		va.Name = fmt.Sprintf("authority-%d", i)
+	}
+	n := 0
+	for _, set := range []bool{a.Key != nil, a.Keyless != nil, a.Static != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		c.fail(path, "give exactly one of key, keyless or static")
+		return va, false
+	}
+	switch {
+	case a.Key != nil:
+		va.Keys = c.keys(path+".key", a.Key, r)
+		if !a.InsecureIgnoreTlog {
+			va.TrustedMaterial = c.trust(path+".key", "", r)
+		}
+	case a.Keyless != nil:
+		if a.InsecureIgnoreTlog {
+			c.fail(path+".insecureIgnoreTlog", "applies only to key authorities: keyless signatures are verified against the transparency log")
+		}
+		if len(a.Keyless.Identities) == 0 {
+			c.fail(path+".keyless.identities", "at least one identity is required")
+		}
+		for j, id := range a.Keyless.Identities {
+			ipath := fmt.Sprintf("%s.keyless.identities[%d]", path, j)
+			vid := verify.Identity{Issuer: id.Issuer, IssuerRegExp: id.IssuerRegExp, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp}
+			c.identity(ipath, vid)
+			va.Keyless = appendIdentity(va.Keyless, vid)
+		}
+		va.TrustedMaterial = c.trust(path+".keyless.trustRootRef", a.Keyless.TrustRootRef, r)
+	case a.Static != nil:
+		switch a.Static.Action {
+		case "pass":
+			va.Static = &verify.Static{Pass: true, Message: a.Static.Message}
+		case "fail":
+			va.Static = &verify.Static{Pass: false, Message: a.Static.Message}
+		default:
+			c.fail(path+".static.action", "%q is not one of pass, fail", a.Static.Action)
+		}
+		if len(a.Attestations) > 0 {
+			c.fail(path+".attestations", "a static authority checks no attestations")
+		}
+	}
+	for j, at := range a.Attestations {
+		apath := fmt.Sprintf("%s.attestations[%d]", path, j)
+		if at.PredicateType == "" {
+			c.fail(apath+".predicateType", "required")
+		}
+		c.enum(apath+".match", at.Match, "any", "all")
+		for k, cond := range at.Conditions {
+			if err := verify.CheckCondition(cond); err != nil {
+				c.fail(fmt.Sprintf("%s.conditions[%d]", apath, k), "%v", err)
+			}
+		}
+		va.Attestations = append(va.Attestations, verify.Attestation{Name: at.Name, PredicateType: at.PredicateType, Conditions: at.Conditions, All: at.Match == "all"})
+	}
+	if a.Source != nil && a.Source.OCI != "" {
+		ref, err := reference.Parse(a.Source.OCI)
+		switch {
+		case err != nil:
+			c.fail(path+".source.oci", "%v", err)
+		case ref.Tag() != "" || ref.Digest() != "":
+			c.fail(path+".source.oci", "%q: give a repository, without tag or digest", a.Source.OCI)
+		default:
+			repo := registry.Repository{Host: ref.Registry(), Path: ref.Repository()}
+			if repo.Host == "docker.io" {
+				repo.Host = "index.docker.io"
+			}
+			va.SignatureRepository = &repo
+		}
+	}
+	return va, len(c.errs) == before
+}
+
+func appendIdentity(k *verify.Keyless, id verify.Identity) *verify.Keyless {
+	if k == nil {
+		k = &verify.Keyless{}
+	}
+	k.Identities = append(k.Identities, id)
+	return k
+}
+
+func (c *compiler) identity(path string, id verify.Identity) {
+	if err := verify.CheckIdentity(id); err != nil {
+		c.fail(path, "%v", err)
+	}
+}
+
+func (c *compiler) trust(path, name string, r Resolver) root.TrustedMaterial {
+	if r == nil {
+		c.fail(path, "no trust roots are available")
+		return nil
+	}
+	tm, err := r.TrustedMaterial(name)
+	if err != nil {
+		c.fail(path, "%v", err)
+		return nil
+	}
+	return tm
+}
+
+// keys parses key.data (one or more PEM blocks) or the Secret's values.
+func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, r Resolver) []verify.PublicKey {
+	switch {
+	case k.Data != "" && k.SecretRef != nil:
+		c.fail(path, "give exactly one of data or secretRef")
+		return nil
+	case k.Data != "":
+		keys, err := parsePEMKeys([]byte(k.Data))
+		if err != nil {
+			c.fail(path+".data", "%v", err)
+		}
+		return keys
+	case k.SecretRef != nil:
+		if r == nil {
+			c.fail(path+".secretRef", "secrets are not available here")
+			return nil
+		}
+		values, err := r.SecretKeys(k.SecretRef.Namespace, k.SecretRef.Name)
+		if err != nil {
+			c.fail(path+".secretRef", "%v", err)
+			return nil
+		}
+		if len(values) == 0 {
+			c.fail(path+".secretRef", "Secret %s has no keys", k.SecretRef.Name)
+			return nil
+		}
+		names := make([]string, 0, len(values))
+		for n := range values {
+			names = append(names, n)
+		}
+		sort.Strings(names)
+		var keys []verify.PublicKey
+		for _, n := range names {
+			ks, err := parsePEMKeys(values[n])
+			if err != nil {
+				c.fail(path+".secretRef", "Secret %s key %q: %v", k.SecretRef.Name, n, err)
+				continue
+			}
+			keys = append(keys, ks...)
+		}
+		return keys
+	}
+	c.fail(path, "give exactly one of data or secretRef")
+	return nil
+}
+
+// parsePEMKeys parses one or more PEM public keys.
+func parsePEMKeys(data []byte) ([]verify.PublicKey, error) {
+	var keys []verify.PublicKey
+	rest := data
+	for {
+		block, r := pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		k, err := verify.ParsePublicKeyPEM(pem.EncodeToMemory(block))
+		if err != nil {
+			return nil, fmt.Errorf("key %d: %w", len(keys)+1, err)
+		}
+		keys = append(keys, k)
+		rest = r
+	}
+	if len(keys) == 0 {
+		return nil, errors.New("not a PEM public key")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return nil, errors.New("text after the last PEM block")
+	}
+	return keys, nil
+}
