@@ -1,0 +1,289 @@
+// Package manifests reads Kubernetes-style YAML or JSON files (one or many
+// documents, files or directories) into signet's policy objects and the
+// Secrets they refer to, for the CLI and the server's file mode. Decoding is
+// strict: an unknown field is an error, never ignored.
+package manifests
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"sigs.k8s.io/yaml"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+// MaxFileSize bounds one file.
+const MaxFileSize = 8 << 20
+
+// Set is what the files held.
+type Set struct {
+	Policies []policy.Object
+	// Secrets by namespace/name: key → value.
+	Secrets map[string]map[string][]byte
+	// Sources says which file and document each policy came from, by ID.
+	Sources map[string]string
+	// Others are documents of other kinds (workloads for `policy test
+	// --resource`), as JSON.
+	Others []Document
+}
+
+// Document is a decoded document of a kind this package does not interpret.
+type Document struct {
+	Source     string
+	APIVersion string
+	Kind       string
+	JSON       []byte
+}
+
+// Load reads every .yaml, .yml and .json file in paths (directories are read
+// recursively, in name order).
+func Load(paths ...string) (*Set, error) {
+	set := &Set{Secrets: map[string]map[string][]byte{}, Sources: map[string]string{}}
+	var files []string
+	for _, p := range paths {
+		info, err := os.Stat(p)
+		if err != nil {
+			return nil, err
+		}
+		if !info.IsDir() {
+			files = append(files, p)
+			continue
+		}
+		err = filepath.WalkDir(p, func(path string, d os.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			switch strings.ToLower(filepath.Ext(path)) {
+			case ".yaml", ".yml", ".json":
+				if !d.IsDir() {
+					files = append(files, path)
+				}
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	sort.Strings(files)
+	var errs []error
+	for _, f := range files {
+		if err := set.loadFile(f); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return set, errors.Join(errs...)
+}
+
+func (s *Set) loadFile(path string) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, MaxFileSize+1))
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > MaxFileSize {
+		return fmt.Errorf("%s: larger than %d bytes", path, MaxFileSize)
+	}
+	var errs []error
+	for i, doc := range splitDocuments(data) {
+		where := path
+		if i > 0 || len(doc) < len(data)-4 {
+			where = fmt.Sprintf("%s (document %d)", path, i+1)
+		}
+		if err := s.loadDocument(where, doc); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// splitDocuments splits a YAML stream on "---" lines, dropping empty
+// documents.
+func splitDocuments(data []byte) [][]byte {
+	var docs [][]byte
+	var cur bytes.Buffer
+	flush := func() {
+		if len(bytes.TrimSpace(stripComments(cur.Bytes()))) > 0 {
+			docs = append(docs, append([]byte(nil), cur.Bytes()...))
+		}
+		cur.Reset()
+	}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	sc.Buffer(make([]byte, 64<<10), MaxFileSize)
+	for sc.Scan() {
+		line := sc.Text()
+		if strings.TrimRight(line, " \t") == "---" || strings.HasPrefix(line, "--- ") {
+			flush()
+			continue
+		}
+		cur.WriteString(line)
+		cur.WriteByte('\n')
+	}
+	flush()
+	return docs
+}
+
+func stripComments(b []byte) []byte {
+	var out bytes.Buffer
+	for _, line := range bytes.Split(b, []byte("\n")) {
+		if t := bytes.TrimSpace(line); len(t) > 0 && t[0] != '#' {
+			out.Write(line)
+			out.WriteByte('\n')
+		}
+	}
+	return out.Bytes()
+}
+
+type typeMeta struct {
+	APIVersion string `json:"apiVersion"`
+	Kind       string `json:"kind"`
+}
+
+func (s *Set) loadDocument(where string, doc []byte) error {
+	js, err := yaml.YAMLToJSON(doc)
+	if err != nil {
+		return fmt.Errorf("%s: not YAML: %w", where, err)
+	}
+	var tm typeMeta
+	if err := json.Unmarshal(js, &tm); err != nil {
+		return fmt.Errorf("%s: not an object: %w", where, err)
+	}
+	switch {
+	case tm.Kind == "List" && tm.APIVersion == "v1":
+		var list struct {
+			Items []json.RawMessage `json:"items"`
+		}
+		if err := json.Unmarshal(js, &list); err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+		var errs []error
+		for i, item := range list.Items {
+			if err := s.loadDocument(fmt.Sprintf("%s item %d", where, i+1), item); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		return errors.Join(errs...)
+	case tm.APIVersion == v1alpha1.GroupVersion.String() && (tm.Kind == policy.KindClusterImagePolicy || tm.Kind == policy.KindImagePolicy):
+		var obj v1alpha1.ClusterImagePolicy // same shape as ImagePolicy
+		if err := strictUnmarshal(js, &obj); err != nil {
+			return fmt.Errorf("%s: %s %s: %w", where, tm.Kind, nameOf(js), err)
+		}
+		o := policy.Object{Kind: tm.Kind, Name: obj.Name, Namespace: obj.Namespace, Spec: obj.Spec}
+		if tm.Kind == policy.KindImagePolicy && o.Namespace == "" {
+			o.Namespace = "default"
+		}
+		if prev, dup := s.Sources[o.ID()]; dup {
+			return fmt.Errorf("%s: %s is also defined in %s", where, o.ID(), prev)
+		}
+		s.Sources[o.ID()] = where
+		s.Policies = append(s.Policies, o)
+		return nil
+	case strings.HasPrefix(tm.APIVersion, "signet.dev/"):
+		return fmt.Errorf("%s: %s %s is not a kind signet knows (want %s ClusterImagePolicy or ImagePolicy)", where, tm.APIVersion, tm.Kind, v1alpha1.GroupVersion)
+	case tm.APIVersion == "v1" && tm.Kind == "Secret":
+		var sec struct {
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+			Data       map[string]string `json:"data"`
+			StringData map[string]string `json:"stringData"`
+		}
+		if err := json.Unmarshal(js, &sec); err != nil {
+			return fmt.Errorf("%s: Secret: %w", where, err)
+		}
+		values := map[string][]byte{}
+		for k, v := range sec.Data {
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return fmt.Errorf("%s: Secret %s: data.%s is not base64", where, sec.Metadata.Name, k)
+			}
+			values[k] = b
+		}
+		for k, v := range sec.StringData {
+			values[k] = []byte(v)
+		}
+		s.Secrets[sec.Metadata.Namespace+"/"+sec.Metadata.Name] = values
+		return nil
+	case tm.Kind == "" || tm.APIVersion == "":
+		return fmt.Errorf("%s: apiVersion and kind are required", where)
+	}
+	s.Others = append(s.Others, Document{Source: where, APIVersion: tm.APIVersion, Kind: tm.Kind, JSON: js})
+	return nil
+}
+
+func nameOf(js []byte) string {
+	var m struct {
+		Metadata struct{ Name string } `json:"metadata"`
+	}
+	_ = json.Unmarshal(js, &m)
+	return m.Metadata.Name
+}
+
+func strictUnmarshal(js []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	return nil
+}
+
+// Resolver resolves secretRefs from the loaded Secrets and trust roots from
+// a fixed default.
+type Resolver struct {
+	Set *Set
+	// DefaultNamespace is where secretRefs without a namespace look.
+	DefaultNamespace string
+	// Default returns the default trusted material (lazily: a policy with
+	// only insecure keys never needs it).
+	Default func() (root.TrustedMaterial, error)
+}
+
+// SecretKeys implements policy.Resolver.
+func (r Resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
+	if namespace == "" {
+		namespace = r.DefaultNamespace
+	}
+	if v, ok := r.Set.Secrets[namespace+"/"+name]; ok {
+		return v, nil
+	}
+	if namespace == "" {
+		// A secretRef without a namespace: any one Secret of that name.
+		var found map[string][]byte
+		n := 0
+		for k, v := range r.Set.Secrets {
+			if strings.HasSuffix(k, "/"+name) {
+				found, n = v, n+1
+			}
+		}
+		if n == 1 {
+			return found, nil
+		}
+	}
+	return nil, fmt.Errorf("Secret %s/%s is not among the files given", namespace, name)
+}
+
+// TrustedMaterial implements policy.Resolver.
+func (r Resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+	if name != "" {
+		return nil, fmt.Errorf("TrustRoot %q: named trust roots need a cluster (give --trusted-root to replace the default)", name)
+	}
+	return r.Default()
+}
