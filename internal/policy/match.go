@@ -54,6 +54,17 @@ func compilePattern(text string, glob bool) (*pattern, error) {
 	}
 	parts := strings.Split(text, "/")
 	host := ""
+	if len(parts) == 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+		if glob {
+			return nil, fmt.Errorf("names a registry, not a repository: write %s/** to select every image in it", text)
+		}
+		// A prefix may be a whole registry.
+		p.host = strings.ToLower(parts[0])
+		if p.host == "index.docker.io" || p.host == "registry-1.docker.io" {
+			p.host = "docker.io"
+		}
+		return p, nil
+	}
 	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost" || (glob && strings.Contains(parts[0], "*") && strings.Contains(parts[0], "."))) {
 		host, parts = parts[0], parts[1:]
 	}

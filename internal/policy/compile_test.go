@@ -1,0 +1,229 @@
+package policy
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"strings"
+	"testing"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+func pemKey(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+func smallRSAKey(t *testing.T) string {
+	t.Helper()
+	k, err := rsa.GenerateKey(rand.Reader, 1024)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// fakeResolver serves Secrets from a map and a fixed trust root.
+type fakeResolver struct {
+	secrets map[string]map[string][]byte
+	roots   map[string]bool
+}
+
+func (r fakeResolver) SecretKeys(ns, name string) (map[string][]byte, error) {
+	if v, ok := r.secrets[ns+"/"+name]; ok {
+		return v, nil
+	}
+	return nil, errors.New("Secret " + ns + "/" + name + " not found")
+}
+
+func (r fakeResolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+	if name == "" || r.roots[name] {
+		return &root.BaseTrustedMaterial{}, nil
+	}
+	return nil, errors.New("TrustRoot " + name + " not found")
+}
+
+func TestCompileValidation(t *testing.T) {
+	key := pemKey(t)
+	res := fakeResolver{
+		secrets: map[string]map[string][]byte{
+			"signet/keys":     {"cosign.pub": []byte(key), "second.pub": []byte(pemKey(t))},
+			"signet/not-keys": {"password": []byte("hunter2")},
+		},
+		roots: map[string]bool{"airgap": true},
+	}
+	images := []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}
+	keyAuth := v1alpha1.Authority{Name: "ci", Key: &v1alpha1.KeyAuthority{Data: key}}
+	id := v1alpha1.Identity{Issuer: "https://token.actions.githubusercontent.com", SubjectRegExp: "https://github.com/acme/.+"}
+	for _, tc := range []struct {
+		name string
+		spec v1alpha1.ImagePolicySpec
+		want []string // field paths and reasons; empty: valid
+	}{
+		{"valid key", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth}}, nil},
+		{"valid keyless with trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}, TrustRootRef: "airgap"}}}}, nil},
+		{"valid secretRef with two keys", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet"}}}}}, nil},
+		{"no images", v1alpha1.ImagePolicySpec{Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images: at least one image pattern is required"}},
+		{"glob with tag", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/app:v1"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0].glob", "not tags"}},
+		{"glob and prefix", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "a/b", Prefix: "a"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0]: give exactly one of glob or prefix"}},
+		{"uppercase pattern cannot match", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/Team"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0].prefix", "no image can match"}},
+		{"no authorities", v1alpha1.ImagePolicySpec{Images: images}, []string{"spec.authorities: at least one authority is required"}},
+		{"two kinds in one authority", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Static: &v1alpha1.StaticAuthority{Action: "pass"}}}}, []string{"spec.authorities[0]: give exactly one of key, keyless or static"}},
+		{"identity without issuer", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{{Subject: "me@example.org"}}}}}}, []string{"spec.authorities[0].keyless.identities[0]: no issuer"}},
+		{"identity without subject", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{{Issuer: "https://accounts.google.com"}}}}}}, []string{"spec.authorities[0].keyless.identities[0]: no subject"}},
+		{"invalid regexp", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{{Issuer: "x", SubjectRegExp: "(unclosed"}}}}}}, []string{"spec.authorities[0].keyless.identities[0]: subjectRegExp: invalid regular expression"}},
+		{"no identities", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{}}}}, []string{"spec.authorities[0].keyless.identities: at least one identity"}},
+		{"unknown trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}, TrustRootRef: "nope"}}}}, []string{"spec.authorities[0].keyless.trustRootRef: TrustRoot nope not found"}},
+		{"keyless ignoring tlog", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}}}}}, []string{"spec.authorities[0].insecureIgnoreTlog: applies only to key authorities"}},
+		{"bad CEL", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Attestations: []v1alpha1.Attestation{{PredicateType: "https://slsa.dev/provenance/v1", Conditions: []string{"predicate.builder.id =="}}}}}}, []string{"spec.authorities[0].attestations[0].conditions[0]"}},
+		{"CEL that is not a bool", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Attestations: []v1alpha1.Attestation{{PredicateType: "p", Conditions: []string{`"yes"`}}}}}}, []string{"spec.authorities[0].attestations[0].conditions[0]", "want a bool"}},
+		{"attestation without predicate type", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Attestations: []v1alpha1.Attestation{{}}}}}, []string{"spec.authorities[0].attestations[0].predicateType: required"}},
+		{"key data not a key", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: "hello"}}}}, []string{"spec.authorities[0].key.data: not a PEM public key"}},
+		{"RSA key too small", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: smallRSAKey(t)}}}}, []string{"spec.authorities[0].key.data", "too small"}},
+		{"secret value not a key", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "not-keys", Namespace: "signet"}}}}}, []string{"spec.authorities[0].key.secretRef", `key "password": not a PEM public key`}},
+		{"missing secret", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "gone", Namespace: "signet"}}}}}, []string{"spec.authorities[0].key.secretRef: Secret signet/gone not found"}},
+		{"threshold too high", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth}, Threshold: ptr(int32(2))}, []string{"spec.threshold: 2, but the policy has 1 authorities"}},
+		{"bad mode", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth}, Mode: "audit"}, []string{`spec.mode: "audit" is not one of enforce, warn`}},
+		{"duplicate authority names", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth, keyAuth}}, []string{`spec.authorities[1].name: "ci" is used by another authority`}},
+		{"source with tag", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Source: &v1alpha1.Source{OCI: "registry.example.org/sigs:v1"}}}}, []string{"spec.authorities[0].source.oci", "without tag"}},
+		{"bad selector", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth}, Match: &v1alpha1.MatchResources{NamespaceSelector: selectorWith("env", "Among")}}, []string{"spec.match.namespaceSelector", `unknown operator "Among"`}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, res)
+			if len(tc.want) == 0 {
+				if p.Err != nil {
+					t.Fatalf("want valid, got %v", p.Err)
+				}
+				if p.Verifier == nil {
+					t.Fatal("valid policy without a verifier")
+				}
+				return
+			}
+			if p.Err == nil {
+				t.Fatalf("want invalid (%v), got valid", tc.want)
+			}
+			if p.Verifier != nil {
+				t.Error("an invalid policy must not verify anything")
+			}
+			msg := p.Err.Error()
+			for _, w := range tc.want {
+				if !strings.Contains(msg, w) {
+					t.Errorf("error %q does not say %q", msg, w)
+				}
+			}
+			if !strings.HasPrefix(msg, "ClusterImagePolicy p is invalid: ") {
+				t.Errorf("error %q does not name the policy", msg)
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestCombine covers the combination rules: AND across policies, warn mode,
+// onError, digest require, unmatched images.
+func TestCombine(t *testing.T) {
+	pass := &verify.Result{Verified: true}
+	fail := &verify.Result{Err: errors.New("denied by policy p: authority ci: no signature found")}
+	undecided := verify.AsUndecided(errors.New("registry unreachable"))
+	pol := func(name, mode, onError, digest string) *Policy {
+		return &Policy{Object: Object{Kind: KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{Mode: mode, OnError: onError, Digest: digest}}}
+	}
+	broken := pol("broken", "", "", "")
+	broken.Err = &InvalidError{Object: "ClusterImagePolicy broken", Errors: []*FieldError{{Path: "spec.images", Reason: "required"}}}
+	for _, tc := range []struct {
+		name      string
+		unmatched string
+		hasDigest bool
+		outcomes  []Outcome
+		allowed   bool
+		pin       bool
+		denials   []string
+		warnings  []string
+	}{
+		{name: "one passing policy pins", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: pass}}, allowed: true, pin: true},
+		{name: "digest none does not pin", outcomes: []Outcome{{Policy: pol("a", "", "", "none"), Result: pass}}, allowed: true},
+		{name: "AND: one failing policy denies", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: pass}, {Policy: pol("b", "", "", ""), Result: fail}}, denials: []string{"no signature found"}},
+		{name: "warn mode warns", outcomes: []Outcome{{Policy: pol("a", "warn", "", ""), Result: fail}}, allowed: true, warnings: []string{"no signature found (policy in warn mode)"}},
+		{name: "warn mode does not relax an enforcing policy", outcomes: []Outcome{{Policy: pol("a", "warn", "", ""), Result: fail}, {Policy: pol("b", "", "", ""), Result: fail}}, denials: []string{"no signature found"}, warnings: []string{"warn mode"}},
+		{name: "undecided denies by default", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Err: undecided}}, denials: []string{"ClusterImagePolicy a: could not decide: registry unreachable"}},
+		{name: "undecided with onError warn", outcomes: []Outcome{{Policy: pol("a", "", "warn", ""), Err: undecided}}, allowed: true, warnings: []string{"could not decide"}},
+		{name: "undecided with onError allow", outcomes: []Outcome{{Policy: pol("a", "", "allow", ""), Err: undecided}}, allowed: true},
+		{name: "digest required but absent", outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, denials: []string{"requires images by digest"}},
+		{name: "digest required and present", hasDigest: true, outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, allowed: true},
+		{name: "broken policy denies what it matches", outcomes: []Outcome{{Policy: broken, Err: broken.Err}}, denials: []string{"ClusterImagePolicy broken cannot be enforced"}},
+		{name: "unmatched denies by default", denials: []string{"img did not match any image policies"}},
+		{name: "unmatched warn", unmatched: "warn", allowed: true, warnings: []string{"img did not match any image policies"}},
+		{name: "unmatched allow", unmatched: "allow", allowed: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			snap, err := NewSnapshot(nil, Config{Unmatched: tc.unmatched})
+			if err != nil {
+				t.Fatal(err)
+			}
+			v := snap.Combine("img", tc.hasDigest, tc.outcomes)
+			if v.Allowed != tc.allowed || v.Pin != tc.pin {
+				t.Errorf("allowed=%v pin=%v, want %v %v (%+v)", v.Allowed, v.Pin, tc.allowed, tc.pin, v)
+			}
+			contains := func(list []string, want []string, what string) {
+				joined := strings.Join(list, "\n")
+				for _, w := range want {
+					if !strings.Contains(joined, w) {
+						t.Errorf("%s %q do not say %q", what, joined, w)
+					}
+				}
+				if len(want) == 0 && len(list) > 0 {
+					t.Errorf("unexpected %s: %q", what, joined)
+				}
+			}
+			contains(v.Denials, tc.denials, "denials")
+			contains(v.Warnings, tc.warnings, "warnings")
+		})
+	}
+}
+
+func TestExempt(t *testing.T) {
+	snap, err := NewSnapshot(nil, Config{ExcludedNamespaces: []string{"kube-system"}, NamespaceOptIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		t    Target
+		want bool
+	}{
+		{Target{Namespace: "kube-system", NamespaceLabels: map[string]string{OptInLabel: "true"}}, true},
+		{Target{Namespace: "team-a"}, true},
+		{Target{Namespace: "team-a", NamespaceLabels: map[string]string{OptInLabel: "false"}}, true},
+		{Target{Namespace: "team-a", NamespaceLabels: map[string]string{OptInLabel: "true"}}, false},
+		{Target{}, false}, // cluster-scoped objects are always enforced
+	} {
+		if got, why := snap.Exempt(tc.t); got != tc.want {
+			t.Errorf("%+v: exempt=%v (%s), want %v", tc.t, got, why, tc.want)
+		}
+	}
+	if _, err := NewSnapshot(nil, Config{Unmatched: "ignore"}); err == nil {
+		t.Error("an unknown unmatched setting was accepted")
+	}
+	_ = reference.Reference{}
+}
