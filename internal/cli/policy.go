@@ -232,7 +232,7 @@ func printDecisions(w io.Writer, output string, decisions []check.Decision) erro
 			state := "passed"
 			switch {
 			case p.Error != "":
-				state = "error: " + p.Error
+				state = "could not decide"
 			case p.Result != nil && !p.Result.Verified:
 				state = "failed"
 			}
