@@ -1,0 +1,269 @@
+// Package workload finds every image an object would run: every (field
+// path, image) of every image-bearing kind. It works on the decoded JSON of
+// the object, so one decode serves every kind, and it never skips an image
+// because of labels, annotations, owner references or a deletion timestamp.
+package workload
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Image is one image reference in an object.
+type Image struct {
+	// Path is the field path, as in spec.containers[1].image.
+	Path string
+	// Image is the reference as written.
+	Image string
+	// Pointer is the JSON Pointer of the field (for a JSON Patch).
+	Pointer string
+}
+
+// Kind identifies an object kind by group and kind ("" group for core).
+type Kind struct {
+	Group string
+	Kind  string
+}
+
+func (k Kind) String() string {
+	if k.Group == "" {
+		return k.Kind
+	}
+	return k.Kind + "." + k.Group
+}
+
+// podSpecPaths says where each built-in kind keeps its pod spec.
+var podSpecPaths = map[Kind][]string{
+	{"", "Pod"}:                   {"spec"},
+	{"", "ReplicationController"}: {"spec", "template", "spec"},
+	{"", "PodTemplate"}:           {"template", "spec"},
+	{"apps", "Deployment"}:        {"spec", "template", "spec"},
+	{"apps", "ReplicaSet"}:        {"spec", "template", "spec"},
+	{"apps", "StatefulSet"}:       {"spec", "template", "spec"},
+	{"apps", "DaemonSet"}:         {"spec", "template", "spec"},
+	{"batch", "Job"}:              {"spec", "template", "spec"},
+	{"batch", "CronJob"}:          {"spec", "jobTemplate", "spec", "template", "spec"},
+}
+
+// crossplanePackages keep their package image in spec.package.
+var crossplanePackages = map[string]bool{"Provider": true, "Configuration": true, "Function": true}
+
+// Extractor lists images; it knows the built-in kinds and any declared ones.
+type Extractor struct {
+	custom map[Kind][][]string
+}
+
+// Custom declares the image fields of another kind: paths of dotted field
+// names, where "[]" after a name walks every element of a list, e.g.
+// "spec.steps[].image".
+type Custom struct {
+	Kind  Kind
+	Paths []string
+}
+
+// NewExtractor returns an extractor for the built-in kinds plus custom ones.
+func NewExtractor(custom ...Custom) (*Extractor, error) {
+	e := &Extractor{custom: map[Kind][][]string{}}
+	for _, c := range custom {
+		if c.Kind.Kind == "" {
+			return nil, fmt.Errorf("custom image fields: kind is required")
+		}
+		for _, p := range c.Paths {
+			segs := strings.Split(p, ".")
+			for _, s := range segs {
+				if strings.TrimSuffix(s, "[]") == "" {
+					return nil, fmt.Errorf("custom image fields of %s: %q has an empty field name", c.Kind, p)
+				}
+			}
+			e.custom[c.Kind] = append(e.custom[c.Kind], segs)
+		}
+	}
+	return e, nil
+}
+
+// Handles reports whether objects of kind can hold images.
+func (e *Extractor) Handles(k Kind) bool {
+	if _, ok := podSpecPaths[k]; ok {
+		return true
+	}
+	if _, ok := e.custom[k]; ok {
+		return true
+	}
+	return isCrossplane(k)
+}
+
+func isCrossplane(k Kind) bool {
+	return crossplanePackages[k.Kind] && (k.Group == "pkg.crossplane.io" || strings.HasSuffix(k.Group, ".pkg.crossplane.io"))
+}
+
+// Images lists the images of obj (decoded JSON) of kind k. subresource is
+// "ephemeralcontainers" for that Pod subresource (whose body is a Pod).
+// A field that is not a string where an image belongs is an error: the
+// object is malformed, and an image hidden in it must not slip through.
+func (e *Extractor) Images(k Kind, obj map[string]any) ([]Image, error) {
+	var out []Image
+	if path, ok := podSpecPaths[k]; ok {
+		spec, err := walk(obj, path)
+		if err != nil {
+			return nil, err
+		}
+		if spec != nil {
+			imgs, err := podSpecImages(spec, strings.Join(path, "."))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, imgs...)
+		}
+	}
+	if isCrossplane(k) {
+		spec, _ := obj["spec"].(map[string]any)
+		if v, ok := spec["package"]; ok {
+			s, ok := v.(string)
+			if !ok {
+				return nil, fmt.Errorf("spec.package: not a string")
+			}
+			out = append(out, Image{Path: "spec.package", Image: s, Pointer: "/spec/package"})
+		}
+	}
+	for _, segs := range e.custom[k] {
+		imgs, err := customImages(obj, segs, "", "")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, imgs...)
+	}
+	return out, nil
+}
+
+func walk(obj map[string]any, path []string) (map[string]any, error) {
+	cur := obj
+	for i, p := range path {
+		v, ok := cur[p]
+		if !ok || v == nil {
+			return nil, nil
+		}
+		m, ok := v.(map[string]any)
+		if !ok {
+			return nil, fmt.Errorf("%s: not an object", strings.Join(path[:i+1], "."))
+		}
+		cur = m
+	}
+	return cur, nil
+}
+
+func podSpecImages(spec map[string]any, prefix string) ([]Image, error) {
+	var out []Image
+	for _, list := range []string{"initContainers", "containers", "ephemeralContainers"} {
+		v, ok := spec[list]
+		if !ok || v == nil {
+			continue
+		}
+		items, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s.%s: not a list", prefix, list)
+		}
+		for i, item := range items {
+			c, ok := item.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s.%s[%d]: not an object", prefix, list, i)
+			}
+			img, err := stringField(c, "image", fmt.Sprintf("%s.%s[%d].image", prefix, list, i))
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Image{
+				Path:    fmt.Sprintf("%s.%s[%d].image", prefix, list, i),
+				Image:   img,
+				Pointer: fmt.Sprintf("/%s/%s/%d/image", strings.ReplaceAll(prefix, ".", "/"), list, i),
+			})
+		}
+	}
+	// Image volumes (KEP-4639): volumes[].image.reference.
+	if v, ok := spec["volumes"]; ok && v != nil {
+		vols, ok := v.([]any)
+		if !ok {
+			return nil, fmt.Errorf("%s.volumes: not a list", prefix)
+		}
+		for i, item := range vols {
+			vol, ok := item.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s.volumes[%d]: not an object", prefix, i)
+			}
+			iv, ok := vol["image"]
+			if !ok || iv == nil {
+				continue
+			}
+			src, ok := iv.(map[string]any)
+			if !ok {
+				return nil, fmt.Errorf("%s.volumes[%d].image: not an object", prefix, i)
+			}
+			path := fmt.Sprintf("%s.volumes[%d].image.reference", prefix, i)
+			ref, err := stringField(src, "reference", path)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, Image{Path: path, Image: ref, Pointer: fmt.Sprintf("/%s/volumes/%d/image/reference", strings.ReplaceAll(prefix, ".", "/"), i)})
+		}
+	}
+	return out, nil
+}
+
+// stringField reads a required string field; a missing image is "" (the
+// API server rejects it for Pods; admission denies it for others).
+func stringField(m map[string]any, name, path string) (string, error) {
+	v, ok := m[name]
+	if !ok || v == nil {
+		return "", nil
+	}
+	s, ok := v.(string)
+	if !ok {
+		return "", fmt.Errorf("%s: not a string", path)
+	}
+	return s, nil
+}
+
+func customImages(v any, segs []string, path, ptr string) ([]Image, error) {
+	if len(segs) == 0 {
+		if v == nil {
+			return nil, nil
+		}
+		s, ok := v.(string)
+		if !ok {
+			return nil, fmt.Errorf("%s: not a string", path)
+		}
+		return []Image{{Path: path, Image: s, Pointer: ptr}}, nil
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		if v == nil {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("%s: not an object", path)
+	}
+	name, list := strings.CutSuffix(segs[0], "[]")
+	child, ok := m[name]
+	if !ok || child == nil {
+		return nil, nil
+	}
+	p := name
+	if path != "" {
+		p = path + "." + name
+	}
+	ptr += "/" + strings.ReplaceAll(strings.ReplaceAll(name, "~", "~0"), "/", "~1")
+	if !list {
+		return customImages(child, segs[1:], p, ptr)
+	}
+	items, ok := child.([]any)
+	if !ok {
+		return nil, fmt.Errorf("%s: not a list", p)
+	}
+	var out []Image
+	for i, item := range items {
+		imgs, err := customImages(item, segs[1:], fmt.Sprintf("%s[%d]", p, i), fmt.Sprintf("%s/%d", ptr, i))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, imgs...)
+	}
+	return out, nil
+}
