@@ -32,7 +32,10 @@ type PolicyDecision struct {
 	Policy string         `json:"policy"`
 	Mode   string         `json:"mode"`
 	Result *verify.Result `json:"result,omitempty"`
-	Error  string         `json:"error,omitempty"`
+	// Error is why there is no result; Invalid says the policy itself is
+	// invalid (rather than signet not being able to decide).
+	Error   string `json:"error,omitempty"`
+	Invalid bool   `json:"invalid,omitempty"`
 }
 
 // Decide checks one image (as written in the object) against every policy
@@ -88,6 +91,7 @@ func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, ima
 		switch {
 		case p.Err != nil:
 			o.Err = p.Err
+			pd.Invalid = true
 		case fetchErr != nil:
 			o.Err = fetchErr
 		default:

@@ -18,6 +18,7 @@ import (
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/workload"
 )
 
 func newPolicyCommand() *cobra.Command {
@@ -86,6 +87,7 @@ func (o *policySetOptions) load() (snap *policy.Snapshot, set *manifests.Set, in
 type policyTestOptions struct {
 	policySetOptions
 	images     []string
+	resources  []string
 	namespace  string
 	nsLabels   []string
 	kind       string
@@ -120,6 +122,7 @@ Exit codes: 0 every image allowed (warnings included), 1 some image denied,
 	o.addFlags(cmd, true)
 	f := cmd.Flags()
 	f.StringArrayVar(&o.images, "image", nil, "image reference to evaluate (repeatable)")
+	f.StringArrayVar(&o.resources, "resource", nil, "object file (Pod, Deployment, CronJob, Crossplane Provider, ...) whose every image is evaluated in its namespace (repeatable)")
 	f.StringVar(&o.namespace, "namespace", "", "namespace the images are admitted in")
 	f.StringArrayVar(&o.nsLabels, "namespace-label", nil, "label of that namespace, KEY=VALUE (repeatable)")
 	f.StringVar(&o.kind, "kind", "Pod", "kind of the admitted object (for policies with match.kinds)")
@@ -135,8 +138,8 @@ func (o *policyTestOptions) Validate() error {
 	default:
 		return fmt.Errorf("--output must be text or json, not %q", o.output)
 	}
-	if len(o.images) == 0 {
-		return errors.New("give at least one --image")
+	if len(o.images) == 0 && len(o.resources) == 0 {
+		return errors.New("give at least one --image or --resource")
 	}
 	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
 		return fmt.Errorf("--unmatched: %w", err)
@@ -174,9 +177,25 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	target := policy.Target{Namespace: o.namespace, NamespaceLabels: o.labelsSeen, Kind: o.kind}
-	decisions := make([]check.Decision, len(o.images))
-	for i, img := range o.images {
-		decisions[i] = check.Decide(ctx, rc, snap, img, target)
+	var decisions []check.Decision
+	for _, img := range o.images {
+		decisions = append(decisions, check.Decide(ctx, rc, snap, img, target))
+	}
+	objs, err := o.loadResources()
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	for _, obj := range objs {
+		t := target
+		t.Kind = obj.kind.Kind
+		if obj.namespace != "" {
+			t.Namespace = obj.namespace
+		}
+		for _, im := range obj.images {
+			d := check.Decide(ctx, rc, snap, im.Image, t)
+			d.Image = fmt.Sprintf("%s %s: %s: %s", obj.kind.Kind, obj.name, im.Path, im.Image)
+			decisions = append(decisions, d)
+		}
 	}
 	if err := printDecisions(stdout, o.output, decisions); err != nil {
 		return withExitCode(ExitUndecided, err)
@@ -194,7 +213,7 @@ func decisionsExit(decisions []check.Decision) error {
 		}
 		undecided := len(d.Policies) > 0
 		for _, p := range d.Policies {
-			if p.Error == "" {
+			if p.Error == "" || p.Invalid {
 				undecided = false
 			}
 		}
@@ -231,6 +250,8 @@ func printDecisions(w io.Writer, output string, decisions []check.Decision) erro
 		for _, p := range d.Policies {
 			state := "passed"
 			switch {
+			case p.Invalid:
+				state = "invalid policy"
 			case p.Error != "":
 				state = "could not decide"
 			case p.Result != nil && !p.Result.Verified:
@@ -302,4 +323,53 @@ could not be read.`,
 	}
 	o.addFlags(cmd, false)
 	return cmd
+}
+
+type resource struct {
+	kind      workload.Kind
+	name      string
+	namespace string
+	images    []workload.Image
+}
+
+// loadResources reads the --resource files and lists their images.
+func (o *policyTestOptions) loadResources() ([]resource, error) {
+	if len(o.resources) == 0 {
+		return nil, nil
+	}
+	set, err := manifests.Load(o.resources...)
+	if err != nil {
+		return nil, err
+	}
+	ex, err := workload.NewExtractor()
+	if err != nil {
+		return nil, err
+	}
+	var out []resource
+	for _, doc := range set.Others {
+		group, _, _ := strings.Cut(doc.APIVersion, "/")
+		if !strings.Contains(doc.APIVersion, "/") {
+			group = ""
+		}
+		k := workload.Kind{Group: group, Kind: doc.Kind}
+		var obj map[string]any
+		if err := json.Unmarshal(doc.JSON, &obj); err != nil {
+			return nil, fmt.Errorf("%s: %w", doc.Source, err)
+		}
+		if !ex.Handles(k) {
+			return nil, fmt.Errorf("%s: %s holds no images signet knows how to find", doc.Source, k)
+		}
+		imgs, err := ex.Images(k, obj)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", doc.Source, err)
+		}
+		meta, _ := obj["metadata"].(map[string]any)
+		name, _ := meta["name"].(string)
+		ns, _ := meta["namespace"].(string)
+		out = append(out, resource{kind: k, name: name, namespace: ns, images: imgs})
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("no workload objects in %s", strings.Join(o.resources, ", "))
+	}
+	return out, nil
 }

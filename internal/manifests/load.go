@@ -18,6 +18,7 @@ import (
 	"strings"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
+	kjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
@@ -236,13 +237,15 @@ func nameOf(js []byte) string {
 	return m.Metadata.Name
 }
 
+// strictUnmarshal decodes as the API server does with strict field
+// validation: field names are case-sensitive, and unknown or duplicate
+// fields are errors.
 func strictUnmarshal(js []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(js))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
+	strictErrs, err := kjson.UnmarshalStrict(js, v)
+	if err != nil {
 		return err
 	}
-	return nil
+	return errors.Join(strictErrs...)
 }
 
 // Resolver resolves secretRefs from the loaded Secrets and trust roots from
