@@ -122,6 +122,11 @@ spec:
 		want(t, ExitDenied, "Deployment web: spec.template.spec.containers[1].image: "+unsigned.Tag+" ("+unsigned.Digest+"): DENIED",
 			"Deployment web: spec.template.spec.initContainers[0].image: "+signed.Tag)
 
+	// signet verify --policy is the same evaluation.
+	signet(t, "verify", "--policy", policies, "--allow-http-registry", signed.Tag, unsigned.Tag).
+		want(t, ExitDenied, signed.Tag+" ("+signed.Digest+"): allowed", "no signature found")
+	signet(t, "verify", "--policy", policies, "--key", ci.Public, signed.Tag).want(t, ExitUndecided, "do not combine")
+
 	// JSON output.
 	r := signet(t, append(base, "-o", "json", "--image", signed.Ref)...)
 	r.want(t, ExitOK, `"allowed": true`, `"policy": "ClusterImagePolicy prod-signed"`)

@@ -41,6 +41,8 @@ type verifyOptions struct {
 	signatureRepository string
 	output              string
 	timeout             time.Duration
+	policies            []string
+	namespace           string
 }
 
 func (o *verifyOptions) addFlags(cmd *cobra.Command) {
@@ -58,6 +60,8 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.BoolVar(&o.allPlatforms, "all-platforms", false, "for an image index, require every platform manifest to be signed too")
 	f.StringVar(&o.signatureRepository, "signature-repository", "", "repository holding the signatures, like cosign's COSIGN_REPOSITORY (default: $COSIGN_REPOSITORY, else the image's)")
+	f.StringArrayVar(&o.policies, "policy", nil, "verify against the ClusterImagePolicy/ImagePolicy objects in this file or directory instead of --key or identity flags (repeatable); output as `signet policy test`")
+	f.StringVar(&o.namespace, "namespace", "", "with --policy: the namespace whose ImagePolicies also apply")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up (exit 2) after this long")
 }
@@ -69,6 +73,15 @@ func (o *verifyOptions) Validate() error {
 		return fmt.Errorf("--output must be text or json, not %q", o.output)
 	}
 	keyless := o.identity != "" || o.identityRegExp != "" || o.issuer != "" || o.issuerRegExp != ""
+	if len(o.policies) > 0 {
+		if len(o.keys) > 0 || keyless || o.predicateType != "" || o.ignoreTlog || o.ignoreSCT || o.signatureRepository != "" || o.allPlatforms {
+			return errors.New("--policy says what to trust: do not combine it with --key, identity, --type, --insecure-*, --signature-repository or --all-platforms flags")
+		}
+		return nil
+	}
+	if o.namespace != "" {
+		return errors.New("--namespace needs --policy")
+	}
 	switch {
 	case len(o.keys) > 0 && keyless:
 		return errors.New("give either --key or --certificate-identity/--certificate-oidc-issuer, not both")
@@ -176,6 +189,16 @@ each other candidate failed.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
 				return withExitCode(ExitUndecided, err)
+			}
+			if len(o.policies) > 0 {
+				pt := &policyTestOptions{
+					policySetOptions: policySetOptions{paths: o.policies, trustedRoot: o.trustedRoot, unmatched: "deny"},
+					images:           args, namespace: o.namespace, kind: "Pod", allowHTTP: o.allowHTTP, output: o.output, timeout: o.timeout,
+				}
+				if err := pt.Validate(); err != nil {
+					return withExitCode(ExitUndecided, err)
+				}
+				return pt.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			return o.run(cmd.Context(), cmd.OutOrStdout(), args)
 		},
