@@ -26,7 +26,9 @@ import (
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
 
+	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
@@ -68,6 +70,7 @@ func TestSuite(t *testing.T) {
 	full := *record != ""
 	entries := w.inProcessKey(t)
 	entries = append(entries, w.cliVersusCosign(t, full))
+	entries = append(entries, policyMatchScaling(t))
 	for _, e := range entries {
 		t.Logf("%s: %.3g %s against %.3g (%s): ratio %.2f, target %.2f", e.Name, e.Value, e.Unit, e.Baseline, e.BaselineName, e.Ratio, e.Target)
 		if e.Value <= 0 || e.Baseline <= 0 {
@@ -283,4 +286,35 @@ func BenchmarkVerifyKeyInProcess(b *testing.B) {
 			b.Fatal(res.Err)
 		}
 	}
+}
+
+// policyMatchScaling: finding the policies of an image among 10,000 against
+// among 1 (the index must keep this flat).
+func policyMatchScaling(tb testing.TB) Entry {
+	ref, err := reference.Parse("registry.example.org/team-0/app:v1")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	measure := func(n int) testing.BenchmarkResult {
+		static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
+		var ps []*policy.Policy
+		for i := range n {
+			ps = append(ps, policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
+				Images: []v1alpha1.ImageMatcher{{Glob: fmt.Sprintf("registry.example.org/team-%d/**", i)}}, Authorities: static,
+			}}, nil))
+		}
+		snap, err := policy.NewSnapshot(ps, policy.Config{})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return testing.Benchmark(func(b *testing.B) {
+			for b.Loop() {
+				if len(snap.Match(ref, policy.Target{Namespace: "default", Kind: "Pod"})) != 1 {
+					b.Fatal("wrong match")
+				}
+			}
+		})
+	}
+	one, many := measure(1), measure(10000)
+	return newEntry("policy match among 10,000 policies", "ns/op", float64(many.NsPerOp()), float64(one.NsPerOp()), "among 1 policy", 1.5)
 }
