@@ -44,8 +44,8 @@ type Image struct {
 	Repository registry.Repository
 	// home is where authorities without a source of their own read
 	// evidence: Options.SignatureRepository, or Repository.
-	home registry.Repository
-	Evidence   []registry.Evidence
+	home     registry.Repository
+	Evidence []registry.Evidence
 	// Platforms are the index's platform manifests with their evidence (only
 	// fetched with Options.AllPlatforms).
 	Platforms []Platform
@@ -70,11 +70,25 @@ func RepositoryOf(ref reference.Reference) registry.Repository {
 // Fetch resolves ref once and fetches its evidence. Every error is a
 // could-not-decide error (errors.Is(err, verify.ErrUndecided)).
 func Fetch(ctx context.Context, rc *registry.Client, ref reference.Reference, opts Options) (*Image, error) {
-	repo := RepositoryOf(ref)
-	m, err := rc.Resolve(ctx, repo, ref.Identifier())
+	m, err := resolve(ctx, rc, ref)
 	if err != nil {
-		return nil, verify.AsUndecided(fmt.Errorf("resolving %s: %w", ref, err))
+		return nil, err
 	}
+	return fetchEvidence(ctx, rc, ref, m, opts)
+}
+
+func resolve(ctx context.Context, rc *registry.Client, ref reference.Reference) (registry.Manifest, error) {
+	m, err := rc.Resolve(ctx, RepositoryOf(ref), ref.Identifier())
+	if err != nil {
+		return m, verify.AsUndecided(fmt.Errorf("resolving %s: %w", ref, err))
+	}
+	return m, nil
+}
+
+// fetchEvidence fetches the evidence of the image m (m.Bytes is needed only
+// with opts.AllPlatforms).
+func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Reference, m registry.Manifest, opts Options) (*Image, error) {
+	repo := RepositoryOf(ref)
 	img := &Image{Ref: ref, Digest: m.Digest, Manifest: m, Repository: repo, home: repo}
 	if opts.SignatureRepository != nil {
 		img.home = *opts.SignatureRepository

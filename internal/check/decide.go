@@ -3,6 +3,8 @@ package check
 import (
 	"context"
 
+	"golang.org/x/sync/singleflight"
+
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
@@ -38,11 +40,25 @@ type PolicyDecision struct {
 	Invalid bool   `json:"invalid,omitempty"`
 }
 
+// Decider decides images with a cache of verified facts and single-flight:
+// concurrent requests for one image share one resolution and one
+// verification. The zero value has no cache; it is safe for concurrent use.
+type Decider struct {
+	Registry *registry.Client
+	Cache    *Cache
+	group    singleflight.Group
+}
+
+// Decide checks one image with no cache.
+func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, image string, t policy.Target) Decision {
+	return (&Decider{Registry: rc}).Decide(ctx, snap, image, t)
+}
+
 // Decide checks one image (as written in the object) against every policy
 // of the snapshot that governs it in the target: the reference is resolved
 // once, the evidence fetched once for every policy, each policy verified,
 // and the outcomes combined.
-func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, image string, t policy.Target) Decision {
+func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image string, t policy.Target) Decision {
 	d := Decision{Image: image, Policies: []PolicyDecision{}}
 	ref, err := reference.Parse(image)
 	if err != nil {
@@ -62,28 +78,8 @@ func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, ima
 		return d
 	}
 
-	opts := Options{}
-	for _, p := range matched {
-		opts.ExtraSources = append(opts.ExtraSources, p.Sources...)
-		if p.Platforms() == "all" {
-			opts.AllPlatforms = true
-		}
-	}
-	var fetchErr error
-	var img *Image
-	needFetch := false
-	for _, p := range matched {
-		if p.Err == nil {
-			needFetch = true
-		}
-	}
-	if needFetch {
-		img, fetchErr = Fetch(ctx, rc, ref, opts)
-		if img != nil {
-			d.Digest = img.Digest
-		}
-	}
-
+	results, digest, fetchErr := dc.verify(ctx, snap, ref, matched)
+	d.Digest = digest
 	outcomes := make([]policy.Outcome, len(matched))
 	for i, p := range matched {
 		o := policy.Outcome{Policy: p}
@@ -92,12 +88,11 @@ func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, ima
 		case p.Err != nil:
 			o.Err = p.Err
 			pd.Invalid = true
-		case fetchErr != nil:
-			o.Err = fetchErr
+		case results[i] != nil:
+			o.Result = results[i]
+			pd.Result = results[i]
 		default:
-			res := evaluate(img, p.Verifier, p.Platforms() == "all")
-			o.Result = &res
-			pd.Result = &res
+			o.Err = fetchErr
 		}
 		if o.Err != nil {
 			pd.Error = o.Err.Error()
@@ -107,11 +102,106 @@ func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, ima
 	}
 	v := snap.Combine(image, ref.Digest() != "", outcomes)
 	d.Allowed, d.Denials, d.Warnings = v.Allowed, v.Denials, v.Warnings
-	if v.Pin && img != nil && ref.Digest() == "" {
-		if _, err := ref.WithDigest(img.Digest); err == nil {
+	if v.Pin && digest != "" && ref.Digest() == "" {
+		if _, err := ref.WithDigest(digest); err == nil {
 			// Keep the spelling the user wrote: repo:tag becomes repo:tag@sha256:...
-			d.PinnedImage = image + "@" + img.Digest
+			d.PinnedImage = image + "@" + digest
 		}
 	}
 	return d
+}
+
+// verify returns, for each valid matched policy, its result for the image
+// (from the cache or fresh), and the digest they are bound to. A nil result
+// means signet could not decide; err says why.
+func (dc *Decider) verify(ctx context.Context, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy) ([]*verify.Result, string, error) {
+	results := make([]*verify.Result, len(matched))
+	valid := false
+	for _, p := range matched {
+		if p.Err == nil {
+			valid = true
+		}
+	}
+	if !valid {
+		return results, "", nil
+	}
+	trustVersion := snap.Config().TrustVersion
+
+	// The digest: given, or resolved once (concurrent resolutions of one
+	// reference share a request; nothing is cached by tag).
+	var manifest *registry.Manifest
+	digest := ref.Digest()
+	if digest == "" {
+		v, err, _ := dc.group.Do("resolve\x00"+ref.String(), func() (any, error) {
+			return resolve(ctx, dc.Registry, ref)
+		})
+		if err != nil {
+			return results, "", err
+		}
+		m := v.(registry.Manifest)
+		manifest, digest = &m, m.Digest
+	}
+
+	var missing []int
+	for i, p := range matched {
+		if p.Err != nil {
+			continue
+		}
+		if r, ok := dc.Cache.get(cacheKey{digest, p.Hash, trustVersion}); ok {
+			results[i] = &r
+			continue
+		}
+		missing = append(missing, i)
+	}
+	if len(missing) == 0 {
+		return results, digest, nil
+	}
+
+	// One fetch and verification for every missing policy, shared by
+	// concurrent requests for the same digest and policies.
+	key := "verify\x00" + ref.Name() + "@" + digest + "\x00" + trustVersion
+	for _, i := range missing {
+		key += "\x00" + matched[i].Hash
+	}
+	v, err, _ := dc.group.Do(key, func() (any, error) {
+		opts := Options{}
+		for _, i := range missing {
+			p := matched[i]
+			opts.ExtraSources = append(opts.ExtraSources, p.Sources...)
+			if p.Platforms() == "all" {
+				opts.AllPlatforms = true
+			}
+		}
+		m := registry.Manifest{Digest: digest}
+		if manifest != nil {
+			m = *manifest
+		} else if opts.AllPlatforms {
+			// Platforms are listed in the index: fetch it (by digest,
+			// checked against its bytes).
+			fetched, err := resolve(ctx, dc.Registry, ref)
+			if err != nil {
+				return nil, err
+			}
+			m = fetched
+		}
+		img, err := fetchEvidence(ctx, dc.Registry, ref, m, opts)
+		if err != nil {
+			return nil, err
+		}
+		out := make([]verify.Result, len(missing))
+		for j, i := range missing {
+			p := matched[i]
+			out[j] = evaluate(img, p.Verifier, p.Platforms() == "all")
+			dc.Cache.put(cacheKey{digest, p.Hash, trustVersion}, out[j])
+		}
+		return out, nil
+	})
+	if err != nil {
+		return results, digest, err
+	}
+	for j, i := range missing {
+		r := v.([]verify.Result)[j]
+		results[i] = &r
+	}
+	return results, digest, nil
 }

@@ -25,6 +25,9 @@ type Config struct {
 	// NamespaceOptIn enforces only namespaces labelled signet.dev/include=true;
 	// otherwise every namespace not excluded is enforced.
 	NamespaceOptIn bool
+	// TrustVersion identifies the trust material the policies were compiled
+	// with; cached verification results are keyed by it.
+	TrustVersion string
 }
 
 // Validate checks the settings.

@@ -1,0 +1,151 @@
+package check_test
+
+import (
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+// counter counts the registry requests a client makes.
+type counter struct {
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
+	c.n.Add(1)
+	return c.next.RoundTrip(r)
+}
+
+func keyPolicySnapshot(t *testing.T, host string, pub []byte) *policy.Snapshot {
+	t.Helper()
+	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: host + "/**"}},
+		Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}}},
+	}}, nil)
+	if p.Err != nil {
+		t.Fatal(p.Err)
+	}
+	snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// TestDeciderCacheAndSingleFlight measures the cache and single-flight in
+// registry requests: a cascade of one image costs one verification, and so
+// do 50 concurrent admissions of one uncached image.
+func TestDeciderCacheAndSingleFlight(t *testing.T) {
+	reg := harness.StartInProcessRegistry(t, true)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := keyPolicySnapshot(t, reg.Host, pub)
+	newDecider := func(cache *check.Cache) (*check.Decider, *counter) {
+		c := &counter{next: http.DefaultTransport}
+		rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(c))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &check.Decider{Registry: rc, Cache: cache}, c
+	}
+	signed := func(tag string) harness.Image {
+		img := reg.PushRandomImage(t, "app", tag)
+		cosign.Sign(t, img.Ref, key, harness.Bundle)
+		return img
+	}
+
+	// The cost of one verification, uncached.
+	one := signed("one")
+	d, c := newDecider(nil)
+	if dec := d.Decide(t.Context(), snap, one.Tag, policy.Target{Namespace: "default"}); !dec.Allowed {
+		t.Fatalf("signed image denied: %v", dec.Denials)
+	}
+	single := c.n.Load()
+	if single == 0 {
+		t.Fatal("no registry requests counted")
+	}
+
+	t.Run("cascade", func(t *testing.T) {
+		img := signed("cascade")
+		d, c := newDecider(check.NewCache(time.Hour, time.Minute, 1000))
+		dep := d.Decide(t.Context(), snap, img.Tag, policy.Target{Namespace: "default", Kind: "Deployment"})
+		if !dep.Allowed || dep.PinnedImage != img.Tag+"@"+img.Digest {
+			t.Fatalf("deployment: %+v", dep)
+		}
+		afterFirst := c.n.Load()
+		// The ReplicaSet and the Pods carry the pinned reference.
+		for _, kind := range []string{"ReplicaSet", "Pod", "Pod", "Pod"} {
+			if dec := d.Decide(t.Context(), snap, dep.PinnedImage, policy.Target{Namespace: "default", Kind: kind}); !dec.Allowed {
+				t.Fatalf("%s denied: %v", kind, dec.Denials)
+			}
+		}
+		if c.n.Load() != afterFirst || afterFirst != single {
+			t.Errorf("cascade made %d requests (%d for the Deployment); one verification makes %d", c.n.Load(), afterFirst, single)
+		}
+		hits, _, _ := d.Cache.Stats()
+		if hits != 4 {
+			t.Errorf("cache hits = %d, want 4", hits)
+		}
+	})
+
+	t.Run("concurrent", func(t *testing.T) {
+		img := signed("concurrent")
+		d, c := newDecider(check.NewCache(time.Hour, time.Minute, 1000))
+		var wg sync.WaitGroup
+		var denied atomic.Int64
+		start := make(chan struct{})
+		for range 50 {
+			wg.Go(func() {
+				<-start
+				if dec := d.Decide(t.Context(), snap, img.Tag, policy.Target{Namespace: "default"}); !dec.Allowed {
+					denied.Add(1)
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		if denied.Load() != 0 {
+			t.Fatalf("%d of 50 concurrent admissions denied a signed image", denied.Load())
+		}
+		// Late arrivals may resolve the tag again (tags are never cached),
+		// but the verification itself is shared.
+		if got := c.n.Load(); got > single+int64(50) || got < single {
+			t.Errorf("50 concurrent admissions made %d requests; one verification makes %d", got, single)
+		}
+		t.Logf("50 concurrent admissions: %d registry requests (one verification: %d)", c.n.Load(), single)
+	})
+
+	t.Run("unsigned is cached briefly, by digest", func(t *testing.T) {
+		img := reg.PushRandomImage(t, "app", "unsigned")
+		d, c := newDecider(check.NewCache(time.Hour, time.Minute, 1000))
+		var first int64
+		for i := range 3 {
+			if dec := d.Decide(t.Context(), snap, img.Ref, policy.Target{Namespace: "default"}); dec.Allowed {
+				t.Fatal("unsigned image allowed")
+			} else if !strings.Contains(strings.Join(dec.Denials, ";"), "no signature found") {
+				t.Fatalf("denials: %v", dec.Denials)
+			}
+			if i == 0 {
+				first = c.n.Load()
+			}
+		}
+		if first == 0 || c.n.Load() != first {
+			t.Errorf("the first denial made %d requests, the next two %d more; want none", first, c.n.Load()-first)
+		}
+	})
+}
