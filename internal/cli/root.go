@@ -46,7 +46,7 @@ bad usage.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand())
+	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand(), newServeCommand())
 	return root
 }
 

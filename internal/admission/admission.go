@@ -1,0 +1,301 @@
+// Package admission turns an AdmissionReview into a decision: every image of
+// the object (package workload) is decided (package check) against the
+// current policy snapshot, and the answer carries a denial naming the field,
+// the image, the digest, the policy and the reason per authority, warnings,
+// and for /mutate a JSON patch pinning tags to the verified digests. It knows
+// nothing about crypto or registries beyond those packages, and it never
+// answers with anything but a well-formed AdmissionReview.
+package admission
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"sync"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/workload"
+)
+
+// Limits of what a request may carry.
+const (
+	// MaxBodyBytes bounds an AdmissionReview (the API server's own request
+	// limit is 3 MiB; objects are smaller).
+	MaxBodyBytes = 8 << 20
+	// MaxJSONDepth bounds nesting.
+	MaxJSONDepth = 64
+	// maxImagesPerObject bounds the images of one object.
+	maxImagesPerObject = 256
+	// parallelImages bounds how many images of one object are decided at once.
+	parallelImages = 8
+)
+
+// Namespaces returns the labels of a namespace.
+type Namespaces interface {
+	Labels(ctx context.Context, name string) (map[string]string, error)
+}
+
+// Handler answers AdmissionReviews.
+type Handler struct {
+	// Snapshot returns the current policies (nil until loaded).
+	Snapshot func() *policy.Snapshot
+	Decider  *check.Decider
+	// Extractor finds images in objects.
+	Extractor *workload.Extractor
+	// Namespaces looks up namespace labels (nil: no labels).
+	Namespaces Namespaces
+	// Timeout bounds one decision; keep it below the webhook's
+	// timeoutSeconds so the API server never applies its failure policy.
+	Timeout time.Duration
+	Log     *slog.Logger
+	// Observe, when set, is told each decision's outcome and duration.
+	Observe func(kind, outcome string, d time.Duration)
+}
+
+// ServeHTTP serves /validate (mutate false) and /mutate (mutate true).
+func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
+	start := time.Now()
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	review := &admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}}
+	var resp *admissionv1.AdmissionResponse
+	kind := "unknown"
+	switch {
+	case err != nil:
+		resp = deny("", fmt.Sprintf("reading the request: %v", err))
+	case len(body) > MaxBodyBytes:
+		resp = deny(peekUID(body), fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes))
+	default:
+		resp, kind = h.review(r.Context(), body, mutate)
+	}
+	review.Response = resp
+	outcome := "allowed"
+	if !resp.Allowed {
+		outcome = "denied"
+	}
+	if h.Observe != nil {
+		h.Observe(kind, outcome, time.Since(start))
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(review)
+}
+
+// Validate is the http.Handler of /validate.
+func (h *Handler) Validate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, false) })
+}
+
+// Mutate is the http.Handler of /mutate.
+func (h *Handler) Mutate() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, true) })
+}
+
+func deny(uid types.UID, msg string) *admissionv1.AdmissionResponse {
+	return &admissionv1.AdmissionResponse{UID: uid, Allowed: false, Result: &metav1.Status{
+		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden, Message: msg,
+	}}
+}
+
+// peekUID finds the request UID of a body that will not be decoded, so even
+// a refused request gets an answer the API server can match.
+func peekUID(body []byte) types.UID {
+	i := bytes.Index(body, []byte(`"uid"`))
+	if i < 0 {
+		return ""
+	}
+	rest := body[i+5:]
+	var uid string
+	dec := json.NewDecoder(bytes.NewReader(bytes.TrimLeft(bytes.TrimLeft(rest, " \t\r\n"), ":")))
+	if dec.Decode(&uid) != nil || len(uid) > 128 {
+		return ""
+	}
+	return types.UID(uid)
+}
+
+// review decodes and decides one AdmissionReview. A panic becomes a
+// denial, never an allow.
+func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *admissionv1.AdmissionResponse, kind string) {
+	uid := peekUID(body)
+	defer func() {
+		if r := recover(); r != nil {
+			h.log().Error("panic while deciding", "uid", uid, "panic", r, "stack", string(debug.Stack()))
+			resp, kind = deny(uid, "signet failed while deciding this request (internal error); denied"), "unknown"
+		}
+	}()
+	if err := checkDepth(body, MaxJSONDepth); err != nil {
+		return deny(uid, err.Error()), kind
+	}
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(body, &review); err != nil {
+		return deny(uid, fmt.Sprintf("malformed AdmissionReview: %v", err)), kind
+	}
+	req := review.Request
+	if req == nil {
+		return deny(uid, "malformed AdmissionReview: no request"), kind
+	}
+	kind = req.Kind.Kind
+	resp = h.decide(ctx, req, mutate)
+	resp.UID = req.UID
+	return resp, kind
+}
+
+// checkDepth rejects JSON nested deeper than max, without decoding it.
+func checkDepth(body []byte, max int) error {
+	depth := 0
+	inString, escaped := false, false
+	for _, c := range body {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			if c == '\\' {
+				escaped = true
+			} else if c == '"' {
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == '{' || c == '[':
+			depth++
+			if depth > max {
+				return fmt.Errorf("request nests JSON deeper than %d levels", max)
+			}
+		case c == '}' || c == ']':
+			depth--
+		}
+	}
+	return nil
+}
+
+func (h *Handler) log() *slog.Logger {
+	if h.Log != nil {
+		return h.Log
+	}
+	return slog.Default()
+}
+
+// decide answers one admission request.
+func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) *admissionv1.AdmissionResponse {
+	log := h.log().With("uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
+		"operation", req.Operation, "user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun)
+	allow := &admissionv1.AdmissionResponse{Allowed: true}
+	switch req.Operation {
+	case admissionv1.Create, admissionv1.Update:
+	default:
+		return allow
+	}
+	k := workload.Kind{Group: req.Kind.Group, Kind: req.Kind.Kind}
+	// The ephemeralcontainers and other Pod subresources carry a Pod.
+	if req.SubResource != "" && !(k.Group == "" && k.Kind == "Pod" && req.SubResource == "ephemeralcontainers") {
+		return allow
+	}
+	if !h.Extractor.Handles(k) {
+		return allow
+	}
+	if len(req.Object.Raw) == 0 {
+		return deny("", fmt.Sprintf("%s %s: the request carries no object", k, req.Name))
+	}
+	var obj map[string]any
+	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
+		return deny("", fmt.Sprintf("%s %s: malformed object: %v", k, req.Name, err))
+	}
+	images, err := h.Extractor.Images(k, obj)
+	if err != nil {
+		return deny("", fmt.Sprintf("%s %s: %v", k, req.Name, err))
+	}
+	if len(images) == 0 {
+		return allow
+	}
+	if len(images) > maxImagesPerObject {
+		return deny("", fmt.Sprintf("%s %s has %d images, more than the %d signet checks in one object", k, req.Name, len(images), maxImagesPerObject))
+	}
+	snap := h.Snapshot()
+	if snap == nil {
+		return deny("", "signet has not loaded its policies yet; try again")
+	}
+
+	ctx, cancel := context.WithTimeout(ctx, h.timeout())
+	defer cancel()
+	target := policy.Target{Namespace: req.Namespace, Kind: k.Kind}
+	if h.Namespaces != nil && req.Namespace != "" {
+		labels, err := h.Namespaces.Labels(ctx, req.Namespace)
+		if err != nil {
+			log.Warn("namespace labels unavailable", "err", err)
+			return deny("", fmt.Sprintf("could not read the labels of namespace %s: %v", req.Namespace, err))
+		}
+		target.NamespaceLabels = labels
+	}
+
+	decisions := make([]check.Decision, len(images))
+	sem := make(chan struct{}, parallelImages)
+	var wg sync.WaitGroup
+	for i, im := range images {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			decisions[i] = h.Decider.Decide(ctx, snap, im.Image, target)
+		})
+	}
+	wg.Wait()
+
+	resp := &admissionv1.AdmissionResponse{Allowed: true}
+	var denials []string
+	var patch []map[string]any
+	for i, d := range decisions {
+		im := images[i]
+		name := im.Image
+		if d.Digest != "" && !strings.Contains(name, "@") {
+			name += " (" + d.Digest + ")"
+		}
+		for _, w := range d.Warnings {
+			resp.Warnings = append(resp.Warnings, im.Path+": "+w)
+		}
+		if !d.Allowed {
+			for _, r := range d.Denials {
+				denials = append(denials, fmt.Sprintf("%s: %s: %s", im.Path, name, r))
+			}
+			continue
+		}
+		if mutate && d.PinnedImage != "" {
+			patch = append(patch, map[string]any{"op": "replace", "path": im.Pointer, "value": d.PinnedImage})
+		}
+	}
+	if len(denials) > 0 {
+		log.Info("denied", "reasons", denials)
+		r := deny("", strings.Join(denials, "\n"))
+		r.Warnings = resp.Warnings
+		return r
+	}
+	if len(patch) > 0 {
+		raw, err := json.Marshal(patch)
+		if err != nil {
+			return deny("", fmt.Sprintf("building the patch: %v", err))
+		}
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = raw, &pt
+	}
+	log.Info("allowed", "images", len(images), "warnings", len(resp.Warnings), "patched", len(patch))
+	return resp
+}
+
+func (h *Handler) timeout() time.Duration {
+	if h.Timeout > 0 {
+		return h.Timeout
+	}
+	return 20 * time.Second
+}
+
+// ErrNotReady is returned by readiness checks before policies are loaded.
+var ErrNotReady = errors.New("policies are not loaded yet")

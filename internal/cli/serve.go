@@ -1,0 +1,363 @@
+package cli
+
+import (
+	"context"
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/spf13/cobra"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/controller"
+	"github.com/signet-dev/signet/internal/manifests"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/trust"
+	"github.com/signet-dev/signet/internal/workload"
+)
+
+type serveOptions struct {
+	listen         string
+	tlsCertDir     string
+	tlsHosts       []string
+	caOut          string
+	policies       string
+	kubeconfig     string
+	namespace      string
+	validatingName string
+	mutatingName   string
+	trustedRoot    string
+	allowHTTP      bool
+	unmatched      string
+	excluded       []string
+	optIn          bool
+	timeout        time.Duration
+	cacheTTL       time.Duration
+	cacheNegTTL    time.Duration
+	cacheSize      int
+	enableHTTP2    bool
+}
+
+func newServeCommand() *cobra.Command {
+	o := &serveOptions{}
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the admission webhook (validate and mutate) with its policy controller",
+		Long: `serve runs signet's admission webhook over HTTPS:
+
+  /validate  ValidatingAdmissionWebhook: deny images that do not meet policy
+  /mutate    MutatingAdmissionWebhook: pin tags to the verified digest
+  /healthz   alive
+  /readyz    ready once policies (and trust roots) are loaded
+  /metrics   Prometheus metrics
+
+Policies come from the cluster (ClusterImagePolicy and ImagePolicy objects,
+watched; in-cluster configuration or --kubeconfig) or, with --policies DIR,
+from files, without a cluster.
+
+Without --tls-cert-dir, serve makes its own CA and serving certificate for
+--tls-host names, writes the CA to --ca-out if given, and injects it into the
+webhook configurations named by --validating-webhook / --mutating-webhook.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return withExitCode(ExitUndecided, err)
+			}
+			return o.run(cmd.Context(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.listen, "listen", ":8443", "address to serve HTTPS on")
+	f.StringVar(&o.tlsCertDir, "tls-cert-dir", "", "directory with tls.crt and tls.key (default: a self-generated certificate)")
+	f.StringArrayVar(&o.tlsHosts, "tls-host", []string{"localhost", "127.0.0.1", "signet-webhook.signet-system.svc"}, "DNS name or IP of the self-generated certificate (repeatable)")
+	f.StringVar(&o.caOut, "ca-out", "", "write the self-generated CA certificate (PEM) to this file")
+	f.StringVar(&o.policies, "policies", "", "load policies from this file or directory instead of the cluster")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
+	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
+	f.StringVar(&o.validatingName, "validating-webhook", "", "ValidatingWebhookConfiguration to inject the self-generated CA into")
+	f.StringVar(&o.mutatingName, "mutating-webhook", "", "MutatingWebhookConfiguration to inject the self-generated CA into")
+	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
+	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
+	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
+	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
+	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
+	f.DurationVar(&o.timeout, "decision-timeout", 20*time.Second, "deadline of one admission decision; keep it below the webhook's timeoutSeconds")
+	f.DurationVar(&o.cacheTTL, "cache-ttl", 10*time.Minute, "how long a verified result is reused")
+	f.DurationVar(&o.cacheNegTTL, "cache-negative-ttl", 30*time.Second, "how long a definite denial is reused")
+	f.IntVar(&o.cacheSize, "cache-size", 100000, "most cached results")
+	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream exhaustion attacks)")
+	return cmd
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
+}
+
+func (o *serveOptions) Validate() error {
+	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
+		return fmt.Errorf("--unmatched: %w", err)
+	}
+	if o.timeout <= 0 || o.timeout > 29*time.Second {
+		return errors.New("--decision-timeout must be positive and below 30s, the longest webhook timeout")
+	}
+	if o.policies != "" && (o.validatingName != "" || o.mutatingName != "") && o.kubeconfig == "" {
+		return errors.New("--validating-webhook/--mutating-webhook need a cluster: give --kubeconfig")
+	}
+	return nil
+}
+
+func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	metrics := newServeMetrics()
+
+	var trustVersion string
+	var tr *root.TrustedRoot
+	trustFn := func() (root.TrustedMaterial, error) {
+		if tr != nil {
+			return tr, nil
+		}
+		var err error
+		tr, err = loadTrustedRoot(o.trustedRoot)
+		return tr, err
+	}
+	if o.trustedRoot != "" {
+		data, err := readBounded(o.trustedRoot, trust.MaxTrustedRootFileSize)
+		if err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+		sum := sha256.Sum256(data)
+		trustVersion = "file:" + hex.EncodeToString(sum[:8])
+	} else {
+		trustVersion = "embedded:" + trust.EmbeddedSource().SHA256
+	}
+	excluded := append([]string{o.namespace}, o.excluded...)
+	cfg := policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn, TrustVersion: trustVersion}
+
+	ropts := []registry.Option{registry.WithKeychain(authn.DefaultKeychain)}
+	if o.allowHTTP {
+		ropts = append(ropts, registry.InsecureAllowHTTP())
+	}
+	rc, err := registry.New(ropts...)
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	ex, err := workload.NewExtractor()
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	cache := check.NewCache(o.cacheTTL, o.cacheNegTTL, o.cacheSize)
+	h := &admission.Handler{
+		Decider:   &check.Decider{Registry: rc, Cache: cache},
+		Extractor: ex,
+		Timeout:   o.timeout,
+		Log:       log,
+		Observe:   metrics.observe,
+	}
+	metrics.cache = cache
+
+	var ready atomic.Bool
+	if o.policies != "" {
+		snap, err := loadPolicyFiles(o.policies, cfg, trustFn)
+		if err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+		h.Snapshot = func() *policy.Snapshot { return snap }
+		ready.Store(true)
+	}
+
+	cert, caPEM, err := o.certificate()
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	if o.caOut != "" && caPEM != nil {
+		if err := os.WriteFile(o.caOut, caPEM, 0o644); err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+	}
+
+	if o.policies == "" || o.validatingName != "" || o.mutatingName != "" {
+		restCfg, err := o.restConfig()
+		if err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+		if caPEM != nil && (o.validatingName != "" || o.mutatingName != "") {
+			if err := controller.InjectCABundle(ctx, restCfg, o.validatingName, o.mutatingName, caPEM); err != nil {
+				return withExitCode(ExitUndecided, fmt.Errorf("injecting the CA bundle: %w", err))
+			}
+		}
+		if o.policies == "" {
+			ctl, err := controller.New(restCfg, &controller.Controller{Namespace: o.namespace, Config: cfg, Trust: trustFn, Log: log})
+			if err != nil {
+				return withExitCode(ExitUndecided, err)
+			}
+			h.Snapshot = ctl.Snapshot
+			h.Namespaces = ctl
+			go func() {
+				if err := ctl.Run(ctx); err != nil && ctx.Err() == nil {
+					log.Error("policy controller failed", "err", err)
+					return
+				}
+				ready.Store(true)
+			}()
+		}
+	}
+
+	mux := http.NewServeMux()
+	mux.Handle("/validate", h.Validate())
+	mux.Handle("/mutate", h.Mutate())
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "policies are not loaded yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(metrics.registry, promhttp.HandlerOpts{}))
+
+	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if !o.enableHTTP2 {
+		tlsCfg.NextProtos = []string{"http/1.1"}
+	}
+	srv := &http.Server{
+		Handler:           http.MaxBytesHandler(mux, admission.MaxBodyBytes+1),
+		TLSConfig:         tlsCfg,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      40 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+	if !o.enableHTTP2 {
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+	}
+	ln, err := net.Listen("tcp", o.listen)
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	log.Info("serving", "address", ln.Addr().String(), "policies", o.policiesSource())
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ServeTLS(ln, "", "") }()
+	select {
+	case <-ctx.Done():
+		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(shutdown)
+		return nil
+	case err := <-errc:
+		return withExitCode(ExitUndecided, err)
+	}
+}
+
+func (o *serveOptions) policiesSource() string {
+	if o.policies != "" {
+		return o.policies
+	}
+	return "cluster"
+}
+
+func (o *serveOptions) restConfig() (*rest.Config, error) {
+	if o.kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	}
+	if cfg, err := rest.InClusterConfig(); err == nil {
+		return cfg, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+}
+
+func (o *serveOptions) certificate() (tls.Certificate, []byte, error) {
+	if o.tlsCertDir != "" {
+		cert, err := tls.LoadX509KeyPair(filepath.Join(o.tlsCertDir, "tls.crt"), filepath.Join(o.tlsCertDir, "tls.key"))
+		return cert, nil, err
+	}
+	sc, err := controller.NewServingCert(o.tlsHosts, 365*24*time.Hour)
+	if err != nil {
+		return tls.Certificate{}, nil, err
+	}
+	return sc.Cert, sc.CAPEM, nil
+}
+
+func loadPolicyFiles(path string, cfg policy.Config, trustFn func() (root.TrustedMaterial, error)) (*policy.Snapshot, error) {
+	set, err := manifests.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	res := manifests.Resolver{Set: set, Default: trustFn}
+	var compiled []*policy.Policy
+	var invalid []string
+	for _, obj := range set.Policies {
+		p := policy.CompileObject(obj, res)
+		if p.Err != nil {
+			invalid = append(invalid, p.Err.Error())
+		}
+		compiled = append(compiled, p)
+	}
+	if len(invalid) > 0 {
+		return nil, fmt.Errorf("invalid policies in %s:\n%s", path, strings.Join(invalid, "\n"))
+	}
+	return policy.NewSnapshot(compiled, cfg)
+}
+
+// serveMetrics are the Prometheus metrics of signet serve.
+type serveMetrics struct {
+	registry *prometheus.Registry
+	latency  *prometheus.HistogramVec
+	cache    *check.Cache
+}
+
+func newServeMetrics() *serveMetrics {
+	m := &serveMetrics{registry: prometheus.NewRegistry()}
+	m.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "signet_admission_duration_seconds",
+		Help:    "Time to answer an admission request, by object kind and decision.",
+		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30},
+	}, []string{"kind", "decision"})
+	m.registry.MustRegister(m.latency, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "signet_verification_cache_hits_total", Help: "Verified results reused from the cache.",
+	}, func() float64 {
+		if m.cache == nil {
+			return 0
+		}
+		h, _, _ := m.cache.Stats()
+		return float64(h)
+	}))
+	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "signet_verification_cache_misses_total", Help: "Verifications not found in the cache (each one verifies).",
+	}, func() float64 {
+		if m.cache == nil {
+			return 0
+		}
+		_, miss, _ := m.cache.Stats()
+		return float64(miss)
+	}))
+	return m
+}
+
+func (m *serveMetrics) observe(kind, decision string, d time.Duration) {
+	m.latency.WithLabelValues(kind, decision).Observe(d.Seconds())
+}

@@ -1,0 +1,241 @@
+// Package controller keeps signet's policy snapshot in step with the
+// cluster: it watches ClusterImagePolicy, ImagePolicy and Namespace objects
+// (and reads the Secrets policies refer to), compiles a new immutable
+// snapshot on every change and swaps it in atomically, and writes each
+// policy's Ready condition.
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+// Scheme knows the kinds the controller reads.
+func Scheme() (*runtime.Scheme, error) {
+	s := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	if err := v1alpha1.AddToScheme(s); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// Controller watches policies and serves the current snapshot.
+type Controller struct {
+	// Namespace is where signet runs: secretRefs without a namespace look
+	// here.
+	Namespace string
+	Config    policy.Config
+	// Trust returns the default trusted material.
+	Trust func() (root.TrustedMaterial, error)
+	Log   *slog.Logger
+
+	client client.Client
+	cache  cache.Cache
+	snap   atomic.Pointer[policy.Snapshot]
+	kick   chan struct{}
+	once   sync.Once
+}
+
+// New connects to the cluster.
+func New(cfg *rest.Config, c *Controller) (*Controller, error) {
+	scheme, err := Scheme()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	c.client, c.cache, c.kick = cl, ca, make(chan struct{}, 1)
+	if c.Log == nil {
+		c.Log = slog.Default()
+	}
+	return c, nil
+}
+
+// Snapshot returns the current snapshot (nil until the first sync).
+func (c *Controller) Snapshot() *policy.Snapshot { return c.snap.Load() }
+
+// Labels implements admission.Namespaces from the informer cache.
+func (c *Controller) Labels(ctx context.Context, name string) (map[string]string, error) {
+	var ns corev1.Namespace
+	if err := c.cache.Get(ctx, client.ObjectKey{Name: name}, &ns); err != nil {
+		return nil, err
+	}
+	return ns.Labels, nil
+}
+
+// Run watches until ctx ends. It returns once the cache is synced and the
+// first snapshot is built, running the rest in the background; errors
+// after that are logged.
+func (c *Controller) Run(ctx context.Context) error {
+	for _, obj := range []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &corev1.Namespace{}} {
+		inf, err := c.cache.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+		if _, isNS := obj.(*corev1.Namespace); isNS {
+			continue
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { c.trigger() },
+			UpdateFunc: func(_, _ any) { c.trigger() },
+			DeleteFunc: func(any) { c.trigger() },
+		}); err != nil {
+			return err
+		}
+	}
+	go func() {
+		if err := c.cache.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			c.Log.Error("policy watch stopped", "err", err)
+		}
+	}()
+	if !c.cache.WaitForCacheSync(ctx) {
+		return errors.New("policy caches did not sync")
+	}
+	if err := c.rebuild(ctx); err != nil {
+		return err
+	}
+	go c.loop(ctx)
+	return nil
+}
+
+// Refresh rebuilds the snapshot now (e.g. after a Secret changed).
+func (c *Controller) Refresh() { c.trigger() }
+
+func (c *Controller) trigger() {
+	select {
+	case c.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (c *Controller) loop(ctx context.Context) {
+	// Secrets are read directly, not watched: re-read them periodically so
+	// a rotated key takes effect without touching the policy.
+	tick := time.NewTicker(time.Minute)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-c.kick:
+		case <-tick.C:
+		}
+		// Coalesce bursts of events.
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-c.kick:
+		default:
+		}
+		if err := c.rebuild(ctx); err != nil && ctx.Err() == nil {
+			c.Log.Error("rebuilding the policy snapshot", "err", err)
+		}
+	}
+}
+
+// resolver reads Secrets through the API (uncached: signet has no reason to
+// watch every Secret) and the default trust root.
+type resolver struct {
+	ctx context.Context
+	c   *Controller
+}
+
+func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
+	if namespace == "" {
+		namespace = r.c.Namespace
+	}
+	var s corev1.Secret
+	if err := r.c.client.Get(r.ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		return nil, fmt.Errorf("Secret %s/%s: %w", namespace, name, err)
+	}
+	return s.Data, nil
+}
+
+func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+	if name != "" {
+		return nil, fmt.Errorf("TrustRoot %q is not available (TrustRoot objects are not supported yet; omit trustRootRef to use the default root)", name)
+	}
+	return r.c.Trust()
+}
+
+func (c *Controller) rebuild(ctx context.Context) error {
+	var cips v1alpha1.ClusterImagePolicyList
+	if err := c.cache.List(ctx, &cips); err != nil {
+		return err
+	}
+	var ips v1alpha1.ImagePolicyList
+	if err := c.cache.List(ctx, &ips); err != nil {
+		return err
+	}
+	res := resolver{ctx: ctx, c: c}
+	var compiled []*policy.Policy
+	type statusTarget struct {
+		obj client.Object
+		st  *v1alpha1.ImagePolicyStatus
+		p   *policy.Policy
+	}
+	var targets []statusTarget
+	for i := range cips.Items {
+		o := &cips.Items[i]
+		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: o.Name, Spec: o.Spec}, res)
+		compiled = append(compiled, p)
+		targets = append(targets, statusTarget{o, &o.Status, p})
+	}
+	for i := range ips.Items {
+		o := &ips.Items[i]
+		p := policy.CompileObject(policy.Object{Kind: policy.KindImagePolicy, Name: o.Name, Namespace: o.Namespace, Spec: o.Spec}, res)
+		compiled = append(compiled, p)
+		targets = append(targets, statusTarget{o, &o.Status, p})
+	}
+	snap, err := policy.NewSnapshot(compiled, c.Config)
+	if err != nil {
+		return err
+	}
+	c.snap.Store(snap)
+	c.Log.Info("policy snapshot loaded", "policies", len(compiled))
+
+	for _, t := range targets {
+		cond := metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Loaded", Message: "the policy is enforced", ObservedGeneration: t.obj.GetGeneration()}
+		if t.p.Err != nil {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "Invalid", t.p.Err.Error()+"; images it selects are denied"
+		}
+		existing := meta.FindStatusCondition(t.st.Conditions, "Ready")
+		if existing != nil && existing.Status == cond.Status && existing.Reason == cond.Reason && existing.Message == cond.Message &&
+			existing.ObservedGeneration == cond.ObservedGeneration && t.st.ObservedGeneration == t.obj.GetGeneration() {
+			continue
+		}
+		meta.SetStatusCondition(&t.st.Conditions, cond)
+		t.st.ObservedGeneration = t.obj.GetGeneration()
+		if err := c.client.Status().Update(ctx, t.obj); err != nil {
+			c.Log.Warn("writing policy status", "policy", t.p.Object.ID(), "err", err)
+		}
+	}
+	return nil
+}

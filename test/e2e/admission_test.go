@@ -1,0 +1,368 @@
+package e2e
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+// webhookWorld is a real API server with signet serve registered as its
+// validating and mutating webhook, a real registry and cosign.
+type webhookWorld struct {
+	cluster *harness.Cluster
+	reg     *harness.Registry
+	cosign  *harness.Cosign
+	key     harness.KeyPair
+	other   harness.KeyPair
+	signed  harness.Image
+	wrong   harness.Image // signed with the other key
+	unsig   harness.Image
+	warns   *warningRecorder
+	client  client.Client
+}
+
+type warningRecorder struct{ got []string }
+
+func (w *warningRecorder) HandleWarningHeader(code int, agent, text string) {
+	w.got = append(w.got, text)
+}
+
+func (w *warningRecorder) take() string {
+	s := strings.Join(w.got, "\n")
+	w.got = nil
+	return s
+}
+
+func freePort(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startWebhookWorld(t *testing.T) *webhookWorld {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	w := &webhookWorld{
+		cluster: harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme)),
+		reg:     harness.StartRegistry(t),
+		cosign:  harness.NewCosign(t),
+	}
+	w.key, w.other = w.cosign.GenerateKeyPair(t), w.cosign.GenerateKeyPair(t)
+	w.signed = w.reg.PushRandomImage(t, "prod/app", "v1")
+	w.cosign.Sign(t, w.signed.Ref, w.key, harness.Legacy)
+	w.wrong = w.reg.PushRandomImage(t, "prod/app", "v2")
+	w.cosign.Sign(t, w.wrong.Ref, w.other, harness.Bundle)
+	w.unsig = w.reg.PushRandomImage(t, "prod/app", "unsigned")
+
+	// A client that records the warnings the API server relays.
+	w.warns = &warningRecorder{}
+	cfg := rest.CopyConfig(w.cluster.Config)
+	cfg.WarningHandler = w.warns
+	cl, err := client.New(cfg, client.Options{Scheme: w.cluster.Scheme})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.client = cl
+
+	addr := freePort(t)
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	w.registerWebhooks(t, addr)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	var logs bytes.Buffer
+	go func() {
+		done <- cli.Execute(ctx, []string{"serve", "--listen", addr, "--kubeconfig", w.cluster.Kubeconfig,
+			"--ca-out", caFile, "--validating-webhook", "signet", "--mutating-webhook", "signet",
+			"--allow-http-registry", "--namespace", "signet-system", "--decision-timeout", "10s"}, &logs, &logs)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(15 * time.Second):
+			t.Error("signet serve did not stop")
+		}
+		if t.Failed() {
+			t.Logf("signet serve logs:\n%s", logs.String())
+		}
+	})
+	waitReady(t, addr, caFile)
+	return w
+}
+
+func waitReady(t *testing.T, addr, caFile string) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if ca, err := os.ReadFile(caFile); err == nil {
+			pool := x509.NewCertPool()
+			pool.AppendCertsFromPEM(ca)
+			hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+			if resp, err := hc.Get("https://" + addr + "/readyz"); err == nil {
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatal("signet serve did not become ready")
+}
+
+func (w *webhookWorld) registerWebhooks(t *testing.T, addr string) {
+	t.Helper()
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	timeout := int32(15)
+	rules := []admissionregistrationv1.RuleWithOperations{
+		{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods", "pods/ephemeralcontainers", "replicationcontrollers"}}},
+		{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}}},
+		{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"batch"}, APIVersions: []string{"v1"}, Resources: []string{"jobs", "cronjobs"}}},
+	}
+	exclude := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "signet-system"}}}}
+	url := func(path string) *string { u := "https://" + addr + path; return &u }
+	// A placeholder CA: signet serve injects its own.
+	placeholder := []byte("placeholder")
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+		Name: "validate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate"), CABundle: placeholder},
+		Rules: rules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
+	}}}
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.MutatingWebhook{{
+		Name: "mutate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate"), CABundle: placeholder},
+		Rules: rules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
+	}}}
+	for _, obj := range []client.Object{vwc, mwc} {
+		if err := w.cluster.Client.Create(t.Context(), obj); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func (w *webhookWorld) namespace(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if err := w.cluster.Client.Create(t.Context(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+func (w *webhookWorld) keyPolicy(t *testing.T, name, mode string) *v1alpha1.ClusterImagePolicy {
+	t.Helper()
+	pub, err := os.ReadFile(w.key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: w.reg.Host + "/prod/**"}},
+		Mode:        mode,
+		Authorities: []v1alpha1.Authority{{Name: "ci-key", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}}},
+	}}
+	if err := w.cluster.Client.Create(t.Context(), p); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func pod(ns, name string, images ...string) *corev1.Pod {
+	p := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+	for i, img := range images {
+		p.Spec.Containers = append(p.Spec.Containers, corev1.Container{Name: fmt.Sprintf("c%d", i), Image: img})
+	}
+	return p
+}
+
+// eventually retries f until it returns nil (policy changes reach the
+// webhook asynchronously).
+func eventually(t *testing.T, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	var err error
+	for time.Now().Before(deadline) {
+		if err = f(); err == nil {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("%s: %v", what, err)
+}
+
+func wantDenied(t *testing.T, err error, parts ...string) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("admitted; want a denial saying %q", parts)
+	}
+	for _, p := range parts {
+		if !strings.Contains(err.Error(), p) {
+			t.Fatalf("denial %q does not say %q", err, p)
+		}
+	}
+}
+
+// TestAdmission runs signet serve as the API server's webhook and admits
+// and denies real objects.
+func TestAdmission(t *testing.T) {
+	w := startWebhookWorld(t)
+	ctx := t.Context()
+	w.namespace(t, "team-a", nil)
+
+	// No policy yet: the image matches nothing and is denied by default.
+	eventually(t, "unmatched denial", func() error {
+		err := w.client.Create(ctx, pod("team-a", "early", w.signed.Tag))
+		if err == nil || !strings.Contains(err.Error(), "did not match any image policies") {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+
+	cip := w.keyPolicy(t, "prod-signed", "")
+	eventually(t, "signed pod admitted", func() error {
+		return w.client.Create(ctx, pod("team-a", "signed", w.signed.Tag))
+	})
+
+	t.Run("signed pod is pinned to the verified digest", func(t *testing.T) {
+		var got corev1.Pod
+		if err := w.client.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "signed"}, &got); err != nil {
+			t.Fatal(err)
+		}
+		if want := w.signed.Tag + "@" + w.signed.Digest; got.Spec.Containers[0].Image != want {
+			t.Fatalf("image %q, want %q", got.Spec.Containers[0].Image, want)
+		}
+	})
+	t.Run("unsigned pod is denied with field, image, digest, policy and reason", func(t *testing.T) {
+		err := w.client.Create(ctx, pod("team-a", "unsigned", w.signed.Tag, w.unsig.Tag))
+		wantDenied(t, err, "spec.containers[1].image: "+w.unsig.Tag+" ("+w.unsig.Digest+")", "denied by policy prod-signed", "authority ci-key: no signature found")
+		if strings.Contains(err.Error(), "spec.containers[0]") {
+			t.Errorf("the signed container is blamed too: %v", err)
+		}
+	})
+	t.Run("wrong key is denied", func(t *testing.T) {
+		wantDenied(t, w.client.Create(ctx, pod("team-a", "wrong", w.wrong.Tag)), "none verified by key")
+	})
+	t.Run("every workload kind", func(t *testing.T) {
+		labels := map[string]string{"app": "x"}
+		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
+			InitContainers: []corev1.Container{{Name: "init", Image: w.signed.Tag}},
+			Containers:     []corev1.Container{{Name: "app", Image: w.unsig.Tag}},
+		}}
+		sel := &metav1.LabelSelector{MatchLabels: labels}
+		for _, obj := range []client.Object{
+			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "d"}, Spec: appsv1.DeploymentSpec{Selector: sel, Template: tmpl}},
+			&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "rs"}, Spec: appsv1.ReplicaSetSpec{Selector: sel, Template: tmpl}},
+			&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ss"}, Spec: appsv1.StatefulSetSpec{Selector: sel, Template: tmpl}},
+			&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ds"}, Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl}},
+			&corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "rc"}, Spec: corev1.ReplicationControllerSpec{Selector: labels, Template: &tmpl}},
+		} {
+			wantDenied(t, w.client.Create(ctx, obj), "spec.template.spec.containers[0].image: "+w.unsig.Tag, "no signature found")
+		}
+	})
+	t.Run("dry run is decided the same way", func(t *testing.T) {
+		wantDenied(t, w.client.Create(ctx, pod("team-a", "dry", w.unsig.Tag), client.DryRunAll), "no signature found")
+		if err := w.client.Create(ctx, pod("team-a", "dry", w.signed.Tag), client.DryRunAll); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("annotations and labels do not skip verification", func(t *testing.T) {
+		p := pod("team-a", "sneaky", w.unsig.Tag)
+		p.Annotations = map[string]string{"signet.dev/skip": "true", "policy.sigstore.dev/include": "false"}
+		p.Labels = map[string]string{"signet.dev/exclude": "true"}
+		wantDenied(t, w.client.Create(ctx, p), "no signature found")
+	})
+	t.Run("ephemeral container", func(t *testing.T) {
+		var got corev1.Pod
+		if err := w.client.Get(ctx, client.ObjectKey{Namespace: "team-a", Name: "signed"}, &got); err != nil {
+			t.Fatal(err)
+		}
+		got.Spec.EphemeralContainers = []corev1.EphemeralContainer{{EphemeralContainerCommon: corev1.EphemeralContainerCommon{Name: "debug", Image: w.unsig.Tag}}}
+		err := w.client.SubResource("ephemeralcontainers").Update(ctx, &got)
+		wantDenied(t, err, "spec.ephemeralContainers[0].image: "+w.unsig.Tag)
+	})
+	t.Run("excluded namespace", func(t *testing.T) {
+		w.namespace(t, "signet-system", nil)
+		if err := w.client.Create(ctx, pod("signet-system", "own", w.unsig.Tag)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	t.Run("policy status", func(t *testing.T) {
+		eventually(t, "Ready condition", func() error {
+			var got v1alpha1.ClusterImagePolicy
+			if err := w.cluster.Client.Get(ctx, client.ObjectKey{Name: cip.Name}, &got); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, "Ready")
+			if c == nil || c.Status != metav1.ConditionTrue || got.Status.ObservedGeneration != got.Generation {
+				return fmt.Errorf("status %+v", got.Status)
+			}
+			return nil
+		})
+		bad := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "bad-regexp"}, Spec: v1alpha1.ImagePolicySpec{
+			Images:      []v1alpha1.ImageMatcher{{Glob: w.reg.Host + "/other/**"}},
+			Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{{Issuer: "https://x", SubjectRegExp: "(oops"}}}}},
+		}}
+		if err := w.cluster.Client.Create(ctx, bad); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "Invalid condition", func() error {
+			var got v1alpha1.ClusterImagePolicy
+			if err := w.cluster.Client.Get(ctx, client.ObjectKey{Name: bad.Name}, &got); err != nil {
+				return err
+			}
+			c := meta.FindStatusCondition(got.Status.Conditions, "Ready")
+			if c == nil || c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, "subjectRegExp: invalid regular expression") {
+				return fmt.Errorf("status %+v", got.Status)
+			}
+			return nil
+		})
+		// What an invalid policy selects is denied, not let through.
+		other := w.reg.PushRandomImage(t, "other/app", "v1")
+		wantDenied(t, w.client.Create(ctx, pod("team-a", "other", other.Tag)), "ClusterImagePolicy bad-regexp cannot be enforced")
+	})
+	t.Run("warn mode", func(t *testing.T) {
+		// Replace the enforcing policy with a warning one.
+		if err := w.cluster.Client.Delete(ctx, cip); err != nil {
+			t.Fatal(err)
+		}
+		w.keyPolicy(t, "prod-warn", "warn")
+		w.warns.take()
+		eventually(t, "warn-mode admission", func() error {
+			if err := w.client.Create(ctx, pod("team-a", "warned", w.unsig.Tag)); err != nil {
+				return err
+			}
+			return nil
+		})
+		if got := w.warns.take(); !strings.Contains(got, "no signature found") || !strings.Contains(got, "warn mode") {
+			t.Fatalf("warnings %q", got)
+		}
+	})
+}
