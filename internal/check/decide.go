@@ -116,13 +116,19 @@ func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image stri
 // means signet could not decide; err says why.
 func (dc *Decider) verify(ctx context.Context, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy) ([]*verify.Result, string, error) {
 	results := make([]*verify.Result, len(matched))
-	valid := false
-	for _, p := range matched {
-		if p.Err == nil {
-			valid = true
+	needsEvidence := false
+	for i, p := range matched {
+		switch {
+		case p.Err != nil:
+		case p.Verifier.StaticOnly() && ref.Digest() == "" && p.Digest() != "pin":
+			// Nothing to fetch: static authorities decide alone.
+			r := p.Verifier.Verify(verify.Request{Image: ref})
+			results[i] = &r
+		default:
+			needsEvidence = true
 		}
 	}
-	if !valid {
+	if !needsEvidence {
 		return results, "", nil
 	}
 	trustVersion := snap.Config().TrustVersion
@@ -144,7 +150,7 @@ func (dc *Decider) verify(ctx context.Context, snap *policy.Snapshot, ref refere
 
 	var missing []int
 	for i, p := range matched {
-		if p.Err != nil {
+		if p.Err != nil || results[i] != nil {
 			continue
 		}
 		if r, ok := dc.Cache.get(cacheKey{digest, p.Hash, trustVersion}); ok {

@@ -1,0 +1,122 @@
+package admission
+
+import (
+	"bytes"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/workload"
+)
+
+func handler(t *testing.T, snap *policy.Snapshot) *Handler {
+	t.Helper()
+	rc, err := registry.New(registry.InsecureAllowHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex, err := workload.NewExtractor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &Handler{Snapshot: func() *policy.Snapshot { return snap }, Decider: &check.Decider{Registry: rc}, Extractor: ex}
+}
+
+func staticSnapshot(t *testing.T, action string) *policy.Snapshot {
+	t.Helper()
+	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "static-" + action, Spec: v1alpha1.ImagePolicySpec{
+		Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}, Digest: "none",
+		Authorities: []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: action, Message: "static says " + action}}},
+	}}, nil)
+	snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+func post(t *testing.T, h http.Handler, body []byte) *admissionv1.AdmissionResponse {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/validate", bytes.NewReader(body)))
+	var review admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &review); err != nil {
+		t.Fatalf("answer is not an AdmissionReview: %v: %s", err, rec.Body.String())
+	}
+	if review.Response == nil || review.APIVersion != "admission.k8s.io/v1" || review.Kind != "AdmissionReview" {
+		t.Fatalf("malformed answer: %s", rec.Body.String())
+	}
+	return review.Response
+}
+
+const podReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1","kind":{"group":"","version":"v1","kind":"Pod"},"resource":{"group":"","version":"v1","resource":"pods"},"namespace":"default","operation":"CREATE","userInfo":{"username":"alice"},"object":{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"registry.example.org/app:v1"}]}}}}`
+
+func TestMalformedRequestsGetWellFormedDenials(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "pass")).Validate()
+	deep := `{"request":{"uid":"u-deep","object":` + strings.Repeat(`{"a":`, 100) + `1` + strings.Repeat(`}`, 100) + `}}`
+	for _, tc := range []struct {
+		name, body, uid, want string
+	}{
+		{"not JSON", `{"request":{"uid":"u-2",`, "u-2", "malformed AdmissionReview"},
+		{"no request", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, "", "no request"},
+		{"too deep", deep, "u-deep", "deeper than"},
+		{"containers not a list", strings.Replace(podReview, `"containers":[{"name":"a","image":"registry.example.org/app:v1"}]`, `"containers":{"name":"a"}`, 1), "u-1", "spec.containers: not a list"},
+		{"container image not a string", strings.Replace(podReview, `"image":"registry.example.org/app:v1"`, `"image":["x"]`, 1), "u-1", "not a string"},
+		{"too large", `{"request":{"uid":"u-big","x":"` + strings.Repeat("a", MaxBodyBytes) + `"}}`, "u-big", "larger than"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := post(t, h, []byte(tc.body))
+			if resp.Allowed {
+				t.Fatal("allowed")
+			}
+			if string(resp.UID) != tc.uid {
+				t.Errorf("UID %q, want %q", resp.UID, tc.uid)
+			}
+			if resp.Result == nil || !strings.Contains(resp.Result.Message, tc.want) {
+				t.Errorf("message %+v does not say %q", resp.Result, tc.want)
+			}
+		})
+	}
+}
+
+func TestStaticPolicies(t *testing.T) {
+	resp := post(t, handler(t, staticSnapshot(t, "pass")).Validate(), []byte(podReview))
+	if !resp.Allowed || resp.UID != "u-1" {
+		t.Fatalf("static pass: %+v", resp)
+	}
+	resp = post(t, handler(t, staticSnapshot(t, "fail")).Validate(), []byte(podReview))
+	if resp.Allowed || !strings.Contains(resp.Result.Message, "spec.containers[0].image: registry.example.org/app:v1: denied by policy static-fail: authority s: static says fail") {
+		t.Fatalf("static fail: %+v", resp.Result)
+	}
+	// Operations other than CREATE and UPDATE, and kinds without images,
+	// pass through.
+	del := strings.Replace(podReview, `"operation":"CREATE"`, `"operation":"DELETE"`, 1)
+	if resp := post(t, handler(t, staticSnapshot(t, "fail")).Validate(), []byte(del)); !resp.Allowed {
+		t.Fatalf("DELETE denied: %+v", resp.Result)
+	}
+}
+
+func TestPanicIsADenial(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "pass"))
+	h.Snapshot = func() *policy.Snapshot { panic("boom") }
+	resp := post(t, h.Validate(), []byte(podReview))
+	if resp.Allowed || resp.UID != "u-1" || !strings.Contains(resp.Result.Message, "internal error") {
+		t.Fatalf("panic answered %+v", resp)
+	}
+}
+
+func TestNotLoadedYetDenies(t *testing.T) {
+	h := handler(t, nil)
+	h.Snapshot = func() *policy.Snapshot { return nil }
+	if resp := post(t, h.Validate(), []byte(podReview)); resp.Allowed {
+		t.Fatal("allowed before policies were loaded")
+	}
+}
