@@ -110,3 +110,39 @@ func TestCRDsAgainstAPIServer(t *testing.T) {
 		})
 	}
 }
+
+// TestDeployManifests checks deploy/manifests against the real API server
+// with a server-side dry run (the namespace is created for real, as the
+// namespaced objects need it).
+func TestDeployManifests(t *testing.T) {
+	c := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")))
+	dir := repoPath(t, "deploy/manifests")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(data), "\n---\n") {
+			var obj unstructured.Unstructured
+			if err := yaml.Unmarshal([]byte(doc), &obj.Object); err != nil {
+				t.Fatalf("%s: %v", e.Name(), err)
+			}
+			opts := []client.CreateOption{client.FieldValidation("Strict")}
+			if obj.GetKind() != "Namespace" {
+				opts = append(opts, client.DryRunAll)
+			}
+			if err := c.Client.Create(t.Context(), &obj, opts...); err != nil {
+				t.Errorf("%s: %s %s: %v", e.Name(), obj.GetKind(), obj.GetName(), err)
+			}
+			n++
+		}
+	}
+	if n < 10 {
+		t.Fatalf("only %d objects in deploy/manifests", n)
+	}
+}
