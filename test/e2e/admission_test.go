@@ -1,20 +1,12 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -25,7 +17,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
-	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -56,16 +47,6 @@ func (w *warningRecorder) take() string {
 	return s
 }
 
-func freePort(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 func startWebhookWorld(t *testing.T) *webhookWorld {
 	scheme := runtime.NewScheme()
 	if err := v1alpha1.AddToScheme(scheme); err != nil {
@@ -93,81 +74,13 @@ func startWebhookWorld(t *testing.T) *webhookWorld {
 	}
 	w.client = cl
 
-	addr := freePort(t)
-	dir := t.TempDir()
-	caFile := filepath.Join(dir, "ca.pem")
-	w.registerWebhooks(t, addr)
-
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	var logs bytes.Buffer
-	go func() {
-		done <- cli.Execute(ctx, []string{"serve", "--listen", addr, "--kubeconfig", w.cluster.Kubeconfig,
-			"--ca-out", caFile, "--validating-webhook", "signet", "--mutating-webhook", "signet",
-			"--allow-http-registry", "--namespace", "signet-system", "--decision-timeout", "10s"}, &logs, &logs)
-	}()
+	wh := harness.StartWebhook(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s")
 	t.Cleanup(func() {
-		cancel()
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			t.Error("signet serve did not stop")
-		}
 		if t.Failed() {
-			t.Logf("signet serve logs:\n%s", logs.String())
+			t.Logf("signet serve logs:\n%s", wh.Logs())
 		}
 	})
-	waitReady(t, addr, caFile)
 	return w
-}
-
-func waitReady(t *testing.T, addr, caFile string) {
-	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if ca, err := os.ReadFile(caFile); err == nil {
-			pool := x509.NewCertPool()
-			pool.AppendCertsFromPEM(ca)
-			hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-			if resp, err := hc.Get("https://" + addr + "/readyz"); err == nil {
-				resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					return
-				}
-			}
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatal("signet serve did not become ready")
-}
-
-func (w *webhookWorld) registerWebhooks(t *testing.T, addr string) {
-	t.Helper()
-	fail := admissionregistrationv1.Fail
-	none := admissionregistrationv1.SideEffectClassNone
-	timeout := int32(15)
-	rules := []admissionregistrationv1.RuleWithOperations{
-		{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{""}, APIVersions: []string{"v1"}, Resources: []string{"pods", "pods/ephemeralcontainers", "replicationcontrollers"}}},
-		{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"apps"}, APIVersions: []string{"v1"}, Resources: []string{"deployments", "replicasets", "statefulsets", "daemonsets"}}},
-		{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"batch"}, APIVersions: []string{"v1"}, Resources: []string{"jobs", "cronjobs"}}},
-	}
-	exclude := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "signet-system"}}}}
-	url := func(path string) *string { u := "https://" + addr + path; return &u }
-	// A placeholder CA: signet serve injects its own.
-	placeholder := []byte("placeholder")
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-		Name: "validate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate"), CABundle: placeholder},
-		Rules: rules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
-	}}}
-	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.MutatingWebhook{{
-		Name: "mutate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate"), CABundle: placeholder},
-		Rules: rules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
-	}}}
-	for _, obj := range []client.Object{vwc, mwc} {
-		if err := w.cluster.Client.Create(t.Context(), obj); err != nil {
-			t.Fatal(err)
-		}
-	}
 }
 
 func (w *webhookWorld) namespace(t *testing.T, name string, labels map[string]string) {
