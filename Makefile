@@ -83,8 +83,8 @@ bench: tools ## run the benchmarks and record them in bench/results/ (latest.jso
 	SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 30m -run '^TestSuite$$' ./bench -v -args -record $(CURDIR)/bench/results
 
 .PHONY: playground
-playground: tools build ## start a local control plane, registry and signet (not built yet)
-	@echo "the playground is not built yet (see issue 5)"; exit 1
+playground: tools ## start a real API server, a registry with sample images and signet as the webhook; run seed 001's checks; keep running until Ctrl-C
+	SIGNET_BIN_DIR=$(BIN) $(GO) run ./test/playground/main $(PLAYGROUND_FLAGS)
 
 .PHONY: clean
 clean:
