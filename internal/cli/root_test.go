@@ -34,3 +34,18 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 		}
 	}
 }
+
+func TestParseImageFields(t *testing.T) {
+	got, err := parseImageFields([]string{"Task.tekton.dev=spec.steps[].image,spec.sidecars[].image", "Widget=spec.image"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Kind.Group != "tekton.dev" || got[0].Kind.Kind != "Task" || len(got[0].Paths) != 2 || got[1].Kind.Group != "" {
+		t.Fatalf("parsed %+v", got)
+	}
+	for _, bad := range []string{"Task.tekton.dev", "=spec.image", "Task="} {
+		if _, err := parseImageFields([]string{bad}); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}

@@ -55,6 +55,7 @@ type serveOptions struct {
 	cacheNegTTL    time.Duration
 	cacheSize      int
 	enableHTTP2    bool
+	imageFields    []string
 }
 
 func newServeCommand() *cobra.Command {
@@ -104,6 +105,7 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 	f.DurationVar(&o.cacheTTL, "cache-ttl", 10*time.Minute, "how long a verified result is reused")
 	f.DurationVar(&o.cacheNegTTL, "cache-negative-ttl", 30*time.Second, "how long a definite denial is reused")
 	f.IntVar(&o.cacheSize, "cache-size", 100000, "most cached results")
+	f.StringArrayVar(&o.imageFields, "image-field", nil, "declare the image fields of another kind, KIND.GROUP=PATH[,PATH...] where a path like spec.steps[].image walks lists, e.g. Task.tekton.dev=spec.steps[].image (repeatable; add the kind to the webhook rules too)")
 	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream exhaustion attacks)")
 	return cmd
 }
@@ -163,7 +165,11 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
-	ex, err := workload.NewExtractor()
+	custom, err := parseImageFields(o.imageFields)
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	ex, err := workload.NewExtractor(custom...)
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
@@ -360,4 +366,19 @@ func newServeMetrics() *serveMetrics {
 
 func (m *serveMetrics) observe(kind, decision string, d time.Duration) {
 	m.latency.WithLabelValues(kind, decision).Observe(d.Seconds())
+}
+
+// parseImageFields parses --image-field values: KIND.GROUP=PATH[,PATH...]
+// (KIND alone for the core group).
+func parseImageFields(values []string) ([]workload.Custom, error) {
+	var out []workload.Custom
+	for _, v := range values {
+		kindGroup, paths, ok := strings.Cut(v, "=")
+		if !ok || kindGroup == "" || paths == "" {
+			return nil, fmt.Errorf("--image-field %q: want KIND.GROUP=PATH[,PATH...]", v)
+		}
+		kind, group, _ := strings.Cut(kindGroup, ".")
+		out = append(out, workload.Custom{Kind: workload.Kind{Group: group, Kind: kind}, Paths: strings.Split(paths, ",")})
+	}
+	return out, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/webhook"
 )
 
 // webhookWorld is a real API server with signet serve registered as its
@@ -74,7 +75,7 @@ func startWebhookWorld(t *testing.T) *webhookWorld {
 	}
 	w.client = cl
 
-	wh := harness.StartWebhook(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s")
+	wh := webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s")
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("signet serve logs:\n%s", wh.Logs())

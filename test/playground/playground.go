@@ -23,13 +23,14 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/webhook"
 )
 
 // World is the running playground.
 type World struct {
 	Cluster  *harness.Cluster
 	Registry *harness.Registry
-	Webhook  *harness.Webhook
+	Webhook  *webhook.Webhook
 	kubectl  string
 	images   map[string]harness.Image
 }
@@ -78,7 +79,7 @@ func Start(tb testing.TB, out io.Writer) *World {
 	fmt.Fprintln(out, "starting signet serve as the admission webhook ...")
 	// Unmatched images are admitted with a warning, as with Tanzu's
 	// AllowUnmatchedImages.
-	w.Webhook = harness.StartWebhook(tb, w.Cluster, "--allow-http-registry", "--unmatched", "warn")
+	w.Webhook = webhook.Start(tb, w.Cluster, "--allow-http-registry", "--unmatched", "warn")
 	return w
 }
 

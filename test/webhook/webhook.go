@@ -1,4 +1,7 @@
-package harness
+// Package webhook runs `signet serve` in-process as a test cluster's
+// admission webhook. It is apart from test/harness so that the CLI's own
+// tests can use the harness.
+package webhook
 
 import (
 	"bytes"
@@ -18,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/test/harness"
 )
 
 // Webhook is signet serve running in this process as the cluster's
@@ -51,11 +55,11 @@ var WebhookRules = []admissionregistrationv1.RuleWithOperations{
 	{Operations: []admissionregistrationv1.OperationType{"CREATE", "UPDATE"}, Rule: admissionregistrationv1.Rule{APIGroups: []string{"batch"}, APIVersions: []string{"v1"}, Resources: []string{"jobs", "cronjobs"}}},
 }
 
-// StartWebhook registers webhook configurations named "signet" that call a
+// Start registers webhook configurations named "signet" that call a
 // loopback address, starts `signet serve` there against the cluster with
 // the extra flags given, and waits until it is ready. signet injects its
 // self-generated CA into the configurations, as in a real deployment.
-func StartWebhook(t testing.TB, c *Cluster, flags ...string) *Webhook {
+func Start(t testing.TB, c *harness.Cluster, flags ...string) *Webhook {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
