@@ -10,6 +10,8 @@ package admission
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -17,6 +19,7 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -27,6 +30,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -48,6 +52,12 @@ type Namespaces interface {
 	Labels(ctx context.Context, name string) (map[string]string, error)
 }
 
+// Credentials supplies the pull secrets of a request: the object's
+// imagePullSecrets and its service account's, in that order, as Secret data.
+type Credentials interface {
+	PullSecrets(ctx context.Context, namespace string, secrets []string, serviceAccount string) ([]map[string][]byte, error)
+}
+
 // Handler answers AdmissionReviews.
 type Handler struct {
 	// Snapshot returns the current policies (nil until loaded).
@@ -57,6 +67,12 @@ type Handler struct {
 	Extractor *workload.Extractor
 	// Namespaces looks up namespace labels (nil: no labels).
 	Namespaces Namespaces
+	// Credentials, when set, supplies pull secrets; NewClient makes a
+	// registry client from them (falling back to signet's own keychain).
+	Credentials Credentials
+	NewClient   func(kc *registry.SecretKeychain) (*registry.Client, error)
+	clientsMu   sync.Mutex
+	clients     map[string]*registry.Client
 	// Timeout bounds one decision; keep it below the webhook's
 	// timeoutSeconds so the API server never applies its failure policy.
 	Timeout time.Duration
@@ -238,6 +254,17 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 		target.NamespaceLabels = labels
 	}
 
+	rc, clientKey := h.Decider.Registry, ""
+	if h.Credentials != nil && h.NewClient != nil && req.Namespace != "" {
+		secrets, sa := h.Extractor.PullSecrets(k, obj)
+		var err error
+		rc, clientKey, err = h.clientFor(ctx, req.Namespace, secrets, sa)
+		if err != nil {
+			log.Warn("pull credentials unavailable", "err", err)
+			return deny("", fmt.Sprintf("%s %s: reading pull credentials: %v", k, req.Name, err))
+		}
+	}
+
 	decisions := make([]check.Decision, len(images))
 	sem := make(chan struct{}, parallelImages)
 	var wg sync.WaitGroup
@@ -245,7 +272,7 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
-			decisions[i] = h.Decider.Decide(ctx, snap, im.Image, target)
+			decisions[i] = h.Decider.DecideWith(ctx, rc, clientKey, snap, im.Image, target)
 		})
 	}
 	wg.Wait()
@@ -289,6 +316,52 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 	log.Info("allowed", "images", len(images), "warnings", len(resp.Warnings), "patched", len(patch))
 	return resp
 }
+
+// clientFor returns a registry client with the request's pull credentials,
+// reusing one per distinct set of credentials (at most maxClients).
+func (h *Handler) clientFor(ctx context.Context, namespace string, secrets []string, sa string) (*registry.Client, string, error) {
+	data, err := h.Credentials.PullSecrets(ctx, namespace, secrets, sa)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(data) == 0 {
+		return h.Decider.Registry, "", nil
+	}
+	hash := sha256.New()
+	for _, d := range data {
+		keys := make([]string, 0, len(d))
+		for k := range d {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(hash, "%d:%s%d:", len(k), k, len(d[k]))
+			hash.Write(d[k])
+		}
+	}
+	key := hex.EncodeToString(hash.Sum(nil))
+	h.clientsMu.Lock()
+	defer h.clientsMu.Unlock()
+	if rc, ok := h.clients[key]; ok {
+		return rc, key, nil
+	}
+	kc, err := registry.NewSecretKeychain(data...)
+	if err != nil {
+		return nil, "", err
+	}
+	rc, err := h.NewClient(kc)
+	if err != nil {
+		return nil, "", err
+	}
+	if h.clients == nil || len(h.clients) >= maxClients {
+		h.clients = map[string]*registry.Client{}
+	}
+	h.clients[key] = rc
+	return rc, key, nil
+}
+
+// maxClients bounds the registry clients kept for distinct credentials.
+const maxClients = 256
 
 func (h *Handler) timeout() time.Duration {
 	if h.Timeout > 0 {

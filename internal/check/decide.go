@@ -59,6 +59,14 @@ func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, ima
 // once, the evidence fetched once for every policy, each policy verified,
 // and the outcomes combined.
 func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image string, t policy.Target) Decision {
+	return dc.DecideWith(ctx, dc.Registry, "", snap, image, t)
+}
+
+// DecideWith decides with a given registry client (one with the request's
+// pull credentials); clientKey identifies the credentials, so concurrent
+// requests share work only when they use the same ones. Verified facts are
+// cached across credentials: they are facts about a digest.
+func (dc *Decider) DecideWith(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target) Decision {
 	d := Decision{Image: image, Policies: []PolicyDecision{}}
 	ref, err := reference.Parse(image)
 	if err != nil {
@@ -78,7 +86,7 @@ func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image stri
 		return d
 	}
 
-	results, digest, fetchErr := dc.verify(ctx, snap, ref, matched)
+	results, digest, fetchErr := dc.verify(ctx, rc, clientKey, snap, ref, matched)
 	d.Digest = digest
 	outcomes := make([]policy.Outcome, len(matched))
 	for i, p := range matched {
@@ -114,7 +122,7 @@ func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image stri
 // verify returns, for each valid matched policy, its result for the image
 // (from the cache or fresh), and the digest they are bound to. A nil result
 // means signet could not decide; err says why.
-func (dc *Decider) verify(ctx context.Context, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy) ([]*verify.Result, string, error) {
+func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy) ([]*verify.Result, string, error) {
 	results := make([]*verify.Result, len(matched))
 	needsEvidence := false
 	for i, p := range matched {
@@ -138,8 +146,8 @@ func (dc *Decider) verify(ctx context.Context, snap *policy.Snapshot, ref refere
 	var manifest *registry.Manifest
 	digest := ref.Digest()
 	if digest == "" {
-		v, err, _ := dc.group.Do("resolve\x00"+ref.String(), func() (any, error) {
-			return resolve(ctx, dc.Registry, ref)
+		v, err, _ := dc.group.Do("resolve\x00"+clientKey+"\x00"+ref.String(), func() (any, error) {
+			return resolve(ctx, rc, ref)
 		})
 		if err != nil {
 			return results, "", err
@@ -165,7 +173,7 @@ func (dc *Decider) verify(ctx context.Context, snap *policy.Snapshot, ref refere
 
 	// One fetch and verification for every missing policy, shared by
 	// concurrent requests for the same digest and policies.
-	key := "verify\x00" + ref.Name() + "@" + digest + "\x00" + trustVersion
+	key := "verify\x00" + clientKey + "\x00" + ref.Name() + "@" + digest + "\x00" + trustVersion
 	for _, i := range missing {
 		key += "\x00" + matched[i].Hash
 	}
@@ -184,13 +192,13 @@ func (dc *Decider) verify(ctx context.Context, snap *policy.Snapshot, ref refere
 		} else if opts.AllPlatforms {
 			// Platforms are listed in the index: fetch it (by digest,
 			// checked against its bytes).
-			fetched, err := resolve(ctx, dc.Registry, ref)
+			fetched, err := resolve(ctx, rc, ref)
 			if err != nil {
 				return nil, err
 			}
 			m = fetched
 		}
-		img, err := fetchEvidence(ctx, dc.Registry, ref, m, opts)
+		img, err := fetchEvidence(ctx, rc, ref, m, opts)
 		if err != nil {
 			return nil, err
 		}

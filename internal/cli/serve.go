@@ -220,6 +220,11 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 			}
 			h.Snapshot = ctl.Snapshot
 			h.Namespaces = ctl
+			h.Credentials = ctl
+			h.NewClient = func(kc *registry.SecretKeychain) (*registry.Client, error) {
+				opts := append([]registry.Option{registry.WithKeychain(authn.NewMultiKeychain(kc, authn.DefaultKeychain))}, ropts[1:]...)
+				return registry.New(opts...)
+			}
 			go func() {
 				if err := ctl.Run(ctx); err != nil && ctx.Err() == nil {
 					log.Error("policy controller failed", "err", err)

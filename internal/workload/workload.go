@@ -267,3 +267,31 @@ func customImages(v any, segs []string, path, ptr string) ([]Image, error) {
 	}
 	return out, nil
 }
+
+// PullSecrets returns the imagePullSecrets names and the service account of
+// the object's pod spec ("" when the kind has none; the API server's
+// default service account is "default").
+func (e *Extractor) PullSecrets(k Kind, obj map[string]any) (secrets []string, serviceAccount string) {
+	path, ok := podSpecPaths[k]
+	if !ok {
+		return nil, ""
+	}
+	spec, err := walk(obj, path)
+	if err != nil || spec == nil {
+		return nil, ""
+	}
+	if list, ok := spec["imagePullSecrets"].([]any); ok {
+		for _, item := range list {
+			if m, ok := item.(map[string]any); ok {
+				if n, ok := m["name"].(string); ok && n != "" {
+					secrets = append(secrets, n)
+				}
+			}
+		}
+	}
+	serviceAccount, _ = spec["serviceAccountName"].(string)
+	if serviceAccount == "" {
+		serviceAccount = "default"
+	}
+	return secrets, serviceAccount
+}

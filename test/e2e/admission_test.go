@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/base64"
 	"fmt"
 	"os"
 	"strings"
@@ -15,6 +16,10 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/google/go-containerregistry/pkg/authn"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/test/harness"
@@ -279,4 +284,76 @@ func TestAdmission(t *testing.T) {
 			t.Fatalf("warnings %q", got)
 		}
 	})
+}
+
+// TestAdmissionPullSecrets: a registry that requires authentication is
+// read with the pod's imagePullSecrets, or its service account's; without
+// them signet cannot decide, and the policy's onError (deny) applies.
+func TestAdmissionPullSecrets(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cluster := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme))
+	reg := harness.StartRegistry(t, harness.WithBasicAuth("puller", "s3cret"))
+	cosign := harness.NewCosign(t)
+	if _, err := cosign.Run(t.Context(), "login", reg.Host, "-u", "puller", "-p", "s3cret"); err != nil {
+		t.Fatal(err)
+	}
+	key := cosign.GenerateKeyPair(t)
+	rnd, err := random.Image(256, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := reg.PushImage(t, "private/app", "v1", rnd, remote.WithAuth(&authn.Basic{Username: "puller", Password: "s3cret"}))
+	cosign.Sign(t, img.Ref, key, harness.Legacy)
+
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	if err := cluster.Client.Create(ctx, &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "private"}, Spec: v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: reg.Host + "/private/**"}},
+		Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	webhook.Start(t, cluster, "--allow-http-registry", "--decision-timeout", "10s")
+
+	ns := "creds"
+	if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	dockercfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, reg.Host, base64.StdEncoding.EncodeToString([]byte("puller:s3cret")))
+	for _, s := range []*corev1.Secret{
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "pull"}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(dockercfg)}},
+		{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "sa-pull"}, Type: corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(dockercfg)}},
+	} {
+		if err := cluster.Client.Create(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := cluster.Client.Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "builder"}, ImagePullSecrets: []corev1.LocalObjectReference{{Name: "sa-pull"}}}); err != nil {
+		t.Fatal(err)
+	}
+
+	without := pod(ns, "without", img.Tag)
+	eventually(t, "denied without credentials", func() error {
+		err := cluster.Client.Create(ctx, without)
+		if err == nil || !strings.Contains(err.Error(), "could not decide") {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+	withSecret := pod(ns, "with-secret", img.Tag)
+	withSecret.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "pull"}}
+	if err := cluster.Client.Create(ctx, withSecret); err != nil {
+		t.Fatalf("pod with imagePullSecrets: %v", err)
+	}
+	withSA := pod(ns, "with-sa", img.Tag)
+	withSA.Spec.ServiceAccountName = "builder"
+	if err := cluster.Client.Create(ctx, withSA); err != nil {
+		t.Fatalf("pod with a service account's pull secret: %v", err)
+	}
 }
