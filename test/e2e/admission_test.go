@@ -3,6 +3,7 @@ package e2e
 import (
 	"encoding/base64"
 	"fmt"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -206,6 +207,21 @@ func TestAdmission(t *testing.T) {
 			wantDenied(t, w.client.Create(ctx, obj), "spec.template.spec.containers[0].image: "+w.unsig.Tag, "no signature found")
 		}
 	})
+	t.Run("UPDATE checks the new object", func(t *testing.T) {
+		labels := map[string]string{"app": "upd"}
+		d := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "upd"}, Spec: appsv1.DeploymentSpec{
+			Selector: &metav1.LabelSelector{MatchLabels: labels},
+			Template: corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: w.signed.Tag}}}},
+		}}
+		if err := w.client.Create(ctx, d); err != nil {
+			t.Fatal(err)
+		}
+		if got := d.Spec.Template.Spec.Containers[0].Image; got != w.signed.Tag+"@"+w.signed.Digest {
+			t.Errorf("deployment image %q was not pinned", got)
+		}
+		d.Spec.Template.Spec.Containers[0].Image = w.unsig.Tag
+		wantDenied(t, w.client.Update(ctx, d), "spec.template.spec.containers[0].image: "+w.unsig.Tag, "no signature found")
+	})
 	t.Run("dry run is decided the same way", func(t *testing.T) {
 		wantDenied(t, w.client.Create(ctx, pod("team-a", "dry", w.unsig.Tag), client.DryRunAll), "no signature found")
 		if err := w.client.Create(ctx, pod("team-a", "dry", w.signed.Tag), client.DryRunAll); err != nil {
@@ -356,4 +372,67 @@ func TestAdmissionPullSecrets(t *testing.T) {
 	if err := cluster.Client.Create(ctx, withSA); err != nil {
 		t.Fatalf("pod with a service account's pull secret: %v", err)
 	}
+}
+
+// TestAdmissionStalledRegistry: a registry that accepts connections and
+// never answers is decided (denied: could not decide) within signet's
+// decision timeout, before the API server's webhook timeout.
+func TestAdmissionStalledRegistry(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cluster := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme))
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var held []net.Conn
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				for _, c := range held {
+					c.Close()
+				}
+				return
+			}
+			held = append(held, c) // read nothing, answer nothing
+		}
+	}()
+	ctx := t.Context()
+	if err := cluster.Client.Create(ctx, &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "stalled"}, Spec: v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: l.Addr().String() + "/**"}},
+		Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: examplePEMKey(t)}}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	webhook.Start(t, cluster, "--allow-http-registry", "--decision-timeout", "3s")
+	if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "stall"}}); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	err = cluster.Client.Create(ctx, pod("stall", "p", l.Addr().String()+"/app:v1"))
+	elapsed := time.Since(start)
+	wantDenied(t, err, "could not decide", "ClusterImagePolicy stalled")
+	if elapsed > 10*time.Second {
+		t.Fatalf("decided after %v; the decision timeout is 3s", elapsed)
+	}
+	t.Logf("stalled registry decided in %v", elapsed)
+}
+
+func examplePEMKey(t *testing.T) string {
+	t.Helper()
+	data, err := os.ReadFile(repoPath(t, "examples/crio-repository-key.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := string(data)
+	i, j := strings.Index(s, "-----BEGIN PUBLIC KEY-----"), strings.Index(s, "-----END PUBLIC KEY-----")
+	var b strings.Builder
+	for _, line := range strings.Split(s[i:j+len("-----END PUBLIC KEY-----")], "\n") {
+		b.WriteString(strings.TrimSpace(line) + "\n")
+	}
+	return b.String()
 }
