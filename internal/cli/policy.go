@@ -10,14 +10,12 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
-	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -166,11 +164,7 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 	for _, ie := range invalid {
 		fmt.Fprintf(stderr, "warning: %v (images it selects are denied)\n", ie)
 	}
-	ropts := []registry.Option{registry.WithKeychain(authn.DefaultKeychain)}
-	if o.allowHTTP {
-		ropts = append(ropts, registry.InsecureAllowHTTP())
-	}
-	rc, err := registry.New(ropts...)
+	rc, err := newRegistryClient(o.allowHTTP)
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}

@@ -17,7 +17,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -157,11 +156,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	excluded := append([]string{o.namespace}, o.excluded...)
 	cfg := policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn, TrustVersion: trustVersion}
 
-	ropts := []registry.Option{registry.WithKeychain(authn.DefaultKeychain)}
-	if o.allowHTTP {
-		ropts = append(ropts, registry.InsecureAllowHTTP())
-	}
-	rc, err := registry.New(ropts...)
+	rc, err := newRegistryClient(o.allowHTTP)
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
@@ -222,8 +217,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 			h.Namespaces = ctl
 			h.Credentials = ctl
 			h.NewClient = func(kc *registry.SecretKeychain) (*registry.Client, error) {
-				opts := append([]registry.Option{registry.WithKeychain(authn.NewMultiKeychain(kc, authn.DefaultKeychain))}, ropts[1:]...)
-				return registry.New(opts...)
+				return newRegistryClient(o.allowHTTP, kc)
 			}
 			go func() {
 				if err := ctl.Run(ctx); err != nil && ctx.Err() == nil {

@@ -229,11 +229,7 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
-	ropts := []registry.Option{registry.WithKeychain(authn.DefaultKeychain)}
-	if o.allowHTTP {
-		ropts = append(ropts, registry.InsecureAllowHTTP())
-	}
-	rc, err := registry.New(ropts...)
+	rc, err := newRegistryClient(o.allowHTTP)
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
@@ -351,4 +347,16 @@ func what(s verify.Signature) string {
 		return "attestation " + s.PredicateType
 	}
 	return "signature"
+}
+
+// newRegistryClient makes a registry client whose credentials come from the
+// given keychains first, then the Docker config file; allowHTTP permits
+// plain-HTTP registries.
+func newRegistryClient(allowHTTP bool, first ...authn.Keychain) (*registry.Client, error) {
+	kc := authn.NewMultiKeychain(append(first, authn.DefaultKeychain)...)
+	opts := []registry.Option{registry.WithKeychain(kc)}
+	if allowHTTP {
+		opts = append(opts, registry.InsecureAllowHTTP())
+	}
+	return registry.New(opts...)
 }

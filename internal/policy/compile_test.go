@@ -24,11 +24,7 @@ func pemKey(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	return pemOf(t, &k.PublicKey)
 }
 
 func smallRSAKey(t *testing.T) string {
@@ -37,7 +33,12 @@ func smallRSAKey(t *testing.T) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	return pemOf(t, &k.PublicKey)
+}
+
+func pemOf(t *testing.T, pub any) string {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(pub)
 	if err != nil {
 		t.Fatal(err)
 	}
