@@ -156,7 +156,8 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	excluded := append([]string{o.namespace}, o.excluded...)
 	cfg := policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn, TrustVersion: trustVersion}
 
-	rc, err := newRegistryClient(o.allowHTTP)
+	rt := metrics.transport(http.DefaultTransport.(*http.Transport).Clone())
+	rc, err := newRegistryClientWith(o.allowHTTP, rt)
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
@@ -217,7 +218,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 			h.Namespaces = ctl
 			h.Credentials = ctl
 			h.NewClient = func(kc *registry.SecretKeychain) (*registry.Client, error) {
-				return newRegistryClient(o.allowHTTP, kc)
+				return newRegistryClientWith(o.allowHTTP, rt, kc)
 			}
 			go func() {
 				if err := ctl.Run(ctx); err != nil && ctx.Err() == nil {
@@ -331,6 +332,7 @@ func loadPolicyFiles(path string, cfg policy.Config, trustFn func() (root.Truste
 type serveMetrics struct {
 	registry *prometheus.Registry
 	latency  *prometheus.HistogramVec
+	requests *prometheus.CounterVec
 	cache    *check.Cache
 }
 
@@ -341,7 +343,11 @@ func newServeMetrics() *serveMetrics {
 		Help:    "Time to answer an admission request, by object kind and decision.",
 		Buckets: []float64{.001, .005, .01, .05, .1, .25, .5, 1, 2.5, 5, 10, 20, 30},
 	}, []string{"kind", "decision"})
-	m.registry.MustRegister(m.latency, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "signet_registry_requests_total",
+		Help: "Requests to registries, by registry host and result (HTTP status class, or error).",
+	}, []string{"host", "result"})
+	m.registry.MustRegister(m.latency, m.requests, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "signet_verification_cache_hits_total", Help: "Verified results reused from the cache.",
 	}, func() float64 {
@@ -381,3 +387,20 @@ func parseImageFields(values []string) ([]workload.Custom, error) {
 	}
 	return out, nil
 }
+
+// transport counts registry requests by host and result.
+func (m *serveMetrics) transport(next http.RoundTripper) http.RoundTripper {
+	return roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		resp, err := next.RoundTrip(r)
+		result := "error"
+		if err == nil {
+			result = fmt.Sprintf("%dxx", resp.StatusCode/100)
+		}
+		m.requests.WithLabelValues(r.URL.Host, result).Inc()
+		return resp, err
+	})
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"time"
@@ -353,8 +354,16 @@ func what(s verify.Signature) string {
 // given keychains first, then the Docker config file; allowHTTP permits
 // plain-HTTP registries.
 func newRegistryClient(allowHTTP bool, first ...authn.Keychain) (*registry.Client, error) {
+	return newRegistryClientWith(allowHTTP, nil, first...)
+}
+
+// newRegistryClientWith also sets the HTTP transport (nil: the default).
+func newRegistryClientWith(allowHTTP bool, rt http.RoundTripper, first ...authn.Keychain) (*registry.Client, error) {
 	kc := authn.NewMultiKeychain(append(first, authn.DefaultKeychain)...)
 	opts := []registry.Option{registry.WithKeychain(kc)}
+	if rt != nil {
+		opts = append(opts, registry.WithTransport(rt))
+	}
 	if allowHTTP {
 		opts = append(opts, registry.InsecureAllowHTTP())
 	}

@@ -40,6 +40,7 @@ type webhookWorld struct {
 	unsig   harness.Image
 	warns   *warningRecorder
 	client  client.Client
+	webhook *webhook.Webhook
 }
 
 type warningRecorder struct{ got []string }
@@ -82,6 +83,7 @@ func startWebhookWorld(t *testing.T) *webhookWorld {
 	w.client = cl
 
 	wh := webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s")
+	w.webhook = wh
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("signet serve logs:\n%s", wh.Logs())
@@ -282,6 +284,22 @@ func TestAdmission(t *testing.T) {
 		// What an invalid policy selects is denied, not let through.
 		other := w.reg.PushRandomImage(t, "other/app", "v1")
 		wantDenied(t, w.client.Create(ctx, pod("team-a", "other", other.Tag)), "ClusterImagePolicy bad-regexp cannot be enforced")
+	})
+	t.Run("metrics", func(t *testing.T) {
+		m, err := w.webhook.Get("/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, want := range []string{
+			`signet_admission_duration_seconds_count{decision="denied",kind="Pod"}`,
+			`signet_admission_duration_seconds_count{decision="allowed",kind="Pod"}`,
+			`signet_registry_requests_total{host="` + w.reg.Host + `",result="2xx"}`,
+			`signet_verification_cache_hits_total`,
+		} {
+			if !strings.Contains(m, want) {
+				t.Errorf("/metrics lacks %s", want)
+			}
+		}
 	})
 	t.Run("warn mode", func(t *testing.T) {
 		// Replace the enforcing policy with a warning one.

@@ -28,9 +28,22 @@ import (
 // validating and mutating admission webhook.
 type Webhook struct {
 	// Addr is the loopback address it serves on.
-	Addr string
-	mu   sync.Mutex
-	logs bytes.Buffer
+	Addr   string
+	mu     sync.Mutex
+	logs   bytes.Buffer
+	client *http.Client
+}
+
+// Get fetches an endpoint (such as /metrics) over HTTPS, trusting signet's CA.
+func (w *Webhook) Get(path string) (string, error) {
+	resp, err := w.client.Get("https://" + w.Addr + path)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	var b bytes.Buffer
+	_, err = b.ReadFrom(resp.Body)
+	return b.String(), err
 }
 
 // Logs returns what signet serve logged so far.
@@ -118,6 +131,7 @@ func Start(t testing.TB, c *harness.Cluster, flags ...string) *Webhook {
 			if resp, err := hc.Get("https://" + addr + "/readyz"); err == nil {
 				resp.Body.Close()
 				if resp.StatusCode == http.StatusOK {
+					w.client = hc
 					return w
 				}
 			}
