@@ -153,6 +153,12 @@ func (o *policyTestOptions) Validate() error {
 	if len(o.nsLabels) > 0 && o.namespace == "" {
 		return errors.New("--namespace-label needs --namespace")
 	}
+	if o.namespace != "" {
+		// The API server labels every namespace with its name.
+		if _, set := o.labelsSeen["kubernetes.io/metadata.name"]; !set {
+			o.labelsSeen["kubernetes.io/metadata.name"] = o.namespace
+		}
+	}
 	return nil
 }
 
@@ -182,8 +188,9 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 	for _, obj := range objs {
 		t := target
 		t.Kind = obj.kind.Kind
-		if obj.namespace != "" {
+		if obj.namespace != "" && obj.namespace != t.Namespace {
 			t.Namespace = obj.namespace
+			t.NamespaceLabels = map[string]string{"kubernetes.io/metadata.name": obj.namespace}
 		}
 		for _, im := range obj.images {
 			d := check.Decide(ctx, rc, snap, im.Image, t)
