@@ -10,10 +10,12 @@ import (
 	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
+	batchv1 "k8s.io/api/batch/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -61,7 +63,7 @@ func startWebhookWorld(t *testing.T) *webhookWorld {
 		t.Fatal(err)
 	}
 	w := &webhookWorld{
-		cluster: harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme)),
+		cluster: harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds"), repoPath(t, "test/e2e/testdata/crds")), harness.WithScheme(scheme)),
 		reg:     harness.StartRegistry(t),
 		cosign:  harness.NewCosign(t),
 	}
@@ -194,19 +196,69 @@ func TestAdmission(t *testing.T) {
 	})
 	t.Run("every workload kind", func(t *testing.T) {
 		labels := map[string]string{"app": "x"}
-		tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: corev1.PodSpec{
-			InitContainers: []corev1.Container{{Name: "init", Image: w.signed.Tag}},
-			Containers:     []corev1.Container{{Name: "app", Image: w.unsig.Tag}},
-		}}
 		sel := &metav1.LabelSelector{MatchLabels: labels}
-		for _, obj := range []client.Object{
-			&appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "d"}, Spec: appsv1.DeploymentSpec{Selector: sel, Template: tmpl}},
-			&appsv1.ReplicaSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "rs"}, Spec: appsv1.ReplicaSetSpec{Selector: sel, Template: tmpl}},
-			&appsv1.StatefulSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ss"}, Spec: appsv1.StatefulSetSpec{Selector: sel, Template: tmpl}},
-			&appsv1.DaemonSet{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "ds"}, Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl}},
-			&corev1.ReplicationController{ObjectMeta: metav1.ObjectMeta{Namespace: "team-a", Name: "rc"}, Spec: corev1.ReplicationControllerSpec{Selector: labels, Template: &tmpl}},
-		} {
-			wantDenied(t, w.client.Create(ctx, obj), "spec.template.spec.containers[0].image: "+w.unsig.Tag, "no signature found")
+		podSpec := func(img string) corev1.PodSpec {
+			return corev1.PodSpec{
+				RestartPolicy:  corev1.RestartPolicyAlways,
+				InitContainers: []corev1.Container{{Name: "init", Image: w.signed.Tag}},
+				Containers:     []corev1.Container{{Name: "app", Image: img}},
+			}
+		}
+		objects := func(suffix, img string) []client.Object {
+			tmpl := corev1.PodTemplateSpec{ObjectMeta: metav1.ObjectMeta{Labels: labels}, Spec: podSpec(img)}
+			jobTmpl := tmpl
+			jobTmpl.Spec.RestartPolicy = corev1.RestartPolicyNever
+			meta := func(name string) metav1.ObjectMeta {
+				return metav1.ObjectMeta{Namespace: "team-a", Name: name + suffix}
+			}
+			return []client.Object{
+				&appsv1.Deployment{ObjectMeta: meta("d"), Spec: appsv1.DeploymentSpec{Selector: sel, Template: tmpl}},
+				&appsv1.ReplicaSet{ObjectMeta: meta("rs"), Spec: appsv1.ReplicaSetSpec{Selector: sel, Template: tmpl}},
+				&appsv1.StatefulSet{ObjectMeta: meta("ss"), Spec: appsv1.StatefulSetSpec{Selector: sel, Template: tmpl}},
+				&appsv1.DaemonSet{ObjectMeta: meta("ds"), Spec: appsv1.DaemonSetSpec{Selector: sel, Template: tmpl}},
+				&corev1.ReplicationController{ObjectMeta: meta("rc"), Spec: corev1.ReplicationControllerSpec{Selector: labels, Template: &tmpl}},
+				&batchv1.Job{ObjectMeta: meta("job"), Spec: batchv1.JobSpec{Template: jobTmpl}},
+				&batchv1.CronJob{ObjectMeta: meta("cron"), Spec: batchv1.CronJobSpec{Schedule: "@daily", JobTemplate: batchv1.JobTemplateSpec{Spec: batchv1.JobSpec{Template: jobTmpl}}}},
+			}
+		}
+		for _, obj := range objects("-unsigned", w.unsig.Tag) {
+			wantDenied(t, w.client.Create(ctx, obj), ".containers[0].image: "+w.unsig.Tag, "no signature found")
+		}
+		for _, obj := range objects("-signed", w.signed.Tag) {
+			if err := w.client.Create(ctx, obj); err != nil {
+				t.Errorf("%T with signed images: %v", obj, err)
+			}
+		}
+	})
+	t.Run("image volumes and init containers", func(t *testing.T) {
+		p := pod("team-a", "vol", w.signed.Tag)
+		p.Spec.Volumes = []corev1.Volume{{Name: "data", VolumeSource: corev1.VolumeSource{Image: &corev1.ImageVolumeSource{Reference: w.unsig.Tag}}}}
+		wantDenied(t, w.client.Create(ctx, p), "spec.volumes[0].image.reference: "+w.unsig.Tag)
+		p = pod("team-a", "init", w.signed.Tag)
+		p.Spec.InitContainers = []corev1.Container{{Name: "init", Image: w.unsig.Tag}}
+		wantDenied(t, w.client.Create(ctx, p), "spec.initContainers[0].image: "+w.unsig.Tag)
+	})
+	t.Run("crossplane packages", func(t *testing.T) {
+		for _, kind := range []string{"Provider", "Configuration", "Function"} {
+			mk := func(name, img string) *unstructured.Unstructured {
+				u := &unstructured.Unstructured{}
+				u.SetAPIVersion("pkg.crossplane.io/v1")
+				u.SetKind(kind)
+				u.SetName(name)
+				if err := unstructured.SetNestedField(u.Object, img, "spec", "package"); err != nil {
+					t.Fatal(err)
+				}
+				return u
+			}
+			lower := strings.ToLower(kind)
+			wantDenied(t, w.client.Create(ctx, mk(lower+"-unsigned", w.unsig.Tag)), "spec.package: "+w.unsig.Tag, "no signature found")
+			signed := mk(lower+"-signed", w.signed.Tag)
+			if err := w.client.Create(ctx, signed); err != nil {
+				t.Fatalf("%s with a signed package: %v", kind, err)
+			}
+			if got, _, _ := unstructured.NestedString(signed.Object, "spec", "package"); got != w.signed.Tag+"@"+w.signed.Digest {
+				t.Errorf("%s package %q was not pinned", kind, got)
+			}
 		}
 	})
 	t.Run("UPDATE checks the new object", func(t *testing.T) {
