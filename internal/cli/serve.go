@@ -55,6 +55,8 @@ type serveOptions struct {
 	cacheSize      int
 	enableHTTP2    bool
 	imageFields    []string
+	tlsSecret      string
+	certValidity   time.Duration
 }
 
 func newServeCommand() *cobra.Command {
@@ -89,6 +91,8 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 	f.StringVar(&o.listen, "listen", ":8443", "address to serve HTTPS on")
 	f.StringVar(&o.tlsCertDir, "tls-cert-dir", "", "directory with tls.crt and tls.key (default: a self-generated certificate)")
 	f.StringArrayVar(&o.tlsHosts, "tls-host", []string{"localhost", "127.0.0.1", "signet-webhook.signet-system.svc"}, "DNS name or IP of the self-generated certificate (repeatable)")
+	f.StringVar(&o.tlsSecret, "tls-secret", "", "keep the self-generated certificate in this Secret of --namespace, shared by every replica and rotated before expiry (needs a cluster)")
+	f.DurationVar(&o.certValidity, "cert-validity", 365*24*time.Hour, "validity of self-generated certificates; with --tls-secret they are rotated after two thirds of it")
 	f.StringVar(&o.caOut, "ca-out", "", "write the self-generated CA certificate (PEM) to this file")
 	f.StringVar(&o.policies, "policies", "", "load policies from this file or directory instead of the cluster")
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
@@ -123,7 +127,13 @@ func (o *serveOptions) Validate() error {
 	if o.timeout <= 0 || o.timeout > 29*time.Second {
 		return errors.New("--decision-timeout must be positive and below 30s, the longest webhook timeout")
 	}
-	if o.policies != "" && (o.validatingName != "" || o.mutatingName != "") && o.kubeconfig == "" {
+	if o.tlsSecret != "" && o.tlsCertDir != "" {
+		return errors.New("give --tls-secret or --tls-cert-dir, not both")
+	}
+	if o.certValidity < 3*time.Second {
+		return errors.New("--cert-validity is too short")
+	}
+	if o.policies != "" && (o.validatingName != "" || o.mutatingName != "" || o.tlsSecret != "") && o.kubeconfig == "" {
 		return errors.New("--validating-webhook/--mutating-webhook need a cluster: give --kubeconfig")
 	}
 	return nil
@@ -189,20 +199,31 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 		ready.Store(true)
 	}
 
-	cert, caPEM, err := o.certificate()
-	if err != nil {
-		return withExitCode(ExitUndecided, err)
-	}
-	if o.caOut != "" && caPEM != nil {
-		if err := os.WriteFile(o.caOut, caPEM, 0o644); err != nil {
+	var cert tls.Certificate
+	var caPEM []byte
+	if o.tlsSecret == "" {
+		if cert, caPEM, err = o.certificate(); err != nil {
 			return withExitCode(ExitUndecided, err)
 		}
+		if o.caOut != "" && caPEM != nil {
+			if err := os.WriteFile(o.caOut, caPEM, 0o644); err != nil {
+				return withExitCode(ExitUndecided, err)
+			}
+		}
 	}
+	var certs *controller.CertManager
 
-	if o.policies == "" || o.validatingName != "" || o.mutatingName != "" {
+	if o.policies == "" || o.validatingName != "" || o.mutatingName != "" || o.tlsSecret != "" {
 		restCfg, err := o.restConfig()
 		if err != nil {
 			return withExitCode(ExitUndecided, err)
+		}
+		if o.tlsSecret != "" {
+			certs = &controller.CertManager{Config: restCfg, Namespace: o.namespace, SecretName: o.tlsSecret, Hosts: o.tlsHosts,
+				Validity: o.certValidity, Validating: o.validatingName, Mutating: o.mutatingName, CAFile: o.caOut, Log: log}
+			if err := certs.Start(ctx); err != nil {
+				return withExitCode(ExitUndecided, fmt.Errorf("serving certificate: %w", err))
+			}
 		}
 		if caPEM != nil && (o.validatingName != "" || o.mutatingName != "") {
 			if err := controller.InjectCABundle(ctx, restCfg, o.validatingName, o.mutatingName, caPEM); err != nil {
@@ -244,6 +265,9 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	mux.Handle("/metrics", promhttp.HandlerFor(metrics.registry, promhttp.HandlerOpts{}))
 
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if certs != nil {
+		tlsCfg = &tls.Config{GetCertificate: certs.GetCertificate, MinVersion: tls.VersionTLS12}
+	}
 	if !o.enableHTTP2 {
 		tlsCfg.NextProtos = []string{"http/1.1"}
 	}
@@ -300,7 +324,7 @@ func (o *serveOptions) certificate() (tls.Certificate, []byte, error) {
 		cert, err := tls.LoadX509KeyPair(filepath.Join(o.tlsCertDir, "tls.crt"), filepath.Join(o.tlsCertDir, "tls.key"))
 		return cert, nil, err
 	}
-	sc, err := controller.NewServingCert(o.tlsHosts, 365*24*time.Hour)
+	sc, err := controller.NewServingCert(o.tlsHosts, o.certValidity)
 	if err != nil {
 		return tls.Certificate{}, nil, err
 	}
