@@ -54,6 +54,8 @@ type Controller struct {
 
 	client client.Client
 	cache  cache.Cache
+	config *rest.Config
+	leader atomic.Bool
 	snap   atomic.Pointer[policy.Snapshot]
 	kick   chan struct{}
 	once   sync.Once
@@ -73,7 +75,7 @@ func New(cfg *rest.Config, c *Controller) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.client, c.cache, c.kick = cl, ca, make(chan struct{}, 1)
+	c.client, c.cache, c.kick, c.config = cl, ca, make(chan struct{}, 1), cfg
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -121,6 +123,9 @@ func (c *Controller) Run(ctx context.Context) error {
 		return errors.New("policy caches did not sync")
 	}
 	if err := c.rebuild(ctx); err != nil {
+		return err
+	}
+	if err := c.elect(ctx, c.config); err != nil {
 		return err
 	}
 	go c.loop(ctx)
@@ -222,6 +227,9 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	c.snap.Store(snap)
 	c.Log.Info("policy snapshot loaded", "policies", len(compiled))
 
+	if !c.leader.Load() {
+		return nil // the leader writes status
+	}
 	for _, t := range targets {
 		cond := metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Loaded", Message: "the policy is enforced", ObservedGeneration: t.obj.GetGeneration()}
 		if t.p.Err != nil {
@@ -278,4 +286,8 @@ func (c *Controller) PullSecrets(ctx context.Context, namespace string, names []
 		}
 	}
 	return out, nil
+}
+
+func metaFor(namespace, name string) metav1.ObjectMeta {
+	return metav1.ObjectMeta{Namespace: namespace, Name: name}
 }

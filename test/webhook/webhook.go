@@ -17,6 +17,8 @@ import (
 	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -101,6 +103,12 @@ func Start(t testing.TB, c *harness.Cluster, flags ...string) *Webhook {
 		if err := c.Client.Create(context.Background(), obj); err != nil {
 			t.Fatalf("registering the webhook: %v", err)
 		}
+	}
+	// signet's own namespace, as a deployment has it (its Lease and TLS
+	// Secret live there).
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "signet-system"}}
+	if err := c.Client.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+		t.Fatalf("creating signet-system: %v", err)
 	}
 
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
