@@ -14,7 +14,8 @@ LDFLAGS := -X github.com/signet-dev/signet/internal/version.version=$(VERSION) \
 
 # Third-party binaries the tests run, each built from a pinned Go module under
 # tools/. A binary is rebuilt only when it is missing or its module's pins change.
-TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(BIN)/registry $(BIN)/cosign $(BIN)/controller-gen
+TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(BIN)/registry $(BIN)/cosign $(BIN)/controller-gen \
+         $(BIN)/golangci-lint
 TOOLBUILD = cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s $(2)" -o $(BIN)/$(notdir $@)
 # Kubernetes reads its own version from link-time stamps; the pin is in tools/kube/go.mod.
 KUBE_VERSION := $(shell awk '$$1=="k8s.io/kubernetes"{print $$2; exit}' tools/kube/go.mod)
@@ -40,6 +41,8 @@ $(BIN)/cosign: tools/cosign/go.mod tools/cosign/go.sum
 	$(call TOOLBUILD,cosign) github.com/sigstore/cosign/v3/cmd/cosign
 $(BIN)/controller-gen: tools/controller-gen/go.mod tools/controller-gen/go.sum
 	$(call TOOLBUILD,controller-gen) sigs.k8s.io/controller-tools/cmd/controller-gen
+$(BIN)/golangci-lint: tools/golangci-lint/go.mod tools/golangci-lint/go.sum
+	$(call TOOLBUILD,golangci-lint) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from api/
@@ -63,6 +66,11 @@ fmt-check: ## fail if gofmt would change a file
 vet:
 	$(GO) vet ./...
 
+# Linters and their settings are in .golangci.yml.
+.PHONY: lint
+lint: $(BIN)/golangci-lint ## run golangci-lint (.golangci.yml) over every package
+	$(BIN)/golangci-lint run --timeout 10m ./...
+
 # Fuzz targets run briefly on every `make test`; run longer with FUZZTIME=5m.
 FUZZTIME ?= 10s
 FUZZ_TARGETS ?= ./internal/reference:FuzzParse ./internal/verify:FuzzEvidence ./internal/verify:FuzzSimpleSigning
@@ -74,7 +82,7 @@ fuzz:
 	  $(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) $$pkg || exit 1; done
 
 .PHONY: test
-test: tools fmt-check vet verify-generated ## run every test (unit, real-component end to end, fuzz smoke)
+test: tools fmt-check vet lint verify-generated ## run every test (unit, real-component end to end, fuzz smoke)
 	SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 40m ./...
 	$(MAKE) fuzz
 

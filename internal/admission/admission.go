@@ -176,9 +176,10 @@ func checkDepth(body []byte, max int) error {
 		case escaped:
 			escaped = false
 		case inString:
-			if c == '\\' {
+			switch c {
+			case '\\':
 				escaped = true
-			} else if c == '"' {
+			case '"':
 				inString = false
 			}
 		case c == '"':

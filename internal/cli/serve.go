@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
@@ -206,7 +207,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 			return withExitCode(ExitUndecided, err)
 		}
 		if o.caOut != "" && caPEM != nil {
-			if err := os.WriteFile(o.caOut, caPEM, 0o644); err != nil {
+			if err := os.WriteFile(o.caOut, caPEM, 0o644); err != nil { //nolint:gosec // G306: a CA certificate is public; other tools read it
 				return withExitCode(ExitUndecided, err)
 			}
 		}
@@ -371,7 +372,7 @@ func newServeMetrics() *serveMetrics {
 		Name: "signet_registry_requests_total",
 		Help: "Requests to registries, by registry host and result (HTTP status class, or error).",
 	}, []string{"host", "result"})
-	m.registry.MustRegister(m.latency, m.requests, prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	m.registry.MustRegister(m.latency, m.requests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "signet_verification_cache_hits_total", Help: "Verified results reused from the cache.",
 	}, func() float64 {

@@ -282,12 +282,12 @@ func (m *CertManager) sync(ctx context.Context) error {
 	}
 	cert, err := tls.X509KeyPair(sec.Data[secretTLSCert], sec.Data[secretTLSKey])
 	if err != nil {
-		return fmt.Errorf("Secret %s holds no usable certificate: %w", key, err)
+		return fmt.Errorf("the Secret %s holds no usable certificate: %w", key, err)
 	}
 	m.current.Store(&cert)
 	if m.CAFile != "" {
 		bundle := append(append([]byte{}, sec.Data[secretCACert]...), sec.Data[secretPreviousCA]...)
-		if err := os.WriteFile(m.CAFile, bundle, 0o644); err != nil {
+		if err := os.WriteFile(m.CAFile, bundle, 0o644); err != nil { //nolint:gosec // G306: a CA bundle is public, written for other tools to read
 			return err
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -58,7 +57,6 @@ type Controller struct {
 	leader atomic.Bool
 	snap   atomic.Pointer[policy.Snapshot]
 	kick   chan struct{}
-	once   sync.Once
 }
 
 // New connects to the cluster.
@@ -179,7 +177,7 @@ func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 	}
 	var s corev1.Secret
 	if err := r.c.client.Get(r.ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
-		return nil, fmt.Errorf("Secret %s/%s: %w", namespace, name, err)
+		return nil, fmt.Errorf("reading the Secret %s/%s: %w", namespace, name, err)
 	}
 	return s.Data, nil
 }
@@ -279,7 +277,7 @@ func (c *Controller) PullSecrets(ctx context.Context, namespace string, names []
 		case apierrors.IsNotFound(err):
 			continue
 		case err != nil:
-			return nil, fmt.Errorf("Secret %s/%s: %w", namespace, n, err)
+			return nil, fmt.Errorf("reading the pull secret %s/%s: %w", namespace, n, err)
 		}
 		if s.Type == corev1.SecretTypeDockerConfigJson || s.Type == corev1.SecretTypeDockercfg {
 			out = append(out, s.Data)

@@ -122,13 +122,13 @@ func checkPathComponent(c string) string {
 // dot-separated labels (letters, digits, inner hyphens) or a bracketed IPv6
 // literal of hex digits and colons, then ":" and digits.
 func checkHost(host string) string {
-	hostname, port, hasPort := host, "", false
+	var port string
+	var hasPort bool
 	if strings.HasPrefix(host, "[") {
 		end := strings.IndexByte(host, ']')
 		if end < 0 || !isIPv6Literal(host[1:end]) {
 			return fmt.Sprintf("invalid registry host %q", host)
 		}
-		hostname = host[:end+1]
 		if rest := host[end+1:]; rest != "" {
 			port, hasPort = strings.CutPrefix(rest, ":")
 			if !hasPort {
@@ -136,6 +136,7 @@ func checkHost(host string) string {
 			}
 		}
 	} else {
+		var hostname string
 		hostname, port, hasPort = strings.Cut(host, ":")
 		for label := range strings.SplitSeq(hostname, ".") {
 			if !isDomainLabel(label) {

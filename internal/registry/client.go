@@ -145,7 +145,7 @@ func (c *Client) get(ctx context.Context, repo Repository, path string, accept [
 		}
 		select {
 		case <-ctx.Done():
-			return nil, "", fmt.Errorf("GET %s: %w (after %v)", url, ctx.Err(), err)
+			return nil, "", fmt.Errorf("GET %s: %w (after %w)", url, ctx.Err(), err)
 		case <-time.After(backoff):
 		}
 		backoff *= 3

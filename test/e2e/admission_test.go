@@ -165,7 +165,7 @@ func TestAdmission(t *testing.T) {
 	eventually(t, "unmatched denial", func() error {
 		err := w.client.Create(ctx, pod("team-a", "early", w.signed.Tag))
 		if err == nil || !strings.Contains(err.Error(), "did not match any image policies") {
-			return fmt.Errorf("got %v", err)
+			return fmt.Errorf("got %w", err)
 		}
 		return nil
 	})
@@ -428,7 +428,7 @@ func TestAdmissionPullSecrets(t *testing.T) {
 	eventually(t, "denied without credentials", func() error {
 		err := cluster.Client.Create(ctx, without)
 		if err == nil || !strings.Contains(err.Error(), "could not decide") {
-			return fmt.Errorf("got %v", err)
+			return fmt.Errorf("got %w", err)
 		}
 		return nil
 	})

@@ -108,10 +108,13 @@ http:
 			t.Fatalf("starting %s: %v", bin, err)
 		}
 		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
+		// Closed after Wait returns, so stop does not block when
+		// waitForRegistry has already taken the exit error.
+		go func() { exited <- cmd.Wait(); close(exited) }()
 		stop := func() {
 			_ = cmd.Process.Kill()
-			<-exited
+			for range exited { // wait for the process; a killed registry's error is expected
+			}
 		}
 		if err := waitForRegistry(addr, exited, 20*time.Second); err != nil {
 			stop()
@@ -133,7 +136,7 @@ func waitForRegistry(addr string, exited <-chan error, timeout time.Duration) er
 	for {
 		select {
 		case err := <-exited:
-			return fmt.Errorf("registry exited before answering: %v", err)
+			return fmt.Errorf("registry exited before answering: %w", err)
 		case <-ctx.Done():
 			return fmt.Errorf("registry on %s did not answer within %s", addr, timeout)
 		case <-time.After(50 * time.Millisecond):
