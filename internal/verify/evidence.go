@@ -42,6 +42,11 @@ type candidate struct {
 	// the candidate to signature or attestation checks; checks use the verified
 	// statement.
 	predicateType string
+	// rfc3161 is the RFC 3161 timestamp of a legacy attestation. cosign
+	// stamps the whole envelope there (a legacy attestation has no separate
+	// signature to stamp), which a bundle cannot express, so it is verified
+	// beside the bundle over ev.Content.
+	rfc3161 []byte
 }
 
 func (c candidate) isSignature() bool {
@@ -69,7 +74,7 @@ func toCandidate(ev registry.Evidence) (candidate, error) {
 			return candidate{}, fmt.Errorf("signature annotation missing or not base64")
 		}
 		sum := sha256.Sum256(ev.Content)
-		pb, err := legacyBundle(ev.Annotations)
+		pb, err := legacyBundle(ev.Annotations, true)
 		if err != nil {
 			return candidate{}, err
 		}
@@ -97,7 +102,11 @@ func toCandidate(ev registry.Evidence) (candidate, error) {
 		if len(env.Signatures) == 0 {
 			return candidate{}, fmt.Errorf("DSSE envelope has no signature")
 		}
-		pb, err := legacyBundle(ev.Annotations)
+		pb, err := legacyBundle(ev.Annotations, false)
+		if err != nil {
+			return candidate{}, err
+		}
+		ts, err := legacyTimestamp(ev.Annotations)
 		if err != nil {
 			return candidate{}, err
 		}
@@ -110,15 +119,16 @@ func toCandidate(ev registry.Evidence) (candidate, error) {
 		if err != nil {
 			return candidate{}, fmt.Errorf("legacy attestation: %w", err)
 		}
-		return candidate{ev: ev, bundle: b, predicateType: peekPredicateType(env.Payload)}, nil
+		return candidate{ev: ev, bundle: b, predicateType: peekPredicateType(env.Payload), rfc3161: ts}, nil
 	}
 	return candidate{}, fmt.Errorf("unknown evidence kind %d", ev.Kind)
 }
 
 // legacyBundle builds the verification material of a v0.1 bundle from the
 // annotations of a legacy layer: the certificate (or a key hint), the Rekor
-// entry with its signed entry timestamp, and RFC 3161 timestamps.
-func legacyBundle(ann map[string]string) (*protobundle.Bundle, error) {
+// entry with its signed entry timestamp, and, when withTimestamp is set,
+// the RFC 3161 timestamp over the signature.
+func legacyBundle(ann map[string]string, withTimestamp bool) (*protobundle.Bundle, error) {
 	mediaType, _ := bundle.MediaTypeString("0.1")
 	pb := &protobundle.Bundle{MediaType: mediaType, VerificationMaterial: &protobundle.VerificationMaterial{}}
 	vm := pb.VerificationMaterial
@@ -140,18 +150,35 @@ func legacyBundle(ann map[string]string) (*protobundle.Bundle, error) {
 		}
 		vm.TlogEntries = []*protorekor.TransparencyLogEntry{entry}
 	}
-	if raw := ann[annotationRFC3161]; raw != "" {
-		var ts struct {
-			SignedRFC3161Timestamp []byte `json:"SignedRFC3161Timestamp"`
-		}
-		if err := json.Unmarshal([]byte(raw), &ts); err != nil || len(ts.SignedRFC3161Timestamp) == 0 {
-			return nil, fmt.Errorf("malformed RFC 3161 timestamp annotation")
-		}
+	if !withTimestamp {
+		return pb, nil
+	}
+	ts, err := legacyTimestamp(ann)
+	if err != nil {
+		return nil, err
+	}
+	if ts != nil {
 		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{
-			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts.SignedRFC3161Timestamp}},
+			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: ts}},
 		}
 	}
 	return pb, nil
+}
+
+// legacyTimestamp reads cosign's RFC 3161 timestamp annotation: nil when
+// there is none.
+func legacyTimestamp(ann map[string]string) ([]byte, error) {
+	raw := ann[annotationRFC3161]
+	if raw == "" {
+		return nil, nil
+	}
+	var ts struct {
+		SignedRFC3161Timestamp []byte `json:"SignedRFC3161Timestamp"`
+	}
+	if err := json.Unmarshal([]byte(raw), &ts); err != nil || len(ts.SignedRFC3161Timestamp) == 0 {
+		return nil, fmt.Errorf("malformed RFC 3161 timestamp annotation")
+	}
+	return ts.SignedRFC3161Timestamp, nil
 }
 
 // legacyRekorEntry converts cosign's Rekor bundle annotation (the entry body

@@ -140,10 +140,7 @@ func (c *Compiled) Verify(req Request) Result {
 
 	signers := make([][]string, len(c.authorities))
 	for i, a := range c.authorities {
-		ar := c.verifyAuthority(a, req, raw, cands)
-		if !ar.Passed {
-			ar.Failures = append(ar.Failures, malformed...)
-		}
+		ar := c.verifyAuthority(a, req, raw, cands, malformed)
 		for _, s := range ar.Signatures {
 			signers[i] = append(signers[i], s.Signer)
 		}
@@ -212,7 +209,11 @@ func distinctSigners(signers [][]string) int {
 	return n
 }
 
-func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []byte, cands []candidate) AuthorityResult {
+// verifyAuthority checks the candidates against one authority. malformed
+// lists evidence that could not be read at all: it is reported with the
+// authority's failures, so a denial says what was found and why it was
+// unusable rather than "no signature found".
+func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure) AuthorityResult {
 	ar := AuthorityResult{Name: a.Name}
 	if a.Static != nil {
 		ar.Passed = a.Static.Pass
@@ -225,11 +226,12 @@ func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []b
 		return ar
 	}
 	if len(a.attestations) > 0 {
-		return c.verifyAttestations(a, req, digest, cands)
+		return c.verifyAttestations(a, req, digest, cands, malformed)
 	}
 
 	seen := map[string]bool{}
 	tried := 0
+	ar.Failures = append(ar.Failures, malformed...)
 	for _, cand := range cands {
 		if !cand.isSignature() || !a.readsFrom(req, cand) {
 			continue
@@ -252,7 +254,7 @@ func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []b
 	return ar
 }
 
-func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest []byte, cands []candidate) AuthorityResult {
+func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure) AuthorityResult {
 	ar := AuthorityResult{Name: a.Name, Passed: true}
 	seen := map[string]bool{}
 	var reasons []string
@@ -294,7 +296,7 @@ func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest 
 			continue
 		case len(sigs) == 0:
 			ar.Passed = false
-			reasons = append(reasons, what+": "+failureReason("statement", tried, failed, a))
+			reasons = append(reasons, what+": "+failureReason("statement", tried, append(failed, malformed...), a))
 			continue
 		}
 		for _, s := range sigs {
@@ -305,6 +307,7 @@ func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest 
 		}
 	}
 	if !ar.Passed {
+		ar.Failures = append(ar.Failures, malformed...)
 		ar.Signatures = nil
 		ar.Reason = strings.Join(reasons, "; ")
 	}
@@ -422,6 +425,15 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 	for _, ts := range vr.VerifiedTimestamps {
 		sig.Timestamps = append(sig.Timestamps, Timestamp{Kind: ts.Type, URI: ts.URI, Time: ts.Timestamp.UTC()})
 	}
+	if cand.rfc3161 != nil {
+		ts, err := verifyEnvelopeTimestamp(a, cand)
+		if err != nil {
+			return sig, err
+		}
+		if ts != nil {
+			sig.Timestamps = append(sig.Timestamps, *ts)
+		}
+	}
 	if !a.InsecureIgnoreTlog {
 		if entries, err := cand.bundle.TlogEntries(); err == nil && len(entries) > 0 {
 			idx := entries[0].LogIndex()
@@ -460,6 +472,38 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 		return sig, err
 	}
 	return sig, nil
+}
+
+// verifyEnvelopeTimestamp verifies the RFC 3161 timestamp cosign puts on a
+// legacy attestation, over the whole envelope, with the authority's
+// timestamp authorities, and checks that the signing certificate was valid
+// at the stamped time. Without trusted timestamp authorities the stamp is
+// not evidence of anything and is ignored, as sigstore-go ignores a bundle's
+// unverifiable timestamps when none are required.
+func verifyEnvelopeTimestamp(a *compiledAuthority, cand candidate) (*Timestamp, error) {
+	if a.TrustedMaterial == nil {
+		return nil, nil
+	}
+	tsas := a.TrustedMaterial.TimestampingAuthorities()
+	if len(tsas) == 0 {
+		return nil, nil
+	}
+	var errs []string
+	for _, tsa := range tsas {
+		ts, err := tsa.Verify(cand.rfc3161, cand.ev.Content)
+		if err != nil {
+			errs = append(errs, err.Error())
+			continue
+		}
+		if vc, err := cand.bundle.VerificationContent(); err == nil {
+			if cert := vc.Certificate(); cert != nil && (ts.Time.Before(cert.NotBefore) || ts.Time.After(cert.NotAfter)) {
+				return nil, fmt.Errorf("RFC 3161 timestamp %s is outside the certificate's validity (%s to %s)",
+					ts.Time.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
+			}
+		}
+		return &Timestamp{Kind: "TimestampAuthority", URI: ts.URI, Time: ts.Time.UTC()}, nil
+	}
+	return nil, fmt.Errorf("RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority: %s", strings.Join(errs, "; "))
 }
 
 // cleanSigstoreError shortens sigstore-go's nested messages to their cause.

@@ -1,0 +1,491 @@
+package verify_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/sigstoretest"
+)
+
+// Keyless signers and the image of the tests.
+const (
+	ghIssuer    = "https://token.actions.githubusercontent.com"
+	ghWorkflow  = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+	mailIssuer  = "https://accounts.acme.example"
+	mailSubject = "release@acme.example"
+	repoName    = "registry.example/acme/app"
+	provenance  = "https://slsa.dev/provenance/v1"
+)
+
+var (
+	release   = sigstoretest.SignOptions{Identity: ghWorkflow, Issuer: ghIssuer}
+	mail      = sigstoretest.SignOptions{Identity: mailSubject, Issuer: mailIssuer}
+	releaseID = verify.Identity{Issuer: ghIssuer, Subject: ghWorkflow}
+	mailID    = verify.Identity{Issuer: mailIssuer, Subject: mailSubject}
+	imageRepo = registry.Repository{Host: "registry.example", Path: "acme/app"}
+)
+
+// format is how evidence is stored: legacy cosign layers or bundles.
+type format string
+
+const (
+	legacy  format = "legacy"
+	bundled format = "bundle"
+)
+
+var formats = []format{legacy, bundled}
+
+func digestOf(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+var (
+	digest      = digestOf("the image")
+	otherDigest = digestOf("another image")
+)
+
+// signature is keyless evidence that digest is signed, as o says, stored in f.
+func signature(t *testing.T, s *sigstoretest.Sigstore, f format, digest string, o sigstoretest.SignOptions) registry.Evidence {
+	t.Helper()
+	if f == legacy {
+		payload := sigstoretest.SimpleSigning(repoName, digest)
+		return evidence(registry.LegacySignature, sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, o))
+	}
+	statement := sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, repoName, digest)
+	return evidence(registry.SigstoreBundle, sigstoretest.BundleMediaType, s.Bundle(t, statement, o), nil)
+}
+
+// attestation is a keyless in-toto attestation of digest stored in f.
+func attestation(t *testing.T, s *sigstoretest.Sigstore, f format, digest, predicateType string, predicate any, o sigstoretest.SignOptions) registry.Evidence {
+	t.Helper()
+	statement := sigstoretest.Statement(t, predicateType, predicate, repoName, digest)
+	if f == legacy {
+		env, ann := s.AttestLegacy(t, statement, o)
+		return evidence(registry.LegacyAttestation, sigstoretest.DSSEMediaType, env, ann)
+	}
+	return evidence(registry.SigstoreBundle, sigstoretest.BundleMediaType, s.Bundle(t, statement, o), nil)
+}
+
+func evidence(kind registry.Kind, mediaType string, content []byte, ann map[string]string) registry.Evidence {
+	return registry.Evidence{
+		Kind: kind, Repository: imageRepo, Manifest: digestOf(string(content)),
+		MediaType: mediaType, Content: content, Annotations: ann,
+	}
+}
+
+func keyless(s *sigstoretest.Sigstore, name string, ids ...verify.Identity) verify.Authority {
+	return verify.Authority{Name: name, Keyless: &verify.Keyless{Identities: ids}, TrustedMaterial: s.TrustedRoot()}
+}
+
+func compile(t *testing.T, p verify.Policy) *verify.Compiled {
+	t.Helper()
+	c, err := verify.Compile(p)
+	if err != nil {
+		t.Fatalf("compiling policy: %v", err)
+	}
+	return c
+}
+
+func run(t *testing.T, p *verify.Compiled, ev ...registry.Evidence) verify.Result {
+	t.Helper()
+	ref, err := reference.Parse(repoName + "@" + digest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p.Verify(verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
+}
+
+func wantVerified(t *testing.T, res verify.Result) {
+	t.Helper()
+	if !res.Verified || res.Err != nil {
+		t.Fatalf("want verified, got %v (%+v)", res.Err, res.Authorities)
+	}
+}
+
+func wantDenied(t *testing.T, res verify.Result, reason string) {
+	t.Helper()
+	if res.Verified {
+		t.Fatalf("want denied (%s), got verified: %+v", reason, res.Authorities)
+	}
+	if !errors.Is(res.Err, verify.ErrDenied) || errors.Is(res.Err, verify.ErrUndecided) {
+		t.Fatalf("want a denial, got %v", res.Err)
+	}
+	if !strings.Contains(res.Err.Error(), reason) {
+		t.Fatalf("denial %q does not say %q", res.Err, reason)
+	}
+}
+
+// TestKeylessSignatures runs every keyless signature case on evidence in
+// both storage formats, built directly (no registry).
+func TestKeylessSignatures(t *testing.T) {
+	s := sigstoretest.New(t)
+	other := sigstoretest.New(t) // a Sigstore nobody trusts
+	policy := func(t *testing.T, ids ...verify.Identity) *verify.Compiled {
+		return compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", ids...)}})
+	}
+	expired := release
+	expired.CertNotBefore, expired.CertNotAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-110*time.Minute)
+	notYetValid := release
+	notYetValid.CertNotBefore = time.Now().Add(time.Hour)
+	noSCT := release
+	noSCT.NoSCT = true
+	forgedSET := release
+	forgedSET.UntrustedRekorKey = true
+	evil := sigstoretest.SignOptions{Identity: "https://evil.example/https://github.com/acme/x", Issuer: ghIssuer}
+	evilIssuer := sigstoretest.SignOptions{Identity: ghWorkflow, Issuer: "https://token.actions.githubusercontent.com.evil.example"}
+
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			for _, tc := range []struct {
+				name     string
+				evidence func(t *testing.T) []registry.Evidence
+				policy   *verify.Compiled
+				denial   string // empty: verified
+			}{
+				{"exact identity", sign(s, f, digest, release), policy(t, releaseID), ""},
+				{"regular expressions", sign(s, f, digest, release),
+					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, SubjectRegExp: `https://github\.com/acme/.+`}), ""},
+				{"email identity", sign(s, f, digest, mail), policy(t, mailID), ""},
+				{"any of several identities", sign(s, f, digest, mail), policy(t, releaseID, mailID), ""},
+				{"wrong issuer", sign(s, f, digest, release),
+					policy(t, verify.Identity{Issuer: "https://accounts.google.com", Subject: ghWorkflow}),
+					"certificate identity (issuer " + ghIssuer + ", subject " + ghWorkflow + ") does not match identities [issuer https://accounts.google.com, subject " + ghWorkflow + "]"},
+				{"wrong subject", sign(s, f, digest, mail), policy(t, releaseID),
+					"certificate identity (issuer " + mailIssuer + ", subject " + mailSubject + ") does not match identities"},
+				{"subject regexp matches the whole subject", sign(s, f, digest, evil),
+					policy(t, verify.Identity{Issuer: ghIssuer, SubjectRegExp: "https://github.com/acme/.+"}),
+					"subject https://evil.example/https://github.com/acme/x) does not match identities [issuer " + ghIssuer + ", subject ~https://github.com/acme/.+]"},
+				{"issuer regexp matches the whole issuer", sign(s, f, digest, evilIssuer),
+					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, Subject: ghWorkflow}),
+					"certificate identity (issuer https://token.actions.githubusercontent.com.evil.example, subject " + ghWorkflow + ") does not match"},
+				{"certificate expired when signed", sign(s, f, digest, expired), policy(t, releaseID), "integrated time outside certificate validity"},
+				{"certificate not yet valid when signed", sign(s, f, digest, notYetValid), policy(t, releaseID), "integrated time outside certificate validity"},
+				{"no SCT", sign(s, f, digest, noSCT), policy(t, releaseID), "failed to verify signed certificate timestamp"},
+				{"Rekor SET by another key", sign(s, f, digest, forgedSET), policy(t, releaseID), "not enough verified log entries from transparency log: 0 < 1"},
+				{"signed by an untrusted Sigstore", sign(other, f, digest, release), policy(t, releaseID), "not enough verified log entries from transparency log: 0 < 1"},
+				{"signature of another image", sign(s, f, otherDigest, release), policy(t, releaseID), "(copied from another image?)"},
+				{"no evidence", func(*testing.T) []registry.Evidence { return nil }, policy(t, releaseID), "authority release: no signature found"},
+				{"an attestation is not a signature", func(t *testing.T) []registry.Evidence {
+					return []registry.Evidence{attestation(t, s, f, digest, provenance, nil, release)}
+				}, policy(t, releaseID), "authority release: no signature found"},
+			} {
+				t.Run(tc.name, func(t *testing.T) {
+					res := run(t, tc.policy, tc.evidence(t)...)
+					if tc.denial != "" {
+						wantDenied(t, res, "denied by policy keyless: authority release: ")
+						wantDenied(t, res, tc.denial)
+						return
+					}
+					wantVerified(t, res)
+				})
+			}
+		})
+	}
+}
+
+func sign(s *sigstoretest.Sigstore, f format, digest string, o sigstoretest.SignOptions) func(t *testing.T) []registry.Evidence {
+	return func(t *testing.T) []registry.Evidence { return []registry.Evidence{signature(t, s, f, digest, o)} }
+}
+
+// TestKeylessResult: a passing keyless signature is described by its
+// storage, its certificate identity, its log index and its verified times.
+func TestKeylessResult(t *testing.T) {
+	s := sigstoretest.New(t)
+	signedAt := time.Now().Add(-3 * time.Hour).Truncate(time.Second)
+	for _, f := range formats {
+		for _, tsa := range []bool{true, false} {
+			t.Run(fmt.Sprintf("%s, TSA %t", f, tsa), func(t *testing.T) {
+				o := release
+				o.IntegratedTime, o.NoTimestamp = signedAt, !tsa
+				ev := signature(t, s, f, digest, o)
+				res := run(t, compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}}), ev)
+				wantVerified(t, res)
+				if res.Digest != digest || len(res.Authorities) != 1 || len(res.Authorities[0].Signatures) != 1 {
+					t.Fatalf("result %+v", res)
+				}
+				sig := res.Authorities[0].Signatures[0]
+				if sig.Issuer != ghIssuer || sig.Subject != ghWorkflow || sig.Signer != "identity "+ghIssuer+" "+ghWorkflow || sig.KeyFingerprint != "" {
+					t.Errorf("signature credited to %+v", sig)
+				}
+				if sig.Format != ev.Kind.String() || sig.Artifact != ev.Manifest || sig.Source != ev.Source() {
+					t.Errorf("signature source %q format %q artifact %q, want %q %q %q", sig.Source, sig.Format, sig.Artifact, ev.Source(), ev.Kind, ev.Manifest)
+				}
+				if sig.LogIndex == nil || *sig.LogIndex <= 1000 {
+					t.Errorf("log index %v", sig.LogIndex)
+				}
+				want := map[string]string{"Tlog": sigstoretest.RekorURL}
+				if tsa {
+					want["TimestampAuthority"] = sigstoretest.TSAURL
+				}
+				if len(sig.Timestamps) != len(want) {
+					t.Errorf("timestamps %+v, want %v", sig.Timestamps, want)
+				}
+				for _, ts := range sig.Timestamps {
+					if uri, ok := want[ts.Kind]; !ok || ts.URI != uri || !ts.Time.Equal(signedAt) {
+						t.Errorf("timestamp %+v, want one of %v at %s", ts, want, signedAt)
+					}
+				}
+			})
+		}
+	}
+}
+
+// TestKeylessChainExpiredAtSigning: a leaf valid when it signed, issued by
+// an intermediate that had expired by then, is denied.
+func TestKeylessChainExpiredAtSigning(t *testing.T) {
+	now := time.Now()
+	s := sigstoretest.New(t, sigstoretest.WithIntermediateValidity(now.Add(-24*time.Hour), now.Add(-time.Hour)))
+	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			wantDenied(t, run(t, p, signature(t, s, f, digest, release)), "failed to verify leaf certificate: leaf certificate verification failed")
+		})
+	}
+}
+
+func TestKeylessInsecureIgnoreSCT(t *testing.T) {
+	s := sigstoretest.New(t)
+	o := release
+	o.NoSCT = true
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			a := keyless(s, "release", releaseID)
+			a.InsecureIgnoreSCT = true
+			wantVerified(t, run(t, compile(t, verify.Policy{Authorities: []verify.Authority{a}}), signature(t, s, f, digest, o)))
+		})
+	}
+}
+
+// TestKeylessThreshold: N of M authorities counts distinct identities.
+func TestKeylessThreshold(t *testing.T) {
+	s := sigstoretest.New(t)
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			byRelease, byMail := signature(t, s, f, digest, release), signature(t, s, f, digest, mail)
+			// Another certificate for the same identity is the same signer.
+			again := signature(t, s, f, digest, release)
+			sameIdentity := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+				keyless(s, "exact", releaseID),
+				keyless(s, "regexp", verify.Identity{Issuer: ghIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
+			}})
+			res := run(t, sameIdentity, byRelease, again, byMail)
+			wantDenied(t, res, "denied by policy two: 1 of 2 required authorities passed with distinct signers")
+			if !res.Authorities[0].Passed || !res.Authorities[1].Passed {
+				t.Errorf("each authority alone passes: %+v", res.Authorities)
+			}
+			if n := len(res.Authorities[0].Signatures); n != 1 {
+				t.Errorf("%d signatures for one signer, want 1", n)
+			}
+
+			twoIdentities := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+				keyless(s, "release", releaseID), keyless(s, "mail", mailID),
+			}})
+			wantVerified(t, run(t, twoIdentities, byRelease, byMail))
+			wantDenied(t, run(t, twoIdentities, byRelease, again), "authority mail: 2 signatures checked, none verified by identities [issuer "+mailIssuer+", subject "+mailSubject+"]")
+
+			// One authority accepting both identities can be credited to
+			// either, so the other takes the second signer.
+			either := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+				keyless(s, "either", releaseID, mailID), keyless(s, "release", releaseID),
+			}})
+			wantVerified(t, run(t, either, byRelease, byMail))
+		})
+	}
+}
+
+// TestKeylessAttestations: in-toto statements by a keyless signer, with
+// CEL conditions.
+func TestKeylessAttestations(t *testing.T) {
+	s := sigstoretest.New(t)
+	predicate := map[string]any{"builder": map[string]any{"id": ghWorkflow}, "buildType": "https://example.org/ci"}
+	policy := func(t *testing.T, id verify.Identity, cond ...string) *verify.Compiled {
+		a := keyless(s, "release", id)
+		a.Attestations = []verify.Attestation{{Name: "provenance", PredicateType: provenance, Conditions: cond}}
+		return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
+	}
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			att := attestation(t, s, f, digest, provenance, predicate, release)
+			res := run(t, policy(t, releaseID, `predicate.builder.id.startsWith("https://github.com/acme/")`, `subject.exists(s, s.name == "`+repoName+`")`), att)
+			wantVerified(t, res)
+			if sig := res.Authorities[0].Signatures[0]; sig.PredicateType != provenance || sig.Subject != ghWorkflow || sig.LogIndex == nil {
+				t.Errorf("attestation credited as %+v", sig)
+			}
+			wantDenied(t, run(t, policy(t, releaseID, `predicate.buildType == "https://evil.example/ci"`), att),
+				`attestation provenance: 1 statement checked, none verified by identities [issuer `+ghIssuer+`, subject `+ghWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`)
+			wantDenied(t, run(t, policy(t, mailID), att), "certificate identity (issuer "+ghIssuer+", subject "+ghWorkflow+") does not match identities [issuer "+mailIssuer)
+			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, otherDigest, provenance, predicate, release)), "signed statement is for another digest (copied from another image?)")
+			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, "https://example.org/other", predicate, release)), "attestation provenance: no statement found")
+			// A signature is not an attestation.
+			wantDenied(t, run(t, policy(t, releaseID), signature(t, s, f, digest, release)), "attestation provenance: no statement found")
+			o := release
+			o.NoSCT = true
+			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, provenance, predicate, o)), "failed to verify signed certificate timestamp")
+		})
+	}
+}
+
+// TestLegacyAttestationRFC3161Timestamp: cosign's RFC 3161 timestamp on a
+// legacy attestation is over the layer content (the DSSE envelope JSON), not
+// over the signature as in a bundle (cosign's VerifyRFC3161Timestamp: "For
+// attestations, the Base64Signature is not set, therefore we rely on the
+// signed payload"). It must be verified as such and reported.
+func TestLegacyAttestationRFC3161Timestamp(t *testing.T) {
+	s := sigstoretest.New(t)
+	a := keyless(s, "release", releaseID)
+	a.Attestations = []verify.Attestation{{PredicateType: provenance}}
+	res := run(t, compile(t, verify.Policy{Authorities: []verify.Authority{a}}), attestation(t, s, legacy, digest, provenance, nil, release))
+	wantVerified(t, res)
+	var kinds []string
+	for _, ts := range res.Authorities[0].Signatures[0].Timestamps {
+		kinds = append(kinds, ts.Kind)
+	}
+	if len(kinds) != 2 {
+		t.Errorf("verified timestamps %v, want the log's and the TSA's", kinds)
+	}
+}
+
+// TestLegacyAttestationTimestampSwapped: a timestamp taken from another
+// attestation does not stamp this envelope.
+func TestLegacyAttestationTimestampSwapped(t *testing.T) {
+	s := sigstoretest.New(t)
+	a := keyless(s, "release", releaseID)
+	a.Attestations = []verify.Attestation{{PredicateType: provenance}}
+	policy := compile(t, verify.Policy{Authorities: []verify.Authority{a}})
+	ev := attestation(t, s, legacy, digest, provenance, nil, release)
+	other := attestation(t, s, legacy, digest, provenance, map[string]string{"other": "statement"}, release)
+	ev.Annotations[sigstoretest.AnnotationRFC3161] = other.Annotations[sigstoretest.AnnotationRFC3161]
+	wantDenied(t, run(t, policy, ev), "RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority")
+}
+
+// TestLegacyAnnotationsTampered: the unsigned annotations of a legacy
+// layer are checked against each other and the trust root.
+func TestLegacyAnnotationsTampered(t *testing.T) {
+	s := sigstoretest.New(t)
+	policy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	donor := signature(t, s, legacy, digest, release) // another signature by the same identity
+	for _, tc := range []struct {
+		name   string
+		mutate func(ann map[string]string)
+		denial string
+	}{
+		{"certificate of another signature", func(ann map[string]string) {
+			ann[sigstoretest.AnnotationCertificate] = donor.Annotations[sigstoretest.AnnotationCertificate]
+		}, "transparency log certificate does not match"},
+		{"Rekor entry of another signature", func(ann map[string]string) {
+			ann[sigstoretest.AnnotationBundle] = donor.Annotations[sigstoretest.AnnotationBundle]
+		}, "transparency log signature does not match"},
+		{"no Rekor entry", func(ann map[string]string) { delete(ann, sigstoretest.AnnotationBundle) }, "not enough verified log entries"},
+		{"a TSA timestamp does not replace the log", func(ann map[string]string) {
+			delete(ann, sigstoretest.AnnotationBundle)
+		}, "not enough verified log entries"},
+		{"no certificate", func(ann map[string]string) { delete(ann, sigstoretest.AnnotationCertificate) }, "transparency log certificate does not match"},
+		{"signature of another payload", func(ann map[string]string) {
+			ann[sigstoretest.AnnotationSignature] = donor.Annotations[sigstoretest.AnnotationSignature]
+		}, "transparency log signature does not match"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := signature(t, s, legacy, digest, release)
+			tc.mutate(ev.Annotations)
+			wantDenied(t, run(t, policy, ev), tc.denial)
+		})
+	}
+	t.Run("timestamp of another signature is not reported", func(t *testing.T) {
+		ev := signature(t, s, legacy, digest, release)
+		ev.Annotations[sigstoretest.AnnotationRFC3161] = donor.Annotations[sigstoretest.AnnotationRFC3161]
+		res := run(t, policy, ev)
+		wantVerified(t, res)
+		if ts := res.Authorities[0].Signatures[0].Timestamps; len(ts) != 1 || ts[0].Kind != "Tlog" {
+			t.Errorf("timestamps %+v, want only the log's", ts)
+		}
+	})
+	t.Run("the chain annotation is not trusted", func(t *testing.T) {
+		// A chain from another Sigstore in the annotation does not make its
+		// certificates trusted.
+		other := sigstoretest.New(t)
+		ev := signature(t, other, legacy, digest, release)
+		ev.Annotations[sigstoretest.AnnotationBundle] = donor.Annotations[sigstoretest.AnnotationBundle]
+		wantDenied(t, run(t, policy, ev), "transparency log")
+	})
+}
+
+// TestMalformedEvidenceReason: evidence that cannot be used at all is not
+// "no signature": the denial says a signature was found and why it was
+// unusable (failureReason's "no usable signature found (...)").
+func TestMalformedEvidenceReason(t *testing.T) {
+	s := sigstoretest.New(t)
+	policy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	notPEM := signature(t, s, legacy, digest, release)
+	notPEM.Annotations[sigstoretest.AnnotationCertificate] = "garbage"
+	for _, tc := range []struct {
+		name   string
+		ev     registry.Evidence
+		reason string
+	}{
+		{"message-signature bundle", evidence(registry.SigstoreBundle, sigstoretest.BundleMediaType, s.MessageBundle(t, []byte(digest), release), nil),
+			"bundle holds a message signature, which cannot bind an image digest"},
+		{"certificate annotation not PEM", notPEM, "certificate annotation is not a PEM certificate"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			res := run(t, policy, tc.ev)
+			if f := res.Authorities[0].Failures; len(f) != 1 || !strings.HasPrefix(f[0].Reason, tc.reason) {
+				t.Errorf("failures %+v, want one saying %q", f, tc.reason)
+			}
+			wantDenied(t, res, "authority release: no usable signature found ("+tc.ev.Source()+": "+tc.reason)
+		})
+	}
+}
+
+// TestKeylessSignedIdentity: the docker-reference (legacy) or subject name
+// (bundle) the keyless signer wrote is checked on request.
+func TestKeylessSignedIdentity(t *testing.T) {
+	s := sigstoretest.New(t)
+	for _, f := range formats {
+		t.Run(string(f), func(t *testing.T) {
+			p := compile(t, verify.Policy{Name: "keyless", SignedIdentity: verify.MatchRepository, Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+			wantVerified(t, run(t, p, signature(t, s, f, digest, release)))
+			var ev registry.Evidence
+			if f == legacy {
+				payload := sigstoretest.SimpleSigning("registry.example/acme/other", digest)
+				ev = evidence(registry.LegacySignature, sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, release))
+			} else {
+				statement := sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, "registry.example/acme/other", digest)
+				ev = evidence(registry.SigstoreBundle, sigstoretest.BundleMediaType, s.Bundle(t, statement, release), nil)
+			}
+			wantDenied(t, run(t, p, ev), "signed for repository registry.example/acme/other, not "+repoName)
+		})
+	}
+}
+
+func TestCompileKeyless(t *testing.T) {
+	s := sigstoretest.New(t)
+	for _, tc := range []struct {
+		name string
+		a    verify.Authority
+		want string
+	}{
+		{"no trust root", verify.Authority{Keyless: &verify.Keyless{Identities: []verify.Identity{releaseID}}}, "keyless: no trust root"},
+		{"no identity", keyless(s, "a"), "keyless.identities: at least one identity is required"},
+		{"no tlog", func() verify.Authority { a := keyless(s, "a", releaseID); a.InsecureIgnoreTlog = true; return a }(),
+			"insecureIgnoreTlog: only key-based signatures may be accepted without a transparency log"},
+		{"issuer twice", keyless(s, "a", verify.Identity{Issuer: ghIssuer, IssuerRegExp: ".*", Subject: ghWorkflow}), "issuer and issuerRegExp are both set"},
+		{"no subject", keyless(s, "a", verify.Identity{Issuer: ghIssuer}), "no subject"},
+		{"bad regexp", keyless(s, "a", verify.Identity{Issuer: ghIssuer, SubjectRegExp: "("}), "subjectRegExp: invalid regular expression"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := verify.Compile(verify.Policy{Authorities: []verify.Authority{tc.a}})
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("want an error saying %q, got %v", tc.want, err)
+			}
+		})
+	}
+}

@@ -1,0 +1,173 @@
+package sigstoretest
+
+import (
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/asn1"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	ct "github.com/google/certificate-transparency-go"
+	cttls "github.com/google/certificate-transparency-go/tls"
+	ctx509 "github.com/google/certificate-transparency-go/x509"
+	"github.com/google/certificate-transparency-go/x509util"
+)
+
+// Extensions of Fulcio certificates and of RFC 6962.
+var (
+	oidIssuerV1 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 1}
+	oidIssuerV2 = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 57264, 1, 8}
+	oidCTPoison = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 3}
+	oidSCTList  = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
+)
+
+// SignOptions describe the signer and the log entry of one signature.
+type SignOptions struct {
+	// Identity is the certificate's subject alternative name: a URI when it
+	// has a scheme (https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main),
+	// otherwise an email address. Required.
+	Identity string
+	// Issuer is the OIDC issuer, written in the Fulcio issuer extensions
+	// 1.3.6.1.4.1.57264.1.1 (raw) and 1.3.6.1.4.1.57264.1.8 (DER UTF8String).
+	// Empty writes neither.
+	Issuer string
+	// NoSCT issues the certificate without an embedded SCT.
+	NoSCT bool
+	// CertNotBefore and CertNotAfter override the certificate's validity,
+	// by default from a minute before IntegratedTime for ten minutes, as
+	// Fulcio does. The SCT is dated CertNotBefore.
+	CertNotBefore, CertNotAfter time.Time
+	// IntegratedTime is when the log integrated the entry and when the TSA
+	// stamped the signature. Default: now.
+	IntegratedTime time.Time
+	// NoTimestamp omits the RFC 3161 timestamp.
+	NoTimestamp bool
+	// UntrustedRekorKey signs the SET and the checkpoint with a key the
+	// trusted root does not hold, while the entry still names the trusted
+	// log's ID: a forged log entry.
+	UntrustedRekorKey bool
+}
+
+func (o SignOptions) signedAt() time.Time {
+	if o.IntegratedTime.IsZero() {
+		return time.Now()
+	}
+	return o.IntegratedTime
+}
+
+// issue makes a signing key and a Fulcio certificate for it.
+func (s *Sigstore) issue(t testing.TB, o SignOptions) (*x509.Certificate, *ecdsa.PrivateKey) {
+	t.Helper()
+	if o.Identity == "" {
+		t.Fatal("sigstoretest: SignOptions.Identity is required")
+	}
+	key := newKey(t)
+	notBefore, notAfter := o.CertNotBefore, o.CertNotAfter
+	if notBefore.IsZero() {
+		notBefore = o.signedAt().Add(-time.Minute)
+	}
+	if notAfter.IsZero() {
+		notAfter = notBefore.Add(10 * time.Minute)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: s.nextSerial(),
+		NotBefore:    notBefore.Truncate(time.Second),
+		NotAfter:     notAfter.Truncate(time.Second),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+		SubjectKeyId: subjectKeyID(t, key),
+	}
+	if strings.Contains(o.Identity, "://") {
+		u, err := url.Parse(o.Identity)
+		if err != nil {
+			t.Fatalf("sigstoretest: identity %q: %v", o.Identity, err)
+		}
+		tmpl.URIs = []*url.URL{u}
+	} else {
+		tmpl.EmailAddresses = []string{o.Identity}
+	}
+	if o.Issuer != "" {
+		v2, err := asn1.MarshalWithParams(o.Issuer, "utf8")
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.ExtraExtensions = []pkix.Extension{
+			{Id: oidIssuerV1, Value: []byte(o.Issuer)},
+			{Id: oidIssuerV2, Value: v2},
+		}
+	}
+	if o.NoSCT {
+		return createCert(t, tmpl, s.fulcioIntermediate, &key.PublicKey, s.fulcioKey), key
+	}
+
+	// RFC 6962 §3.1: the log signs a precertificate, which carries the
+	// critical poison extension where the final certificate carries the SCT
+	// list; everything else in the two TBSCertificates is identical.
+	extensions := tmpl.ExtraExtensions
+	tmpl.ExtraExtensions = append(append([]pkix.Extension(nil), extensions...), pkix.Extension{Id: oidCTPoison, Critical: true, Value: asn1.NullBytes})
+	precert := createCert(t, tmpl, s.fulcioIntermediate, &key.PublicKey, s.fulcioKey)
+	sct := s.sct(t, precert, tmpl.NotBefore)
+	tmpl.ExtraExtensions = append(append([]pkix.Extension(nil), extensions...), pkix.Extension{Id: oidSCTList, Value: sct})
+	return createCert(t, tmpl, s.fulcioIntermediate, &key.PublicKey, s.fulcioKey), key
+}
+
+// sct is the value of the SCT list extension: one SCT by the CT log key over
+// precert, dated at.
+func (s *Sigstore) sct(t testing.TB, precert *x509.Certificate, at time.Time) []byte {
+	t.Helper()
+	chain := make([]*ctx509.Certificate, 0, 2)
+	for _, der := range [][]byte{precert.Raw, s.fulcioIntermediate.Raw} {
+		c, err := ctx509.ParseCertificate(der)
+		if err != nil && ctx509.IsFatal(err) {
+			t.Fatalf("sigstoretest: parsing the precertificate chain: %v", err)
+		}
+		chain = append(chain, c)
+	}
+	ts := uint64(at.UnixMilli())
+	leaf, err := ct.MerkleTreeLeafFromChain(chain, ct.PrecertLogEntryType, ts)
+	if err != nil {
+		t.Fatalf("sigstoretest: building the precertificate log entry: %v", err)
+	}
+	sct := ct.SignedCertificateTimestamp{SCTVersion: ct.V1, LogID: ct.LogID{KeyID: s.ctLogID}, Timestamp: ts}
+	input, err := ct.SerializeSCTSignatureInput(sct, ct.LogEntry{Leaf: *leaf})
+	if err != nil {
+		t.Fatalf("sigstoretest: serializing the SCT input: %v", err)
+	}
+	digest := sha256.Sum256(input)
+	sig, err := ecdsa.SignASN1(rand.Reader, s.ctKey, digest[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sct.Signature = ct.DigitallySigned{
+		Algorithm: cttls.SignatureAndHashAlgorithm{Hash: cttls.SHA256, Signature: cttls.ECDSA},
+		Signature: sig,
+	}
+	list, err := x509util.MarshalSCTsIntoSCTList([]*ct.SignedCertificateTimestamp{&sct})
+	if err != nil {
+		t.Fatalf("sigstoretest: encoding the SCT list: %v", err)
+	}
+	tlsList, err := cttls.Marshal(*list)
+	if err != nil {
+		t.Fatalf("sigstoretest: encoding the SCT list: %v", err)
+	}
+	ext, err := asn1.Marshal(tlsList) // an OCTET STRING holding the TLS-encoded list
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ext
+}
+
+func subjectKeyID(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(der)
+	return sum[:20]
+}
