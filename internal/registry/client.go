@@ -2,11 +2,13 @@ package registry
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"sync"
 	"time"
@@ -51,7 +53,14 @@ type Client struct {
 	opts options
 
 	mu         sync.Mutex
-	transports map[Repository]http.RoundTripper
+	transports map[Repository]*repoTransport
+}
+
+// repoTransport is an authenticated transport scoped to one repository, with
+// the secrets of the credential it sends, to keep them out of error messages.
+type repoTransport struct {
+	rt      http.RoundTripper
+	secrets []string
 }
 
 // New returns a Client.
@@ -70,7 +79,31 @@ func New(opts ...Option) (*Client, error) {
 		t.MaxIdleConnsPerHost = 16
 		o.transport = t
 	}
-	return &Client{opts: o, transports: map[Repository]http.RoundTripper{}}, nil
+	if !o.allowHTTP {
+		o.transport = httpsOnly{next: o.transport}
+	}
+	return &Client{opts: o, transports: map[Repository]*repoTransport{}}, nil
+}
+
+// errPlainHTTP: a request would have gone over plain HTTP, and the client was
+// not built with InsecureAllowHTTP.
+var errPlainHTTP = errors.New("plain HTTP refused (the client was not built with InsecureAllowHTTP)")
+
+// httpsOnly refuses every request that is not HTTPS. It sits under the
+// authentication transports, so it also covers what go-containerregistry does
+// on its own: its ping falls back to HTTP for loopback, private-range and
+// .local hosts and then downgrades every request to the registry; token realms;
+// redirects.
+type httpsOnly struct{ next http.RoundTripper }
+
+func (t httpsOnly) RoundTrip(req *http.Request) (*http.Response, error) {
+	if req.URL.Scheme != "https" {
+		if req.Body != nil {
+			_ = req.Body.Close()
+		}
+		return nil, fmt.Errorf("%s://%s: %w", req.URL.Scheme, req.URL.Host, errPlainHTTP)
+	}
+	return t.next.RoundTrip(req)
 }
 
 // Limits returns the bounds the client enforces.
@@ -84,13 +117,14 @@ func (c *Client) scheme() string {
 }
 
 // transportFor returns an authenticated transport scoped to pull repo,
-// creating it (and pinging the registry) on first use.
-func (c *Client) transportFor(ctx context.Context, repo Repository) (http.RoundTripper, error) {
+// creating it (and pinging the registry) on first use. retry reports whether
+// an error came from talking to the registry, and may be transient.
+func (c *Client) transportFor(ctx context.Context, repo Repository) (rt *repoTransport, retry bool, err error) {
 	c.mu.Lock()
 	rt, ok := c.transports[repo]
 	c.mu.Unlock()
 	if ok {
-		return rt, nil
+		return rt, false, nil
 	}
 	nameOpts := []name.Option{name.StrictValidation}
 	if c.opts.allowHTTP {
@@ -98,61 +132,99 @@ func (c *Client) transportFor(ctx context.Context, repo Repository) (http.RoundT
 	}
 	r, err := name.NewRepository(repo.String(), nameOpts...)
 	if err != nil {
-		return nil, fmt.Errorf("repository %s: %w", repo, err)
+		return nil, false, fmt.Errorf("repository %s: %w", repo, err)
 	}
 	auth, err := c.opts.keychain.Resolve(r.Registry)
 	if err != nil {
-		return nil, fmt.Errorf("resolving credentials for %s: %w", repo.Host, err)
+		return nil, false, fmt.Errorf("resolving credentials for %s: %w", repo.Host, err)
 	}
+	rt = &repoTransport{secrets: secretsOf(ctx, auth)}
 	base := transport.NewUserAgent(c.opts.transport, c.opts.userAgent)
-	rt, err = transport.NewWithContext(ctx, r.Registry, auth, base, []string{r.Scope(transport.PullScope)})
+	rt.rt, err = transport.NewWithContext(ctx, r.Registry, auth, base, []string{r.Scope(transport.PullScope)})
 	if err != nil {
-		return nil, fmt.Errorf("connecting to %s: %w", repo.Host, redact(err))
+		if ctx.Err() != nil {
+			return nil, false, fmt.Errorf("connecting to %s: %w (%w)", repo.Host, ctx.Err(), redact(err, rt.secrets))
+		}
+		// A definite answer (a 401 from the token server: wrong credentials,
+		// which retrying could lock out) is final; 429, 5xx and network
+		// errors may pass.
+		var te *transport.Error
+		retry := !errors.As(err, &te) || te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500
+		return nil, retry, fmt.Errorf("connecting to %s: %w", repo.Host, redact(err, rt.secrets))
 	}
 	c.mu.Lock()
 	c.transports[repo] = rt
 	c.mu.Unlock()
-	return rt, nil
+	return rt, false, nil
+}
+
+// secretsOf lists the strings of a credential that must not appear in
+// messages: passwords and tokens, and the Basic authorization they make.
+func secretsOf(ctx context.Context, auth authn.Authenticator) []string {
+	cfg, err := authn.Authorization(ctx, auth)
+	if err != nil || cfg == nil {
+		return nil
+	}
+	var out []string
+	for _, s := range []string{cfg.Password, cfg.Auth, cfg.IdentityToken, cfg.RegistryToken} {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	if cfg.Username != "" && cfg.Password != "" {
+		out = append(out, base64.StdEncoding.EncodeToString([]byte(cfg.Username+":"+cfg.Password)))
+	}
+	return out
 }
 
 // get fetches path (below /v2/<repo>/) and returns at most max bytes of the
 // body, with the response's Content-Type. It retries 429 and 5xx answers and
-// transport errors with backoff while ctx allows.
+// transport errors (including a failed first contact with the registry) with
+// backoff while ctx allows.
 func (c *Client) get(ctx context.Context, repo Repository, path string, accept []string, max int64) ([]byte, string, error) {
-	rt, err := c.transportFor(ctx, repo)
-	if err != nil {
-		return nil, "", err
+	url := fmt.Sprintf("%s://%s/v2/%s/%s", c.scheme(), repo.Host, repo.Path, path)
+	backoff := 100 * time.Millisecond
+	for attempt := 1; ; attempt++ {
+		var (
+			body  []byte
+			ctype string
+		)
+		rt, retry, err := c.transportFor(ctx, repo)
+		if err == nil {
+			body, ctype, retry, err = c.getOnce(ctx, c.httpClient(rt.rt), url, accept, max, rt.secrets)
+		}
+		if err == nil || !retry || attempt == 4 {
+			return body, ctype, err
+		}
+		timer := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, "", fmt.Errorf("GET %s: %w (after %w)", url, ctx.Err(), err)
+		case <-timer.C:
+		}
+		backoff *= 3
 	}
-	hc := &http.Client{
+}
+
+// httpClient follows at most MaxRedirects redirects, and none to plain HTTP
+// unless the client allows it.
+func (c *Client) httpClient(rt http.RoundTripper) *http.Client {
+	return &http.Client{
 		Transport: rt,
 		CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			if len(via) > c.opts.limits.MaxRedirects {
 				return fmt.Errorf("%w: more than %d redirects", ErrLimit, c.opts.limits.MaxRedirects)
 			}
 			if req.URL.Scheme != "https" && !c.opts.allowHTTP {
-				return fmt.Errorf("refusing redirect to plain HTTP %s", req.URL.Redacted())
+				return fmt.Errorf("refusing redirect to %s://%s: %w", req.URL.Scheme, req.URL.Host, errPlainHTTP)
 			}
 			return nil
 		},
 	}
-	url := fmt.Sprintf("%s://%s/v2/%s/%s", c.scheme(), repo.Host, repo.Path, path)
-
-	backoff := 100 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		body, ctype, retry, err := c.getOnce(ctx, hc, url, accept, max)
-		if err == nil || !retry || attempt == 4 {
-			return body, ctype, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, "", fmt.Errorf("GET %s: %w (after %w)", url, ctx.Err(), err)
-		case <-time.After(backoff):
-		}
-		backoff *= 3
-	}
 }
 
-func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accept []string, max int64) (body []byte, ctype string, retry bool, err error) {
+func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accept []string, max int64, secrets []string) (body []byte, ctype string, retry bool, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
 		return nil, "", false, err
@@ -162,10 +234,9 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		if errors.Is(err, ErrLimit) || ctx.Err() != nil {
-			return nil, "", false, fmt.Errorf("GET %s: %w", url, redact(err))
-		}
-		return nil, "", true, fmt.Errorf("GET %s: %w", url, redact(err))
+		// Exceeded limits and refusals are not transient; nor is the end of ctx.
+		retry := !errors.Is(err, ErrLimit) && !errors.Is(err, errPlainHTTP) && ctx.Err() == nil
+		return nil, "", retry, fmt.Errorf("GET %s: %w", url, redact(err, secrets))
 	}
 	defer resp.Body.Close()
 	switch {
@@ -183,7 +254,7 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 	// The limit applies after any transparent decompression by net/http.
 	body, err = io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, "", ctx.Err() == nil, fmt.Errorf("GET %s: reading body: %w", url, err)
+		return nil, "", ctx.Err() == nil, fmt.Errorf("GET %s: reading body: %w", url, redact(err, secrets))
 	}
 	if int64(len(body)) > max {
 		return nil, "", false, fmt.Errorf("GET %s: %w: body larger than %d bytes", url, ErrLimit, max)
@@ -191,18 +262,23 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 	return body, resp.Header.Get("Content-Type"), false, nil
 }
 
-// redact drops anything after a "?" in URLs inside err's message (tokens in
-// query strings of redirect targets).
-func redact(err error) error {
-	msg := err.Error()
-	if i := strings.Index(msg, "?"); i >= 0 {
-		end := strings.IndexAny(msg[i:], " \"'")
-		if end < 0 {
-			end = len(msg) - i
-		}
-		return &redactedError{msg: msg[:i] + "?REDACTED" + msg[i+end:], err: err}
+// queryString matches the query of a URL in a message, up to the next space
+// or quote.
+var queryString = regexp.MustCompile(`\?[^\s"'<>]+`)
+
+// redact removes from err's message the query strings of URLs (tokens of
+// presigned redirect targets; a message can hold several URLs) and the given
+// secrets of the credential in use (which a registry may echo in an error
+// body that go-containerregistry quotes).
+func redact(err error, secrets []string) error {
+	msg := queryString.ReplaceAllString(err.Error(), "?REDACTED")
+	for _, s := range secrets {
+		msg = strings.ReplaceAll(msg, s, "REDACTED")
 	}
-	return err
+	if msg == err.Error() {
+		return err
+	}
+	return &redactedError{msg: msg, err: err}
 }
 
 type redactedError struct {

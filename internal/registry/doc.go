@@ -12,7 +12,8 @@
 //   - Every call runs under the caller's context. Idempotent requests are retried
 //     on 429 and 5xx answers with backoff, within that deadline.
 //   - Credentials are sent only to the registry they were resolved for, never to
-//     a host a redirect points at.
+//     a host a redirect points at. Error messages carry neither credentials nor
+//     the query strings of URLs (presigned redirect targets).
 //   - Plain HTTP is used only when the client was built with InsecureAllowHTTP.
 //
 // The package knows storage formats, not cryptography: it returns Evidence,

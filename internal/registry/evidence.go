@@ -132,7 +132,11 @@ func (c *Client) legacy(ctx context.Context, repo Repository, tag string, kind K
 	if n := len(im.Layers); n > c.opts.limits.MaxLayers {
 		return nil, fmt.Errorf("reading %s:%s: %w: %d layers, at most %d are read", repo, tag, ErrLimit, n, c.opts.limits.MaxLayers)
 	}
-	return c.layers(ctx, repo, m.Digest, im.Layers, kind)
+	which := make([]int, len(im.Layers))
+	for i := range which {
+		which[i] = i
+	}
+	return c.layers(ctx, repo, m.Digest, im.Layers, which, kind)
 }
 
 // bundles reads the Sigstore bundles among the referrers of digest.
@@ -158,16 +162,16 @@ func (c *Client) bundles(ctx context.Context, repo Repository, digest string) ([
 			// The registry listed it, but the manifest does not refer to this image.
 			continue
 		}
-		var layers []Descriptor
-		for _, l := range im.Layers {
+		var which []int
+		for i, l := range im.Layers {
 			if strings.HasPrefix(l.MediaType, BundleMediaTypePrefix) {
-				layers = append(layers, l)
+				which = append(which, i)
 			}
 		}
-		if len(layers) > c.opts.limits.MaxLayers {
-			return nil, fmt.Errorf("reading referrer %s@%s: %w: %d bundle layers, at most %d are read", repo, d.Digest, ErrLimit, len(layers), c.opts.limits.MaxLayers)
+		if len(which) > c.opts.limits.MaxLayers {
+			return nil, fmt.Errorf("reading referrer %s@%s: %w: %d bundle layers, at most %d are read", repo, d.Digest, ErrLimit, len(which), c.opts.limits.MaxLayers)
 		}
-		ev, err := c.layers(ctx, repo, m.Digest, layers, SigstoreBundle)
+		ev, err := c.layers(ctx, repo, m.Digest, im.Layers, which, SigstoreBundle)
 		if err != nil {
 			return nil, err
 		}
@@ -218,21 +222,27 @@ func (c *Client) referrerIndex(repo Repository, digest string, body []byte) ([]D
 	return idx.Manifests, nil
 }
 
-// layers fetches the given layers of one manifest, a few at a time.
-func (c *Client) layers(ctx context.Context, repo Repository, manifest string, layers []Descriptor, kind Kind) ([]Evidence, error) {
-	out := make([]Evidence, len(layers))
+// layers fetches the layers of one manifest at the given indices, a few at a
+// time. Evidence.Layer is the index in the manifest.
+func (c *Client) layers(ctx context.Context, repo Repository, manifest string, all []Descriptor, which []int, kind Kind) ([]Evidence, error) {
+	// Every size is checked before any fetch starts: returning from the loop
+	// below would leave fetches running.
+	for _, i := range which {
+		if all[i].Size > c.opts.limits.MaxBlobBytes {
+			return nil, fmt.Errorf("reading %s@%s layer %d: %w: %d bytes, at most %d are read", repo, manifest, i, ErrLimit, all[i].Size, c.opts.limits.MaxBlobBytes)
+		}
+	}
+	out := make([]Evidence, len(which))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(4)
-	for i, l := range layers {
-		if l.Size > c.opts.limits.MaxBlobBytes {
-			return nil, fmt.Errorf("reading %s@%s layer %d: %w: %d bytes, at most %d are read", repo, manifest, i, ErrLimit, l.Size, c.opts.limits.MaxBlobBytes)
-		}
+	for j, i := range which {
+		l := all[i]
 		g.Go(func() error {
 			content, err := c.Blob(gctx, repo, l.Digest)
 			if err != nil {
 				return fmt.Errorf("reading %s@%s layer %d: %w", repo, manifest, i, err)
 			}
-			out[i] = Evidence{
+			out[j] = Evidence{
 				Kind: kind, Repository: repo, Manifest: manifest, Layer: i,
 				MediaType: l.MediaType, Content: content, Annotations: l.Annotations,
 			}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash"
+	"regexp"
 	"strings"
 )
 
@@ -71,17 +72,30 @@ type Index struct {
 	Manifests []Descriptor `json:"manifests"`
 }
 
+// tagPattern is the OCI distribution grammar of a tag, without its length
+// bound: cosign's tags for sha512 digests (sha512-<128 hex>.sig) exceed it.
+// What matters here is that a tag cannot change the request path or query.
+var tagPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._-]*$`)
+
 // Resolve fetches the manifest that ref (a tag, or a "sha256:..." digest)
 // names in repo. For a tag, the digest is computed from the bytes served; for a
 // digest, the bytes must hash to it. Call it once per decision and use the
 // returned digest from then on.
 func (c *Client) Resolve(ctx context.Context, repo Repository, ref string) (Manifest, error) {
+	isDigest := strings.Contains(ref, ":")
+	if isDigest {
+		if err := checkDigestSyntax(ref); err != nil {
+			return Manifest{}, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
+		}
+	} else if !tagPattern.MatchString(ref) {
+		return Manifest{}, fmt.Errorf("manifest %s: malformed tag %q", repo, ref)
+	}
 	body, ctype, err := c.get(ctx, repo, "manifests/"+ref, manifestAccept, c.opts.limits.MaxManifestBytes)
 	if err != nil {
 		return Manifest{}, err
 	}
 	m := Manifest{Bytes: body}
-	if strings.Contains(ref, ":") {
+	if isDigest {
 		if err := checkDigest(ref, body); err != nil {
 			return Manifest{}, fmt.Errorf("manifest %s@%s: %w", repo, ref, err)
 		}
@@ -105,6 +119,9 @@ func (c *Client) Resolve(ctx context.Context, repo Repository, ref string) (Mani
 
 // Blob fetches a blob by digest, at most MaxBlobBytes, and checks its digest.
 func (c *Client) Blob(ctx context.Context, repo Repository, digest string) ([]byte, error) {
+	if err := checkDigestSyntax(digest); err != nil {
+		return nil, fmt.Errorf("blob %s@%s: %w", repo, digest, err)
+	}
 	body, _, err := c.get(ctx, repo, "blobs/"+digest, nil, c.opts.limits.MaxBlobBytes)
 	if err != nil {
 		return nil, err

@@ -102,6 +102,9 @@ func WithLimits(l Limits) Option {
 // InsecureAllowHTTP lets the client talk plain HTTP to registries. Anyone on
 // the network path can then read credentials and change what is fetched
 // (though not forge a signature). Meant for loopback test registries.
+// Without it every request is HTTPS, to loopback and private addresses too
+// (where go-containerregistry on its own would fall back to HTTP), and so is
+// every redirect and token request.
 func InsecureAllowHTTP() Option {
 	return func(o *options) error {
 		o.allowHTTP = true
