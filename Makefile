@@ -15,12 +15,18 @@ LDFLAGS := -X github.com/signet-dev/signet/internal/version.version=$(VERSION) \
 # Third-party binaries the tests run, each built from a pinned Go module under
 # tools/. A binary is rebuilt only when it is missing or its module's pins change.
 TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(BIN)/registry $(BIN)/cosign $(BIN)/controller-gen \
-         $(BIN)/golangci-lint
+         $(BIN)/golangci-lint $(BIN)/helm
 TOOLBUILD = cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s $(2)" -o $(BIN)/$(notdir $@)
 # Kubernetes reads its own version from link-time stamps; the pin is in tools/kube/go.mod.
 KUBE_VERSION := $(shell awk '$$1=="k8s.io/kubernetes"{print $$2; exit}' tools/kube/go.mod)
 KUBE_LDFLAGS := $(foreach p,k8s.io/component-base/version k8s.io/client-go/pkg/version,\
   -X $(p).gitVersion=$(KUBE_VERSION) -X $(p).gitMajor=1 -X $(p).gitMinor=$(word 2,$(subst ., ,$(KUBE_VERSION))) -X $(p).gitTreeState=clean)
+# helm reports its version, and the Kubernetes version it renders and lints for, from
+# link-time stamps (as helm's own Makefile sets them); the pins are in tools/helm/go.mod.
+HELM_VERSION := $(shell awk '$$1=="helm.sh/helm/v3"{print $$2; exit}' tools/helm/go.mod)
+HELM_KUBE_MINOR := $(word 2,$(subst ., ,$(shell awk '$$1=="k8s.io/client-go"{print $$2; exit}' tools/helm/go.mod)))
+HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
+  $(foreach p,helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil,-X $(p).k8sVersionMajor=1 -X $(p).k8sVersionMinor=$(HELM_KUBE_MINOR))
 
 .PHONY: build
 build: ## build bin/signet
@@ -43,6 +49,8 @@ $(BIN)/controller-gen: tools/controller-gen/go.mod tools/controller-gen/go.sum
 	$(call TOOLBUILD,controller-gen) sigs.k8s.io/controller-tools/cmd/controller-gen
 $(BIN)/golangci-lint: tools/golangci-lint/go.mod tools/golangci-lint/go.sum
 	$(call TOOLBUILD,golangci-lint) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
+$(BIN)/helm: tools/helm/go.mod tools/helm/go.sum
+	$(call TOOLBUILD,helm,$(HELM_LDFLAGS)) helm.sh/helm/v3/cmd/helm
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from api/
@@ -50,11 +58,13 @@ generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests fr
 	  $(BIN)/controller-gen object paths=./api/... && \
 	  $(BIN)/controller-gen crd:allowDangerousTypes=false paths=./api/... output:crd:artifacts:config=deploy/crds; \
 	fi
+	@# The Helm chart installs the same CRDs from its crds/ folder.
+	rm -f deploy/helm/signet/crds/*.yaml && cp deploy/crds/*.yaml deploy/helm/signet/crds/
 
 .PHONY: verify-generated
 verify-generated: generate ## fail if generated code is not what the generators produce
-	@if [[ -n "$$(git status --porcelain -- api deploy/crds)" ]]; then \
-	  git status --porcelain -- api deploy/crds; git diff --stat -- api deploy/crds; \
+	@if [[ -n "$$(git status --porcelain -- api deploy/crds deploy/helm/signet/crds)" ]]; then \
+	  git status --porcelain -- api deploy/crds deploy/helm/signet/crds; git diff --stat -- api deploy/crds deploy/helm/signet/crds; \
 	  echo "generated code is stale: run 'make generate' and commit the result"; exit 1; \
 	fi
 

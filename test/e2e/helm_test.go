@@ -1,0 +1,432 @@
+package e2e
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	appsv1 "k8s.io/api/apps/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/discovery"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/yaml"
+
+	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+const chartDir = "deploy/helm/signet"
+
+// TestHelmChart renders deploy/helm/signet with the real helm CLI (bin/helm)
+// and checks the result against a real API server: every rendered object,
+// the chart's CRDs included, is created with a server-side dry run and strict
+// field validation (the release namespace for real, as the namespaced objects
+// need it). The rendered objects must also agree with each other and with
+// signet serve's flags, and with the defaults, with deploy/manifests.
+func TestHelmChart(t *testing.T) {
+	h := newHelmCLI(t)
+	chart := repoPath(t, chartDir)
+	// No CRDs up front: the chart's own are among the created objects.
+	c := harness.StartCluster(t)
+	dc, err := discovery.NewDiscoveryClientForConfig(c.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sv, err := dc.ServerVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubeVersion := sv.GitVersion
+
+	for _, tc := range []struct {
+		name, release, namespace string
+		set                      []string
+		replicas                 int64
+		unmatched                string
+		fullname                 string
+		sameAsManifests          bool
+	}{
+		{name: "defaults", release: "signet", namespace: "signet-system", replicas: 2, unmatched: "deny", fullname: "signet", sameAsManifests: true},
+		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn"},
+			replicas: 3, unmatched: "warn", fullname: "prod-signet"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			args := []string{"template", tc.release, chart, "--namespace", tc.namespace, "--include-crds", "--kube-version", kubeVersion}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := h.run(args...)
+			if err != nil {
+				t.Fatalf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+			objs := decodeObjects(t, out)
+
+			ns := &corev1.Namespace{}
+			ns.Name = tc.namespace
+			if err := c.Client.Create(t.Context(), ns); err != nil {
+				t.Fatal(err)
+			}
+			kinds := map[string]int{}
+			for _, obj := range objs {
+				kinds[obj.GetKind()]++
+				if obj.GetNamespace() != "" && obj.GetNamespace() != tc.namespace {
+					t.Errorf("%s %s is in namespace %q, not the release namespace %q", obj.GetKind(), obj.GetName(), obj.GetNamespace(), tc.namespace)
+				}
+				if err := c.Client.Create(t.Context(), obj.DeepCopy(), client.DryRunAll, client.FieldValidation("Strict")); err != nil {
+					t.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
+				}
+			}
+			wantKinds := map[string]int{
+				"CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+				"Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "PodDisruptionBudget": 1,
+				"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1,
+			}
+			if diff := cmp.Diff(wantKinds, kinds); diff != "" {
+				t.Errorf("rendered kinds (-want +got):\n%s", diff)
+			}
+
+			r := byKindName(objs)
+			checkConsistent(t, r, tc.namespace, tc.fullname)
+			dep := r.get(t, "Deployment", tc.fullname+"-webhook")
+			if got, _, _ := unstructured.NestedInt64(dep.Object, "spec", "replicas"); got != tc.replicas {
+				t.Errorf("replicas: got %d, want %d", got, tc.replicas)
+			}
+			if a := serveArgs(t, dep); !slices.Contains(a, "--unmatched="+tc.unmatched) {
+				t.Errorf("signet serve args %q lack --unmatched=%s", a, tc.unmatched)
+			}
+			if tc.sameAsManifests {
+				compareWithManifests(t, r)
+			}
+		})
+	}
+
+	// A real install and upgrade: helm applies every object, and an upgrade
+	// keeps the caBundle signet injected (it is not part of the chart).
+	t.Run("install and upgrade keep the injected caBundle", func(t *testing.T) {
+		base := []string{"signet", chart, "--namespace", "signet-system", "--kubeconfig", c.Kubeconfig}
+		if out, err := h.run(append([]string{"install"}, base...)...); err != nil {
+			t.Fatalf("helm install: %v\n%s", err, out)
+		} else if !strings.Contains(out, "kubectl -n signet-system rollout status deployment/signet-webhook") {
+			t.Errorf("helm install printed no usable notes:\n%s", out)
+		}
+		ca := []byte("-----BEGIN CERTIFICATE-----\ninjected\n-----END CERTIFICATE-----\n")
+		vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{}
+		if err := c.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, vwc); err != nil {
+			t.Fatal(err)
+		}
+		vwc.Webhooks[0].ClientConfig.CABundle = ca
+		if err := c.Client.Update(t.Context(), vwc); err != nil {
+			t.Fatal(err)
+		}
+		if out, err := h.run(append([]string{"upgrade"}, append(base, "--set", "replicas=3")...)...); err != nil {
+			t.Fatalf("helm upgrade: %v\n%s", err, out)
+		}
+		if err := c.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, vwc); err != nil {
+			t.Fatal(err)
+		}
+		if got := vwc.Webhooks[0].ClientConfig.CABundle; !bytes.Equal(got, ca) {
+			t.Errorf("after helm upgrade, caBundle is %q, want the injected %q", got, ca)
+		}
+		dep := &appsv1.Deployment{}
+		if err := c.Client.Get(t.Context(), client.ObjectKey{Namespace: "signet-system", Name: "signet-webhook"}, dep); err != nil {
+			t.Fatal(err)
+		}
+		if dep.Spec.Replicas == nil || *dep.Spec.Replicas != 3 {
+			t.Errorf("after helm upgrade --set replicas=3, the Deployment has %v replicas", dep.Spec.Replicas)
+		}
+	})
+
+	t.Run("lint", func(t *testing.T) {
+		for _, set := range [][]string{nil, {"replicas=3", "unmatched=warn"}} {
+			args := []string{"lint", "--strict", chart, "--namespace", "signet-system", "--kube-version", kubeVersion}
+			for _, s := range set {
+				args = append(args, "--set", s)
+			}
+			out, err := h.run(args...)
+			if err != nil || !strings.Contains(out, "0 chart(s) failed") {
+				t.Errorf("helm %s: %v\n%s", strings.Join(args, " "), err, out)
+			}
+		}
+	})
+
+	// The chart refuses values that would break an invariant, before anything
+	// reaches the cluster.
+	for _, tc := range []struct {
+		name string
+		set  []string
+		want string
+	}{
+		{"webhook timeout above 30s", []string{"webhook.timeoutSeconds=31"}, "timeoutSeconds"},
+		{"decision timeout not below the webhook's", []string{"decisionTimeout=25s"}, "decisionTimeout 25s must be positive, below webhook.timeoutSeconds"},
+		{"decision timeout in minutes", []string{"decisionTimeout=1m"}, "decisionTimeout"},
+		{"unknown unmatched", []string{"unmatched=audit"}, "unmatched"},
+		{"unknown failure policy", []string{"webhook.failurePolicy=Skip"}, "failurePolicy"},
+		{"misspelt value", []string{"replicaCount=3"}, "replicaCount"},
+		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
+	} {
+		t.Run("rejects "+tc.name, func(t *testing.T) {
+			args := []string{"template", "signet", chart, "--namespace", "signet-system"}
+			for _, s := range tc.set {
+				args = append(args, "--set", s)
+			}
+			out, err := h.run(args...)
+			if err == nil {
+				t.Fatalf("helm %s rendered:\n%s", strings.Join(args, " "), out)
+			}
+			if !strings.Contains(out, tc.want) {
+				t.Fatalf("helm %s failed with\n%s\nwant it to mention %q", strings.Join(args, " "), out, tc.want)
+			}
+		})
+	}
+
+	t.Run("crds are deploy/crds", func(t *testing.T) {
+		want := readFiles(t, repoPath(t, "deploy/crds"))
+		got := readFiles(t, filepath.Join(chart, "crds"))
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s/crds differs from deploy/crds (run make generate) (-want +got):\n%s", chartDir, diff)
+		}
+	})
+}
+
+// helmCLI runs bin/helm with its cache, configuration and data in a temporary
+// folder, so the test neither reads nor writes the user's.
+type helmCLI struct {
+	bin string
+	env []string
+}
+
+func newHelmCLI(t *testing.T) *helmCLI {
+	t.Helper()
+	home := t.TempDir()
+	env := os.Environ()
+	for _, d := range []string{"HELM_CACHE_HOME", "HELM_CONFIG_HOME", "HELM_DATA_HOME"} {
+		env = append(env, d+"="+filepath.Join(home, d))
+	}
+	// helm template and lint need no cluster; make sure they reach none.
+	env = append(env, "KUBECONFIG="+filepath.Join(home, "no-kubeconfig"))
+	return &helmCLI{bin: harness.Binary(t, "helm"), env: env}
+}
+
+// run returns helm's combined output.
+func (h *helmCLI) run(args ...string) (string, error) {
+	cmd := exec.Command(h.bin, args...)
+	cmd.Env = h.env
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// decodeObjects parses multi-document YAML (helm's output), skipping
+// documents that hold only comments.
+func decodeObjects(t *testing.T, out string) []*unstructured.Unstructured {
+	t.Helper()
+	rd := utilyaml.NewYAMLReader(bufio.NewReader(strings.NewReader(out)))
+	var objs []*unstructured.Unstructured
+	for {
+		doc, err := rd.Read()
+		if errors.Is(err, io.EOF) {
+			return objs
+		}
+		if err != nil {
+			t.Fatalf("reading helm's output: %v", err)
+		}
+		js, err := yaml.YAMLToJSON(doc)
+		if err != nil {
+			t.Fatalf("invalid YAML: %v\n%s", err, doc)
+		}
+		if s := string(bytes.TrimSpace(js)); s == "null" || s == "{}" {
+			continue
+		}
+		// As the API machinery decodes: whole numbers are int64.
+		obj := &unstructured.Unstructured{}
+		if err := obj.UnmarshalJSON(js); err != nil {
+			t.Fatalf("not a Kubernetes object: %v\n%s", err, doc)
+		}
+		objs = append(objs, obj)
+	}
+}
+
+// renderedObjects indexes rendered objects by kind and name.
+type renderedObjects map[string]*unstructured.Unstructured
+
+func byKindName(objs []*unstructured.Unstructured) renderedObjects {
+	r := renderedObjects{}
+	for _, o := range objs {
+		r[o.GetKind()+"/"+o.GetName()] = o
+	}
+	return r
+}
+
+func (r renderedObjects) get(t *testing.T, kind, name string) *unstructured.Unstructured {
+	t.Helper()
+	o, ok := r[kind+"/"+name]
+	if !ok {
+		t.Fatalf("no %s %s among the rendered objects", kind, name)
+	}
+	return o
+}
+
+func fieldOf[T any](t *testing.T, o *unstructured.Unstructured, path ...string) T {
+	t.Helper()
+	v, ok, err := unstructured.NestedFieldNoCopy(o.Object, path...)
+	if err != nil || !ok {
+		t.Fatalf("%s %s has no %s", o.GetKind(), o.GetName(), strings.Join(path, "."))
+	}
+	typed, ok := v.(T)
+	if !ok {
+		t.Fatalf("%s %s: %s is a %T", o.GetKind(), o.GetName(), strings.Join(path, "."), v)
+	}
+	return typed
+}
+
+// serveArgs returns the signet container's arguments, checking that they
+// are a `signet serve` command line that signet itself parses.
+func serveArgs(t *testing.T, dep *unstructured.Unstructured) []string {
+	t.Helper()
+	containers := fieldOf[[]any](t, dep, "spec", "template", "spec", "containers")
+	var args []string
+	for _, a := range containers[0].(map[string]any)["args"].([]any) {
+		args = append(args, a.(string))
+	}
+	serve, rest, err := cli.NewRootCommand().Find(args)
+	if err != nil || serve.Name() != "serve" {
+		t.Fatalf("container args %q are not a signet serve command line: %v", args, err)
+	}
+	if err := serve.ParseFlags(rest); err != nil {
+		t.Fatalf("signet serve rejects the chart's args %q: %v", args, err)
+	}
+	return args
+}
+
+// checkConsistent checks what the API server cannot: that the rendered
+// objects name each other correctly.
+func checkConsistent(t *testing.T, r renderedObjects, namespace, fullname string) {
+	t.Helper()
+	svcName := fullname + "-webhook"
+	dep := r.get(t, "Deployment", svcName)
+	args := serveArgs(t, dep)
+	for _, want := range []string{
+		"--validating-webhook=" + fullname,
+		"--mutating-webhook=" + fullname,
+		"--tls-host=" + svcName + "." + namespace + ".svc",
+		"--exclude-namespace=" + namespace,
+	} {
+		if !slices.Contains(args, want) {
+			t.Errorf("signet serve args %q lack %s", args, want)
+		}
+	}
+	r.get(t, "Service", svcName)
+	r.get(t, "PodDisruptionBudget", svcName)
+
+	podLabels := fieldOf[map[string]any](t, dep, "spec", "template", "metadata", "labels")
+	for _, sel := range []struct {
+		kind string
+		path []string
+	}{
+		{"Deployment", []string{"spec", "selector", "matchLabels"}},
+		{"Service", []string{"spec", "selector"}},
+		{"PodDisruptionBudget", []string{"spec", "selector", "matchLabels"}},
+	} {
+		for k, v := range fieldOf[map[string]any](t, r.get(t, sel.kind, svcName), sel.path...) {
+			if podLabels[k] != v {
+				t.Errorf("%s selector %s=%v does not select signet's pods (labels %v)", sel.kind, k, v, podLabels)
+			}
+		}
+	}
+
+	sa := fieldOf[string](t, dep, "spec", "template", "spec", "serviceAccountName")
+	r.get(t, "ServiceAccount", sa)
+	for _, b := range []string{"ClusterRoleBinding/" + fullname, "RoleBinding/" + fullname + "-secrets"} {
+		kind, name, _ := strings.Cut(b, "/")
+		want := []any{map[string]any{"kind": "ServiceAccount", "name": sa, "namespace": namespace}}
+		if diff := cmp.Diff(want, fieldOf[[]any](t, r.get(t, kind, name), "subjects")); diff != "" {
+			t.Errorf("%s subjects (-want +got):\n%s", b, diff)
+		}
+	}
+
+	// signet may update exactly the webhook configurations it injects its CA into.
+	var names []any
+	for _, rule := range fieldOf[[]any](t, r.get(t, "ClusterRole", fullname), "rules") {
+		if rn, ok := rule.(map[string]any)["resourceNames"]; ok {
+			names = rn.([]any)
+		}
+	}
+	if diff := cmp.Diff([]any{fullname}, names); diff != "" {
+		t.Errorf("ClusterRole resourceNames (-want +got):\n%s", diff)
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		for _, wh := range fieldOf[[]any](t, r.get(t, kind, fullname), "webhooks") {
+			svc := wh.(map[string]any)["clientConfig"].(map[string]any)["service"].(map[string]any)
+			if svc["name"] != svcName || svc["namespace"] != namespace {
+				t.Errorf("%s calls service %v/%v, want %s/%s", kind, svc["namespace"], svc["name"], namespace, svcName)
+			}
+		}
+	}
+}
+
+// compareWithManifests checks that the chart with default values, released
+// as signet in signet-system, grants the same permissions and registers the
+// same webhooks as deploy/manifests.
+func compareWithManifests(t *testing.T, chart renderedObjects) {
+	t.Helper()
+	dir := repoPath(t, "deploy/manifests")
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		buf.WriteString("\n---\n")
+		buf.Write(data)
+	}
+	plain := byKindName(decodeObjects(t, buf.String()))
+	for _, f := range []struct {
+		kind, name string
+		path       []string
+	}{
+		{"ClusterRole", "signet", []string{"rules"}},
+		{"Role", "signet-secrets", []string{"rules"}},
+		{"Service", "signet-webhook", []string{"spec", "ports"}},
+		{"PodDisruptionBudget", "signet-webhook", []string{"spec", "minAvailable"}},
+		{"Deployment", "signet-webhook", []string{"spec", "replicas"}},
+		{"MutatingWebhookConfiguration", "signet", []string{"webhooks"}},
+		{"ValidatingWebhookConfiguration", "signet", []string{"webhooks"}},
+	} {
+		want := fieldOf[any](t, plain.get(t, f.kind, f.name), f.path...)
+		got := fieldOf[any](t, chart.get(t, f.kind, f.name), f.path...)
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s %s %s: chart differs from deploy/manifests (-manifests +chart):\n%s", f.kind, f.name, strings.Join(f.path, "."), diff)
+		}
+	}
+}
+
+func readFiles(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files := map[string]string{}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		files[e.Name()] = string(data)
+	}
+	return files
+}
