@@ -15,8 +15,18 @@
 // ([LoadTrustedRootFile], for --trusted-root FILE). [Describe] reports what a
 // trusted root trusts and when that trust ends.
 //
-// Invariants: nothing here touches the network; refreshing a root over TUF
-// is not this package's job. Constructors start no goroutines and the package
-// keeps no mutable state: every call parses afresh and returns a trusted root
-// the caller owns.
+// Beyond the default, a trusted root comes from a TUF repository ([TUF]: a
+// [Mirror] over HTTP or a serialized [Repository] unpacked in memory), from
+// trusted root JSON ([NewMaterial]) or from keys given directly
+// ([Keys.Material]); each is [Material] with a Version (the sha256 of its
+// JSON) that caches key on.
+//
+// Invariants: constructors touch no network and start no goroutines;
+// [TUF.Refresh] is the only I/O, runs when its caller says, and keeps the
+// last good material when it fails. Expired or rolled-back TUF metadata is
+// refused ([ErrMetadataExpired], [ErrRollback]); target and archive entry
+// names must be clean relative paths ([ErrUnsafeName]); every read is
+// bounded ([MaxTUFFileSize], [MaxRepositorySize]). Metadata is held in
+// memory, never written to disk. The package keeps no package-level
+// mutable state.
 package trust

@@ -13,9 +13,10 @@ import (
 // [LoadTrustedRootFile] reads. The public-good root is under 10 KiB.
 const MaxTrustedRootFileSize = 10 << 20 // 10 MiB
 
-// ErrTooLarge is wrapped by the error [LoadTrustedRootFile] returns for a
-// file over [MaxTrustedRootFileSize].
-var ErrTooLarge = errors.New("trusted root file too large")
+// ErrTooLarge is wrapped by errors about data over a size limit: a trusted
+// root file over [MaxTrustedRootFileSize], a TUF file over its limit, a
+// serialized repository over [MaxRepositorySize].
+var ErrTooLarge = errors.New("too large")
 
 // LoadTrustedRootFile reads and parses the Sigstore trusted root JSON at
 // path, as given to --trusted-root. It reads at most
