@@ -17,7 +17,7 @@ var GroupVersion = schema.GroupVersion{Group: "signet.dev", Version: "v1alpha1"}
 
 // AddToScheme registers signet's policy types in a scheme.
 func AddToScheme(s *runtime.Scheme) error {
-	s.AddKnownTypes(GroupVersion, &ClusterImagePolicy{}, &ClusterImagePolicyList{}, &ImagePolicy{}, &ImagePolicyList{})
+	s.AddKnownTypes(GroupVersion, &ClusterImagePolicy{}, &ClusterImagePolicyList{}, &ImagePolicy{}, &ImagePolicyList{}, &TrustRoot{}, &TrustRootList{})
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil
 }
@@ -313,8 +313,11 @@ type Source struct {
 	// COSIGN_REPOSITORY).
 	// +optional
 	OCI string `json:"oci,omitempty"`
-	// SignaturePullSecrets are Secrets (in signet's namespace) with
-	// credentials for that repository.
+	// SignaturePullSecrets are kubernetes.io/dockerconfigjson Secrets with
+	// credentials for the oci repository (which must be set), used only to
+	// read signatures there: from signet's namespace for a
+	// ClusterImagePolicy, from the policy's own namespace for an
+	// ImagePolicy.
 	// +listType=atomic
 	// +optional
 	SignaturePullSecrets []LocalObjectReference `json:"signaturePullSecrets,omitempty"`

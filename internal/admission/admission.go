@@ -10,8 +10,6 @@ package admission
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -19,7 +17,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -67,12 +64,9 @@ type Handler struct {
 	Extractor *workload.Extractor
 	// Namespaces looks up namespace labels (nil: no labels).
 	Namespaces Namespaces
-	// Credentials, when set, supplies pull secrets; NewClient makes a
-	// registry client from them (falling back to signet's own keychain).
+	// Credentials, when set, supplies pull secrets; Decider.Clients makes
+	// registry clients from them (falling back to signet's own keychain).
 	Credentials Credentials
-	NewClient   func(kc *registry.SecretKeychain) (*registry.Client, error)
-	clientsMu   sync.Mutex
-	clients     map[string]*registry.Client
 	// Timeout bounds one decision; keep it below the webhook's
 	// timeoutSeconds so the API server never applies its failure policy.
 	Timeout time.Duration
@@ -256,7 +250,7 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 	}
 
 	rc, clientKey := h.Decider.Registry, ""
-	if h.Credentials != nil && h.NewClient != nil && req.Namespace != "" {
+	if h.Credentials != nil && h.Decider.Clients != nil && req.Namespace != "" {
 		secrets, sa := h.Extractor.PullSecrets(k, obj)
 		var err error
 		rc, clientKey, err = h.clientFor(ctx, req.Namespace, secrets, sa)
@@ -318,51 +312,19 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 	return resp
 }
 
-// clientFor returns a registry client with the request's pull credentials,
-// reusing one per distinct set of credentials (at most maxClients).
+// clientFor returns the registry client for the request's pull credentials
+// (the default client when there are none) and the key of that set.
 func (h *Handler) clientFor(ctx context.Context, namespace string, secrets []string, sa string) (*registry.Client, string, error) {
 	data, err := h.Credentials.PullSecrets(ctx, namespace, secrets, sa)
 	if err != nil {
 		return nil, "", err
 	}
-	if len(data) == 0 {
-		return h.Decider.Registry, "", nil
+	rc, key, err := h.Decider.Clients.For(data)
+	if err != nil || rc == nil {
+		return h.Decider.Registry, "", err
 	}
-	hash := sha256.New()
-	for _, d := range data {
-		keys := make([]string, 0, len(d))
-		for k := range d {
-			keys = append(keys, k)
-		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			fmt.Fprintf(hash, "%d:%s%d:", len(k), k, len(d[k]))
-			hash.Write(d[k])
-		}
-	}
-	key := hex.EncodeToString(hash.Sum(nil))
-	h.clientsMu.Lock()
-	defer h.clientsMu.Unlock()
-	if rc, ok := h.clients[key]; ok {
-		return rc, key, nil
-	}
-	kc, err := registry.NewSecretKeychain(data...)
-	if err != nil {
-		return nil, "", err
-	}
-	rc, err := h.NewClient(kc)
-	if err != nil {
-		return nil, "", err
-	}
-	if h.clients == nil || len(h.clients) >= maxClients {
-		h.clients = map[string]*registry.Client{}
-	}
-	h.clients[key] = rc
 	return rc, key, nil
 }
-
-// maxClients bounds the registry clients kept for distinct credentials.
-const maxClients = 256
 
 func (h *Handler) timeout() time.Duration {
 	if h.Timeout > 0 {

@@ -30,6 +30,9 @@ type Options struct {
 	// authorities with a source), besides SignatureRepository or the
 	// image's own.
 	ExtraSources []*registry.Repository
+	// SourceClients read the evidence of the named source repositories
+	// (with that source's credentials) instead of the image's client.
+	SourceClients map[registry.Repository]*registry.Client
 	// AllPlatforms also fetches the evidence of every platform manifest of
 	// an index.
 	AllPlatforms bool
@@ -93,16 +96,30 @@ func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Refer
 	if opts.SignatureRepository != nil {
 		img.home = *opts.SignatureRepository
 	}
-	sources := []registry.EvidenceOptions{{SignatureRepository: opts.SignatureRepository}}
+	type source struct {
+		opts registry.EvidenceOptions
+		rc   *registry.Client
+	}
+	sources := []source{{registry.EvidenceOptions{SignatureRepository: opts.SignatureRepository}, rc}}
+	seen := map[registry.Repository]bool{repo: true}
+	if opts.SignatureRepository != nil {
+		seen[*opts.SignatureRepository] = true
+	}
 	for _, src := range opts.ExtraSources {
-		if src != nil && *src != repo && (opts.SignatureRepository == nil || *src != *opts.SignatureRepository) {
-			sources = append(sources, registry.EvidenceOptions{SignatureRepository: src})
+		if src == nil || seen[*src] {
+			continue
 		}
+		seen[*src] = true
+		client := rc
+		if c := opts.SourceClients[*src]; c != nil {
+			client = c
+		}
+		sources = append(sources, source{registry.EvidenceOptions{SignatureRepository: src}, client})
 	}
 	var mu sync.Mutex
 	evidence := func(gctx context.Context, digest string, into *[]registry.Evidence) error {
-		for _, eopts := range sources {
-			ev, err := rc.Evidence(gctx, repo, digest, eopts)
+		for _, s := range sources {
+			ev, err := s.rc.Evidence(gctx, repo, digest, s.opts)
 			if err != nil {
 				return fmt.Errorf("fetching signatures of %s@%s: %w", ref.Name(), digest, err)
 			}

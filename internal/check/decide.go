@@ -2,6 +2,9 @@ package check
 
 import (
 	"context"
+	"fmt"
+	"sync"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -46,7 +49,74 @@ type PolicyDecision struct {
 type Decider struct {
 	Registry *registry.Client
 	Cache    *Cache
-	group    singleflight.Group
+	// Clients makes registry clients for Secret credentials: the admitted
+	// object's pull secrets, and policies' source.signaturePullSecrets
+	// (nil: policies with signature pull secrets cannot be decided).
+	Clients *Clients
+	// ResolutionWindow is how long a tag's resolution is shared by the
+	// decisions that start after it completed (a burst of admissions of one
+	// tag makes one request, not one per late arrival). Each decision still
+	// resolves its tag once and is bound to the digest computed from the
+	// fetched bytes; the mutating webhook pins that digest. 0 means
+	// DefaultResolutionWindow; negative shares only in-flight resolutions.
+	ResolutionWindow time.Duration
+	group            singleflight.Group
+	resolvedMu       sync.Mutex
+	resolved         map[string]resolution
+}
+
+// DefaultResolutionWindow is the default Decider.ResolutionWindow.
+const DefaultResolutionWindow = 2 * time.Second
+
+// maxResolutions bounds the shared tag resolutions; past it they are dropped
+// (each costs one more request).
+const maxResolutions = 4096
+
+type resolution struct {
+	manifest registry.Manifest
+	at       time.Time
+}
+
+// resolveShared resolves ref for one decision: a resolution completed
+// within the window, or in flight, is shared; failures are not kept.
+func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key string, ref reference.Reference) (registry.Manifest, error) {
+	window := dc.ResolutionWindow
+	if window == 0 {
+		window = DefaultResolutionWindow
+	}
+	if window > 0 {
+		dc.resolvedMu.Lock()
+		r, ok := dc.resolved[key]
+		dc.resolvedMu.Unlock()
+		if ok && time.Since(r.at) < window {
+			return r.manifest, nil
+		}
+	}
+	v, err, _ := dc.group.Do("resolve\x00"+key, func() (any, error) {
+		m, err := resolve(ctx, rc, ref)
+		if err != nil || window <= 0 {
+			return m, err
+		}
+		dc.resolvedMu.Lock()
+		defer dc.resolvedMu.Unlock()
+		now := time.Now()
+		if dc.resolved == nil || len(dc.resolved) >= maxResolutions {
+			for k, r := range dc.resolved {
+				if now.Sub(r.at) >= window {
+					delete(dc.resolved, k)
+				}
+			}
+			if dc.resolved == nil || len(dc.resolved) >= maxResolutions {
+				dc.resolved = map[string]resolution{}
+			}
+		}
+		dc.resolved[key] = resolution{manifest: m, at: now}
+		return m, nil
+	})
+	if err != nil {
+		return registry.Manifest{}, err
+	}
+	return v.(registry.Manifest), nil
 }
 
 // Decide checks one image with no cache.
@@ -141,18 +211,16 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	}
 	trustVersion := snap.Config().TrustVersion
 
-	// The digest: given, or resolved once (concurrent resolutions of one
-	// reference share a request; nothing is cached by tag).
+	// The digest: given, or resolved once (resolutions of one reference in
+	// flight or within the resolution window share a request; verified
+	// facts are cached by digest only).
 	var manifest *registry.Manifest
 	digest := ref.Digest()
 	if digest == "" {
-		v, err, _ := dc.group.Do("resolve\x00"+clientKey+"\x00"+ref.String(), func() (any, error) {
-			return resolve(ctx, rc, ref)
-		})
+		m, err := dc.resolveShared(ctx, rc, clientKey+"\x00"+ref.String(), ref)
 		if err != nil {
 			return results, "", err
 		}
-		m := v.(registry.Manifest)
 		manifest, digest = &m, m.Digest
 	}
 
@@ -182,6 +250,16 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 		for _, i := range missing {
 			p := matched[i]
 			opts.ExtraSources = append(opts.ExtraSources, p.Sources...)
+			for repo, secrets := range p.SourceSecrets {
+				src, _, err := dc.Clients.For(secrets)
+				if err != nil {
+					return nil, verify.AsUndecided(fmt.Errorf("policy %s: credentials for %s: %w", p.Object.ID(), repo, err))
+				}
+				if opts.SourceClients == nil {
+					opts.SourceClients = map[registry.Repository]*registry.Client{}
+				}
+				opts.SourceClients[repo] = src
+			}
 			if p.Platforms() == "all" {
 				opts.AllPlatforms = true
 			}

@@ -16,6 +16,7 @@ import (
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -174,12 +175,17 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
+	// No cache: every image is decided afresh. Secrets among the policy
+	// files supply signature pull credentials.
+	dc := &check.Decider{Registry: rc, Clients: &check.Clients{
+		New: func(kc *registry.SecretKeychain) (*registry.Client, error) { return newRegistryClient(o.allowHTTP, kc) },
+	}}
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	target := policy.Target{Namespace: o.namespace, NamespaceLabels: o.labelsSeen, Kind: o.kind}
 	var decisions []check.Decision
 	for _, img := range o.images {
-		decisions = append(decisions, check.Decide(ctx, rc, snap, img, target))
+		decisions = append(decisions, dc.Decide(ctx, snap, img, target))
 	}
 	objs, err := o.loadResources()
 	if err != nil {
@@ -193,7 +199,7 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 			t.NamespaceLabels = map[string]string{"kubernetes.io/metadata.name": obj.namespace}
 		}
 		for _, im := range obj.images {
-			d := check.Decide(ctx, rc, snap, im.Image, t)
+			d := dc.Decide(ctx, snap, im.Image, t)
 			d.Image = fmt.Sprintf("%s %s: %s: %s", obj.kind.Kind, obj.name, im.Path, im.Image)
 			decisions = append(decisions, d)
 		}

@@ -182,7 +182,9 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	}
 	cache := check.NewCache(o.cacheTTL, o.cacheNegTTL, o.cacheSize)
 	h := &admission.Handler{
-		Decider:   &check.Decider{Registry: rc, Cache: cache},
+		Decider: &check.Decider{Registry: rc, Cache: cache, Clients: &check.Clients{
+			New: func(kc *registry.SecretKeychain) (*registry.Client, error) { return newRegistryClientWith(o.allowHTTP, rt, kc) },
+		}},
 		Extractor: ex,
 		Timeout:   o.timeout,
 		Log:       log,
@@ -239,9 +241,6 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 			h.Snapshot = ctl.Snapshot
 			h.Namespaces = ctl
 			h.Credentials = ctl
-			h.NewClient = func(kc *registry.SecretKeychain) (*registry.Client, error) {
-				return newRegistryClientWith(o.allowHTTP, rt, kc)
-			}
 			go func() {
 				if err := ctl.Run(ctx); err != nil && ctx.Err() == nil {
 					log.Error("policy controller failed", "err", err)

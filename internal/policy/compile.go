@@ -90,6 +90,11 @@ type Policy struct {
 	// Sources are the signature repositories the authorities read, besides
 	// the image's own (nil entry).
 	Sources []*registry.Repository
+	// SourceSecrets are the pull credentials (Secret data, in order) of
+	// the signature repositories whose authorities name
+	// source.signaturePullSecrets; signatures there are read with these
+	// credentials, not the admitted object's.
+	SourceSecrets map[registry.Repository][]map[string][]byte
 	// Err is set when the policy could not be compiled: images it selects
 	// are denied with this error (fail closed).
 	Err *InvalidError
@@ -238,6 +243,13 @@ func CompileObject(o Object, r Resolver) *Policy {
 			sources[va.SignatureRepository.String()] = true
 			p.Sources = append(p.Sources, va.SignatureRepository)
 		}
+		if secrets := c.signaturePullSecrets(path+".source", a.Source, va.SignatureRepository, o, r); len(secrets) > 0 {
+			if p.SourceSecrets == nil {
+				p.SourceSecrets = map[registry.Repository][]map[string][]byte{}
+			}
+			repo := *va.SignatureRepository
+			p.SourceSecrets[repo] = append(p.SourceSecrets[repo], secrets...)
+		}
 		vp.Authorities = append(vp.Authorities, va)
 	}
 	if len(c.errs) == 0 {
@@ -253,6 +265,44 @@ func CompileObject(o Object, r Resolver) *Policy {
 		p.Verifier = nil
 	}
 	return p
+}
+
+// signaturePullSecrets reads the Secrets of source.signaturePullSecrets:
+// from signet's namespace for a ClusterImagePolicy, from the policy's own
+// namespace for an ImagePolicy (a namespace's policy never borrows signet's
+// credentials).
+func (c *compiler) signaturePullSecrets(path string, src *v1alpha1.Source, repo *registry.Repository, o Object, r Resolver) []map[string][]byte {
+	if src == nil || len(src.SignaturePullSecrets) == 0 {
+		return nil
+	}
+	if repo == nil {
+		c.fail(path+".signaturePullSecrets", "needs source.oci: the image's own repository is read with the admitted object's pull credentials")
+		return nil
+	}
+	if r == nil {
+		c.fail(path+".signaturePullSecrets", "secrets are not available here")
+		return nil
+	}
+	var out []map[string][]byte
+	for i, ref := range src.SignaturePullSecrets {
+		spath := fmt.Sprintf("%s.signaturePullSecrets[%d]", path, i)
+		data, err := r.SecretKeys(o.Namespace, ref.Name)
+		if err != nil {
+			c.fail(spath, "%v", err)
+			continue
+		}
+		kc, err := registry.NewSecretKeychain(data)
+		if err != nil {
+			c.fail(spath, "Secret %s: %v", ref.Name, err)
+			continue
+		}
+		if kc.Empty() {
+			c.fail(spath, "Secret %s holds no registry credentials (want a kubernetes.io/dockerconfigjson Secret with .dockerconfigjson)", ref.Name)
+			continue
+		}
+		out = append(out, data)
+	}
+	return out
 }
 
 func (c *compiler) enum(path, value string, allowed ...string) {

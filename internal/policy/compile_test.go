@@ -15,6 +15,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/reference"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -227,4 +228,64 @@ func TestExempt(t *testing.T) {
 		t.Error("an unknown unmatched setting was accepted")
 	}
 	_ = reference.Reference{}
+}
+
+// TestSignaturePullSecrets: source.signaturePullSecrets are read from
+// signet's namespace for a ClusterImagePolicy ("" to the resolver) and from
+// the policy's own namespace for an ImagePolicy; they need source.oci and
+// must hold registry credentials.
+func TestSignaturePullSecrets(t *testing.T) {
+	dockercfg := map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"sigs.example.org":{"auth":"dTpw"}}}`)}
+	res := fakeResolver{secrets: map[string]map[string][]byte{
+		"/reader":        dockercfg,
+		"team-a/reader":  {".dockerconfigjson": []byte(`{"auths":{"sigs.example.org":{"username":"team","password":"a"}}}`)},
+		"/not-a-docker":  {"password": []byte("hunter2")},
+		"/empty-config":  {".dockerconfigjson": []byte(`{"auths":{}}`)},
+		"team-b/unused":  dockercfg,
+		"/malformed-cfg": {".dockerconfigjson": []byte(`{`)},
+	}}
+	spec := func(oci string, secrets ...string) v1alpha1.ImagePolicySpec {
+		src := &v1alpha1.Source{OCI: oci}
+		for _, s := range secrets {
+			src.SignaturePullSecrets = append(src.SignaturePullSecrets, v1alpha1.LocalObjectReference{Name: s})
+		}
+		return v1alpha1.ImagePolicySpec{
+			Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
+			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: pemKey(t)}, Source: src}},
+		}
+	}
+	sigRepo := registry.Repository{Host: "sigs.example.org", Path: "acme/sigs"}
+
+	p := CompileObject(Object{Kind: "ClusterImagePolicy", Name: "c", Spec: spec("sigs.example.org/acme/sigs", "reader")}, res)
+	if p.Err != nil {
+		t.Fatal(p.Err)
+	}
+	if got := p.SourceSecrets[sigRepo]; len(got) != 1 || string(got[0][".dockerconfigjson"]) != string(dockercfg[".dockerconfigjson"]) {
+		t.Errorf("cluster policy: source secrets %v, want signet's reader", p.SourceSecrets)
+	}
+	p = CompileObject(Object{Kind: "ImagePolicy", Namespace: "team-a", Name: "n", Spec: spec("sigs.example.org/acme/sigs", "reader")}, res)
+	if p.Err != nil {
+		t.Fatal(p.Err)
+	}
+	if got := p.SourceSecrets[sigRepo]; len(got) != 1 || !strings.Contains(string(got[0][".dockerconfigjson"]), `"team"`) {
+		t.Errorf("namespaced policy: source secrets %v, want team-a's own reader", p.SourceSecrets)
+	}
+	// A namespaced policy never reaches another namespace's Secrets.
+	p = CompileObject(Object{Kind: "ImagePolicy", Namespace: "team-a", Name: "n", Spec: spec("sigs.example.org/acme/sigs", "unused")}, res)
+	if p.Err == nil || !strings.Contains(p.Err.Error(), "spec.authorities[0].source.signaturePullSecrets[0]: Secret team-a/unused not found") {
+		t.Errorf("other namespace's secret: %v", p.Err)
+	}
+	for _, tc := range []struct {
+		oci, secret, want string
+	}{
+		{"", "reader", "spec.authorities[0].source.signaturePullSecrets: needs source.oci"},
+		{"sigs.example.org/acme/sigs", "not-a-docker", "spec.authorities[0].source.signaturePullSecrets[0]: Secret not-a-docker: pull secret 1 has neither .dockerconfigjson nor .dockercfg"},
+		{"sigs.example.org/acme/sigs", "empty-config", "spec.authorities[0].source.signaturePullSecrets[0]: Secret empty-config holds no registry credentials"},
+		{"sigs.example.org/acme/sigs", "malformed-cfg", "spec.authorities[0].source.signaturePullSecrets[0]: Secret malformed-cfg: pull secret 1: .dockerconfigjson"},
+	} {
+		p := CompileObject(Object{Kind: "ClusterImagePolicy", Name: "c", Spec: spec(tc.oci, tc.secret)}, res)
+		if p.Err == nil || !strings.Contains(p.Err.Error(), tc.want) {
+			t.Errorf("oci %q secret %q: %v, want %q", tc.oci, tc.secret, p.Err, tc.want)
+		}
+	}
 }

@@ -444,6 +444,107 @@ func TestAdmissionPullSecrets(t *testing.T) {
 	}
 }
 
+// TestAdmissionSignaturePullSecrets: signatures kept in another registry
+// that requires its own credentials (source.oci) are read with the
+// policy's signaturePullSecrets from signet's namespace, never with the
+// pod's; without them signet cannot decide.
+func TestAdmissionSignaturePullSecrets(t *testing.T) {
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	cluster := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme))
+	images := harness.StartRegistry(t)
+	sigs := harness.StartRegistry(t, harness.WithBasicAuth("sigreader", "t0ps3cret"))
+	cosign := harness.NewCosign(t)
+	if _, err := cosign.Run(t.Context(), "login", sigs.Host, "-u", "sigreader", "-p", "t0ps3cret"); err != nil {
+		t.Fatal(err)
+	}
+	key := cosign.GenerateKeyPair(t)
+	sigRepo := sigs.Host + "/signatures/app"
+	img := images.PushRandomImage(t, "public/app", "v1")
+	cosign.WithEnv("COSIGN_REPOSITORY="+sigRepo).Sign(t, img.Ref, key, harness.Legacy)
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx := t.Context()
+	if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "signet-system"}}); err != nil {
+		t.Fatal(err)
+	}
+	dockercfg := fmt.Sprintf(`{"auths":{%q:{"auth":%q}}}`, sigs.Host, base64.StdEncoding.EncodeToString([]byte("sigreader:t0ps3cret")))
+	if err := cluster.Client.Create(ctx, &corev1.Secret{
+		ObjectMeta: metav1.ObjectMeta{Namespace: "signet-system", Name: "signature-reader"},
+		Type:       corev1.SecretTypeDockerConfigJson, Data: map[string][]byte{".dockerconfigjson": []byte(dockercfg)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	authority := func(secrets ...string) []v1alpha1.Authority {
+		src := &v1alpha1.Source{OCI: sigRepo}
+		for _, s := range secrets {
+			src.SignaturePullSecrets = append(src.SignaturePullSecrets, v1alpha1.LocalObjectReference{Name: s})
+		}
+		return []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}, Source: src}}
+	}
+	cip := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "elsewhere"}, Spec: v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: images.Host + "/public/**"}},
+		Authorities: authority("signature-reader"),
+	}}
+	if err := cluster.Client.Create(ctx, cip); err != nil {
+		t.Fatal(err)
+	}
+	webhook.Start(t, cluster, "--allow-http-registry", "--decision-timeout", "10s")
+
+	ns := "apps"
+	if err := cluster.Client.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "admitted with the policy's signature pull secret", func() error {
+		return cluster.Client.Create(ctx, pod(ns, "signed", img.Tag))
+	})
+	unsigned := images.PushRandomImage(t, "public/app", "v2")
+	if err := cluster.Client.Create(ctx, pod(ns, "unsigned", unsigned.Tag)); err == nil || !strings.Contains(err.Error(), "no signature found") {
+		t.Errorf("unsigned image: %v", err)
+	}
+
+	// Without the secret, the signature registry refuses signet: could not
+	// decide, and onError (deny) applies.
+	if err := cluster.Client.Get(ctx, client.ObjectKeyFromObject(cip), cip); err != nil {
+		t.Fatal(err)
+	}
+	cip.Spec.Authorities = authority()
+	if err := cluster.Client.Update(ctx, cip); err != nil {
+		t.Fatal(err)
+	}
+	other := images.PushRandomImage(t, "public/app", "v3")
+	cosign.WithEnv("COSIGN_REPOSITORY="+sigRepo).Sign(t, other.Ref, key, harness.Legacy)
+	attempt := 0
+	eventually(t, "could not decide without the secret", func() error {
+		attempt++ // a pod admitted under the old policy must not block the next try
+		err := cluster.Client.Create(ctx, pod(ns, fmt.Sprintf("no-secret-%d", attempt), other.Tag))
+		if err == nil || !strings.Contains(err.Error(), "could not decide") {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+
+	// A secret that does not exist makes the policy invalid; it still
+	// denies what it selects, naming the field.
+	cip.Spec.Authorities = authority("missing")
+	if err := cluster.Client.Update(ctx, cip); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "invalid policy denies", func() error {
+		attempt++
+		err := cluster.Client.Create(ctx, pod(ns, fmt.Sprintf("missing-secret-%d", attempt), other.Tag))
+		if err == nil || !strings.Contains(err.Error(), "signaturePullSecrets[0]") {
+			return fmt.Errorf("got %v", err)
+		}
+		return nil
+	})
+}
+
 // TestAdmissionStalledRegistry: a registry that accepts connections and
 // never answers is decided (denied: could not decide) within signet's
 // decision timeout, before the API server's webhook timeout.
