@@ -14,6 +14,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
 var pemBlock = regexp.MustCompile(`(?s)-----BEGIN PUBLIC KEY-----.*?-----END PUBLIC KEY-----`)
@@ -127,6 +128,136 @@ func TestKeyExamples(t *testing.T) {
 		code, out = signet(t, append(base, "--image", sibling.Ref)...)
 		if code != cli.ExitDenied || !strings.Contains(out, "did not match any image policies") {
 			t.Errorf("sibling repository: exit %d:\n%s", code, out)
+		}
+	})
+}
+
+// TestKeylessExamples: the Stackable (seed 004), Chainguard (seed 002) and
+// Upbound (seed 000) keyless policies, against images signed by a local
+// Sigstore (Fulcio, CT log, Rekor) whose trusted root replaces the
+// public-good one, with the examples' hosts swapped for the test registry.
+func TestKeylessExamples(t *testing.T) {
+	reg := harness.StartRegistry(t)
+	s := sigstoretest.New(t)
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	trustedRoot := write("trusted_root.json", string(s.TrustedRootJSON()))
+	const gh = "https://token.actions.githubusercontent.com"
+	// signed pushes an image to repo and attaches a keyless signature made
+	// by subject (issued by issuer) in format f.
+	signed := func(t *testing.T, repo, issuer, subject string, f harness.Format) harness.Image {
+		t.Helper()
+		img := reg.PushRandomImage(t, repo, "v1")
+		o := sigstoretest.SignOptions{Identity: subject, Issuer: issuer}
+		name, _, _ := strings.Cut(img.Ref, "@")
+		if f == harness.Legacy {
+			payload := sigstoretest.SimpleSigning(name, img.Digest)
+			reg.AttachLegacy(t, img, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, o))
+		} else {
+			reg.AttachBundle(t, img, s.Bundle(t, sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, name, img.Digest), o))
+		}
+		return img
+	}
+	localizeHost := func(t *testing.T, file, host string) string {
+		t.Helper()
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return write(file, strings.ReplaceAll(string(data), host, reg.Host))
+	}
+	type signer struct{ issuer, subject string }
+	for _, ex := range []struct {
+		name, file, host, repo string
+		good                   []signer
+		bad                    []signer // with what the denial says
+		want                   []string
+		unselected             string // a repository the policy must not select
+	}{
+		{
+			name: "stackable", file: "stackable-keyless.yaml", host: "oci.stackable.tech", repo: "sdp/kafka",
+			good: []signer{
+				{gh, "https://github.com/stackabletech/docker-images/.github/workflows/release.yml@refs/tags/25.3.0"},
+				{gh, "https://github.com/stackabletech/operator/.github/workflows/build.yml@refs/heads/main"},
+			},
+			bad: []signer{
+				{gh, "https://github.com/stackabletech/docker-images/.github/workflows/release.yml@refs/pull/7/merge"},
+				{gh, "https://github.com/evil/docker-images/.github/workflows/release.yml@refs/heads/main"},
+				// The expression matches the whole subject, never a part of it.
+				{gh, "https://evil.example/https://github.com/stackabletech/docker-images/.github/workflows/r.yml@refs/heads/main"},
+				{"https://accounts.google.com", "https://github.com/stackabletech/docker-images/.github/workflows/release.yml@refs/heads/main"},
+			},
+			want: []string{"does not match", "does not match", "does not match", "does not match"},
+		},
+		{
+			name: "chainguard", file: "chainguard-keyless.yaml", host: "cgr.dev", repo: "chainguard/nginx",
+			good: []signer{{gh, "https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main"}},
+			bad: []signer{
+				{gh, "https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/dev"},
+				{gh, "https://github.com/chainguard-images/images/.github/workflows/release.yaml@refs/heads/main2"},
+			},
+			want:       []string{"does not match", "does not match"},
+			unselected: "chainguard-evil/nginx",
+		},
+		{
+			name: "upbound", file: "upbound-packages.yaml", host: "xpkg.upbound.io", repo: "upbound/provider-aws",
+			good: []signer{{gh, "https://github.com/upbound/provider-aws/.github/workflows/publish.yml@refs/tags/v1.0.0"}},
+			bad:  []signer{{gh, "https://github.com/crossplane-contrib/provider-aws/.github/workflows/publish.yml@refs/tags/v1.0.0"}},
+			want: []string{"does not match"},
+			// A prefix ends on a path boundary: upbound-evil is another organization.
+			unselected: "upbound-evil/provider-aws",
+		},
+	} {
+		t.Run(ex.name, func(t *testing.T) {
+			policy := localizeHost(t, ex.file, ex.host)
+			base := []string{"policy", "test", "--policy", policy, "--trusted-root", trustedRoot, "--allow-http-registry", "--namespace", "default"}
+			run := func(t *testing.T, img string, code int, want string) {
+				t.Helper()
+				got, out := signet(t, append(append([]string{}, base...), "--image", img)...)
+				if got != code || !strings.Contains(out, want) {
+					t.Errorf("%s: exit %d, want %d saying %q:\n%s", img, got, code, want, out)
+				}
+			}
+			for _, f := range harness.Formats {
+				for _, g := range ex.good {
+					run(t, signed(t, ex.repo, g.issuer, g.subject, f).Tag, cli.ExitOK, "allowed")
+				}
+				for i, b := range ex.bad {
+					run(t, signed(t, ex.repo, b.issuer, b.subject, f).Tag, cli.ExitDenied, ex.want[i])
+				}
+			}
+			run(t, reg.PushRandomImage(t, ex.repo, "unsigned").Tag, cli.ExitDenied, "no signature found")
+			if ex.unselected != "" {
+				img := signed(t, ex.unselected, ex.good[0].issuer, ex.good[0].subject, harness.Legacy)
+				run(t, img.Tag, cli.ExitDenied, "did not match any image policies")
+			}
+		})
+	}
+
+	// Seed 000: the Upbound policy governs Crossplane packages; a Provider
+	// whose package is signed by the publisher is admitted, one signed by
+	// someone else is not, with the field named.
+	t.Run("upbound provider", func(t *testing.T) {
+		policy := localizeHost(t, "upbound-packages.yaml", "xpkg.upbound.io")
+		good := signed(t, "upbound/provider-gcp", gh, "https://github.com/upbound/provider-gcp/.github/workflows/publish.yml@refs/tags/v1.0.0", harness.Bundle)
+		bad := signed(t, "upbound/provider-gcp", gh, "https://github.com/someone/provider-gcp/.github/workflows/publish.yml@refs/tags/v1.0.0", harness.Bundle)
+		provider := func(image string) string {
+			return write("provider.yaml", "apiVersion: pkg.crossplane.io/v1\nkind: Provider\nmetadata:\n  name: provider-gcp\nspec:\n  package: "+image+"\n")
+		}
+		base := []string{"policy", "test", "--policy", policy, "--trusted-root", trustedRoot, "--allow-http-registry", "--namespace", "crossplane-system"}
+		code, out := signet(t, append(base, "--resource", provider(good.Tag))...)
+		if code != cli.ExitOK {
+			t.Errorf("provider signed by the publisher: exit %d:\n%s", code, out)
+		}
+		code, out = signet(t, append(base, "--resource", provider(bad.Tag))...)
+		if code != cli.ExitDenied || !strings.Contains(out, "spec.package") || !strings.Contains(out, "does not match") {
+			t.Errorf("provider signed by someone else: exit %d:\n%s", code, out)
 		}
 	})
 }
