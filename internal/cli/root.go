@@ -46,7 +46,7 @@ bad usage.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand(), newServeCommand())
+	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand(), newServeCommand(), newNodeAgentCommand())
 	return root
 }
 

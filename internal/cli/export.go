@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/spf13/cobra"
+
+	"github.com/signet-dev/signet/internal/manifests"
+	"github.com/signet-dev/signet/internal/nodeagent"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/policyjson"
+)
+
+// Export formats.
+const formatContainersPolicy = "containers-policy"
+
+type policyExportOptions struct {
+	policySetOptions
+	to         string
+	namespace  string
+	nsLabels   []string
+	output     string
+	allowLossy bool
+	labels     map[string]string
+}
+
+func newPolicyExportCommand() *cobra.Command {
+	o := &policyExportOptions{}
+	cmd := &cobra.Command{
+		Use:   "export --to containers-policy --policy FILE|DIR... [--namespace NS] [-o DIR|-]",
+		Short: "Export the policies of a namespace as CRI-O's containers-policy.json",
+		Long: `export writes a containers-policy.json that makes CRI-O (or podman, skopeo)
+enforce at pull time the signet policies that apply in --namespace: the
+ClusterImagePolicies whose match selects it and that namespace's ImagePolicies.
+With -o DIR it writes DIR/<namespace>.json, for CRI-O's --signature-policy-dir,
+and DIR/registries.d/signet.yaml, which turns on use-sigstore-attachments for
+the scopes that verify signatures (install it in /etc/containers/registries.d).
+With -o - it writes the policy.json to standard output and the registries.d
+snippet to standard error.
+
+Keys from Secrets are inlined (keyData); keyless authorities become fulcio
+requirements with the CAs and Rekor keys of the trusted root (--trusted-root,
+or the embedded public-good root). Images no policy selects follow --unmatched.
+
+policy.json cannot express everything signet can. Glob patterns other than a
+host, a repository prefix, ** or *.domain/**, regular-expression or URI
+identities, attestations and their CEL conditions, a choice between different
+ways of signing, thresholds, digest: require and signatures kept in another
+repository are refused, with the field named. --allow-lossy applies a stricter
+translation instead where one exists (an authority that never passes,
+requiring every alternative, reject); it never makes the file weaker than
+signet.
+
+Exit codes: 0 written; 1 refused (not expressible); 2 bad input.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return withExitCode(ExitUndecided, err)
+			}
+			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
+		},
+	}
+	o.addFlags(cmd, true)
+	f := cmd.Flags()
+	f.StringVar(&o.to, "to", "", "format to export to: "+formatContainersPolicy)
+	f.StringVar(&o.namespace, "namespace", "default", "namespace whose policies are exported")
+	f.StringArrayVar(&o.nsLabels, "namespace-label", nil, "label of that namespace, KEY=VALUE (repeatable), for namespaceSelectors")
+	f.StringVarP(&o.output, "output", "o", "-", "directory to write <namespace>.json and registries.d/signet.yaml to, or - for standard output")
+	f.BoolVar(&o.allowLossy, "allow-lossy", false, "apply a stricter translation to what policy.json cannot express, with a warning, instead of refusing")
+	return cmd
+}
+
+func (o *policyExportOptions) Validate() error {
+	if o.to != formatContainersPolicy {
+		return fmt.Errorf("--to must be %s, not %q", formatContainersPolicy, o.to)
+	}
+	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
+		return fmt.Errorf("--unmatched: %w", err)
+	}
+	if err := nodeagent.CheckNamespace(o.namespace); err != nil {
+		return fmt.Errorf("--namespace: %w", err)
+	}
+	o.labels = map[string]string{"kubernetes.io/metadata.name": o.namespace}
+	for _, kv := range o.nsLabels {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return fmt.Errorf("--namespace-label %q: want KEY=VALUE", kv)
+		}
+		o.labels[k] = v
+	}
+	return nil
+}
+
+func (o *policyExportOptions) run(stdout, stderr io.Writer) error {
+	snap, set, invalid, err := o.load()
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	for _, ie := range invalid {
+		fmt.Fprintf(stderr, "warning: %v (images it selects are rejected)\n", ie)
+	}
+	var tr *root.TrustedRoot
+	res := manifests.Resolver{Set: set, Default: func() (root.TrustedMaterial, error) {
+		if tr != nil {
+			return tr, nil
+		}
+		var err error
+		tr, err = loadTrustedRoot(o.trustedRoot)
+		return tr, err
+	}}
+	out, err := policyjson.Export(snap.Policies(), policyjson.Options{
+		Target:     policy.Target{Namespace: o.namespace, NamespaceLabels: o.labels, Kind: "Pod"},
+		Config:     snap.Config(),
+		Resolver:   res,
+		AllowLossy: o.allowLossy,
+	})
+	if out != nil {
+		for _, n := range out.Notes {
+			fmt.Fprintf(stderr, "note: %s\n", n)
+		}
+		if err == nil {
+			for _, is := range out.Issues {
+				fmt.Fprintf(stderr, "warning: %s\n", is)
+			}
+		}
+	}
+	if errors.Is(err, policyjson.ErrNotExpressible) {
+		return withExitCode(ExitDenied, err)
+	}
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	data, err := out.File.MarshalIndent()
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	regs := out.Registries.YAML()
+	if o.output == "-" {
+		if _, err := stdout.Write(data); err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+		if len(regs) > 0 {
+			fmt.Fprintf(stderr, "registries.d (e.g. /etc/containers/registries.d/signet.yaml):\n%s", regs)
+		}
+		return nil
+	}
+	if err := nodeagent.WriteFileAtomic(filepath.Join(o.output, o.namespace+".json"), data); err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	if len(regs) > 0 {
+		dir := filepath.Join(o.output, "registries.d")
+		if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: the runtime reads it
+			return withExitCode(ExitUndecided, err)
+		}
+		if err := nodeagent.WriteFileAtomic(filepath.Join(dir, "signet.yaml"), regs); err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,153 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"github.com/spf13/cobra"
+
+	"github.com/signet-dev/signet/internal/nodeagent"
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+type nodeAgentOptions struct {
+	dir           string
+	registriesDir string
+	listen        string
+	kubeconfig    string
+	namespace     string
+	trustedRoot   string
+	unmatched     string
+	excluded      []string
+	optIn         bool
+	allowLossy    bool
+	resync        time.Duration
+}
+
+func newNodeAgentCommand() *cobra.Command {
+	o := &nodeAgentOptions{}
+	cmd := &cobra.Command{
+		Use:   "node-agent --dir DIR",
+		Short: "Keep a node's CRI-O signature policies (<dir>/<namespace>.json) in step with the cluster's policies",
+		Long: `node-agent runs on every node (a DaemonSet) and keeps CRI-O's
+signature_policy_dir in step with the cluster's ClusterImagePolicy and
+ImagePolicy objects: <dir>/<namespace>.json for every namespace, the policy.json
+that 'signet policy export --to containers-policy' writes, so the node enforces
+at pull time what signet enforces at admission (a second line of defence).
+
+Files are replaced atomically and only when their content changes; the file of
+a deleted namespace is removed. A namespace whose policies policy.json cannot
+express gets a file that rejects every image they govern (fail closed), a log
+line saying why and signet_node_agent_fail_closed{namespace} = 1 on /metrics.
+
+--unmatched, --exclude-namespace and --namespace-opt-in must be those of
+signet serve.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := o.Validate(); err != nil {
+				return withExitCode(ExitUndecided, err)
+			}
+			return o.run(cmd.Context(), cmd.ErrOrStderr())
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&o.dir, "dir", "", "CRI-O's signature policy directory (signature_policy_dir) to keep <namespace>.json files in")
+	f.StringVar(&o.registriesDir, "registries-dir", "", "registries.d directory to write signet.yaml (use-sigstore-attachments for the scopes that verify signatures) to; empty: none")
+	f.StringVar(&o.listen, "listen", ":9464", "address to serve /healthz, /readyz and /metrics on (plain HTTP); empty: none")
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
+	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
+	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
+	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow (as signet serve)")
+	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
+	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
+	f.BoolVar(&o.allowLossy, "allow-lossy", false, "apply stricter translations to what policy.json cannot express instead of failing closed")
+	f.DurationVar(&o.resync, "resync", time.Minute, "rewrite every file at least this often (re-reading key Secrets)")
+	return cmd
+}
+
+func (o *nodeAgentOptions) Validate() error {
+	if o.dir == "" {
+		return errors.New("give --dir, CRI-O's signature policy directory")
+	}
+	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
+		return fmt.Errorf("--unmatched: %w", err)
+	}
+	if o.resync < time.Second {
+		return errors.New("--resync must be at least 1s")
+	}
+	return nil
+}
+
+func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
+	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	var tr *root.TrustedRoot
+	trustFn := func() (root.TrustedMaterial, error) {
+		if tr != nil {
+			return tr, nil
+		}
+		var err error
+		tr, err = loadTrustedRoot(o.trustedRoot)
+		return tr, err
+	}
+	restCfg, err := (&serveOptions{kubeconfig: o.kubeconfig}).restConfig()
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	reg := prometheus.NewRegistry()
+	agent, err := nodeagent.New(restCfg, &nodeagent.Agent{
+		Dir:           o.dir,
+		RegistriesDir: o.registriesDir,
+		Namespace:     o.namespace,
+		Config:        policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: append([]string{o.namespace}, o.excluded...), NamespaceOptIn: o.optIn},
+		AllowLossy:    o.allowLossy,
+		Trust:         trustFn,
+		Resync:        o.resync,
+		Log:           log,
+		Metrics:       reg,
+	})
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	var ready atomic.Bool
+	if o.listen != "" {
+		mux := http.NewServeMux()
+		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+			if !ready.Load() {
+				http.Error(w, "policy files are not written yet", http.StatusServiceUnavailable)
+				return
+			}
+			_, _ = io.WriteString(w, "ok\n")
+		})
+		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+		ln, err := net.Listen("tcp", o.listen)
+		if err != nil {
+			return withExitCode(ExitUndecided, err)
+		}
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		defer srv.Close()
+	}
+	go func() {
+		select {
+		case <-agent.Synced():
+			ready.Store(true)
+		case <-ctx.Done():
+		}
+	}()
+	log.Info("node agent started", "dir", o.dir, "registriesDir", o.registriesDir)
+	if err := agent.Run(ctx); err != nil {
+		return withExitCode(ExitUndecided, err)
+	}
+	return nil
+}

@@ -1,0 +1,289 @@
+// Package nodeagent keeps a node's CRI-O signature policy directory in step
+// with the cluster's signet policies: <dir>/<namespace>.json for every
+// namespace (CRI-O's --signature-policy-dir), exported by policyjson, plus a
+// registries.d file turning on sigstore attachments for the scopes that
+// verify signatures.
+//
+// Files are replaced atomically (temporary file and rename in the same
+// directory), unchanged files are not rewritten, and the files of deleted
+// namespaces are removed. A namespace whose policies cannot be exported
+// exactly gets the fail-closed file (reject for every scope its policies
+// govern), a log line and the signet_node_agent_fail_closed gauge: the
+// node never enforces less than signet does.
+package nodeagent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/client-go/rest"
+	toolscache "k8s.io/client-go/tools/cache"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/controller"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/policyjson"
+)
+
+// Agent writes the policy files of one node.
+type Agent struct {
+	// Dir receives <namespace>.json (CRI-O's signature_policy_dir). It must
+	// exist.
+	Dir string
+	// RegistriesDir, when set, receives signet.yaml, the registries.d
+	// entries for every namespace's scopes.
+	RegistriesDir string
+	// Namespace is signet's own: where secretRefs without a namespace look.
+	Namespace string
+	// Config holds the cluster settings, as signet serve's flags.
+	Config policy.Config
+	// AllowLossy applies stricter translations instead of failing closed.
+	AllowLossy bool
+	// Trust returns the default trusted material.
+	Trust func() (root.TrustedMaterial, error)
+	// Resync is how often everything is rebuilt even without events (so a
+	// rotated key Secret takes effect). Default one minute.
+	Resync time.Duration
+	Log    *slog.Logger
+	// Metrics registers the agent's metrics when set.
+	Metrics prometheus.Registerer
+
+	client     client.Client
+	cache      cache.Cache
+	kick       chan struct{}
+	failClosed *prometheus.GaugeVec
+	synced     chan struct{}
+}
+
+// New connects the agent to the cluster.
+func New(cfg *rest.Config, a *Agent) (*Agent, error) {
+	if a.Dir == "" {
+		return nil, errors.New("no policy directory")
+	}
+	if fi, err := os.Stat(a.Dir); err != nil || !fi.IsDir() {
+		return nil, fmt.Errorf("the policy directory %s does not exist", a.Dir)
+	}
+	scheme, err := controller.Scheme()
+	if err != nil {
+		return nil, err
+	}
+	cl, err := client.New(cfg, client.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	if err != nil {
+		return nil, err
+	}
+	a.client, a.cache, a.kick, a.synced = cl, ca, make(chan struct{}, 1), make(chan struct{})
+	if a.Log == nil {
+		a.Log = slog.Default()
+	}
+	if a.Resync <= 0 {
+		a.Resync = time.Minute
+	}
+	a.failClosed = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "signet_node_agent_fail_closed",
+		Help: "1 for a namespace whose policies could not be exported exactly: its file rejects every image its policies govern.",
+	}, []string{"namespace"})
+	if a.Metrics != nil {
+		if err := a.Metrics.Register(a.failClosed); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// Synced is closed after the first files are written.
+func (a *Agent) Synced() <-chan struct{} { return a.synced }
+
+// Run watches policies and namespaces and rewrites the files on every
+// change until ctx ends.
+func (a *Agent) Run(ctx context.Context) error {
+	for _, obj := range []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &corev1.Namespace{}} {
+		inf, err := a.cache.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { a.trigger() },
+			UpdateFunc: func(_, _ any) { a.trigger() },
+			DeleteFunc: func(any) { a.trigger() },
+		}); err != nil {
+			return err
+		}
+	}
+	go func() {
+		if err := a.cache.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			a.Log.Error("policy watch stopped", "err", err)
+		}
+	}()
+	if !a.cache.WaitForCacheSync(ctx) {
+		return errors.New("policy caches did not sync")
+	}
+	if err := a.sync(ctx); err != nil {
+		return err
+	}
+	close(a.synced)
+	tick := time.NewTicker(a.Resync)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-a.kick:
+		case <-tick.C:
+		}
+		// Coalesce bursts of events.
+		time.Sleep(50 * time.Millisecond)
+		select {
+		case <-a.kick:
+		default:
+		}
+		if err := a.sync(ctx); err != nil && ctx.Err() == nil {
+			a.Log.Error("writing the policy files", "err", err)
+		}
+	}
+}
+
+func (a *Agent) trigger() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// sync exports every namespace's policies and writes the files.
+func (a *Agent) sync(ctx context.Context) error {
+	var cips v1alpha1.ClusterImagePolicyList
+	if err := a.cache.List(ctx, &cips); err != nil {
+		return err
+	}
+	var ips v1alpha1.ImagePolicyList
+	if err := a.cache.List(ctx, &ips); err != nil {
+		return err
+	}
+	var nss corev1.NamespaceList
+	if err := a.cache.List(ctx, &nss); err != nil {
+		return err
+	}
+	res := resolver{ctx: ctx, a: a}
+	var compiled []*policy.Policy
+	for i := range cips.Items {
+		o := &cips.Items[i]
+		compiled = append(compiled, policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: o.Name, Spec: o.Spec}, res))
+	}
+	for i := range ips.Items {
+		o := &ips.Items[i]
+		compiled = append(compiled, policy.CompileObject(policy.Object{Kind: policy.KindImagePolicy, Name: o.Name, Namespace: o.Namespace, Spec: o.Spec}, res))
+	}
+	want := map[string][]byte{}
+	scopes := map[string]bool{}
+	for _, ns := range nss.Items {
+		if ns.DeletionTimestamp != nil {
+			continue // terminating: its pods are going away; its file goes too
+		}
+		file, regs, err := a.export(compiled, ns, res)
+		if err != nil {
+			return err
+		}
+		want[ns.Name] = file
+		for _, s := range regs.Scopes {
+			scopes[s] = true
+		}
+	}
+	ch, err := Sync(a.Dir, want)
+	if len(ch.Written) > 0 || len(ch.Removed) > 0 {
+		a.Log.Info("policy files written", "dir", a.Dir, "written", ch.Written, "removed", ch.Removed, "unchanged", len(ch.Unchanged))
+	}
+	for _, ns := range ch.Removed {
+		a.failClosed.DeleteLabelValues(ns)
+	}
+	if err != nil {
+		return err
+	}
+	if a.RegistriesDir != "" {
+		var regs policyjson.Registries
+		for s := range scopes {
+			regs.Scopes = append(regs.Scopes, s)
+		}
+		sort.Strings(regs.Scopes)
+		path := filepath.Join(a.RegistriesDir, "signet.yaml")
+		data := regs.YAML()
+		if data == nil {
+			data = []byte("# Written by signet: no scope verifies signatures.\n")
+		}
+		if old, err := os.ReadFile(path); err != nil || string(old) != string(data) { //nolint:gosec // G304: our own file
+			if err := WriteFileAtomic(path, data); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// export renders one namespace's file: the exact export, or the
+// fail-closed one with a log line saying why.
+func (a *Agent) export(compiled []*policy.Policy, ns corev1.Namespace, res policy.Resolver) ([]byte, policyjson.Registries, error) {
+	out, err := policyjson.Export(compiled, policyjson.Options{
+		Target:     policy.Target{Namespace: ns.Name, NamespaceLabels: ns.Labels, Kind: "Pod"},
+		Config:     a.Config,
+		Resolver:   res,
+		AllowLossy: a.AllowLossy,
+	})
+	if out == nil {
+		return nil, policyjson.Registries{}, err
+	}
+	file := out.File
+	if err != nil {
+		a.Log.Error("namespace policies cannot be exported exactly; its file rejects every image they govern", "namespace", ns.Name, "err", err)
+		a.failClosed.WithLabelValues(ns.Name).Set(1)
+		file = out.FailClosed
+	} else {
+		a.failClosed.WithLabelValues(ns.Name).Set(0)
+	}
+	data, err := file.MarshalIndent()
+	if err != nil {
+		return nil, policyjson.Registries{}, err
+	}
+	return data, out.Registries, nil
+}
+
+// resolver reads Secrets through the API (uncached: the agent has no
+// reason to watch Secrets) and the default trust root.
+type resolver struct {
+	ctx context.Context
+	a   *Agent
+}
+
+func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
+	if namespace == "" {
+		namespace = r.a.Namespace
+	}
+	var s corev1.Secret
+	if err := r.a.client.Get(r.ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+		return nil, fmt.Errorf("reading the Secret %s/%s: %w", namespace, name, err)
+	}
+	return s.Data, nil
+}
+
+func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+	if name != "" {
+		return nil, fmt.Errorf("TrustRoot %q is not available to the node agent yet; omit trustRootRef to use the default root", name)
+	}
+	if r.a.Trust == nil {
+		return nil, errors.New("no default trust root")
+	}
+	return r.a.Trust()
+}

@@ -1,0 +1,452 @@
+package policyjson
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	"sigs.k8s.io/yaml"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/test/sigstoretest"
+)
+
+type resolver struct {
+	secrets map[string]map[string][]byte
+	tm      root.TrustedMaterial
+}
+
+func (r resolver) SecretKeys(ns, name string) (map[string][]byte, error) {
+	if v, ok := r.secrets[ns+"/"+name]; ok {
+		return v, nil
+	}
+	return nil, errors.New("no Secret " + ns + "/" + name)
+}
+
+func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+	if name != "" {
+		return nil, errors.New("no TrustRoot " + name)
+	}
+	return r.tm, nil
+}
+
+func newKey(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+}
+
+// compile turns "Kind ns/name: spec YAML" documents into compiled policies.
+func compile(t *testing.T, r policy.Resolver, docs ...string) []*policy.Policy {
+	t.Helper()
+	var out []*policy.Policy
+	for _, d := range docs {
+		head, body, _ := strings.Cut(d, "\n")
+		kind, id, _ := strings.Cut(head, " ")
+		ns, name, ok := strings.Cut(id, "/")
+		if !ok {
+			ns, name = "", id
+		}
+		var spec v1alpha1.ImagePolicySpec
+		if err := yaml.UnmarshalStrict([]byte(body), &spec); err != nil {
+			t.Fatalf("%s: %v", head, err)
+		}
+		out = append(out, policy.CompileObject(policy.Object{Kind: kind, Name: name, Namespace: ns, Spec: spec}, r))
+	}
+	return out
+}
+
+// summary renders a file as scope → requirement summaries.
+func summary(f *File) map[string][]string {
+	if f == nil {
+		return nil
+	}
+	out := map[string][]string{"default": summarize(f.Default)}
+	for scope, reqs := range f.Transports[TransportDocker] {
+		out["docker:"+scope] = summarize(reqs)
+	}
+	return out
+}
+
+func summarize(reqs []Requirement) []string {
+	var out []string
+	for _, r := range reqs {
+		s := r.Type
+		switch {
+		case r.Fulcio != nil:
+			s = fmt.Sprintf("fulcio %s %s", r.Fulcio.OIDCIssuer, r.Fulcio.SubjectEmail)
+		case r.KeyDatas != nil:
+			s = fmt.Sprintf("keys %d", len(r.KeyDatas))
+		}
+		if r.RekorPublicKeyData != nil || r.RekorPublicKeyDatas != nil {
+			s += " +rekor"
+		}
+		if r.SignedIdentity != nil {
+			s += " " + r.SignedIdentity.Type
+		}
+		out = append(out, s)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func TestExport(t *testing.T) {
+	s := sigstoretest.New(t)
+	k1, k2, k3 := newKey(t), newKey(t), newKey(t)
+	r := resolver{tm: s.TrustedRoot(), secrets: map[string]map[string][]byte{
+		"signet-system/ci-key": {"cosign.pub": []byte(k2)},
+	}}
+	indent := func(k string) string { return strings.ReplaceAll(strings.TrimSpace(k), "\n", "\n        ") }
+	keyAuth := func(k string) string {
+		return fmt.Sprintf("  - insecureIgnoreTlog: true\n    key:\n      data: |\n        %s\n", indent(k))
+	}
+	const gh = "https://github.com/login/oauth"
+
+	for _, tc := range []struct {
+		name       string
+		namespace  string
+		labels     map[string]string
+		unmatched  string
+		lossy      bool
+		docs       []string
+		want       map[string][]string
+		wantIssues []string // "field: substring"; a refused export has File nil
+		refused    bool
+		wantRegs   []string
+	}{{
+		// Seed 003: quay.io/crio/signed must carry a key signature naming
+		// the repository; everything else is rejected.
+		name:      "seed 003 key policy",
+		namespace: "payments",
+		docs:      []string{"ImagePolicy payments/signed\nimages: [{prefix: quay.io/crio/signed}]\nsignedIdentity: matchRepository\nauthorities:\n" + keyAuth(k1)},
+		want: map[string][]string{
+			"default":                    {"reject"},
+			"docker:quay.io/crio/signed": {"keys 1 matchRepository"},
+		},
+		wantRegs: []string{"quay.io/crio/signed"},
+	}, {
+		name:      "an ImagePolicy of another namespace does not apply",
+		namespace: "other",
+		docs:      []string{"ImagePolicy payments/signed\nimages: [{prefix: quay.io/crio/signed}]\nauthorities:\n" + keyAuth(k1)},
+		want:      map[string][]string{"default": {"reject"}},
+	}, {
+		// Most specific wins in policy.json, every match in signet: the
+		// inner scope carries both policies.
+		name:      "nested scopes carry every containing policy",
+		namespace: "team-a",
+		docs: []string{
+			"ClusterImagePolicy org\nimages: [{glob: \"reg.example.org/**\"}]\nauthorities:\n" + keyAuth(k1),
+			"ImagePolicy team-a/app\nimages: [{glob: \"reg.example.org/team-a/**\"}]\nauthorities:\n  - key:\n      secretRef: {name: ci-key, namespace: signet-system}\n    insecureIgnoreTlog: true\n",
+		},
+		want: map[string][]string{
+			"default":                       {"reject"},
+			"docker:reg.example.org":        {"keys 1 matchRepository"},
+			"docker:reg.example.org/team-a": {"keys 1 matchRepository", "keys 1 matchRepository"},
+		},
+		wantRegs: []string{"reg.example.org", "reg.example.org/team-a"},
+	}, {
+		name:      "namespace selector that does not select the namespace",
+		namespace: "dev",
+		labels:    map[string]string{"env": "dev"},
+		docs:      []string{"ClusterImagePolicy prod\nimages: [{glob: \"**\"}]\nmatch: {namespaceSelector: {matchLabels: {env: prod}}}\nauthorities:\n" + keyAuth(k1)},
+		want:      map[string][]string{"default": {"reject"}},
+	}, {
+		name:      "** with a selecting namespace selector is the transport scope; unmatched allow",
+		namespace: "prod",
+		labels:    map[string]string{"env": "prod"},
+		unmatched: "allow",
+		docs:      []string{"ClusterImagePolicy prod\nimages: [{glob: \"**\"}]\nmatch: {namespaceSelector: {matchLabels: {env: prod}}}\nauthorities:\n" + keyAuth(k1)},
+		want:      map[string][]string{"default": {"insecureAcceptAnything"}, "docker:": {"keys 1 matchRepository"}},
+		wantRegs:  []string{""},
+	}, {
+		name:      "kinds without Pod do not govern pulls",
+		namespace: "crossplane-system",
+		docs:      []string{"ClusterImagePolicy packages\nimages: [{glob: \"xpkg.upbound.io/**\"}]\nmatch: {kinds: [Provider]}\nauthorities:\n" + keyAuth(k1)},
+		want:      map[string][]string{"default": {"reject"}},
+	}, {
+		name:      "keys of two authorities, any one: one requirement listing both; tlog keeps the Rekor key",
+		namespace: "default",
+		docs: []string{"ClusterImagePolicy keys\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n" +
+			fmt.Sprintf("  - key:\n      data: |\n        %s\n", strings.ReplaceAll(strings.TrimSpace(k1), "\n", "\n        ")) +
+			fmt.Sprintf("  - key:\n      data: |\n        %s\n", strings.ReplaceAll(strings.TrimSpace(k3), "\n", "\n        "))},
+		want:     map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 2 +rekor matchRepository"}},
+		wantRegs: []string{"reg.example.org/app"},
+	}, {
+		name:      "threshold 2 of 2 distinct keys: both required",
+		namespace: "default",
+		docs:      []string{"ClusterImagePolicy two\nimages: [{prefix: reg.example.org/app}]\nthreshold: 2\nsignedIdentity: matchExact\nauthorities:\n" + keyAuth(k1) + keyAuth(k3)},
+		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 1 matchExact", "keys 1 matchExact"}},
+		wantRegs:  []string{"reg.example.org/app"},
+	}, {
+		name:       "threshold 2 of 3: refused",
+		namespace:  "default",
+		docs:       []string{"ClusterImagePolicy two\nimages: [{prefix: reg.example.org/app}]\nthreshold: 2\nauthorities:\n" + keyAuth(k1) + keyAuth(k2) + keyAuth(k3)},
+		wantIssues: []string{"spec.threshold: 2 of 3 authorities"},
+		refused:    true,
+	}, {
+		name:       "threshold 2 of 3 with --allow-lossy: all three required",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy two\nimages: [{prefix: reg.example.org/app}]\nthreshold: 2\nauthorities:\n" + keyAuth(k1) + keyAuth(k2) + keyAuth(k3)},
+		want:       map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 1 matchRepository", "keys 1 matchRepository", "keys 1 matchRepository"}},
+		wantIssues: []string{"spec.threshold: 2 of 3 authorities"},
+		wantRegs:   []string{"reg.example.org/app"},
+	}, {
+		name:       "two authorities with the same key, both required: refused even lossy",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy same\nimages: [{prefix: reg.example.org/app}]\nthreshold: 2\nauthorities:\n" + keyAuth(k1) + keyAuth(k1)},
+		wantIssues: []string{"spec.authorities[1]: shares a signer with spec.authorities[0]"},
+		refused:    true,
+	}, {
+		name:      "keyless email identity: fulcio with the trusted root's CA and Rekor key",
+		namespace: "default",
+		docs:      []string{"ClusterImagePolicy keyless\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n  - keyless:\n      identities: [{issuer: " + gh + ", subject: release@acme.example}]\n"},
+		want:      map[string][]string{"default": {"reject"}, "docker:ghcr.io/acme": {"fulcio " + gh + " release@acme.example +rekor matchRepository"}},
+		wantRegs:  []string{"ghcr.io/acme"},
+	}, {
+		name:       "keyless subjectRegExp: refused naming the field",
+		namespace:  "default",
+		docs:       []string{"ClusterImagePolicy keyless\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n  - keyless:\n      identities: [{issuer: " + gh + ", subjectRegExp: \".*@acme.example\"}]\n"},
+		wantIssues: []string{"spec.authorities[0].keyless.identities[0].subjectRegExp: policy.json's fulcio compares subjectEmail exactly"},
+		refused:    true,
+	}, {
+		name:       "keyless URI subject with --allow-lossy: the identity is not accepted, so the scope rejects",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy keyless\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n  - keyless:\n      identities: [{issuer: https://token.actions.githubusercontent.com, subject: \"https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main\"}]\n"},
+		want:       map[string][]string{"default": {"reject"}, "docker:ghcr.io/acme": {"reject"}},
+		wantIssues: []string{"spec.authorities[0].keyless.identities[0].subject: \"https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main\": policy.json's fulcio matches email subjects only"},
+	}, {
+		name:       "two identities, any one: refused",
+		namespace:  "default",
+		docs:       []string{"ClusterImagePolicy keyless\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n  - keyless:\n      identities: [{issuer: " + gh + ", subject: a@acme.example}, {issuer: " + gh + ", subject: b@acme.example}]\n"},
+		wantIssues: []string{"spec.authorities: policy.json cannot express a choice between 2 ways of signing"},
+		refused:    true,
+	}, {
+		name:       "key or keyless with --allow-lossy: both required",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy either\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n" + keyAuth(k1) + "  - keyless:\n      identities: [{issuer: " + gh + ", subject: a@acme.example}]\n"},
+		want:       map[string][]string{"default": {"reject"}, "docker:ghcr.io/acme": {"fulcio " + gh + " a@acme.example +rekor matchRepository", "keys 1 matchRepository"}},
+		wantIssues: []string{"spec.authorities: policy.json cannot express a choice between 2 ways of signing"},
+		wantRegs:   []string{"ghcr.io/acme"},
+	}, {
+		name:      "attestations with CEL conditions: refused naming both",
+		namespace: "default",
+		docs: []string{"ClusterImagePolicy slsa\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n" + keyAuth(k1) +
+			"    attestations: [{predicateType: \"https://slsa.dev/provenance/v1\", conditions: [\"predicate.buildType != ''\"]}]\n"},
+		wantIssues: []string{"spec.authorities[0].attestations: policy.json cannot check attestations (in-toto statements), nor CEL conditions (spec.authorities[0].attestations[0].conditions)"},
+		refused:    true,
+	}, {
+		name:      "attestations with --allow-lossy: reject",
+		namespace: "default",
+		lossy:     true,
+		docs: []string{"ClusterImagePolicy slsa\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n" + keyAuth(k1) +
+			"    attestations: [{predicateType: \"https://slsa.dev/provenance/v1\"}]\n"},
+		want:       map[string][]string{"default": {"reject"}, "docker:ghcr.io/acme": {"reject"}},
+		wantIssues: []string{"spec.authorities[0].attestations: policy.json cannot check attestations"},
+	}, {
+		name:      "static pass and fail, warn mode, invalid policy",
+		namespace: "default",
+		unmatched: "warn",
+		docs: []string{
+			"ClusterImagePolicy pass\nimages: [{prefix: quay.io/static}]\nauthorities: [{static: {action: pass}}]\n",
+			"ClusterImagePolicy fail\nimages: [{prefix: evil.example}]\nauthorities: [{static: {action: fail}}]\n",
+			"ClusterImagePolicy warn\nimages: [{prefix: quay.io}]\nmode: warn\nauthorities:\n" + keyAuth(k1),
+			"ClusterImagePolicy broken\nimages: [{prefix: gcr.io}]\nauthorities: [{key: {secretRef: {name: missing}}}]\n",
+		},
+		want: map[string][]string{
+			"default":               {"insecureAcceptAnything"},
+			"docker:quay.io/static": {"insecureAcceptAnything"},
+			"docker:evil.example":   {"reject"},
+			"docker:quay.io":        {"insecureAcceptAnything"},
+			"docker:gcr.io":         {"reject"},
+		},
+	}, {
+		name:       "digest: require is refused",
+		namespace:  "default",
+		docs:       []string{"ClusterImagePolicy digests\nimages: [{prefix: reg.example.org}]\ndigest: require\nauthorities:\n" + keyAuth(k1)},
+		wantIssues: []string{"spec.digest: policy.json cannot require references by digest"},
+		refused:    true,
+	}, {
+		name:       "a glob naming one repository would also govern the ones below it: refused even lossy when those are unmatched",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy one\nimages: [{glob: reg.example.org/payments/api}]\nauthorities:\n" + keyAuth(k1)},
+		wantIssues: []string{"spec.images[0].glob: \"reg.example.org/payments/api\": a glob without ** selects one repository"},
+		refused:    true,
+	}, {
+		name:      "a path wildcard inside a registry that a prefix already governs: widened with --allow-lossy",
+		namespace: "default",
+		lossy:     true,
+		docs: []string{
+			"ClusterImagePolicy all\nimages: [{prefix: reg.example.org}]\nauthorities:\n" + keyAuth(k1),
+			"ClusterImagePolicy prod\nimages: [{glob: \"reg.example.org/*/prod/**\"}]\nauthorities:\n" + keyAuth(k3),
+		},
+		want:       map[string][]string{"default": {"reject"}, "docker:reg.example.org": {"keys 1 matchRepository", "keys 1 matchRepository"}},
+		wantIssues: []string{"spec.images[0].glob: \"reg.example.org/*/prod/**\": policy.json scopes are a host or a repository prefix"},
+		wantRegs:   []string{"reg.example.org"},
+	}, {
+		name:       "the same path wildcard without --allow-lossy: refused",
+		namespace:  "default",
+		docs:       []string{"ClusterImagePolicy all\nimages: [{prefix: reg.example.org}]\nauthorities:\n" + keyAuth(k1), "ClusterImagePolicy prod\nimages: [{glob: \"reg.example.org/*/prod/**\"}]\nauthorities:\n" + keyAuth(k3)},
+		wantIssues: []string{"spec.images[0].glob: \"reg.example.org/*/prod/**\""},
+		refused:    true,
+	}, {
+		name:       "*.domain/** under unmatched deny: refused (ported hosts would be governed)",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy domain\nimages: [{glob: \"*.example.org/**\"}]\nauthorities:\n" + keyAuth(k1)},
+		wantIssues: []string{"spec.images[0].glob: \"*.example.org/**\": policy.json's *.example.org also selects hosts of the domain with a port"},
+		refused:    true,
+	}, {
+		name:       "*.domain/** under unmatched allow, --allow-lossy: the wildcard scope",
+		namespace:  "default",
+		lossy:      true,
+		unmatched:  "allow",
+		docs:       []string{"ClusterImagePolicy domain\nimages: [{glob: \"*.example.org/**\"}]\nauthorities:\n" + keyAuth(k1)},
+		want:       map[string][]string{"default": {"insecureAcceptAnything"}, "docker:*.example.org": {"keys 1 matchRepository"}},
+		wantIssues: []string{"spec.images[0].glob: \"*.example.org/**\""},
+		wantRegs:   []string{"*.example.org"},
+	}, {
+		name:      "excluded namespace: everything accepted",
+		namespace: "kube-system",
+		docs:      []string{"ClusterImagePolicy all\nimages: [{glob: \"**\"}]\nauthorities:\n" + keyAuth(k1)},
+		want:      map[string][]string{"default": {"insecureAcceptAnything"}},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			labels := map[string]string{"kubernetes.io/metadata.name": tc.namespace}
+			for k, v := range tc.labels {
+				labels[k] = v
+			}
+			res, err := Export(compile(t, r, tc.docs...), Options{
+				Target:     policy.Target{Namespace: tc.namespace, NamespaceLabels: labels},
+				Config:     policy.Config{Unmatched: tc.unmatched, ExcludedNamespaces: []string{"kube-system"}},
+				Resolver:   r,
+				AllowLossy: tc.lossy,
+			})
+			if tc.refused {
+				if !errors.Is(err, ErrNotExpressible) {
+					t.Fatalf("err = %v, want ErrNotExpressible", err)
+				}
+				if res.File != nil {
+					t.Errorf("a refused export has a File")
+				}
+				if res.FailClosed == nil {
+					t.Fatalf("a refused export has no FailClosed file")
+				}
+				for scope, reqs := range res.FailClosed.Transports[TransportDocker] {
+					if len(reqs) != 1 || reqs[0].Type != TypeReject {
+						t.Errorf("fail-closed scope %q: %v, want reject", scope, summarize(reqs))
+					}
+				}
+			} else {
+				if err != nil {
+					t.Fatalf("Export: %v", err)
+				}
+				if diff := cmp.Diff(tc.want, summary(res.File)); diff != "" {
+					t.Errorf("file (-want +got):\n%s", diff)
+				}
+				if diff := cmp.Diff(tc.wantRegs, res.Registries.Scopes); diff != "" {
+					t.Errorf("registries.d scopes (-want +got):\n%s", diff)
+				}
+			}
+			var got []string
+			for _, is := range res.Issues {
+				got = append(got, is.Field+": "+is.Message)
+			}
+			if len(got) != len(tc.wantIssues) {
+				t.Fatalf("issues = %q, want %d matching %q", got, len(tc.wantIssues), tc.wantIssues)
+			}
+			for i, w := range tc.wantIssues {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("issue %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestFileFormat: the JSON is containers-policy.json's, keys base64 of PEM.
+func TestFileFormat(t *testing.T) {
+	f := &File{Default: []Requirement{reject}, Transports: map[string]map[string][]Requirement{TransportDocker: {
+		"reg.example.org": {{Type: TypeSigstoreSigned, KeyDatas: [][]byte{[]byte("PEM")}, SignedIdentity: &SignedIdentity{Type: "matchRepository"}}},
+	}}}
+	data, err := f.MarshalIndent()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{
+  "default": [
+    {
+      "type": "reject"
+    }
+  ],
+  "transports": {
+    "docker": {
+      "reg.example.org": [
+        {
+          "type": "sigstoreSigned",
+          "keyDatas": [
+            "UEVN"
+          ],
+          "signedIdentity": {
+            "type": "matchRepository"
+          }
+        }
+      ]
+    }
+  }
+}
+`
+	if diff := cmp.Diff(want, string(data)); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	regs := Registries{Scopes: []string{"", "reg.example.org/app"}}.YAML()
+	wantRegs := "# Written by signet: read cosign signatures (sha256-<digest>.sig tags) for the\n# scopes whose policy.json requirements verify signatures.\n" +
+		"default-docker:\n  use-sigstore-attachments: true\ndocker:\n  \"reg.example.org/app\":\n    use-sigstore-attachments: true\n"
+	if diff := cmp.Diff(wantRegs, string(regs)); diff != "" {
+		t.Errorf("registries.d (-want +got):\n%s", diff)
+	}
+}
+
+func TestContains(t *testing.T) {
+	for _, tc := range []struct {
+		a, b string
+		want bool
+	}{
+		{"", "reg.example.org", true},
+		{"reg.example.org", "reg.example.org/a", true},
+		{"reg.example.org", "reg.example.org:5000/a", false},
+		{"reg.example.org/a", "reg.example.org/ab", false},
+		{"reg.example.org/a", "reg.example.org/a/b", true},
+		{"*.example.org", "reg.example.org:5000/a", true},
+		{"*.example.org", "example.org/a", false},
+		{"*.example.org", "*.a.example.org", true},
+		{"*.a.example.org", "*.example.org", false},
+		{"reg.example.org", "*.example.org", false},
+		{"reg.example.org", "", false},
+	} {
+		if got := contains(tc.a, tc.b); got != tc.want {
+			t.Errorf("contains(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}
