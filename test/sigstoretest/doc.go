@@ -8,12 +8,16 @@
 //   - a Rekor-like transparency log: canonical hashedrekord and dsse v0.0.1
 //     entries, signed entry timestamps (SETs), and one-leaf inclusion proofs
 //     with a checkpoint signed by the log key;
+//   - with WithRekorV2, a Rekor v2 (tile-based) log: hashedrekord v0.0.2
+//     entries (for DSSE, over the envelope's pre-authentication encoding),
+//     no SET and no integrated time, inclusion proofs in a real RFC 6962
+//     tree and checkpoints as Ed25519-signed notes;
 //   - an RFC 3161 timestamping authority (root and leaf with the timestamping
 //     extended key usage).
 //
 // It writes what cosign writes: the annotations of legacy .sig and .att
-// layers (SignLegacy, AttestLegacy) and Sigstore bundles v0.3 (Bundle,
-// MessageBundle). TrustedRoot and TrustedRootJSON describe the whole thing as
+// layers (SignLegacy, AttestLegacy) and Sigstore bundles v0.1 to v0.3,
+// keyless or signed by a bare key (Bundle, MessageBundle). TrustedRoot and TrustedRootJSON describe the whole thing as
 // a sigstore trusted root whose CA, logs and TSA are trusted from a day before
 // New on; its certificates expire a day after New.
 //

@@ -7,6 +7,8 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/asn1"
+	"encoding/hex"
+	"encoding/pem"
 	"net/url"
 	"strings"
 	"testing"
@@ -51,6 +53,21 @@ type SignOptions struct {
 	// trusted root does not hold, while the entry still names the trusted
 	// log's ID: a forged log entry.
 	UntrustedRekorKey bool
+	// RekorV2 logs a bundle's signature in the Rekor v2 log (the Sigstore
+	// must be made WithRekorV2) instead of the v1 log: a hashedrekord
+	// v0.0.2 entry with an inclusion proof and a signed checkpoint, no SET
+	// and no integrated time, so only the RFC 3161 timestamp dates it.
+	// Bundles only (bundle version 0.2 or later).
+	RekorV2 bool
+	// BundleVersion is the media type version of a bundle: "0.1" (the
+	// certificate as a one-element chain, the log entry with its SET and
+	// no inclusion proof), "0.2" (chain, SET and inclusion proof) or "0.3"
+	// (the certificate alone; the default).
+	BundleVersion string
+	// Key signs instead of a Fulcio certificate: the bundle carries a
+	// public key hint (KeyHint of the key) and the log entry the PEM public
+	// key. Identity, Issuer and NoSCT are then ignored. Bundles only.
+	Key *ecdsa.PrivateKey
 }
 
 func (o SignOptions) signedAt() time.Time {
@@ -58,6 +75,45 @@ func (o SignOptions) signedAt() time.Time {
 		return time.Now()
 	}
 	return o.IntegratedTime
+}
+
+// signer is who signs one signature: a Fulcio certificate and its key, or
+// a bare key (cert nil).
+type signer struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+}
+
+// signerFor issues a certificate for o, or takes o.Key.
+func (s *Sigstore) signerFor(t testing.TB, o SignOptions) signer {
+	t.Helper()
+	if o.Key != nil {
+		return signer{key: o.Key}
+	}
+	cert, key := s.issue(t, o)
+	return signer{cert: cert, key: key}
+}
+
+// verifierPEM is what the log records as the verifier: the certificate or
+// the public key, PEM.
+func (sg signer) verifierPEM(t testing.TB) []byte {
+	t.Helper()
+	if sg.cert != nil {
+		return certPEM(sg.cert)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&sg.key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+}
+
+// KeyHint is the hint a key-signed bundle gives for key: the hex SHA-256
+// of its DER SubjectPublicKeyInfo.
+func KeyHint(t testing.TB, key *ecdsa.PublicKey) string {
+	t.Helper()
+	id := keyID(t, key)
+	return hex.EncodeToString(id[:])
 }
 
 // issue makes a signing key and a Fulcio certificate for it.

@@ -39,24 +39,26 @@ type logEntry struct {
 	signer         *ecdsa.PrivateKey
 }
 
-// hashedRekord logs a signature over artifact (SHA-256) by cert.
-func (s *Sigstore) hashedRekord(t testing.TB, artifact, sig []byte, cert *x509.Certificate, o SignOptions) logEntry {
+// hashedRekord logs a signature over artifact (SHA-256) by verifier (a PEM
+// certificate or public key).
+func (s *Sigstore) hashedRekord(t testing.TB, artifact, sig, verifier []byte, o SignOptions) logEntry {
 	t.Helper()
 	sum := sha256.Sum256(artifact)
 	return s.logEntry(t, hashedrekord.KIND, types.ArtifactProperties{
 		ArtifactHash:   hex.EncodeToString(sum[:]),
 		SignatureBytes: sig,
-		PublicKeyBytes: [][]byte{certPEM(cert)},
+		PublicKeyBytes: [][]byte{verifier},
 		PKIFormat:      "x509",
 	}, o)
 }
 
-// dsseEntry logs a DSSE envelope signed by cert.
-func (s *Sigstore) dsseEntry(t testing.TB, envelope []byte, cert *x509.Certificate, o SignOptions) logEntry {
+// dsseEntry logs a DSSE envelope signed by verifier (a PEM certificate or
+// public key).
+func (s *Sigstore) dsseEntry(t testing.TB, envelope, verifier []byte, o SignOptions) logEntry {
 	t.Helper()
 	return s.logEntry(t, dssetype.KIND, types.ArtifactProperties{
 		ArtifactBytes:  envelope,
-		PublicKeyBytes: [][]byte{certPEM(cert)},
+		PublicKeyBytes: [][]byte{verifier},
 		PKIFormat:      "x509",
 	}, o)
 }

@@ -91,9 +91,10 @@ func Statement(t testing.TB, predicateType string, predicate any, name, digest s
 // entry with its SET) and, unless o.NoTimestamp, the RFC 3161 timestamp.
 func (s *Sigstore) SignLegacy(t testing.TB, payload []byte, o SignOptions) map[string]string {
 	t.Helper()
+	legacyOnly(t, o)
 	cert, key := s.issue(t, o)
 	sig := sign(t, key, payload)
-	ann := s.legacyAnnotations(t, cert, s.hashedRekord(t, payload, sig, cert, o), sig, o)
+	ann := s.legacyAnnotations(t, cert, s.hashedRekord(t, payload, sig, certPEM(cert), o), sig, o)
 	ann[AnnotationSignature] = base64.StdEncoding.EncodeToString(sig)
 	return ann
 }
@@ -106,9 +107,10 @@ func (s *Sigstore) SignLegacy(t testing.TB, payload []byte, o SignOptions) map[s
 // raw signature of signatures).
 func (s *Sigstore) AttestLegacy(t testing.TB, statement []byte, o SignOptions) (envelope []byte, annotations map[string]string) {
 	t.Helper()
+	legacyOnly(t, o)
 	cert, key := s.issue(t, o)
 	env, _ := envelopeOf(t, key, statement)
-	ann := s.legacyAnnotations(t, cert, s.dsseEntry(t, env, cert, o), env, o)
+	ann := s.legacyAnnotations(t, cert, s.dsseEntry(t, env, certPEM(cert), o), env, o)
 	ann[AnnotationSignature] = "" // cosign writes it empty: the signature is in the envelope
 	return env, ann
 }
@@ -134,16 +136,33 @@ func (s *Sigstore) legacyAnnotations(t testing.TB, cert *x509.Certificate, entry
 	return ann
 }
 
-// Bundle signs statement (an in-toto statement) into a Sigstore bundle v0.3
-// JSON: a DSSE envelope, the leaf certificate, a dsse Rekor entry with its
-// SET and an inclusion proof with a signed checkpoint, and unless
-// o.NoTimestamp an RFC 3161 timestamp.
+// legacyOnly rejects the options that only bundles have.
+func legacyOnly(t testing.TB, o SignOptions) {
+	t.Helper()
+	if o.RekorV2 || o.BundleVersion != "" || o.Key != nil {
+		t.Fatal("sigstoretest: RekorV2, BundleVersion and Key are options of bundles, not of legacy layers")
+	}
+}
+
+// Bundle signs statement (an in-toto statement) into a Sigstore bundle
+// JSON (v0.3 unless o.BundleVersion): a DSSE envelope, the leaf certificate
+// (or o.Key's hint), a log entry and unless o.NoTimestamp an RFC 3161
+// timestamp over the signature. The log entry is a dsse v0.0.1 entry in the
+// Rekor v1 log with its SET and (bundles v0.2 on) an inclusion proof with a
+// signed checkpoint, or with o.RekorV2 a hashedrekord v0.0.2 entry over the
+// SHA-256 of the envelope's pre-authentication encoding in the v2 log.
 func (s *Sigstore) Bundle(t testing.TB, statement []byte, o SignOptions) []byte {
 	t.Helper()
-	cert, key := s.issue(t, o)
-	env, sig := envelopeOf(t, key, statement)
-	entry := s.dsseEntry(t, env, cert, o)
-	pb := s.bundle(t, cert, entry, sig, o)
+	sg := s.signerFor(t, o)
+	env, sig := envelopeOf(t, sg.key, statement)
+	var tle *protorekor.TransparencyLogEntry
+	if o.RekorV2 {
+		pae := sha256.Sum256(dsse.PAE(InTotoPayloadType, statement))
+		tle = s.rekorV2Entry(t, pae[:], sig, sg, o)
+	} else {
+		tle = s.dsseEntry(t, env, sg.verifierPEM(t), o).proto(t, s, o.BundleVersion != "0.1")
+	}
+	pb := s.bundle(t, sg, tle, sig, o)
 	pb.Content = &protobundle.Bundle_DsseEnvelope{DsseEnvelope: &protodsse.Envelope{
 		Payload: statement, PayloadType: InTotoPayloadType,
 		Signatures: []*protodsse.Signature{{Sig: sig}},
@@ -151,16 +170,22 @@ func (s *Sigstore) Bundle(t testing.TB, statement []byte, o SignOptions) []byte 
 	return marshalBundle(t, pb)
 }
 
-// MessageBundle signs artifact into a Sigstore bundle v0.3 JSON with a
-// message signature (SHA-256) and a hashedrekord entry, as `cosign
-// sign-blob --bundle` writes it, for verify-bundle.
+// MessageBundle signs artifact into a Sigstore bundle JSON with a message
+// signature (SHA-256) and a hashedrekord entry (v0.0.1 in the v1 log, or
+// v0.0.2 in the v2 log with o.RekorV2), as `cosign sign-blob --bundle`
+// writes it, for verify-bundle. The other options are as for Bundle.
 func (s *Sigstore) MessageBundle(t testing.TB, artifact []byte, o SignOptions) []byte {
 	t.Helper()
-	cert, key := s.issue(t, o)
-	sig := sign(t, key, artifact)
-	entry := s.hashedRekord(t, artifact, sig, cert, o)
+	sg := s.signerFor(t, o)
+	sig := sign(t, sg.key, artifact)
 	sum := sha256.Sum256(artifact)
-	pb := s.bundle(t, cert, entry, sig, o)
+	var tle *protorekor.TransparencyLogEntry
+	if o.RekorV2 {
+		tle = s.rekorV2Entry(t, sum[:], sig, sg, o)
+	} else {
+		tle = s.hashedRekord(t, artifact, sig, sg.verifierPEM(t), o).proto(t, s, o.BundleVersion != "0.1")
+	}
+	pb := s.bundle(t, sg, tle, sig, o)
 	pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
 		MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
 		Signature:     sig,
@@ -168,22 +193,37 @@ func (s *Sigstore) MessageBundle(t testing.TB, artifact []byte, o SignOptions) [
 	return marshalBundle(t, pb)
 }
 
-// bundle is a v0.3 bundle without its content.
-func (s *Sigstore) bundle(t testing.TB, cert *x509.Certificate, entry logEntry, sig []byte, o SignOptions) *protobundle.Bundle {
+// bundle is a bundle of o.BundleVersion without its content.
+func (s *Sigstore) bundle(t testing.TB, sg signer, tle *protorekor.TransparencyLogEntry, sig []byte, o SignOptions) *protobundle.Bundle {
 	t.Helper()
-	pb := &protobundle.Bundle{
-		MediaType: BundleMediaType,
-		VerificationMaterial: &protobundle.VerificationMaterial{
-			Content:     &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: cert.Raw}},
-			TlogEntries: []*protorekor.TransparencyLogEntry{entry.proto(t, s, true)},
-		},
+	vm := &protobundle.VerificationMaterial{TlogEntries: []*protorekor.TransparencyLogEntry{tle}}
+	mediaType := BundleMediaType
+	switch o.BundleVersion {
+	case "", "0.3":
+	case "0.1", "0.2":
+		if o.RekorV2 && o.BundleVersion == "0.1" {
+			t.Fatal("sigstoretest: a Rekor v2 entry has no SET, which a bundle v0.1 requires")
+		}
+		mediaType = "application/vnd.dev.sigstore.bundle+json;version=" + o.BundleVersion
+	default:
+		t.Fatalf("sigstoretest: bundle version %q: want 0.1, 0.2 or 0.3", o.BundleVersion)
+	}
+	switch {
+	case sg.cert == nil:
+		vm.Content = &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{Hint: KeyHint(t, &sg.key.PublicKey)}}
+	case mediaType == BundleMediaType:
+		vm.Content = &protobundle.VerificationMaterial_Certificate{Certificate: &protocommon.X509Certificate{RawBytes: sg.cert.Raw}}
+	default:
+		vm.Content = &protobundle.VerificationMaterial_X509CertificateChain{X509CertificateChain: &protocommon.X509CertificateChain{
+			Certificates: []*protocommon.X509Certificate{{RawBytes: sg.cert.Raw}},
+		}}
 	}
 	if !o.NoTimestamp {
-		pb.VerificationMaterial.TimestampVerificationData = &protobundle.TimestampVerificationData{
+		vm.TimestampVerificationData = &protobundle.TimestampVerificationData{
 			Rfc3161Timestamps: []*protocommon.RFC3161SignedTimestamp{{SignedTimestamp: s.timestamp(t, sig, o.signedAt())}},
 		}
 	}
-	return pb
+	return &protobundle.Bundle{MediaType: mediaType, VerificationMaterial: vm}
 }
 
 func marshalBundle(t testing.TB, pb *protobundle.Bundle) []byte {

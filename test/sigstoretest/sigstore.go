@@ -45,6 +45,8 @@ type Sigstore struct {
 	rekorKey   *ecdsa.PrivateKey
 	rekorLogID [32]byte
 
+	rekorV2 *rekorV2Log // nil unless WithRekorV2
+
 	tsaRoot *x509.Certificate
 	tsaLeaf *x509.Certificate
 	tsaKey  *ecdsa.PrivateKey
@@ -62,6 +64,15 @@ type Option func(*options)
 
 type options struct {
 	intermediateNotBefore, intermediateNotAfter time.Time
+	rekorV2                                     bool
+}
+
+// WithRekorV2 adds a Rekor v2 (tile-based) log to the Sigstore and its
+// trusted root, next to the Rekor v1 log: an Ed25519 key whose log ID is its
+// signed-note key ID, with base URL RekorV2URL. Signatures are logged in it
+// with SignOptions.RekorV2.
+func WithRekorV2() Option {
+	return func(o *options) { o.rekorV2 = true }
 }
 
 // WithIntermediateValidity sets the validity of the Fulcio intermediate
@@ -95,6 +106,11 @@ func New(t testing.TB, opts ...Option) *Sigstore {
 	s.rekorKey = newKey(t)
 	s.rekorLogID = keyID(t, &s.rekorKey.PublicKey)
 
+	rekorLogs := map[string]*root.TransparencyLog{hex.EncodeToString(s.rekorLogID[:]): transparencyLog(RekorURL, s.rekorLogID, &s.rekorKey.PublicKey, start)}
+	if o.rekorV2 {
+		s.rekorV2 = newRekorV2Log(t)
+		rekorLogs[hex.EncodeToString(s.rekorV2.id[:])] = transparencyLog(RekorV2URL, s.rekorV2.id, s.rekorV2.key.Public(), start)
+	}
 	tsaRootKey := newKey(t)
 	s.tsaRoot = s.caCert(t, "sigstore-test-tsa-root", nil, tsaRootKey, tsaRootKey, start, end, nil)
 	s.tsaKey = newKey(t)
@@ -109,7 +125,7 @@ func New(t testing.TB, opts ...Option) *Sigstore {
 		[]root.TimestampingAuthority{&root.SigstoreTimestampingAuthority{
 			Root: s.tsaRoot, Leaf: s.tsaLeaf, ValidityPeriodStart: start, URI: TSAURL,
 		}},
-		map[string]*root.TransparencyLog{hex.EncodeToString(s.rekorLogID[:]): transparencyLog(RekorURL, s.rekorLogID, &s.rekorKey.PublicKey, start)},
+		rekorLogs,
 	)
 	if err != nil {
 		t.Fatalf("sigstoretest: building the trusted root: %v", err)
@@ -136,6 +152,15 @@ func (s *Sigstore) TrustedRootJSON() []byte { return append([]byte(nil), s.rootJ
 // RekorLogID is the log ID of the Rekor log: the hex SHA-256 of its public
 // key's DER SubjectPublicKeyInfo.
 func (s *Sigstore) RekorLogID() string { return hex.EncodeToString(s.rekorLogID[:]) }
+
+// RekorV2LogID is the log ID of the Rekor v2 log (WithRekorV2): the hex
+// signed-note key ID of its Ed25519 key. Empty without WithRekorV2.
+func (s *Sigstore) RekorV2LogID() string {
+	if s.rekorV2 == nil {
+		return ""
+	}
+	return hex.EncodeToString(s.rekorV2.id[:])
+}
 
 // Chain is the Fulcio intermediate and root certificates, leaf side first.
 func (s *Sigstore) Chain() []*x509.Certificate {
