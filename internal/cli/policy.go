@@ -25,7 +25,7 @@ func newPolicyCommand() *cobra.Command {
 		Use:   "policy",
 		Short: "Test and lint image policies without a cluster",
 	}
-	cmd.AddCommand(newPolicyTestCommand(), newPolicyLintCommand(), newPolicyExportCommand())
+	cmd.AddCommand(newPolicyTestCommand(), newPolicyLintCommand(), newPolicyExportCommand(), newPolicyConvertCommand())
 	return cmd
 }
 

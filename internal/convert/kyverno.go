@@ -1,0 +1,584 @@
+package convert
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"regexp"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/manifests"
+)
+
+// Kyverno ClusterPolicy and Policy (kyverno.io/v1) verifyImages rules.
+// Semantics followed (its code): imageReferences are wildcards ("*" any
+// run of characters, "/" included; "?" one character) matched against
+// "<registry>/<path>:<tag>", or "<registry>/<path>@<digest>" when there is
+// a digest, with docker.io for Docker Hub and no library/ added;
+// attestor sets are AND'd, within a set count entries must pass (all when
+// count is not given), and each PEM block of publicKeys is an entry of its
+// own; keyless subject and issuer are wildcards; without a rekor block the
+// transparency log is required; validationFailureAction defaults to Audit;
+// Pod rules also apply to the pod controllers (autogen).
+var kyvernoFormat = Format{
+	Name:        "kyverno",
+	Description: "Kyverno ClusterPolicy and Policy verifyImages rules (kyverno.io/v1)",
+	yaml:        true,
+	convert:     convertKyverno,
+}
+
+var kyvernoDialect = dialect{dockerHost: "docker.io", hubAmbiguous: true, suffix: suffixTagOrDigest, subject: "<registry>/<path>:<tag>, or <registry>/<path>@<digest> when a digest is given"}
+
+type kyPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		ValidationFailureAction          string          `json:"validationFailureAction"`
+		ValidationFailureActionOverrides json.RawMessage `json:"validationFailureActionOverrides"`
+		Background                       *bool           `json:"background"`
+		Admission                        *bool           `json:"admission"`
+		FailurePolicy                    string          `json:"failurePolicy"`
+		WebhookTimeoutSeconds            *int            `json:"webhookTimeoutSeconds"`
+		WebhookConfiguration             json.RawMessage `json:"webhookConfiguration"`
+		Rules                            []kyRule        `json:"rules"`
+	} `json:"spec"`
+	Status json.RawMessage `json:"status"`
+}
+
+type kyRule struct {
+	Name          string          `json:"name"`
+	Match         kyMatch         `json:"match"`
+	Exclude       json.RawMessage `json:"exclude"`
+	Preconditions json.RawMessage `json:"preconditions"`
+	Context       json.RawMessage `json:"context"`
+	VerifyImages  []kyVerify      `json:"verifyImages"`
+	Validate      json.RawMessage `json:"validate"`
+	Mutate        json.RawMessage `json:"mutate"`
+	Generate      json.RawMessage `json:"generate"`
+}
+
+type kyMatch struct {
+	Any       []kyFilter   `json:"any"`
+	All       []kyFilter   `json:"all"`
+	Resources *kyResources `json:"resources"`
+}
+
+type kyFilter struct {
+	Resources kyResources `json:"resources"`
+}
+
+type kyResources struct {
+	Kinds      []string `json:"kinds"`
+	Namespaces []string `json:"namespaces"`
+}
+
+type kyVerify struct {
+	Type                     string           `json:"type"`
+	ImageReferences          []string         `json:"imageReferences"`
+	SkipImageReferences      []string         `json:"skipImageReferences"`
+	Attestors                []kyAttestorSet  `json:"attestors"`
+	Attestations             json.RawMessage  `json:"attestations"`
+	Repository               string           `json:"repository"`
+	MutateDigest             *bool            `json:"mutateDigest"`
+	VerifyDigest             *bool            `json:"verifyDigest"`
+	Required                 *bool            `json:"required"`
+	UseCache                 *bool            `json:"useCache"`
+	FailureAction            string           `json:"failureAction"`
+	ImageRegistryCredentials *json.RawMessage `json:"imageRegistryCredentials"`
+	CosignOCI11              bool             `json:"cosignOCI11"`
+	Validate                 json.RawMessage  `json:"validate"`
+}
+
+type kyAttestorSet struct {
+	Count   *int         `json:"count"`
+	Entries []kyAttestor `json:"entries"`
+}
+
+type kyAttestor struct {
+	Keys         *kyKeys         `json:"keys"`
+	Keyless      *kyKeyless      `json:"keyless"`
+	Certificates json.RawMessage `json:"certificates"`
+	Attestor     json.RawMessage `json:"attestor"`
+	Repository   string          `json:"repository"`
+	Annotations  json.RawMessage `json:"annotations"`
+}
+
+type kyKeys struct {
+	PublicKeys string `json:"publicKeys"`
+	Secret     *struct {
+		Name      string `json:"name"`
+		Namespace string `json:"namespace"`
+	} `json:"secret"`
+	KMS                string   `json:"kms"`
+	SignatureAlgorithm string   `json:"signatureAlgorithm"`
+	Rekor              *kyRekor `json:"rekor"`
+	CTLog              *kyCTLog `json:"ctlog"`
+}
+
+type kyKeyless struct {
+	Subject              string          `json:"subject"`
+	Issuer               string          `json:"issuer"`
+	SubjectRegExp        string          `json:"subjectRegExp"`
+	IssuerRegExp         string          `json:"issuerRegExp"`
+	Roots                string          `json:"roots"`
+	AdditionalExtensions json.RawMessage `json:"additionalExtensions"`
+	Rekor                *kyRekor        `json:"rekor"`
+	CTLog                *kyCTLog        `json:"ctlog"`
+}
+
+type kyRekor struct {
+	URL        string `json:"url"`
+	PubKey     string `json:"pubkey"`
+	IgnoreTlog bool   `json:"ignoreTlog"`
+}
+
+type kyCTLog struct {
+	IgnoreSCT    bool   `json:"ignoreSCT"`
+	PubKey       string `json:"pubkey"`
+	TSACertChain string `json:"tsaCertChain"`
+}
+
+// kyAutogen are the kinds Kyverno applies a Pod rule to as well.
+var kyAutogen = []string{"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController"}
+
+func convertKyverno(c *conv, docs []manifests.Document) {
+	for _, doc := range docs {
+		c.source = doc.Source
+		switch {
+		case doc.APIVersion == "kyverno.io/v1" && (doc.Kind == "ClusterPolicy" || doc.Kind == "Policy"):
+			var p kyPolicy
+			if c.decode(doc.JSON, &p) {
+				c.kyPolicy(doc.Kind, &p)
+			}
+		case strings.HasPrefix(doc.APIVersion, "policies.kyverno.io/") && strings.HasSuffix(doc.Kind, "ImageValidatingPolicy"):
+			c.refuse("spec.validations", "skipped", "%s decides with CEL programs over the image verification functions; signet cannot express them (convert its attestors by hand)", doc.Kind)
+		case doc.Kind == "Secret":
+		default:
+			c.invalid("kind", "%s %s is not a Kyverno ClusterPolicy or Policy", doc.APIVersion, doc.Kind)
+		}
+	}
+	c.clusterNote("Kyverno admits images no rule selects: to keep that, run signet serve --unmatched=allow (signet's default is deny)")
+	c.clusterNote("Kyverno's chart leaves its own and system namespaces alone (resourceFilters): give signet serve --exclude-namespace for each namespace that must stay unenforced")
+}
+
+func (c *conv) kyPolicy(kind string, p *kyPolicy) {
+	if present(p.Spec.ValidationFailureActionOverrides) {
+		c.refuse("spec.validationFailureActionOverrides", "ignored: the policy-wide action applies in every namespace", "per-namespace actions need one signet policy per namespace; write ImagePolicies instead")
+	}
+	if p.Spec.FailurePolicy != "" || present(p.Spec.WebhookConfiguration) || p.Spec.WebhookTimeoutSeconds != nil {
+		c.note("spec.webhookConfiguration", "the webhook's failure policy and timeout are signet's own (onError decides what an undecidable image gets: deny by default)")
+	}
+	if p.Spec.Admission != nil && !*p.Spec.Admission {
+		c.invalid("spec.admission", "false: the policy is not applied in admission, so there is no admission policy to convert")
+		return
+	}
+	policyAction := p.Spec.ValidationFailureAction
+	if policyAction == "" {
+		policyAction = "Audit" // the CRD's default
+	}
+	for i, r := range p.Spec.Rules {
+		path := fmt.Sprintf("spec.rules[%d]", i)
+		if len(r.VerifyImages) == 0 {
+			c.note(path, "rule %q has no verifyImages: not an image verification rule, not converted", r.Name)
+			continue
+		}
+		if present(r.Validate) || present(r.Mutate) || present(r.Generate) {
+			c.note(path, "rule %q: only its verifyImages are converted", r.Name)
+		}
+		if present(r.Exclude) {
+			if !c.refuse(path+".exclude", "ignored: the rule applies to what it excluded too", "exclusions are not expressible in a signet policy (use --exclude-namespace for whole namespaces)") {
+				continue
+			}
+		}
+		if present(r.Preconditions) || present(r.Context) {
+			if !c.refuse(path+".preconditions", "ignored: the rule always applies", "preconditions and context are not expressible") {
+				continue
+			}
+		}
+		match, ok := c.kyMatch(path+".match", p.Annotations, r.Match)
+		if !ok {
+			continue
+		}
+		// Any Enforce entry makes the whole rule Enforce.
+		ruleAction := ""
+		for _, v := range r.VerifyImages {
+			if strings.EqualFold(v.FailureAction, "Enforce") {
+				ruleAction = "Enforce"
+			}
+		}
+		for j, v := range r.VerifyImages {
+			action := ruleAction
+			if action == "" {
+				action = v.FailureAction
+			}
+			if action == "" {
+				action = policyAction
+			}
+			c.kyVerify(kind, p, fmt.Sprintf("%s.verifyImages[%d]", path, j), r.Name, j, v, action, match)
+		}
+	}
+}
+
+func (c *conv) kyMatch(path string, annotations map[string]string, m kyMatch) (*v1alpha1.MatchResources, bool) {
+	filters := m.Any
+	if len(m.All) > 0 {
+		if len(m.All) > 1 || len(m.Any) > 0 {
+			c.refuse(path+".all", "rule skipped", "combining several filters with all is not expressible")
+			return nil, false
+		}
+		filters = m.All
+	}
+	if m.Resources != nil {
+		filters = append(filters, kyFilter{Resources: *m.Resources})
+	}
+	if len(filters) == 0 {
+		c.invalid(path, "a rule needs a match")
+		return nil, false
+	}
+	kinds := map[string]bool{}
+	allKinds := false
+	var namespaces []string
+	for i, f := range filters {
+		ns := strings.Join(f.Resources.Namespaces, ",")
+		if i > 0 && ns != strings.Join(namespaces, ",") {
+			c.refuse(path, "rule skipped", "filters with different namespaces are not expressible in one signet policy")
+			return nil, false
+		}
+		namespaces = f.Resources.Namespaces
+		for _, k := range f.Resources.Kinds {
+			parts := strings.Split(k, "/")
+			k = parts[len(parts)-1]
+			switch {
+			case k == "*":
+				allKinds = true
+			case k == "Pod":
+				auto := annotations["pod-policies.kyverno.io/autogen-controllers"]
+				switch auto {
+				case "":
+					for _, a := range kyAutogen {
+						kinds[a] = true
+					}
+				case "none":
+					kinds["Pod"] = true
+				default:
+					kinds["Pod"] = true
+					for _, a := range strings.Split(auto, ",") {
+						kinds[strings.TrimSpace(a)] = true
+					}
+				}
+			default:
+				kinds[k] = true
+			}
+		}
+	}
+	out := &v1alpha1.MatchResources{}
+	if !allKinds {
+		for _, k := range kyAutogen {
+			if kinds[k] {
+				out.Kinds = append(out.Kinds, k)
+				delete(kinds, k)
+			}
+		}
+		for k := range kinds {
+			out.Kinds = append(out.Kinds, k)
+		}
+	}
+	for _, ns := range namespaces {
+		if strings.ContainsAny(ns, "*?") {
+			c.refuse(path+".namespaces", "rule skipped", "%q: namespace wildcards are not expressible", ns)
+			return nil, false
+		}
+	}
+	if len(namespaces) > 0 {
+		out.NamespaceSelector = &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{
+			Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpIn, Values: namespaces,
+		}}}
+	}
+	if out.NamespaceSelector == nil && len(out.Kinds) == 0 {
+		return nil, true
+	}
+	return out, true
+}
+
+func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v kyVerify, action string, match *v1alpha1.MatchResources) {
+	switch v.Type {
+	case "", "Cosign":
+	case "SigstoreBundle":
+		c.note(path+".type", "signet reads Sigstore bundles and legacy signatures alike")
+	default:
+		c.refuse(path+".type", "entry skipped", "%q signatures are not supported by signet", v.Type)
+		return
+	}
+	spec := v1alpha1.ImagePolicySpec{Match: match}
+	switch strings.ToLower(action) {
+	case "enforce":
+	case "audit":
+		spec.Mode = "warn"
+	default:
+		c.invalid(path+".failureAction", "%q is not Enforce or Audit", action)
+		return
+	}
+	if len(v.ImageReferences) == 0 {
+		c.invalid(path+".imageReferences", "required")
+		return
+	}
+	for k, ref := range v.ImageReferences {
+		rpath := fmt.Sprintf("%s.imageReferences[%d]", path, k)
+		if strings.Contains(ref, "?") {
+			c.refuse(rpath, "skipped", "%q: \"?\" (one character) has no signet equivalent", ref)
+			continue
+		}
+		if strings.Contains(ref, "{{") {
+			c.invalid(rpath, "variables are not allowed in imageReferences")
+			continue
+		}
+		c.addGlobs(&spec, rpath, ref, starTokens(ref), kyvernoDialect)
+	}
+	if len(v.SkipImageReferences) > 0 {
+		c.refuse(path+".skipImageReferences", "ignored: the skipped images are verified too", "signet selects images positively; it cannot subtract patterns")
+	}
+	if len(spec.Images) == 0 {
+		return
+	}
+	mutate, verifyDigest := v.MutateDigest == nil || *v.MutateDigest, v.VerifyDigest == nil || *v.VerifyDigest
+	switch {
+	case mutate:
+	case verifyDigest:
+		spec.Digest = "require"
+	default:
+		spec.Digest = "none"
+	}
+	if v.Required != nil && !*v.Required {
+		c.note(path+".required", "false: signet verifies every selected image at admission (required only skips Kyverno's annotation check)")
+	}
+	if v.ImageRegistryCredentials != nil {
+		c.note(path+".imageRegistryCredentials", "signet takes registry credentials from the workload's imagePullSecrets, its service account's, then its own Docker config")
+	}
+	if present(v.Attestations) {
+		c.refuse(path+".attestations", "attestations dropped", "Kyverno attestations (JMESPath conditions, per-attestation attestors) are not converted; add signet attestations with CEL conditions by hand")
+	}
+	if present(v.Validate) {
+		c.refuse(path+".validate", "ignored", "validate.deny over attestations is not expressible")
+	}
+	if len(v.Attestors) == 0 {
+		c.invalid(path+".attestors", "required")
+		return
+	}
+	base := fmt.Sprintf("%s-%s", p.Name, rule)
+	from := fmt.Sprintf("Kyverno %s %s rule %s verifyImages[%d]", kind, p.Name, rule, j)
+	for s, set := range v.Attestors {
+		spath := fmt.Sprintf("%s.attestors[%d]", path, s)
+		ps := spec
+		ps.Authorities = nil
+		for e, entry := range set.Entries {
+			auths, ok := c.kyAttestor(fmt.Sprintf("%s.entries[%d]", spath, e), fmt.Sprintf("set-%d-entry-%d", s, e), entry, v.Repository)
+			if !ok {
+				return
+			}
+			ps.Authorities = append(ps.Authorities, auths...)
+		}
+		if len(ps.Authorities) == 0 {
+			c.invalid(spath+".entries", "required")
+			return
+		}
+		n := int32(len(ps.Authorities))
+		if set.Count != nil {
+			if *set.Count < 1 || int32(*set.Count) > n {
+				c.invalid(spath+".count", "%d, with %d entries", *set.Count, n)
+				return
+			}
+			n = int32(*set.Count)
+		}
+		if n > 1 {
+			ps.Threshold = &n
+			c.note(spath, "%d entries must pass; signet counts distinct signers (two entries satisfied by one key count once)", n)
+		}
+		name := c.objectName(base, fmt.Sprintf("%d", j), fmt.Sprintf("%d", s))
+		if kind == "Policy" {
+			ns := p.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			c.addNamespaced(name, ns, from, ps)
+		} else {
+			c.addCluster(name, from, ps)
+		}
+	}
+}
+
+// starTokens reads a pattern where "*" matches anything, "/" included.
+func starTokens(s string) []tok {
+	var toks []tok
+	for i, part := range strings.Split(s, "*") {
+		if i > 0 {
+			toks = append(toks, tok{kind: tAnyStar})
+		}
+		toks = append(toks, tok{tLit, part})
+	}
+	return toks
+}
+
+func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([]v1alpha1.Authority, bool) {
+	for field, raw := range map[string]json.RawMessage{"certificates": a.Certificates, "attestor": a.Attestor, "annotations": a.Annotations} {
+		if present(raw) {
+			c.refuse(path+"."+field, "policy skipped", "not expressible in signet (certificate chains, nested attestor sets and signature annotations)")
+			return nil, false
+		}
+	}
+	if a.Repository != "" {
+		repository = a.Repository
+	}
+	var src *v1alpha1.Source
+	if repository != "" {
+		src = &v1alpha1.Source{OCI: repository}
+	}
+	switch {
+	case a.Keys != nil && a.Keyless == nil:
+		k := a.Keys
+		if k.KMS != "" {
+			c.refuse(path+".keys.kms", "policy skipped", "KMS keys are not supported by signet; give publicKeys")
+			return nil, false
+		}
+		if !strings.EqualFold(k.SignatureAlgorithm, "sha256") && k.SignatureAlgorithm != "" {
+			c.refuse(path+".keys.signatureAlgorithm", "policy skipped", "%q: signet verifies SHA-256 signatures", k.SignatureAlgorithm)
+			return nil, false
+		}
+		var keys []*v1alpha1.KeyAuthority
+		switch {
+		case strings.HasPrefix(k.PublicKeys, "k8s://"):
+			ns, n, _ := strings.Cut(strings.TrimPrefix(k.PublicKeys, "k8s://"), "/")
+			if ka := c.secretKey(path+".keys.publicKeys", n, ns, "cosign.pub"); ka != nil {
+				keys = append(keys, ka)
+			}
+		case k.PublicKeys != "":
+			rest := []byte(k.PublicKeys)
+			for {
+				var b *pem.Block
+				b, rest = pem.Decode(rest)
+				if b == nil {
+					break
+				}
+				keys = append(keys, &v1alpha1.KeyAuthority{Data: string(pem.EncodeToMemory(b))})
+			}
+			if len(keys) == 0 {
+				c.invalid(path+".keys.publicKeys", "no PEM public key")
+			}
+		case k.Secret != nil:
+			if ka := c.secretKey(path+".keys.secret", k.Secret.Name, k.Secret.Namespace, "cosign.pub"); ka != nil {
+				keys = append(keys, ka)
+			}
+		default:
+			c.invalid(path+".keys", "give publicKeys, secret or kms")
+		}
+		if len(keys) == 0 {
+			return nil, false
+		}
+		ignoreTlog, ignoreSCT, ok := c.kyLogs(path+".keys", k.Rekor, k.CTLog, false)
+		if !ok {
+			return nil, false
+		}
+		var out []v1alpha1.Authority
+		for i, ka := range keys {
+			n := name
+			if len(keys) > 1 {
+				n = fmt.Sprintf("%s-key-%d", name, i)
+			}
+			out = append(out, v1alpha1.Authority{Name: n, Key: ka, Source: src, InsecureIgnoreTlog: ignoreTlog, InsecureIgnoreSCT: ignoreSCT})
+		}
+		return out, true
+	case a.Keyless != nil && a.Keys == nil:
+		k := a.Keyless
+		if k.Roots != "" {
+			if !c.refuse(path+".keyless.roots", "the public-good Fulcio roots are used", "custom Fulcio roots need a signet TrustRoot named in keyless.trustRootRef") {
+				return nil, false
+			}
+		}
+		if present(k.AdditionalExtensions) {
+			if !c.refuse(path+".keyless.additionalExtensions", "ignored: any certificate of the identity passes", "certificate extension checks (workflow trigger, repository, ...) are not expressible; fold them into subjectRegExp where the subject carries them") {
+				return nil, false
+			}
+		}
+		_, ignoreSCT, ok := c.kyLogs(path+".keyless", k.Rekor, k.CTLog, true)
+		if !ok {
+			return nil, false
+		}
+		id := v1alpha1.Identity{}
+		switch {
+		case k.IssuerRegExp != "" && k.Issuer != "":
+			c.invalid(path+".keyless", "give issuer or issuerRegExp, not both")
+			return nil, false
+		case k.IssuerRegExp != "":
+			id.IssuerRegExp = unanchored(k.IssuerRegExp)
+		case k.Issuer != "":
+			id.Issuer, id.IssuerRegExp = wildcard(k.Issuer)
+		default:
+			c.refuse(path+".keyless.issuer", "policy skipped", "without an issuer Kyverno accepts any OIDC issuer; signet requires one (give issuer or issuerRegExp)")
+			return nil, false
+		}
+		switch {
+		case k.SubjectRegExp != "" && k.Subject != "":
+			c.invalid(path+".keyless", "give subject or subjectRegExp, not both")
+			return nil, false
+		case k.SubjectRegExp != "":
+			id.SubjectRegExp = unanchored(k.SubjectRegExp)
+		case k.Subject != "":
+			id.Subject, id.SubjectRegExp = wildcard(k.Subject)
+		default:
+			c.refuse(path+".keyless.subject", "policy skipped", "without a subject Kyverno accepts any identity of the issuer; signet requires one (give subject or subjectRegExp)")
+			return nil, false
+		}
+		return []v1alpha1.Authority{{Name: name, Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}}, Source: src, InsecureIgnoreSCT: ignoreSCT}}, true
+	}
+	c.invalid(path, "give exactly one of keys or keyless")
+	return nil, false
+}
+
+// wildcard converts a Kyverno wildcard ("*" any run, "?" one character)
+// into an exact value, or a regular expression over the whole value.
+func wildcard(s string) (exact, re string) {
+	if !strings.ContainsAny(s, "*?") {
+		return s, ""
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*':
+			b.WriteString("(?s:.*)")
+		case '?':
+			b.WriteString("(?s:.)")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	return "", b.String()
+}
+
+// kyLogs converts rekor and ctlog blocks.
+func (c *conv) kyLogs(path string, rekor *kyRekor, ctlog *kyCTLog, keyless bool) (ignoreTlog, ignoreSCT, ok bool) {
+	if rekor != nil {
+		switch {
+		case rekor.IgnoreTlog && keyless:
+			if !c.refuse(path+".rekor.ignoreTlog", "the transparency log is required", "signet always checks the transparency log for keyless signatures") {
+				return false, false, false
+			}
+		case rekor.IgnoreTlog:
+			ignoreTlog = true
+		case rekor.PubKey != "" || (rekor.URL != "" && rekor.URL != publicRekor):
+			if !c.refuse(path+".rekor", "the default trust root's transparency logs are used", "a private Rekor needs a signet TrustRoot, which only keyless authorities can name") {
+				return false, false, false
+			}
+		}
+	}
+	if ctlog != nil {
+		ignoreSCT = ctlog.IgnoreSCT
+		if ctlog.PubKey != "" || ctlog.TSACertChain != "" {
+			if !c.refuse(path+".ctlog", "the default trust root's CT logs and timestamp authorities are used", "private CT logs and timestamp authorities need a signet TrustRoot") {
+				return false, false, false
+			}
+		}
+	}
+	return ignoreTlog, ignoreSCT, true
+}

@@ -1,0 +1,190 @@
+package convert
+
+import (
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/manifests"
+)
+
+// Tanzu Supply Chain Security Tools – Sign: the ClusterImagePolicy named
+// image-policy (signing.apps.tanzu.vmware.com/v1beta1). Its source is not
+// public; semantics followed (its documentation): namePattern "*" matches
+// any characters, "/" included, and a pattern without a tag matches every
+// tag; an image is verified when one of the keys of a matching pattern
+// signed it; excluded namespaces are not enforced at all; unmatched images
+// are denied unless allow_unmatched_images. Key signatures are accepted
+// without a transparency log entry (the cosign of its era did not look).
+var tanzuFormat = Format{
+	Name:        "tanzu",
+	Description: "Tanzu Supply Chain Security Tools - Sign ClusterImagePolicy (signing.apps.tanzu.vmware.com/v1beta1)",
+	yaml:        true,
+	convert:     convertTanzu,
+}
+
+var tanzuDialect = dialect{dockerHost: "docker.io", hubAmbiguous: true, suffix: suffixNone, subject: "the image name"}
+
+type tzPolicy struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Verification struct {
+			Exclude *struct {
+				Resources struct {
+					Namespaces []string `json:"namespaces"`
+				} `json:"resources"`
+			} `json:"exclude"`
+			Keys []struct {
+				Name      string `json:"name"`
+				PublicKey string `json:"publicKey"`
+			} `json:"keys"`
+			Images []struct {
+				NamePattern string `json:"namePattern"`
+				Keys        []struct {
+					Name string `json:"name"`
+				} `json:"keys"`
+				SecretRef *struct {
+					Name      string `json:"name"`
+					Namespace string `json:"namespace"`
+				} `json:"secretRef"`
+			} `json:"images"`
+		} `json:"verification"`
+	} `json:"spec"`
+	Status json.RawMessage `json:"status"`
+}
+
+func convertTanzu(c *conv, docs []manifests.Document) {
+	for _, doc := range docs {
+		c.source = doc.Source
+		switch {
+		case doc.APIVersion == "signing.apps.tanzu.vmware.com/v1beta1" && doc.Kind == "ClusterImagePolicy":
+			var p tzPolicy
+			if c.decode(doc.JSON, &p) {
+				c.tzPolicy(&p)
+			}
+		case doc.Kind == "Secret":
+		default:
+			c.invalid("kind", "%s %s is not a Tanzu ClusterImagePolicy (signing.apps.tanzu.vmware.com/v1beta1)", doc.APIVersion, doc.Kind)
+		}
+	}
+	c.clusterNote("Tanzu denies images no pattern matches unless allow_unmatched_images is true: run signet serve --unmatched=deny (the default), or --unmatched=warn where allow_unmatched_images is true (admitted with \"<image> did not match any image policies\")")
+}
+
+type tzEntry struct {
+	pattern string // without the implied tag
+	keys    string // sorted key names, to compare entries
+}
+
+func (c *conv) tzPolicy(p *tzPolicy) {
+	if p.Name != "image-policy" {
+		c.invalid("metadata.name", "%q: Tanzu enforces only the ClusterImagePolicy named image-policy, so this one decides nothing", p.Name)
+		return
+	}
+	v := p.Spec.Verification
+	if v.Exclude != nil && len(v.Exclude.Resources.Namespaces) > 0 {
+		flags := make([]string, len(v.Exclude.Resources.Namespaces))
+		for i, ns := range v.Exclude.Resources.Namespaces {
+			flags[i] = "--exclude-namespace=" + ns
+		}
+		c.note("spec.verification.exclude.resources.namespaces", "excluded namespaces are not enforced at all: run signet serve %s", strings.Join(flags, " "))
+	}
+	keys := map[string]string{}
+	for i, k := range v.Keys {
+		if _, dup := keys[k.Name]; dup {
+			c.invalid(fmt.Sprintf("spec.verification.keys[%d].name", i), "%q is defined twice", k.Name)
+			return
+		}
+		keys[k.Name] = strings.TrimSpace(k.PublicKey) + "\n"
+	}
+	var entries []tzEntry
+	for i, im := range v.Images {
+		path := fmt.Sprintf("spec.verification.images[%d]", i)
+		pattern := im.NamePattern
+		// A pattern without a tag matches every tag; so does ":*".
+		if slash := strings.LastIndex(pattern, "/"); strings.Contains(pattern[slash+1:], ":") {
+			name, tag, _ := strings.Cut(pattern[slash+1:], ":")
+			if strings.Trim(tag, "*") != "" {
+				c.refuse(path+".namePattern", "entry skipped", "%q names a tag; signet selects repositories (every tag of a repository is governed alike)", im.NamePattern)
+				continue
+			}
+			pattern = pattern[:slash+1] + name
+		}
+		if strings.ContainsAny(pattern, "@") {
+			c.refuse(path+".namePattern", "entry skipped", "%q names a digest; signet selects repositories", im.NamePattern)
+			continue
+		}
+		spec := v1alpha1.ImagePolicySpec{}
+		if !c.addGlobs(&spec, path+".namePattern", im.NamePattern, starTokens(pattern), tanzuDialect) {
+			continue
+		}
+		if len(im.Keys) == 0 {
+			c.invalid(path+".keys", "at least one key is required")
+			continue
+		}
+		var data []string
+		var names []string
+		for j, k := range im.Keys {
+			pem, ok := keys[k.Name]
+			if !ok {
+				c.invalid(fmt.Sprintf("%s.keys[%d].name", path, j), "%q is not among spec.verification.keys", k.Name)
+				return
+			}
+			data = append(data, pem)
+			names = append(names, k.Name)
+		}
+		sort.Strings(names)
+		if im.SecretRef != nil {
+			c.note(path+".secretRef", "registry credentials: signet takes them from the workload's imagePullSecrets, its service account's, then its own Docker config; put Secret %s/%s's credentials in one of those", im.SecretRef.Namespace, im.SecretRef.Name)
+		}
+		spec.Authorities = []v1alpha1.Authority{{
+			Name:               "tanzu-keys",
+			Key:                &v1alpha1.KeyAuthority{Data: strings.Join(data, "")},
+			InsecureIgnoreTlog: true,
+		}}
+		e := tzEntry{pattern: pattern, keys: strings.Join(names, ",")}
+		conflict := false
+		for _, prev := range entries {
+			if prev.keys != e.keys && wildIntersect(prev.pattern, e.pattern) {
+				conflict = !c.refuse(path+".namePattern", "both entries are required of images both match", "%q and %q can match the same image with different keys: Tanzu accepts either entry's keys, signet requires every matching policy", prev.pattern, e.pattern)
+			}
+		}
+		if conflict {
+			continue
+		}
+		entries = append(entries, e)
+		c.addCluster(c.objectName("image-policy", pattern), "Tanzu ClusterImagePolicy image-policy "+path, spec)
+	}
+}
+
+// wildIntersect reports whether some string matches both patterns, where
+// "*" matches any run of characters.
+func wildIntersect(a, b string) bool {
+	type key struct{ i, j int }
+	memo := map[key]bool{}
+	var f func(i, j int) bool
+	f = func(i, j int) bool {
+		k := key{i, j}
+		if v, ok := memo[k]; ok {
+			return v
+		}
+		var r bool
+		switch {
+		case i == len(a) && j == len(b):
+			r = true
+		case i < len(a) && a[i] == '*':
+			r = f(i+1, j) || (j < len(b) && f(i, j+1)) || (j < len(b) && b[j] == '*' && f(i+1, j+1))
+		case j < len(b) && b[j] == '*':
+			r = f(i, j+1) || (i < len(a) && f(i+1, j))
+		case i < len(a) && j < len(b):
+			r = a[i] == b[j] && f(i+1, j+1)
+		}
+		memo[k] = r
+		return r
+	}
+	return f(0, 0)
+}
