@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -388,12 +389,12 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 			key = kv.key
 			break
 		}
-		if len(errs) == 0 || errs[len(errs)-1] != reason.Error() {
-			errs = append(errs, reason.Error())
+		if msg := cleanSigstoreError(reason.Error()); !slices.Contains(errs, msg) {
+			errs = append(errs, msg)
 		}
 	}
 	if vr == nil {
-		return sig, errors.New(cleanSigstoreError(strings.Join(errs, "; ")))
+		return sig, errors.New(strings.Join(errs, "; "))
 	}
 
 	sig = Signature{
@@ -506,8 +507,30 @@ func verifyEnvelopeTimestamp(a *compiledAuthority, cand candidate) (*Timestamp, 
 	return nil, fmt.Errorf("RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority: %s", strings.Join(errs, "; "))
 }
 
-// cleanSigstoreError shortens sigstore-go's nested messages to their cause.
+// Messages of sigstore-go v1.3.0 (and rekor-tiles) that cleanSigstoreError rewrites.
+const (
+	// No RFC 3161 timestamp verified and no log entry with an integrated
+	// time (Rekor v2 entries have none); sigstore-go appends the timestamp
+	// errors after "; error: ", or "%!w(<nil>)" when there were none.
+	sgNoObserverTime = "threshold not met for verified signed & log entry integrated timestamps: 0 < "
+	// A Rekor v2 inclusion proof that does not hash to the checkpoint's
+	// root, followed by both roots as decimal byte lists.
+	sgInclusionRoot = "verifying inclusion: calculated root"
+)
+
+// cleanSigstoreError shortens one of sigstore-go's nested messages to its
+// cause.
 func cleanSigstoreError(s string) string {
+	if _, after, ok := strings.Cut(s, sgNoObserverTime); ok {
+		msg := "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)"
+		if _, cause, ok := strings.Cut(after, "; error: "); ok && cause != "" && !strings.Contains(cause, "%!w(<nil>)") {
+			msg += "; the timestamp did not verify: " + strings.ReplaceAll(cause, "\n", "; ")
+		}
+		return msg
+	}
+	if strings.Contains(s, sgInclusionRoot) {
+		return "transparency log inclusion proof does not lead to the root hash of the signed checkpoint (the proof or checkpoint was altered, or the entry was logged for another signature, key or artifact)"
+	}
 	s = strings.ReplaceAll(s, "failed to verify signature: ", "")
 	if strings.Contains(s, "crypto/rsa: verification error") || strings.Contains(s, "invalid signature when validating ASN.1 encoded signature") || strings.Contains(s, "ed25519: invalid signature") || strings.Contains(s, "could not verify message") || strings.Contains(s, "accepted signatures do not match threshold") {
 		return "signature does not verify with the trusted key (wrong key or tampered payload)"
