@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"crypto/sha256"
 	"crypto/tls"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -31,7 +29,6 @@ import (
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -58,6 +55,7 @@ type serveOptions struct {
 	imageFields    []string
 	tlsSecret      string
 	certValidity   time.Duration
+	tuf            tufOptions
 }
 
 func newServeCommand() *cobra.Command {
@@ -101,6 +99,7 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 	f.StringVar(&o.validatingName, "validating-webhook", "", "ValidatingWebhookConfiguration to inject the self-generated CA into")
 	f.StringVar(&o.mutatingName, "mutating-webhook", "", "MutatingWebhookConfiguration to inject the self-generated CA into")
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
+	o.tuf.AddFlags(f)
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
 	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
@@ -125,6 +124,9 @@ func (o *serveOptions) Validate() error {
 	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
 		return fmt.Errorf("--unmatched: %w", err)
 	}
+	if err := o.tuf.Validate(o.trustedRoot); err != nil {
+		return err
+	}
 	if o.timeout <= 0 || o.timeout > 29*time.Second {
 		return errors.New("--decision-timeout must be positive and below 30s, the longest webhook timeout")
 	}
@@ -144,26 +146,12 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	metrics := newServeMetrics()
 
-	var trustVersion string
-	var tr *root.TrustedRoot
-	trustFn := func() (root.TrustedMaterial, error) {
-		if tr != nil {
-			return tr, nil
-		}
-		var err error
-		tr, err = loadTrustedRoot(o.trustedRoot)
-		return tr, err
+	trustMetrics := controller.NewTrustRootMetrics(metrics.registry)
+	defaultRoot, err := newDefaultTrust(o.trustedRoot, o.tuf, trustMetrics)
+	if err != nil {
+		return withExitCode(ExitUndecided, err)
 	}
-	if o.trustedRoot != "" {
-		data, err := readBounded(o.trustedRoot, trust.MaxTrustedRootFileSize)
-		if err != nil {
-			return withExitCode(ExitUndecided, err)
-		}
-		sum := sha256.Sum256(data)
-		trustVersion = "file:" + hex.EncodeToString(sum[:8])
-	} else {
-		trustVersion = "embedded:" + trust.EmbeddedSource().SHA256
-	}
+	trustFn, trustVersion := defaultRoot.Material, defaultRoot.Version()
 	excluded := append([]string{o.namespace}, o.excluded...)
 	cfg := policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn, TrustVersion: trustVersion}
 
@@ -198,8 +186,20 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 		if err != nil {
 			return withExitCode(ExitUndecided, err)
 		}
-		h.Snapshot = func() *policy.Snapshot { return snap }
+		var current atomic.Pointer[policy.Snapshot]
+		current.Store(snap)
+		h.Snapshot = current.Load
 		ready.Store(true)
+		// A new default root (--tuf) recompiles the files.
+		go defaultRoot.Run(ctx, log, func() {
+			c := cfg
+			c.TrustVersion = defaultRoot.Version()
+			if snap, err := loadPolicyFiles(o.policies, c, trustFn); err == nil {
+				current.Store(snap)
+			} else {
+				log.Error("recompiling the policy files after a trusted root refresh", "err", err)
+			}
+		})
 	}
 
 	var cert tls.Certificate
@@ -234,10 +234,12 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 			}
 		}
 		if o.policies == "" {
-			ctl, err := controller.New(restCfg, &controller.Controller{Namespace: o.namespace, Config: cfg, Trust: trustFn, Log: log})
+			ctl, err := controller.New(restCfg, &controller.Controller{Namespace: o.namespace, Config: cfg, Trust: trustFn, Log: log,
+				TrustVersion: defaultRoot.Version, Metrics: trustMetrics})
 			if err != nil {
 				return withExitCode(ExitUndecided, err)
 			}
+			go defaultRoot.Run(ctx, log, ctl.Refresh)
 			h.Snapshot = ctl.Snapshot
 			h.Namespaces = ctl
 			h.Credentials = ctl

@@ -49,7 +49,15 @@ type Controller struct {
 	Config    policy.Config
 	// Trust returns the default trusted material.
 	Trust func() (root.TrustedMaterial, error)
-	Log   *slog.Logger
+	// TrustVersion, if set, names the default trusted material now (it
+	// changes when a TUF refresh of the default root yields a new one);
+	// otherwise Config.TrustVersion does.
+	TrustVersion func() string
+	// Metrics records TrustRoot refreshes; nil records nothing.
+	Metrics *TrustRootMetrics
+	Log     *slog.Logger
+
+	trustRoots *trustRoots
 
 	client client.Client
 	cache  cache.Cache
@@ -74,6 +82,7 @@ func New(cfg *rest.Config, c *Controller) (*Controller, error) {
 		return nil, err
 	}
 	c.client, c.cache, c.kick, c.config = cl, ca, make(chan struct{}, 1), cfg
+	c.trustRoots = newTrustRoots(configMapReader(cl, c.Namespace), c.Metrics)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}
@@ -96,7 +105,7 @@ func (c *Controller) Labels(ctx context.Context, name string) (map[string]string
 // first snapshot is built, running the rest in the background; errors
 // after that are logged.
 func (c *Controller) Run(ctx context.Context) error {
-	for _, obj := range []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &corev1.Namespace{}} {
+	for _, obj := range []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &v1alpha1.TrustRoot{}, &corev1.Namespace{}} {
 		inf, err := c.cache.GetInformer(ctx, obj)
 		if err != nil {
 			return fmt.Errorf("watching %T: %w", obj, err)
@@ -127,6 +136,7 @@ func (c *Controller) Run(ctx context.Context) error {
 		return err
 	}
 	go c.loop(ctx)
+	go c.trustLoop(ctx)
 	return nil
 }
 
@@ -184,7 +194,7 @@ func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 
 func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	if name != "" {
-		return nil, fmt.Errorf("TrustRoot %q is not available (TrustRoot objects are not supported yet; omit trustRootRef to use the default root)", name)
+		return r.c.trustRoots.material(name)
 	}
 	return r.c.Trust()
 }
@@ -196,6 +206,10 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	}
 	var ips v1alpha1.ImagePolicyList
 	if err := c.cache.List(ctx, &ips); err != nil {
+		return err
+	}
+	cfg, trustRoots, err := c.syncTrustRoots(ctx)
+	if err != nil {
 		return err
 	}
 	res := resolver{ctx: ctx, c: c}
@@ -218,12 +232,13 @@ func (c *Controller) rebuild(ctx context.Context) error {
 		compiled = append(compiled, p)
 		targets = append(targets, statusTarget{o, &o.Status, p})
 	}
-	snap, err := policy.NewSnapshot(compiled, c.Config)
+	snap, err := policy.NewSnapshot(compiled, cfg)
 	if err != nil {
 		return err
 	}
 	c.snap.Store(snap)
 	c.Log.Info("policy snapshot loaded", "policies", len(compiled))
+	c.writeTrustRootStatus(ctx, trustRoots)
 
 	if !c.leader.Load() {
 		return nil // the leader writes status

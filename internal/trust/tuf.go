@@ -74,8 +74,9 @@ func NewMaterial(data []byte) (*Material, error) {
 // ([ErrMetadataExpired]). Metadata is held in memory: go-tuf's disk cache
 // is off.
 type TUF struct {
-	src    Origin
-	target string
+	src     Origin
+	target  string
+	targets string
 
 	mu       sync.Mutex // serializes Refresh
 	rootJSON []byte     // newest verified root.json
@@ -101,6 +102,18 @@ func WithTarget(name string) TUFOption {
 	}
 }
 
+// WithTargetsDir names the repository directory holding the targets
+// (default "targets"). The name must be a clean relative path.
+func WithTargetsDir(dir string) TUFOption {
+	return func(c *TUF) error {
+		if err := CheckName(dir); err != nil {
+			return fmt.Errorf("targets directory: %w", err)
+		}
+		c.targets = dir
+		return nil
+	}
+}
+
 // NewTUF returns a client of the repository at src that trusts initialRoot
 // (a TUF root.json) to begin with. It parses the root and touches nothing
 // else: the first [TUF.Refresh] is the first fetch.
@@ -114,7 +127,7 @@ func NewTUF(initialRoot []byte, src Origin, opts ...TUFOption) (*TUF, error) {
 	if _, err := (&metadata.Metadata[metadata.RootType]{}).FromBytes(initialRoot); err != nil {
 		return nil, fmt.Errorf("parsing the initial TUF root: %w", err)
 	}
-	c := &TUF{src: src, target: DefaultTrustedRootTarget, rootJSON: append([]byte(nil), initialRoot...)}
+	c := &TUF{src: src, target: DefaultTrustedRootTarget, targets: "targets", rootJSON: append([]byte(nil), initialRoot...)}
 	for _, o := range opts {
 		if err := o(c); err != nil {
 			return nil, err
@@ -144,6 +157,7 @@ func (c *TUF) Refresh(ctx context.Context) (*Material, error) {
 		return nil, err
 	}
 	cfg.Fetcher = &fetcher{ctx: ctx, src: c.src}
+	cfg.RemoteTargetsURL = tufBaseURL + c.targets + "/"
 	cfg.DisableLocalCache = true
 	up, err := updater.New(cfg)
 	if err != nil {

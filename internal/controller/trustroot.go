@@ -1,0 +1,588 @@
+package controller
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sigstore/sigstore-go/pkg/root"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/trust"
+)
+
+// Defaults of TrustRoot handling.
+const (
+	// DefaultRefreshInterval is how often a remote TrustRoot is refreshed
+	// when its refreshInterval is not set.
+	DefaultRefreshInterval = 24 * time.Hour
+	// minRetry is the first retry delay after a failed refresh; it doubles
+	// up to the refresh interval.
+	minRetry = time.Minute
+	// ExpiresSoonWindow is how far ahead ExpiresSoon warns.
+	ExpiresSoonWindow = 30 * 24 * time.Hour
+	// RefreshAnnotation asks for a refresh now when its value changes
+	// (e.g. kubectl annotate trustroot NAME signet.dev/refresh=$(date +%s)).
+	RefreshAnnotation = "signet.dev/refresh"
+	// refreshTimeout bounds one refresh of a remote TrustRoot.
+	refreshTimeout = 2 * time.Minute
+)
+
+// TrustRootMetrics are the Prometheus metrics of TrustRoot refreshes.
+type TrustRootMetrics struct {
+	refreshes *prometheus.CounterVec
+	expiry    *prometheus.GaugeVec
+}
+
+// NewTrustRootMetrics registers signet_trustroot_refresh_total{trustroot,result}
+// (result: success, error, expired) and
+// signet_trustroot_expiry_timestamp_seconds{trustroot} (the earliest of the
+// material's next expiry and its TUF metadata's expiry, Unix seconds).
+func NewTrustRootMetrics(reg prometheus.Registerer) *TrustRootMetrics {
+	m := &TrustRootMetrics{
+		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "signet_trustroot_refresh_total",
+			Help: "Trust root resolutions and TUF refreshes, by TrustRoot and result (success, error, expired).",
+		}, []string{"trustroot", "result"}),
+		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "signet_trustroot_expiry_timestamp_seconds",
+			Help: "When the trusted material in use (or its TUF metadata) first expires, Unix seconds, by TrustRoot.",
+		}, []string{"trustroot"}),
+	}
+	reg.MustRegister(m.refreshes, m.expiry)
+	return m
+}
+
+// Observe records one resolution of the trust root name.
+func (m *TrustRootMetrics) Observe(name string, mat *trust.Material, err error, now time.Time) {
+	if m == nil {
+		return
+	}
+	result := "success"
+	switch {
+	case errors.Is(err, trust.ErrMetadataExpired):
+		result = "expired"
+	case err != nil:
+		result = "error"
+	}
+	m.refreshes.WithLabelValues(name, result).Inc()
+	if mat != nil {
+		if exp := expiryOf(mat, now); !exp.IsZero() {
+			m.expiry.WithLabelValues(name).Set(float64(exp.Unix()))
+		}
+	}
+}
+
+func (m *TrustRootMetrics) forget(name string) {
+	if m == nil {
+		return
+	}
+	m.expiry.DeleteLabelValues(name)
+}
+
+// expiryOf is the earliest of the material's next expiry and its TUF
+// metadata's expiry; zero if neither has one.
+func expiryOf(m *trust.Material, now time.Time) time.Time {
+	var exp time.Time
+	if s := trust.Describe(m.TrustedRoot, now); s.NextExpiry != nil {
+		exp = s.NextExpiry.At
+	}
+	if !m.MetadataExpires.IsZero() && (exp.IsZero() || m.MetadataExpires.Before(exp)) {
+		exp = m.MetadataExpires
+	}
+	return exp
+}
+
+// trustRoots keeps the material of every TrustRoot object: resolved when
+// the object changes (static kinds, in memory), fetched in the background
+// (remote), re-read every minute (ConfigMaps). It never blocks admission.
+type trustRoots struct {
+	// configMap reads a key of a ConfigMap in signet's namespace.
+	configMap func(ctx context.Context, name, key string) ([]byte, error)
+	metrics   *TrustRootMetrics
+	now       func() time.Time
+
+	mu      sync.Mutex
+	entries map[string]*trustEntry
+}
+
+// trustEntry is one TrustRoot's state.
+type trustEntry struct {
+	name      string
+	specHash  string // spec and refresh annotation the entry was built from
+	kind      string
+	tuf       *trust.TUF // remote and repository
+	interval  time.Duration
+	material  *trust.Material // last good
+	err       error           // of the last attempt; nil if it succeeded
+	refreshed time.Time       // last success
+	next      time.Time       // next attempt (remote, configMap)
+	failures  int
+	running   bool // a background refresh is in flight
+}
+
+func newTrustRoots(configMap func(ctx context.Context, name, key string) ([]byte, error), metrics *TrustRootMetrics) *trustRoots {
+	return &trustRoots{configMap: configMap, metrics: metrics, now: time.Now, entries: map[string]*trustEntry{}}
+}
+
+// sync brings the entries in line with the objects: new or changed objects
+// get a fresh entry (static kinds are resolved now, in memory; remote ones
+// are left for refreshDue), deleted ones are dropped, ConfigMaps due are
+// re-read. It reports whether any entry's material changed.
+func (t *trustRoots) sync(ctx context.Context, objs []v1alpha1.TrustRoot) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	changed := false
+	seen := map[string]bool{}
+	for i := range objs {
+		o := &objs[i]
+		seen[o.Name] = true
+		h := specHash(o)
+		e := t.entries[o.Name]
+		if e == nil || e.specHash != h {
+			before := versionOf(e)
+			e = t.newEntry(o, h)
+			t.entries[o.Name] = e
+			if versionOf(e) != before || e.err != nil {
+				changed = true
+			}
+		}
+		if e.kind == "configMap" && !t.now().Before(e.next) {
+			before := versionOf(e)
+			t.resolveConfigMap(ctx, e, o.Spec.TrustedRoot.ConfigMapRef)
+			changed = changed || versionOf(e) != before
+		}
+	}
+	for name := range t.entries {
+		if !seen[name] {
+			delete(t.entries, name)
+			t.metrics.forget(name)
+			changed = true
+		}
+	}
+	return changed
+}
+
+func versionOf(e *trustEntry) string {
+	if e == nil || e.material == nil {
+		return ""
+	}
+	return e.material.Version
+}
+
+func specHash(o *v1alpha1.TrustRoot) string {
+	raw, _ := json.Marshal(struct {
+		UID     string
+		Spec    v1alpha1.TrustRootSpec
+		Refresh string
+	}{string(o.UID), o.Spec, o.Annotations[RefreshAnnotation]})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:])
+}
+
+// newEntry builds an entry for o; everything but remote (and ConfigMap)
+// material is resolved here, without I/O.
+func (t *trustRoots) newEntry(o *v1alpha1.TrustRoot, h string) *trustEntry {
+	e := &trustEntry{name: o.Name, specHash: h, next: t.now()}
+	s := o.Spec
+	var err error
+	switch {
+	case s.Remote != nil:
+		e.kind = "remote"
+		e.interval = DefaultRefreshInterval
+		if s.Remote.RefreshInterval != nil && s.Remote.RefreshInterval.Duration > 0 {
+			e.interval = s.Remote.RefreshInterval.Duration
+		}
+		var m *trust.Mirror
+		if m, err = trust.NewMirror(s.Remote.Mirror, nil); err == nil {
+			e.tuf, err = trust.NewTUF(s.Remote.Root, m, targetOpts(s.Remote.TrustedRootTarget, "")...)
+		}
+		err = fieldErr("spec.remote", err)
+	case s.Repository != nil:
+		e.kind = "repository"
+		var r *trust.Repository
+		if r, err = trust.ReadRepository(s.Repository.MirrorFS); err == nil {
+			if e.tuf, err = trust.NewTUF(s.Repository.Root, r, targetOpts(s.Repository.TrustedRootTarget, s.Repository.Targets)...); err == nil {
+				// In memory: no network, so resolved right away.
+				e.material, err = e.tuf.Refresh(context.Background())
+			}
+		}
+		err = fieldErr("spec.repository", err)
+		t.metrics.Observe(o.Name, e.material, err, t.now())
+	case s.TrustedRoot != nil && s.TrustedRoot.ConfigMapRef != nil:
+		e.kind = "configMap"
+		return e // read by sync
+	case s.TrustedRoot != nil:
+		e.kind = "trustedRoot"
+		e.material, err = trust.NewMaterial([]byte(s.TrustedRoot.Data))
+		err = fieldErr("spec.trustedRoot.data", err)
+		t.metrics.Observe(o.Name, e.material, err, t.now())
+	case s.Keys != nil:
+		e.kind = "keys"
+		e.material, err = keysOf(s.Keys).Material()
+		err = fieldErr("spec.keys", err)
+		t.metrics.Observe(o.Name, e.material, err, t.now())
+	default:
+		err = errors.New("spec: give exactly one of remote, repository, trustedRoot or keys")
+	}
+	e.err = err
+	if err == nil && e.material != nil {
+		e.refreshed = t.now()
+	}
+	return e
+}
+
+func fieldErr(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return fmt.Errorf("%s: %w", path, err)
+}
+
+func targetOpts(target, dir string) []trust.TUFOption {
+	var opts []trust.TUFOption
+	if target != "" {
+		opts = append(opts, trust.WithTarget(target))
+	}
+	if dir != "" {
+		opts = append(opts, trust.WithTargetsDir(dir))
+	}
+	return opts
+}
+
+func keysOf(k *v1alpha1.TrustRootKeys) trust.Keys {
+	ca := func(in []v1alpha1.CertificateAuthorityKey) []trust.CertificateAuthority {
+		var out []trust.CertificateAuthority
+		for _, c := range in {
+			out = append(out, trust.CertificateAuthority{URI: c.URI, CertChain: []byte(c.CertChain), Start: timeOf(c.ValidFrom), End: timeOf(c.ValidUntil)})
+		}
+		return out
+	}
+	logs := func(in []v1alpha1.LogPublicKey) []trust.LogKey {
+		var out []trust.LogKey
+		for _, l := range in {
+			out = append(out, trust.LogKey{BaseURL: l.BaseURL, PublicKey: []byte(l.PublicKey), Start: timeOf(l.ValidFrom), End: timeOf(l.ValidUntil)})
+		}
+		return out
+	}
+	return trust.Keys{CertificateAuthorities: ca(k.CertificateAuthorities), TimestampAuthorities: ca(k.TimestampAuthorities),
+		TransparencyLogs: logs(k.TransparencyLogs), CTLogs: logs(k.CTLogs)}
+}
+
+func timeOf(t *metav1.Time) time.Time {
+	if t == nil {
+		return time.Time{}
+	}
+	return t.Time
+}
+
+// resolveConfigMap re-reads a ConfigMap-held trusted root; a failure keeps
+// the last good material. Called with t.mu held.
+func (t *trustRoots) resolveConfigMap(ctx context.Context, e *trustEntry, ref *v1alpha1.ConfigMapKeyRef) {
+	key := ref.Key
+	if key == "" {
+		key = trust.DefaultTrustedRootTarget
+	}
+	e.next = t.now().Add(time.Minute)
+	data, err := t.configMap(ctx, ref.Name, key)
+	var m *trust.Material
+	if err == nil {
+		m, err = trust.NewMaterial(data)
+	}
+	err = fieldErr("spec.trustedRoot.configMapRef", err)
+	if versionOf(e) != versionOfMaterial(m) || err != nil {
+		t.metrics.Observe(e.name, m, err, t.now())
+	}
+	e.err = err
+	if m != nil {
+		e.material, e.refreshed = m, t.now()
+	}
+}
+
+func versionOfMaterial(m *trust.Material) string {
+	if m == nil {
+		return ""
+	}
+	return m.Version
+}
+
+// due returns the remote entries whose refresh is due and marks them
+// running.
+func (t *trustRoots) due() []*trustEntry {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var out []*trustEntry
+	now := t.now()
+	for _, e := range t.entries {
+		if e.kind == "remote" && e.tuf != nil && !e.running && !now.Before(e.next) {
+			e.running = true
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
+	return out
+}
+
+// refresh runs one TUF refresh of a remote entry and reports whether its
+// material changed. A failure keeps the last good material and retries
+// after a minute, doubling up to the interval.
+func (t *trustRoots) refresh(ctx context.Context, e *trustEntry) bool {
+	ctx, cancel := context.WithTimeout(ctx, refreshTimeout)
+	defer cancel()
+	m, err := e.tuf.Refresh(ctx)
+	t.metrics.Observe(e.name, orCurrent(m, e.tuf), err, t.now())
+
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e.running = false
+	before := versionOf(e)
+	e.err = fieldErr("spec.remote", err)
+	if err != nil {
+		e.failures++
+		backoff := minRetry << min(e.failures-1, 16)
+		e.next = t.now().Add(min(backoff, e.interval))
+	} else {
+		e.failures = 0
+		e.material, e.refreshed = m, t.now()
+		e.next = t.now().Add(e.interval)
+	}
+	// A replaced entry (the object changed meanwhile) is not current.
+	if t.entries[e.name] != e {
+		return false
+	}
+	return versionOf(e) != before || err != nil && before == ""
+}
+
+func orCurrent(m *trust.Material, c *trust.TUF) *trust.Material {
+	if m != nil {
+		return m
+	}
+	return c.Current()
+}
+
+// material returns the named TrustRoot's last good material.
+func (t *trustRoots) material(name string) (root.TrustedMaterial, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[name]
+	switch {
+	case e == nil:
+		return nil, fmt.Errorf("TrustRoot %q does not exist", name)
+	case e.material != nil:
+		return e.material.TrustedRoot, nil
+	case e.err != nil:
+		return nil, fmt.Errorf("TrustRoot %q has no trusted material: %w", name, e.err)
+	default:
+		return nil, fmt.Errorf("TrustRoot %q has no trusted material yet (it is being fetched)", name)
+	}
+}
+
+// version identifies every entry's material, for cache keys: "name=version"
+// pairs in name order.
+func (t *trustRoots) version() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := make([]string, 0, len(t.entries))
+	for n := range t.entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, ";%s=%s", n, versionOf(t.entries[n]))
+	}
+	return b.String()
+}
+
+// status is the status the entry calls for, at now; ok is false when there
+// is no entry.
+func (t *trustRoots) status(o *v1alpha1.TrustRoot, now time.Time) (v1alpha1.TrustRootStatus, bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	e := t.entries[o.Name]
+	if e == nil {
+		return v1alpha1.TrustRootStatus{}, false
+	}
+	st := v1alpha1.TrustRootStatus{ObservedGeneration: o.Generation, Conditions: append([]metav1.Condition(nil), o.Status.Conditions...)}
+	gen := o.Generation
+	set := func(typ string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: gen})
+	}
+	m := e.material
+	switch {
+	case m == nil && e.err != nil:
+		set("Ready", metav1.ConditionFalse, failReason(e.kind, e.err), e.err.Error()+"; policies that name this TrustRoot deny what they select")
+	case m == nil:
+		set("Ready", metav1.ConditionFalse, "Pending", "fetching the trusted root; policies that name this TrustRoot deny what they select until it arrives")
+	case e.err != nil:
+		set("Ready", metav1.ConditionTrue, "RefreshFailed", fmt.Sprintf("using the trusted root %s resolved at %s; the last refresh failed: %v", m.Version, e.refreshed.UTC().Format(time.RFC3339), e.err))
+	default:
+		set("Ready", metav1.ConditionTrue, "Loaded", "using the trusted root "+m.Version)
+	}
+	if m == nil {
+		meta.RemoveStatusCondition(&st.Conditions, "Expired")
+		meta.RemoveStatusCondition(&st.Conditions, "ExpiresSoon")
+		return st, true
+	}
+	st.Version = m.Version
+	st.LastRefreshTime = &metav1.Time{Time: e.refreshed.UTC().Truncate(time.Second)}
+	sum := trust.Describe(m.TrustedRoot, now)
+	if sum.NextExpiry != nil {
+		st.Expires = &metav1.Time{Time: sum.NextExpiry.At.UTC().Truncate(time.Second)}
+	}
+	if !m.MetadataExpires.IsZero() {
+		st.MetadataExpires = &metav1.Time{Time: m.MetadataExpires.UTC().Truncate(time.Second)}
+	}
+	nothingValid := sum.Current == (trust.Counts{})
+	switch {
+	case errors.Is(e.err, trust.ErrMetadataExpired) || !m.MetadataExpires.IsZero() && now.After(m.MetadataExpires):
+		set("Expired", metav1.ConditionTrue, "MetadataExpired", "the TUF metadata has expired: update the repository (or the mirror); until then the last good trusted root stays in use")
+	case nothingValid:
+		set("Expired", metav1.ConditionTrue, "NothingValid", "no certificate authority, log or timestamp authority of the trusted root is valid now")
+	default:
+		set("Expired", metav1.ConditionFalse, "Valid", "the trusted root and its metadata are valid")
+	}
+	exp := expiryOf(m, now)
+	if !exp.IsZero() && exp.After(now) && exp.Sub(now) < ExpiresSoonWindow {
+		set("ExpiresSoon", metav1.ConditionTrue, "ExpiresSoon", "trusted material or its TUF metadata expires at "+exp.UTC().Format(time.RFC3339))
+	} else {
+		set("ExpiresSoon", metav1.ConditionFalse, "NotSoon", fmt.Sprintf("nothing expires within %d days", int(ExpiresSoonWindow.Hours()/24)))
+	}
+	return st, true
+}
+
+func failReason(kind string, err error) string {
+	switch {
+	case errors.Is(err, trust.ErrMetadataExpired):
+		return "MetadataExpired"
+	case errors.Is(err, trust.ErrRollback):
+		return "Rollback"
+	case kind == "remote" || kind == "configMap":
+		return "FetchFailed"
+	default:
+		return "Invalid"
+	}
+}
+
+// configMapReader reads ConfigMap keys in ns through the API (by name,
+// never watched).
+func configMapReader(c client.Client, ns string) func(ctx context.Context, name, key string) ([]byte, error) {
+	return func(ctx context.Context, name, key string) ([]byte, error) {
+		var cm corev1.ConfigMap
+		if err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: name}, &cm); err != nil {
+			return nil, fmt.Errorf("reading the ConfigMap %s/%s: %w", ns, name, err)
+		}
+		if v, ok := cm.Data[key]; ok {
+			return []byte(v), nil
+		}
+		if v, ok := cm.BinaryData[key]; ok {
+			return v, nil
+		}
+		return nil, fmt.Errorf("the ConfigMap %s/%s has no key %q", ns, name, key)
+	}
+}
+
+// syncTrustRoots brings the TrustRoot entries up to date and returns the
+// configuration to compile the snapshot with: its TrustVersion names the
+// default material and every TrustRoot's, so cached results never outlive
+// the material they were verified with.
+func (c *Controller) syncTrustRoots(ctx context.Context) (policy.Config, []v1alpha1.TrustRoot, error) {
+	var trs v1alpha1.TrustRootList
+	if err := c.cache.List(ctx, &trs); err != nil {
+		return policy.Config{}, nil, err
+	}
+	c.trustRoots.sync(ctx, trs.Items)
+	cfg := c.Config
+	if c.TrustVersion != nil {
+		cfg.TrustVersion = c.TrustVersion()
+	}
+	cfg.TrustVersion += c.trustRoots.version()
+	return cfg, trs.Items, nil
+}
+
+// trustLoop refreshes remote TrustRoots when due (first when they are first
+// seen, then every refreshInterval; failures retried sooner) and rebuilds
+// the snapshot when one yields new material. It runs until ctx ends.
+func (c *Controller) trustLoop(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		for _, e := range c.trustRoots.due() {
+			go func() {
+				if c.trustRoots.refresh(ctx, e) {
+					c.trigger()
+				} else if c.leader.Load() {
+					c.trigger() // the status says when it last refreshed
+				}
+			}()
+		}
+	}
+}
+
+// writeTrustRootStatus writes each TrustRoot's status; only the leader
+// does. Failures are logged.
+func (c *Controller) writeTrustRootStatus(ctx context.Context, objs []v1alpha1.TrustRoot) {
+	if !c.leader.Load() {
+		return
+	}
+	now := c.trustRoots.now()
+	for i := range objs {
+		o := &objs[i]
+		st, ok := c.trustRoots.status(o, now)
+		if !ok || trustStatusEqual(o.Status, st) {
+			continue
+		}
+		o.Status = st
+		if err := c.client.Status().Update(ctx, o); err != nil {
+			c.Log.Warn("writing TrustRoot status", "trustroot", o.Name, "err", err)
+		}
+	}
+}
+
+// trustStatusEqual compares statuses ignoring condition transition times.
+func trustStatusEqual(a, b v1alpha1.TrustRootStatus) bool {
+	strip := func(s v1alpha1.TrustRootStatus) v1alpha1.TrustRootStatus {
+		s.Conditions = append([]metav1.Condition(nil), s.Conditions...)
+		for i := range s.Conditions {
+			s.Conditions[i].LastTransitionTime = metav1.Time{}
+		}
+		return s
+	}
+	x, _ := json.Marshal(strip(a))
+	y, _ := json.Marshal(strip(b))
+	return string(x) == string(y)
+}
+
+// ResolveSpec resolves a TrustRoot spec outside a cluster (for `signet
+// trustroot inspect`): a remote one is fetched from its mirror once; a
+// ConfigMap reference cannot be resolved.
+func ResolveSpec(ctx context.Context, s v1alpha1.TrustRootSpec) (*trust.Material, error) {
+	if s.TrustedRoot != nil && s.TrustedRoot.ConfigMapRef != nil {
+		return nil, errors.New("spec.trustedRoot.configMapRef: a ConfigMap can only be read in a cluster")
+	}
+	t := newTrustRoots(nil, nil)
+	e := t.newEntry(&v1alpha1.TrustRoot{Spec: s}, "")
+	if e.kind == "remote" && e.err == nil {
+		m, err := e.tuf.Refresh(ctx)
+		return m, fieldErr("spec.remote", err)
+	}
+	return e.material, e.err
+}
