@@ -6,6 +6,7 @@ package examples
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -151,9 +152,11 @@ func TestKeylessExamples(t *testing.T) {
 	const gh = "https://token.actions.githubusercontent.com"
 	// signed pushes an image to repo and attaches a keyless signature made
 	// by subject (issued by issuer) in format f.
+	pushed := 0
 	signed := func(t *testing.T, repo, issuer, subject string, f harness.Format) harness.Image {
 		t.Helper()
-		img := reg.PushRandomImage(t, repo, "v1")
+		pushed++ // a tag of its own, so later pushes never move it
+		img := reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", pushed))
 		o := sigstoretest.SignOptions{Identity: subject, Issuer: issuer}
 		name, _, _ := strings.Cut(img.Ref, "@")
 		if f == harness.Legacy {
