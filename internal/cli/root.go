@@ -47,6 +47,7 @@ bad usage.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand(), newServeCommand(), newNodeAgentCommand())
+	root.AddCommand(newTrustRootCommand())
 	return root
 }
 
