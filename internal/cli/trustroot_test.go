@@ -161,7 +161,9 @@ func TestTrustRootServe(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
 	var errOut bytes.Buffer
-	go func() { done <- Execute(ctx, []string{"trustroot", "serve", repo.Dir(), "--listen", addr}, &bytes.Buffer{}, &errOut) }()
+	go func() {
+		done <- Execute(ctx, []string{"trustroot", "serve", repo.Dir(), "--listen", addr}, &bytes.Buffer{}, &errOut)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		<-done
