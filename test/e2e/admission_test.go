@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/google/go-containerregistry/pkg/authn"
@@ -333,6 +334,20 @@ func TestAdmission(t *testing.T) {
 			}
 			return nil
 		})
+		// The change is an Event on the policy too (kubectl describe).
+		eventually(t, "Invalid event", func() error {
+			var events corev1.EventList
+			if err := w.cluster.Client.List(ctx, &events, client.InNamespace("default")); err != nil {
+				return err
+			}
+			for _, e := range events.Items {
+				if e.InvolvedObject.Kind == "ClusterImagePolicy" && e.InvolvedObject.Name == bad.Name && e.Type == corev1.EventTypeWarning &&
+					e.Reason == "Invalid" && strings.Contains(e.Message, "subjectRegExp: invalid regular expression") {
+					return nil
+				}
+			}
+			return fmt.Errorf("no Invalid event among %d", len(events.Items))
+		})
 		// What an invalid policy selects is denied, not let through.
 		other := w.reg.PushRandomImage(t, "other/app", "v1")
 		wantDenied(t, w.client.Create(ctx, pod("team-a", "other", other.Tag)), "ClusterImagePolicy bad-regexp cannot be enforced")
@@ -510,13 +525,21 @@ func TestAdmissionSignaturePullSecrets(t *testing.T) {
 
 	// Without the secret, the signature registry refuses signet: could not
 	// decide, and onError (deny) applies.
-	if err := cluster.Client.Get(ctx, client.ObjectKeyFromObject(cip), cip); err != nil {
-		t.Fatal(err)
+	setAuthorities := func(a []v1alpha1.Authority) {
+		t.Helper()
+		// signet writes the policy's status meanwhile: retry on conflict.
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			if err := cluster.Client.Get(ctx, client.ObjectKeyFromObject(cip), cip); err != nil {
+				return err
+			}
+			cip.Spec.Authorities = a
+			return cluster.Client.Update(ctx, cip)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
 	}
-	cip.Spec.Authorities = authority()
-	if err := cluster.Client.Update(ctx, cip); err != nil {
-		t.Fatal(err)
-	}
+	setAuthorities(authority())
 	other := images.PushRandomImage(t, "public/app", "v3")
 	cosign.WithEnv("COSIGN_REPOSITORY="+sigRepo).Sign(t, other.Ref, key, harness.Legacy)
 	attempt := 0
@@ -531,10 +554,7 @@ func TestAdmissionSignaturePullSecrets(t *testing.T) {
 
 	// A secret that does not exist makes the policy invalid; it still
 	// denies what it selects, naming the field.
-	cip.Spec.Authorities = authority("missing")
-	if err := cluster.Client.Update(ctx, cip); err != nil {
-		t.Fatal(err)
-	}
+	setAuthorities(authority("missing"))
 	eventually(t, "invalid policy denies", func() error {
 		attempt++
 		err := cluster.Client.Create(ctx, pod(ns, fmt.Sprintf("missing-secret-%d", attempt), other.Tag))
