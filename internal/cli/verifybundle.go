@@ -51,8 +51,11 @@ DSSE envelope) for the artifact FILE_OR_DIGEST: a file, or "sha256:<hex>".
 The signer must be the --key given, or hold a certificate for exactly the
 --certificate-identity issued by exactly the --certificate-oidc-issuer,
 chained to the trusted root (the embedded Sigstore public-good root unless
---trusted-root is given), with an embedded SCT. Transparency log entries and
-RFC 3161 timestamps in the bundle are verified against the trusted root.
+--trusted-root is given), with an embedded SCT, and be logged in a
+transparency log of the trusted root. Transparency log entries and RFC 3161
+timestamps in the bundle are verified against the trusted root; the
+signature needs a verified time of signing: a Rekor v1 entry's integrated
+time or an RFC 3161 timestamp (Rekor v2 entries have no integrated time).
 
 This is the Sigstore client conformance "verify-bundle" interface. Exit 0 only
 if the bundle verifies; 1 if it does not; 2 on bad usage.`,
@@ -125,14 +128,23 @@ func (o *verifyBundleOptions) run(artifact string) error {
 			return root.NewExpiringKey(sv, time.Time{}, time.Time{}), nil
 		})
 		tm = root.TrustedMaterialCollection{keyMaterial, tr}
-		if !hasLog && !hasTSA {
+		switch {
+		case hasLog && !hasTSA:
+			// The log's integrated time (a Rekor v1 SET) dates the
+			// signature; a Rekor v2 entry has none and fails here.
+			opts = append(opts, sgverify.WithObserverTimestamps(1))
+		case !hasLog && !hasTSA:
 			// A key is trusted without a time window; nothing to anchor.
 			opts = append(opts, sgverify.WithCurrentTime())
 		}
 		idOpt = sgverify.WithKey()
 	} else {
-		// The certificate must be valid at a verified time: the log's
-		// integrated time or an RFC 3161 timestamp.
+		// A certificate signature is always logged, whatever the bundle
+		// holds, and the certificate must be valid at a verified time: the
+		// log's integrated time or an RFC 3161 timestamp.
+		if !hasLog {
+			opts = append(opts, sgverify.WithTransparencyLog(1))
+		}
 		opts = append(opts, sgverify.WithSignedCertificateTimestamps(1), sgverify.WithObserverTimestamps(1))
 		id, err := sgverify.NewShortCertificateIdentity(o.issuer, "", o.identity, "")
 		if err != nil {
@@ -161,6 +173,9 @@ func (o *verifyBundleOptions) run(artifact string) error {
 		artifactOpt = sgverify.WithArtifact(io.Reader(f))
 	}
 	if _, err := v.Verify(&b, sgverify.NewPolicy(artifactOpt, idOpt)); err != nil {
+		if msg := verify.ExplainTransparencyError(err.Error()); msg != err.Error() {
+			return failed(fmt.Errorf("bundle %s does not verify: %s", o.bundle, msg))
+		}
 		return failed(fmt.Errorf("bundle %s does not verify: %w", o.bundle, err))
 	}
 	return nil

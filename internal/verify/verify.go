@@ -516,11 +516,15 @@ const (
 	// A Rekor v2 inclusion proof that does not hash to the checkpoint's
 	// root, followed by both roots as decimal byte lists.
 	sgInclusionRoot = "verifying inclusion: calculated root"
+	// No log entry verified: sigstore-go skips entries of logs the trusted
+	// root does not hold and entries whose SET does not verify.
+	sgNoLogEntry = "not enough verified log entries from transparency log: 0 < "
 )
 
-// cleanSigstoreError shortens one of sigstore-go's nested messages to its
-// cause.
-func cleanSigstoreError(s string) string {
+// ExplainTransparencyError rewrites sigstore-go's messages about the
+// transparency log and the time of signing, which name thresholds and byte
+// values, into their cause; other messages are returned unchanged.
+func ExplainTransparencyError(s string) string {
 	if _, after, ok := strings.Cut(s, sgNoObserverTime); ok {
 		msg := "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)"
 		if _, cause, ok := strings.Cut(after, "; error: "); ok && cause != "" && !strings.Contains(cause, "%!w(<nil>)") {
@@ -530,6 +534,18 @@ func cleanSigstoreError(s string) string {
 	}
 	if strings.Contains(s, sgInclusionRoot) {
 		return "transparency log inclusion proof does not lead to the root hash of the signed checkpoint (the proof or checkpoint was altered, or the entry was logged for another signature, key or artifact)"
+	}
+	if strings.Contains(s, sgNoLogEntry) {
+		return s + " (no entry of a transparency log in the trusted root verified: there is none, the log is not in the trusted root, or the entry's SET is signed by another key)"
+	}
+	return s
+}
+
+// cleanSigstoreError shortens one of sigstore-go's nested messages to its
+// cause.
+func cleanSigstoreError(s string) string {
+	if e := ExplainTransparencyError(s); e != s {
+		return e
 	}
 	s = strings.ReplaceAll(s, "failed to verify signature: ", "")
 	if strings.Contains(s, "crypto/rsa: verification error") || strings.Contains(s, "invalid signature when validating ASN.1 encoded signature") || strings.Contains(s, "ed25519: invalid signature") || strings.Contains(s, "could not verify message") || strings.Contains(s, "accepted signatures do not match threshold") {
