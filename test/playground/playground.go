@@ -23,6 +23,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/webhook"
 )
 
@@ -64,6 +65,19 @@ func Start(tb testing.TB, out io.Writer) *World {
 	w.images["unsigned"] = w.Registry.PushRandomImage(tb, "apps/unsigned", "v1")
 	w.images["unmatched"] = w.Registry.PushRandomImage(tb, "library/busybox", "latest")
 
+	// Keyless: a local Sigstore (Fulcio CA, CT log, Rekor, TSA) stands in
+	// for the public-good instance; signet trusts its trusted_root.json.
+	fmt.Fprintln(out, "signing a sample image keyless with a local Fulcio and Rekor ...")
+	sigstore := sigstoretest.New(tb)
+	w.images["keyless"] = w.Registry.PushRandomImage(tb, "release/api", "v2.0.0")
+	w.signKeyless(tb, sigstore, w.images["keyless"], playgroundWorkflow)
+	w.images["keyless-fork"] = w.Registry.PushRandomImage(tb, "release/api", "v2.0.0-fork")
+	w.signKeyless(tb, sigstore, w.images["keyless-fork"], "https://github.com/someone/fork/.github/workflows/release.yml@refs/heads/main")
+	trustedRoot := filepath.Join(tb.TempDir(), "trusted_root.json")
+	if err := os.WriteFile(trustedRoot, sigstore.TrustedRootJSON(), 0o600); err != nil {
+		tb.Fatal(err)
+	}
+
 	pub, err := os.ReadFile(team.Public)
 	if err != nil {
 		tb.Fatal(err)
@@ -76,11 +90,36 @@ func Start(tb testing.TB, out io.Writer) *World {
 	if err := w.Cluster.Client.Create(context.Background(), policy); err != nil {
 		tb.Fatal(err)
 	}
+	release := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "release-workflow"}, Spec: v1alpha1.ImagePolicySpec{
+		Images: []v1alpha1.ImageMatcher{{Glob: w.Registry.Host + "/release/**"}},
+		Authorities: []v1alpha1.Authority{{Name: "github-release", Keyless: &v1alpha1.KeylessAuthority{
+			Identities: []v1alpha1.Identity{{Issuer: playgroundIssuer, SubjectRegExp: `https://github\.com/acme/[^/]+/\.github/workflows/release\.yml@refs/heads/main`}},
+		}}},
+	}}
+	if err := w.Cluster.Client.Create(context.Background(), release); err != nil {
+		tb.Fatal(err)
+	}
 	fmt.Fprintln(out, "starting signet serve as the admission webhook ...")
 	// Unmatched images are admitted with a warning, as with Tanzu's
 	// AllowUnmatchedImages.
-	w.Webhook = webhook.Start(tb, w.Cluster, "--allow-http-registry", "--unmatched", "warn")
+	w.Webhook = webhook.Start(tb, w.Cluster, "--allow-http-registry", "--unmatched", "warn", "--trusted-root", trustedRoot)
 	return w
+}
+
+// The identity of the playground's keyless signer: a GitHub Actions release
+// workflow, as Fulcio would certify it.
+const (
+	playgroundIssuer   = "https://token.actions.githubusercontent.com"
+	playgroundWorkflow = "https://github.com/acme/api/.github/workflows/release.yml@refs/heads/main"
+)
+
+// signKeyless attaches a keyless signature (a Sigstore bundle, as cosign 3
+// writes by default) by subject to img.
+func (w *World) signKeyless(tb testing.TB, s *sigstoretest.Sigstore, img harness.Image, subject string) {
+	tb.Helper()
+	name, _, _ := strings.Cut(img.Ref, "@")
+	statement := sigstoretest.Statement(tb, sigstoretest.CosignSignPredicateType, nil, name, img.Digest)
+	w.Registry.AttachBundle(tb, img, s.Bundle(tb, statement, sigstoretest.SignOptions{Identity: subject, Issuer: playgroundIssuer}))
 }
 
 // Step is one kubectl command and what must happen.
@@ -108,6 +147,12 @@ func (w *World) Steps() []Step {
 		{"an unsigned image does not launch",
 			[]string{"run", "unsigned", "--image=" + img("unsigned"), "--restart=Never"},
 			false, []string{"authority cosign-key: no signature found"}},
+		{"an image signed keyless by the release workflow launches",
+			[]string{"run", "api", "--image=" + img("keyless"), "--restart=Never"},
+			true, []string{"pod/api created"}},
+		{"an image signed keyless by another workflow does not launch",
+			[]string{"run", "api-fork", "--image=" + img("keyless-fork"), "--restart=Never"},
+			false, []string{"denied by policy release-workflow", "authority github-release", "does not match"}},
 		{"the admitted pod runs the digest that was verified",
 			[]string{"get", "pod", "cosign", "-o", "jsonpath={.spec.containers[0].image}"},
 			true, []string{img("signed") + "@" + w.images["signed"].Digest}},
@@ -159,7 +204,7 @@ The playground is running until you press Ctrl-C.
 
 Registry: %s (plain HTTP). Sample images:
 `, w.Cluster.Kubeconfig, w.images["signed"].Tag, w.images["unsigned"].Tag, w.Registry.Host)
-	for _, k := range []string{"signed", "other-key", "unsigned", "unmatched"} {
-		fmt.Fprintf(out, "  %-10s %s\n", k, w.images[k].Tag)
+	for _, k := range []string{"signed", "other-key", "unsigned", "unmatched", "keyless", "keyless-fork"} {
+		fmt.Fprintf(out, "  %-12s %s\n", k, w.images[k].Tag)
 	}
 }
