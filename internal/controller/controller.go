@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"sync/atomic"
 	"time"
 
@@ -253,13 +254,52 @@ func (c *Controller) rebuild(ctx context.Context) error {
 			existing.ObservedGeneration == cond.ObservedGeneration && t.st.ObservedGeneration == t.obj.GetGeneration() {
 			continue
 		}
+		changed := existing == nil || existing.Status != cond.Status || existing.Message != cond.Message
 		meta.SetStatusCondition(&t.st.Conditions, cond)
 		t.st.ObservedGeneration = t.obj.GetGeneration()
 		if err := c.client.Status().Update(ctx, t.obj); err != nil {
 			c.Log.Warn("writing policy status", "policy", t.p.Object.ID(), "err", err)
+			continue
+		}
+		if changed {
+			c.event(ctx, t.obj, t.p.Object.Kind, cond)
 		}
 	}
 	return nil
+}
+
+// event records a policy's new Ready condition as a Kubernetes Event on it
+// (`kubectl describe` shows it), in the policy's namespace, or "default" for
+// a cluster-scoped policy. Failing to record one is logged, never fatal.
+func (c *Controller) event(ctx context.Context, obj client.Object, kind string, cond metav1.Condition) {
+	ns := obj.GetNamespace()
+	if ns == "" {
+		ns = metav1.NamespaceDefault
+	}
+	typ := corev1.EventTypeNormal
+	if cond.Status != metav1.ConditionTrue {
+		typ = corev1.EventTypeWarning
+	}
+	now := metav1.Now()
+	ev := &corev1.Event{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, GenerateName: obj.GetName() + "."},
+		InvolvedObject: corev1.ObjectReference{
+			APIVersion: v1alpha1.GroupVersion.String(), Kind: kind, Name: obj.GetName(), Namespace: obj.GetNamespace(),
+			UID: obj.GetUID(), ResourceVersion: obj.GetResourceVersion(),
+		},
+		Reason: cond.Reason, Message: cond.Message, Type: typ,
+		Source:         corev1.EventSource{Component: "signet"},
+		FirstTimestamp: now, LastTimestamp: now, Count: 1,
+		ReportingController: "signet.dev/controller", ReportingInstance: hostname(),
+	}
+	if err := c.client.Create(ctx, ev); err != nil {
+		c.Log.Warn("recording an event", "object", obj.GetName(), "err", err)
+	}
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 // PullSecrets implements admission.Credentials: the named Secrets of the
