@@ -146,7 +146,7 @@ func Convert(format string, files []string, opts Options) (*Result, error) {
 	if len(files) == 0 {
 		return nil, errors.New("give at least one file to convert")
 	}
-	c := &conv{opts: opts, res: &Result{}, names: map[string]int{}, secrets: map[string]map[string][]byte{}}
+	c := newConv(opts)
 	var docs []manifests.Document
 	if f.yaml {
 		set, err := manifests.Load(files...)
@@ -170,6 +170,10 @@ func Convert(format string, files []string, opts Options) (*Result, error) {
 	if len(docs) == 0 {
 		return nil, fmt.Errorf("no %s documents in %s", f.Name, strings.Join(files, ", "))
 	}
+	return c.run(f, docs)
+}
+
+func (c *conv) run(f *Format, docs []manifests.Document) (*Result, error) {
 	f.convert(c, docs)
 	if c.fatal != nil {
 		return nil, c.fatal
@@ -222,6 +226,10 @@ func selfCheck(o Object) error {
 		return fmt.Errorf("%s: internal error: the converted policy does not compile: %w", o.Source, p.Err)
 	}
 	return nil
+}
+
+func newConv(opts Options) *conv {
+	return &conv{opts: opts, res: &Result{}, names: map[string]int{}, secrets: map[string]map[string][]byte{}}
 }
 
 // conv collects a conversion's objects, notes and problems.
