@@ -171,7 +171,9 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	cache := check.NewCache(o.cacheTTL, o.cacheNegTTL, o.cacheSize)
 	h := &admission.Handler{
 		Decider: &check.Decider{Registry: rc, Cache: cache, Clients: &check.Clients{
-			New: func(kc *registry.SecretKeychain) (*registry.Client, error) { return newRegistryClientWith(o.allowHTTP, rt, kc) },
+			New: func(kc *registry.SecretKeychain) (*registry.Client, error) {
+				return newRegistryClientWith(o.allowHTTP, rt, kc)
+			},
 		}},
 		Extractor: ex,
 		Timeout:   o.timeout,

@@ -209,17 +209,17 @@ func (r *Repo) addKey(role string, k ed25519.PrivateKey) {
 
 func (r *Repo) write(p string, data []byte) {
 	r.t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(p), 0o750); err != nil {
 		r.t.Fatal(err)
 	}
-	if err := os.WriteFile(p, data, 0o644); err != nil {
+	if err := os.WriteFile(p, data, 0o600); err != nil {
 		r.t.Fatal(err)
 	}
 }
 
 func (r *Repo) read(name string) []byte {
 	r.t.Helper()
-	data, err := os.ReadFile(filepath.Join(r.dir, name))
+	data, err := os.ReadFile(filepath.Join(r.dir, name)) //nolint:gosec // G304: a file of the test repository
 	if err != nil {
 		r.t.Fatal(err)
 	}
