@@ -27,6 +27,7 @@ type verifyBundleOptions struct {
 	identity    string
 	issuer      string
 	trustedRoot string
+	ignoreTlog  bool
 }
 
 func (o *verifyBundleOptions) Validate() error {
@@ -77,6 +78,7 @@ if the bundle verifies; 1 if it does not; 2 on bad usage.`,
 	f.StringVar(&o.identity, "certificate-identity", "", "the exact certificate identity (SAN) of the signer")
 	f.StringVar(&o.issuer, "certificate-oidc-issuer", "", "the exact OIDC issuer of the signer's certificate")
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to trust instead of the embedded public-good root")
+	f.BoolVar(&o.ignoreTlog, "insecure-ignore-tlog", false, "with --key: accept a bundle that has no transparency log entry (signed offline); nothing then shows when it was signed")
 	return cmd
 }
 
@@ -133,6 +135,8 @@ func (o *verifyBundleOptions) run(artifact string) error {
 			// The log's integrated time (a Rekor v1 SET) dates the
 			// signature; a Rekor v2 entry has none and fails here.
 			opts = append(opts, sgverify.WithObserverTimestamps(1))
+		case !hasLog && !o.ignoreTlog:
+			return failed(fmt.Errorf("bundle %s has no transparency log entry; a signature made offline verifies only with --insecure-ignore-tlog", o.bundle))
 		case !hasLog && !hasTSA:
 			// A key is trusted without a time window; nothing to anchor.
 			opts = append(opts, sgverify.WithCurrentTime())

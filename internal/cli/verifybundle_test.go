@@ -25,15 +25,18 @@ func TestVerifyBundleCosignBlob(t *testing.T) {
 	sum := sha256.Sum256([]byte("release 1.2.3\n"))
 	digest := "sha256:" + hex.EncodeToString(sum[:])
 
-	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, file).want(t, ExitOK, "verified")
-	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, digest).want(t, ExitOK, "verified")
-	signet(t, "verify-bundle", "--bundle", bundle, "--key", other.Public, file).want(t, ExitDenied, "does not verify")
+	// cosign signed offline: no log entry, so only --insecure-ignore-tlog
+	// accepts it, as with cosign verify-blob.
+	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, file).want(t, ExitDenied, "no transparency log entry", "--insecure-ignore-tlog")
+	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, "--insecure-ignore-tlog", file).want(t, ExitOK, "verified")
+	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, "--insecure-ignore-tlog", digest).want(t, ExitOK, "verified")
+	signet(t, "verify-bundle", "--bundle", bundle, "--key", other.Public, "--insecure-ignore-tlog", file).want(t, ExitDenied, "does not verify")
 
 	tampered := filepath.Join(dir, "tampered.txt")
 	if err := os.WriteFile(tampered, []byte("release 1.2.4\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, tampered).want(t, ExitDenied, "does not verify")
+	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, "--insecure-ignore-tlog", tampered).want(t, ExitDenied, "does not verify")
 
 	garbage := filepath.Join(dir, "garbage.json")
 	if err := os.WriteFile(garbage, []byte(`{"mediaType":"application/vnd.dev.sigstore.bundle.v0.3+json"}`), 0o600); err != nil {
@@ -43,5 +46,5 @@ func TestVerifyBundleCosignBlob(t *testing.T) {
 
 	signet(t, "verify-bundle", "--bundle", bundle, file).want(t, ExitUndecided, "say what to trust")
 	signet(t, "verify-bundle", "--key", key.Public, file).want(t, ExitUndecided, "--bundle is required")
-	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, "sha256:abc").want(t, ExitUndecided, "not a sha256 digest")
+	signet(t, "verify-bundle", "--bundle", bundle, "--key", key.Public, "--insecure-ignore-tlog", "sha256:abc").want(t, ExitUndecided, "not a sha256 digest")
 }
