@@ -1,0 +1,50 @@
+package bench
+
+// methods is the part of bench/README.md that says how each figure is
+// measured.
+const methods = `
+## How each figure is measured
+
+Everything runs on loopback on this machine; every baseline is measured in the same run, interleaved with
+the value where that matters, because the machine is shared and noisy.
+
+- **verify key-based bundle / legacy signature in process**: ` + "`check.Evaluate`" + ` of evidence fetched once
+  (conversion, sigstore-go verification, digest binding, result) against sigstore-go parsing and verifying the
+  same bundle alone (` + "`testing.Benchmark`" + `, ns/op).
+- **verify keyless bundle in process**: the same for a keyless Sigstore bundle made by test/sigstoretest (local
+  Fulcio with an SCT, Rekor entry with inclusion proof, RFC 3161 timestamp) against sigstore-go's own verifier
+  with the same trusted root, identity and artifact digest.
+- **cold check of a key-signed tag in process**: ` + "`check.Fetch`" + ` + ` + "`check.Evaluate`" + ` of a tag signed by
+  cosign (legacy format) in the distribution registry, no cache, one registry client kept across iterations
+  (as a running server keeps it), against the three requests such a check needs at least (tag manifest, .sig
+  manifest, its layer), sent one after the other on a kept-alive connection; median of alternating runs.
+  signet also looks for .att and for Sigstore bundles among the referrers (API, then tag schema), in parallel.
+- **signet verify wall time**: the CLI binary against ` + "`cosign verify`" + `, same image and key, alternating,
+  median of 7.
+- **policy match among 10,000 policies**: ` + "`Snapshot.Match`" + ` with 10,000 policies against 1.
+- **warm admission throughput / p50 / p99**: ` + "`signet serve --policies DIR`" + ` run in the test process and an
+  HTTPS floor server, driven by the same closed-loop load generator (N clients over HTTP/1.1 keep-alive) with a
+  3-container Pod AdmissionReview whose images are signed and already verified; floor, signet and floor again at
+  each level (the better floor run is kept). Headline figures at 8 concurrent clients.
+- **warm admission p50 latency with 10,000 policies**: the same pod, one request at a time, against two servers:
+  one with 10,000 key policies (one selects the images), one with only that one; alternating rounds.
+- **cold pod with 20 distinct images**: a server whose cache entries live 1 ns, so every admission verifies
+  afresh; a Pod with 20 distinct signed images (by digest) against a Pod with 1; median of alternating runs.
+  signet decides up to 8 images of an object at once.
+- **registry requests**: counted by a reverse proxy in front of the registry. *100 concurrent admissions*: a
+  fresh signet serve receives 100 simultaneous Pod admissions of one uncached tag, against a fresh signet serve
+  admitting another uncached tag once (both include meeting the registry). *Deployment*: through the real API
+  server (envtest) with signet serve as validating and mutating webhook: a Deployment of 3 replicas of an
+  uncached tag (pinned by the mutating webhook), then its ReplicaSet and 3 Pods as the controllers would create
+  them from the admitted template (the test cluster runs no controllers), against one verification of another
+  image by a client that has met the registry.
+- **resident memory**: the test binary re-runs itself as a child process that compiles 10,000 key policies,
+  decides 100,000 distinct digests (each a real ECDSA signature check; an in-memory registry signs each .sig on
+  request) until the cache holds 100,000 verified results, runs the garbage collector and returns freed memory
+  to the OS (` + "`debug.FreeOSMemory`" + `), then reads its VmRSS from /proc/self/status (the whole process: code,
+  policies, cache). The live heap (runtime/metrics ` + "`/memory/classes/heap/objects:bytes`" + `) is logged with it.
+  The baseline is the 200 MiB budget.
+
+` + "`go test ./bench`" + ` (part of ` + "`make test`" + `) runs each measurement once as a smoke test with small counts;
+` + "`make bench`" + ` runs them in full and rewrites this file.
+`
