@@ -138,15 +138,33 @@ func (c *conv) pjFile(f *pjFile, file string) {
 		for i, r := range s.reqs {
 			var t pjType
 			_ = json.Unmarshal(r, &t)
+			rpath := fmt.Sprintf("%s[%d]", s.path, i)
+			var target any
 			switch t.Type {
 			case "reject":
 				anyReject = true
 				allAccept = false
+				target = &pjType{}
 			case "insecureAcceptAnything":
-			case "signedBy", "sigstoreSigned", "signedBaseLayer":
+				target = &pjType{}
+			case "signedBy":
 				allAccept = false
+				target = &pjSignedBy{}
+			case "sigstoreSigned":
+				allAccept = false
+				target = &pjSigstore{}
+			case "signedBaseLayer":
+				allAccept = false
+				target = &struct {
+					Type              string          `json:"type"`
+					BaseLayerIdentity json.RawMessage `json:"baseLayerIdentity"`
+				}{}
 			default:
-				c.invalid(fmt.Sprintf("%s[%d].type", s.path, i), "Unknown policy requirement type %q", t.Type)
+				c.invalid(rpath+".type", "Unknown policy requirement type %q", t.Type)
+				return
+			}
+			// containers/image rejects the whole file for one bad requirement.
+			if !c.strict(r, target, rpath) {
 				return
 			}
 		}
@@ -365,8 +383,18 @@ func (c *conv) pjRequirement(path string, raw json.RawMessage, spec *v1alpha1.Im
 		c.invalid(path, "at most one of rekorPublicKeyPath, rekorPublicKeyPaths, rekorPublicKeyData and rekorPublicKeyDatas may be specified")
 		return v1alpha1.Authority{}, false
 	}
+	// A refused signedIdentity still lets the key material be checked, so
+	// every refusal is reported at once.
 	if !c.pjSignedIdentity(path+".signedIdentity", v.SignedIdentity, spec) {
+		c.pjKeyMaterial(path, v, rekor)
 		return v1alpha1.Authority{}, false
+	}
+	return c.pjKeyMaterial(path, v, rekor)
+}
+
+func (c *conv) pjKeyMaterial(path string, v pjSigstore, rekor int) (v1alpha1.Authority, bool) {
+	fail := func(msg string) (v1alpha1.Authority, bool) {
+		return v1alpha1.Authority{Name: "policy-json", Static: &v1alpha1.StaticAuthority{Action: "fail", Message: msg}}, true
 	}
 	a := v1alpha1.Authority{Name: "policy-json"}
 	switch {

@@ -1,0 +1,606 @@
+package convert_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/internal/convert"
+	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/sigstoretest"
+)
+
+// world is a registry with images signed by real cosign (key-based,
+// without a transparency log) and by a local Sigstore (keyless).
+type world struct {
+	host, trustedRoot, dir string
+	key, other             string // PEM public keys
+	images                 map[string]harness.Image
+}
+
+const (
+	issuer   = "https://token.actions.githubusercontent.com"
+	identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
+)
+
+func newWorld(t *testing.T) *world {
+	reg := harness.StartInProcessRegistry(t, true)
+	cosign := harness.NewCosign(t)
+	key, other := cosign.GenerateKeyPair(t), cosign.GenerateKeyPair(t)
+	s := sigstoretest.New(t)
+	w := &world{host: reg.Host, dir: t.TempDir(), images: map[string]harness.Image{}}
+	w.trustedRoot = w.write(t, "trusted_root.json", string(s.TrustedRootJSON()))
+	w.key, w.other = readString(t, key.Public), readString(t, other.Public)
+	push := func(name, repo string) harness.Image {
+		i := reg.PushRandomImage(t, repo, "v1")
+		w.images[name] = i
+		return i
+	}
+	cosign.Sign(t, push("signed", "prod/app").Ref, key, harness.Legacy)
+	cosign.Sign(t, push("bundle", "prod/bundle").Ref, key, harness.Bundle)
+	cosign.Sign(t, push("wrong", "prod/wrong").Ref, other, harness.Legacy)
+	push("unsigned", "prod/unsigned")
+	cosign.Sign(t, push("special", "prod/special/app").Ref, other, harness.Legacy)
+	push("elsewhere", "elsewhere/app")
+	cosign.Sign(t, push("evil", "prod-evil/app").Ref, other, harness.Legacy)
+	keyless := func(name, repo, id string) {
+		i := push(name, repo)
+		n, _, _ := strings.Cut(i.Ref, "@")
+		payload := sigstoretest.SimpleSigning(n, i.Digest)
+		reg.AttachLegacy(t, i, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, sigstoretest.SignOptions{Identity: id, Issuer: issuer}))
+	}
+	keyless("keyless", "keyless/app", identity)
+	keyless("intruder", "keyless/other", "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main")
+	push("keyless-unsigned", "keyless/unsigned")
+	return w
+}
+
+func readString(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (w *world) write(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(w.dir, name)
+	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func indent(s string, n int) string {
+	pad := strings.Repeat(" ", n)
+	return pad + strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n"+pad)
+}
+
+// expand fills a source template: {{HOST}}, {{KEY:n}} and {{OTHER:n}}
+// (PEM indented by n), {{KEY64}} and {{OTHER64}} (base64 of the PEM).
+func (w *world) expand(src string) string {
+	r := strings.NewReplacer("{{HOST}}", w.host,
+		"{{KEY64}}", base64.StdEncoding.EncodeToString([]byte(w.key)),
+		"{{OTHER64}}", base64.StdEncoding.EncodeToString([]byte(w.other)))
+	src = r.Replace(src)
+	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}} {
+		for n := 0; n <= 16; n += 2 {
+			src = strings.ReplaceAll(src, fmt.Sprintf("{{%s:%d}}", k.tag, n), indent(k.pem, n))
+		}
+	}
+	return src
+}
+
+// decision is what signet's policy test says of one image under the
+// converted policies.
+type decision struct {
+	image string   // name in world.images
+	args  []string // extra policy test flags
+	code  int
+	want  string
+}
+
+func signet(args ...string) (int, string) {
+	var out bytes.Buffer
+	code := cli.Execute(context.Background(), args, &out, &out)
+	return code, out.String()
+}
+
+type formatCase struct {
+	name    string
+	format  string
+	source  string
+	lossy   bool
+	refused []string // refusal messages; then nothing is decided
+	notes   []string // notes the conversion must carry
+	decide  []decision
+}
+
+func runCases(t *testing.T, w *world, cases []formatCase) {
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			file := w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".src", w.expand(tc.source))
+			res, err := convert.Convert(tc.format, []string{file}, convert.Options{AllowLossy: tc.lossy})
+			if len(tc.refused) > 0 {
+				var refused *convert.RefusedError
+				if !errors.As(err, &refused) {
+					t.Fatalf("converted, want refused saying %q (err %v)", tc.refused, err)
+				}
+				for _, want := range tc.refused {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("refusal does not say %q:\n%v", want, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("convert: %v", err)
+			}
+			out, err := res.YAML()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, want := range tc.notes {
+				if !strings.Contains(string(out), want) {
+					t.Errorf("output does not note %q:\n%s", want, out)
+				}
+			}
+			policies := w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".yaml", string(out))
+			for _, d := range tc.decide {
+				img := w.images[d.image]
+				args := append([]string{"policy", "test", "--policy", policies, "--allow-http-registry", "--trusted-root", w.trustedRoot, "--image", img.Tag}, d.args...)
+				code, got := signet(args...)
+				if code != d.code || !strings.Contains(got, d.want) {
+					t.Errorf("%s (%s %v): exit %d, want %d saying %q:\n%s\npolicies:\n%s", d.image, img.Tag, d.args, code, d.code, d.want, got, out)
+				}
+			}
+		})
+	}
+}
+
+const (
+	ok     = cli.ExitOK
+	denied = cli.ExitDenied
+)
+
+// TestPolicyController: seed 004 (keyless, subjectRegExp) and key
+// authorities, globs, static, mode, attestations with policies refused.
+func TestConvertedDecisions(t *testing.T) {
+	w := newWorld(t)
+	unmatched := "did not match any image policies"
+	t.Run("policy-controller", func(t *testing.T) {
+		runCases(t, w, []formatCase{
+			{name: "pc seed 004 keyless", format: "policy-controller", source: `
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: acme-keyless}
+spec:
+  images: [{glob: "**/keyless/**"}]
+  authorities:
+    - keyless:
+        url: https://fulcio.sigstore.dev
+        identities:
+          - issuer: https://token.actions.githubusercontent.com
+            subjectRegExp: "github.com/acme/.+/release.yml"
+      ctlog: {url: https://rekor.sigstore.dev}
+`, notes: []string{"--namespace-opt-in"}, decide: []decision{
+				{image: "keyless", code: ok, want: "allowed"},
+				{image: "intruder", code: denied, want: "DENIED"},
+				{image: "keyless-unsigned", code: denied, want: "no signature found"},
+				{image: "signed", code: denied, want: unmatched},
+			}},
+			{name: "pc key glob star", format: "policy-controller", source: `
+apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: prod}
+spec:
+  images: [{glob: "{{HOST}}/prod/*"}]
+  authorities:
+    - key:
+        data: |
+{{KEY:10}}
+`, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "bundle", code: ok, want: "allowed"},
+				{image: "wrong", code: denied, want: "DENIED"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+				// "*" stays within one segment: prod/special/app is not governed.
+				{image: "special", code: denied, want: unmatched},
+				{image: "evil", code: denied, want: unmatched},
+			}},
+			{name: "pc warn and static", format: "policy-controller", source: `
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: prod-warn}
+spec:
+  mode: warn
+  images: [{glob: "{{HOST}}/prod/**"}]
+  authorities:
+    - key: {data: "{{KEY64}}"}
+    - static: {action: fail}
+---
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: elsewhere}
+spec:
+  images: [{glob: "{{HOST}}/elsewhere/**"}]
+  authorities: [{static: {action: pass}}]
+`, decide: []decision{
+				{image: "unsigned", code: ok, want: "warning"},
+				{image: "special", code: ok, want: "warning"},
+				{image: "elsewhere", code: ok, want: "allowed"},
+			}},
+			{name: "pc cue policy refused", format: "policy-controller", source: `
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: att}
+spec:
+  images: [{glob: "**"}]
+  authorities:
+    - key: {data: "x"}
+      attestations:
+        - name: must-have-slsa
+          predicateType: https://slsa.dev/provenance/v1
+          policy: {type: cue, data: "predicateType: \"x\""}
+`, refused: []string{"spec.authorities[0].attestations[0].policy: not supported: CUE and Rego"}},
+			{name: "pc glob naming a tag refused", format: "policy-controller", source: `
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: tag}
+spec:
+  images: [{glob: "ghcr.io/acme/app:*"}]
+  authorities: [{static: {action: pass}}]
+`, refused: []string{"spec.images[0].glob: not supported"}},
+		})
+	})
+
+	t.Run("kyverno", func(t *testing.T) {
+		runCases(t, w, []formatCase{
+			{name: "kyverno seed 002 keyless", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: check-image-signature}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: check-signature
+      match:
+        any:
+        - resources: {kinds: [Pod]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/keyless/*"]
+        attestors:
+        - count: 1
+          entries:
+          - keyless:
+              subject: "https://github.com/acme/*/.github/workflows/release.yml@refs/heads/main"
+              issuer: "https://token.actions.githubusercontent.com"
+`, notes: []string{"--unmatched=allow"}, decide: []decision{
+				{image: "keyless", code: ok, want: "allowed"},
+				{image: "intruder", code: denied, want: "DENIED"},
+				{image: "keyless-unsigned", code: denied, want: "no signature found"},
+				{image: "keyless", args: []string{"--kind", "Deployment"}, code: ok, want: "allowed"},
+			}},
+			{name: "kyverno keys two sets audit", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: Policy
+metadata: {name: two-keys, namespace: team}
+spec:
+  rules:
+    - name: both
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        failureAction: Enforce
+        mutateDigest: false
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+              rekor: {ignoreTlog: true}
+        - entries:
+          - keys:
+              publicKeys: |-
+{{OTHER:16}}
+              rekor: {ignoreTlog: true}
+`, decide: []decision{
+				// Both attestor sets must pass: signed only by one key is denied.
+				{image: "signed", args: []string{"--namespace", "team"}, code: denied, want: "requires images by digest"},
+				{image: "special", args: []string{"--namespace", "team"}, code: denied, want: "DENIED"},
+				// A namespaced Policy: elsewhere nothing governs the image.
+				{image: "signed", args: []string{"--namespace", "other"}, code: denied, want: unmatched},
+			}},
+			{name: "kyverno key without rekor needs the tlog", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: tlog}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+`, decide: []decision{
+				{image: "signed", code: denied, want: "DENIED"},
+			}},
+			{name: "kyverno audit default", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: audit}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        mutateDigest: false
+        verifyDigest: false
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+              rekor: {ignoreTlog: true}
+`, decide: []decision{
+				{image: "unsigned", code: ok, want: "warning"},
+				{image: "signed", code: ok, want: "allowed"},
+			}},
+			{name: "kyverno certificates refused", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: certs}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["ghcr.io/*"]
+        skipImageReferences: ["ghcr.io/acme/*"]
+        attestors:
+        - entries:
+          - certificates: {cert: "x"}
+`, refused: []string{
+				"spec.rules[0].verifyImages[0].attestors[0].entries[0].certificates: not supported",
+				"spec.rules[0].verifyImages[0].skipImageReferences: not supported",
+			}},
+		})
+	})
+
+	t.Run("tanzu", func(t *testing.T) {
+		runCases(t, w, []formatCase{
+			{name: "tanzu seed 001", format: "tanzu", source: `
+apiVersion: signing.apps.tanzu.vmware.com/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: image-policy}
+spec:
+  verification:
+    exclude:
+      resources:
+        namespaces: [kube-system, dev-sandbox]
+    keys:
+    - name: first-key
+      publicKey: |
+{{KEY:8}}
+    images:
+    - namePattern: {{HOST}}/prod/*
+      keys: [{name: first-key}]
+      secretRef: {name: registry-creds, namespace: image-policy-system}
+`, notes: []string{"--exclude-namespace=kube-system --exclude-namespace=dev-sandbox", "--unmatched=warn", "registry-creds"}, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				// "*" crosses "/": prod/special/app is governed (and signed by another key).
+				{image: "special", code: denied, want: "DENIED"},
+				{image: "wrong", code: denied, want: "DENIED"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+				{image: "evil", code: denied, want: unmatched},
+				{image: "elsewhere", args: []string{"--unmatched", "warn"}, code: ok, want: unmatched},
+				{image: "unsigned", args: []string{"--namespace", "dev-sandbox", "--exclude-namespace", "dev-sandbox"}, code: ok, want: "excluded"},
+			}},
+			{name: "tanzu overlapping patterns refused", format: "tanzu", source: `
+apiVersion: signing.apps.tanzu.vmware.com/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: image-policy}
+spec:
+  verification:
+    keys:
+    - {name: a, publicKey: "{{KEY64}}"}
+    - {name: b, publicKey: "{{OTHER64}}"}
+    images:
+    - {namePattern: "{{HOST}}/prod/*", keys: [{name: a}]}
+    - {namePattern: "{{HOST}}/prod/special/*", keys: [{name: b}]}
+`, refused: []string{"spec.verification.images[1].namePattern: not supported", "Tanzu accepts either entry's keys"}},
+			{name: "tanzu tag pattern refused", format: "tanzu", source: `
+apiVersion: signing.apps.tanzu.vmware.com/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: image-policy}
+spec:
+  verification:
+    keys: [{name: a, publicKey: "{{KEY64}}"}]
+    images: [{namePattern: "registry.example.org/myproject/my-image:mytag", keys: [{name: a}]}]
+`, refused: []string{"names a tag"}},
+		})
+	})
+
+	t.Run("crossplane", func(t *testing.T) {
+		secret := `
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: %s, namespace: crossplane-system}
+stringData:
+  cosign.pub: |
+%s
+`
+		runCases(t, w, []formatCase{
+			{name: "crossplane key prefix", format: "crossplane", source: `
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: prod}
+spec:
+  matchImages: [{type: Prefix, prefix: "{{HOST}}/prod"}]
+  registry: {authentication: {pullSecretRef: {name: pull}}}
+  verification:
+    provider: Cosign
+    cosign:
+      authorities:
+        - name: ci
+          key: {secretRef: {name: ci-key, key: cosign.pub}}
+` + fmt.Sprintf(secret, "ci-key", "{{KEY:4}}"), decide: []decision{
+				// Crossplane requires the transparency log: cosign signed without.
+				{image: "signed", args: []string{"--kind", "Provider"}, code: denied, want: "DENIED"},
+				// A raw string prefix: prod-evil is governed too.
+				{image: "evil", args: []string{"--kind", "Provider"}, code: denied, want: "DENIED"},
+				{image: "elsewhere", args: []string{"--kind", "Provider", "--unmatched", "allow"}, code: ok, want: "allowed"},
+				// Only packages are governed.
+				{image: "unsigned", args: []string{"--kind", "Pod", "--unmatched", "allow"}, code: ok, want: "allowed"},
+			}},
+			{name: "crossplane seed 000 keyless", format: "crossplane", source: `
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: verify-images}
+spec:
+  matchImages: [{prefix: "{{HOST}}/keyless/"}]
+  verification:
+    provider: Cosign
+    cosign:
+      authorities:
+        - name: Verify Images
+          keyless:
+            identities:
+              - issuer: https://token.actions.githubusercontent.com
+                subject: ` + identity + `
+`, decide: []decision{
+				{image: "keyless", args: []string{"--kind", "Configuration"}, code: ok, want: "allowed"},
+				{image: "intruder", args: []string{"--kind", "Function"}, code: denied, want: "DENIED"},
+				{image: "keyless-unsigned", args: []string{"--kind", "Provider"}, code: denied, want: "no signature found"},
+			}},
+			{name: "crossplane longest prefix refused", format: "crossplane", source: `
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: prod}
+spec:
+  matchImages: [{prefix: "{{HOST}}/prod/"}]
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: i, subject: s}]}}]}}
+---
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: special}
+spec:
+  matchImages: [{prefix: "{{HOST}}/prod/special/"}]
+  verification: {provider: Cosign, cosign: {authorities: [{name: b, keyless: {identities: [{issuer: i, subject: t}]}}]}}
+`, refused: []string{"the longer prefix wins in Crossplane", "verified by special alone", "also require prod"}},
+			{name: "crossplane longest prefix same authorities", format: "crossplane", source: `
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: prod}
+spec:
+  matchImages: [{prefix: "{{HOST}}/prod/"}]
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+---
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: keyless}
+spec:
+  matchImages: [{prefix: "{{HOST}}/keyless/"}]
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+`, decide: []decision{
+				{image: "keyless", args: []string{"--kind", "Provider"}, code: ok, want: "allowed"},
+			}},
+		})
+	})
+
+	t.Run("policy.json", func(t *testing.T) {
+		runCases(t, w, []formatCase{
+			{name: "policyjson seed 003 keys", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {
+    "docker": {
+      "{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchRepository"}}],
+      "{{HOST}}/elsewhere": [{"type": "insecureAcceptAnything"}]
+    },
+    "docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}
+  }
+}`, notes: []string{"--unmatched=deny", "not converted"}, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				// containers/image reads no bundles, and a bundle names no image:
+				// denied in both.
+				{image: "bundle", code: denied, want: "signature names no image"},
+				{image: "wrong", code: denied, want: "DENIED"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+				// A scope is a namespace: prod/special is governed, prod-evil is not.
+				{image: "special", code: denied, want: "DENIED"},
+				{image: "evil", code: denied, want: unmatched},
+				{image: "elsewhere", code: ok, want: "allowed"},
+			}},
+			{name: "policyjson most specific reject under accept", format: "policy.json", source: `{
+  "default": [{"type": "insecureAcceptAnything"}],
+  "transports": {"docker": {
+    "{{HOST}}/prod/special": [{"type": "reject"}],
+    "{{HOST}}": [{"type": "insecureAcceptAnything"}]
+  }}
+}`, notes: []string{"--unmatched=allow"}, decide: []decision{
+				{image: "special", code: denied, want: "rejected by policy"},
+				{image: "unsigned", args: []string{"--unmatched", "allow"}, code: ok, want: "allowed"},
+			}},
+			{name: "policyjson nested reject falls to reject", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {
+    "{{HOST}}/prod": [{"type": "reject"}],
+    "{{HOST}}/prod/special": [{"type": "sigstoreSigned", "keyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]
+  }}
+}`, decide: []decision{
+				{image: "special", code: ok, want: "allowed"},
+				{image: "signed", code: denied, want: unmatched},
+			}},
+			{name: "policyjson most specific wins refused", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {
+    "{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchRepository"}}],
+    "{{HOST}}/prod/special": [{"type": "sigstoreSigned", "keyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]
+  }}
+}`, refused: []string{"policy.json applies only the most specific scope"}},
+			{name: "policyjson most specific wins lossy", format: "policy.json", lossy: true, source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {
+    "{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchRepository"}}],
+    "{{HOST}}/prod/special": [{"type": "sigstoreSigned", "keyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]
+  }}
+}`, notes: []string{"WARNING (lossy)"}, decide: []decision{
+				// The lossy conversion is stricter: both keys are required.
+				{image: "special", code: denied, want: "DENIED"},
+			}},
+			{name: "policyjson default signedIdentity refused", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}"}]}}
+}`, refused: []string{"[0].signedIdentity: not supported: the default, matchRepoDigestOrExact"}},
+			{name: "policyjson signedIdentity matchExact", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchExact"}}]}}
+}`, decide: []decision{
+				// cosign signs the repository only: matchExact refuses it, as containers/image does.
+				{image: "signed", code: denied, want: "DENIED"},
+			}},
+			{name: "policyjson fulcio and pki refused", format: "policy.json", source: `{
+  "default": [{"type": "sigstoreSigned", "pki": {"caRootsData": "eA==", "subjectEmail": "a@b"}}],
+  "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "fulcio": {"caData": "eA==", "oidcIssuer": "i", "subjectEmail": "e"}, "rekorPublicKeyData": "eA==", "signedIdentity": {"type": "matchRepository"}}]}}
+}`, refused: []string{"default[0].pki: not supported", ".fulcio: not supported"}},
+			{name: "policyjson invalid", format: "policy.json", source: `{"default": [{"type": "reject"}], "transports": {"docker": {"x.io": [{"type": "reject", "extra": 1}]}}}`,
+				refused: []string{"invalid"}},
+		})
+	})
+}
