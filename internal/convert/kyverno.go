@@ -251,10 +251,10 @@ func (c *conv) kyMatch(path string, annotations map[string]string, m kyMatch) (*
 		for _, k := range f.Resources.Kinds {
 			parts := strings.Split(k, "/")
 			k = parts[len(parts)-1]
-			switch {
-			case k == "*":
+			switch k {
+			case "*":
 				allKinds = true
-			case k == "Pod":
+			case "Pod":
 				auto := annotations["pod-policies.kyverno.io/autogen-controllers"]
 				switch auto {
 				case "":
@@ -384,14 +384,19 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 			c.invalid(spath+".entries", "required")
 			return
 		}
-		n := int32(len(ps.Authorities))
+		count := len(ps.Authorities)
+		if count > 64 {
+			c.invalid(spath+".entries", "%d entries: signet allows at most 64 authorities in a policy", count)
+			return
+		}
 		if set.Count != nil {
-			if *set.Count < 1 || int32(*set.Count) > n {
-				c.invalid(spath+".count", "%d, with %d entries", *set.Count, n)
+			if *set.Count < 1 || *set.Count > count {
+				c.invalid(spath+".count", "%d, with %d entries", *set.Count, count)
 				return
 			}
-			n = int32(*set.Count)
+			count = *set.Count
 		}
+		n := int32(count)
 		if n > 1 {
 			ps.Threshold = &n
 			c.note(spath, "%d entries must pass; signet counts distinct signers (two entries satisfied by one key count once)", n)
