@@ -122,13 +122,14 @@ type trustRoots struct {
 // trustEntry is one TrustRoot's state.
 type trustEntry struct {
 	name      string
-	specHash  string // spec and refresh annotation the entry was built from
+	specHash  string // spec the entry was built from
+	refreshed string // value of RefreshAnnotation last acted on
 	kind      string
 	tuf       *trust.TUF // remote and repository
 	interval  time.Duration
 	material  *trust.Material // last good
 	err       error           // of the last attempt; nil if it succeeded
-	refreshed time.Time       // last success
+	lastGood  time.Time       // last success
 	next      time.Time       // next attempt (remote, configMap)
 	failures  int
 	running   bool // a background refresh is in flight
@@ -155,10 +156,15 @@ func (t *trustRoots) sync(ctx context.Context, objs []v1alpha1.TrustRoot) bool {
 		if e == nil || e.specHash != h {
 			before := versionOf(e)
 			e = t.newEntry(o, h)
+			e.refreshed = o.Annotations[RefreshAnnotation]
 			t.entries[o.Name] = e
 			if versionOf(e) != before || e.err != nil {
 				changed = true
 			}
+		}
+		if a := o.Annotations[RefreshAnnotation]; a != e.refreshed {
+			// Refresh now, keeping the last good material meanwhile.
+			e.refreshed, e.next = a, t.now()
 		}
 		if e.kind == "configMap" && !t.now().Before(e.next) {
 			before := versionOf(e)
@@ -185,10 +191,9 @@ func versionOf(e *trustEntry) string {
 
 func specHash(o *v1alpha1.TrustRoot) string {
 	raw, _ := json.Marshal(struct {
-		UID     string
-		Spec    v1alpha1.TrustRootSpec
-		Refresh string
-	}{string(o.UID), o.Spec, o.Annotations[RefreshAnnotation]})
+		UID  string
+		Spec v1alpha1.TrustRootSpec
+	}{string(o.UID), o.Spec})
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:])
 }
@@ -240,7 +245,7 @@ func (t *trustRoots) newEntry(o *v1alpha1.TrustRoot, h string) *trustEntry {
 	}
 	e.err = err
 	if err == nil && e.material != nil {
-		e.refreshed = t.now()
+		e.lastGood = t.now()
 	}
 	return e
 }
@@ -308,7 +313,7 @@ func (t *trustRoots) resolveConfigMap(ctx context.Context, e *trustEntry, ref *v
 	}
 	e.err = err
 	if m != nil {
-		e.material, e.refreshed = m, t.now()
+		e.material, e.lastGood = m, t.now()
 	}
 }
 
@@ -356,7 +361,7 @@ func (t *trustRoots) refresh(ctx context.Context, e *trustEntry) bool {
 		e.next = t.now().Add(min(backoff, e.interval))
 	} else {
 		e.failures = 0
-		e.material, e.refreshed = m, t.now()
+		e.material, e.lastGood = m, t.now()
 		e.next = t.now().Add(e.interval)
 	}
 	// A replaced entry (the object changed meanwhile) is not current.
@@ -428,7 +433,7 @@ func (t *trustRoots) status(o *v1alpha1.TrustRoot, now time.Time) (v1alpha1.Trus
 	case m == nil:
 		set("Ready", metav1.ConditionFalse, "Pending", "fetching the trusted root; policies that name this TrustRoot deny what they select until it arrives")
 	case e.err != nil:
-		set("Ready", metav1.ConditionTrue, "RefreshFailed", fmt.Sprintf("using the trusted root %s resolved at %s; the last refresh failed: %v", m.Version, e.refreshed.UTC().Format(time.RFC3339), e.err))
+		set("Ready", metav1.ConditionTrue, "RefreshFailed", fmt.Sprintf("using the trusted root %s resolved at %s; the last refresh failed: %v", m.Version, e.lastGood.UTC().Format(time.RFC3339), e.err))
 	default:
 		set("Ready", metav1.ConditionTrue, "Loaded", "using the trusted root "+m.Version)
 	}
@@ -438,7 +443,7 @@ func (t *trustRoots) status(o *v1alpha1.TrustRoot, now time.Time) (v1alpha1.Trus
 		return st, true
 	}
 	st.Version = m.Version
-	st.LastRefreshTime = &metav1.Time{Time: e.refreshed.UTC().Truncate(time.Second)}
+	st.LastRefreshTime = &metav1.Time{Time: e.lastGood.UTC().Truncate(time.Second)}
 	sum := trust.Describe(m.TrustedRoot, now)
 	if sum.NextExpiry != nil {
 		st.Expires = &metav1.Time{Time: sum.NextExpiry.At.UTC().Truncate(time.Second)}

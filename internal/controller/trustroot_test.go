@@ -177,11 +177,15 @@ func TestTrustRootsLifecycle(t *testing.T) {
 	if _, err := tr.material("broken"); err == nil {
 		t.Fatal("a deleted TrustRoot still resolves")
 	}
-	// The refresh annotation asks for a fresh entry (and fetch).
+	// The refresh annotation makes the remote due now, keeping its
+	// material meanwhile.
 	objs[2].Annotations = map[string]string{RefreshAnnotation: "1"}
 	tr.sync(ctx, objs[:3])
 	if len(tr.due()) != 1 {
 		t.Fatal("the refresh annotation did not make the remote due")
+	}
+	if _, err := tr.material("mirror"); err != nil {
+		t.Fatalf("the refresh annotation dropped the material: %v", err)
 	}
 }
 

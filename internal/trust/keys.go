@@ -47,7 +47,8 @@ type LogKey struct {
 	// PublicKey is the log's PEM public key (PKIX). Its log ID is the
 	// sha256 of the DER key, as Rekor and CT logs compute it.
 	PublicKey []byte
-	// Start and End bound when entries it signed are trusted.
+	// Start and End bound when entries it signed are trusted. A zero
+	// Start is the Unix epoch (a log must have a start).
 	Start, End time.Time
 }
 
@@ -121,8 +122,13 @@ func logKeys(field string, keys []LogKey) (map[string]*root.TransparencyLog, err
 			errs = append(errs, fmt.Errorf("%s[%d].publicKey: the same key is given twice", field, i))
 			continue
 		}
+		start := l.Start
+		if start.IsZero() {
+			// sigstore-go trusts no log entry of a log without a start.
+			start = time.Unix(0, 0).UTC()
+		}
 		out[hexID] = &root.TransparencyLog{BaseURL: l.BaseURL, ID: id[:], PublicKey: pub, HashFunc: crypto.SHA256, SignatureHashFunc: crypto.SHA256,
-			ValidityPeriodStart: l.Start, ValidityPeriodEnd: l.End}
+			ValidityPeriodStart: start, ValidityPeriodEnd: l.End}
 	}
 	return out, errors.Join(errs...)
 }

@@ -39,10 +39,11 @@ func keysOf(t *testing.T, s *sigstoretest.Sigstore) trust.Keys {
 	var k trust.Keys
 	k.CertificateAuthorities = []trust.CertificateAuthority{{URI: sigstoretest.FulcioURL, CertChain: pemCerts(s.Chain()...)}}
 	for _, l := range tr.RekorLogs() {
-		k.TransparencyLogs = append(k.TransparencyLogs, trust.LogKey{BaseURL: l.BaseURL, PublicKey: pemKey(t, l.PublicKey), Start: l.ValidityPeriodStart})
+		// No Start: given keys often have no validity window.
+		k.TransparencyLogs = append(k.TransparencyLogs, trust.LogKey{BaseURL: l.BaseURL, PublicKey: pemKey(t, l.PublicKey)})
 	}
 	for _, l := range tr.CTLogs() {
-		k.CTLogs = append(k.CTLogs, trust.LogKey{BaseURL: l.BaseURL, PublicKey: pemKey(t, l.PublicKey), Start: l.ValidityPeriodStart})
+		k.CTLogs = append(k.CTLogs, trust.LogKey{BaseURL: l.BaseURL, PublicKey: pemKey(t, l.PublicKey)})
 	}
 	for _, a := range tr.TimestampingAuthorities() {
 		tsa := a.(*root.SigstoreTimestampingAuthority)
