@@ -134,7 +134,7 @@ func convertCrossplane(c *conv, docs []manifests.Document) {
 func (c *conv) xpImageConfig(ic *xpImageConfig) (xpConverted, bool) {
 	x := xpConverted{source: c.source, name: ic.Name}
 	if ic.Spec.Registry != nil && ic.Spec.Registry.Authentication != nil {
-		c.note("spec.registry.authentication.pullSecretRef", "registry credentials: signet takes them from the package's packagePullSecrets are not read; put Secret %s's credentials in signet's own Docker config", ic.Spec.Registry.Authentication.PullSecretRef.Name)
+		c.note("spec.registry.authentication.pullSecretRef", "registry credentials: signet takes them from the object's imagePullSecrets, its service account's, then its own Docker config; put Secret %s's credentials in signet's own Docker config", ic.Spec.Registry.Authentication.PullSecretRef.Name)
 	}
 	if present(ic.Spec.Runtime) {
 		c.note("spec.runtime", "runtime configuration is not about verification: not converted")

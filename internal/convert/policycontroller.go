@@ -446,6 +446,14 @@ func (c *conv) secretKey(path, name, namespace, key string) *v1alpha1.KeyAuthori
 	return &v1alpha1.KeyAuthority{Data: string(v)}
 }
 
+func nameOf(js []byte) string {
+	var m struct {
+		Metadata struct{ Name string } `json:"metadata"`
+	}
+	_ = json.Unmarshal(js, &m)
+	return m.Metadata.Name
+}
+
 func (c *conv) pcTrustRoot(doc manifests.Document) {
-	c.refuse("kind", "TrustRoot skipped; name an equivalent signet TrustRoot in keyless.trustRootRef", "TrustRoot conversion is not available yet")
+	c.refuse("kind", "TrustRoot skipped; create a signet TrustRoot of the same name by hand (signet trustroot)", "TrustRoot %s: converting policy-controller TrustRoots is not implemented yet; keyless.trustRootRef names are kept, so a signet TrustRoot of the same name is used", nameOf(doc.JSON))
 }
