@@ -88,7 +88,7 @@ func TestHelmChart(t *testing.T) {
 				}
 			}
 			wantKinds := map[string]int{
-				"CustomResourceDefinition": 2, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+				"CustomResourceDefinition": 3, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
 				"Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "PodDisruptionBudget": 1,
 				"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1,
 			}
