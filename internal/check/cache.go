@@ -3,6 +3,7 @@ package check
 import (
 	"sync"
 	"time"
+	"unique"
 
 	"github.com/signet-dev/signet/internal/verify"
 )
@@ -18,7 +19,7 @@ type Cache struct {
 	MaxEntries int
 
 	mu      sync.Mutex
-	entries map[cacheKey]cacheEntry
+	entries map[cacheKey]*cacheEntry
 	now     func() time.Time
 	hits    uint64
 	misses  uint64
@@ -28,14 +29,17 @@ type cacheKey struct {
 	digest, policy, trust string
 }
 
+// cacheEntry is kept by pointer: a map slot then holds a key and a pointer,
+// and the map's spare capacity costs little.
 type cacheEntry struct {
-	result  verify.Result
-	expires time.Time
+	result verify.Result
+	// expires is in Unix nanoseconds.
+	expires int64
 }
 
 // NewCache returns a cache with the given lifetimes and size.
 func NewCache(positive, negative time.Duration, maxEntries int) *Cache {
-	return &Cache{Positive: positive, Negative: negative, MaxEntries: maxEntries, entries: map[cacheKey]cacheEntry{}, now: time.Now}
+	return &Cache{Positive: positive, Negative: negative, MaxEntries: maxEntries, entries: map[cacheKey]*cacheEntry{}, now: time.Now}
 }
 
 func (c *Cache) get(k cacheKey) (verify.Result, bool) {
@@ -45,7 +49,7 @@ func (c *Cache) get(k cacheKey) (verify.Result, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.entries[k]
-	if !ok || !c.now().Before(e.expires) {
+	if !ok || c.now().UnixNano() >= e.expires {
 		if ok {
 			delete(c.entries, k)
 		}
@@ -73,14 +77,52 @@ func (c *Cache) put(k cacheKey, r verify.Result) {
 	if c.MaxEntries > 0 && len(c.entries) >= c.MaxEntries {
 		c.evict(now)
 	}
-	c.entries[k] = cacheEntry{result: r, expires: now.Add(ttl)}
+	c.entries[k] = &cacheEntry{result: compact(k, r), expires: now.Add(ttl).UnixNano()}
+}
+
+// compact is r as the cache keeps it: the digest shares the key's string,
+// and the strings that repeat across entries (policy, authority and signer
+// names, key fingerprints, identities, formats) are interned, so 100,000
+// results of a few policies and keys hold each of those once. The caller's
+// result is not changed.
+func compact(k cacheKey, r verify.Result) verify.Result {
+	if r.Digest == k.digest {
+		r.Digest = k.digest
+	}
+	r.Policy = intern(r.Policy)
+	if len(r.Authorities) == 0 {
+		return r
+	}
+	auths := make([]verify.AuthorityResult, len(r.Authorities))
+	for i, a := range r.Authorities {
+		a.Name = intern(a.Name)
+		if len(a.Signatures) > 0 {
+			sigs := make([]verify.Signature, len(a.Signatures))
+			for j, sig := range a.Signatures {
+				sig.Format, sig.Signer, sig.KeyFingerprint = intern(sig.Format), intern(sig.Signer), intern(sig.KeyFingerprint)
+				sig.Issuer, sig.Subject, sig.PredicateType = intern(sig.Issuer), intern(sig.Subject), intern(sig.PredicateType)
+				sigs[j] = sig
+			}
+			a.Signatures = sigs
+		}
+		auths[i] = a
+	}
+	r.Authorities = auths
+	return r
+}
+
+func intern(s string) string {
+	if s == "" {
+		return s
+	}
+	return unique.Make(s).Value()
 }
 
 // evict drops expired entries, then an arbitrary tenth (map order): cheap,
 // and a dropped fact only costs one more verification.
 func (c *Cache) evict(now time.Time) {
 	for k, e := range c.entries {
-		if !now.Before(e.expires) {
+		if now.UnixNano() >= e.expires {
 			delete(c.entries, k)
 		}
 	}

@@ -63,6 +63,34 @@ type Decider struct {
 	group            singleflight.Group
 	resolvedMu       sync.Mutex
 	resolved         map[string]resolution
+	parsedMu         sync.RWMutex
+	parsed           map[string]reference.Reference
+}
+
+// maxParsed bounds the memo of parsed references; past it, it starts over.
+const maxParsed = 4096
+
+// parse is reference.Parse, remembered: parsing is a pure function of the
+// string and costs more than the rest of a warm decision (the runtime's
+// grammar is a regular expression).
+func (dc *Decider) parse(image string) (reference.Reference, error) {
+	dc.parsedMu.RLock()
+	ref, ok := dc.parsed[image]
+	dc.parsedMu.RUnlock()
+	if ok {
+		return ref, nil
+	}
+	ref, err := reference.Parse(image)
+	if err != nil {
+		return ref, err
+	}
+	dc.parsedMu.Lock()
+	if dc.parsed == nil || len(dc.parsed) >= maxParsed {
+		dc.parsed = make(map[string]reference.Reference)
+	}
+	dc.parsed[image] = ref
+	dc.parsedMu.Unlock()
+	return ref, nil
 }
 
 // DefaultResolutionWindow is the default Decider.ResolutionWindow.
@@ -138,7 +166,7 @@ func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image stri
 // cached across credentials: they are facts about a digest.
 func (dc *Decider) DecideWith(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target) Decision {
 	d := Decision{Image: image, Policies: []PolicyDecision{}}
-	ref, err := reference.Parse(image)
+	ref, err := dc.parse(image)
 	if err != nil {
 		// An unparsable reference would not run; deny it plainly.
 		d.Denials = []string{err.Error()}
