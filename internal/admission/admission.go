@@ -147,7 +147,9 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 	if err := checkDepth(body, MaxJSONDepth); err != nil {
 		return deny(uid, err.Error()), kind
 	}
-	var review admissionv1.AdmissionReview
+	var review struct {
+		Request *request `json:"request"`
+	}
 	if err := json.Unmarshal(body, &review); err != nil {
 		return deny(uid, fmt.Sprintf("malformed AdmissionReview: %v", err)), kind
 	}
@@ -156,10 +158,24 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 		return deny(uid, "malformed AdmissionReview: no request"), kind
 	}
 	kind = req.Kind.Kind
-	resp = h.decide(ctx, req, mutate)
+	resp = h.decide(ctx, &req.AdmissionRequest, req.Object, mutate)
 	resp.UID = req.UID
 	return resp, kind
 }
+
+// request is an AdmissionRequest whose object is decoded in the same pass
+// as the review (never copied, never decoded twice), and whose old object,
+// which signet does not read, is skipped.
+type request struct {
+	admissionv1.AdmissionRequest
+	Object    map[string]any `json:"object"`
+	OldObject skipped        `json:"oldObject"`
+}
+
+// skipped is a JSON value that is not kept.
+type skipped struct{}
+
+func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 // checkDepth rejects JSON nested deeper than max, without decoding it.
 func checkDepth(body []byte, max int) error {
@@ -198,7 +214,7 @@ func (h *Handler) log() *slog.Logger {
 }
 
 // decide answers one admission request.
-func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest, mutate bool) *admissionv1.AdmissionResponse {
+func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest, obj map[string]any, mutate bool) *admissionv1.AdmissionResponse {
 	log := h.log().With("uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
 		"operation", req.Operation, "user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun)
 	allow := &admissionv1.AdmissionResponse{Allowed: true}
@@ -215,12 +231,8 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 	if !h.Extractor.Handles(k) {
 		return allow
 	}
-	if len(req.Object.Raw) == 0 {
+	if obj == nil {
 		return deny("", fmt.Sprintf("%s %s: the request carries no object", k, req.Name))
-	}
-	var obj map[string]any
-	if err := json.Unmarshal(req.Object.Raw, &obj); err != nil {
-		return deny("", fmt.Sprintf("%s %s: malformed object: %v", k, req.Name, err))
 	}
 	images, err := h.Extractor.Images(k, obj)
 	if err != nil {

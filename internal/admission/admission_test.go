@@ -71,6 +71,9 @@ func TestMalformedRequestsGetWellFormedDenials(t *testing.T) {
 		{"containers not a list", strings.Replace(podReview, `"containers":[{"name":"a","image":"registry.example.org/app:v1"}]`, `"containers":{"name":"a"}`, 1), "u-1", "spec.containers: not a list"},
 		{"container image not a string", strings.Replace(podReview, `"image":"registry.example.org/app:v1"`, `"image":["x"]`, 1), "u-1", "not a string"},
 		{"too large", `{"request":{"uid":"u-big","x":"` + strings.Repeat("a", MaxBodyBytes) + `"}}`, "u-big", "larger than"},
+		{"object not an object", strings.Replace(podReview, `"object":{"apiVersion"`, `"object":"x","o":{"apiVersion"`, 1), "u-1", "malformed AdmissionReview"},
+		{"no object", strings.Replace(podReview, `"object":{"apiVersion"`, `"o":{"apiVersion"`, 1), "u-1", "carries no object"},
+		{"null object", strings.Replace(podReview, `"object":{"apiVersion"`, `"object":null,"o":{"apiVersion"`, 1), "u-1", "carries no object"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := post(t, h, []byte(tc.body))
@@ -84,6 +87,16 @@ func TestMalformedRequestsGetWellFormedDenials(t *testing.T) {
 				t.Errorf("message %+v does not say %q", resp.Result, tc.want)
 			}
 		})
+	}
+}
+
+// TestOldObjectIsNotRead: on UPDATE the new object is decided; the old one,
+// however malformed, is skipped.
+func TestOldObjectIsNotRead(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "pass")).Validate()
+	update := strings.Replace(podReview, `"operation":"CREATE"`, `"operation":"UPDATE","oldObject":{"spec":{"containers":"not a list"}}`, 1)
+	if resp := post(t, h, []byte(update)); !resp.Allowed || resp.UID != "u-1" {
+		t.Fatalf("UPDATE with a malformed old object: %+v", resp)
 	}
 }
 
