@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -99,6 +100,14 @@ func Sync(dir string, want map[string][]byte) (Changes, error) {
 		return ch, errors.Join(append(errs, err)...)
 	}
 	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), ".") && strings.Contains(e.Name(), ".json.tmp-") {
+			// Left by a write that never finished (the process died between
+			// creating and renaming it); nothing reads it.
+			if info, err := e.Info(); err == nil && time.Since(info.ModTime()) > time.Minute {
+				_ = os.Remove(filepath.Join(dir, e.Name()))
+			}
+			continue
+		}
 		ns, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok || e.IsDir() || CheckNamespace(ns) != nil {
 			continue

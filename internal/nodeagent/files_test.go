@@ -17,11 +17,15 @@ func TestSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	write("gone.json", "old")        // a namespace that no longer exists
-	write("same.json", "same")       // already right
-	write("README", "not ours")      // not a namespace file
-	write("Not_A_NS.json", "theirs") // not a namespace name
+	write("gone.json", "old")          // a namespace that no longer exists
+	write("same.json", "same")         // already right
+	write("README", "not ours")        // not a namespace file
+	write("Not_A_NS.json", "theirs")   // not a namespace name
+	write(".gone.json.tmp-123", "par") // a write that never finished
 	old := time.Now().Add(-time.Hour)
+	if err := os.Chtimes(filepath.Join(dir, ".gone.json.tmp-123"), old, old); err != nil {
+		t.Fatal(err)
+	}
 	if err := os.Chtimes(filepath.Join(dir, "same.json"), old, old); err != nil {
 		t.Fatal(err)
 	}
