@@ -40,14 +40,21 @@ type server struct {
 	logs   *syncBuffer
 }
 
+// syncBuffer keeps the last logs of signet serve (about 256 KiB), as a
+// log pipe would take them away.
 type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
+const keptLogBytes = 256 << 10
+
 func (s *syncBuffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if s.b.Len() > 2*keptLogBytes {
+		s.b.Next(s.b.Len() - keptLogBytes)
+	}
 	return s.b.Write(p)
 }
 
