@@ -84,6 +84,7 @@ func New(cfg *rest.Config, c *Controller) (*Controller, error) {
 	}
 	c.client, c.cache, c.kick, c.config = cl, ca, make(chan struct{}, 1), cfg
 	c.trustRoots = newTrustRoots(configMapReader(cl, c.Namespace), c.Metrics)
+	c.trustRoots.loadCache = trustCacheReader(cl, c.Namespace)
 	if c.Log == nil {
 		c.Log = slog.Default()
 	}

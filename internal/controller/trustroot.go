@@ -15,6 +15,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -112,6 +113,9 @@ func expiryOf(m *trust.Material, now time.Time) time.Time {
 type trustRoots struct {
 	// configMap reads a key of a ConfigMap in signet's namespace.
 	configMap func(ctx context.Context, name, key string) ([]byte, error)
+	// loadCache returns a remote TrustRoot's exported TUF state saved by
+	// a leader before (nil, nil if none); nil disables restoring.
+	loadCache func(ctx context.Context, trustRoot string) ([]byte, error)
 	metrics   *TrustRootMetrics
 	now       func() time.Time
 
@@ -155,7 +159,7 @@ func (t *trustRoots) sync(ctx context.Context, objs []v1alpha1.TrustRoot) bool {
 		e := t.entries[o.Name]
 		if e == nil || e.specHash != h {
 			before := versionOf(e)
-			e = t.newEntry(o, h)
+			e = t.newEntry(ctx, o, h)
 			e.refreshed = o.Annotations[RefreshAnnotation]
 			t.entries[o.Name] = e
 			if versionOf(e) != before || e.err != nil {
@@ -200,7 +204,7 @@ func specHash(o *v1alpha1.TrustRoot) string {
 
 // newEntry builds an entry for o; everything but remote (and ConfigMap)
 // material is resolved here, without I/O.
-func (t *trustRoots) newEntry(o *v1alpha1.TrustRoot, h string) *trustEntry {
+func (t *trustRoots) newEntry(ctx context.Context, o *v1alpha1.TrustRoot, h string) *trustEntry {
 	e := &trustEntry{name: o.Name, specHash: h, next: t.now()}
 	s := o.Spec
 	var err error
@@ -216,6 +220,9 @@ func (t *trustRoots) newEntry(o *v1alpha1.TrustRoot, h string) *trustEntry {
 			e.tuf, err = trust.NewTUF(s.Remote.Root, m, targetOpts(s.Remote.TrustedRootTarget, "")...)
 		}
 		err = fieldErr("spec.remote", err)
+		if err == nil {
+			t.restore(ctx, e)
+		}
 	case s.Repository != nil:
 		e.kind = "repository"
 		var r *trust.Repository
@@ -292,6 +299,39 @@ func timeOf(t *metav1.Time) time.Time {
 		return time.Time{}
 	}
 	return t.Time
+}
+
+// restore gives a new remote entry the last good state a leader saved (so a
+// restart with the mirror down keeps the last good root): verified from the
+// spec's initial root like any refresh, so a tampered or foreign cache is
+// refused; expired metadata too. The mirror is still asked right away.
+func (t *trustRoots) restore(ctx context.Context, e *trustEntry) {
+	if t.loadCache == nil {
+		return
+	}
+	data, err := t.loadCache(ctx, e.name)
+	if err != nil || data == nil {
+		return
+	}
+	if m, err := e.tuf.Restore(ctx, data); err == nil {
+		e.material, e.lastGood = m, t.now()
+	}
+}
+
+// export returns the entry's TUF state to save, if its last refresh
+// succeeded.
+func (t *trustRoots) export(e *trustEntry) []byte {
+	t.mu.Lock()
+	ok := e.err == nil && e.tuf != nil && t.entries[e.name] == e
+	t.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	data, err := e.tuf.Export()
+	if err != nil {
+		return nil
+	}
+	return data
 }
 
 // resolveConfigMap re-reads a ConfigMap-held trusted root; a failure keeps
@@ -532,10 +572,16 @@ func (c *Controller) trustLoop(ctx context.Context) {
 		}
 		for _, e := range c.trustRoots.due() {
 			go func() {
-				if c.trustRoots.refresh(ctx, e) {
-					c.trigger()
-				} else if c.leader.Load() {
-					c.trigger() // the status says when it last refreshed
+				changed := c.trustRoots.refresh(ctx, e)
+				if c.leader.Load() {
+					if data := c.trustRoots.export(e); data != nil {
+						if err := c.saveTrustCache(ctx, e.name, data); err != nil {
+							c.Log.Warn("saving the TrustRoot's TUF state", "trustroot", e.name, "err", err)
+						}
+					}
+				}
+				if changed || c.leader.Load() {
+					c.trigger() // new material; or the status says when it last refreshed
 				}
 			}()
 		}
@@ -584,10 +630,65 @@ func ResolveSpec(ctx context.Context, s v1alpha1.TrustRootSpec) (*trust.Material
 		return nil, errors.New("spec.trustedRoot.configMapRef: a ConfigMap can only be read in a cluster")
 	}
 	t := newTrustRoots(nil, nil)
-	e := t.newEntry(&v1alpha1.TrustRoot{Spec: s}, "")
+	e := t.newEntry(ctx, &v1alpha1.TrustRoot{Spec: s}, "")
 	if e.kind == "remote" && e.err == nil {
 		m, err := e.tuf.Refresh(ctx)
 		return m, fieldErr("spec.remote", err)
 	}
 	return e.material, e.err
+}
+
+// trustCacheKey is the ConfigMap key holding a remote TrustRoot's exported
+// TUF state.
+const trustCacheKey = "repository.tar.gz"
+
+// trustCacheName is the ConfigMap (in signet's namespace) that keeps the
+// TUF state of the remote TrustRoot name.
+func trustCacheName(name string) string {
+	n := "signet-trustroot-" + name
+	if len(n) > 253 {
+		sum := sha256.Sum256([]byte(name))
+		n = "signet-trustroot-" + hex.EncodeToString(sum[:16])
+	}
+	return n
+}
+
+// saveTrustCache writes a remote TrustRoot's exported TUF state to its
+// ConfigMap, so that a restart with the mirror down starts from it. The
+// content is verified from the TrustRoot's initial root when read back, so
+// the ConfigMap needs no more protection than the mirror does.
+func (c *Controller) saveTrustCache(ctx context.Context, name string, data []byte) error {
+	key := client.ObjectKey{Namespace: c.Namespace, Name: trustCacheName(name)}
+	var cm corev1.ConfigMap
+	err := c.client.Get(ctx, key, &cm)
+	switch {
+	case apierrors.IsNotFound(err):
+		cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
+			Labels:      map[string]string{"app.kubernetes.io/managed-by": "signet"},
+			Annotations: map[string]string{"signet.dev/trustroot": name}},
+			BinaryData: map[string][]byte{trustCacheKey: data}}
+		return c.client.Create(ctx, &cm)
+	case err != nil:
+		return err
+	}
+	if string(cm.BinaryData[trustCacheKey]) == string(data) {
+		return nil
+	}
+	cm.BinaryData = map[string][]byte{trustCacheKey: data}
+	return c.client.Update(ctx, &cm)
+}
+
+// trustCacheReader reads a remote TrustRoot's saved TUF state.
+func trustCacheReader(c client.Client, ns string) func(ctx context.Context, name string) ([]byte, error) {
+	return func(ctx context.Context, name string) ([]byte, error) {
+		var cm corev1.ConfigMap
+		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: trustCacheName(name)}, &cm)
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		return cm.BinaryData[trustCacheKey], nil
+	}
 }

@@ -224,3 +224,49 @@ func value(t *testing.T, c prometheus.Metric) float64 {
 	}
 	return m.Gauge.GetValue()
 }
+
+// TestTrustRootRestoredAfterRestart: a remote TrustRoot's last good state,
+// saved by the leader, gives a restarted process the last good root while
+// the mirror is down; a cache another repository signed is refused.
+func TestTrustRootRestoredAfterRestart(t *testing.T) {
+	ctx := context.Background()
+	repo := tuftest.New(t)
+	repo.AddTarget(trust.DefaultTrustedRootTarget, sigstoretest.New(t).TrustedRootJSON())
+	repo.RotateRoot()
+	repo.Refresh()
+	srv := repo.Serve(t)
+	obj := trustRootObj("m", v1alpha1.TrustRootSpec{Remote: &v1alpha1.TUFRemote{Mirror: srv.URL, Root: repo.InitialRoot()}})
+
+	before := newTrustRoots(nil, nil)
+	before.sync(ctx, []v1alpha1.TrustRoot{obj})
+	e := before.due()[0]
+	before.refresh(ctx, e)
+	saved := before.export(e)
+	if saved == nil {
+		t.Fatal("nothing to save after a successful refresh")
+	}
+
+	srv.SetDown(true)
+	for name, cache := range map[string][]byte{"own": saved, "foreign": foreignExport(t)} {
+		after := newTrustRoots(nil, nil)
+		after.loadCache = func(context.Context, string) ([]byte, error) { return cache, nil }
+		after.sync(ctx, []v1alpha1.TrustRoot{obj})
+		_, err := after.material("m")
+		if (err == nil) != (name == "own") {
+			t.Errorf("%s cache: material error %v", name, err)
+		}
+		if name == "own" && after.version() != before.version() {
+			t.Errorf("restored version %s, want %s", after.version(), before.version())
+		}
+	}
+}
+
+func foreignExport(t *testing.T) []byte {
+	other := tuftest.New(t)
+	other.AddTarget(trust.DefaultTrustedRootTarget, sigstoretest.New(t).TrustedRootJSON())
+	data, err := trust.PackDirectory(other.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}

@@ -82,6 +82,10 @@ type TUF struct {
 	rootJSON []byte     // newest verified root.json
 	tsVer    int64
 	snapVer  int64
+	// kept are the files of the last good state: every root version
+	// fetched since the initial root, and the timestamp, snapshot, targets
+	// and target of the last successful refresh ([TUF.Export]).
+	kept map[string][]byte
 
 	cur  sync.Mutex
 	last *Material
@@ -151,41 +155,72 @@ func (c *TUF) Current() *Material {
 func (c *TUF) Refresh(ctx context.Context) (*Material, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	return c.refresh(ctx, c.src)
+}
 
+// Restore refreshes from a repository [TUF.Export] wrote (of this client,
+// or of another with the same initial root, before a restart) instead of
+// the source. It is verified as any refresh is, from the newest root this
+// client trusts: an export that is expired, rolled back or not signed by
+// this repository's keys is refused and changes nothing.
+func (c *TUF) Restore(ctx context.Context, exported []byte) (*Material, error) {
+	r, err := ReadRepository(exported)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.refresh(ctx, r)
+}
+
+// Export packs the files of the last good state as a serialized
+// repository ([ReadRepository]) that [TUF.Restore] verifies from the
+// initial root; nil before the first success.
+func (c *TUF) Export() ([]byte, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.kept) == 0 {
+		return nil, nil
+	}
+	return Pack(c.kept)
+}
+
+func (c *TUF) refresh(ctx context.Context, src Origin) (*Material, error) {
 	cfg, err := config.New(tufBaseURL, c.rootJSON)
 	if err != nil {
 		return nil, err
 	}
-	cfg.Fetcher = &fetcher{ctx: ctx, src: c.src}
+	rec := &fetcher{ctx: ctx, src: src, got: map[string][]byte{}}
+	cfg.Fetcher = rec
 	cfg.RemoteTargetsURL = tufBaseURL + c.targets + "/"
 	cfg.DisableLocalCache = true
 	up, err := updater.New(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("refreshing from %s: %w", c.src, err)
+		return nil, fmt.Errorf("refreshing from %s: %w", src, err)
 	}
 	if err := up.Refresh(); err != nil {
-		return nil, fmt.Errorf("refreshing from %s: %w", c.src, tufError(err))
+		return nil, fmt.Errorf("refreshing from %s: %w", src, tufError(err))
 	}
 	tm := up.GetTrustedMetadataSet()
 	ts, snap := tm.Timestamp.Signed.Version, tm.Snapshot.Signed.Version
 	if ts < c.tsVer || snap < c.snapVer {
 		return nil, fmt.Errorf("refreshing from %s: %w: timestamp version %d (had %d), snapshot version %d (had %d)",
-			c.src, ErrRollback, ts, c.tsVer, snap, c.snapVer)
+			src, ErrRollback, ts, c.tsVer, snap, c.snapVer)
 	}
 	info, err := up.GetTargetInfo(c.target)
 	if err != nil {
-		return nil, fmt.Errorf("refreshing from %s: target %s: %w", c.src, c.target, tufError(err))
+		return nil, fmt.Errorf("refreshing from %s: target %s: %w", src, c.target, tufError(err))
 	}
 	if err := CheckName(info.Path); err != nil {
-		return nil, fmt.Errorf("refreshing from %s: target %w", c.src, err)
+		return nil, fmt.Errorf("refreshing from %s: target %w", src, err)
 	}
 	_, data, err := up.DownloadTarget(info, "", "")
 	if err != nil {
-		return nil, fmt.Errorf("refreshing from %s: downloading %s: %w", c.src, c.target, tufError(err))
+		return nil, fmt.Errorf("refreshing from %s: downloading %s: %w", src, c.target, tufError(err))
 	}
 	m, err := NewMaterial(data)
 	if err != nil {
-		return nil, fmt.Errorf("refreshing from %s: target %s: %w", c.src, c.target, err)
+		return nil, fmt.Errorf("refreshing from %s: target %s: %w", src, c.target, err)
 	}
 	newRoot, err := tm.Root.ToBytes(false)
 	if err != nil {
@@ -195,6 +230,16 @@ func (c *TUF) Refresh(ctx context.Context) (*Material, error) {
 	m.MetadataExpires = earliest(tm.Root.Signed.Expires, tm.Timestamp.Signed.Expires, tm.Snapshot.Signed.Expires, tm.Targets[metadata.TARGETS].Signed.Expires)
 
 	c.rootJSON, c.tsVer, c.snapVer = newRoot, ts, snap
+	kept := map[string][]byte{}
+	for name, data := range c.kept {
+		if isRootVersion(name) {
+			kept[name] = data
+		}
+	}
+	for name, data := range rec.got {
+		kept[name] = data
+	}
+	c.kept = kept
 	c.cur.Lock()
 	c.last = m
 	c.cur.Unlock()
@@ -227,6 +272,21 @@ const tufBaseURL = "tuf:/repository/"
 type fetcher struct {
 	ctx context.Context //nolint:containedctx // lives for one Refresh call only
 	src Origin
+	got map[string][]byte // what it fetched, by name
+}
+
+// isRootVersion reports whether name is "N.root.json".
+func isRootVersion(name string) bool {
+	v, ok := strings.CutSuffix(name, ".root.json")
+	if !ok || v == "" {
+		return false
+	}
+	for _, r := range v {
+		if r < '0' || r > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 func (f *fetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]byte, error) {
@@ -238,6 +298,9 @@ func (f *fetcher) DownloadFile(u string, maxLength int64, _ time.Duration) ([]by
 	if errors.Is(err, ErrNotFound) {
 		// go-tuf ends a root rotation walk on a 404 (ErrDownloadHTTP).
 		return nil, &metadata.ErrDownloadHTTP{StatusCode: 404, URL: u}
+	}
+	if err == nil {
+		f.got[name] = data
 	}
 	return data, err
 }

@@ -300,3 +300,54 @@ func TestReadRepositoryLimits(t *testing.T) {
 		}
 	})
 }
+
+// TestTUFExportRestore: the last good state, exported, is verified again
+// from the initial root by a fresh client (as after a restart) with the
+// mirror down; an export a different repository signed is refused.
+func TestTUFExportRestore(t *testing.T) {
+	ctx := context.Background()
+	repo := tuftest.New(t)
+	s := sigstoretest.New(t)
+	repo.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
+	srv := repo.Serve(t)
+	c := newMirrorClient(t, repo, srv)
+	if got, _ := c.Export(); got != nil {
+		t.Fatal("an export before any refresh")
+	}
+	if _, err := c.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	repo.RotateRoot()
+	repo.Refresh()
+	m, err := c.Refresh(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exported, err := c.Export()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	srv.SetDown(true)
+	fresh := newMirrorClient(t, repo, srv)
+	got, err := fresh.Restore(ctx, exported)
+	if err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if got.Version != m.Version || got.RootVersion != 2 {
+		t.Fatalf("restored version %s root v%d, want %s root v2", got.Version, got.RootVersion, m.Version)
+	}
+	if fresh.Current() == nil {
+		t.Fatal("restore did not set the current material")
+	}
+
+	other := tuftest.New(t)
+	other.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
+	foreign, err := trust.PackDirectory(other.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := newMirrorClient(t, repo, srv).Restore(ctx, foreign); err == nil {
+		t.Fatal("restored another repository's export")
+	}
+}

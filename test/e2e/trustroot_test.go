@@ -308,6 +308,32 @@ func TestTrustRoots(t *testing.T) {
 		})
 	}
 
+	t.Run("the leader saves a remote TrustRoot's TUF state for restarts", func(t *testing.T) {
+		eventually(t, "saved state", func() error {
+			var cm corev1.ConfigMap
+			if err := w.cluster.Client.Get(ctx, client.ObjectKey{Namespace: "signet-system", Name: "signet-trustroot-kind-remote"}, &cm); err != nil {
+				return err
+			}
+			data := cm.BinaryData["repository.tar.gz"]
+			if len(data) == 0 {
+				return errors.New("no repository.tar.gz")
+			}
+			// It verifies from the TrustRoot's initial root, offline.
+			c, err := trust.NewTUF(repo.InitialRoot(), nil)
+			if err != nil {
+				return err
+			}
+			m, err := c.Restore(ctx, data)
+			if err != nil {
+				return err
+			}
+			if m.Version != want.Version {
+				return fmt.Errorf("saved state holds %s, want %s", m.Version, want.Version)
+			}
+			return nil
+		})
+	})
+
 	t.Run("missing TrustRoot fails closed", func(t *testing.T) {
 		w.keylessPolicy(t, "dangling", "dangling", ".*", "no-such-root")
 		eventually(t, "dangling denial", func() error {
