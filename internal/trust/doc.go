@@ -19,7 +19,8 @@
 // [Mirror] over HTTP or a serialized [Repository] unpacked in memory), from
 // trusted root JSON ([NewMaterial]) or from keys given directly
 // ([Keys.Material]); each is [Material] with a Version (the sha256 of its
-// JSON) that caches key on.
+// JSON) that caches key on. [TUF.Export] and [TUF.Restore] carry a client's
+// last good state across restarts, verified again when restored.
 //
 // Invariants: constructors touch no network and start no goroutines;
 // [TUF.Refresh] is the only I/O, runs when its caller says, and keeps the
