@@ -79,7 +79,7 @@ vet:
 # Linters and their settings are in .golangci.yml.
 .PHONY: lint
 lint: $(BIN)/golangci-lint ## run golangci-lint (.golangci.yml) over every package
-	$(BIN)/golangci-lint run --timeout 10m ./...
+	$(BIN)/golangci-lint run --allow-parallel-runners --timeout 10m ./...
 
 # Fuzz targets run briefly on every `make test`; run longer with FUZZTIME=5m.
 FUZZTIME ?= 10s

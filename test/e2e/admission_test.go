@@ -547,7 +547,7 @@ func TestAdmissionSignaturePullSecrets(t *testing.T) {
 		attempt++ // a pod admitted under the old policy must not block the next try
 		err := cluster.Client.Create(ctx, pod(ns, fmt.Sprintf("no-secret-%d", attempt), other.Tag))
 		if err == nil || !strings.Contains(err.Error(), "could not decide") {
-			return fmt.Errorf("got %v", err)
+			return fmt.Errorf("got %w", err)
 		}
 		return nil
 	})
@@ -559,7 +559,7 @@ func TestAdmissionSignaturePullSecrets(t *testing.T) {
 		attempt++
 		err := cluster.Client.Create(ctx, pod(ns, fmt.Sprintf("missing-secret-%d", attempt), other.Tag))
 		if err == nil || !strings.Contains(err.Error(), "signaturePullSecrets[0]") {
-			return fmt.Errorf("got %v", err)
+			return fmt.Errorf("got %w", err)
 		}
 		return nil
 	})
