@@ -163,7 +163,10 @@ type ImageMatcher struct {
 	// Prefix matches repositories that start with it on a path boundary:
 	// "registry.example.org/team" matches registry.example.org/team and
 	// registry.example.org/team/app, not registry.example.org/team-evil.
-	// The registry host compares exactly, ignoring case.
+	// The registry host compares exactly, ignoring case. A single Docker
+	// Hub segment ("docker.io/bitnami", "nginx") selects both the official
+	// image (docker.io/library/nginx) and the organization of that name
+	// (docker.io/bitnami/redis).
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	// +optional

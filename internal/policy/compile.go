@@ -160,18 +160,18 @@ func CompileObject(o Object, r Resolver) *Policy {
 	for i, m := range spec.Images {
 		path := fmt.Sprintf("spec.images[%d]", i)
 		var (
-			pat *pattern
-			err error
+			pats []*pattern
+			err  error
 		)
 		switch {
 		case m.Glob != "" && m.Prefix != "":
 			c.fail(path, "give exactly one of glob or prefix")
 			continue
 		case m.Glob != "":
-			pat, err = compilePattern(m.Glob, true)
+			pats, err = compilePatterns(m.Glob, true)
 			path += ".glob"
 		case m.Prefix != "":
-			pat, err = compilePattern(m.Prefix, false)
+			pats, err = compilePatterns(m.Prefix, false)
 			path += ".prefix"
 		default:
 			c.fail(path, "give exactly one of glob or prefix")
@@ -181,7 +181,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 			c.fail(path, "%q: %v", orDefault(m.Glob, m.Prefix), err)
 			continue
 		}
-		p.patterns = append(p.patterns, pat)
+		p.patterns = append(p.patterns, pats...)
 	}
 	c.enum("spec.mode", spec.Mode, "enforce", "warn")
 	c.enum("spec.onError", spec.OnError, "deny", "warn", "allow")

@@ -39,11 +39,13 @@ func (p *Policy) Patterns() []Pattern {
 		if (m.Glob != "") == (m.Prefix != "") {
 			continue
 		}
-		pat, err := compilePattern(text, glob)
+		pats, err := compilePatterns(text, glob)
 		if err != nil {
 			continue
 		}
-		out = append(out, Pattern{Field: field, Text: text, Glob: glob, All: pat.all, Host: pat.host, Segments: append([]string(nil), pat.segs...)})
+		for _, pat := range pats {
+			out = append(out, Pattern{Field: field, Text: text, Glob: glob, All: pat.all, Host: pat.host, Segments: append([]string(nil), pat.segs...)})
+		}
 	}
 	return out
 }

@@ -31,6 +31,23 @@ func (p *pattern) literalPrefix() (host string, segs []string, ok bool) {
 	return p.host, p.segs, true
 }
 
+// compilePatterns parses a glob or prefix into the patterns it stands for:
+// one, except for a prefix naming a single Docker Hub path segment
+// ("docker.io/bitnami", "nginx"), which selects both the official image
+// below it (docker.io/library/nginx) and the organization of that name
+// (docker.io/bitnami/redis): selecting more is the safe reading.
+func compilePatterns(text string, glob bool) ([]*pattern, error) {
+	p, err := compilePattern(text, glob)
+	if err != nil {
+		return nil, err
+	}
+	if p.prefix && p.host == "docker.io" && len(p.segs) == 2 && p.segs[0] == "library" && !strings.Contains(text, "library/") {
+		org := &pattern{text: text, prefix: true, host: p.host, segs: []string{p.segs[1]}}
+		return []*pattern{p, org}, nil
+	}
+	return []*pattern{p}, nil
+}
+
 // compilePattern parses a glob or prefix. Patterns name repositories, never
 // tags or digests, and are normalized like image references: "nginx" is
 // docker.io/library/nginx, hosts are lower-case, index.docker.io is docker.io.

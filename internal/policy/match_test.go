@@ -45,12 +45,15 @@ func TestPatternMatching(t *testing.T) {
 			noMatch: []string{"registry.example.org/team-evil", "registry.example.org/teams/app", "registry.example.org:443/team/app", "other.example.org/team/app"}},
 		{prefix: "registry.example.org", match: []string{"registry.example.org/anything/at/all"}, noMatch: []string{"registry.example.org.evil/x"}},
 		{prefix: "nginx", match: []string{"docker.io/library/nginx"}, noMatch: []string{"docker.io/library/nginx-evil"}},
+		// One Docker Hub segment: the official image and the organization.
+		{prefix: "docker.io/bitnami", match: []string{"bitnami/redis", "docker.io/bitnami/redis", "docker.io/library/bitnami", "bitnami"}, noMatch: []string{"bitnami-evil/redis", "docker.io/library/bitnamix"}},
+		{prefix: "docker.io/library/nginx", match: []string{"nginx"}, noMatch: []string{"nginx/nginx-ingress"}},
 	} {
 		text, glob := tc.glob, true
 		if tc.prefix != "" {
 			text, glob = tc.prefix, false
 		}
-		p, err := compilePattern(text, glob)
+		pats, err := compilePatterns(text, glob)
 		if err != nil {
 			t.Fatalf("%q: %v", text, err)
 		}
@@ -59,13 +62,18 @@ func TestPatternMatching(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%q: %v", image, err)
 			}
-			got := p.matches(ref.Registry(), strings.Split(ref.Repository(), "/"))
+			got := false
+			for _, p := range pats {
+				got = got || p.matches(ref.Registry(), strings.Split(ref.Repository(), "/"))
+			}
 			if got != want {
 				t.Errorf("pattern %q (glob=%v) on %q (%s): got %v, want %v", text, glob, image, ref.Name(), got, want)
 			}
-			// The index must agree with the pattern.
+			// The index must agree with the patterns.
 			ix := newIndex()
-			ix.add(p, 0)
+			for _, p := range pats {
+				ix.add(p, 0)
+			}
 			found := false
 			ix.lookup(ref.Registry(), strings.Split(ref.Repository(), "/"), func(int) { found = true })
 			if found != want {
