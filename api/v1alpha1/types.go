@@ -118,9 +118,13 @@ type ImagePolicySpec struct {
 
 	// SignedIdentity also requires the image reference the signer wrote in
 	// the signature to name the image: off (the default), matchRepository
-	// (same repository, any tag) or matchExact (the reference as written).
-	// The meanings are containers-policy.json's.
-	// +kubebuilder:validation:Enum=off;matchRepository;matchExact
+	// (same repository, any tag), matchExact (the reference as written) or
+	// matchRepoDigestOrExact (same repository for a reference by digest,
+	// the reference as written for one by tag; containers-policy.json's
+	// default). The meanings are containers-policy.json's. cosign writes
+	// only the repository, so its signatures pass matchRepository, and pass
+	// matchRepoDigestOrExact only for references by digest.
+	// +kubebuilder:validation:Enum=off;matchRepository;matchExact;matchRepoDigestOrExact
 	// +kubebuilder:default=off
 	// +optional
 	SignedIdentity string `json:"signedIdentity,omitempty"`
@@ -230,9 +234,17 @@ type KeyAuthority struct {
 	Data string `json:"data,omitempty"`
 
 	// SecretRef names a Secret (in signet's namespace) whose values are PEM
-	// public keys; a signature by any of them passes.
+	// public keys; a signature by any of them passes (or by the one named
+	// by secretRef.key).
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
+
+	// TrustRootRef names a TrustRoot whose transparency logs and timestamp
+	// authorities date key signatures (a private Rekor); default: the
+	// Sigstore public-good root built into signet. Unused with
+	// insecureIgnoreTlog.
+	// +optional
+	TrustRootRef string `json:"trustRootRef,omitempty"`
 }
 
 // SecretReference names a Secret.
@@ -242,6 +254,10 @@ type SecretReference struct {
 	// Namespace defaults to the namespace signet runs in.
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
+	// Key, when set, is the one entry of the Secret to use (for example
+	// cosign.pub); otherwise every entry is a trusted key.
+	// +optional
+	Key string `json:"key,omitempty"`
 }
 
 // KeylessAuthority trusts certificates issued by a trusted Fulcio to one of

@@ -185,7 +185,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 	}
 	c.enum("spec.mode", spec.Mode, "enforce", "warn")
 	c.enum("spec.onError", spec.OnError, "deny", "warn", "allow")
-	c.enum("spec.signedIdentity", spec.SignedIdentity, "off", "matchRepository", "matchExact")
+	c.enum("spec.signedIdentity", spec.SignedIdentity, "off", "matchRepository", "matchExact", "matchRepoDigestOrExact")
 	c.enum("spec.platforms", spec.Platforms, "index", "all")
 	c.enum("spec.digest", spec.Digest, "pin", "require", "none")
 	if spec.Match != nil {
@@ -215,6 +215,8 @@ func CompileObject(o Object, r Resolver) *Policy {
 		vp.SignedIdentity = verify.MatchRepository
 	case "matchExact":
 		vp.SignedIdentity = verify.MatchExact
+	case "matchRepoDigestOrExact":
+		vp.SignedIdentity = verify.MatchRepoDigestOrExact
 	}
 	if spec.Threshold != nil {
 		vp.Threshold = int(*spec.Threshold)
@@ -337,7 +339,7 @@ func (c *compiler) authority(path string, a v1alpha1.Authority, i int, o Object,
 	case a.Key != nil:
 		va.Keys = c.keys(path+".key", a.Key, r)
 		if !a.InsecureIgnoreTlog {
-			va.TrustedMaterial = c.trust(path+".key", "", r)
+			va.TrustedMaterial = c.trust(path+".key.trustRootRef", a.Key.TrustRootRef, r)
 		}
 	case a.Keyless != nil:
 		if a.InsecureIgnoreTlog {
@@ -455,6 +457,13 @@ func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, r Resolver) []ver
 			names = append(names, n)
 		}
 		sort.Strings(names)
+		if k.SecretRef.Key != "" {
+			if _, ok := values[k.SecretRef.Key]; !ok {
+				c.fail(path+".secretRef.key", "Secret %s has no key %q (it has %s)", k.SecretRef.Name, k.SecretRef.Key, strings.Join(names, ", "))
+				return nil
+			}
+			names = []string{k.SecretRef.Key}
+		}
 		var keys []verify.PublicKey
 		for _, n := range names {
 			ks, err := parsePEMKeys(values[n])

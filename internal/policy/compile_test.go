@@ -72,6 +72,7 @@ func TestCompileValidation(t *testing.T) {
 		secrets: map[string]map[string][]byte{
 			"signet/keys":     {"cosign.pub": []byte(key), "second.pub": []byte(pemKey(t))},
 			"signet/not-keys": {"password": []byte("hunter2")},
+			"signet/mixed":    {"cosign.pub": []byte(key), "cosign.key": []byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")},
 		},
 		roots: map[string]bool{"airgap": true},
 	}
@@ -104,6 +105,11 @@ func TestCompileValidation(t *testing.T) {
 		{"key data not a key", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: "hello"}}}}, []string{"spec.authorities[0].key.data: not a PEM public key"}},
 		{"RSA key too small", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: smallRSAKey(t)}}}}, []string{"spec.authorities[0].key.data", "too small"}},
 		{"secret value not a key", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "not-keys", Namespace: "signet"}}}}}, []string{"spec.authorities[0].key.secretRef", `key "password": not a PEM public key`}},
+		{"secretRef key names one entry", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "mixed", Namespace: "signet", Key: "cosign.pub"}}}}}, nil},
+		{"secretRef key missing", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet", Key: "nope.pub"}}}}}, []string{`spec.authorities[0].key.secretRef.key: Secret keys has no key "nope.pub" (it has cosign.pub, second.pub)`}},
+		{"key trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: key, TrustRootRef: "airgap"}}}}, nil},
+		{"key unknown trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: key, TrustRootRef: "nope"}}}}, []string{"spec.authorities[0].key.trustRootRef: TrustRoot nope not found"}},
+		{"signed identity repo-digest-or-exact", v1alpha1.ImagePolicySpec{Images: images, SignedIdentity: "matchRepoDigestOrExact", Authorities: []v1alpha1.Authority{keyAuth}}, nil},
 		{"missing secret", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "gone", Namespace: "signet"}}}}}, []string{"spec.authorities[0].key.secretRef: Secret signet/gone not found"}},
 		{"threshold too high", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth}, Threshold: ptr(int32(2))}, []string{"spec.threshold: 2, but the policy has 1 authorities"}},
 		{"bad mode", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth}, Mode: "audit"}, []string{`spec.mode: "audit" is not one of enforce, warn`}},

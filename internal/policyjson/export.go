@@ -399,6 +399,8 @@ func (c converter) requirements(p *policy.Policy, r policy.Resolver) []Requireme
 		c.note("signedIdentity off: policy.json always checks the signed reference; matchRepository is used (a signature copied from another repository is rejected)")
 	case "matchExact":
 		identity.Type = "matchExact"
+	case "matchRepoDigestOrExact":
+		identity.Type = "matchRepoDigestOrExact"
 	}
 
 	threshold := 1

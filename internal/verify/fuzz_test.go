@@ -81,7 +81,7 @@ func FuzzSimpleSigning(f *testing.F) {
 			t.Fatalf("accepted a payload without a digest: %q", payload)
 		}
 		ref, _ := reference.Parse("example.org/app:v1")
-		for _, mode := range []SignedIdentity{MatchRepository, MatchExact} {
+		for _, mode := range []SignedIdentity{MatchRepository, MatchExact, MatchRepoDigestOrExact} {
 			_ = checkSignedIdentity(mode, ref, ss.Critical.Identity.DockerReference)
 		}
 	})

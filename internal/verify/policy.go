@@ -41,6 +41,10 @@ const (
 	// MatchExact requires the signed reference to be the image reference as
 	// written, tag or digest included.
 	MatchExact
+	// MatchRepoDigestOrExact is MatchRepository for an image referenced by
+	// digest and MatchExact for one referenced by tag
+	// (containers-policy.json's default).
+	MatchRepoDigestOrExact
 )
 
 // Authority is one way to satisfy a policy: a set of trusted keys, trusted

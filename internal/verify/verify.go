@@ -596,6 +596,12 @@ func checkSignedIdentity(mode SignedIdentity, image reference.Reference, signed 
 	if err != nil {
 		return fmt.Errorf("signed identity %q: %w", signed, err)
 	}
+	if mode == MatchRepoDigestOrExact {
+		mode = MatchExact
+		if image.Digest() != "" {
+			mode = MatchRepository
+		}
+	}
 	switch mode {
 	case MatchRepository:
 		if ref.Name() != image.Name() {
