@@ -40,8 +40,10 @@ const (
 	MaxJSONDepth = 64
 	// maxImagesPerObject bounds the images of one object.
 	maxImagesPerObject = 256
-	// parallelImages bounds how many images of one object are decided at once.
-	parallelImages = 8
+	// parallelImages bounds how many images of one object are decided at
+	// once: a pod of 20 images waits for two rounds of registry round trips,
+	// not three (each image makes a few requests of its own, 4 at most).
+	parallelImages = 16
 )
 
 // Namespaces returns the labels of a namespace.
