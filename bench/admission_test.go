@@ -170,14 +170,20 @@ func (w *world) admissionPolicyScaling(tb testing.TB, full bool) Entry {
 }
 
 // coldPodWidth: a pod with 20 distinct uncached images against a pod with
-// one (signet decides an object's images in parallel, 8 at a time).
-func (w *world) coldPodWidth(tb testing.TB, full bool) Entry {
-	imgs := w.signedImages(tb, "cold", 20)
+// one (signet decides an object's images in parallel, 16 at a time), with
+// the registry on loopback and, through a proxy that holds each request
+// for delay, as if it were that far away.
+func (w *world) coldPodWidth(tb testing.TB, full bool, delay time.Duration) Entry {
+	imgs := w.signedImages(tb, fmt.Sprintf("cold%d", delay.Milliseconds()), 20)
+	host := w.reg.Host
+	if delay > 0 {
+		host = startProxy(tb, w.reg.Host, delay).Host
+	}
 	// Results live for a nanosecond: every admission verifies afresh.
-	s := startSignet(tb, w.policyDir(tb, 1, w.reg.Host+"/**"), "--cache-ttl", "1ns", "--cache-negative-ttl", "1ns")
+	s := startSignet(tb, w.policyDir(tb, 1, host+"/**"), "--cache-ttl", "1ns", "--cache-negative-ttl", "1ns")
 	refs := make([]string, len(imgs))
 	for i, im := range imgs {
-		refs[i] = im.Ref
+		refs[i] = host + strings.TrimPrefix(im.Ref, w.reg.Host)
 	}
 	wide, narrow := podReview("wide", "default", refs...), podReview("narrow", "default", refs[0])
 	rounds := 15
@@ -193,7 +199,11 @@ func (w *world) coldPodWidth(tb testing.TB, full bool) Entry {
 		}
 		a, b = append(a, l1.latencies...), append(b, l20.latencies...)
 	}
-	return newEntry("cold pod with 20 distinct images", "ms", median(b), median(a), "cold pod with 1 image", 3)
+	name, base := "cold pod with 20 distinct images, registry on loopback", "cold pod with 1 image"
+	if delay > 0 {
+		name = fmt.Sprintf("cold pod with 20 distinct images, registry %s away", delay)
+	}
+	return newEntry(name, "ms", median(b), median(a), base, 3)
 }
 
 // countingProxy forwards to a registry and counts the requests.
@@ -204,6 +214,13 @@ type countingProxy struct {
 
 func startCountingProxy(tb testing.TB, registryHost string) *countingProxy {
 	tb.Helper()
+	return startProxy(tb, registryHost, 0)
+}
+
+// startProxy is a counting proxy that holds each request for delay before
+// forwarding it.
+func startProxy(tb testing.TB, registryHost string, delay time.Duration) *countingProxy {
+	tb.Helper()
 	target, err := url.Parse("http://" + registryHost)
 	if err != nil {
 		tb.Fatal(err)
@@ -212,6 +229,9 @@ func startCountingProxy(tb testing.TB, registryHost string) *countingProxy {
 	rp := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		p.n.Add(1)
+		if delay > 0 {
+			time.Sleep(delay)
+		}
 		rp.ServeHTTP(rw, r)
 	}))
 	tb.Cleanup(srv.Close)

@@ -83,8 +83,8 @@ func TestSuite(t *testing.T) {
 		name string
 		run  func() []Entry
 	}{
-		{"in-process key", func() []Entry { return w.inProcessKey(t) }},
-		{"keyless", func() []Entry { return []Entry{keyless(t)} }},
+		{"in-process key", func() []Entry { return w.inProcessKey(t, full) }},
+		{"keyless", func() []Entry { return []Entry{keyless(t, full)} }},
 		{"cold key", func() []Entry { return []Entry{w.coldKey(t, full)} }},
 		{"signet verify vs cosign", func() []Entry { return []Entry{w.cliVersusCosign(t, full)} }},
 		{"policy match", func() []Entry { return []Entry{policyMatchScaling(t)} }},
@@ -94,7 +94,9 @@ func TestSuite(t *testing.T) {
 			return warm
 		}},
 		{"10,000 policies at admission", func() []Entry { return []Entry{w.admissionPolicyScaling(t, full)} }},
-		{"cold pod of 20 images", func() []Entry { return []Entry{w.coldPodWidth(t, full)} }},
+		{"cold pod of 20 images", func() []Entry {
+			return []Entry{w.coldPodWidth(t, full, 0), w.coldPodWidth(t, full, 20*time.Millisecond)}
+		}},
 		{"100 concurrent admissions", func() []Entry { return []Entry{w.concurrentAdmissions(t)} }},
 		{"Deployment through the API server", func() []Entry { return []Entry{w.deploymentRequests(t)} }},
 		{"resident memory", func() []Entry { return []Entry{residentMemory(t, full)} }},
@@ -185,10 +187,7 @@ func (w *world) only(tb testing.TB, kind registry.Kind) *check.Image {
 // inProcessKey: signet's whole check of pre-fetched evidence (conversion,
 // sigstore-go verification, digest binding, result) against sigstore-go
 // parsing and verifying the same bundle alone.
-func (w *world) inProcessKey(tb testing.TB) []Entry {
-	measure := func(f func(b *testing.B)) testing.BenchmarkResult {
-		return testing.Benchmark(func(b *testing.B) { b.ReportAllocs(); f(b) })
-	}
+func (w *world) inProcessKey(tb testing.TB, full bool) []Entry {
 	evaluate := func(img *check.Image) func(b *testing.B) {
 		return func(b *testing.B) {
 			for b.Loop() {
@@ -198,21 +197,43 @@ func (w *world) inProcessKey(tb testing.TB) []Entry {
 			}
 		}
 	}
-	bare := measure(func(b *testing.B) { bareSigstoreVerify(b, w) })
 	var out []Entry
 	for _, c := range []struct {
 		name string
 		img  *check.Image
 	}{{"verify key-based bundle in process", w.bundle}, {"verify key-based legacy signature in process", w.legacy}} {
-		r := measure(evaluate(c.img))
-		if r.N == 0 || bare.N == 0 {
-			tb.Fatalf("%s: the benchmark failed", c.name)
-		}
+		r, bare := interleaved(tb, full, evaluate(c.img), func(b *testing.B) { bareSigstoreVerify(b, w) })
 		e := newEntry(c.name, "ns/op", float64(r.NsPerOp()), float64(bare.NsPerOp()), "sigstore-go parse + Verify of the same bundle", 1.2)
 		e.Allocs = r.AllocsPerOp()
 		out = append(out, e)
 	}
 	return out
+}
+
+// interleaved runs two CPU-bound benchmarks alternately, several rounds
+// when full, and returns the fastest round of each: on a shared machine the
+// fastest round is the one least disturbed by other work.
+func interleaved(tb testing.TB, full bool, value, baseline func(b *testing.B)) (v, base testing.BenchmarkResult) {
+	rounds := 1
+	if full {
+		rounds = 7
+	}
+	measure := func(f func(b *testing.B)) testing.BenchmarkResult {
+		return testing.Benchmark(func(b *testing.B) { b.ReportAllocs(); f(b) })
+	}
+	for range rounds {
+		bv, bb := measure(value), measure(baseline)
+		if bv.N == 0 || bb.N == 0 {
+			tb.Fatal("a benchmark failed")
+		}
+		if v.N == 0 || bv.NsPerOp() < v.NsPerOp() {
+			v = bv
+		}
+		if base.N == 0 || bb.NsPerOp() < base.NsPerOp() {
+			base = bb
+		}
+	}
+	return v, base
 }
 
 // bareSigstoreVerify is the floor: sigstore-go parsing the bundle and
