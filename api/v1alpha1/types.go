@@ -86,6 +86,16 @@ type ImagePolicySpec struct {
 	// +listType=atomic
 	Images []ImageMatcher `json:"images"`
 
+	// ExcludeImages are images this policy does not govern even though
+	// images selects them (for example a more specific policy's scope, as
+	// containers-policy.json's most specific scope wins, or Kyverno's
+	// skipImageReferences). Other policies still apply to them; an image no
+	// policy governs follows the cluster's setting for unmatched images.
+	// +kubebuilder:validation:MaxItems=256
+	// +listType=atomic
+	// +optional
+	ExcludeImages []ImageMatcher `json:"excludeImages,omitempty"`
+
 	// Authorities are the ways an image can satisfy the policy: keys,
 	// keyless identities, or a static pass or fail. Threshold of them must
 	// pass.

@@ -102,6 +102,18 @@ type Policy struct {
 	Hash     string
 	selector *selector
 	kinds    map[string]bool
+	// excludes are spec.excludeImages: matched images it does not govern.
+	excludes []*pattern
+}
+
+// excluded reports whether spec.excludeImages removes the repository.
+func (p *Policy) excluded(host string, segs []string) bool {
+	for _, e := range p.excludes {
+		if e.matches(host, segs) {
+			return true
+		}
+	}
+	return false
 }
 
 // Mode, OnError, Digest and Platforms with their defaults applied.
@@ -182,6 +194,29 @@ func CompileObject(o Object, r Resolver) *Policy {
 			continue
 		}
 		p.patterns = append(p.patterns, pats...)
+	}
+	for i, m := range spec.ExcludeImages {
+		path := fmt.Sprintf("spec.excludeImages[%d]", i)
+		var (
+			pats []*pattern
+			err  error
+		)
+		switch {
+		case (m.Glob != "") == (m.Prefix != ""):
+			c.fail(path, "give exactly one of glob or prefix")
+			continue
+		case m.Glob != "":
+			pats, err = compilePatterns(m.Glob, true)
+			path += ".glob"
+		default:
+			pats, err = compilePatterns(m.Prefix, false)
+			path += ".prefix"
+		}
+		if err != nil {
+			c.fail(path, "%q: %v", orDefault(m.Glob, m.Prefix), err)
+			continue
+		}
+		p.excludes = append(p.excludes, pats...)
 	}
 	c.enum("spec.mode", spec.Mode, "enforce", "warn")
 	c.enum("spec.onError", spec.OnError, "deny", "warn", "allow")

@@ -191,3 +191,52 @@ func labelSelector(m map[string]string) *metav1.LabelSelector {
 func selectorWith(key, op string) *metav1.LabelSelector {
 	return &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: key, Operator: metav1.LabelSelectorOperator(op), Values: []string{"x"}}}}
 }
+
+// TestExcludeImages: excludeImages removes images from one policy only;
+// the others still govern them, and a broken exclusion fails closed (the
+// policy keeps governing everything it selects).
+func TestExcludeImages(t *testing.T) {
+	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
+	general := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "general", Spec: v1alpha1.ImagePolicySpec{
+		Images:        []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
+		ExcludeImages: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/vendor"}, {Glob: "registry.example.org/tools/*-debug"}},
+		Authorities:   static}}, nil)
+	specific := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "vendor", Spec: v1alpha1.ImagePolicySpec{
+		Images: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/vendor"}}, Authorities: static}}, nil)
+	broken := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "broken", Spec: v1alpha1.ImagePolicySpec{
+		Images:        []v1alpha1.ImageMatcher{{Glob: "other.example.org/**"}},
+		ExcludeImages: []v1alpha1.ImageMatcher{{Glob: "other.example.org/App"}},
+		Authorities:   static}}, nil)
+	for _, p := range []*Policy{general, specific} {
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+	}
+	if broken.Err == nil || !strings.Contains(broken.Err.Error(), `spec.excludeImages[0].glob: "other.example.org/App"`) {
+		t.Fatalf("broken exclusion: %v", broken.Err)
+	}
+	snap, err := NewSnapshot([]*Policy{general, specific, broken}, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for image, want := range map[string]string{
+		"registry.example.org/app:v1":              "general",
+		"registry.example.org/vendor/db:v1":        "vendor",
+		"registry.example.org/vendor-evil/db:v1":   "general",
+		"registry.example.org/tools/shell-debug:1": "",
+		"registry.example.org/tools/shell:1":       "general",
+		"other.example.org/app:1":                  "broken",
+	} {
+		ref, err := reference.Parse(image)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, p := range snap.Match(ref, Target{Namespace: "default", Kind: "Pod"}) {
+			got = append(got, p.Object.Name)
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%s: matched %v, want %q", image, got, want)
+		}
+	}
+}

@@ -121,6 +121,11 @@ func (s *Snapshot) Match(ref reference.Reference, t Target) []*Policy {
 		if p.kinds != nil && t.Kind != "" && !p.kinds[t.Kind] {
 			return
 		}
+		// A policy that cannot be compiled governs all it selects: its
+		// exclusions may be what is broken.
+		if p.Err == nil && p.excluded(host, segs) {
+			return
+		}
 		out = append(out, p)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Object.ID() < out[j].Object.ID() })
