@@ -80,8 +80,10 @@ func (c *Cache) put(k cacheKey, r verify.Result) {
 	c.entries[k] = &cacheEntry{result: compact(k, r), expires: now.Add(ttl).UnixNano()}
 }
 
-// compact is r as the cache keeps it: the digest shares the key's string,
-// and the strings that repeat across entries (policy, authority and signer
+// compact is r as the cache keeps it: the digest shares the key's string;
+// the image reference is dropped (the fact is about the digest; whoever
+// reads it fills in the reference it asked about, see Decider.verify); and
+// the strings that repeat across entries (policy, authority and signer
 // names, key fingerprints, identities, formats) are interned, so 100,000
 // results of a few policies and keys hold each of those once. The caller's
 // result is not changed.
@@ -89,6 +91,7 @@ func compact(k cacheKey, r verify.Result) verify.Result {
 	if r.Digest == k.digest {
 		r.Digest = k.digest
 	}
+	r.Image = ""
 	r.Policy = intern(r.Policy)
 	if len(r.Authorities) == 0 {
 		return r

@@ -39,7 +39,11 @@ func TestCacheKeepsResultsIntact(t *testing.T) {
 	if !ok {
 		t.Fatal("not cached")
 	}
-	if diff := cmp.Diff(result(), got); diff != "" {
+	// The cache keeps facts about the digest; the reader fills in the
+	// reference it asked about.
+	want := result()
+	want.Image = ""
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cached result (-want +got):\n%s", diff)
 	}
 	if got, ok := c.get(cacheKey{"sha256:00", "h", "t"}); !ok || got.Err == nil {

@@ -258,6 +258,9 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			continue
 		}
 		if r, ok := dc.Cache.get(cacheKey{digest, p.Hash, trustVersion}); ok {
+			// The cache keeps facts about the digest; the result names
+			// the reference this decision is about.
+			r.Image = ref.String()
 			results[i] = &r
 			continue
 		}
@@ -321,6 +324,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	}
 	for j, i := range missing {
 		r := v.([]verify.Result)[j]
+		r.Image = ref.String() // shared with requests that may spell it differently
 		results[i] = &r
 	}
 	return results, digest, nil

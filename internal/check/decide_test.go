@@ -90,8 +90,13 @@ func TestDeciderCacheAndSingleFlight(t *testing.T) {
 		afterFirst := c.n.Load()
 		// The ReplicaSet and the Pods carry the pinned reference.
 		for _, kind := range []string{"ReplicaSet", "Pod", "Pod", "Pod"} {
-			if dec := d.Decide(t.Context(), snap, dep.PinnedImage, policy.Target{Namespace: "default", Kind: kind}); !dec.Allowed {
+			dec := d.Decide(t.Context(), snap, dep.PinnedImage, policy.Target{Namespace: "default", Kind: kind})
+			if !dec.Allowed {
 				t.Fatalf("%s denied: %v", kind, dec.Denials)
+			}
+			// A cached fact names the reference asked about.
+			if got := dec.Policies[0].Result.Image; !strings.HasSuffix(got, "@"+img.Digest) {
+				t.Errorf("%s: the cached result names %s, want the pinned reference", kind, got)
 			}
 		}
 		if c.n.Load() != afterFirst || afterFirst != single {
