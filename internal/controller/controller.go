@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync/atomic"
 	"time"
 
@@ -107,29 +108,11 @@ func (c *Controller) Labels(ctx context.Context, name string) (map[string]string
 // first snapshot is built, running the rest in the background; errors
 // after that are logged.
 func (c *Controller) Run(ctx context.Context) error {
-	for _, obj := range []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &v1alpha1.TrustRoot{}, &corev1.Namespace{}} {
-		inf, err := c.cache.GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("watching %T: %w", obj, err)
-		}
-		if _, isNS := obj.(*corev1.Namespace); isNS {
-			continue
-		}
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { c.trigger() },
-			UpdateFunc: func(_, _ any) { c.trigger() },
-			DeleteFunc: func(any) { c.trigger() },
-		}); err != nil {
-			return err
-		}
-	}
-	go func() {
-		if err := c.cache.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			c.Log.Error("policy watch stopped", "err", err)
-		}
-	}()
-	if !c.cache.WaitForCacheSync(ctx) {
-		return errors.New("policy caches did not sync")
+	// Namespaces are cached for their labels; a change to one needs no
+	// new snapshot.
+	watched := []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &v1alpha1.TrustRoot{}}
+	if err := StartWatches(ctx, c.cache, c.Log, c.trigger, watched, &corev1.Namespace{}); err != nil {
+		return err
 	}
 	if err := c.rebuild(ctx); err != nil {
 		return err
@@ -301,6 +284,37 @@ func (c *Controller) event(ctx context.Context, obj client.Object, kind string, 
 func hostname() string {
 	h, _ := os.Hostname()
 	return h
+}
+
+// StartWatches starts ca's informers: a change to any watched object calls
+// onChange; cached objects are only kept in the cache. It returns once
+// every cache has synced; the informers run until ctx ends.
+func StartWatches(ctx context.Context, ca cache.Cache, log *slog.Logger, onChange func(), watched []client.Object, cached ...client.Object) error {
+	for _, obj := range append(append([]client.Object(nil), watched...), cached...) {
+		inf, err := ca.GetInformer(ctx, obj)
+		if err != nil {
+			return fmt.Errorf("watching %T: %w", obj, err)
+		}
+		if !slices.Contains(watched, obj) {
+			continue
+		}
+		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
+			AddFunc:    func(any) { onChange() },
+			UpdateFunc: func(_, _ any) { onChange() },
+			DeleteFunc: func(any) { onChange() },
+		}); err != nil {
+			return err
+		}
+	}
+	go func() {
+		if err := ca.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			log.Error("policy watch stopped", "err", err)
+		}
+	}()
+	if !ca.WaitForCacheSync(ctx) {
+		return errors.New("policy caches did not sync")
+	}
+	return nil
 }
 
 // PullSecrets implements admission.Credentials: the named Secrets of the

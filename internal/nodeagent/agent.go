@@ -26,7 +26,6 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/rest"
-	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -111,26 +110,10 @@ func (a *Agent) Synced() <-chan struct{} { return a.synced }
 // Run watches policies and namespaces and rewrites the files on every
 // change until ctx ends.
 func (a *Agent) Run(ctx context.Context) error {
-	for _, obj := range []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &corev1.Namespace{}} {
-		inf, err := a.cache.GetInformer(ctx, obj)
-		if err != nil {
-			return fmt.Errorf("watching %T: %w", obj, err)
-		}
-		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(any) { a.trigger() },
-			UpdateFunc: func(_, _ any) { a.trigger() },
-			DeleteFunc: func(any) { a.trigger() },
-		}); err != nil {
-			return err
-		}
-	}
-	go func() {
-		if err := a.cache.Start(ctx); err != nil && !errors.Is(err, context.Canceled) {
-			a.Log.Error("policy watch stopped", "err", err)
-		}
-	}()
-	if !a.cache.WaitForCacheSync(ctx) {
-		return errors.New("policy caches did not sync")
+	// Namespaces matter here: each has a file of its own.
+	watched := []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &corev1.Namespace{}}
+	if err := controller.StartWatches(ctx, a.cache, a.Log, a.trigger, watched); err != nil {
+		return err
 	}
 	if err := a.sync(ctx); err != nil {
 		return err
