@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	kjson "sigs.k8s.io/json"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
 )
@@ -116,7 +118,9 @@ func (e *RefusedError) Error() string {
 // Object is one converted object with where it came from.
 type Object struct {
 	Source string
-	// Policy is a *v1alpha1.ClusterImagePolicy or *v1alpha1.ImagePolicy.
+	// Policy is a *v1alpha1.ClusterImagePolicy, a *v1alpha1.ImagePolicy, or
+	// a *v1alpha1.TrustRoot that converted authorities name in
+	// key.trustRootRef or keyless.trustRootRef.
 	Policy any
 }
 
@@ -214,6 +218,17 @@ func readFile(path string) ([]byte, error) {
 func selfCheck(o Object) error {
 	var obj policy.Object
 	switch p := o.Policy.(type) {
+	case *v1alpha1.TrustRoot:
+		// Material given inline is resolved as signet serve will; remote
+		// and repository roots need their mirror or a TUF run, left to the
+		// cluster.
+		if p.Spec.Keys == nil {
+			return nil
+		}
+		if _, err := controller.ResolveSpec(context.Background(), p.Spec); err != nil {
+			return fmt.Errorf("%s: TrustRoot %s: %w", o.Source, p.Name, err)
+		}
+		return nil
 	case *v1alpha1.ClusterImagePolicy:
 		obj = policy.Object{Kind: policy.KindClusterImagePolicy, Name: p.Name, Spec: p.Spec}
 	case *v1alpha1.ImagePolicy:
@@ -385,6 +400,31 @@ func (c *conv) addNamespaced(name, namespace, from string, spec v1alpha1.ImagePo
 		Spec:       spec,
 	}
 	c.res.Objects = append(c.res.Objects, Object{Source: c.source, Policy: p})
+}
+
+// addTrustRoot adds a TrustRoot holding spec and returns its name; a
+// TrustRoot with the same spec is reused.
+func (c *conv) addTrustRoot(name, from string, spec v1alpha1.TrustRootSpec) string {
+	want, _ := json.Marshal(spec)
+	for _, o := range c.res.Objects {
+		if tr, ok := o.Policy.(*v1alpha1.TrustRoot); ok {
+			if got, _ := json.Marshal(tr.Spec); string(got) == string(want) {
+				return tr.Name
+			}
+		}
+	}
+	c.emitTrustRoot(name, from, spec)
+	return name
+}
+
+// emitTrustRoot adds a TrustRoot named name.
+func (c *conv) emitTrustRoot(name, from string, spec v1alpha1.TrustRootSpec) {
+	tr := &v1alpha1.TrustRoot{
+		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "TrustRoot"},
+		ObjectMeta: metav1.ObjectMeta{Name: name, Annotations: map[string]string{AnnotationSource: from}},
+		Spec:       spec,
+	}
+	c.res.Objects = append(c.res.Objects, Object{Source: c.source, Policy: tr})
 }
 
 // secretValue finds a Secret given among the input files, by namespace

@@ -3,13 +3,21 @@ package convert_test
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/convert"
@@ -22,6 +30,7 @@ import (
 type world struct {
 	host, trustedRoot, dir string
 	key, other             string // PEM public keys
+	ca                     string // PEM self-signed CA certificate
 	images                 map[string]harness.Image
 }
 
@@ -38,6 +47,7 @@ func newWorld(t *testing.T) *world {
 	w := &world{host: reg.Host, dir: t.TempDir(), images: map[string]harness.Image{}}
 	w.trustedRoot = w.write(t, "trusted_root.json", string(s.TrustedRootJSON()))
 	w.key, w.other = readString(t, key.Public), readString(t, other.Public)
+	w.ca = selfSignedCA(t)
 	push := func(name, repo string) harness.Image {
 		i := reg.PushRandomImage(t, repo, "v1")
 		w.images[name] = i
@@ -60,6 +70,22 @@ func newWorld(t *testing.T) *world {
 	keyless("intruder", "keyless/other", "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main")
 	push("keyless-unsigned", "keyless/unsigned")
 	return w
+}
+
+// selfSignedCA is a CA certificate in PEM, for converted trust roots.
+func selfSignedCA(t *testing.T) string {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test fulcio"}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &k.PublicKey, k)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
 func readString(t *testing.T, path string) string {
@@ -90,10 +116,11 @@ func indent(s string, n int) string {
 func (w *world) expand(src string) string {
 	r := strings.NewReplacer("{{HOST}}", w.host,
 		"{{KEY64}}", base64.StdEncoding.EncodeToString([]byte(w.key)),
-		"{{OTHER64}}", base64.StdEncoding.EncodeToString([]byte(w.other)))
+		"{{OTHER64}}", base64.StdEncoding.EncodeToString([]byte(w.other)),
+		"{{CA64}}", base64.StdEncoding.EncodeToString([]byte(w.ca)))
 	src = r.Replace(src)
-	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}} {
-		for n := 0; n <= 16; n += 2 {
+	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}, {"CA", w.ca}} {
+		for n := 0; n <= 20; n += 2 {
 			src = strings.ReplaceAll(src, fmt.Sprintf("{{%s:%d}}", k.tag, n), indent(k.pem, n))
 		}
 	}
@@ -122,7 +149,10 @@ type formatCase struct {
 	lossy   bool
 	refused []string // refusal messages; then nothing is decided
 	notes   []string // notes the conversion must carry
-	decide  []decision
+	// contains are strings the converted objects must hold (for objects
+	// policy test cannot load: TrustRoots need a cluster).
+	contains []string
+	decide   []decision
 }
 
 func runCases(t *testing.T, w *world, cases []formatCase) {
@@ -152,6 +182,11 @@ func runCases(t *testing.T, w *world, cases []formatCase) {
 			for _, want := range tc.notes {
 				if !strings.Contains(string(out), want) {
 					t.Errorf("output does not note %q:\n%s", want, out)
+				}
+			}
+			for _, want := range tc.contains {
+				if !strings.Contains(string(out), w.expand(want)) {
+					t.Errorf("output does not hold %q:\n%s", w.expand(want), out)
 				}
 			}
 			policies := w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".yaml", string(out))
@@ -252,6 +287,32 @@ spec:
           predicateType: https://slsa.dev/provenance/v1
           policy: {type: cue, data: "predicateType: \"x\""}
 `, refused: []string{"spec.authorities[0].attestations[0].policy: not supported: CUE and Rego"}},
+			{name: "pc trust roots", format: "policy-controller", source: `
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: TrustRoot
+metadata: {name: private}
+spec:
+  sigstoreKeys:
+    certificateAuthorities: [{subject: {organization: acme, commonName: fulcio}, uri: "https://fulcio.example.internal", certChain: "{{CA64}}"}]
+    tLogs: [{baseURL: "https://rekor.example.internal", hashAlgorithm: sha-256, publicKey: "{{OTHER64}}"}]
+---
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: TrustRoot
+metadata: {name: mirror}
+spec:
+  remote: {mirror: "https://tuf.example.internal", root: "e30="}
+---
+apiVersion: policy.sigstore.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: private-rekor}
+spec:
+  images: [{glob: "{{HOST}}/prod/**"}]
+  authorities:
+    - key: {data: "{{KEY64}}"}
+      ctlog: {url: "https://rekor.example.internal", trustRootRef: private}
+`, contains: []string{"kind: TrustRoot\nmetadata:\n  annotations:\n    signet.dev/converted-from: policy-controller TrustRoot private\n  name: private",
+				"certChain: |\n        -----BEGIN CERTIFICATE-----", "uri: https://fulcio.example.internal", "baseURL: https://rekor.example.internal\n      publicKey: |\n        -----BEGIN PUBLIC KEY-----",
+				"remote:\n    mirror: https://tuf.example.internal\n    root: e30=", "trustRootRef: private"}},
 			{name: "pc glob naming a tag refused", format: "policy-controller", source: `
 apiVersion: policy.sigstore.dev/v1alpha1
 kind: ClusterImagePolicy
@@ -377,8 +438,64 @@ spec:
           - certificates: {cert: "x"}
 `, refused: []string{
 				"spec.rules[0].verifyImages[0].attestors[0].entries[0].certificates: not supported",
-				"spec.rules[0].verifyImages[0].skipImageReferences: not supported",
 			}},
+			{name: "kyverno skipImageReferences", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: skip}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        skipImageReferences: ["{{HOST}}/prod/special/*"]
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+              rekor: {ignoreTlog: true}
+`, contains: []string{"excludeImages:\n  - glob: {{HOST}}/prod/special/*/**"}, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+				// Skipped by the rule: no policy governs it, as in Kyverno.
+				{image: "special", code: denied, want: unmatched},
+				{image: "special", args: []string{"--unmatched", "allow"}, code: ok, want: "allowed"},
+			}},
+			{name: "kyverno skipImageReferences depending on the tag refused", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: skip}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        skipImageReferences: ["{{HOST}}/prod/*-debug*"]
+        attestors: [{entries: [{keys: {publicKeys: "{{KEY64}}"}}]}]
+`, refused: []string{"skipImageReferences[0]: not supported", "cannot be excluded exactly"}},
+			{name: "kyverno rekor pubkey and secret", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: private-rekor}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        attestors:
+        - entries:
+          - keys:
+              secret: {name: cosign-key, namespace: security}
+              rekor:
+                url: https://rekor.example.internal
+                pubkey: |-
+{{OTHER:18}}
+`, contains: []string{"kind: TrustRoot", "baseURL: https://rekor.example.internal", "trustRootRef: kyverno-", "secretRef:\n        key: cosign.pub\n        name: cosign-key\n        namespace: security"}},
 		})
 	})
 
@@ -489,12 +606,32 @@ spec:
 				{image: "intruder", args: []string{"--kind", "Function"}, code: denied, want: "DENIED"},
 				{image: "keyless-unsigned", args: []string{"--kind", "Provider"}, code: denied, want: "no signature found"},
 			}},
-			{name: "crossplane longest prefix refused", format: "crossplane", source: `
+			{name: "crossplane longest prefix", format: "crossplane", source: `
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: keyless}
+spec:
+  matchImages: [{prefix: "{{HOST}}/keyless/"}]
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+---
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: other}
+spec:
+  matchImages: [{prefix: "{{HOST}}/keyless/other"}]
+  verification: {provider: Cosign, cosign: {authorities: [{name: b, keyless: {identities: [{issuer: ` + issuer + `, subject: "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main"}]}}]}}
+`, contains: []string{"excludeImages:\n  - glob: {{HOST}}/keyless/other*\n  - glob: {{HOST}}/keyless/other*/**"}, decide: []decision{
+				{image: "keyless", args: []string{"--kind", "Provider"}, code: ok, want: "allowed"},
+				// The longer prefix alone decides: mallory's signature passes.
+				{image: "intruder", args: []string{"--kind", "Provider"}, code: ok, want: "allowed"},
+				{image: "keyless-unsigned", args: []string{"--kind", "Provider"}, code: denied, want: "no signature found"},
+			}},
+			{name: "crossplane longest prefix taken back refused", format: "crossplane", source: `
 apiVersion: pkg.crossplane.io/v1beta1
 kind: ImageConfig
 metadata: {name: prod}
 spec:
-  matchImages: [{prefix: "{{HOST}}/prod/"}]
+  matchImages: [{prefix: "{{HOST}}/prod/"}, {prefix: "{{HOST}}/prod/special/x"}]
   verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: i, subject: s}]}}]}}
 ---
 apiVersion: pkg.crossplane.io/v1beta1
@@ -503,7 +640,15 @@ metadata: {name: special}
 spec:
   matchImages: [{prefix: "{{HOST}}/prod/special/"}]
   verification: {provider: Cosign, cosign: {authorities: [{name: b, keyless: {identities: [{issuer: i, subject: t}]}}]}}
-`, refused: []string{"the longer prefix wins in Crossplane", "verified by special alone", "also require prod"}},
+`, refused: []string{"the longer prefix wins in Crossplane", "cannot exclude a prefix and take a longer one back"}},
+			{name: "crossplane secret key not given", format: "crossplane", source: `
+apiVersion: pkg.crossplane.io/v1beta1
+kind: ImageConfig
+metadata: {name: prod}
+spec:
+  matchImages: [{prefix: "{{HOST}}/prod/"}]
+  verification: {provider: Cosign, cosign: {authorities: [{name: ci, key: {secretRef: {name: ci-key, key: cosign.pub}}}]}}
+`, notes: []string{"Secret ci-key is not among the files given"}, contains: []string{"secretRef:\n        key: cosign.pub\n        name: ci-key"}},
 			{name: "crossplane longest prefix same authorities", format: "crossplane", source: `
 apiVersion: pkg.crossplane.io/v1beta1
 kind: ImageConfig
@@ -567,27 +712,44 @@ spec:
 				{image: "special", code: ok, want: "allowed"},
 				{image: "signed", code: denied, want: unmatched},
 			}},
-			{name: "policyjson most specific wins refused", format: "policy.json", source: `{
+			{name: "policyjson most specific wins", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
   "transports": {"docker": {
     "{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchRepository"}}],
     "{{HOST}}/prod/special": [{"type": "sigstoreSigned", "keyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]
   }}
-}`, refused: []string{"policy.json applies only the most specific scope"}},
-			{name: "policyjson most specific wins lossy", format: "policy.json", lossy: true, source: `{
-  "default": [{"type": "reject"}],
+}`, contains: []string{"excludeImages:\n  - glob: {{HOST}}/prod/special/**"}, decide: []decision{
+				// Only the most specific scope applies: the other key alone.
+				{image: "special", code: ok, want: "allowed"},
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "wrong", code: denied, want: "DENIED"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+			}},
+			{name: "policyjson most specific accept and reject under verify", format: "policy.json", source: `{
+  "default": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchRepository"}}],
   "transports": {"docker": {
-    "{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchRepository"}}],
-    "{{HOST}}/prod/special": [{"type": "sigstoreSigned", "keyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]
+    "{{HOST}}/prod/special": [{"type": "insecureAcceptAnything"}, {"type": "insecureAcceptAnything"}],
+    "{{HOST}}/prod/unsigned": [{"type": "reject"}],
+    "{{HOST}}/prod/unsigned/deeper": [{"type": "insecureAcceptAnything"}]
   }}
-}`, notes: []string{"WARNING (lossy)"}, decide: []decision{
-				// The lossy conversion is stricter: both keys are required.
-				{image: "special", code: denied, want: "DENIED"},
+}`, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "special", code: ok, want: "allowed"},
+				{image: "unsigned", code: denied, want: "rejected by policy"},
+				{image: "elsewhere", code: denied, want: "no signature found"},
 			}},
 			{name: "policyjson default signedIdentity refused", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
   "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}"}]}}
-}`, refused: []string{"[0].signedIdentity: not supported: the default, matchRepoDigestOrExact"}},
+}`, refused: []string{"[0].signedIdentity: not supported: the default, matchRepoDigestOrExact: containers/image rejects a signature naming only a repository"}},
+			{name: "policyjson rekor key", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "rekorPublicKeyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]}}
+}`, contains: []string{"kind: TrustRoot", "transparencyLogs:\n    - publicKey: |\n        -----BEGIN PUBLIC KEY-----", "trustRootRef: policy-json-rekor"}},
+			{name: "policyjson fulcio", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "fulcio": {"caData": "{{CA64}}", "oidcIssuer": "https://accounts.example.com", "subjectEmail": "release@example.com"}, "rekorPublicKeyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]}}
+}`, notes: []string{"does not check the certificate's SCT"}, contains: []string{"certificateAuthorities:\n    - certChain: |\n        -----BEGIN CERTIFICATE-----", "insecureIgnoreSCT: true", "issuer: https://accounts.example.com\n        subject: release@example.com\n      trustRootRef: policy-json-fulcio"}},
 			{name: "policyjson signedIdentity matchExact", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
   "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "signedIdentity": {"type": "matchExact"}}]}}
@@ -595,10 +757,10 @@ spec:
 				// cosign signs the repository only: matchExact refuses it, as containers/image does.
 				{image: "signed", code: denied, want: "DENIED"},
 			}},
-			{name: "policyjson fulcio and pki refused", format: "policy.json", source: `{
+			{name: "policyjson fulcio path and pki refused", format: "policy.json", source: `{
   "default": [{"type": "sigstoreSigned", "pki": {"caRootsData": "eA==", "subjectEmail": "a@b"}}],
-  "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "fulcio": {"caData": "eA==", "oidcIssuer": "i", "subjectEmail": "e"}, "rekorPublicKeyData": "eA==", "signedIdentity": {"type": "matchRepository"}}]}}
-}`, refused: []string{"default[0].pki: not supported", ".fulcio: not supported"}},
+  "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "fulcio": {"caPath": "/etc/ca.pem", "oidcIssuer": "i", "subjectEmail": "e"}, "rekorPublicKeyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]}}
+}`, refused: []string{"default[0].pki: not supported", ".fulcio.caPath: not supported"}},
 			{name: "policyjson invalid", format: "policy.json", source: `{"default": [{"type": "reject"}], "transports": {"docker": {"x.io": [{"type": "reject", "extra": 1}]}}}`,
 				refused: []string{"invalid"}},
 		})

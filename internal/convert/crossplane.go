@@ -103,9 +103,13 @@ func convertCrossplane(c *conv, docs []manifests.Document) {
 		}
 	}
 	// Longest prefix wins in Crossplane; signet requires every matching
-	// policy. They agree when no config's prefix extends another's with
-	// different authorities.
-	for i, a := range all {
+	// policy. So a config excludes every longer prefix of another config
+	// that extends one of its own (unless their authorities are the same:
+	// then both deciding is the same decision). Refused when the longer
+	// prefix is extended in turn by one of the config's own prefixes, which
+	// an exclusion cannot give back.
+	for i := range all {
+		a := &all[i]
 		for j, b := range all {
 			if i == j {
 				continue
@@ -117,8 +121,7 @@ func convertCrossplane(c *conv, docs []manifests.Document) {
 					case pa == pb && i < j && a.authorities != b.authorities:
 						c.invalid(fmt.Sprintf("spec.matchImages (prefix %q)", pb), "ImageConfigs %s and %s have the same prefix; Crossplane picks one of them arbitrarily", a.name, b.name)
 					case len(pb) > len(pa) && strings.HasPrefix(pb, pa) && a.authorities != b.authorities:
-						c.refuse(fmt.Sprintf("spec.matchImages (prefix %q)", pb), fmt.Sprintf("packages under %q must satisfy both %s and %s", pb, a.name, b.name),
-							"the longer prefix wins in Crossplane, so packages under %q are verified by %s alone; signet would also require %s (prefix %q): signet policies cannot exclude a longer prefix", pb, b.name, a.name, pa)
+						c.xpExclude(a, b, pa, pb)
 					}
 				}
 			}
@@ -129,6 +132,39 @@ func convertCrossplane(c *conv, docs []manifests.Document) {
 		c.addCluster(c.objectName(x.name), "Crossplane ImageConfig "+x.name, x.spec)
 	}
 	c.clusterNote("Crossplane installs packages that no ImageConfig with verification matches: to keep that, run signet serve --unmatched=allow (cluster-wide: it also admits unmatched Pod images)")
+}
+
+// xpExclude makes config a exclude the packages under b's longer prefix pb,
+// which Crossplane verifies with b alone.
+func (c *conv) xpExclude(a *xpConverted, b xpConverted, pa, pb string) {
+	path := fmt.Sprintf("spec.matchImages (prefix %q)", pb)
+	fallback := fmt.Sprintf("packages under %q must satisfy both %s and %s", pb, a.name, b.name)
+	for _, own := range a.prefixes {
+		if len(own) > len(pb) && strings.HasPrefix(own, pb) {
+			c.refuse(path, fallback, "the longer prefix wins in Crossplane, so packages under %q are verified by %s alone, except those under %s's own %q: signet policies cannot exclude a prefix and take a longer one back", pb, b.name, a.name, own)
+			return
+		}
+	}
+	globs, dead, reason := translate([]tok{{tLit, pb}, {kind: tAnyStar}}, crossplaneDialect)
+	switch {
+	case reason != "":
+		c.refuse(path, fallback, "the longer prefix wins in Crossplane, so packages under %q are verified by %s alone; signet would also require %s (prefix %q) as %q cannot be excluded exactly: %s", pb, b.name, a.name, pa, pb, reason)
+		return
+	case dead:
+		return
+	}
+	for _, g := range globs {
+		dup := false
+		for _, m := range a.spec.ExcludeImages {
+			dup = dup || m.Glob == g
+		}
+		if !dup {
+			a.spec.ExcludeImages = append(a.spec.ExcludeImages, v1alpha1.ImageMatcher{Glob: g})
+		}
+	}
+	if len(a.spec.ExcludeImages) > maxExcludes {
+		c.refuse(path, fallback, "%s would exclude more than %d patterns", a.name, maxExcludes)
+	}
 }
 
 func (c *conv) xpImageConfig(ic *xpImageConfig) (xpConverted, bool) {

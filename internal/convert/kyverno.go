@@ -141,6 +141,10 @@ type kyCTLog struct {
 	TSACertChain string `json:"tsaCertChain"`
 }
 
+// kySecretKey is the Secret entry Kyverno reads a public key from (cosign's
+// k8s:// key reference).
+const kySecretKey = "cosign.pub"
+
 // kyAutogen are the kinds Kyverno applies a Pod rule to as well.
 var kyAutogen = []string{"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob", "ReplicationController"}
 
@@ -337,8 +341,39 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 		}
 		c.addGlobs(&spec, rpath, ref, starTokens(ref), kyvernoDialect)
 	}
-	if len(v.SkipImageReferences) > 0 {
-		c.refuse(path+".skipImageReferences", "ignored: the skipped images are verified too", "signet selects images positively; it cannot subtract patterns")
+	for k, ref := range v.SkipImageReferences {
+		rpath := fmt.Sprintf("%s.skipImageReferences[%d]", path, k)
+		fallback := "ignored: the images it skips are verified too"
+		if strings.Contains(ref, "?") {
+			c.refuse(rpath, fallback, "%q: \"?\" (one character) has no signet equivalent", ref)
+			continue
+		}
+		if strings.Contains(ref, "{{") {
+			c.invalid(rpath, "variables are not allowed in skipImageReferences")
+			continue
+		}
+		globs, dead, reason := translate(starTokens(ref), kyvernoDialect)
+		switch {
+		case reason != "":
+			c.refuse(rpath, fallback, "%q cannot be excluded exactly: %s", ref, reason)
+			continue
+		case dead:
+			c.note(rpath, "%q skips no image (Kyverno compares %s); dropped, which changes nothing", ref, kyvernoDialect.subject)
+			continue
+		}
+		for _, g := range globs {
+			dup := false
+			for _, m := range spec.ExcludeImages {
+				dup = dup || m.Glob == g
+			}
+			if !dup {
+				spec.ExcludeImages = append(spec.ExcludeImages, v1alpha1.ImageMatcher{Glob: g})
+			}
+		}
+	}
+	if len(spec.ExcludeImages) > maxExcludes {
+		c.refuse(path+".skipImageReferences", "ignored: the images it skips are verified too", "more than %d patterns", maxExcludes)
+		spec.ExcludeImages = nil
 	}
 	if len(spec.Images) == 0 {
 		return
@@ -455,7 +490,7 @@ func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([
 		switch {
 		case strings.HasPrefix(k.PublicKeys, "k8s://"):
 			ns, n, _ := strings.Cut(strings.TrimPrefix(k.PublicKeys, "k8s://"), "/")
-			if ka := c.secretKey(path+".keys.publicKeys", n, ns, "cosign.pub"); ka != nil {
+			if ka := c.secretKey(path+".keys.publicKeys", n, ns, kySecretKey); ka != nil {
 				keys = append(keys, ka)
 			}
 		case k.PublicKeys != "":
@@ -472,7 +507,7 @@ func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([
 				c.invalid(path+".keys.publicKeys", "no PEM public key")
 			}
 		case k.Secret != nil:
-			if ka := c.secretKey(path+".keys.secret", k.Secret.Name, k.Secret.Namespace, "cosign.pub"); ka != nil {
+			if ka := c.secretKey(path+".keys.secret", k.Secret.Name, k.Secret.Namespace, kySecretKey); ka != nil {
 				keys = append(keys, ka)
 			}
 		default:
@@ -481,9 +516,26 @@ func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([
 		if len(keys) == 0 {
 			return nil, false
 		}
+		var trustRoot string
+		if r := k.Rekor; r != nil && !r.IgnoreTlog && r.PubKey != "" {
+			// A private Rekor for key signatures: its key dates them.
+			b, _ := pem.Decode([]byte(r.PubKey))
+			if b == nil {
+				c.invalid(path+".keys.rekor.pubkey", "not a PEM public key")
+				return nil, false
+			}
+			trustRoot = c.addTrustRoot(c.objectName("kyverno", name, "rekor"), "Kyverno "+path+".keys.rekor",
+				v1alpha1.TrustRootSpec{Keys: &v1alpha1.TrustRootKeys{TransparencyLogs: []v1alpha1.LogPublicKey{{BaseURL: r.URL, PublicKey: string(pem.EncodeToMemory(b))}}}})
+			rk := *r
+			rk.PubKey, rk.URL = "", ""
+			k.Rekor = &rk
+		}
 		ignoreTlog, ignoreSCT, ok := c.kyLogs(path+".keys", k.Rekor, k.CTLog, false)
 		if !ok {
 			return nil, false
+		}
+		for _, ka := range keys {
+			ka.TrustRootRef = trustRoot
 		}
 		var out []v1alpha1.Authority
 		for i, ka := range keys {

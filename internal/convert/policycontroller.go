@@ -327,10 +327,16 @@ func (c *conv) pcAuthority(path string, i int, a pcAuthority) (v1alpha1.Authorit
 	if a.CTLog != nil && a.Static == nil {
 		switch {
 		case a.CTLog.TrustRoot != "":
-			if a.Keyless != nil && (a.Keyless.TrustRoot == "" || a.Keyless.TrustRoot == a.CTLog.TrustRoot) {
+			switch {
+			case a.Key != nil:
+				// The TrustRoot's logs date the key signatures.
+				out.Key.TrustRootRef = a.CTLog.TrustRoot
+			case a.Keyless.TrustRoot == "" || a.Keyless.TrustRoot == a.CTLog.TrustRoot:
 				out.Keyless.TrustRootRef = a.CTLog.TrustRoot
-			} else if !c.refuse(path+".ctlog.trustRootRef", "the default trust root's transparency logs are used", "signet takes an authority's transparency logs from its keyless trustRootRef (key authorities use the default trust root)") {
-				return out, false
+			default:
+				if !c.refuse(path+".ctlog.trustRootRef", "the keyless trustRootRef's transparency logs are used", "signet takes a keyless authority's CA and transparency logs from one TrustRoot; %q and %q differ", a.Keyless.TrustRoot, a.CTLog.TrustRoot) {
+					return out, false
+				}
 			}
 		case a.CTLog.URL != "" && a.CTLog.URL != publicRekor:
 			if !c.refuse(path+".ctlog.url", "the default trust root's transparency logs are used", "%q: a private Rekor needs a TrustRoot (keyless.trustRootRef)", a.CTLog.URL) {
@@ -417,11 +423,20 @@ func unanchored(re string) string {
 	return "(?s:.*)(?:" + re + ")(?s:.*)"
 }
 
-// secretKey resolves a key Secret from the input files into key data, or
-// refuses: the converter cannot see the cluster's Secrets. key "" means the
-// Secret's single entry.
+// secretKey resolves a key Secret from the input files into key data. A
+// Secret not among the files becomes a secretRef naming the same entry
+// (key); with key "" (the Secret's single entry, which signet cannot
+// require) it is refused: the converter cannot see the cluster's Secrets.
 func (c *conv) secretKey(path, name, namespace, key string) *v1alpha1.KeyAuthority {
 	values, ok := c.secretValues(namespace, name)
+	if !ok && key != "" {
+		where := "namespace " + namespace
+		if namespace == "" {
+			where = "signet's namespace (the source read it from its own)"
+		}
+		c.note(path, "Secret %s is not among the files given: signet reads its entry %q from %s when it verifies; a missing Secret or entry denies", name, key, where)
+		return &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: name, Namespace: namespace, Key: key}}
+	}
 	if !ok {
 		fallback := "the key is read from Secret " + name + " in signet's namespace, every entry of it trusted"
 		if !c.refuse(path, fallback, "Secret %s is not among the files given (add it to inline its public key)", name) {
@@ -446,14 +461,126 @@ func (c *conv) secretKey(path, name, namespace, key string) *v1alpha1.KeyAuthori
 	return &v1alpha1.KeyAuthority{Data: string(v)}
 }
 
-func nameOf(js []byte) string {
-	var m struct {
-		Metadata struct{ Name string } `json:"metadata"`
-	}
-	_ = json.Unmarshal(js, &m)
-	return m.Metadata.Name
+// pcTrustRootObject is policy-controller's TrustRoot
+// (policy.sigstore.dev/v1alpha1). Byte fields are base64 in the object
+// (root.json, the tar.gz mirror, PEM chains and keys).
+type pcTrustRootObject struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Remote *struct {
+			Root              []byte `json:"root"`
+			Mirror            string `json:"mirror"`
+			Targets           string `json:"targets"`
+			TrustedRootTarget string `json:"trustedRootTarget"`
+		} `json:"remote"`
+		Repository *struct {
+			Root              []byte `json:"root"`
+			MirrorFS          []byte `json:"mirrorFS"`
+			Targets           string `json:"targets"`
+			TrustedRootTarget string `json:"trustedRootTarget"`
+		} `json:"repository"`
+		SigstoreKeys *struct {
+			CertificateAuthorities []pcCertificateAuthority `json:"certificateAuthorities"`
+			TLogs                  []pcLog                  `json:"tLogs"`
+			CTLogs                 []pcLog                  `json:"ctLogs"`
+			TimestampAuthorities   []pcCertificateAuthority `json:"timestampAuthorities"`
+		} `json:"sigstoreKeys"`
+	} `json:"spec"`
+	Status json.RawMessage `json:"status"`
 }
 
+type pcCertificateAuthority struct {
+	Subject *struct {
+		Organization string `json:"organization"`
+		CommonName   string `json:"commonName"`
+	} `json:"subject"`
+	URI       string `json:"uri"`
+	CertChain []byte `json:"certChain"`
+}
+
+type pcLog struct {
+	BaseURL       string `json:"baseURL"`
+	HashAlgorithm string `json:"hashAlgorithm"`
+	PublicKey     []byte `json:"publicKey"`
+}
+
+// pcTrustRoot converts a TrustRoot into a signet TrustRoot of the same
+// name, which the converted authorities' trustRootRefs name.
 func (c *conv) pcTrustRoot(doc manifests.Document) {
-	c.refuse("kind", "TrustRoot skipped; create a signet TrustRoot of the same name by hand (signet trustroot)", "TrustRoot %s: converting policy-controller TrustRoots is not implemented yet; keyless.trustRootRef names are kept, so a signet TrustRoot of the same name is used", nameOf(doc.JSON))
+	var tr pcTrustRootObject
+	if !c.decode(doc.JSON, &tr) {
+		return
+	}
+	s := tr.Spec
+	n := 0
+	for _, set := range []bool{s.Remote != nil, s.Repository != nil, s.SigstoreKeys != nil} {
+		if set {
+			n++
+		}
+	}
+	if n != 1 {
+		c.invalid("spec", "give exactly one of remote, repository or sigstoreKeys")
+		return
+	}
+	var spec v1alpha1.TrustRootSpec
+	switch {
+	case s.Remote != nil:
+		r := s.Remote
+		if r.Targets != "" && r.Targets != "targets" {
+			c.refuse("spec.remote.targets", "TrustRoot skipped", "%q: signet reads a mirror's targets under targets/", r.Targets)
+			return
+		}
+		if r.Mirror == "" || len(r.Root) == 0 {
+			c.invalid("spec.remote", "mirror and root are required")
+			return
+		}
+		spec.Remote = &v1alpha1.TUFRemote{Mirror: r.Mirror, Root: r.Root, TrustedRootTarget: r.TrustedRootTarget}
+		c.note("spec.remote", "policy-controller refreshes a remote root every 24h, as signet does by default (spec.remote.refreshInterval)")
+	case s.Repository != nil:
+		r := s.Repository
+		if len(r.MirrorFS) == 0 || len(r.Root) == 0 {
+			c.invalid("spec.repository", "mirrorFS and root are required")
+			return
+		}
+		spec.Repository = &v1alpha1.TUFRepository{MirrorFS: r.MirrorFS, Root: r.Root, Targets: r.Targets, TrustedRootTarget: r.TrustedRootTarget}
+		c.note("spec.repository", "signet refuses the repository once its TUF metadata has expired (check with signet trustroot inspect); rebuild it with signet trustroot create")
+	default:
+		k := s.SigstoreKeys
+		keys := &v1alpha1.TrustRootKeys{}
+		cas := func(field string, in []pcCertificateAuthority) []v1alpha1.CertificateAuthorityKey {
+			var out []v1alpha1.CertificateAuthorityKey
+			for i, ca := range in {
+				if len(ca.CertChain) == 0 {
+					c.invalid(fmt.Sprintf("spec.sigstoreKeys.%s[%d].certChain", field, i), "required")
+					continue
+				}
+				out = append(out, v1alpha1.CertificateAuthorityKey{URI: ca.URI, CertChain: string(ca.CertChain)})
+			}
+			return out
+		}
+		logs := func(field string, in []pcLog) []v1alpha1.LogPublicKey {
+			var out []v1alpha1.LogPublicKey
+			for i, l := range in {
+				switch strings.ToLower(strings.ReplaceAll(l.HashAlgorithm, "-", "")) {
+				case "", "sha256":
+				default:
+					c.refuse(fmt.Sprintf("spec.sigstoreKeys.%s[%d].hashAlgorithm", field, i), "log skipped", "%q: signet's logs hash with SHA-256", l.HashAlgorithm)
+					continue
+				}
+				if len(l.PublicKey) == 0 {
+					c.invalid(fmt.Sprintf("spec.sigstoreKeys.%s[%d].publicKey", field, i), "required")
+					continue
+				}
+				out = append(out, v1alpha1.LogPublicKey{BaseURL: l.BaseURL, PublicKey: string(l.PublicKey)})
+			}
+			return out
+		}
+		keys.CertificateAuthorities = cas("certificateAuthorities", k.CertificateAuthorities)
+		keys.TransparencyLogs = logs("tLogs", k.TLogs)
+		keys.CTLogs = logs("ctLogs", k.CTLogs)
+		keys.TimestampAuthorities = cas("timestampAuthorities", k.TimestampAuthorities)
+		spec.Keys = keys
+	}
+	c.emitTrustRoot(tr.Name, "policy-controller TrustRoot "+tr.Name, spec)
 }

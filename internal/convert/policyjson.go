@@ -2,7 +2,9 @@ package convert
 
 import (
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
+	"encoding/pem"
 	"fmt"
 	"sort"
 	"strings"
@@ -185,24 +187,15 @@ func (c *conv) pjFile(f *pjFile, file string) {
 		valid = append(valid, s)
 	}
 	scopes = valid
-	parent := func(s *pjScope) *pjScope {
-		var best *pjScope
-		for _, g := range scopes {
-			if g != s && pjContains(g.scope, s.scope) && (best == nil || pjContains(best.scope, g.scope)) {
-				best = g
-			}
-		}
-		if best == nil {
-			return root
-		}
-		return best
-	}
-	// A reject scope whose fallback also rejects needs no policy: its images
-	// fall to the fallback. Everything else becomes a policy.
+	// Only the most specific scope applies in policy.json; signet applies
+	// every matching policy. So each policy excludes the scopes nested
+	// directly in its own (they exclude theirs in turn): an image is then
+	// governed by its most specific scope's policy alone. A reject scope
+	// needs no policy when the images no policy governs are denied anyway.
 	var emitted []*pjScope
 	for _, s := range scopes {
-		if s.kind == "reject" && parent(s).kind == "reject" {
-			c.note(s.path, "reject: no policy needed, its images fall to %s, which rejects them too", parent(s).path)
+		if s.kind == "reject" && root.kind == "reject" {
+			c.note(s.path, "reject: no policy needed, its images are governed by no policy and denied by signet serve --unmatched=deny (the default), as %s rejects them", root.path)
 			continue
 		}
 		emitted = append(emitted, s)
@@ -214,26 +207,46 @@ func (c *conv) pjFile(f *pjFile, file string) {
 		c.note(root.path, "insecureAcceptAnything: run signet serve --unmatched=allow")
 	default:
 		emitted = append([]*pjScope{root}, emitted...)
-		c.note(root.path, "becomes a policy for every image (glob **); images no other policy selects are then governed by it")
+		c.note(root.path, "becomes a policy for every image (glob **) except those of the more specific scopes")
 	}
-	// signet requires every matching policy; policy.json applies only the
-	// most specific scope. They agree where every more general policy
-	// accepts anything.
-	for _, g := range emitted {
-		if g.kind == "accept" {
+	for _, s := range emitted {
+		c.pjPolicies(s, c.pjExcludes(s, root, scopes), file)
+	}
+}
+
+// pjExcludes are the globs of the scopes nested directly in g (all of
+// them, including reject and insecureAcceptAnything scopes and those no
+// policy is emitted for): images whose most specific scope is not g.
+func (c *conv) pjExcludes(g, root *pjScope, scopes []*pjScope) []v1alpha1.ImageMatcher {
+	under := func(outer, inner *pjScope) bool {
+		return inner != outer && (outer == root || pjContains(outer.scope, inner.scope))
+	}
+	var out []v1alpha1.ImageMatcher
+	for _, s := range scopes {
+		if !under(g, s) {
 			continue
 		}
-		for _, s := range emitted {
-			if s != g && (g.root || pjContains(g.scope, s.scope)) {
-				c.refuse(s.path, fmt.Sprintf("images under %q must also satisfy %s", s.scope, g.path),
-					"policy.json applies only the most specific scope, so images under %q are decided by it alone; signet would also apply %s, which a signet policy cannot exclude them from", s.scope, g.path)
+		direct := true
+		for _, m := range scopes {
+			if m != s && under(g, m) && under(m, s) {
+				direct = false
+				break
+			}
+		}
+		if !direct {
+			continue
+		}
+		for _, glob := range pjGlobs(s.scope) {
+			if strings.ToLower(glob) == glob { // upper case selects no image
+				out = append(out, v1alpha1.ImageMatcher{Glob: glob})
 			}
 		}
 	}
-	for _, s := range emitted {
-		c.pjPolicies(s, file)
-	}
+	return out
 }
+
+// maxExcludes is spec.excludeImages' limit.
+const maxExcludes = 256
 
 // pjScopeProblem says why a scope cannot be a signet image selector.
 func pjScopeProblem(scope string) string {
@@ -289,7 +302,7 @@ func pjGlobs(scope string) []string {
 	return []string{scope + "/**"}
 }
 
-func (c *conv) pjPolicies(s *pjScope, file string) {
+func (c *conv) pjPolicies(s *pjScope, excludes []v1alpha1.ImageMatcher, file string) {
 	var images []v1alpha1.ImageMatcher
 	for _, g := range pjGlobs(s.scope) {
 		if strings.ToLower(g) != g {
@@ -303,10 +316,20 @@ func (c *conv) pjPolicies(s *pjScope, file string) {
 		name = "default"
 	}
 	from := fmt.Sprintf("containers-policy.json %s", s.path)
+	if len(excludes) > maxExcludes {
+		c.refuse(s.path, "not converted", "%d more specific scopes nested in it; a signet policy excludes at most %d", len(excludes), maxExcludes)
+		return
+	}
+	if s.kind == "accept" {
+		spec := v1alpha1.ImagePolicySpec{Images: images, ExcludeImages: excludes,
+			Authorities: []v1alpha1.Authority{{Name: "policy-json", Static: &v1alpha1.StaticAuthority{Action: "pass"}}}}
+		c.addCluster(c.objectName("policy-json", name), from, spec)
+		return
+	}
 	n := 0
 	for i, raw := range s.reqs {
 		path := fmt.Sprintf("%s[%d]", s.path, i)
-		spec := v1alpha1.ImagePolicySpec{Images: images}
+		spec := v1alpha1.ImagePolicySpec{Images: images, ExcludeImages: excludes}
 		auth, ok := c.pjRequirement(path, raw, &spec)
 		if !ok {
 			continue
@@ -415,21 +438,130 @@ func (c *conv) pjKeyMaterial(path string, v pjSigstore, rekor int) (v1alpha1.Aut
 		if rekor == 0 {
 			// Without a Rekor key, containers/image does not look for a SET.
 			a.InsecureIgnoreTlog = true
-		} else if !c.refuse(path+".rekorPublicKeyData", "the default trust root's transparency logs are used", "a Rekor key for key-based signatures: signet's key authorities take their transparency logs from the default trust root and cannot name a TrustRoot") {
+			return a, true
+		}
+		logs, ok := c.pjRekorLogs(path, v)
+		if !ok {
 			return v1alpha1.Authority{}, false
 		}
+		a.Key.TrustRootRef = c.addTrustRoot(c.objectName("policy-json", "rekor"), "containers-policy.json "+path+" (Rekor key)",
+			v1alpha1.TrustRootSpec{Keys: &v1alpha1.TrustRootKeys{TransparencyLogs: logs}})
 		return a, true
 	case present(v.Fulcio):
-		if !c.refuse(path+".fulcio", "the requirement rejects every image", "a private Fulcio CA and Rekor key need a signet TrustRoot; this converter does not emit TrustRoots yet") {
+		var f pjFulcio
+		if !c.strict(v.Fulcio, &f, path+".fulcio") {
 			return v1alpha1.Authority{}, false
 		}
-		return fail("fulcio requirement not converted")
+		switch {
+		case (f.CAPath != "") == (f.CAData != nil):
+			c.invalid(path+".fulcio", "exactly one of caPath and caData must be specified")
+			return v1alpha1.Authority{}, false
+		case f.OIDCIssuer == "":
+			c.invalid(path+".fulcio.oidcIssuer", "oidcIssuer not specified")
+			return v1alpha1.Authority{}, false
+		case f.SubjectEmail == "":
+			c.invalid(path+".fulcio.subjectEmail", "subjectEmail not specified")
+			return v1alpha1.Authority{}, false
+		case rekor == 0:
+			c.invalid(path, "At least one of rekorPublickeyPath, rekorPublicKeyPaths, rekorPublickeyData and rekorPublicKeyDatas must be specified if fulcio is used")
+			return v1alpha1.Authority{}, false
+		}
+		if f.CAPath != "" {
+			if !c.refuse(path+".fulcio.caPath", "the requirement rejects every image", "CA files on the node cannot be read here; give the CA as caData") {
+				return v1alpha1.Authority{}, false
+			}
+			return fail("fulcio CA file not available to signet")
+		}
+		chain, why := pjCertChain(f.CAData)
+		if why != "" {
+			if !c.refuse(path+".fulcio.caData", "the requirement rejects every image", "%s", why) {
+				return v1alpha1.Authority{}, false
+			}
+			return fail("fulcio CA not converted")
+		}
+		logs, ok := c.pjRekorLogs(path, v)
+		if !ok {
+			return v1alpha1.Authority{}, false
+		}
+		name := c.addTrustRoot(c.objectName("policy-json", "fulcio"), "containers-policy.json "+path+".fulcio",
+			v1alpha1.TrustRootSpec{Keys: &v1alpha1.TrustRootKeys{
+				CertificateAuthorities: []v1alpha1.CertificateAuthorityKey{{CertChain: chain}},
+				TransparencyLogs:       logs,
+			}})
+		c.note(path+".fulcio", "containers/image does not check the certificate's SCT: the authority sets insecureIgnoreSCT, as the source decides")
+		a.Keyless = &v1alpha1.KeylessAuthority{TrustRootRef: name, Identities: []v1alpha1.Identity{{Issuer: f.OIDCIssuer, Subject: f.SubjectEmail}}}
+		a.InsecureIgnoreSCT = true
+		return a, true
 	default:
 		if !c.refuse(path+".pki", "the requirement rejects every image", "X.509 PKI signatures (caRoots, subjectEmail/subjectHostname) are not supported by signet") {
 			return v1alpha1.Authority{}, false
 		}
 		return fail("pki requirement not converted")
 	}
+}
+
+type pjFulcio struct {
+	CAPath       string `json:"caPath"`
+	CAData       []byte `json:"caData"`
+	OIDCIssuer   string `json:"oidcIssuer"`
+	SubjectEmail string `json:"subjectEmail"`
+}
+
+// pjRekorLogs are the requirement's inline Rekor keys as TrustRoot logs;
+// key files on the node are refused.
+func (c *conv) pjRekorLogs(path string, v pjSigstore) ([]v1alpha1.LogPublicKey, bool) {
+	if v.RekorPublicKeyPath != "" || v.RekorPublicKeyPaths != nil {
+		c.refuse(path+".rekorPublicKeyPath", "not converted", "key files on the node cannot be read here; give the Rekor key as rekorPublicKeyData")
+		return nil, false
+	}
+	var logs []v1alpha1.LogPublicKey
+	for i, k := range append([][]byte{v.RekorPublicKeyData}, v.RekorPublicKeyDatas...) {
+		if len(k) == 0 {
+			continue
+		}
+		b, _ := pem.Decode(k)
+		if b == nil {
+			field := ".rekorPublicKeyData"
+			if v.RekorPublicKeyDatas != nil {
+				field = fmt.Sprintf(".rekorPublicKeyDatas[%d]", i-1)
+			}
+			c.invalid(path+field, "not a PEM public key")
+			return nil, false
+		}
+		logs = append(logs, v1alpha1.LogPublicKey{PublicKey: string(pem.EncodeToMemory(b))})
+	}
+	return logs, true
+}
+
+// pjCertChain checks that caData is one certificate chain (each
+// certificate issued by the next, the last one the root), as a TrustRoot
+// certificate authority holds it; containers/image takes caData as a pool.
+func pjCertChain(data []byte) (string, string) {
+	var certs []*x509.Certificate
+	var out bytes.Buffer
+	rest := data
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return "", fmt.Sprintf("not a certificate: %v", err)
+		}
+		certs = append(certs, cert)
+		_ = pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	}
+	if len(certs) == 0 {
+		return "", "no PEM certificate"
+	}
+	for i := 0; i+1 < len(certs); i++ {
+		if certs[i].CheckSignatureFrom(certs[i+1]) != nil {
+			return "", "the certificates are not one chain (intermediates then root); containers/image trusts each of them, a signet certificate authority is one chain"
+		}
+	}
+	return out.String(), ""
 }
 
 func (c *conv) pjSignedIdentity(path string, raw json.RawMessage, spec *v1alpha1.ImagePolicySpec) bool {
@@ -443,12 +575,18 @@ func (c *conv) pjSignedIdentity(path string, raw json.RawMessage, spec *v1alpha1
 	case "matchExact":
 		spec.SignedIdentity = "matchExact"
 	case "matchRepoDigestOrExact":
+		// signet's matchRepoDigestOrExact (internal/verify) accepts a
+		// signature naming only the repository for a reference by digest,
+		// and compares only the repository for tag+digest references;
+		// containers/image rejects a name-only signed reference always and
+		// compares tag+digest references exactly. Converting would accept
+		// images the source rejects.
 		spec.SignedIdentity = "matchExact"
 		what := "the default, matchRepoDigestOrExact"
 		if present(raw) {
 			what = "matchRepoDigestOrExact"
 		}
-		return c.refuse(path, "matchExact, which also requires the exact reference for images pulled by digest", "%s (the exact reference for tagged images, the repository for digest references) has no signet equivalent; set signedIdentity matchRepository or matchExact", what)
+		return c.refuse(path, "matchExact, which also requires the exact reference for images pulled by digest", "%s: containers/image rejects a signature naming only a repository (as cosign writes) for every reference, and compares tag+digest references exactly; signet's matchRepoDigestOrExact accepts both for references by digest; set signedIdentity matchRepository or matchExact", what)
 	case "exactReference", "exactRepository", "remapIdentity":
 		spec.SignedIdentity = "matchExact"
 		return c.refuse(path, "matchExact", "%s has no signet equivalent", id.Type)
