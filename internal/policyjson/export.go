@@ -11,6 +11,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
+	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/verify"
 )
@@ -111,6 +112,7 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 		e := &entry{id: p.Object.ID()}
 		c := converter{id: e.id, notes: &res.Notes, issues: &res.Issues}
 		e.scopes = c.scopes(p)
+		e.excludes = c.excludes(p)
 		e.outcome = c.requirements(p, o.Resolver)
 		entries = append(entries, e)
 	}
@@ -135,10 +137,15 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 
 	// Every scope gets the requirements of every policy with a scope
 	// containing it: signet's matching policies for the images it owns.
+	// An excluded scope gets the requirements of the other policies
+	// only; scopes below it too (the exclusion covers them).
 	names := map[string]bool{}
 	for _, e := range entries {
 		for _, s := range e.scopes {
 			names[s.name] = true
+		}
+		for _, x := range e.excludes {
+			names[x] = true
 		}
 	}
 	file := &File{Default: []Requirement{unmatched}}
@@ -146,13 +153,18 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 	var signed []string
 	for name := range names {
 		var reqs []Requirement
+		governed := false
 		for _, e := range entries {
-			for _, s := range e.scopes {
-				if contains(s.name, name) {
-					reqs = append(reqs, e.outcome...)
-					break
-				}
+			if e.governs(name) {
+				governed = true
+				reqs = append(reqs, e.outcome...)
 			}
+		}
+		if !governed {
+			// Excluded from every policy that selects it: unmatched.
+			addScope(file, name, []Requirement{unmatched})
+			addScope(closed, name, []Requirement{unmatched})
+			continue
 		}
 		reqs = simplify(reqs)
 		addScope(file, name, reqs)
@@ -222,9 +234,28 @@ func simplify(reqs []Requirement) []Requirement {
 // entry is one applicable policy: its scopes and its requirements (an AND;
 // reject or accept when it decides statically).
 type entry struct {
-	id      string
-	scopes  []scope
-	outcome []Requirement
+	id     string
+	scopes []scope
+	// excludes are the scopes of spec.excludeImages (exact ones only: an
+	// inexact exclusion is an issue and is not applied).
+	excludes []string
+	outcome  []Requirement
+}
+
+// governs reports whether the policy governs the images of scope name: a
+// scope of its contains it and no exclusion does.
+func (e *entry) governs(name string) bool {
+	for _, x := range e.excludes {
+		if contains(x, name) {
+			return false
+		}
+	}
+	for _, s := range e.scopes {
+		if contains(s.name, name) {
+			return true
+		}
+	}
+	return false
 }
 
 // scope is a policy.json docker scope: "" (every image), host[:port],
@@ -303,6 +334,34 @@ func (c converter) scopes(p *policy.Policy) []scope {
 	var out []scope
 	for _, pat := range p.Patterns() {
 		out = append(out, patternScope(pat))
+	}
+	return out
+}
+
+// excludes translates spec.excludeImages into scopes. policy.json has no
+// exclusions: an excluded scope gets the other policies' requirements (or
+// the unmatched setting), which is exact only when the scope holds exactly
+// the excluded images. A wider scope would exempt images signet governs,
+// so it is refused, with no fallback. A policy that does not compile
+// governs everything it selects, exclusions ignored, as in signet.
+func (c converter) excludes(p *policy.Policy) []string {
+	if p.Err != nil || len(p.Object.Spec.ExcludeImages) == 0 {
+		return nil
+	}
+	// The exclusions compiled as signet compiles them: as the images of a
+	// policy of their own.
+	o := p.Object
+	o.Spec = v1alpha1.ImagePolicySpec{Images: p.Object.Spec.ExcludeImages,
+		Authorities: []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}}
+	var out []string
+	for _, pat := range policy.CompileObject(o, nil).Patterns() {
+		pat.Field = strings.Replace(pat.Field, "spec.images[", "spec.excludeImages[", 1)
+		s := patternScope(pat)
+		if s.widened != "" {
+			c.issue(pat.Field, "", "policy.json cannot exclude exactly these images: %s; the policy's requirements would be lifted from images it governs", s.widened)
+			continue
+		}
+		out = append(out, s.name)
 	}
 	return out
 }

@@ -24,6 +24,8 @@ import (
 type resolver struct {
 	secrets map[string]map[string][]byte
 	tm      root.TrustedMaterial
+	// private is the TrustRoot "private".
+	private root.TrustedMaterial
 }
 
 func (r resolver) SecretKeys(ns, name string) (map[string][]byte, error) {
@@ -34,6 +36,9 @@ func (r resolver) SecretKeys(ns, name string) (map[string][]byte, error) {
 }
 
 func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+	if name == "private" && r.private != nil {
+		return r.private, nil
+	}
 	if name != "" {
 		return nil, errors.New("no TrustRoot " + name)
 	}
@@ -110,7 +115,7 @@ func summarize(reqs []Requirement) []string {
 func TestExport(t *testing.T) {
 	s := sigstoretest.New(t)
 	k1, k2, k3 := newKey(t), newKey(t), newKey(t)
-	r := resolver{tm: s.TrustedRoot(), secrets: map[string]map[string][]byte{
+	r := resolver{tm: s.TrustedRoot(), private: sigstoretest.New(t).TrustedRoot(), secrets: map[string]map[string][]byte{
 		"signet-system/ci-key": {"cosign.pub": []byte(k2)},
 	}}
 	indent := func(k string) string { return strings.ReplaceAll(strings.TrimSpace(k), "\n", "\n        ") }
@@ -161,6 +166,53 @@ func TestExport(t *testing.T) {
 			"docker:reg.example.org/team-a": {"keys 1 matchRepository", "keys 1 matchRepository"},
 		},
 		wantRegs: []string{"reg.example.org", "reg.example.org/team-a"},
+	}, {
+		// containers-policy.json's most specific scope, from signet's
+		// excludeImages: the excluded scope carries the other policies
+		// only, and a scope excluded from every policy is unmatched.
+		name:      "excludeImages: the excluded scope carries only the other policies",
+		namespace: "default",
+		docs: []string{
+			"ClusterImagePolicy org\nimages: [{glob: \"reg.example.org/**\"}]\nexcludeImages: [{prefix: reg.example.org/vendor}, {glob: \"reg.example.org/tools/**\"}]\nauthorities:\n" + keyAuth(k1),
+			"ClusterImagePolicy vendor\nimages: [{prefix: reg.example.org/vendor}]\nauthorities:\n" + keyAuth(k3),
+		},
+		want: map[string][]string{
+			"default":                       {"reject"},
+			"docker:reg.example.org":        {"keys 1 matchRepository"},
+			"docker:reg.example.org/vendor": {"keys 1 matchRepository"},
+			"docker:reg.example.org/tools":  {"reject"},
+		},
+		wantRegs: []string{"reg.example.org", "reg.example.org/vendor"},
+	}, {
+		name:       "excludeImages with unmatched allow: the excluded scope accepts",
+		namespace:  "default",
+		unmatched:  "allow",
+		docs:       []string{"ClusterImagePolicy org\nimages: [{glob: \"**\"}]\nexcludeImages: [{glob: \"*.example.org/**\"}]\nauthorities:\n" + keyAuth(k1)},
+		wantIssues: []string{"spec.excludeImages[0].glob: policy.json cannot exclude exactly"},
+		refused:    true,
+	}, {
+		name:       "excludeImages that policy.json cannot scope exactly: refused even lossy",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy org\nimages: [{glob: \"reg.example.org/**\"}]\nexcludeImages: [{glob: \"reg.example.org/*/debug\"}]\nauthorities:\n" + keyAuth(k1)},
+		wantIssues: []string{"spec.excludeImages[0].glob: policy.json cannot exclude exactly"},
+		refused:    true,
+	}, {
+		name:      "excludeImages of a policy that does not compile: it governs all it selects",
+		namespace: "default",
+		docs:      []string{"ClusterImagePolicy broken\nimages: [{glob: \"reg.example.org/**\"}]\nexcludeImages: [{prefix: reg.example.org/vendor}]\nauthorities: [{key: {secretRef: {name: missing}}}]\n"},
+		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org": {"reject"}},
+	}, {
+		name:      "key.trustRootRef: the named TrustRoot's Rekor key",
+		namespace: "default",
+		docs:      []string{"ClusterImagePolicy private\nimages: [{prefix: reg.example.org/app}]\nsignedIdentity: matchRepository\nauthorities:\n" + fmt.Sprintf("  - key:\n      trustRootRef: private\n      data: |\n        %s\n", indent(k1))},
+		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 1 +rekor matchRepository"}},
+		wantRegs:  []string{"reg.example.org/app"},
+	}, {
+		name:      "key.trustRootRef naming a TrustRoot the resolver lacks: the scope rejects",
+		namespace: "default",
+		docs:      []string{"ClusterImagePolicy private\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n" + fmt.Sprintf("  - key:\n      trustRootRef: absent\n      data: |\n        %s\n", indent(k1))},
+		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"reject"}},
 	}, {
 		name:      "namespace selector that does not select the namespace",
 		namespace: "dev",
