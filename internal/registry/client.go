@@ -54,6 +54,30 @@ type Client struct {
 
 	mu         sync.Mutex
 	transports map[Repository]*repoTransport
+	// noReferrersAPI is when each registry host last answered that it has
+	// no referrers API; within referrersAPIMemo, its tag schema is read
+	// directly (a registry with the API must not answer 404).
+	noReferrersAPI map[string]time.Time
+}
+
+// referrersAPIMemo is how long a registry without the referrers API is
+// remembered as such.
+const referrersAPIMemo = 10 * time.Minute
+
+func (c *Client) lacksReferrersAPI(host string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	at, ok := c.noReferrersAPI[host]
+	return ok && time.Since(at) < referrersAPIMemo
+}
+
+func (c *Client) markNoReferrersAPI(host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.noReferrersAPI == nil || len(c.noReferrersAPI) >= 1024 {
+		c.noReferrersAPI = map[string]time.Time{}
+	}
+	c.noReferrersAPI[host] = time.Now()
 }
 
 // repoTransport is an authenticated transport scoped to one repository, with

@@ -187,10 +187,14 @@ func (c *Client) Referrers(ctx context.Context, repo Repository, digest string) 
 	if err := checkDigestSyntax(digest); err != nil {
 		return nil, err
 	}
+	if c.lacksReferrersAPI(repo.Host) {
+		return c.referrersFallback(ctx, repo, digest)
+	}
 	body, _, err := c.get(ctx, repo, "referrers/"+digest, []string{MediaTypeOCIIndex}, c.opts.limits.MaxManifestBytes)
 	var se *StatusError
 	// No referrers API: registries answer 404, some 400 or 405.
 	if errors.Is(err, ErrNotFound) || (errors.As(err, &se) && (se.StatusCode == 400 || se.StatusCode == 405)) {
+		c.markNoReferrersAPI(repo.Host)
 		return c.referrersFallback(ctx, repo, digest)
 	}
 	if err != nil {

@@ -3,8 +3,11 @@ package registry_test
 import (
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -407,3 +410,46 @@ func TestEvidenceReferrerFiltering(t *testing.T) {
 		})
 	}
 }
+
+// TestReferrersAPIAbsenceRemembered: a registry that answered it has no
+// referrers API is asked its tag schema directly afterwards; one with the
+// API is asked the API every time.
+func TestReferrersAPIAbsenceRemembered(t *testing.T) {
+	for _, withAPI := range []bool{false, true} {
+		t.Run(fmt.Sprintf("referrers API %v", withAPI), func(t *testing.T) {
+			reg := harness.StartInProcessRegistry(t, withAPI)
+			var mu sync.Mutex
+			var paths []string
+			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+				mu.Lock()
+				paths = append(paths, r.URL.Path)
+				mu.Unlock()
+				return http.DefaultTransport.RoundTrip(r)
+			})
+			c := newClient(t, registry.WithTransport(rt))
+			for _, tag := range []string{"a", "b", "c"} {
+				img := reg.PushRandomImage(t, "app", tag)
+				if _, err := c.Referrers(t.Context(), repoOf(t, img.Ref), img.Digest); err != nil {
+					t.Fatal(err)
+				}
+			}
+			api := 0
+			for _, p := range paths {
+				if strings.Contains(p, "/referrers/") {
+					api++
+				}
+			}
+			want := 1
+			if withAPI {
+				want = 3
+			}
+			if api != want {
+				t.Errorf("asked the referrers API %d times for 3 images; want %d (requests %q)", api, want, paths)
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
