@@ -58,7 +58,7 @@ func TestHelmChart(t *testing.T) {
 		sameAsManifests          bool
 	}{
 		{name: "defaults", release: "signet", namespace: "signet-system", replicas: 2, unmatched: "deny", fullname: "signet", sameAsManifests: true},
-		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn"},
+		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h"},
 			replicas: 3, unmatched: "warn", fullname: "prod-signet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -102,8 +102,12 @@ func TestHelmChart(t *testing.T) {
 			if got, _, _ := unstructured.NestedInt64(dep.Object, "spec", "replicas"); got != tc.replicas {
 				t.Errorf("replicas: got %d, want %d", got, tc.replicas)
 			}
-			if a := serveArgs(t, dep); !slices.Contains(a, "--unmatched="+tc.unmatched) {
+			a := serveArgs(t, dep)
+			if !slices.Contains(a, "--unmatched="+tc.unmatched) {
 				t.Errorf("signet serve args %q lack --unmatched=%s", a, tc.unmatched)
+			}
+			if tuf := slices.Contains(tc.set, "tuf.enabled=true"); tuf != slices.Contains(a, "--tuf") || tuf != slices.Contains(a, "--tuf-refresh-interval=12h") {
+				t.Errorf("signet serve args %q: --tuf and its interval should be there exactly when tuf.enabled", a)
 			}
 			if tc.sameAsManifests {
 				compareWithManifests(t, r)
@@ -173,6 +177,7 @@ func TestHelmChart(t *testing.T) {
 		{"unknown unmatched", []string{"unmatched=audit"}, "unmatched"},
 		{"unknown failure policy", []string{"webhook.failurePolicy=Skip"}, "failurePolicy"},
 		{"misspelt value", []string{"replicaCount=3"}, "replicaCount"},
+		{"TUF mirror that is not a URL", []string{"tuf.enabled=true", "tuf.mirror=ftp://mirror"}, "/tuf/mirror"},
 		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
