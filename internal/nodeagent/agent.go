@@ -20,6 +20,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,9 @@ type Agent struct {
 	kick       chan struct{}
 	failClosed *prometheus.GaugeVec
 	synced     chan struct{}
+
+	trustMu    sync.Mutex
+	trustCache map[string]trustCached
 }
 
 // New connects the agent to the cluster.
@@ -261,12 +265,65 @@ func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 	return s.Data, nil
 }
 
+// TrustedMaterial resolves the default root, or a TrustRoot read through
+// the API (uncached reads, resolved material cached by resourceVersion)
+// whose material is given in the object or a ConfigMap: keys, trustedRoot
+// and repository (TUF verified in memory), with controller.ResolveSpec as
+// signet serve resolves them. A remote TrustRoot is refused: the agent
+// does not fetch TUF mirrors (signet serve's leader does), so policies
+// naming one fail closed on the node.
 func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
-	if name != "" {
-		return nil, fmt.Errorf("TrustRoot %q is not available to the node agent yet; omit trustRootRef to use the default root", name)
+	if name == "" {
+		if r.a.Trust == nil {
+			return nil, errors.New("no default trust root")
+		}
+		return r.a.Trust()
 	}
-	if r.a.Trust == nil {
-		return nil, errors.New("no default trust root")
+	var tr v1alpha1.TrustRoot
+	if err := r.a.client.Get(r.ctx, client.ObjectKey{Name: name}, &tr); err != nil {
+		return nil, fmt.Errorf("reading the TrustRoot %s: %w", name, err)
 	}
-	return r.a.Trust()
+	spec := tr.Spec
+	version := tr.ResourceVersion
+	switch {
+	case spec.Remote != nil:
+		return nil, fmt.Errorf("TrustRoot %s is remote: the node agent does not fetch TUF mirrors; give the material as keys, trustedRoot or repository", name)
+	case spec.TrustedRoot != nil && spec.TrustedRoot.ConfigMapRef != nil:
+		ref := spec.TrustedRoot.ConfigMapRef
+		var cm corev1.ConfigMap
+		if err := r.a.client.Get(r.ctx, client.ObjectKey{Namespace: r.a.Namespace, Name: ref.Name}, &cm); err != nil {
+			return nil, fmt.Errorf("TrustRoot %s: reading the ConfigMap %s/%s: %w", name, r.a.Namespace, ref.Name, err)
+		}
+		key := ref.Key
+		if key == "" {
+			key = "trusted_root.json"
+		}
+		data, ok := cm.Data[key]
+		if !ok {
+			return nil, fmt.Errorf("TrustRoot %s: the ConfigMap %s/%s has no key %q", name, r.a.Namespace, ref.Name, key)
+		}
+		spec = v1alpha1.TrustRootSpec{TrustedRoot: &v1alpha1.TrustedRootSource{Data: data}}
+		version += "/" + cm.ResourceVersion
+	}
+	r.a.trustMu.Lock()
+	defer r.a.trustMu.Unlock()
+	if c, ok := r.a.trustCache[name]; ok && c.version == version {
+		return c.material, nil
+	}
+	m, err := controller.ResolveSpec(r.ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("TrustRoot %s: %w", name, err)
+	}
+	if r.a.trustCache == nil {
+		r.a.trustCache = map[string]trustCached{}
+	}
+	r.a.trustCache[name] = trustCached{version: version, material: m.TrustedRoot}
+	return m.TrustedRoot, nil
+}
+
+// trustCached is a TrustRoot's resolved material and the resourceVersion
+// (and ConfigMap's) it was resolved from.
+type trustCached struct {
+	version  string
+	material root.TrustedMaterial
 }
