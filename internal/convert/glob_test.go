@@ -237,3 +237,74 @@ func FuzzPolicyJSON(f *testing.F) {
 		}
 	})
 }
+
+// TestExclusionTranslation: a source's include pattern minus its exclusion
+// (Kyverno imageReferences minus skipImageReferences; Crossplane's shorter
+// prefix minus a longer one, which wins there) governs, in signet
+// (images and excludeImages), exactly the images it governs in the source,
+// on every sample by tag and by digest.
+func TestExclusionTranslation(t *testing.T) {
+	for _, tc := range []struct {
+		format, include, exclude string
+	}{
+		{"kyverno", "ghcr.io/*", "ghcr.io/acme/*"},
+		{"kyverno", "ghcr.io/acme/*", "ghcr.io/acme/a/*"},
+		{"kyverno", "*", "cgr.dev/chainguard/*"},
+		{"kyverno", "registry.example.org/*", "registry.example.org/myproject*"},
+		{"kyverno", "*.example.org/*", "my-registry.example.org/*"},
+		{"crossplane", "xpkg.upbound.io/upbound", "xpkg.upbound.io/upbound/"},
+		{"crossplane", "ghcr.io/", "ghcr.io/acme"},
+		{"crossplane", "registry.example.org/myproject", "registry.example.org/myproject/deep"},
+	} {
+		t.Run(tc.format+" "+tc.include+" - "+tc.exclude, func(t *testing.T) {
+			toks := func(p string) []tok {
+				if tc.format == "crossplane" {
+					return []tok{{tLit, p}, {kind: tAnyStar}}
+				}
+				return starTokens(p)
+			}
+			d := kyvernoDialect
+			if tc.format == "crossplane" {
+				d = crossplaneDialect
+			}
+			inc, _, why := translate(toks(tc.include), d)
+			exc, _, why2 := translate(toks(tc.exclude), d)
+			if why != "" || why2 != "" {
+				t.Fatalf("refused: %s %s", why, why2)
+			}
+			spec := v1alpha1.ImagePolicySpec{Authorities: []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}}
+			for _, g := range inc {
+				spec.Images = append(spec.Images, v1alpha1.ImageMatcher{Glob: g})
+			}
+			for _, g := range exc {
+				spec.ExcludeImages = append(spec.ExcludeImages, v1alpha1.ImageMatcher{Glob: g})
+			}
+			p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: spec}, nil)
+			if p.Err != nil {
+				t.Fatal(p.Err)
+			}
+			snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, s := range samples {
+				for _, suffix := range []string{":v1", "@sha256:" + hex64} {
+					var src bool
+					switch tc.format {
+					case "kyverno":
+						src = wildMatches(tc.include, s.kyName+suffix) && !wildMatches(tc.exclude, s.kyName+suffix)
+					case "crossplane":
+						src = strings.HasPrefix(s.written+suffix, tc.include) && !strings.HasPrefix(s.written+suffix, tc.exclude)
+					}
+					ref, err := reference.Parse(s.written + suffix)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if sig := len(snap.Match(ref, policy.Target{})) > 0; sig != src {
+						t.Errorf("%s: governed in the source: %v, in signet (images %q, excludeImages %q): %v", s.written+suffix, src, inc, exc, sig)
+					}
+				}
+			}
+		})
+	}
+}
