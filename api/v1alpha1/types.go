@@ -131,9 +131,10 @@ type ImagePolicySpec struct {
 	// (same repository, any tag), matchExact (the reference as written) or
 	// matchRepoDigestOrExact (same repository for a reference by digest,
 	// the reference as written for one by tag; containers-policy.json's
-	// default). The meanings are containers-policy.json's. cosign writes
-	// only the repository, so its signatures pass matchRepository, and pass
-	// matchRepoDigestOrExact only for references by digest.
+	// default). The meanings are containers-policy.json's: the image by tag
+	// alone means :latest, and an exact comparison needs a signature naming
+	// a tag or digest. cosign writes only the repository, so its signatures
+	// pass matchRepository and neither of the others.
 	// +kubebuilder:validation:Enum=off;matchRepository;matchExact;matchRepoDigestOrExact
 	// +kubebuilder:default=off
 	// +optional

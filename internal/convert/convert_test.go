@@ -738,10 +738,13 @@ spec:
 				{image: "unsigned", code: denied, want: "rejected by policy"},
 				{image: "elsewhere", code: denied, want: "no signature found"},
 			}},
-			{name: "policyjson default signedIdentity refused", format: "policy.json", source: `{
+			{name: "policyjson default signedIdentity", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
   "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}"}]}}
-}`, refused: []string{"[0].signedIdentity: not supported: the default, matchRepoDigestOrExact: containers/image rejects a signature naming only a repository"}},
+}`, contains: []string{"signedIdentity: matchRepoDigestOrExact"}, decide: []decision{
+				// cosign signs the repository only: the default refuses it, as containers/image does.
+				{image: "signed", code: denied, want: "names only the repository"},
+			}},
 			{name: "policyjson rekor key", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
   "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}", "rekorPublicKeyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]}}

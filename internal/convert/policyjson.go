@@ -575,18 +575,9 @@ func (c *conv) pjSignedIdentity(path string, raw json.RawMessage, spec *v1alpha1
 	case "matchExact":
 		spec.SignedIdentity = "matchExact"
 	case "matchRepoDigestOrExact":
-		// signet's matchRepoDigestOrExact (internal/verify) accepts a
-		// signature naming only the repository for a reference by digest,
-		// and compares only the repository for tag+digest references;
-		// containers/image rejects a name-only signed reference always and
-		// compares tag+digest references exactly. Converting would accept
-		// images the source rejects.
-		spec.SignedIdentity = "matchExact"
-		what := "the default, matchRepoDigestOrExact"
-		if present(raw) {
-			what = "matchRepoDigestOrExact"
-		}
-		return c.refuse(path, "matchExact, which also requires the exact reference for images pulled by digest", "%s: containers/image rejects a signature naming only a repository (as cosign writes) for every reference, and compares tag+digest references exactly; signet's matchRepoDigestOrExact accepts both for references by digest; set signedIdentity matchRepository or matchExact", what)
+		// The same meaning in signet (internal/verify checkSignedIdentity):
+		// cosign's repository-only signatures never pass it.
+		spec.SignedIdentity = "matchRepoDigestOrExact"
 	case "exactReference", "exactRepository", "remapIdentity":
 		spec.SignedIdentity = "matchExact"
 		return c.refuse(path, "matchExact", "%s has no signet equivalent", id.Type)

@@ -23,13 +23,19 @@ func TestCheckSignedIdentity(t *testing.T) {
 		{MatchRepository, "registry.example.org/app:v1", "registry.example.org/app-evil", "signed for repository registry.example.org/app-evil"},
 		{MatchRepository, "registry.example.org/app:v1", "", "names no image"},
 		{MatchExact, "registry.example.org/app:v1", "registry.example.org/app:v1", ""},
-		{MatchExact, "registry.example.org/app:v1", "registry.example.org/app", "signed for registry.example.org/app, not registry.example.org/app:v1"},
-		{MatchExact, "registry.example.org/app:v1", "registry.example.org/app:v2", "not registry.example.org/app:v1"},
-		// By digest: the repository decides; by tag: the reference as written.
-		{MatchRepoDigestOrExact, "registry.example.org/app" + digest, "registry.example.org/app", ""},
-		{MatchRepoDigestOrExact, "registry.example.org/app" + digest, "registry.example.org/other", "signed for repository registry.example.org/other"},
+		{MatchExact, "registry.example.org/app", "registry.example.org/app:latest", ""},
+		{MatchExact, "registry.example.org/app:v1", "registry.example.org/app", "names only the repository registry.example.org/app"},
+		{MatchExact, "registry.example.org/app:v1", "registry.example.org/app:v2", "signed for registry.example.org/app:v2, not registry.example.org/app:v1"},
+		// By digest alone: the repository decides, if the signature names a
+		// tag or digest; by tag (with or without a digest): exactly.
+		{MatchRepoDigestOrExact, "registry.example.org/app" + digest, "registry.example.org/app:v3", ""},
+		{MatchRepoDigestOrExact, "registry.example.org/app" + digest, "registry.example.org/app" + digest, ""},
+		{MatchRepoDigestOrExact, "registry.example.org/app" + digest, "registry.example.org/app", "names only the repository"},
+		{MatchRepoDigestOrExact, "registry.example.org/app" + digest, "registry.example.org/other:v3", "signed for repository registry.example.org/other"},
 		{MatchRepoDigestOrExact, "registry.example.org/app:v1", "registry.example.org/app:v1", ""},
-		{MatchRepoDigestOrExact, "registry.example.org/app:v1", "registry.example.org/app", "not registry.example.org/app:v1"},
+		{MatchRepoDigestOrExact, "registry.example.org/app:v1", "registry.example.org/app", "names only the repository"},
+		{MatchRepoDigestOrExact, "registry.example.org/app:v1" + digest, "registry.example.org/app:v1", "not registry.example.org/app:v1@sha256"},
+		{MatchRepoDigestOrExact, "registry.example.org/app:v1" + digest, "registry.example.org/app:v1" + digest, ""},
 		{MatchRepoDigestOrExact, "docker.io/library/nginx:1.27", "nginx:1.27", ""},
 	} {
 		image, err := reference.Parse(tc.image)

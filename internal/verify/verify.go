@@ -596,11 +596,21 @@ func checkSignedIdentity(mode SignedIdentity, image reference.Reference, signed 
 	if err != nil {
 		return fmt.Errorf("signed identity %q: %w", signed, err)
 	}
-	if mode == MatchRepoDigestOrExact {
-		mode = MatchExact
-		if image.Digest() != "" {
-			mode = MatchRepository
+	// As containers/image: the image as pulled carries its tag ("latest"
+	// when none is written); an exact comparison needs a signature that
+	// names more than a repository (cosign writes only the repository).
+	intended := image.String()
+	if image.Tag() == "" && image.Digest() == "" {
+		intended += ":latest"
+	}
+	exact := func() error {
+		if ref.Tag() == "" && ref.Digest() == "" {
+			return fmt.Errorf("the signature names only the repository %s, and %s needs the exact reference signed", ref.Name(), modeName(mode))
 		}
+		if ref.String() != intended {
+			return fmt.Errorf("signed for %s, not %s", ref.String(), intended)
+		}
+		return nil
 	}
 	switch mode {
 	case MatchRepository:
@@ -608,9 +618,29 @@ func checkSignedIdentity(mode SignedIdentity, image reference.Reference, signed 
 			return fmt.Errorf("signed for repository %s, not %s", ref.Name(), image.Name())
 		}
 	case MatchExact:
-		if ref.String() != image.String() {
-			return fmt.Errorf("signed for %s, not %s", ref.String(), image.String())
+		return exact()
+	case MatchRepoDigestOrExact:
+		if image.Tag() != "" || image.Digest() == "" {
+			return exact() // by tag (with or without a digest): exactly
+		}
+		if ref.Tag() == "" && ref.Digest() == "" {
+			return fmt.Errorf("the signature names only the repository %s, and %s needs a tag or digest in it", ref.Name(), modeName(mode))
+		}
+		if ref.Name() != image.Name() {
+			return fmt.Errorf("signed for repository %s, not %s", ref.Name(), image.Name())
 		}
 	}
 	return nil
+}
+
+func modeName(m SignedIdentity) string {
+	switch m {
+	case MatchRepository:
+		return "signedIdentity matchRepository"
+	case MatchExact:
+		return "signedIdentity matchExact"
+	case MatchRepoDigestOrExact:
+		return "signedIdentity matchRepoDigestOrExact"
+	}
+	return "signedIdentity off"
 }
