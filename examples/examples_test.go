@@ -39,6 +39,13 @@ func localize(t *testing.T, file, host, key string) string {
 	})
 }
 
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
 // writeFile writes content to dir/name and returns the path.
 func writeFile(t *testing.T, dir, name, content string) string {
 	t.Helper()
@@ -240,6 +247,26 @@ func TestKeylessExamples(t *testing.T) {
 			}
 		})
 	}
+
+	// The trusted root can also come as a TrustRoot among the files, named
+	// by the policy's trustRootRef (as in a cluster); without the TrustRoot
+	// the policy cannot be compiled and denies what it selects.
+	t.Run("stackable with a TrustRoot", func(t *testing.T) {
+		policy := strings.Replace(string(must(os.ReadFile("stackable-keyless.yaml"))), "oci.stackable.tech", reg.Host, -1)
+		policy = strings.Replace(policy, "      keyless:\n", "      keyless:\n        trustRootRef: vendor-airgap\n", 1)
+		indented := "      " + strings.ReplaceAll(string(s.TrustedRootJSON()), "\n", "\n      ")
+		trustRoot := "apiVersion: signet.dev/v1alpha1\nkind: TrustRoot\nmetadata:\n  name: vendor-airgap\nspec:\n  trustedRoot:\n    data: |\n" + indented + "\n"
+		withRoot := write("stackable-trustroot.yaml", policy+"---\n"+trustRoot)
+		img := signed(t, "sdp/zookeeper", gh, "https://github.com/stackabletech/docker-images/.github/workflows/release.yml@refs/tags/25.3.0", harness.Bundle)
+		code, out := signet(t, "policy", "test", "--policy", withRoot, "--allow-http-registry", "--namespace", "default", "--image", img.Tag)
+		if code != cli.ExitOK {
+			t.Errorf("with the TrustRoot: exit %d:\n%s", code, out)
+		}
+		code, out = signet(t, "policy", "test", "--policy", write("stackable-no-trustroot.yaml", policy), "--allow-http-registry", "--namespace", "default", "--image", img.Tag)
+		if code != cli.ExitDenied || !strings.Contains(out, "TrustRoot vendor-airgap is not among the files given") {
+			t.Errorf("without the TrustRoot: exit %d:\n%s", code, out)
+		}
+	})
 
 	// Seed 000: the Upbound policy governs Crossplane packages; a Provider
 	// whose package is signed by the publisher is admitted, one signed by

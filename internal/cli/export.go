@@ -106,7 +106,7 @@ func (o *policyExportOptions) run(stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "warning: %v (images it selects are rejected)\n", ie)
 	}
 	var tr *root.TrustedRoot
-	res := manifests.Resolver{Set: set, Default: func() (root.TrustedMaterial, error) {
+	res := manifests.Resolver{Set: set, TrustRoot: fileTrustRoot, Default: func() (root.TrustedMaterial, error) {
 		if tr != nil {
 			return tr, nil
 		}

@@ -63,7 +63,7 @@ func (o *policySetOptions) load() (snap *policy.Snapshot, set *manifests.Set, in
 		return nil, set, nil, fmt.Errorf("no ClusterImagePolicy or ImagePolicy found in %s", strings.Join(o.paths, ", "))
 	}
 	var tr *root.TrustedRoot
-	res := manifests.Resolver{Set: set, Default: func() (root.TrustedMaterial, error) {
+	res := manifests.Resolver{Set: set, TrustRoot: fileTrustRoot, Default: func() (root.TrustedMaterial, error) {
 		if tr != nil {
 			return tr, nil
 		}

@@ -340,7 +340,7 @@ func loadPolicyFiles(path string, cfg policy.Config, trustFn func() (root.Truste
 	if err != nil {
 		return nil, err
 	}
-	res := manifests.Resolver{Set: set, Default: trustFn}
+	res := manifests.Resolver{Set: set, Default: trustFn, TrustRoot: fileTrustRoot}
 	var compiled []*policy.Policy
 	var invalid []string
 	for _, obj := range set.Policies {

@@ -13,6 +13,7 @@ import (
 	sgtuf "github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/spf13/pflag"
 
+	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/trust"
 )
@@ -178,4 +179,18 @@ func (d *defaultTrust) Run(ctx context.Context, log *slog.Logger, changed func()
 			changed()
 		}
 	}
+}
+
+// fileTrustRoot resolves a TrustRoot given among policy files: its keys or
+// trusted root as they are, a serialized repository verified with TUF, a
+// remote one fetched once from its mirror (bounded to a minute); a ConfigMap
+// reference needs a cluster.
+func fileTrustRoot(s v1alpha1.TrustRootSpec) (root.TrustedMaterial, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	m, err := controller.ResolveSpec(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	return m.TrustedRoot, nil
 }

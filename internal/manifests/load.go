@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	kjson "sigs.k8s.io/json"
@@ -35,9 +36,20 @@ type Set struct {
 	Secrets map[string]map[string][]byte
 	// Sources says which file and document each policy came from, by ID.
 	Sources map[string]string
+	// TrustRoots by name, for trustRootRef.
+	TrustRoots map[string]v1alpha1.TrustRootSpec
 	// Others are documents of other kinds (workloads for `policy test
 	// --resource`), as JSON.
 	Others []Document
+
+	// trustMaterial caches resolved TrustRoots by name.
+	trustMu       sync.Mutex
+	trustMaterial map[string]trustResult
+}
+
+type trustResult struct {
+	tm  root.TrustedMaterial
+	err error
 }
 
 // Document is a decoded document of a kind this package does not interpret.
@@ -51,7 +63,7 @@ type Document struct {
 // Load reads every .yaml, .yml and .json file in paths (directories are read
 // recursively, in name order).
 func Load(paths ...string) (*Set, error) {
-	set := &Set{Secrets: map[string]map[string][]byte{}, Sources: map[string]string{}}
+	set := &Set{Secrets: map[string]map[string][]byte{}, Sources: map[string]string{}, TrustRoots: map[string]v1alpha1.TrustRootSpec{}}
 	var files []string
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -195,8 +207,20 @@ func (s *Set) loadDocument(where string, doc []byte) error {
 		s.Sources[o.ID()] = where
 		s.Policies = append(s.Policies, o)
 		return nil
+	case tm.APIVersion == v1alpha1.GroupVersion.String() && tm.Kind == "TrustRoot":
+		var obj v1alpha1.TrustRoot
+		if err := strictUnmarshal(js, &obj); err != nil {
+			return fmt.Errorf("%s: TrustRoot %s: %w", where, nameOf(js), err)
+		}
+		id := "TrustRoot " + obj.Name
+		if prev, dup := s.Sources[id]; dup {
+			return fmt.Errorf("%s: %s is also defined in %s", where, id, prev)
+		}
+		s.Sources[id] = where
+		s.TrustRoots[obj.Name] = obj.Spec
+		return nil
 	case strings.HasPrefix(tm.APIVersion, "signet.dev/"):
-		return fmt.Errorf("%s: %s %s is not a kind signet knows (want %s ClusterImagePolicy or ImagePolicy)", where, tm.APIVersion, tm.Kind, v1alpha1.GroupVersion)
+		return fmt.Errorf("%s: %s %s is not a kind signet knows (want %s ClusterImagePolicy, ImagePolicy or TrustRoot)", where, tm.APIVersion, tm.Kind, v1alpha1.GroupVersion)
 	case tm.APIVersion == "v1" && tm.Kind == "Secret":
 		var sec struct {
 			Metadata struct {
@@ -257,6 +281,9 @@ type Resolver struct {
 	// Default returns the default trusted material (lazily: a policy with
 	// only insecure keys never needs it).
 	Default func() (root.TrustedMaterial, error)
+	// TrustRoot resolves a TrustRoot among the files (nil: named trust
+	// roots are refused). Each is resolved once per Set.
+	TrustRoot func(v1alpha1.TrustRootSpec) (root.TrustedMaterial, error)
 }
 
 // SecretKeys implements policy.Resolver.
@@ -285,8 +312,28 @@ func (r Resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 
 // TrustedMaterial implements policy.Resolver.
 func (r Resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
-	if name != "" {
-		return nil, fmt.Errorf("TrustRoot %q: named trust roots need a cluster (give --trusted-root to replace the default)", name)
+	if name == "" {
+		return r.Default()
 	}
-	return r.Default()
+	spec, ok := r.Set.TrustRoots[name]
+	if !ok {
+		return nil, fmt.Errorf("TrustRoot %s is not among the files given", name)
+	}
+	if r.TrustRoot == nil {
+		return nil, fmt.Errorf("TrustRoot %s: named trust roots are not available here", name)
+	}
+	r.Set.trustMu.Lock()
+	defer r.Set.trustMu.Unlock()
+	if res, ok := r.Set.trustMaterial[name]; ok {
+		return res.tm, res.err
+	}
+	tm, err := r.TrustRoot(spec)
+	if err != nil {
+		err = fmt.Errorf("TrustRoot %s: %w", name, err)
+	}
+	if r.Set.trustMaterial == nil {
+		r.Set.trustMaterial = map[string]trustResult{}
+	}
+	r.Set.trustMaterial[name] = trustResult{tm, err}
+	return tm, err
 }
