@@ -252,7 +252,7 @@ func TestKeylessExamples(t *testing.T) {
 	// by the policy's trustRootRef (as in a cluster); without the TrustRoot
 	// the policy cannot be compiled and denies what it selects.
 	t.Run("stackable with a TrustRoot", func(t *testing.T) {
-		policy := strings.Replace(string(must(os.ReadFile("stackable-keyless.yaml"))), "oci.stackable.tech", reg.Host, -1)
+		policy := strings.ReplaceAll(string(must(os.ReadFile("stackable-keyless.yaml"))), "oci.stackable.tech", reg.Host)
 		policy = strings.Replace(policy, "      keyless:\n", "      keyless:\n        trustRootRef: vendor-airgap\n", 1)
 		indented := "      " + strings.ReplaceAll(string(s.TrustedRootJSON()), "\n", "\n      ")
 		trustRoot := "apiVersion: signet.dev/v1alpha1\nkind: TrustRoot\nmetadata:\n  name: vendor-airgap\nspec:\n  trustedRoot:\n    data: |\n" + indented + "\n"

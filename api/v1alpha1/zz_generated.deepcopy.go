@@ -265,6 +265,11 @@ func (in *ImagePolicySpec) DeepCopyInto(out *ImagePolicySpec) {
 		*out = make([]ImageMatcher, len(*in))
 		copy(*out, *in)
 	}
+	if in.ExcludeImages != nil {
+		in, out := &in.ExcludeImages, &out.ExcludeImages
+		*out = make([]ImageMatcher, len(*in))
+		copy(*out, *in)
+	}
 	if in.Authorities != nil {
 		in, out := &in.Authorities, &out.Authorities
 		*out = make([]Authority, len(*in))
