@@ -36,6 +36,9 @@ type Options struct {
 	// AllPlatforms also fetches the evidence of every platform manifest of
 	// an index.
 	AllPlatforms bool
+	// SkipAttestations does not read legacy attestations (.att), for
+	// policies that check none; see registry.EvidenceOptions.
+	SkipAttestations bool
 }
 
 // Image is a resolved image with its evidence.
@@ -100,7 +103,7 @@ func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Refer
 		opts registry.EvidenceOptions
 		rc   *registry.Client
 	}
-	sources := []source{{registry.EvidenceOptions{SignatureRepository: opts.SignatureRepository}, rc}}
+	sources := []source{{registry.EvidenceOptions{SignatureRepository: opts.SignatureRepository, SkipAttestations: opts.SkipAttestations}, rc}}
 	seen := map[registry.Repository]bool{repo: true}
 	if opts.SignatureRepository != nil {
 		seen[*opts.SignatureRepository] = true
@@ -114,7 +117,7 @@ func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Refer
 		if c := opts.SourceClients[*src]; c != nil {
 			client = c
 		}
-		sources = append(sources, source{registry.EvidenceOptions{SignatureRepository: src}, client})
+		sources = append(sources, source{registry.EvidenceOptions{SignatureRepository: src, SkipAttestations: opts.SkipAttestations}, client})
 	}
 	var mu sync.Mutex
 	evidence := func(gctx context.Context, digest string, into *[]registry.Evidence) error {

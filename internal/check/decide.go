@@ -277,10 +277,13 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 		key += "\x00" + matched[i].Hash
 	}
 	v, err, _ := dc.group.Do(key, func() (any, error) {
-		opts := Options{}
+		opts := Options{SkipAttestations: true}
 		for _, i := range missing {
 			p := matched[i]
 			opts.ExtraSources = append(opts.ExtraSources, p.Sources...)
+			if p.Verifier.NeedsAttestations() {
+				opts.SkipAttestations = false
+			}
 			for repo, secrets := range p.SourceSecrets {
 				src, _, err := dc.Clients.For(secrets)
 				if err != nil {

@@ -236,3 +236,70 @@ func TestDeciderSharesTagResolutions(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// pathCounter counts the registry requests whose path contains a string.
+type pathCounter struct {
+	sub  string
+	n    atomic.Int64
+	next http.RoundTripper
+}
+
+func (c *pathCounter) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, c.sub) {
+		c.n.Add(1)
+	}
+	return c.next.RoundTrip(r)
+}
+
+// TestDeciderReadsAttestationsOnlyWhenAsked: legacy .att evidence is read
+// only for a policy with attestations; signatures alone need none of it.
+func TestDeciderReadsAttestationsOnlyWhenAsked(t *testing.T) {
+	reg := harness.StartInProcessRegistry(t, true)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := reg.PushRandomImage(t, "app", "v1")
+	cosign.Sign(t, img.Ref, key, harness.Legacy)
+	cosign.Attest(t, img.Ref, key, "https://example.com/review/v1", []byte(`{"approved": true}`), harness.Legacy)
+
+	auth := v1alpha1.Authority{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}}
+	for _, tc := range []struct {
+		name      string
+		attest    bool
+		wantReads bool
+	}{
+		{"signature only", false, false},
+		{"with an attestation", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := auth
+			if tc.attest {
+				a.Attestations = []v1alpha1.Attestation{{PredicateType: "https://example.com/review/v1", Conditions: []string{"predicate.approved == true"}}}
+			}
+			p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: v1alpha1.ImagePolicySpec{
+				Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}}, Authorities: []v1alpha1.Authority{a}}}, nil)
+			if p.Err != nil {
+				t.Fatal(p.Err)
+			}
+			snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "test"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := &pathCounter{sub: ".att", next: http.DefaultTransport}
+			rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := &check.Decider{Registry: rc}
+			if dec := d.Decide(t.Context(), snap, img.Ref, policy.Target{Namespace: "default"}); !dec.Allowed {
+				t.Fatalf("denied: %v", dec.Denials)
+			}
+			if got := c.n.Load() > 0; got != tc.wantReads {
+				t.Errorf(".att requests: %d, want some: %v", c.n.Load(), tc.wantReads)
+			}
+		})
+	}
+}

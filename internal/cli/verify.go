@@ -234,7 +234,7 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}
-	copts := check.Options{AllPlatforms: o.allPlatforms}
+	copts := check.Options{AllPlatforms: o.allPlatforms, SkipAttestations: !p.NeedsAttestations()}
 	sigRepo := o.signatureRepository
 	if sigRepo == "" {
 		sigRepo = os.Getenv("COSIGN_REPOSITORY")

@@ -69,6 +69,10 @@ type EvidenceOptions struct {
 	// SignatureRepository, when set, holds the signatures and attestations
 	// instead of the image's own repository (like cosign's COSIGN_REPOSITORY).
 	SignatureRepository *Repository
+	// SkipAttestations does not read the legacy .att tag (when no policy
+	// asks for attestations). Bundles among the referrers are read either
+	// way: signatures are stored there too.
+	SkipAttestations bool
 }
 
 // Evidence fetches every candidate signature and attestation of the image
@@ -100,11 +104,13 @@ func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, o
 		add(ev)
 		return err
 	})
-	g.Go(func() error {
-		ev, err := c.legacy(gctx, where, tag+".att", LegacyAttestation)
-		add(ev)
-		return err
-	})
+	if !opts.SkipAttestations {
+		g.Go(func() error {
+			ev, err := c.legacy(gctx, where, tag+".att", LegacyAttestation)
+			add(ev)
+			return err
+		})
+	}
 	g.Go(func() error {
 		ev, err := c.bundles(gctx, where, digest)
 		add(ev)

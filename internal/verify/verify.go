@@ -116,6 +116,17 @@ func (c *Compiled) StaticOnly() bool {
 	return true
 }
 
+// NeedsAttestations reports whether an authority checks attestations: a
+// policy without any needs no legacy .att evidence.
+func (c *Compiled) NeedsAttestations() bool {
+	for _, a := range c.authorities {
+		if len(a.attestations) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // Verify decides whether req meets the policy. It never panics on hostile
 // evidence and never returns Verified without a verified signature (or a
 // static pass) from Threshold authorities with distinct signers.
