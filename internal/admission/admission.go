@@ -308,6 +308,9 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 			name += " (" + d.Digest + ")"
 		}
 		for _, w := range d.Warnings {
+			if !strings.Contains(w, im.Image) {
+				w = name + ": " + w // as denials say it
+			}
 			resp.Warnings = append(resp.Warnings, im.Path+": "+w)
 		}
 		if !d.Allowed {

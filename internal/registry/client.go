@@ -87,6 +87,10 @@ type repoTransport struct {
 	secrets []string
 }
 
+// maxTransports bounds the authenticated transports kept, one per
+// repository.
+const maxTransports = 4096
+
 // New returns a Client.
 func New(opts ...Option) (*Client, error) {
 	o := options{keychain: authn.NewMultiKeychain(), limits: DefaultLimits, userAgent: "signet"}
@@ -177,6 +181,11 @@ func (c *Client) transportFor(ctx context.Context, repo Repository) (rt *repoTra
 		return nil, retry, fmt.Errorf("connecting to %s: %w", repo.Host, redact(err, rt.secrets))
 	}
 	c.mu.Lock()
+	if len(c.transports) >= maxTransports {
+		// Bounded: past the limit the cache starts over (each repository
+		// then pays one more ping and token request).
+		c.transports = map[Repository]*repoTransport{}
+	}
 	c.transports[repo] = rt
 	c.mu.Unlock()
 	return rt, false, nil

@@ -381,7 +381,9 @@ func TestAdmission(t *testing.T) {
 			}
 			return nil
 		})
-		if got := w.warns.take(); !strings.Contains(got, "no signature found") || !strings.Contains(got, "warn mode") {
+		// The warning names the field and the image, as a denial does.
+		if got := w.warns.take(); !strings.Contains(got, "spec.containers[0].image: "+w.unsig.Tag+" (sha256:") ||
+			!strings.Contains(got, "no signature found") || !strings.Contains(got, "warn mode") {
 			t.Fatalf("warnings %q", got)
 		}
 	})
