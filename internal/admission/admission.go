@@ -216,6 +216,11 @@ type requestLog struct {
 
 func (r requestLog) Info(msg string, args ...any) { r.l.Info(msg, append(r.fields, args...)...) }
 func (r requestLog) Warn(msg string, args ...any) { r.l.Warn(msg, append(r.fields, args...)...) }
+func (r requestLog) Debug(msg string, args ...any) {
+	if r.l.Enabled(context.Background(), slog.LevelDebug) {
+		r.l.Debug(msg, append(r.fields, args...)...)
+	}
+}
 
 func (h *Handler) log() *slog.Logger {
 	if h.Log != nil {
@@ -286,17 +291,32 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 		}
 	}
 
+	// Warm decisions (cached results, no registry request) run inline; the
+	// rest in parallel, at most parallelImages at a time.
 	decisions := make([]check.Decision, len(images))
-	sem := make(chan struct{}, parallelImages)
-	var wg sync.WaitGroup
+	var pending []int
 	for i, im := range images {
-		wg.Go(func() {
-			sem <- struct{}{}
-			defer func() { <-sem }()
-			decisions[i] = h.Decider.DecideWith(ctx, rc, clientKey, snap, im.Image, target)
-		})
+		if d, ok := h.Decider.DecideCached(ctx, rc, clientKey, snap, im.Image, target); ok {
+			decisions[i] = d
+			continue
+		}
+		pending = append(pending, i)
 	}
-	wg.Wait()
+	if len(pending) == 1 {
+		i := pending[0]
+		decisions[i] = h.Decider.DecideWith(ctx, rc, clientKey, snap, images[i].Image, target)
+	} else if len(pending) > 1 {
+		sem := make(chan struct{}, parallelImages)
+		var wg sync.WaitGroup
+		for _, i := range pending {
+			wg.Go(func() {
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				decisions[i] = h.Decider.DecideWith(ctx, rc, clientKey, snap, images[i].Image, target)
+			})
+		}
+		wg.Wait()
+	}
 
 	resp := &admissionv1.AdmissionResponse{Allowed: true}
 	var denials []string
@@ -337,7 +357,13 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = raw, &pt
 	}
-	log.Info("allowed", "images", len(images), "warnings", len(resp.Warnings), "patched", len(patch))
+	// Denials and warnings are logged; a plain allow only at debug level (the
+	// decision metrics count every one).
+	if len(resp.Warnings) > 0 {
+		log.Info("allowed with warnings", "images", len(images), "warnings", resp.Warnings, "patched", len(patch))
+	} else {
+		log.Debug("allowed", "images", len(images), "patched", len(patch))
+	}
 	return resp
 }
 

@@ -2,6 +2,7 @@ package check
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -30,6 +31,9 @@ type Decision struct {
 	// PinnedImage is the reference to admit instead, bound to the verified
 	// digest, when a policy asks for pinning ("" otherwise).
 	PinnedImage string `json:"pinnedImage,omitempty"`
+
+	// notCached: a DecideCached decision that needs the registry.
+	notCached bool
 }
 
 // PolicyDecision is one matching policy's outcome.
@@ -120,6 +124,9 @@ func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key s
 			return r.manifest, nil
 		}
 	}
+	if cachedOnly(ctx) {
+		return registry.Manifest{}, errNotCached
+	}
 	v, err, _ := dc.group.Do("resolve\x00"+key, func() (any, error) {
 		m, err := resolve(ctx, rc, ref)
 		if err != nil || window <= 0 {
@@ -160,6 +167,27 @@ func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image stri
 	return dc.DecideWith(ctx, dc.Registry, "", snap, image, t)
 }
 
+// DecideCached decides as DecideWith does if that needs no registry
+// request: the digest is given or was resolved within ResolutionWindow, and
+// every matching policy's result is cached. Otherwise it reports false and
+// the caller decides with DecideWith. Admission tries it first, so a warm
+// decision runs inline, without a goroutine of its own.
+func (dc *Decider) DecideCached(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target) (Decision, bool) {
+	d := dc.DecideWith(context.WithValue(ctx, cachedOnlyKey{}, true), rc, clientKey, snap, image, t)
+	if d.notCached {
+		return Decision{}, false
+	}
+	return d, true
+}
+
+// cachedOnlyKey marks a context whose decision must not touch the registry.
+type cachedOnlyKey struct{}
+
+func cachedOnly(ctx context.Context) bool { return ctx.Value(cachedOnlyKey{}) != nil }
+
+// errNotCached: a cached-only decision needs the registry.
+var errNotCached = errors.New("not cached")
+
 // DecideWith decides with a given registry client (one with the request's
 // pull credentials); clientKey identifies the credentials, so concurrent
 // requests share work only when they use the same ones. Verified facts are
@@ -185,6 +213,10 @@ func (dc *Decider) DecideWith(ctx context.Context, rc *registry.Client, clientKe
 	}
 
 	results, digest, fetchErr := dc.verify(ctx, rc, clientKey, snap, ref, matched)
+	if errors.Is(fetchErr, errNotCached) {
+		d.notCached = true
+		return d
+	}
 	d.Digest = digest
 	outcomes := make([]policy.Outcome, len(matched))
 	for i, p := range matched {
@@ -268,6 +300,9 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	}
 	if len(missing) == 0 {
 		return results, digest, nil
+	}
+	if cachedOnly(ctx) {
+		return results, digest, errNotCached
 	}
 
 	// One fetch and verification for every missing policy, shared by

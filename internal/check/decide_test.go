@@ -303,3 +303,45 @@ func TestDeciderReadsAttestationsOnlyWhenAsked(t *testing.T) {
 		})
 	}
 }
+
+// TestDecideCached: a decision that needs the registry is refused by
+// DecideCached without a request; once cached, it is the same decision.
+func TestDecideCached(t *testing.T) {
+	reg := harness.StartInProcessRegistry(t, true)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := keyPolicySnapshot(t, reg.Host, pub)
+	img := reg.PushRandomImage(t, "app", "v1")
+	cosign.Sign(t, img.Ref, key, harness.Bundle)
+	c := &counter{next: http.DefaultTransport}
+	rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(c))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A tag's resolution is shared for ResolutionWindow: long enough here.
+	d := &check.Decider{Registry: rc, Cache: check.NewCache(time.Hour, time.Minute, 100), ResolutionWindow: time.Minute}
+	target := policy.Target{Namespace: "default"}
+	for _, image := range []string{img.Tag, img.Ref} {
+		if _, ok := d.DecideCached(t.Context(), rc, "", snap, image, target); ok || c.n.Load() != 0 {
+			t.Fatalf("%s: cold DecideCached answered (%v) or made %d requests", image, ok, c.n.Load())
+		}
+	}
+	want := d.Decide(t.Context(), snap, img.Tag, target)
+	if !want.Allowed {
+		t.Fatalf("denied: %v", want.Denials)
+	}
+	before := c.n.Load()
+	for _, image := range []string{img.Tag, img.Ref} {
+		got, ok := d.DecideCached(t.Context(), rc, "", snap, image, target)
+		if !ok || !got.Allowed || got.Digest != img.Digest {
+			t.Errorf("%s: warm DecideCached: %v %+v", image, ok, got)
+		}
+	}
+	if c.n.Load() != before {
+		t.Errorf("warm DecideCached made %d requests", c.n.Load()-before)
+	}
+}

@@ -33,6 +33,7 @@ import (
 )
 
 type serveOptions struct {
+	logLevel       string
 	listen         string
 	tlsCertDir     string
 	tlsHosts       []string
@@ -102,6 +103,7 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 	o.tuf.AddFlags(f)
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
+	f.StringVar(&o.logLevel, "log-level", "info", "debug (also every plain allow), info (denials, warnings, changes), warn or error")
 	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
 	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
 	f.DurationVar(&o.timeout, "decision-timeout", 20*time.Second, "deadline of one admission decision; keep it below the webhook's timeoutSeconds")
@@ -121,6 +123,9 @@ func envOr(name, def string) string {
 }
 
 func (o *serveOptions) Validate() error {
+	if err := new(slog.Level).UnmarshalText([]byte(o.logLevel)); err != nil {
+		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
+	}
 	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
 		return fmt.Errorf("--unmatched: %w", err)
 	}
@@ -143,7 +148,9 @@ func (o *serveOptions) Validate() error {
 }
 
 func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
-	log := slog.New(slog.NewJSONHandler(logOut, nil))
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(o.logLevel)) // checked by Validate
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: level}))
 	metrics := newServeMetrics()
 
 	trustMetrics := controller.NewTrustRootMetrics(metrics.registry)
