@@ -157,6 +157,11 @@ func (c *Client) bundles(ctx context.Context, repo Repository, digest string) ([
 			continue
 		}
 		m, err := c.Resolve(ctx, repo, d.Digest)
+		if errors.Is(err, ErrNotFound) {
+			// Listed but deleted since (the index lags, or the tag schema
+			// was not updated): no evidence from it, as if never listed.
+			continue
+		}
 		if err != nil {
 			return nil, fmt.Errorf("reading referrer %s@%s: %w", repo, d.Digest, err)
 		}

@@ -370,6 +370,8 @@ func TestEvidenceReferrerFiltering(t *testing.T) {
 			add(bundleV03Type, nil, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest, ArtifactType: bundleV03Type,
 				Config: emptyConfig, Layers: []registry.Descriptor{layer(bundleV03Type, bundleA)}})
 			add(bundleV03Type, nil, registry.Index{MediaType: registry.MediaTypeOCIIndex, Manifests: []registry.Descriptor{{MediaType: registry.MediaTypeOCIManifest, Digest: a, Size: 10}}})
+			// Listed, but deleted since (the registry answers 404): skipped.
+			index = append(index, registry.Descriptor{MediaType: registry.MediaTypeOCIManifest, ArtifactType: bundleV03Type, Digest: sha256Digest([]byte("deleted referrer")), Size: 100})
 
 			idx := manifestJSON(t, registry.Index{MediaType: registry.MediaTypeOCIIndex, Manifests: index})
 			if api {
