@@ -32,6 +32,10 @@ import (
 	"github.com/signet-dev/signet/internal/workload"
 )
 
+// trustReadyWait bounds how long /readyz waits for remote TrustRoots'
+// first fetch.
+const trustReadyWait = 30 * time.Second
+
 type serveOptions struct {
 	logLevel       string
 	listen         string
@@ -256,6 +260,12 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 				if err := ctl.Run(ctx); err != nil && ctx.Err() == nil {
 					log.Error("policy controller failed", "err", err)
 					return
+				}
+				// Remote TrustRoots are fetched in the background: wait for
+				// their first attempt, but not for ever (an unreachable mirror
+				// must not keep signet unready; its policies fail closed).
+				for deadline := time.Now().Add(trustReadyWait); !ctl.TrustRootsSettled() && time.Now().Before(deadline) && ctx.Err() == nil; {
+					time.Sleep(100 * time.Millisecond)
 				}
 				ready.Store(true)
 			}()

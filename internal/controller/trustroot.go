@@ -366,6 +366,24 @@ func versionOfMaterial(m *trust.Material) string {
 
 // due returns the remote entries whose refresh is due and marks them
 // running.
+// settled reports whether every remote entry has had its first fetch,
+// successful or not.
+func (t *trustRoots) settled() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, e := range t.entries {
+		if e.kind == "remote" && e.material == nil && e.err == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// TrustRootsSettled reports whether every remote TrustRoot has had its
+// first fetch, successful or not (signet serve's /readyz waits for it, for
+// a bounded time).
+func (c *Controller) TrustRootsSettled() bool { return c.trustRoots.settled() }
+
 func (t *trustRoots) due() []*trustEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()

@@ -96,7 +96,11 @@ func TestTrustRootsLifecycle(t *testing.T) {
 		t.Errorf("configMap: %s", got)
 	}
 
-	// The remote is due now; refresh it.
+	// The remote is due now; refresh it. Until its first attempt, the trust
+	// roots are not settled (readiness waits for that).
+	if tr.settled() {
+		t.Fatal("settled before the remote's first fetch")
+	}
 	due := tr.due()
 	if len(due) != 1 || due[0].name != "mirror" {
 		t.Fatalf("due: %v", due)
@@ -107,6 +111,9 @@ func TestTrustRootsLifecycle(t *testing.T) {
 	v0 := tr.version()
 	if !tr.refresh(ctx, due[0]) {
 		t.Fatal("the first fetch did not report a change")
+	}
+	if !tr.settled() {
+		t.Fatal("not settled after the remote's first fetch")
 	}
 	if tr.version() == v0 {
 		t.Fatal("the version did not change with new material")
