@@ -167,11 +167,17 @@ type resolver struct {
 }
 
 func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
+	return ReadSecret(r.ctx, r.c.client, r.c.Namespace, namespace, name)
+}
+
+// ReadSecret reads a Secret's data by name, uncached, from namespace (or
+// defaultNamespace when it is ""), for policy.Resolver implementations.
+func ReadSecret(ctx context.Context, c client.Client, defaultNamespace, namespace, name string) (map[string][]byte, error) {
 	if namespace == "" {
-		namespace = r.c.Namespace
+		namespace = defaultNamespace
 	}
 	var s corev1.Secret
-	if err := r.c.client.Get(r.ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
 		return nil, fmt.Errorf("reading the Secret %s/%s: %w", namespace, name, err)
 	}
 	return s.Data, nil

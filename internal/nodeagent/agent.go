@@ -255,14 +255,7 @@ type resolver struct {
 }
 
 func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
-	if namespace == "" {
-		namespace = r.a.Namespace
-	}
-	var s corev1.Secret
-	if err := r.a.client.Get(r.ctx, client.ObjectKey{Namespace: namespace, Name: name}, &s); err != nil {
-		return nil, fmt.Errorf("reading the Secret %s/%s: %w", namespace, name, err)
-	}
-	return s.Data, nil
+	return controller.ReadSecret(r.ctx, r.a.client, r.a.Namespace, namespace, name)
 }
 
 // TrustedMaterial resolves the default root, or a TrustRoot read through
