@@ -190,39 +190,59 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	return r.c.Trust()
 }
 
-func (c *Controller) rebuild(ctx context.Context) error {
+// CompiledPolicy is one policy object from the cache with its compiled
+// form and its status, for the leader to write.
+type CompiledPolicy struct {
+	Object client.Object
+	Status *v1alpha1.ImagePolicyStatus
+	Policy *policy.Policy
+}
+
+// CompilePolicies lists the ClusterImagePolicies and ImagePolicies in r and
+// compiles each with res (signet serve's controller and the node agent).
+func CompilePolicies(ctx context.Context, r client.Reader, res policy.Resolver) ([]CompiledPolicy, error) {
 	var cips v1alpha1.ClusterImagePolicyList
-	if err := c.cache.List(ctx, &cips); err != nil {
-		return err
+	if err := r.List(ctx, &cips); err != nil {
+		return nil, err
 	}
 	var ips v1alpha1.ImagePolicyList
-	if err := c.cache.List(ctx, &ips); err != nil {
-		return err
+	if err := r.List(ctx, &ips); err != nil {
+		return nil, err
 	}
-	cfg, trustRoots, err := c.syncTrustRoots(ctx)
-	if err != nil {
-		return err
-	}
-	res := resolver{ctx: ctx, c: c}
-	var compiled []*policy.Policy
-	type statusTarget struct {
-		obj client.Object
-		st  *v1alpha1.ImagePolicyStatus
-		p   *policy.Policy
-	}
-	var targets []statusTarget
+	out := make([]CompiledPolicy, 0, len(cips.Items)+len(ips.Items))
 	for i := range cips.Items {
 		o := &cips.Items[i]
 		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: o.Name, Spec: o.Spec}, res)
-		compiled = append(compiled, p)
-		targets = append(targets, statusTarget{o, &o.Status, p})
+		out = append(out, CompiledPolicy{o, &o.Status, p})
 	}
 	for i := range ips.Items {
 		o := &ips.Items[i]
 		p := policy.CompileObject(policy.Object{Kind: policy.KindImagePolicy, Name: o.Name, Namespace: o.Namespace, Spec: o.Spec}, res)
-		compiled = append(compiled, p)
-		targets = append(targets, statusTarget{o, &o.Status, p})
+		out = append(out, CompiledPolicy{o, &o.Status, p})
 	}
+	return out, nil
+}
+
+// Policies returns the compiled policies of cps.
+func Policies(cps []CompiledPolicy) []*policy.Policy {
+	out := make([]*policy.Policy, len(cps))
+	for i, cp := range cps {
+		out[i] = cp.Policy
+	}
+	return out
+}
+
+func (c *Controller) rebuild(ctx context.Context) error {
+	// Trust roots first: policies naming one compile against its material.
+	cfg, trustRoots, err := c.syncTrustRoots(ctx)
+	if err != nil {
+		return err
+	}
+	targets, err := CompilePolicies(ctx, c.cache, resolver{ctx: ctx, c: c})
+	if err != nil {
+		return err
+	}
+	compiled := Policies(targets)
 	snap, err := policy.NewSnapshot(compiled, cfg)
 	if err != nil {
 		return err
@@ -235,24 +255,24 @@ func (c *Controller) rebuild(ctx context.Context) error {
 		return nil // the leader writes status
 	}
 	for _, t := range targets {
-		cond := metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Loaded", Message: "the policy is enforced", ObservedGeneration: t.obj.GetGeneration()}
-		if t.p.Err != nil {
-			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "Invalid", t.p.Err.Error()+"; images it selects are denied"
+		cond := metav1.Condition{Type: "Ready", Status: metav1.ConditionTrue, Reason: "Loaded", Message: "the policy is enforced", ObservedGeneration: t.Object.GetGeneration()}
+		if t.Policy.Err != nil {
+			cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, "Invalid", t.Policy.Err.Error()+"; images it selects are denied"
 		}
-		existing := meta.FindStatusCondition(t.st.Conditions, "Ready")
+		existing := meta.FindStatusCondition(t.Status.Conditions, "Ready")
 		if existing != nil && existing.Status == cond.Status && existing.Reason == cond.Reason && existing.Message == cond.Message &&
-			existing.ObservedGeneration == cond.ObservedGeneration && t.st.ObservedGeneration == t.obj.GetGeneration() {
+			existing.ObservedGeneration == cond.ObservedGeneration && t.Status.ObservedGeneration == t.Object.GetGeneration() {
 			continue
 		}
 		changed := existing == nil || existing.Status != cond.Status || existing.Message != cond.Message
-		meta.SetStatusCondition(&t.st.Conditions, cond)
-		t.st.ObservedGeneration = t.obj.GetGeneration()
-		if err := c.client.Status().Update(ctx, t.obj); err != nil {
-			c.Log.Warn("writing policy status", "policy", t.p.Object.ID(), "err", err)
+		meta.SetStatusCondition(&t.Status.Conditions, cond)
+		t.Status.ObservedGeneration = t.Object.GetGeneration()
+		if err := c.client.Status().Update(ctx, t.Object); err != nil {
+			c.Log.Warn("writing policy status", "policy", t.Policy.Object.ID(), "err", err)
 			continue
 		}
 		if changed {
-			c.event(ctx, t.obj, t.p.Object.Kind, cond)
+			c.event(ctx, t.Object, t.Policy.Object.Kind, cond)
 		}
 	}
 	return nil

@@ -153,28 +153,16 @@ func (a *Agent) trigger() {
 
 // sync exports every namespace's policies and writes the files.
 func (a *Agent) sync(ctx context.Context) error {
-	var cips v1alpha1.ClusterImagePolicyList
-	if err := a.cache.List(ctx, &cips); err != nil {
-		return err
-	}
-	var ips v1alpha1.ImagePolicyList
-	if err := a.cache.List(ctx, &ips); err != nil {
-		return err
-	}
 	var nss corev1.NamespaceList
 	if err := a.cache.List(ctx, &nss); err != nil {
 		return err
 	}
 	res := resolver{ctx: ctx, a: a}
-	var compiled []*policy.Policy
-	for i := range cips.Items {
-		o := &cips.Items[i]
-		compiled = append(compiled, policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: o.Name, Spec: o.Spec}, res))
+	cps, err := controller.CompilePolicies(ctx, a.cache, res)
+	if err != nil {
+		return err
 	}
-	for i := range ips.Items {
-		o := &ips.Items[i]
-		compiled = append(compiled, policy.CompileObject(policy.Object{Kind: policy.KindImagePolicy, Name: o.Name, Namespace: o.Namespace, Spec: o.Spec}, res))
-	}
+	compiled := controller.Policies(cps)
 	want := map[string][]byte{}
 	scopes := map[string]bool{}
 	for _, ns := range nss.Items {
