@@ -12,10 +12,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -41,71 +39,6 @@ const (
 	// refreshTimeout bounds one refresh of a remote TrustRoot.
 	refreshTimeout = 2 * time.Minute
 )
-
-// TrustRootMetrics are the Prometheus metrics of TrustRoot refreshes.
-type TrustRootMetrics struct {
-	refreshes *prometheus.CounterVec
-	expiry    *prometheus.GaugeVec
-}
-
-// NewTrustRootMetrics registers signet_trustroot_refresh_total{trustroot,result}
-// (result: success, error, expired) and
-// signet_trustroot_expiry_timestamp_seconds{trustroot} (the earliest of the
-// material's next expiry and its TUF metadata's expiry, Unix seconds).
-func NewTrustRootMetrics(reg prometheus.Registerer) *TrustRootMetrics {
-	m := &TrustRootMetrics{
-		refreshes: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "signet_trustroot_refresh_total",
-			Help: "Trust root resolutions and TUF refreshes, by TrustRoot and result (success, error, expired).",
-		}, []string{"trustroot", "result"}),
-		expiry: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "signet_trustroot_expiry_timestamp_seconds",
-			Help: "When the trusted material in use (or its TUF metadata) first expires, Unix seconds, by TrustRoot.",
-		}, []string{"trustroot"}),
-	}
-	reg.MustRegister(m.refreshes, m.expiry)
-	return m
-}
-
-// Observe records one resolution of the trust root name.
-func (m *TrustRootMetrics) Observe(name string, mat *trust.Material, err error, now time.Time) {
-	if m == nil {
-		return
-	}
-	result := "success"
-	switch {
-	case errors.Is(err, trust.ErrMetadataExpired):
-		result = "expired"
-	case err != nil:
-		result = "error"
-	}
-	m.refreshes.WithLabelValues(name, result).Inc()
-	if mat != nil {
-		if exp := expiryOf(mat, now); !exp.IsZero() {
-			m.expiry.WithLabelValues(name).Set(float64(exp.Unix()))
-		}
-	}
-}
-
-func (m *TrustRootMetrics) forget(name string) {
-	if m == nil {
-		return
-	}
-	m.expiry.DeleteLabelValues(name)
-}
-
-// expiryOf is the earliest of the material's next expiry and its TUF
-// metadata's expiry; zero if neither has one.
-func expiryOf(m *trust.Material, now time.Time) time.Time {
-	var exp time.Time
-	if s := trust.Describe(m.TrustedRoot, now); s.NextExpiry != nil {
-		exp = s.NextExpiry.At
-	}
-	if !m.MetadataExpires.IsZero() && (exp.IsZero() || m.MetadataExpires.Before(exp)) {
-		exp = m.MetadataExpires
-	}
-	return exp
-}
 
 // trustRoots keeps the material of every TrustRoot object: resolved when
 // the object changes (static kinds, in memory), fetched in the background
@@ -654,59 +587,4 @@ func ResolveSpec(ctx context.Context, s v1alpha1.TrustRootSpec) (*trust.Material
 		return m, fieldErr("spec.remote", err)
 	}
 	return e.material, e.err
-}
-
-// trustCacheKey is the ConfigMap key holding a remote TrustRoot's exported
-// TUF state.
-const trustCacheKey = "repository.tar.gz"
-
-// trustCacheName is the ConfigMap (in signet's namespace) that keeps the
-// TUF state of the remote TrustRoot name.
-func trustCacheName(name string) string {
-	n := "signet-trustroot-" + name
-	if len(n) > 253 {
-		sum := sha256.Sum256([]byte(name))
-		n = "signet-trustroot-" + hex.EncodeToString(sum[:16])
-	}
-	return n
-}
-
-// saveTrustCache writes a remote TrustRoot's exported TUF state to its
-// ConfigMap, so that a restart with the mirror down starts from it. The
-// content is verified from the TrustRoot's initial root when read back, so
-// the ConfigMap needs no more protection than the mirror does.
-func (c *Controller) saveTrustCache(ctx context.Context, name string, data []byte) error {
-	key := client.ObjectKey{Namespace: c.Namespace, Name: trustCacheName(name)}
-	var cm corev1.ConfigMap
-	err := c.client.Get(ctx, key, &cm)
-	switch {
-	case apierrors.IsNotFound(err):
-		cm = corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: key.Namespace, Name: key.Name,
-			Labels:      map[string]string{"app.kubernetes.io/managed-by": "signet"},
-			Annotations: map[string]string{"signet.dev/trustroot": name}},
-			BinaryData: map[string][]byte{trustCacheKey: data}}
-		return c.client.Create(ctx, &cm)
-	case err != nil:
-		return err
-	}
-	if string(cm.BinaryData[trustCacheKey]) == string(data) {
-		return nil
-	}
-	cm.BinaryData = map[string][]byte{trustCacheKey: data}
-	return c.client.Update(ctx, &cm)
-}
-
-// trustCacheReader reads a remote TrustRoot's saved TUF state.
-func trustCacheReader(c client.Client, ns string) func(ctx context.Context, name string) ([]byte, error) {
-	return func(ctx context.Context, name string) ([]byte, error) {
-		var cm corev1.ConfigMap
-		err := c.Get(ctx, client.ObjectKey{Namespace: ns, Name: trustCacheName(name)}, &cm)
-		if apierrors.IsNotFound(err) {
-			return nil, nil
-		}
-		if err != nil {
-			return nil, err
-		}
-		return cm.BinaryData[trustCacheKey], nil
-	}
 }
