@@ -24,14 +24,9 @@ type nodeAgentOptions struct {
 	dir           string
 	registriesDir string
 	listen        string
-	kubeconfig    string
-	namespace     string
-	trustedRoot   string
-	unmatched     string
-	excluded      []string
-	optIn         bool
-	allowLossy    bool
-	resync        time.Duration
+	clusterSettings
+	allowLossy bool
+	resync     time.Duration
 }
 
 func newNodeAgentCommand() *cobra.Command {
@@ -61,15 +56,10 @@ signet serve.`,
 		},
 	}
 	f := cmd.Flags()
+	o.addFlags(f)
 	f.StringVar(&o.dir, "dir", "", "CRI-O's signature policy directory (signature_policy_dir) to keep <namespace>.json files in")
 	f.StringVar(&o.registriesDir, "registries-dir", "", "registries.d directory to write signet.yaml (use-sigstore-attachments for the scopes that verify signatures) to; empty: none")
 	f.StringVar(&o.listen, "listen", ":9464", "address to serve /healthz, /readyz and /metrics on (plain HTTP); empty: none")
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
-	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
-	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
-	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow (as signet serve)")
-	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
-	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
 	f.BoolVar(&o.allowLossy, "allow-lossy", false, "apply stricter translations to what policy.json cannot express instead of failing closed")
 	f.DurationVar(&o.resync, "resync", time.Minute, "rewrite every file at least this often (re-reading key Secrets)")
 	return cmd
@@ -99,7 +89,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 		tr, err = loadTrustedRoot(o.trustedRoot)
 		return tr, err
 	}
-	restCfg, err := (&serveOptions{kubeconfig: o.kubeconfig}).restConfig()
+	restCfg, err := o.restConfig()
 	if err != nil {
 		return withExitCode(ExitUndecided, err)
 	}

@@ -20,8 +20,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
-	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/check"
@@ -43,15 +41,9 @@ type serveOptions struct {
 	tlsHosts       []string
 	caOut          string
 	policies       string
-	kubeconfig     string
-	namespace      string
 	validatingName string
 	mutatingName   string
-	trustedRoot    string
 	allowHTTP      bool
-	unmatched      string
-	excluded       []string
-	optIn          bool
 	timeout        time.Duration
 	cacheTTL       time.Duration
 	cacheNegTTL    time.Duration
@@ -61,6 +53,7 @@ type serveOptions struct {
 	tlsSecret      string
 	certValidity   time.Duration
 	tuf            tufOptions
+	clusterSettings
 }
 
 func newServeCommand() *cobra.Command {
@@ -92,6 +85,7 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 		},
 	}
 	f := cmd.Flags()
+	o.addFlags(f)
 	f.StringVar(&o.listen, "listen", ":8443", "address to serve HTTPS on")
 	f.StringVar(&o.tlsCertDir, "tls-cert-dir", "", "directory with tls.crt and tls.key (default: a self-generated certificate)")
 	f.StringArrayVar(&o.tlsHosts, "tls-host", []string{"localhost", "127.0.0.1", "signet-webhook.signet-system.svc"}, "DNS name or IP of the self-generated certificate (repeatable)")
@@ -99,17 +93,11 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 	f.DurationVar(&o.certValidity, "cert-validity", 365*24*time.Hour, "validity of self-generated certificates; with --tls-secret they are rotated after two thirds of it")
 	f.StringVar(&o.caOut, "ca-out", "", "write the self-generated CA certificate (PEM) to this file")
 	f.StringVar(&o.policies, "policies", "", "load policies from this file or directory instead of the cluster")
-	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
-	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
 	f.StringVar(&o.validatingName, "validating-webhook", "", "ValidatingWebhookConfiguration to inject the self-generated CA into")
 	f.StringVar(&o.mutatingName, "mutating-webhook", "", "MutatingWebhookConfiguration to inject the self-generated CA into")
-	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
 	o.tuf.AddFlags(f)
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
-	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug (also every plain allow), info (denials, warnings, changes), warn or error")
-	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
-	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
 	f.DurationVar(&o.timeout, "decision-timeout", 20*time.Second, "deadline of one admission decision; keep it below the webhook's timeoutSeconds")
 	f.DurationVar(&o.cacheTTL, "cache-ttl", 10*time.Minute, "how long a verified result is reused")
 	f.DurationVar(&o.cacheNegTTL, "cache-negative-ttl", 30*time.Second, "how long a definite denial is reused")
@@ -327,17 +315,6 @@ func (o *serveOptions) policiesSource() string {
 		return o.policies
 	}
 	return "cluster"
-}
-
-func (o *serveOptions) restConfig() (*rest.Config, error) {
-	if o.kubeconfig != "" {
-		return clientcmd.BuildConfigFromFlags("", o.kubeconfig)
-	}
-	if cfg, err := rest.InClusterConfig(); err == nil {
-		return cfg, nil
-	}
-	rules := clientcmd.NewDefaultClientConfigLoadingRules()
-	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
 }
 
 func (o *serveOptions) certificate() (tls.Certificate, []byte, error) {

@@ -1,0 +1,42 @@
+package cli
+
+import (
+	"github.com/spf13/pflag"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+
+	"github.com/signet-dev/signet/internal/policy"
+)
+
+// clusterSettings are the flags signet serve and signet node-agent share:
+// where the cluster and signet's namespace are, the default trust root, and
+// the cluster-wide enforcement settings, which the two must agree on.
+type clusterSettings struct {
+	kubeconfig  string
+	namespace   string
+	trustedRoot string
+	unmatched   string
+	excluded    []string
+	optIn       bool
+}
+
+func (o *clusterSettings) addFlags(f *pflag.FlagSet) {
+	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
+	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
+	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
+	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
+	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
+	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
+}
+
+// restConfig connects to --kubeconfig, else in-cluster, else $KUBECONFIG.
+func (o *clusterSettings) restConfig() (*rest.Config, error) {
+	if o.kubeconfig != "" {
+		return clientcmd.BuildConfigFromFlags("", o.kubeconfig)
+	}
+	if cfg, err := rest.InClusterConfig(); err == nil {
+		return cfg, nil
+	}
+	rules := clientcmd.NewDefaultClientConfigLoadingRules()
+	return clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, nil).ClientConfig()
+}
