@@ -58,11 +58,19 @@ func indent(s, prefix string) string {
 // signedImages pushes n random images, each in its own repository under
 // prefix, and signs each with the world's key (legacy format, by cosign).
 func (w *world) signedImages(tb testing.TB, prefix string, n int) []harness.Image {
+	return w.signedImagesAs(tb, prefix, n, harness.Legacy)
+}
+
+// signedImagesAs is signedImages in the given format. The request counts
+// use bundles: signet stops reading the referrers once a .sig passes, so
+// with a legacy signature how many referrer requests are sent before the
+// stop depends on timing; with a bundle only, every request is needed.
+func (w *world) signedImagesAs(tb testing.TB, prefix string, n int, f harness.Format) []harness.Image {
 	tb.Helper()
 	out := make([]harness.Image, n)
 	for i := range out {
 		out[i] = w.reg.PushRandomImage(tb, fmt.Sprintf("%s-%d", prefix, i), "v1")
-		w.cosign.Sign(tb, out[i].Ref, w.key, harness.Legacy)
+		w.cosign.Sign(tb, out[i].Ref, w.key, f)
 	}
 	return out
 }
@@ -243,7 +251,7 @@ func startProxy(tb testing.TB, registryHost string, delay time.Duration) *counti
 // one uncached tag, against those of a single admission of another
 // (both through a fresh signet serve, so each includes the registry ping).
 func (w *world) concurrentAdmissions(tb testing.TB) Entry {
-	imgs := w.signedImages(tb, "burst", 2)
+	imgs := w.signedImagesAs(tb, "burst", 2, harness.Bundle)
 	proxy := startCountingProxy(tb, w.reg.Host)
 	tag := func(im harness.Image) string {
 		return proxy.Host + strings.TrimPrefix(im.Tag, w.reg.Host)

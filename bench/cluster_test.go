@@ -39,7 +39,7 @@ func (w *world) deploymentRequests(tb testing.TB) Entry {
 	}
 	cluster := harness.StartCluster(tb, harness.WithCRDs(filepath.Join(root, "deploy/crds")), harness.WithScheme(scheme))
 	proxy := startCountingProxy(tb, w.reg.Host)
-	imgs := w.signedImages(tb, "deploy", 3)
+	imgs := w.signedImagesAs(tb, "deploy", 3, harness.Bundle)
 	via := func(im harness.Image) string { return proxy.Host + strings.TrimPrefix(im.Tag, w.reg.Host) }
 	pub, err := os.ReadFile(w.key.Public)
 	if err != nil {

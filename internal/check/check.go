@@ -39,6 +39,13 @@ type Options struct {
 	// SkipAttestations does not read legacy attestations (.att), for
 	// policies that check none; see registry.EvidenceOptions.
 	SkipAttestations bool
+	// Satisfied, when set, is asked whether the evidence found so far is
+	// enough (every policy at hand passes with it) while other lookups
+	// still run; a true answer cancels them. It is asked only for a single
+	// evidence source and no platforms, and may be asked more than once.
+	// Passing is monotonic in the evidence (more signatures never turn a
+	// pass into a denial), so stopping early never changes a decision.
+	Satisfied func(*Image) bool
 }
 
 // Image is a resolved image with its evidence.
@@ -133,9 +140,18 @@ func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Refer
 		return nil
 	}
 
+	platforms := opts.AllPlatforms && m.IsIndex()
+	if opts.Satisfied != nil && len(sources) == 1 && !platforms {
+		sources[0].opts.Enough = func(ev []registry.Evidence) bool {
+			found := *img
+			found.Evidence = ev
+			return opts.Satisfied(&found)
+		}
+	}
+
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return evidence(gctx, m.Digest, &img.Evidence) })
-	if opts.AllPlatforms && m.IsIndex() {
+	if platforms {
 		var idx registry.Index
 		if err := json.Unmarshal(m.Bytes, &idx); err != nil {
 			return nil, verify.AsUndecided(fmt.Errorf("index %s@%s: %w", ref.Name(), m.Digest, err))

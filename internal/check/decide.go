@@ -345,15 +345,41 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			}
 			m = fetched
 		}
+		// Stop fetching once every policy passes with what was found (a
+		// legacy .sig found while the referrers are still being read), and
+		// keep the results that said so.
+		var early []verify.Result
+		monotonic := true
+		for _, i := range missing {
+			monotonic = monotonic && matched[i].Verifier.Monotonic()
+		}
+		if monotonic {
+			opts.Satisfied = func(img *Image) bool {
+				out := make([]verify.Result, len(missing))
+				for j, i := range missing {
+					p := matched[i]
+					if out[j] = evaluate(img, p.Verifier, p.Platforms() == "all"); !out[j].Verified {
+						return false
+					}
+				}
+				early = out
+				return true
+			}
+		}
 		img, err := fetchEvidence(ctx, rc, ref, m, opts)
 		if err != nil {
 			return nil, err
 		}
-		out := make([]verify.Result, len(missing))
+		out := early
+		if out == nil {
+			out = make([]verify.Result, len(missing))
+			for j, i := range missing {
+				p := matched[i]
+				out[j] = evaluate(img, p.Verifier, p.Platforms() == "all")
+			}
+		}
 		for j, i := range missing {
-			p := matched[i]
-			out[j] = evaluate(img, p.Verifier, p.Platforms() == "all")
-			dc.Cache.put(cacheKey{digest, p.Hash, trustVersion}, out[j])
+			dc.Cache.put(cacheKey{digest, matched[i].Hash, trustVersion}, out[j])
 		}
 		return out, nil
 	})

@@ -345,3 +345,87 @@ func TestDecideCached(t *testing.T) {
 		t.Errorf("warm DecideCached made %d requests", c.n.Load()-before)
 	}
 }
+
+// holdReferrers holds every referrers request for hold, or until it is
+// cancelled (which it counts), before passing it on.
+type holdReferrers struct {
+	hold      time.Duration
+	cancelled atomic.Int64
+	next      http.RoundTripper
+}
+
+func (h *holdReferrers) RoundTrip(r *http.Request) (*http.Response, error) {
+	if strings.Contains(r.URL.Path, "/referrers/") {
+		select {
+		case <-time.After(h.hold):
+		case <-r.Context().Done():
+			h.cancelled.Add(1)
+			return nil, r.Context().Err()
+		}
+	}
+	return h.next.RoundTrip(r)
+}
+
+// TestDeciderStopsWhenPoliciesPass: a legacy .sig that meets the policy
+// ends the fetch; the referrers still being read are cancelled. A policy
+// that needs every attestation to meet its conditions reads them all, so a
+// violating bundle attestation behind slow referrers still denies.
+func TestDeciderStopsWhenPoliciesPass(t *testing.T) {
+	reg := harness.StartInProcessRegistry(t, true)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	decider := func(t *testing.T, hold time.Duration) (*check.Decider, *holdReferrers) {
+		h := &holdReferrers{hold: hold, next: http.DefaultTransport}
+		rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(h))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &check.Decider{Registry: rc}, h
+	}
+
+	t.Run("signature", func(t *testing.T) {
+		img := reg.PushRandomImage(t, "both", "v1")
+		cosign.Sign(t, img.Ref, key, harness.Legacy)
+		cosign.Sign(t, img.Ref, key, harness.Bundle)
+		d, _ := decider(t, 20*time.Second)
+		start := time.Now()
+		if dec := d.Decide(t.Context(), keyPolicySnapshot(t, reg.Host, pub), img.Ref, policy.Target{Namespace: "default"}); !dec.Allowed {
+			t.Fatalf("denied: %v", dec.Denials)
+		}
+		// The referrers request was cancelled or never sent.
+		if took := time.Since(start); took > 10*time.Second {
+			t.Errorf("took %s; want the fetch to stop at the .sig, not wait for the referrers", took)
+		}
+	})
+
+	t.Run("every attestation must pass", func(t *testing.T) {
+		const review = "https://example.com/review/v1"
+		img := reg.PushRandomImage(t, "attested", "v1")
+		cosign.Attest(t, img.Ref, key, review, []byte(`{"approved": true}`), harness.Legacy)
+		cosign.Attest(t, img.Ref, key, review, []byte(`{"approved": false}`), harness.Bundle)
+		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "reviewed", Spec: v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}},
+			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)},
+				Attestations: []v1alpha1.Attestation{{PredicateType: review, Match: "all", Conditions: []string{"predicate.approved == true"}}}}},
+		}}, nil)
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		d, h := decider(t, 300*time.Millisecond) // the .att is read first
+		dec := d.Decide(t.Context(), snap, img.Ref, policy.Target{Namespace: "default"})
+		if dec.Allowed || !strings.Contains(strings.Join(dec.Denials, "\n"), "not every statement meets the conditions") {
+			t.Errorf("allowed %v, denials %q; want the bundle attestation's violation", dec.Allowed, dec.Denials)
+		}
+		if n := h.cancelled.Load(); n != 0 {
+			t.Errorf("%d referrers requests cancelled; every attestation must be read", n)
+		}
+	})
+}

@@ -58,6 +58,32 @@ type Client struct {
 	// no referrers API; within referrersAPIMemo, its tag schema is read
 	// directly (a registry with the API must not answer 404).
 	noReferrersAPI map[string]time.Time
+	// legacySuffices holds the repositories whose last image passed on
+	// its legacy .sig (and .att) alone: their next image's referrers are
+	// read only if its legacy evidence is not enough.
+	legacySuffices map[Repository]bool
+}
+
+// maxLegacyHints bounds legacySuffices; when full it starts afresh.
+const maxLegacyHints = 10000
+
+func (c *Client) legacyFirst(repo Repository) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.legacySuffices[repo]
+}
+
+func (c *Client) setLegacyFirst(repo Repository, suffices bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !suffices {
+		delete(c.legacySuffices, repo)
+		return
+	}
+	if c.legacySuffices == nil || len(c.legacySuffices) >= maxLegacyHints {
+		c.legacySuffices = map[Repository]bool{}
+	}
+	c.legacySuffices[repo] = true
 }
 
 // referrersAPIMemo is how long a registry without the referrers API is

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 
@@ -73,12 +74,24 @@ type EvidenceOptions struct {
 	// asks for attestations). Bundles among the referrers are read either
 	// way: signatures are stored there too.
 	SkipAttestations bool
+	// Enough, when set, is asked with everything found so far whenever one
+	// lookup (.sig, .att, referrers) finds evidence while others still run.
+	// When it answers true, the others are cancelled and Evidence returns
+	// what was found: their requests could not change a passing outcome.
+	// Calls are serialized; the slice must not be kept.
+	Enough func([]Evidence) bool
 }
 
 // Evidence fetches every candidate signature and attestation of the image
 // with the given digest in repo: the legacy .sig and .att tags and the
 // Sigstore bundles among its referrers. An image with no evidence yields an
 // empty list and no error; a registry failure or an exceeded limit is an error.
+//
+// The lookups run in parallel. With opts.Enough, Evidence stops as soon as
+// the evidence found is enough, and remembers repositories whose images
+// pass on legacy evidence alone: for those, the legacy tags are read first
+// and the referrers only when that is not enough (one request less per
+// image where it is, one round trip more where the repository changed).
 func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, opts EvidenceOptions) ([]Evidence, error) {
 	if err := checkDigestSyntax(digest); err != nil {
 		return nil, err
@@ -88,38 +101,109 @@ func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, o
 		where = *opts.SignatureRepository
 	}
 	tag := strings.Replace(digest, ":", "-", 1)
-
-	var (
-		mu  sync.Mutex
-		all []Evidence
-	)
-	add := func(ev []Evidence) {
-		mu.Lock()
-		all = append(all, ev...)
-		mu.Unlock()
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error {
-		ev, err := c.legacy(gctx, where, tag+".sig", LegacySignature)
-		add(ev)
-		return err
-	})
-	if !opts.SkipAttestations {
-		g.Go(func() error {
-			ev, err := c.legacy(gctx, where, tag+".att", LegacyAttestation)
-			add(ev)
-			return err
+	legacy := func(ctx context.Context) *lookups {
+		l := newLookups(ctx, opts.Enough)
+		l.run(func(ctx context.Context) ([]Evidence, error) {
+			return c.legacy(ctx, where, tag+".sig", LegacySignature)
 		})
+		if !opts.SkipAttestations {
+			l.run(func(ctx context.Context) ([]Evidence, error) {
+				return c.legacy(ctx, where, tag+".att", LegacyAttestation)
+			})
+		}
+		return l
 	}
-	g.Go(func() error {
-		ev, err := c.bundles(gctx, where, digest)
-		add(ev)
-		return err
-	})
-	if err := g.Wait(); err != nil {
+	bundles := func(ctx context.Context) ([]Evidence, error) { return c.bundles(ctx, where, digest) }
+
+	if opts.Enough != nil && c.legacyFirst(where) {
+		found, enough, err := legacy(ctx).wait()
+		if err != nil {
+			return nil, err
+		}
+		if enough || len(found) > 0 && opts.Enough(slices.Clip(found)) {
+			return found, nil
+		}
+		c.setLegacyFirst(where, false)
+		more, err := bundles(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return append(found, more...), nil
+	}
+
+	l := legacy(ctx)
+	l.run(bundles)
+	found, enough, err := l.wait()
+	if err != nil {
 		return nil, err
 	}
-	return all, nil
+	if opts.Enough != nil {
+		onlyLegacy := !slices.ContainsFunc(found, func(e Evidence) bool { return e.Kind == SigstoreBundle })
+		if !enough && onlyLegacy && len(found) > 0 {
+			// Every lookup ended before the question could save one: ask
+			// now, to learn where legacy evidence suffices.
+			enough = opts.Enough(slices.Clip(found))
+		}
+		c.setLegacyFirst(where, enough && onlyLegacy)
+	}
+	return found, nil
+}
+
+// lookups run evidence lookups in parallel and stop them all once the
+// evidence found is enough.
+type lookups struct {
+	g      *errgroup.Group
+	ctx    context.Context
+	cancel context.CancelFunc
+	enough func([]Evidence) bool
+
+	mu      sync.Mutex
+	found   []Evidence
+	running int
+	stopped bool
+}
+
+func newLookups(ctx context.Context, enough func([]Evidence) bool) *lookups {
+	ctx, cancel := context.WithCancel(ctx)
+	g, gctx := errgroup.WithContext(ctx)
+	return &lookups{g: g, ctx: gctx, cancel: cancel, enough: enough}
+}
+
+func (l *lookups) run(f func(context.Context) ([]Evidence, error)) {
+	l.mu.Lock()
+	l.running++
+	l.mu.Unlock()
+	l.g.Go(func() error { return l.finish(f(l.ctx)) })
+}
+
+// finish records one lookup's outcome. Once the evidence was enough, the
+// errors of the cancelled lookups are not errors.
+func (l *lookups) finish(ev []Evidence, err error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.running--
+	if l.stopped {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	l.found = append(l.found, ev...)
+	if len(ev) > 0 && l.running > 0 && l.enough != nil && l.enough(slices.Clip(l.found)) {
+		l.stopped = true
+		l.cancel()
+	}
+	return nil
+}
+
+// wait returns everything found and whether it was enough (asked while
+// other lookups still ran).
+func (l *lookups) wait() ([]Evidence, bool, error) {
+	defer l.cancel()
+	if err := l.g.Wait(); err != nil {
+		return nil, false, err
+	}
+	return l.found, l.stopped, nil
 }
 
 // legacy reads the layers of cosign's signature or attestation tag.

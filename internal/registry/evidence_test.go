@@ -1,6 +1,7 @@
 package registry_test
 
 import (
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -9,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
@@ -455,3 +457,189 @@ func TestReferrersAPIAbsenceRemembered(t *testing.T) {
 type roundTripFunc func(*http.Request) (*http.Response, error)
 
 func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
+
+// TestEvidenceStopsWhenEnough: once the evidence found is enough (the
+// caller's policy passes), lookups still running are cancelled and what
+// was found is returned; otherwise every lookup runs to its end.
+func TestEvidenceStopsWhenEnough(t *testing.T) {
+	t.Parallel()
+	sigBlob := []byte(`{"critical":{}}`)
+	bundle := []byte(`{"mediaType":"` + bundleV03Type + `"}`)
+	sigManifest := manifestJSON(t, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest,
+		Layers: []registry.Descriptor{{MediaType: simpleSigningType, Digest: sha256Digest(sigBlob), Size: int64(len(sigBlob))}}})
+	referrer := manifestJSON(t, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest, ArtifactType: bundleV03Type,
+		Layers:  []registry.Descriptor{{MediaType: bundleV03Type, Digest: sha256Digest(bundle), Size: int64(len(bundle))}},
+		Subject: &registry.Descriptor{MediaType: registry.MediaTypeOCIManifest, Digest: hostileImage, Size: 1000}})
+	index := manifestJSON(t, registry.Index{MediaType: registry.MediaTypeOCIIndex, Manifests: []registry.Descriptor{
+		{MediaType: registry.MediaTypeOCIManifest, ArtifactType: bundleV03Type, Digest: sha256Digest(referrer), Size: int64(len(referrer))}}})
+
+	// newRegistry serves the .sig and its layer at once; the referrers
+	// list is answered only once release is closed (or the request is
+	// cancelled, which cancelled reports).
+	newRegistry := func(t *testing.T) (h *hostile, release, cancelled chan struct{}) {
+		h = newHostile(t, true)
+		release, cancelled = make(chan struct{}), make(chan struct{}, 1)
+		h.route("manifests/"+tagOf(hostileImage, ".sig"), serveJSON(registry.MediaTypeOCIManifest, sigManifest))
+		h.route("blobs/"+sha256Digest(sigBlob), serveJSON("application/octet-stream", sigBlob))
+		h.route("blobs/"+sha256Digest(bundle), serveJSON("application/octet-stream", bundle))
+		h.route("manifests/"+sha256Digest(referrer), serveJSON(registry.MediaTypeOCIManifest, referrer))
+		h.route("referrers/"+hostileImage, func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-release:
+				serveJSON(registry.MediaTypeOCIIndex, index)(w, r)
+			case <-r.Context().Done():
+				cancelled <- struct{}{}
+			}
+		})
+		return h, release, cancelled
+	}
+	kinds := func(ev []registry.Evidence) []registry.Kind {
+		var out []registry.Kind
+		for _, e := range ev {
+			out = append(out, e.Kind)
+		}
+		slices.Sort(out)
+		return out
+	}
+
+	t.Run("enough", func(t *testing.T) {
+		t.Parallel()
+		h, _, cancelled := newRegistry(t)
+		var asked [][]registry.Kind
+		// Without the stop, the referrers (never released) would hold it
+		// until this deadline.
+		ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+		defer cancel()
+		ev, err := newTLSClient(t, h.Server).Evidence(ctx, h.Repo, hostileImage, registry.EvidenceOptions{
+			SkipAttestations: true,
+			Enough: func(ev []registry.Evidence) bool {
+				asked = append(asked, kinds(ev))
+				return true
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]registry.Kind{registry.LegacySignature}, kinds(ev)); diff != "" {
+			t.Errorf("evidence (-want +got):\n%s", diff)
+		}
+		if diff := cmp.Diff([][]registry.Kind{{registry.LegacySignature}}, asked); diff != "" {
+			t.Errorf("Enough was asked about (-want +got):\n%s", diff)
+		}
+		// The referrers request was cancelled, or never sent.
+		if h.count("referrers/"+hostileImage) > 0 {
+			select {
+			case <-cancelled:
+			case <-time.After(10 * time.Second):
+				t.Fatal("the referrers request was not cancelled")
+			}
+		}
+		if n := h.count("blobs/" + sha256Digest(bundle)); n != 0 {
+			t.Errorf("the bundle was fetched %d times after the evidence was enough", n)
+		}
+	})
+
+	t.Run("not enough", func(t *testing.T) {
+		t.Parallel()
+		h, release, _ := newRegistry(t)
+		var asked [][]registry.Kind
+		ev, err := newTLSClient(t, h.Server).Evidence(t.Context(), h.Repo, hostileImage, registry.EvidenceOptions{
+			SkipAttestations: true,
+			Enough: func(ev []registry.Evidence) bool {
+				asked = append(asked, kinds(ev))
+				close(release) // the referrers are answered only now: the .sig came first
+				return false
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]registry.Kind{registry.LegacySignature, registry.SigstoreBundle}, kinds(ev)); diff != "" {
+			t.Errorf("evidence (-want +got):\n%s", diff)
+		}
+		// Asked once: not again when the last lookup ends (nothing is left to cancel).
+		if diff := cmp.Diff([][]registry.Kind{{registry.LegacySignature}}, asked); diff != "" {
+			t.Errorf("Enough was asked about (-want +got):\n%s", diff)
+		}
+	})
+
+	t.Run("an error before it is enough", func(t *testing.T) {
+		t.Parallel()
+		h, _, _ := newRegistry(t)
+		h.route("referrers/"+hostileImage, func(w http.ResponseWriter, r *http.Request) {
+			http.Error(w, "down for maintenance", http.StatusForbidden)
+		})
+		h.route("manifests/"+tagOf(hostileImage, ".sig"), func(w http.ResponseWriter, r *http.Request) {
+			<-r.Context().Done() // answered only after the referrers failed
+		})
+		_, err := newTLSClient(t, h.Server).Evidence(t.Context(), h.Repo, hostileImage, registry.EvidenceOptions{
+			SkipAttestations: true,
+			Enough:           func([]registry.Evidence) bool { return true },
+		})
+		if err == nil || !strings.Contains(err.Error(), "403") {
+			t.Fatalf("want the referrers error, got %v", err)
+		}
+	})
+}
+
+// TestEvidenceLegacyFirst: in a repository whose images passed on their
+// legacy .sig alone, the next image's referrers are read only if its .sig
+// is not enough; once it is not, the lookups run in parallel again.
+func TestEvidenceLegacyFirst(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, true)
+	sigBlob := []byte(`{"critical":{}}`)
+	h.route("manifests/"+tagOf(hostileImage, ".sig"), serveJSON(registry.MediaTypeOCIManifest, manifestJSON(t, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest,
+		Layers: []registry.Descriptor{{MediaType: simpleSigningType, Digest: sha256Digest(sigBlob), Size: int64(len(sigBlob))}}})))
+	h.route("blobs/"+sha256Digest(sigBlob), serveJSON("application/octet-stream", sigBlob))
+	// The registry has no referrers API and this image no referrers: the
+	// client asks the API once, then the tag schema.
+	referrerRequests := func() int { return h.count("referrers/"+hostileImage) + h.count("manifests/"+tagOf(hostileImage, "")) }
+
+	cl := newTLSClient(t, h.Server)
+	var enough bool
+	var asked int
+	get := func() []registry.Evidence {
+		t.Helper()
+		ev, err := cl.Evidence(t.Context(), h.Repo, hostileImage, registry.EvidenceOptions{
+			SkipAttestations: true,
+			Enough: func([]registry.Evidence) bool {
+				asked++
+				return enough
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(ev) != 1 || ev[0].Kind != registry.LegacySignature {
+			t.Fatalf("want the .sig, got %d pieces of evidence", len(ev))
+		}
+		return ev
+	}
+	const either = 2 // read or not: whichever lookup ends first decides
+	for i, step := range []struct {
+		enough        bool
+		referrersRead int // 0 no, 1 yes, either
+		name          string
+	}{
+		{true, either, "first image: everything is read in parallel, and the .sig was enough"},
+		{true, 0, "next image: the .sig first, and it is enough"},
+		{true, 0, "and the next"},
+		{false, 1, "a .sig that is not enough: the referrers are read after it"},
+		{false, 1, "and from then on, everything is read again"},
+	} {
+		before, askedBefore := referrerRequests(), asked
+		enough = step.enough
+		get()
+		read := 0
+		if referrerRequests() > before {
+			read = 1
+		}
+		if step.referrersRead != either && read != step.referrersRead {
+			t.Errorf("step %d (%s): referrers read: %d, want %d", i, step.name, read, step.referrersRead)
+		}
+		if asked == askedBefore {
+			t.Errorf("step %d (%s): Enough was not asked", i, step.name)
+		}
+	}
+}

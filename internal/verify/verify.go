@@ -127,6 +127,22 @@ func (c *Compiled) NeedsAttestations() bool {
 	return false
 }
 
+// Monotonic says whether more evidence can only help: a request that
+// passes keeps passing when more signatures or attestations are added. It
+// is false when an attestation requires every statement to meet its
+// conditions (one more violating statement turns a pass into a denial).
+// Fetchers may stop looking once a monotonic policy passes.
+func (c *Compiled) Monotonic() bool {
+	for _, a := range c.authorities {
+		for _, at := range a.attestations {
+			if at.All {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // Verify decides whether req meets the policy. It never panics on hostile
 // evidence and never returns Verified without a verified signature (or a
 // static pass) from Threshold authorities with distinct signers.
