@@ -37,11 +37,11 @@ func (w *world) coldKey(tb testing.TB, full bool) Entry {
 	}
 	ctx := context.Background()
 	signet := func() {
-		fetched, err := check.Fetch(ctx, rc, ref, check.Options{})
+		_, res, err := check.FetchAndEvaluate(ctx, rc, ref, w.policy, check.Options{})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if res := check.Evaluate(fetched, w.policy); !res.Verified {
+		if !res.Verified {
 			tb.Fatal(res.Err)
 		}
 	}

@@ -178,6 +178,34 @@ func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Refer
 	return img, nil
 }
 
+// FetchAndEvaluate is Fetch and Evaluate for one policy, reading no more
+// than the policy needs: no legacy attestations when it checks none, and
+// no further evidence once it passes (for a monotonic policy). The image
+// is nil when the fetch failed (err, an undecided error).
+func FetchAndEvaluate(ctx context.Context, rc *registry.Client, ref reference.Reference, p *verify.Compiled, opts Options) (*Image, verify.Result, error) {
+	if !p.NeedsAttestations() {
+		opts.SkipAttestations = true
+	}
+	var early *verify.Result
+	if p.Monotonic() {
+		opts.Satisfied = func(img *Image) bool {
+			if res := Evaluate(img, p); res.Verified {
+				early = &res
+				return true
+			}
+			return false
+		}
+	}
+	img, err := Fetch(ctx, rc, ref, opts)
+	if err != nil {
+		return nil, verify.Result{}, err
+	}
+	if early != nil {
+		return img, *early, nil
+	}
+	return img, Evaluate(img, p), nil
+}
+
 // Evaluate verifies a fetched image against one policy. With platforms
 // fetched, each platform manifest must pass too; the result is the index's,
 // with the first failing platform's reason.

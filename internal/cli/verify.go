@@ -286,30 +286,12 @@ var errSilent = errors.New("")
 
 func verifyOne(ctx context.Context, rc *registry.Client, ref reference.Reference, p *verify.Compiled, opts check.Options) imageOutcome {
 	oc := imageOutcome{Image: ref.String()}
-	// Stop looking once the policy passes (a legacy .sig found while the
-	// referrers are still being read); keep the result that said so.
-	var early *verify.Result
-	if p.Monotonic() {
-		opts.Satisfied = func(img *check.Image) bool {
-			if res := check.Evaluate(img, p); res.Verified {
-				early = &res
-				return true
-			}
-			return false
-		}
-	}
-	img, err := check.Fetch(ctx, rc, ref, opts)
+	img, res, err := check.FetchAndEvaluate(ctx, rc, ref, p, opts)
 	if err != nil {
 		oc.Decision, oc.Reason = "undecided", err.Error()
 		return oc
 	}
 	oc.Digest = img.Digest
-	var res verify.Result
-	if early != nil {
-		res = *early
-	} else {
-		res = check.Evaluate(img, p)
-	}
 	oc.Result = &res
 	if res.Verified {
 		oc.Decision = "verified"
