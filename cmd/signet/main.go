@@ -10,9 +10,11 @@ import (
 	"syscall"
 
 	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/internal/startup"
 )
 
 func main() {
+	startup.Done()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := cli.Execute(ctx, os.Args[1:], os.Stdout, os.Stderr)
 	stop()
