@@ -77,10 +77,27 @@ type Handler struct {
 	Observe func(kind, outcome string, d time.Duration)
 }
 
+// bodies are the buffers request bodies are read into, kept for the next
+// request unless larger than maxPooledBody.
+var bodies = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+const maxPooledBody = 1 << 20
+
 // ServeHTTP serves /validate (mutate false) and /mutate (mutate true).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
 	start := time.Now()
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	buf := bodies.Get().(*bytes.Buffer)
+	defer func() {
+		if buf.Cap() <= maxPooledBody {
+			buf.Reset()
+			bodies.Put(buf)
+		}
+	}()
+	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
+		buf.Grow(int(n) + bytes.MinRead) // one read, and one more that finds the end
+	}
+	_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1))
+	body := buf.Bytes() // nothing decoded from it refers to it after serve returns
 	review := &admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}}
 	var resp *admissionv1.AdmissionResponse
 	kind := "unknown"
@@ -139,25 +156,27 @@ func peekUID(body []byte) types.UID {
 // review decodes and decides one AdmissionReview. A panic becomes a
 // denial, never an allow.
 func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *admissionv1.AdmissionResponse, kind string) {
-	uid := peekUID(body)
+	// The UID of a request that cannot be decoded is looked for in its
+	// bytes (only then: it costs a decoder per request).
 	defer func() {
 		if r := recover(); r != nil {
+			uid := peekUID(body)
 			h.log().Error("panic while deciding", "uid", uid, "panic", r, "stack", string(debug.Stack()))
 			resp, kind = deny(uid, "signet failed while deciding this request (internal error); denied"), "unknown"
 		}
 	}()
 	if err := checkDepth(body, MaxJSONDepth); err != nil {
-		return deny(uid, err.Error()), kind
+		return deny(peekUID(body), err.Error()), kind
 	}
 	var review struct {
 		Request *request `json:"request"`
 	}
 	if err := json.Unmarshal(body, &review); err != nil {
-		return deny(uid, fmt.Sprintf("malformed AdmissionReview: %v", err)), kind
+		return deny(peekUID(body), fmt.Sprintf("malformed AdmissionReview: %v", err)), kind
 	}
 	req := review.Request
 	if req == nil {
-		return deny(uid, "malformed AdmissionReview: no request"), kind
+		return deny(peekUID(body), "malformed AdmissionReview: no request"), kind
 	}
 	kind = req.Kind.Kind
 	resp = h.decide(ctx, &req.AdmissionRequest, req.Object, mutate)
@@ -170,8 +189,8 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 // which signet does not read, is skipped.
 type request struct {
 	admissionv1.AdmissionRequest
-	Object    map[string]any `json:"object"`
-	OldObject skipped        `json:"oldObject"`
+	Object    rawObject `json:"object"`
+	OldObject skipped   `json:"oldObject"`
 }
 
 // skipped is a JSON value that is not kept.
@@ -230,7 +249,7 @@ func (h *Handler) log() *slog.Logger {
 }
 
 // decide answers one admission request.
-func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest, obj map[string]any, mutate bool) *admissionv1.AdmissionResponse {
+func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest, raw rawObject, mutate bool) *admissionv1.AdmissionResponse {
 	// The request fields go on every line; they are formatted only when a
 	// line is written (slog's With formats them up front, at a cost per
 	// request comparable to the decision itself when results are cached).
@@ -249,6 +268,11 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 	}
 	if !h.Extractor.Handles(k) {
 		return allow
+	}
+	// Only the fields that can hold images are decoded.
+	obj, err := decodeFields(raw, func(field string) bool { return h.Extractor.Reads(k, field) })
+	if err != nil {
+		return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
 	}
 	if obj == nil {
 		return deny("", fmt.Sprintf("%s %s: the request carries no object", k, req.Name))

@@ -133,3 +133,29 @@ func TestNotLoadedYetDenies(t *testing.T) {
 		t.Fatal("allowed before policies were loaded")
 	}
 }
+
+// TestImagesAreReadWhereTheRuntimeReadsThem: only the fields that hold
+// images are decoded, under their exact names: an escaped "spec" is spec,
+// a "Spec" is not, and PodTemplate's pod spec is under template.
+func TestImagesAreReadWhereTheRuntimeReadsThem(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "fail")).Validate()
+	const image = `{"containers":[{"name":"a","image":"registry.example.org/app:v1"}]}`
+	for _, tc := range []struct {
+		name, kind, object string
+		denied             bool
+	}{
+		{"escaped name", "Pod", `{"metadata":{"name":"p"},"sp\u0065c":` + image + `}`, true},
+		{"decoy with another case", "Pod", `{"Spec":` + image + `,"spec":{"containers":[]}}`, false},
+		{"PodTemplate", "PodTemplate", `{"metadata":{"name":"p"},"template":{"spec":` + image + `}}`, true},
+		{"spec of a PodTemplate holds no pod spec", "PodTemplate", `{"spec":{"template":{"spec":` + image + `}}}`, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			body := strings.Replace(podReview, `"kind":"Pod"},"resource"`, `"kind":"`+tc.kind+`"},"resource"`, 1)
+			body = body[:strings.Index(body, `"object":`)] + `"object":` + tc.object + `}}`
+			resp := post(t, h, []byte(body))
+			if resp.Allowed == tc.denied {
+				t.Fatalf("allowed %v, want denied %v: %+v", resp.Allowed, tc.denied, resp.Result)
+			}
+		})
+	}
+}

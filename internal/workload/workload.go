@@ -92,6 +92,26 @@ func (e *Extractor) Handles(k Kind) bool {
 	return isCrossplane(k)
 }
 
+// Reads reports whether Images or PullSecrets read the top-level field of
+// objects of kind k: where the pod spec starts for the built-in kinds (spec,
+// or template for PodTemplate), spec for Crossplane packages, the first
+// field of each declared path for custom ones. Callers may leave the other
+// fields undecoded.
+func (e *Extractor) Reads(k Kind, field string) bool {
+	if path, ok := podSpecPaths[k]; ok && field == path[0] {
+		return true
+	}
+	if isCrossplane(k) && field == "spec" {
+		return true
+	}
+	for _, segs := range e.custom[k] {
+		if strings.TrimSuffix(segs[0], "[]") == field {
+			return true
+		}
+	}
+	return false
+}
+
 func isCrossplane(k Kind) bool {
 	return crossplanePackages[k.Kind] && (k.Group == "pkg.crossplane.io" || strings.HasSuffix(k.Group, ".pkg.crossplane.io"))
 }

@@ -96,3 +96,31 @@ func TestMalformedObjectsAreErrors(t *testing.T) {
 		t.Error("an empty field name was accepted")
 	}
 }
+
+func TestReads(t *testing.T) {
+	e, err := NewExtractor(Custom{Kind: Kind{"tekton.dev", "TaskRun"}, Paths: []string{"steps[].image", "spec.sidecar.image"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		kind  Kind
+		field string
+		want  bool
+	}{
+		{Kind{"", "Pod"}, "spec", true},
+		{Kind{"", "Pod"}, "metadata", false},
+		{Kind{"", "Pod"}, "status", false},
+		{Kind{"batch", "CronJob"}, "spec", true},
+		{Kind{"", "PodTemplate"}, "template", true},
+		{Kind{"", "PodTemplate"}, "spec", false},
+		{Kind{"pkg.crossplane.io", "Provider"}, "spec", true},
+		{Kind{"tekton.dev", "TaskRun"}, "steps", true},
+		{Kind{"tekton.dev", "TaskRun"}, "spec", true},
+		{Kind{"tekton.dev", "TaskRun"}, "metadata", false},
+		{Kind{"", "ConfigMap"}, "data", false},
+	} {
+		if got := e.Reads(tc.kind, tc.field); got != tc.want {
+			t.Errorf("Reads(%s, %q) = %v, want %v", tc.kind, tc.field, got, tc.want)
+		}
+	}
+}
