@@ -179,24 +179,29 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 		return deny(peekUID(body), "malformed AdmissionReview: no request"), kind
 	}
 	kind = req.Kind.Kind
-	resp = h.decide(ctx, &req.AdmissionRequest, req.Object, mutate)
+	resp = h.decide(ctx, req, mutate)
 	resp.UID = req.UID
 	return resp, kind
 }
 
-// request is an AdmissionRequest whose object is decoded in the same pass
-// as the review (never copied, never decoded twice), and whose old object,
-// which signet does not read, is skipped.
+// request is the part of an AdmissionRequest signet reads, decoded in one
+// pass over the review. The object is not decoded there (see rawObject);
+// the old object, the resource, the request kind and options, the user's
+// groups and extra are skipped unread.
 type request struct {
-	admissionv1.AdmissionRequest
-	Object    rawObject `json:"object"`
-	OldObject skipped   `json:"oldObject"`
+	UID         types.UID               `json:"uid"`
+	Kind        metav1.GroupVersionKind `json:"kind"`
+	SubResource string                  `json:"subResource"`
+	Name        string                  `json:"name"`
+	Namespace   string                  `json:"namespace"`
+	Operation   admissionv1.Operation   `json:"operation"`
+	UserInfo    struct {
+		Username string `json:"username"`
+	} `json:"userInfo"`
+	DryRun *bool     `json:"dryRun"`
+	Object rawObject `json:"object"`
 }
 
-// skipped is a JSON value that is not kept.
-type skipped struct{}
-
-func (*skipped) UnmarshalJSON([]byte) error { return nil }
 
 // checkDepth rejects JSON nested deeper than max, without decoding it.
 func checkDepth(body []byte, max int) error {
@@ -249,7 +254,7 @@ func (h *Handler) log() *slog.Logger {
 }
 
 // decide answers one admission request.
-func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest, raw rawObject, mutate bool) *admissionv1.AdmissionResponse {
+func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admissionv1.AdmissionResponse {
 	// The request fields go on every line; they are formatted only when a
 	// line is written (slog's With formats them up front, at a cost per
 	// request comparable to the decision itself when results are cached).
@@ -270,7 +275,7 @@ func (h *Handler) decide(ctx context.Context, req *admissionv1.AdmissionRequest,
 		return allow
 	}
 	// Only the fields that can hold images are decoded.
-	obj, err := decodeFields(raw, func(field string) bool { return h.Extractor.Reads(k, field) })
+	obj, err := decodeObject(req.Object, h.Extractor.Shape(k))
 	if err != nil {
 		return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
 	}

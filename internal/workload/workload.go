@@ -6,6 +6,7 @@ package workload
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -51,6 +52,7 @@ var crossplanePackages = map[string]bool{"Provider": true, "Configuration": true
 // Extractor lists images; it knows the built-in kinds and any declared ones.
 type Extractor struct {
 	custom map[Kind][][]string
+	shapes map[Kind]*Shape
 }
 
 // Custom declares the image fields of another kind: paths of dotted field
@@ -78,6 +80,13 @@ func NewExtractor(custom ...Custom) (*Extractor, error) {
 			e.custom[c.Kind] = append(e.custom[c.Kind], segs)
 		}
 	}
+	e.shapes = map[Kind]*Shape{}
+	for k := range podSpecPaths {
+		e.shapes[k] = e.shapeOf(k)
+	}
+	for k := range e.custom {
+		e.shapes[k] = e.shapeOf(k)
+	}
 	return e, nil
 }
 
@@ -92,24 +101,98 @@ func (e *Extractor) Handles(k Kind) bool {
 	return isCrossplane(k)
 }
 
-// Reads reports whether Images or PullSecrets read the top-level field of
-// objects of kind k: where the pod spec starts for the built-in kinds (spec,
-// or template for PodTemplate), spec for Crossplane packages, the first
-// field of each declared path for custom ones. Callers may leave the other
-// fields undecoded.
-func (e *Extractor) Reads(k Kind, field string) bool {
-	if path, ok := podSpecPaths[k]; ok && field == path[0] {
-		return true
+// Shape is the part of an object's JSON that Images and PullSecrets read,
+// so that a decoder may drop the rest: for an object value, the fields read
+// (by exact name) with the shapes of their values; for a list value, the
+// shape of every element. A nil *Shape keeps the whole value, and so does
+// a value whose JSON type the shape does not expect (an object where a list
+// belongs stays whole, so Images reports it as it would on the full object).
+type Shape struct {
+	Fields map[string]*Shape
+	Elem   *Shape
+}
+
+// podSpecShape is what podSpecImages and PullSecrets read of a pod spec.
+var podSpecShape = func() *Shape {
+	container := &Shape{Elem: &Shape{Fields: map[string]*Shape{"image": nil}}}
+	return &Shape{Fields: map[string]*Shape{
+		"initContainers":      container,
+		"containers":          container,
+		"ephemeralContainers": container,
+		"volumes":             {Elem: &Shape{Fields: map[string]*Shape{"image": {Fields: map[string]*Shape{"reference": nil}}}}},
+		"imagePullSecrets":    {Elem: &Shape{Fields: map[string]*Shape{"name": nil}}},
+		"serviceAccountName":  nil,
+	}}
+}()
+
+// Shape returns what Images and PullSecrets read of objects of kind k: no
+// field at all for a kind that holds no images.
+func (e *Extractor) Shape(k Kind) *Shape {
+	if s, ok := e.shapes[k]; ok {
+		return s
 	}
-	if isCrossplane(k) && field == "spec" {
-		return true
+	if isCrossplane(k) {
+		return crossplaneShape
+	}
+	return &Shape{Fields: map[string]*Shape{}}
+}
+
+// crossplaneShape is what Images reads of a Crossplane package.
+var crossplaneShape = &Shape{Fields: map[string]*Shape{"spec": {Fields: map[string]*Shape{"package": nil}}}}
+
+// shapeOf builds the shape of kind k from the same tables Images walks.
+func (e *Extractor) shapeOf(k Kind) *Shape {
+	root := &Shape{Fields: map[string]*Shape{}}
+	if path, ok := podSpecPaths[k]; ok {
+		s := podSpecShape
+		for i := len(path) - 1; i >= 0; i-- {
+			s = &Shape{Fields: map[string]*Shape{path[i]: s}}
+		}
+		root = mergeShapes(root, s)
+	}
+	if isCrossplane(k) {
+		root = mergeShapes(root, crossplaneShape)
 	}
 	for _, segs := range e.custom[k] {
-		if strings.TrimSuffix(segs[0], "[]") == field {
-			return true
+		var s *Shape // the image itself: kept whole
+		for i := len(segs) - 1; i >= 0; i-- {
+			name, list := strings.CutSuffix(segs[i], "[]")
+			if list {
+				s = &Shape{Elem: s}
+			}
+			s = &Shape{Fields: map[string]*Shape{name: s}}
+		}
+		root = mergeShapes(root, s)
+	}
+	return root
+}
+
+// mergeShapes is the shape that reads what a or b reads.
+func mergeShapes(a, b *Shape) *Shape {
+	if a == nil || b == nil {
+		return nil // one keeps the whole value
+	}
+	out := &Shape{}
+	if a.Fields != nil || b.Fields != nil {
+		out.Fields = map[string]*Shape{}
+		for _, from := range []*Shape{a, b} {
+			for name, s := range from.Fields {
+				if prev, ok := out.Fields[name]; ok {
+					s = mergeShapes(prev, s)
+				}
+				out.Fields[name] = s
+			}
 		}
 	}
-	return false
+	switch {
+	case a.Elem != nil && b.Elem != nil:
+		out.Elem = mergeShapes(a.Elem, b.Elem)
+	case a.Elem != nil:
+		out.Elem = a.Elem
+	case b.Elem != nil:
+		out.Elem = b.Elem
+	}
+	return out
 }
 
 func isCrossplane(k Kind) bool {
@@ -187,15 +270,13 @@ func podSpecImages(spec map[string]any, prefix string) ([]Image, error) {
 			if !ok {
 				return nil, fmt.Errorf("%s.%s[%d]: not an object", prefix, list, i)
 			}
-			img, err := stringField(c, "image", fmt.Sprintf("%s.%s[%d].image", prefix, list, i))
+			n := strconv.Itoa(i)
+			path := prefix + "." + list + "[" + n + "].image"
+			img, err := stringField(c, "image", path)
 			if err != nil {
 				return nil, err
 			}
-			out = append(out, Image{
-				Path:    fmt.Sprintf("%s.%s[%d].image", prefix, list, i),
-				Image:   img,
-				Pointer: fmt.Sprintf("/%s/%s/%d/image", strings.ReplaceAll(prefix, ".", "/"), list, i),
-			})
+			out = append(out, Image{Path: path, Image: img, Pointer: "/" + strings.ReplaceAll(prefix, ".", "/") + "/" + list + "/" + n + "/image"})
 		}
 	}
 	// Image volumes (KEP-4639): volumes[].image.reference.

@@ -2,6 +2,7 @@ package workload
 
 import (
 	"encoding/json"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -97,30 +98,56 @@ func TestMalformedObjectsAreErrors(t *testing.T) {
 	}
 }
 
-func TestReads(t *testing.T) {
-	e, err := NewExtractor(Custom{Kind: Kind{"tekton.dev", "TaskRun"}, Paths: []string{"steps[].image", "spec.sidecar.image"}})
+// TestShape: the shape of a kind names the fields its images are under,
+// from the top, and no others.
+func TestShape(t *testing.T) {
+	e, err := NewExtractor(Custom{Kind: Kind{"tekton.dev", "TaskRun"}, Paths: []string{"steps[].image", "spec.sidecar.image"}},
+		Custom{Kind: Kind{"", "Pod"}, Paths: []string{"spec.extra.image"}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, tc := range []struct {
-		kind  Kind
-		field string
-		want  bool
-	}{
-		{Kind{"", "Pod"}, "spec", true},
-		{Kind{"", "Pod"}, "metadata", false},
-		{Kind{"", "Pod"}, "status", false},
-		{Kind{"batch", "CronJob"}, "spec", true},
-		{Kind{"", "PodTemplate"}, "template", true},
-		{Kind{"", "PodTemplate"}, "spec", false},
-		{Kind{"pkg.crossplane.io", "Provider"}, "spec", true},
-		{Kind{"tekton.dev", "TaskRun"}, "steps", true},
-		{Kind{"tekton.dev", "TaskRun"}, "spec", true},
-		{Kind{"tekton.dev", "TaskRun"}, "metadata", false},
-		{Kind{"", "ConfigMap"}, "data", false},
-	} {
-		if got := e.Reads(tc.kind, tc.field); got != tc.want {
-			t.Errorf("Reads(%s, %q) = %v, want %v", tc.kind, tc.field, got, tc.want)
+	top := func(k Kind) []string {
+		var out []string
+		for name := range e.Shape(k).Fields {
+			out = append(out, name)
 		}
+		slices.Sort(out)
+		return out
+	}
+	for _, tc := range []struct {
+		kind Kind
+		want []string
+	}{
+		{Kind{"", "Pod"}, []string{"spec"}},
+		{Kind{"batch", "CronJob"}, []string{"spec"}},
+		{Kind{"", "PodTemplate"}, []string{"template"}},
+		{Kind{"pkg.crossplane.io", "Provider"}, []string{"spec"}},
+		{Kind{"tekton.dev", "TaskRun"}, []string{"spec", "steps"}},
+		{Kind{"", "ConfigMap"}, nil},
+	} {
+		if got := top(tc.kind); !slices.Equal(got, tc.want) {
+			t.Errorf("%s: top-level fields %v, want %v", tc.kind, got, tc.want)
+		}
+	}
+	// A declared path for a built-in kind adds to its pod spec's fields.
+	spec := e.Shape(Kind{"", "Pod"}).Fields["spec"]
+	for _, f := range []string{"containers", "initContainers", "ephemeralContainers", "volumes", "imagePullSecrets", "serviceAccountName", "extra"} {
+		if _, ok := spec.Fields[f]; !ok {
+			t.Errorf("Pod spec shape lacks %s", f)
+		}
+	}
+	if _, ok := spec.Fields["env"]; ok {
+		t.Error("Pod spec shape keeps env")
+	}
+	cronSpec := e.Shape(Kind{"batch", "CronJob"}).Fields["spec"].Fields["jobTemplate"].Fields["spec"].Fields["template"].Fields["spec"]
+	if cronSpec != podSpecShape {
+		t.Error("CronJob's pod spec is not under spec.jobTemplate.spec.template.spec")
+	}
+	steps := e.Shape(Kind{"tekton.dev", "TaskRun"}).Fields["steps"]
+	if steps == nil || steps.Elem == nil {
+		t.Fatal("steps[] is not a list shape")
+	}
+	if s, ok := steps.Elem.Fields["image"]; !ok || s != nil {
+		t.Error("steps[].image is not kept whole")
 	}
 }
