@@ -202,7 +202,6 @@ type request struct {
 	Object rawObject `json:"object"`
 }
 
-
 // checkDepth rejects JSON nested deeper than max, without decoding it.
 func checkDepth(body []byte, max int) error {
 	depth := 0
