@@ -101,22 +101,18 @@ func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, o
 		where = *opts.SignatureRepository
 	}
 	tag := strings.Replace(digest, ":", "-", 1)
-	legacy := func(ctx context.Context) *lookups {
-		l := newLookups(ctx, opts.Enough)
-		l.run(func(ctx context.Context) ([]Evidence, error) {
-			return c.legacy(ctx, where, tag+".sig", LegacySignature)
+	legacy := []lookup{func(ctx context.Context) ([]Evidence, error) {
+		return c.legacy(ctx, where, tag+".sig", LegacySignature)
+	}}
+	if !opts.SkipAttestations {
+		legacy = append(legacy, func(ctx context.Context) ([]Evidence, error) {
+			return c.legacy(ctx, where, tag+".att", LegacyAttestation)
 		})
-		if !opts.SkipAttestations {
-			l.run(func(ctx context.Context) ([]Evidence, error) {
-				return c.legacy(ctx, where, tag+".att", LegacyAttestation)
-			})
-		}
-		return l
 	}
 	bundles := func(ctx context.Context) ([]Evidence, error) { return c.bundles(ctx, where, digest) }
 
 	if opts.Enough != nil && c.legacyFirst(where) {
-		found, enough, err := legacy(ctx).wait()
+		found, enough, err := runLookups(ctx, opts.Enough, legacy...)
 		if err != nil {
 			return nil, err
 		}
@@ -131,9 +127,7 @@ func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, o
 		return append(found, more...), nil
 	}
 
-	l := legacy(ctx)
-	l.run(bundles)
-	found, enough, err := l.wait()
+	found, enough, err := runLookups(ctx, opts.Enough, append(legacy, bundles)...)
 	if err != nil {
 		return nil, err
 	}
@@ -149,61 +143,48 @@ func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, o
 	return found, nil
 }
 
-// lookups run evidence lookups in parallel and stop them all once the
-// evidence found is enough.
-type lookups struct {
-	g      *errgroup.Group
-	ctx    context.Context
-	cancel context.CancelFunc
-	enough func([]Evidence) bool
+// lookup is one way of finding evidence (.sig, .att, referrers).
+type lookup func(context.Context) ([]Evidence, error)
 
-	mu      sync.Mutex
-	found   []Evidence
-	running int
-	stopped bool
-}
-
-func newLookups(ctx context.Context, enough func([]Evidence) bool) *lookups {
+// runLookups runs the lookups in parallel. Whenever one finds evidence
+// while others still run, enough (if set) is asked about everything found
+// so far; a true answer cancels the others. It returns everything found and
+// whether enough said so; once it has, the cancelled lookups' errors are
+// not errors.
+func runLookups(ctx context.Context, enough func([]Evidence) bool, fns ...lookup) ([]Evidence, bool, error) {
 	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	g, gctx := errgroup.WithContext(ctx)
-	return &lookups{g: g, ctx: gctx, cancel: cancel, enough: enough}
-}
-
-func (l *lookups) run(f func(context.Context) ([]Evidence, error)) {
-	l.mu.Lock()
-	l.running++
-	l.mu.Unlock()
-	l.g.Go(func() error { return l.finish(f(l.ctx)) })
-}
-
-// finish records one lookup's outcome. Once the evidence was enough, the
-// errors of the cancelled lookups are not errors.
-func (l *lookups) finish(ev []Evidence, err error) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.running--
-	if l.stopped {
-		return nil
+	var (
+		mu      sync.Mutex
+		found   []Evidence
+		running = len(fns) // counted before any starts, so none ends unseen
+		stopped bool
+	)
+	for _, f := range fns {
+		g.Go(func() error {
+			ev, err := f(gctx)
+			mu.Lock()
+			defer mu.Unlock()
+			running--
+			switch {
+			case stopped:
+				return nil
+			case err != nil:
+				return err
+			}
+			found = append(found, ev...)
+			if len(ev) > 0 && running > 0 && enough != nil && enough(slices.Clip(found)) {
+				stopped = true
+				cancel()
+			}
+			return nil
+		})
 	}
-	if err != nil {
-		return err
-	}
-	l.found = append(l.found, ev...)
-	if len(ev) > 0 && l.running > 0 && l.enough != nil && l.enough(slices.Clip(l.found)) {
-		l.stopped = true
-		l.cancel()
-	}
-	return nil
-}
-
-// wait returns everything found and whether it was enough (asked while
-// other lookups still ran).
-func (l *lookups) wait() ([]Evidence, bool, error) {
-	defer l.cancel()
-	if err := l.g.Wait(); err != nil {
+	if err := g.Wait(); err != nil {
 		return nil, false, err
 	}
-	return l.found, l.stopped, nil
+	return found, stopped, nil
 }
 
 // legacy reads the layers of cosign's signature or attestation tag.
