@@ -27,6 +27,20 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 	return c.next.RoundTrip(r)
 }
 
+// signingWorld is an in-process registry (with the referrers API), cosign,
+// a key pair and its public key's PEM.
+func signingWorld(t *testing.T) (*harness.Registry, *harness.Cosign, harness.KeyPair, []byte) {
+	t.Helper()
+	reg := harness.StartInProcessRegistry(t, true)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return reg, cosign, key, pub
+}
+
 func keyPolicySnapshot(t *testing.T, host string, pub []byte) *policy.Snapshot {
 	t.Helper()
 	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
@@ -47,13 +61,7 @@ func keyPolicySnapshot(t *testing.T, host string, pub []byte) *policy.Snapshot {
 // registry requests: a cascade of one image costs one verification, and so
 // do 50 concurrent admissions of one uncached image.
 func TestDeciderCacheAndSingleFlight(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, true)
-	cosign := harness.NewCosign(t)
-	key := cosign.GenerateKeyPair(t)
-	pub, err := os.ReadFile(key.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, cosign, key, pub := signingWorld(t)
 	snap := keyPolicySnapshot(t, reg.Host, pub)
 	newDecider := func(cache *check.Cache) (*check.Decider, *counter) {
 		c := &counter{next: http.DefaultTransport}
@@ -254,13 +262,7 @@ func (c *pathCounter) RoundTrip(r *http.Request) (*http.Response, error) {
 // TestDeciderReadsAttestationsOnlyWhenAsked: legacy .att evidence is read
 // only for a policy with attestations; signatures alone need none of it.
 func TestDeciderReadsAttestationsOnlyWhenAsked(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, true)
-	cosign := harness.NewCosign(t)
-	key := cosign.GenerateKeyPair(t)
-	pub, err := os.ReadFile(key.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, cosign, key, pub := signingWorld(t)
 	img := reg.PushRandomImage(t, "app", "v1")
 	cosign.Sign(t, img.Ref, key, harness.Legacy)
 	cosign.Attest(t, img.Ref, key, "https://example.com/review/v1", []byte(`{"approved": true}`), harness.Legacy)
@@ -307,13 +309,7 @@ func TestDeciderReadsAttestationsOnlyWhenAsked(t *testing.T) {
 // TestDecideCached: a decision that needs the registry is refused by
 // DecideCached without a request; once cached, it is the same decision.
 func TestDecideCached(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, true)
-	cosign := harness.NewCosign(t)
-	key := cosign.GenerateKeyPair(t)
-	pub, err := os.ReadFile(key.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, cosign, key, pub := signingWorld(t)
 	snap := keyPolicySnapshot(t, reg.Host, pub)
 	img := reg.PushRandomImage(t, "app", "v1")
 	cosign.Sign(t, img.Ref, key, harness.Bundle)
@@ -371,13 +367,7 @@ func (h *holdReferrers) RoundTrip(r *http.Request) (*http.Response, error) {
 // that needs every attestation to meet its conditions reads them all, so a
 // violating bundle attestation behind slow referrers still denies.
 func TestDeciderStopsWhenPoliciesPass(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, true)
-	cosign := harness.NewCosign(t)
-	key := cosign.GenerateKeyPair(t)
-	pub, err := os.ReadFile(key.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
+	reg, cosign, key, pub := signingWorld(t)
 	decider := func(t *testing.T, hold time.Duration) (*check.Decider, *holdReferrers) {
 		h := &holdReferrers{hold: hold, next: http.DefaultTransport}
 		rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(h))
