@@ -1,6 +1,7 @@
 package check_test
 
 import (
+	"errors"
 	"net/http"
 	"os"
 	"strings"
@@ -8,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/check"
@@ -418,4 +421,54 @@ func TestDeciderStopsWhenPoliciesPass(t *testing.T) {
 			t.Errorf("%d referrers requests cancelled; every attestation must be read", n)
 		}
 	})
+}
+
+// secretResolver serves one Secret's keys.
+type secretResolver map[string][]byte
+
+func (r secretResolver) SecretKeys(string, string) (map[string][]byte, error) { return r, nil }
+func (r secretResolver) TrustedMaterial(string) (root.TrustedMaterial, error) {
+	return nil, errors.New("no trust roots here")
+}
+
+// TestRotatedSecretKeyInvalidatesCachedResults: a key read from a Secret
+// is rotated (the old one revoked); an image verified with the old key and
+// cached is decided afresh, and denied.
+func TestRotatedSecretKeyInvalidatesCachedResults(t *testing.T) {
+	reg, cosign, oldKey, oldPub := signingWorld(t)
+	newKey := cosign.GenerateKeyPair(t)
+	newPub, err := os.ReadFile(newKey.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := reg.PushRandomImage(t, "app", "v1")
+	cosign.Sign(t, img.Ref, oldKey, harness.Legacy)
+
+	snapshot := func(pub []byte) *policy.Snapshot {
+		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}},
+			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true,
+				Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet"}}}},
+		}}, secretResolver{"cosign.pub": pub})
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "test"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	rc, err := registry.New(registry.InsecureAllowHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &check.Decider{Registry: rc, Cache: check.NewCache(time.Hour, time.Minute, 100)}
+	target := policy.Target{Namespace: "default"}
+	if dec := d.Decide(t.Context(), snapshot(oldPub), img.Ref, target); !dec.Allowed {
+		t.Fatalf("signed with the Secret's key, denied: %v", dec.Denials)
+	}
+	if dec := d.Decide(t.Context(), snapshot(newPub), img.Ref, target); dec.Allowed {
+		t.Fatal("after the Secret's key was rotated, an image signed only with the old key is still allowed (from the cache)")
+	}
 }

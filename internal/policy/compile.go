@@ -131,6 +131,8 @@ func orDefault(s, d string) string {
 
 type compiler struct {
 	errs []*FieldError
+	// secretKeys are the key values read from Secrets, in the order read.
+	secretKeys [][]byte
 }
 
 func (c *compiler) fail(path, format string, args ...any) {
@@ -142,13 +144,6 @@ func (c *compiler) fail(path, format string, args ...any) {
 // they are denied rather than silently ungoverned.
 func CompileObject(o Object, r Resolver) *Policy {
 	p := &Policy{Object: o}
-	raw, _ := json.Marshal(struct {
-		Kind, Name, Namespace string
-		Spec                  v1alpha1.ImagePolicySpec
-	}{o.Kind, o.Name, o.Namespace, o.Spec})
-	sum := sha256.Sum256(raw)
-	p.Hash = hex.EncodeToString(sum[:16])
-
 	c := &compiler{}
 	spec := o.Spec
 	if o.Name == "" {
@@ -301,7 +296,22 @@ func CompileObject(o Object, r Resolver) *Policy {
 		p.Err = &InvalidError{Object: o.ID(), Errors: c.errs}
 		p.Verifier = nil
 	}
+	p.Hash = c.hash(o)
 	return p
+}
+
+// hash identifies what the policy verifies with, for caches: the object's
+// spec and the keys read from Secrets, so that a rotated key invalidates
+// the results verified with the old one. (Trust roots are versioned apart:
+// Config.TrustVersion.)
+func (c *compiler) hash(o Object) string {
+	raw, _ := json.Marshal(struct {
+		Kind, Name, Namespace string
+		Spec                  v1alpha1.ImagePolicySpec
+		SecretKeys            [][]byte
+	}{o.Kind, o.Name, o.Namespace, o.Spec, c.secretKeys})
+	sum := sha256.Sum256(raw)
+	return hex.EncodeToString(sum[:16])
 }
 
 // signaturePullSecrets reads the Secrets of source.signaturePullSecrets:
@@ -501,6 +511,7 @@ func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, r Resolver) []ver
 		}
 		var keys []verify.PublicKey
 		for _, n := range names {
+			c.secretKeys = append(c.secretKeys, values[n])
 			ks, err := parsePEMKeys(values[n])
 			if err != nil {
 				c.fail(path+".secretRef", "Secret %s key %q: %v", k.SecretRef.Name, n, err)

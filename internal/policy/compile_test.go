@@ -295,3 +295,26 @@ func TestSignaturePullSecrets(t *testing.T) {
 		}
 	}
 }
+
+// TestHashFollowsSecretKeys: a policy's hash (the cache's key) changes when
+// a key it reads from a Secret changes, not when nothing it verifies with does.
+func TestHashFollowsSecretKeys(t *testing.T) {
+	a, b := pemKey(t), pemKey(t)
+	spec := v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
+		Authorities: []v1alpha1.Authority{{Name: "ci", Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet"}}}}}
+	hash := func(key string) string {
+		t.Helper()
+		p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec},
+			fakeResolver{secrets: map[string]map[string][]byte{"signet/keys": {"cosign.pub": []byte(key)}}})
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		return p.Hash
+	}
+	if hash(a) != hash(a) {
+		t.Error("the same key gives different hashes")
+	}
+	if hash(a) == hash(b) {
+		t.Error("a rotated key leaves the hash unchanged: results verified with the old key would stay cached")
+	}
+}
