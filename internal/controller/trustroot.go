@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -378,29 +377,12 @@ func (t *trustRoots) material(name string) (root.TrustedMaterial, error) {
 	case e == nil:
 		return nil, fmt.Errorf("TrustRoot %q does not exist", name)
 	case e.material != nil:
-		return e.material.TrustedRoot, nil
+		return policy.WithVersion(e.material.TrustedRoot, e.material.Version), nil
 	case e.err != nil:
 		return nil, fmt.Errorf("TrustRoot %q has no trusted material: %w", name, e.err)
 	default:
 		return nil, fmt.Errorf("TrustRoot %q has no trusted material yet (it is being fetched)", name)
 	}
-}
-
-// version identifies every entry's material, for cache keys: "name=version"
-// pairs in name order.
-func (t *trustRoots) version() string {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	names := make([]string, 0, len(t.entries))
-	for n := range t.entries {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	var b strings.Builder
-	for _, n := range names {
-		fmt.Fprintf(&b, ";%s=%s", n, versionOf(t.entries[n]))
-	}
-	return b.String()
 }
 
 // status is the status the entry calls for, at now; ok is false when there
@@ -493,8 +475,10 @@ func configMapReader(c client.Client, ns string) func(ctx context.Context, name,
 
 // syncTrustRoots brings the TrustRoot entries up to date and returns the
 // configuration to compile the snapshot with: its TrustVersion names the
-// default material and every TrustRoot's, so cached results never outlive
-// the material they were verified with.
+// default material. A TrustRoot's material carries its version into the
+// hash of each policy that uses it (policy.VersionedMaterial), so a new or
+// refreshed TrustRoot re-verifies only the images of those policies, and
+// cached results never outlive the material they were verified with.
 func (c *Controller) syncTrustRoots(ctx context.Context) (policy.Config, []v1alpha1.TrustRoot, error) {
 	var trs v1alpha1.TrustRootList
 	if err := c.cache.List(ctx, &trs); err != nil {
@@ -505,7 +489,6 @@ func (c *Controller) syncTrustRoots(ctx context.Context) (policy.Config, []v1alp
 	if c.TrustVersion != nil {
 		cfg.TrustVersion = c.TrustVersion()
 	}
-	cfg.TrustVersion += c.trustRoots.version()
 	return cfg, trs.Items, nil
 }
 

@@ -3,6 +3,8 @@ package controller
 import (
 	"context"
 	"errors"
+	"fmt"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/tuftest"
@@ -70,8 +73,14 @@ func TestTrustRootsLifecycle(t *testing.T) {
 	}
 	want, _ := trust.NewMaterial(s.TrustedRootJSON())
 	for _, name := range []string{"inline", "repo"} {
-		if _, err := tr.material(name); err != nil {
+		m, err := tr.material(name)
+		if err != nil {
 			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		// The version goes into the hash of each policy that uses it.
+		if v, ok := m.(policy.VersionedMaterial); !ok || v.TrustVersion() != want.Version {
+			t.Errorf("%s: material is versioned: %v, want version %s", name, ok, want.Version)
 		}
 	}
 	for name, msg := range map[string]string{"mirror": "being fetched", "broken": "spec.trustedRoot.data", "cm": "no cluster here", "absent": "does not exist"} {
@@ -108,14 +117,14 @@ func TestTrustRootsLifecycle(t *testing.T) {
 	if len(tr.due()) != 0 {
 		t.Fatal("a running refresh was handed out twice")
 	}
-	v0 := tr.version()
+	v0 := versions(tr)
 	if !tr.refresh(ctx, due[0]) {
 		t.Fatal("the first fetch did not report a change")
 	}
 	if !tr.settled() {
 		t.Fatal("not settled after the remote's first fetch")
 	}
-	if tr.version() == v0 {
+	if versions(tr) == v0 {
 		t.Fatal("the version did not change with new material")
 	}
 	if _, err := tr.material("mirror"); err != nil {
@@ -133,9 +142,9 @@ func TestTrustRootsLifecycle(t *testing.T) {
 	if len(due) != 1 {
 		t.Fatalf("not due after the interval: %v", due)
 	}
-	v1 := tr.version()
+	v1 := versions(tr)
 	tr.refresh(ctx, due[0])
-	if tr.version() != v1 {
+	if versions(tr) != v1 {
 		t.Fatal("a failed refresh changed the version")
 	}
 	if _, err := tr.material("mirror"); err != nil {
@@ -174,11 +183,11 @@ func TestTrustRootsLifecycle(t *testing.T) {
 
 	// A changed object gets a new entry; a deleted one goes.
 	objs[0].Spec.TrustedRoot.Data = string(sigstoretest.New(t).TrustedRootJSON())
-	v2 := tr.version()
+	v2 := versions(tr)
 	if !tr.sync(ctx, objs[:3]) {
 		t.Fatal("changing and deleting TrustRoots changed nothing")
 	}
-	if tr.version() == v2 {
+	if versions(tr) == v2 {
 		t.Fatal("the version did not change")
 	}
 	if _, err := tr.material("broken"); err == nil {
@@ -262,8 +271,8 @@ func TestTrustRootRestoredAfterRestart(t *testing.T) {
 		if (err == nil) != (name == "own") {
 			t.Errorf("%s cache: material error %v", name, err)
 		}
-		if name == "own" && after.version() != before.version() {
-			t.Errorf("restored version %s, want %s", after.version(), before.version())
+		if name == "own" && versions(after) != versions(before) {
+			t.Errorf("restored version %s, want %s", versions(after), versions(before))
 		}
 	}
 }
@@ -276,4 +285,20 @@ func foreignExport(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// versions names every entry's material version, to see changes.
+func versions(t *trustRoots) string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	names := make([]string, 0, len(t.entries))
+	for n := range t.entries {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	for _, n := range names {
+		fmt.Fprintf(&b, ";%s=%s", n, versionOf(t.entries[n]))
+	}
+	return b.String()
 }

@@ -59,6 +59,27 @@ type Resolver interface {
 	TrustedMaterial(name string) (root.TrustedMaterial, error)
 }
 
+// VersionedMaterial is trusted material that names its version (e.g. the
+// digest of its trusted_root.json). A policy's hash, the key of its cached
+// results, covers the versions of the material it was compiled with, so a
+// change to one trust root re-verifies only what that root verified.
+type VersionedMaterial interface {
+	root.TrustedMaterial
+	TrustVersion() string
+}
+
+// WithVersion attaches version to trusted material.
+func WithVersion(m root.TrustedMaterial, version string) VersionedMaterial {
+	return versioned{m, version}
+}
+
+type versioned struct {
+	root.TrustedMaterial
+	version string
+}
+
+func (v versioned) TrustVersion() string { return v.version }
+
 // FieldError is a validation error at a field path.
 type FieldError struct {
 	Path   string
@@ -133,6 +154,9 @@ type compiler struct {
 	errs []*FieldError
 	// secretKeys are the key values read from Secrets, in the order read.
 	secretKeys [][]byte
+	// trustUsed names the trust roots used ("" the default) with the
+	// versions of their material, in the order used.
+	trustUsed []string
 }
 
 func (c *compiler) fail(path, format string, args ...any) {
@@ -301,15 +325,17 @@ func CompileObject(o Object, r Resolver) *Policy {
 }
 
 // hash identifies what the policy verifies with, for caches: the object's
-// spec and the keys read from Secrets, so that a rotated key invalidates
-// the results verified with the old one. (Trust roots are versioned apart:
-// Config.TrustVersion.)
+// spec, the keys read from Secrets (a rotated key invalidates the results
+// verified with the old one) and the versions of the trust material used
+// (see VersionedMaterial; material without one relies on
+// Config.TrustVersion).
 func (c *compiler) hash(o Object) string {
 	raw, _ := json.Marshal(struct {
 		Kind, Name, Namespace string
 		Spec                  v1alpha1.ImagePolicySpec
 		SecretKeys            [][]byte
-	}{o.Kind, o.Name, o.Namespace, o.Spec, c.secretKeys})
+		Trust                 []string
+	}{o.Kind, o.Name, o.Namespace, o.Spec, c.secretKeys, c.trustUsed})
 	sum := sha256.Sum256(raw)
 	return hex.EncodeToString(sum[:16])
 }
@@ -468,6 +494,11 @@ func (c *compiler) trust(path, name string, r Resolver) root.TrustedMaterial {
 		c.fail(path, "%v", err)
 		return nil
 	}
+	version := "unversioned" // Config.TrustVersion must cover it
+	if v, ok := tm.(VersionedMaterial); ok {
+		version = v.TrustVersion()
+	}
+	c.trustUsed = append(c.trustUsed, name+"="+version)
 	return tm
 }
 

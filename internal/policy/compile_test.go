@@ -318,3 +318,42 @@ func TestHashFollowsSecretKeys(t *testing.T) {
 		t.Error("a rotated key leaves the hash unchanged: results verified with the old key would stay cached")
 	}
 }
+
+// versionedResolver serves every trust root at one version.
+type versionedResolver struct{ version string }
+
+func (versionedResolver) SecretKeys(string, string) (map[string][]byte, error) {
+	return nil, errors.New("no Secrets here")
+}
+
+func (r versionedResolver) TrustedMaterial(string) (root.TrustedMaterial, error) {
+	return WithVersion(&root.BaseTrustedMaterial{}, r.version), nil
+}
+
+// TestHashFollowsTrustMaterial: the hash of a policy that uses a trust root
+// changes with that root's material; a policy that uses none keeps its hash
+// (and its cached results) whatever the trust roots do.
+func TestHashFollowsTrustMaterial(t *testing.T) {
+	images := []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}
+	keyless := v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Name: "ci", Keyless: &v1alpha1.KeylessAuthority{
+		Identities:   []v1alpha1.Identity{{Issuer: "https://token.actions.githubusercontent.com", Subject: "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"}},
+		TrustRootRef: "airgap"}}}}
+	keyOnly := v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: pemKey(t)}}}}
+	hash := func(spec v1alpha1.ImagePolicySpec, version string) string {
+		t.Helper()
+		p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec}, versionedResolver{version})
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		return p.Hash
+	}
+	if hash(keyless, "sha256:1") == hash(keyless, "sha256:2") {
+		t.Error("a keyless policy's hash does not change with its trust root's material")
+	}
+	if hash(keyless, "sha256:1") != hash(keyless, "sha256:1") {
+		t.Error("the same material gives different hashes")
+	}
+	if hash(keyOnly, "sha256:1") != hash(keyOnly, "sha256:2") {
+		t.Error("a policy that uses no trust root changed hash with one")
+	}
+}
