@@ -4,11 +4,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
 )
 
 // trustCacheKey is the ConfigMap key holding a remote TrustRoot's exported
@@ -64,4 +67,29 @@ func trustCacheReader(c client.Client, ns string) func(ctx context.Context, name
 		}
 		return cm.BinaryData[trustCacheKey], nil
 	}
+}
+
+// SavedRemote returns the remote TrustRoot tr as the TUF repository signet
+// serve's leader last saved for it (the ConfigMap signet-trustroot-NAME in
+// namespace), with that ConfigMap's resourceVersion. It is for readers that
+// do not fetch TUF mirrors themselves (the node agent). Resolving the
+// returned spec verifies it from tr's initial root like any refresh: a
+// tampered, foreign or expired state is refused.
+func SavedRemote(ctx context.Context, c client.Reader, namespace string, tr *v1alpha1.TrustRoot) (v1alpha1.TrustRootSpec, string, error) {
+	r := tr.Spec.Remote
+	if r == nil {
+		return v1alpha1.TrustRootSpec{}, "", fmt.Errorf("TrustRoot %s is not remote", tr.Name)
+	}
+	var cm corev1.ConfigMap
+	err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: trustCacheName(tr.Name)}, &cm)
+	if err == nil && len(cm.BinaryData[trustCacheKey]) == 0 {
+		err = fmt.Errorf("it has no %s", trustCacheKey)
+	}
+	if err != nil {
+		return v1alpha1.TrustRootSpec{}, "", fmt.Errorf("TrustRoot %s is remote and read from what signet serve saved of it (the ConfigMap %s/%s), which is not there yet: %w",
+			tr.Name, namespace, trustCacheName(tr.Name), err)
+	}
+	return v1alpha1.TrustRootSpec{Repository: &v1alpha1.TUFRepository{
+		MirrorFS: cm.BinaryData[trustCacheKey], Root: r.Root, TrustedRootTarget: r.TrustedRootTarget,
+	}}, cm.ResourceVersion, nil
 }

@@ -162,6 +162,11 @@ func (a *Agent) sync(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	for _, cp := range cps {
+		if cp.Policy.Err != nil {
+			a.Log.Warn("policy does not compile; its files reject every image it selects", "policy", cp.Policy.Object.ID(), "err", cp.Policy.Err)
+		}
+	}
 	compiled := controller.Policies(cps)
 	want := map[string][]byte{}
 	scopes := map[string]bool{}
@@ -250,9 +255,10 @@ func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 // the API (uncached reads, resolved material cached by resourceVersion)
 // whose material is given in the object or a ConfigMap: keys, trustedRoot
 // and repository (TUF verified in memory), with controller.ResolveSpec as
-// signet serve resolves them. A remote TrustRoot is refused: the agent
-// does not fetch TUF mirrors (signet serve's leader does), so policies
-// naming one fail closed on the node.
+// signet serve resolves them. The agent does not fetch TUF mirrors: a
+// remote TrustRoot is read from the state signet serve's leader saves of
+// it (controller.SavedRemote), verified from its initial root; until that
+// exists, policies naming it fail closed on the node.
 func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	if name == "" {
 		if r.a.Trust == nil {
@@ -266,9 +272,16 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	}
 	spec := tr.Spec
 	version := tr.ResourceVersion
+	what := "TrustRoot " + name
 	switch {
 	case spec.Remote != nil:
-		return nil, fmt.Errorf("TrustRoot %s is remote: the node agent does not fetch TUF mirrors; give the material as keys, trustedRoot or repository", name)
+		saved, cmVersion, err := controller.SavedRemote(r.ctx, r.a.client, r.a.Namespace, &tr)
+		if err != nil {
+			return nil, err
+		}
+		spec = saved
+		version += "/" + cmVersion
+		what += " (as signet serve saved it)"
 	case spec.TrustedRoot != nil && spec.TrustedRoot.ConfigMapRef != nil:
 		ref := spec.TrustedRoot.ConfigMapRef
 		var cm corev1.ConfigMap
@@ -293,7 +306,7 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	}
 	m, err := controller.ResolveSpec(r.ctx, spec)
 	if err != nil {
-		return nil, fmt.Errorf("TrustRoot %s: %w", name, err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if r.a.trustCache == nil {
 		r.a.trustCache = map[string]trustCached{}

@@ -32,8 +32,10 @@ import (
 	"github.com/signet-dev/signet/internal/nodeagent"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/policyjson"
+	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/test/harness"
 	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/tuftest"
 )
 
 func pemKey(t *testing.T) []byte {
@@ -312,4 +314,127 @@ func repoPath(t *testing.T, rel string) string {
 		t.Fatal(err)
 	}
 	return filepath.Join(rootDir, rel)
+}
+
+// TestNodeAgentReadsRemoteTrustRootsFromServesState: the agent does not
+// fetch TUF mirrors. A policy naming a remote TrustRoot fails closed on the
+// node until signet serve's leader has saved the TrustRoot's TUF state;
+// from then on the agent verifies that state from the TrustRoot's initial
+// root and exports the policy. A state that does not verify stays refused.
+func TestNodeAgentReadsRemoteTrustRootsFromServesState(t *testing.T) {
+	scheme, err := controller.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme))
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	cl := c.Client
+	s := sigstoretest.New(t)
+	repo := tuftest.New(t)
+	repo.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
+	saved, err := trust.PackDirectory(repo.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreign := tuftest.New(t) // another repository: its root does not sign the first's
+	foreign.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
+	foreignSaved, err := trust.PackDirectory(foreign.Dir())
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	for _, obj := range []client.Object{
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "signet-system"}},
+		// The mirror is never asked: nothing answers there.
+		&v1alpha1.TrustRoot{ObjectMeta: metav1.ObjectMeta{Name: "mirror"}, Spec: v1alpha1.TrustRootSpec{
+			Remote: &v1alpha1.TUFRemote{Mirror: "https://tuf.invalid", Root: repo.InitialRoot()}}},
+		&v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "keyless"}, Spec: v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Prefix: "ghcr.io/acme"}},
+			Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{TrustRootRef: "mirror", Identities: []v1alpha1.Identity{
+				{Issuer: "https://accounts.google.com", Subject: "release@acme.example"}, // policy.json matches email subjects
+			}}}},
+		}},
+	} {
+		if err := cl.Create(ctx, obj); err != nil {
+			t.Fatalf("creating %s: %v", obj.GetName(), err)
+		}
+	}
+
+	dir := t.TempDir()
+	metrics := prometheus.NewRegistry()
+	agent, err := nodeagent.New(c.Config, &nodeagent.Agent{
+		Dir: dir, RegistriesDir: t.TempDir(), Namespace: "signet-system",
+		Config:  policy.Config{Unmatched: "deny", ExcludedNamespaces: []string{"signet-system", "kube-system"}},
+		Trust:   func() (root.TrustedMaterial, error) { return s.TrustedRoot(), nil },
+		Resync:  time.Hour,
+		Metrics: metrics,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- agent.Run(ctx) }()
+	select {
+	case <-agent.Synced():
+	case err := <-errc:
+		t.Fatalf("the agent stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent wrote no files within 30s")
+	}
+	eventually := func(what, want string) {
+		t.Helper()
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			got := state(t, dir)["default"]["ghcr.io/acme"]
+			if got == want {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: ghcr.io/acme in default.json is %q, want %q", what, got, want)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	// Policies are recompiled on policy and namespace events; touch the
+	// policy after each change to what it reads.
+	touch := func(value string) {
+		t.Helper()
+		var cip v1alpha1.ClusterImagePolicy
+		if err := cl.Get(ctx, client.ObjectKey{Name: "keyless"}, &cip); err != nil {
+			t.Fatal(err)
+		}
+		cip.Annotations = map[string]string{"test.signet.dev/touch": value}
+		if err := cl.Update(ctx, &cip); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saveState := func(data []byte) {
+		t.Helper()
+		cm := &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "signet-system", Name: "signet-trustroot-mirror"}}
+		err := cl.Get(ctx, client.ObjectKeyFromObject(cm), cm)
+		cm.BinaryData = map[string][]byte{"repository.tar.gz": data}
+		if err == nil {
+			err = cl.Update(ctx, cm)
+		} else {
+			err = cl.Create(ctx, cm)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// The policy does not compile without its TrustRoot's material: its
+	// scope rejects every image (fail closed).
+	eventually("nothing saved yet", "reject")
+	saveState(foreignSaved)
+	touch("foreign")
+	time.Sleep(time.Second) // give a wrong acceptance the time to show
+	eventually("a saved state from another repository", "reject")
+	saveState(saved)
+	touch("saved")
+	eventually("the saved state", "sigstoreSigned")
+	if got := gauge(t, metrics, "default"); got != 0 {
+		t.Errorf("signet_node_agent_fail_closed{namespace=default} = %v, want 0", got)
+	}
 }
