@@ -45,6 +45,11 @@ a deleted namespace is removed. A namespace whose policies policy.json cannot
 express gets a file that rejects every image they govern (fail closed), a log
 line saying why and signet_node_agent_fail_closed{namespace} = 1 on /metrics.
 
+The agent never fetches a TUF mirror. A remote TrustRoot is read from the state
+signet serve's leader saves of it (the ConfigMap signet-trustroot-NAME), verified
+from the TrustRoot's initial root; until it exists, policies naming that
+TrustRoot reject every image they select.
+
 --unmatched, --exclude-namespace and --namespace-opt-in must be those of
 signet serve.`,
 		Args: cobra.NoArgs,
