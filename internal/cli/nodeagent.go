@@ -48,7 +48,8 @@ line saying why and signet_node_agent_fail_closed{namespace} = 1 on /metrics.
 The agent never fetches a TUF mirror. A remote TrustRoot is read from the state
 signet serve's leader saves of it (the ConfigMap signet-trustroot-NAME), verified
 from the TrustRoot's initial root; until it exists, policies naming that
-TrustRoot reject every image they select.
+TrustRoot reject every image they select. TrustRoots and the ConfigMaps of
+signet's namespace are watched, so new material applies at once.
 
 --unmatched, --exclude-namespace and --namespace-opt-in must be those of
 signet serve.`,

@@ -85,7 +85,11 @@ func New(cfg *rest.Config, a *Agent) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	// ConfigMaps are watched in signet's namespace only (TrustRoot material
+	// and the TUF state signet serve saves); everything else cluster-wide.
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		&corev1.ConfigMap{}: {Namespaces: map[string]cache.Config{a.Namespace: {}}},
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -111,11 +115,14 @@ func New(cfg *rest.Config, a *Agent) (*Agent, error) {
 // Synced is closed after the first files are written.
 func (a *Agent) Synced() <-chan struct{} { return a.synced }
 
-// Run watches policies and namespaces and rewrites the files on every
-// change until ctx ends.
+// Run watches policies, namespaces, TrustRoots and the ConfigMaps in
+// signet's namespace, and rewrites the files on every change until ctx
+// ends.
 func (a *Agent) Run(ctx context.Context) error {
-	// Namespaces matter here: each has a file of its own.
-	watched := []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &corev1.Namespace{}}
+	// Namespaces matter here: each has a file of its own. TrustRoots and
+	// ConfigMaps hold trusted material: a new one (the TUF state signet
+	// serve saves, above all) can make a policy compile.
+	watched := []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &corev1.Namespace{}, &v1alpha1.TrustRoot{}, &corev1.ConfigMap{}}
 	if err := controller.StartWatches(ctx, a.cache, a.Log, a.trigger, watched); err != nil {
 		return err
 	}
