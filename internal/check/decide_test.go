@@ -46,10 +46,23 @@ func signingWorld(t *testing.T) (*harness.Registry, *harness.Cosign, harness.Key
 
 func keyPolicySnapshot(t *testing.T, host string, pub []byte) *policy.Snapshot {
 	t.Helper()
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
+	return keySnapshot(t, host, &v1alpha1.KeyAuthority{Data: string(pub)}, nil)
+}
+
+// keySnapshot is a snapshot of one policy: images under host signed with
+// key (resolved by r), without a transparency log.
+func keySnapshot(t *testing.T, host string, key *v1alpha1.KeyAuthority, r policy.Resolver) *policy.Snapshot {
+	t.Helper()
+	return snapshotOf(t, "signed", v1alpha1.ImagePolicySpec{
 		Images:      []v1alpha1.ImageMatcher{{Glob: host + "/**"}},
-		Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}}},
-	}}, nil)
+		Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: key}},
+	}, r)
+}
+
+// snapshotOf is a snapshot of one ClusterImagePolicy, which must compile.
+func snapshotOf(t *testing.T, name string, spec v1alpha1.ImagePolicySpec, r policy.Resolver) *policy.Snapshot {
+	t.Helper()
+	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: spec}, r)
 	if p.Err != nil {
 		t.Fatal(p.Err)
 	}
@@ -400,18 +413,11 @@ func TestDeciderStopsWhenPoliciesPass(t *testing.T) {
 		img := reg.PushRandomImage(t, "attested", "v1")
 		cosign.Attest(t, img.Ref, key, review, []byte(`{"approved": true}`), harness.Legacy)
 		cosign.Attest(t, img.Ref, key, review, []byte(`{"approved": false}`), harness.Bundle)
-		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "reviewed", Spec: v1alpha1.ImagePolicySpec{
+		snap := snapshotOf(t, "reviewed", v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}},
 			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)},
 				Attestations: []v1alpha1.Attestation{{PredicateType: review, Match: "all", Conditions: []string{"predicate.approved == true"}}}}},
-		}}, nil)
-		if p.Err != nil {
-			t.Fatal(p.Err)
-		}
-		snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
+		}, nil)
 		d, h := decider(t, 300*time.Millisecond) // the .att is read first
 		dec := d.Decide(t.Context(), snap, img.Ref, policy.Target{Namespace: "default"})
 		if dec.Allowed || !strings.Contains(strings.Join(dec.Denials, "\n"), "not every statement meets the conditions") {
@@ -445,19 +451,8 @@ func TestRotatedSecretKeyInvalidatesCachedResults(t *testing.T) {
 	cosign.Sign(t, img.Ref, oldKey, harness.Legacy)
 
 	snapshot := func(pub []byte) *policy.Snapshot {
-		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
-			Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}},
-			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true,
-				Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet"}}}},
-		}}, secretResolver{"cosign.pub": pub})
-		if p.Err != nil {
-			t.Fatal(p.Err)
-		}
-		snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "test"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return snap
+		return keySnapshot(t, reg.Host, &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet"}},
+			secretResolver{"cosign.pub": pub})
 	}
 	rc, err := registry.New(registry.InsecureAllowHTTP())
 	if err != nil {

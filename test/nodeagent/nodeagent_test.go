@@ -104,11 +104,7 @@ func inode(t *testing.T, path string) uint64 {
 }
 
 func TestNodeAgentFollowsTheCluster(t *testing.T) {
-	scheme, err := controller.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme))
+	c := startCluster(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	s := sigstoretest.New(t)
@@ -137,15 +133,7 @@ func TestNodeAgentFollowsTheCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- agent.Run(ctx) }()
-	select {
-	case <-agent.Synced():
-	case err := <-errc:
-		t.Fatalf("the agent stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent wrote no files within 30s")
-	}
+	errc := run(ctx, t, agent)
 
 	eventually := func(what string, want map[string]map[string]string) {
 		t.Helper()
@@ -286,6 +274,32 @@ func TestNodeAgentFollowsTheCluster(t *testing.T) {
 	}
 }
 
+// startCluster starts an API server with signet's CRDs.
+func startCluster(t *testing.T) *harness.Cluster {
+	t.Helper()
+	scheme, err := controller.Scheme()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme))
+}
+
+// run runs the agent until ctx ends and waits for its first files; the
+// channel receives what Run returns.
+func run(ctx context.Context, t *testing.T, agent *nodeagent.Agent) <-chan error {
+	t.Helper()
+	errc := make(chan error, 1)
+	go func() { errc <- agent.Run(ctx) }()
+	select {
+	case <-agent.Synced():
+	case err := <-errc:
+		t.Fatalf("the agent stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the agent wrote no files within 30s")
+	}
+	return errc
+}
+
 func gauge(t *testing.T, g prometheus.Gatherer, namespace string) float64 {
 	t.Helper()
 	mfs, err := g.Gather()
@@ -323,11 +337,7 @@ func repoPath(t *testing.T, rel string) string {
 // the TrustRoot's initial root and exports the policy. A state that does
 // not verify stays refused.
 func TestNodeAgentReadsRemoteTrustRootsFromServesState(t *testing.T) {
-	scheme, err := controller.Scheme()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme))
+	c := startCluster(t)
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	cl := c.Client
@@ -374,15 +384,7 @@ func TestNodeAgentReadsRemoteTrustRootsFromServesState(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	errc := make(chan error, 1)
-	go func() { errc <- agent.Run(ctx) }()
-	select {
-	case <-agent.Synced():
-	case err := <-errc:
-		t.Fatalf("the agent stopped: %v", err)
-	case <-time.After(30 * time.Second):
-		t.Fatal("the agent wrote no files within 30s")
-	}
+	run(ctx, t, agent)
 	eventually := func(what, want string) {
 		t.Helper()
 		deadline := time.Now().Add(15 * time.Second)
