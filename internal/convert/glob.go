@@ -419,3 +419,15 @@ func simplify(globs []string) []string {
 	}
 	return out
 }
+
+// starTokens reads a pattern where "*" matches anything, "/" included.
+func starTokens(s string) []tok {
+	var toks []tok
+	for i, part := range strings.Split(s, "*") {
+		if i > 0 {
+			toks = append(toks, tok{kind: tAnyStar})
+		}
+		toks = append(toks, tok{tLit, part})
+	}
+	return toks
+}

@@ -1,0 +1,192 @@
+package convert
+
+import (
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+)
+
+// kyAttestor converts one Kyverno attestor (keys or keyless, with their
+// Rekor and CT log settings) to signet authorities.
+func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([]v1alpha1.Authority, bool) {
+	for field, raw := range map[string]json.RawMessage{"certificates": a.Certificates, "attestor": a.Attestor, "annotations": a.Annotations} {
+		if present(raw) {
+			c.refuse(path+"."+field, "policy skipped", "not expressible in signet (certificate chains, nested attestor sets and signature annotations)")
+			return nil, false
+		}
+	}
+	if a.Repository != "" {
+		repository = a.Repository
+	}
+	var src *v1alpha1.Source
+	if repository != "" {
+		src = &v1alpha1.Source{OCI: repository}
+	}
+	switch {
+	case a.Keys != nil && a.Keyless == nil:
+		k := a.Keys
+		if k.KMS != "" {
+			c.refuse(path+".keys.kms", "policy skipped", "KMS keys are not supported by signet; give publicKeys")
+			return nil, false
+		}
+		if !strings.EqualFold(k.SignatureAlgorithm, "sha256") && k.SignatureAlgorithm != "" {
+			c.refuse(path+".keys.signatureAlgorithm", "policy skipped", "%q: signet verifies SHA-256 signatures", k.SignatureAlgorithm)
+			return nil, false
+		}
+		var keys []*v1alpha1.KeyAuthority
+		switch {
+		case strings.HasPrefix(k.PublicKeys, "k8s://"):
+			ns, n, _ := strings.Cut(strings.TrimPrefix(k.PublicKeys, "k8s://"), "/")
+			if ka := c.secretKey(path+".keys.publicKeys", n, ns, kySecretKey); ka != nil {
+				keys = append(keys, ka)
+			}
+		case k.PublicKeys != "":
+			rest := []byte(k.PublicKeys)
+			for {
+				var b *pem.Block
+				b, rest = pem.Decode(rest)
+				if b == nil {
+					break
+				}
+				keys = append(keys, &v1alpha1.KeyAuthority{Data: string(pem.EncodeToMemory(b))})
+			}
+			if len(keys) == 0 {
+				c.invalid(path+".keys.publicKeys", "no PEM public key")
+			}
+		case k.Secret != nil:
+			if ka := c.secretKey(path+".keys.secret", k.Secret.Name, k.Secret.Namespace, kySecretKey); ka != nil {
+				keys = append(keys, ka)
+			}
+		default:
+			c.invalid(path+".keys", "give publicKeys, secret or kms")
+		}
+		if len(keys) == 0 {
+			return nil, false
+		}
+		var trustRoot string
+		if r := k.Rekor; r != nil && !r.IgnoreTlog && r.PubKey != "" {
+			// A private Rekor for key signatures: its key dates them.
+			b, _ := pem.Decode([]byte(r.PubKey))
+			if b == nil {
+				c.invalid(path+".keys.rekor.pubkey", "not a PEM public key")
+				return nil, false
+			}
+			trustRoot = c.addTrustRoot(c.objectName("kyverno", name, "rekor"), "Kyverno "+path+".keys.rekor",
+				v1alpha1.TrustRootSpec{Keys: &v1alpha1.TrustRootKeys{TransparencyLogs: []v1alpha1.LogPublicKey{{BaseURL: r.URL, PublicKey: string(pem.EncodeToMemory(b))}}}})
+			rk := *r
+			rk.PubKey, rk.URL = "", ""
+			k.Rekor = &rk
+		}
+		ignoreTlog, ignoreSCT, ok := c.kyLogs(path+".keys", k.Rekor, k.CTLog, false)
+		if !ok {
+			return nil, false
+		}
+		for _, ka := range keys {
+			ka.TrustRootRef = trustRoot
+		}
+		var out []v1alpha1.Authority
+		for i, ka := range keys {
+			n := name
+			if len(keys) > 1 {
+				n = fmt.Sprintf("%s-key-%d", name, i)
+			}
+			out = append(out, v1alpha1.Authority{Name: n, Key: ka, Source: src, InsecureIgnoreTlog: ignoreTlog, InsecureIgnoreSCT: ignoreSCT})
+		}
+		return out, true
+	case a.Keyless != nil && a.Keys == nil:
+		k := a.Keyless
+		if k.Roots != "" {
+			if !c.refuse(path+".keyless.roots", "the public-good Fulcio roots are used", "custom Fulcio roots need a signet TrustRoot named in keyless.trustRootRef") {
+				return nil, false
+			}
+		}
+		if present(k.AdditionalExtensions) {
+			if !c.refuse(path+".keyless.additionalExtensions", "ignored: any certificate of the identity passes", "certificate extension checks (workflow trigger, repository, ...) are not expressible; fold them into subjectRegExp where the subject carries them") {
+				return nil, false
+			}
+		}
+		_, ignoreSCT, ok := c.kyLogs(path+".keyless", k.Rekor, k.CTLog, true)
+		if !ok {
+			return nil, false
+		}
+		id := v1alpha1.Identity{}
+		switch {
+		case k.IssuerRegExp != "" && k.Issuer != "":
+			c.invalid(path+".keyless", "give issuer or issuerRegExp, not both")
+			return nil, false
+		case k.IssuerRegExp != "":
+			id.IssuerRegExp = unanchored(k.IssuerRegExp)
+		case k.Issuer != "":
+			id.Issuer, id.IssuerRegExp = wildcard(k.Issuer)
+		default:
+			c.refuse(path+".keyless.issuer", "policy skipped", "without an issuer Kyverno accepts any OIDC issuer; signet requires one (give issuer or issuerRegExp)")
+			return nil, false
+		}
+		switch {
+		case k.SubjectRegExp != "" && k.Subject != "":
+			c.invalid(path+".keyless", "give subject or subjectRegExp, not both")
+			return nil, false
+		case k.SubjectRegExp != "":
+			id.SubjectRegExp = unanchored(k.SubjectRegExp)
+		case k.Subject != "":
+			id.Subject, id.SubjectRegExp = wildcard(k.Subject)
+		default:
+			c.refuse(path+".keyless.subject", "policy skipped", "without a subject Kyverno accepts any identity of the issuer; signet requires one (give subject or subjectRegExp)")
+			return nil, false
+		}
+		return []v1alpha1.Authority{{Name: name, Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}}, Source: src, InsecureIgnoreSCT: ignoreSCT}}, true
+	}
+	c.invalid(path, "give exactly one of keys or keyless")
+	return nil, false
+}
+
+// wildcard converts a Kyverno wildcard ("*" any run, "?" one character)
+// into an exact value, or a regular expression over the whole value.
+func wildcard(s string) (exact, re string) {
+	if !strings.ContainsAny(s, "*?") {
+		return s, ""
+	}
+	var b strings.Builder
+	for _, r := range s {
+		switch r {
+		case '*':
+			b.WriteString("(?s:.*)")
+		case '?':
+			b.WriteString("(?s:.)")
+		default:
+			b.WriteString(regexp.QuoteMeta(string(r)))
+		}
+	}
+	return "", b.String()
+}
+
+// kyLogs converts rekor and ctlog blocks.
+func (c *conv) kyLogs(path string, rekor *kyRekor, ctlog *kyCTLog, keyless bool) (ignoreTlog, ignoreSCT, ok bool) {
+	if rekor != nil {
+		switch {
+		case rekor.IgnoreTlog && keyless:
+			if !c.refuse(path+".rekor.ignoreTlog", "the transparency log is required", "signet always checks the transparency log for keyless signatures") {
+				return false, false, false
+			}
+		case rekor.IgnoreTlog:
+			ignoreTlog = true
+		case rekor.PubKey != "" || (rekor.URL != "" && rekor.URL != publicRekor):
+			if !c.refuse(path+".rekor", "the default trust root's transparency logs are used", "a private Rekor needs a signet TrustRoot, which only keyless authorities can name") {
+				return false, false, false
+			}
+		}
+	}
+	if ctlog != nil {
+		ignoreSCT = ctlog.IgnoreSCT
+		if ctlog.PubKey != "" || ctlog.TSACertChain != "" {
+			if !c.refuse(path+".ctlog", "the default trust root's CT logs and timestamp authorities are used", "private CT logs and timestamp authorities need a signet TrustRoot") {
+				return false, false, false
+			}
+		}
+	}
+	return ignoreTlog, ignoreSCT, true
+}
