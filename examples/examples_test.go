@@ -8,7 +8,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -46,16 +45,6 @@ func must[T any](v T, err error) T {
 	return v
 }
 
-// writeFile writes content to dir/name and returns the path.
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func signet(t *testing.T, args ...string) (int, string) {
 	t.Helper()
 	var out bytes.Buffer
@@ -75,7 +64,7 @@ func TestKeyExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	write := func(name, content string) string { return writeFile(t, dir, name, content) }
+	write := func(name, content string) string { return harness.WriteFile(t, dir, name, content) }
 
 	t.Run("tanzu", func(t *testing.T) {
 		policy := write("tanzu.yaml", localize(t, "tanzu-key-policy.yaml", reg.Host, string(pub)))
@@ -152,7 +141,7 @@ func TestKeylessExamples(t *testing.T) {
 	reg := harness.StartRegistry(t)
 	s := sigstoretest.New(t)
 	dir := t.TempDir()
-	write := func(name, content string) string { return writeFile(t, dir, name, content) }
+	write := func(name, content string) string { return harness.WriteFile(t, dir, name, content) }
 	trustedRoot := write("trusted_root.json", string(s.TrustedRootJSON()))
 	const gh = "https://token.actions.githubusercontent.com"
 	// signed pushes an image to repo and attaches a keyless signature made

@@ -4,22 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/signet-dev/signet/test/harness"
 )
 
 func TestPolicyExport(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string {
-		t.Helper()
-		p := filepath.Join(dir, name)
-		if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
+	write := func(name, content string) string { return harness.WriteFile(t, dir, name, content) }
 	static := write("static.yaml", `apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata: {name: base}

@@ -18,15 +18,6 @@ func indent(s, prefix string) string {
 	return strings.Join(lines, "\n")
 }
 
-func writeFile(t *testing.T, dir, name, content string) string {
-	t.Helper()
-	p := filepath.Join(dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 // TestPolicyTestCommand evaluates real cosign-signed images against policy
 // files the way admission would.
 func TestPolicyTestCommand(t *testing.T) {
@@ -49,7 +40,7 @@ func TestPolicyTestCommand(t *testing.T) {
 	other := reg.PushRandomImage(t, "dev/tool", "v1")
 
 	dir := t.TempDir()
-	policies := writeFile(t, dir, "policies.yaml", fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
+	policies := harness.WriteFile(t, dir, "policies.yaml", fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata:
   name: prod-signed
@@ -107,7 +98,7 @@ stringData:
 		want(t, ExitOK, "namespace payments is excluded")
 
 	// Every image of a Deployment, with its field path.
-	deploy := writeFile(t, dir, "deploy.yaml", fmt.Sprintf(`apiVersion: apps/v1
+	deploy := harness.WriteFile(t, dir, "deploy.yaml", fmt.Sprintf(`apiVersion: apps/v1
 kind: Deployment
 metadata: {name: web, namespace: shipping}
 spec:
@@ -132,7 +123,7 @@ spec:
 	r.want(t, ExitOK, `"allowed": true`, `"policy": "ClusterImagePolicy prod-signed"`)
 
 	// Warn mode admits with a warning.
-	warn := writeFile(t, dir, "warn.yaml", strings.Replace(readString(t, policies), "  name: prod-signed\nspec:\n", "  name: prod-signed\nspec:\n  mode: warn\n", 1))
+	warn := harness.WriteFile(t, dir, "warn.yaml", strings.Replace(readString(t, policies), "  name: prod-signed\nspec:\n", "  name: prod-signed\nspec:\n  mode: warn\n", 1))
 	signet(t, "policy", "test", "--policy", warn, "--allow-http-registry", "--image", unsigned.Tag).
 		want(t, ExitOK, "allowed", "warning: denied by policy prod-signed", "(policy in warn mode)")
 }
@@ -148,7 +139,7 @@ func readString(t *testing.T, path string) string {
 
 func TestPolicyLintCommand(t *testing.T) {
 	dir := t.TempDir()
-	writeFile(t, dir, "bad.yaml", `apiVersion: signet.dev/v1alpha1
+	harness.WriteFile(t, dir, "bad.yaml", `apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata: {name: bad}
 spec:
@@ -163,7 +154,7 @@ spec:
 		"1 of 1 policies are invalid")
 
 	unknown := t.TempDir()
-	writeFile(t, unknown, "typo.yaml", `apiVersion: signet.dev/v1alpha1
+	harness.WriteFile(t, unknown, "typo.yaml", `apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata: {name: typo}
 spec:

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"math/big"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -99,11 +98,7 @@ func readString(t *testing.T, path string) string {
 
 func (w *world) write(t *testing.T, name, content string) string {
 	t.Helper()
-	p := filepath.Join(w.dir, name)
-	if err := os.WriteFile(p, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	return harness.WriteFile(t, w.dir, name, content)
 }
 
 func indent(s string, n int) string {
