@@ -82,7 +82,15 @@ func RepositoryOf(ref reference.Reference) registry.Repository {
 
 // Fetch resolves ref once and fetches its evidence. Every error is a
 // could-not-decide error (errors.Is(err, verify.ErrUndecided)).
+//
+// A reference by digest is not fetched unless its platforms are wanted:
+// signatures and attestations name the digest, so the manifest adds
+// nothing (Image.Manifest then holds only the digest). An image that does
+// not exist has no evidence, and fails its policies for that.
 func Fetch(ctx context.Context, rc *registry.Client, ref reference.Reference, opts Options) (*Image, error) {
+	if d := ref.Digest(); d != "" && !opts.AllPlatforms {
+		return fetchEvidence(ctx, rc, ref, registry.Manifest{Digest: d}, opts)
+	}
 	m, err := resolve(ctx, rc, ref)
 	if err != nil {
 		return nil, err

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net/http"
 	"os"
 	"strings"
 	"testing"
@@ -369,4 +370,64 @@ func (w *world) tamper(t *testing.T, f harness.Format, img harness.Image) {
 	if !w.reg.Referrers {
 		w.addToFallbackIndex(t, repo, img.Digest, tampered, v1.Descriptor{})
 	}
+}
+
+// TestFetchByDigestReadsNoManifest: a reference by digest needs no
+// manifest request (signatures name the digest) unless the platforms of an
+// index are wanted; a tag is resolved with one. A digest that is not in the
+// registry has no signature and is denied for it.
+func TestFetchByDigestReadsNoManifest(t *testing.T) {
+	reg, cosign, key, _ := signingWorld(t)
+	img := reg.PushRandomImage(t, "app", "v1")
+	cosign.Sign(t, img.Ref, key, harness.Legacy)
+	p := keyPolicy(t, key)
+	for _, tc := range []struct {
+		name         string
+		image        string
+		manifest     string // the path that reads the image manifest
+		allPlatforms bool
+		wantReads    int64
+	}{
+		{"by digest", img.Ref, img.Digest, false, 0},
+		{"by tag", img.Tag, "v1", false, 1},
+		{"by digest, every platform", img.Ref, img.Digest, true, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &pathCounter{sub: "/app/manifests/" + tc.manifest, next: http.DefaultTransport}
+			rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			ref, err := reference.Parse(tc.image)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fetched, res, err := check.FetchAndEvaluate(t.Context(), rc, ref, p, check.Options{AllPlatforms: tc.allPlatforms})
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantVerified(t, res)
+			if fetched.Digest != img.Digest {
+				t.Errorf("digest %s, pushed %s", fetched.Digest, img.Digest)
+			}
+			if got := c.n.Load(); got != tc.wantReads {
+				t.Errorf("%d requests for the image manifest, want %d", got, tc.wantReads)
+			}
+		})
+	}
+	t.Run("a digest the registry does not have", func(t *testing.T) {
+		rc, err := registry.New(registry.InsecureAllowHTTP())
+		if err != nil {
+			t.Fatal(err)
+		}
+		ref, err := reference.Parse(reg.Host + "/app@sha256:" + strings.Repeat("ab", 32))
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, res, err := check.FetchAndEvaluate(t.Context(), rc, ref, p, check.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantDenied(t, res, "no signature found")
+	})
 }
