@@ -282,7 +282,7 @@ func (w *world) cliVersusCosign(tb testing.TB, full bool) Entry {
 	var signetTimes, cosignTimes []time.Duration
 	runs := 1
 	if full {
-		runs = 7
+		runs = 15
 	}
 	for range runs {
 		start := time.Now()

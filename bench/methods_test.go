@@ -22,7 +22,7 @@ the value where that matters, because the machine is shared and noisy.
   has seen that images of this repository pass on their .sig alone; from then on it reads the .sig first and
   the referrers only when the .sig is not enough.
 - **signet verify wall time**: the CLI binary against ` + "`cosign verify`" + `, same image and key, alternating,
-  median of 7.
+  median of 15.
 - **policy match among 10,000 policies**: ` + "`Snapshot.Match`" + ` with 10,000 policies against 1.
 - **warm admission throughput / p50 / p99**: ` + "`signet serve --policies DIR`" + ` run in the test process and an
   HTTPS floor server, driven by the same closed-loop load generator (N clients over HTTP/1.1 keep-alive) with a
