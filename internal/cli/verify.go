@@ -61,7 +61,7 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.BoolVar(&o.allPlatforms, "all-platforms", false, "for an image index, require every platform manifest to be signed too")
 	f.StringVar(&o.signatureRepository, "signature-repository", "", "repository holding the signatures, like cosign's COSIGN_REPOSITORY (default: $COSIGN_REPOSITORY, else the image's)")
-	f.StringArrayVar(&o.policies, "policy", nil, "verify against the ClusterImagePolicy/ImagePolicy objects in this file or directory instead of --key or identity flags (repeatable); output as `signet policy test`")
+	f.StringArrayVar(&o.policies, "policy", nil, "verify against the ClusterImagePolicy/ImagePolicy objects in this `path` (a file or a directory) instead of --key or the identity flags (repeatable); the output is that of signet policy test")
 	f.StringVar(&o.namespace, "namespace", "", "with --policy: the namespace whose ImagePolicies also apply")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up (exit 2) after this long")
