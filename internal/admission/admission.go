@@ -165,9 +165,6 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 			resp, kind = deny(uid, "signet failed while deciding this request (internal error); denied"), "unknown"
 		}
 	}()
-	if err := checkDepth(body, MaxJSONDepth); err != nil {
-		return deny(peekUID(body), err.Error()), kind
-	}
 	var review struct {
 		Request *request `json:"request"`
 	}
@@ -177,6 +174,14 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 	req := review.Request
 	if req == nil {
 		return deny(peekUID(body), "malformed AdmissionReview: no request"), kind
+	}
+	// Depth is checked once the request is decoded, so that the denial
+	// carries its UID: peekUID finds the first "uid" in the bytes, which may
+	// be another field's, and misses a "UID" that decoding accepts. The
+	// decoding is safe at any depth: encoding/json validates the body
+	// without recursing, and skips what request does not name likewise.
+	if err := checkDepth(body, MaxJSONDepth); err != nil {
+		return deny(req.UID, err.Error()), kind
 	}
 	kind = req.Kind.Kind
 	resp = h.decide(ctx, req, mutate)
@@ -262,8 +267,15 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 	allow := &admissionv1.AdmissionResponse{Allowed: true}
 	switch req.Operation {
 	case admissionv1.Create, admissionv1.Update:
-	default:
+	case admissionv1.Delete, admissionv1.Connect:
 		return allow
+	default:
+		// The API server sends only the four operations; anything else is
+		// not a request it made, and absence is not acceptance.
+		return deny("", fmt.Sprintf("malformed AdmissionReview: request.operation %q is not CREATE, UPDATE, DELETE or CONNECT", req.Operation))
+	}
+	if req.Kind.Kind == "" {
+		return deny("", "malformed AdmissionReview: request.kind names no kind")
 	}
 	k := workload.Kind{Group: req.Kind.Group, Kind: req.Kind.Kind}
 	// The ephemeralcontainers and other Pod subresources carry a Pod.

@@ -74,6 +74,9 @@ func TestMalformedRequestsGetWellFormedDenials(t *testing.T) {
 		{"object not an object", strings.Replace(podReview, `"object":{"apiVersion"`, `"object":"x","o":{"apiVersion"`, 1), "u-1", "malformed AdmissionReview"},
 		{"no object", strings.Replace(podReview, `"object":{"apiVersion"`, `"o":{"apiVersion"`, 1), "u-1", "carries no object"},
 		{"null object", strings.Replace(podReview, `"object":{"apiVersion"`, `"object":null,"o":{"apiVersion"`, 1), "u-1", "carries no object"},
+		{"no operation", strings.Replace(podReview, `"operation":"CREATE"`, `"op":"CREATE"`, 1), "u-1", `request.operation "" is not`},
+		{"unknown operation", strings.Replace(podReview, `"operation":"CREATE"`, `"operation":"PATCH"`, 1), "u-1", `request.operation "PATCH" is not`},
+		{"no kind", strings.Replace(podReview, `"kind":{"group":"","version":"v1","kind":"Pod"}`, `"kind":{"group":"","version":"v1"}`, 1), "u-1", "request.kind names no kind"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			resp := post(t, h, []byte(tc.body))
