@@ -34,6 +34,7 @@ type world struct {
 }
 
 const (
+	slsa     = "https://slsa.dev/provenance/v1"
 	issuer   = "https://token.actions.githubusercontent.com"
 	identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
 )
@@ -58,6 +59,16 @@ func newWorld(t *testing.T) *world {
 	push("unsigned", "prod/unsigned")
 	cosign.Sign(t, push("special", "prod/special/app").Ref, other, harness.Legacy)
 	push("elsewhere", "elsewhere/app")
+	// Attestations (Kyverno attestation conditions): a reviewed build, an
+	// unreviewed one, the reviewed one as a Sigstore bundle, by key.
+	reviewed := []byte(`{"builder":{"id":"https://ci.example.org/builder"},"reviewers":["ana@example.com"]}`)
+	unreviewed := []byte(`{"builder":{"id":"https://ci.example.org/builder"},"reviewers":[]}`)
+	att := push("attested", "attest/reviewed")
+	cosign.Attest(t, att.Ref, key, slsa, reviewed, harness.Legacy)
+	cosign.Sign(t, att.Ref, key, harness.Legacy)
+	cosign.Attest(t, push("attested-unreviewed", "attest/unreviewed").Ref, key, slsa, unreviewed, harness.Legacy)
+	cosign.Attest(t, push("attested-bundle", "attest/bundle").Ref, key, slsa, reviewed, harness.Bundle)
+	cosign.Sign(t, push("attest-signed-only", "attest/signed-only").Ref, key, harness.Legacy)
 	cosign.Sign(t, push("evil", "prod-evil/app").Ref, other, harness.Legacy)
 	keyless := func(name, repo, id string) {
 		i := push(name, repo)
@@ -491,6 +502,149 @@ spec:
                 pubkey: |-
 {{OTHER:18}}
 `, contains: []string{"kind: TrustRoot", "baseURL: https://rekor.example.internal", "trustRootRef: kyverno-", "secretRef:\n        key: cosign.pub\n        name: cosign-key\n        namespace: security"}},
+			{name: "kyverno attestation conditions", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: reviewed}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/attest/*"]
+        mutateDigest: false
+        verifyDigest: false
+        attestations:
+        - type: https://slsa.dev/provenance/v1
+          attestors:
+          - entries:
+            - keys:
+                publicKeys: |-
+{{KEY:18}}
+                rekor: {ignoreTlog: true}
+          conditions:
+          - all:
+            - key: "{{ builder.id }}"
+              operator: Equals
+              value: https://ci.example.org/builder
+            any:
+            - key: "{{ reviewers }}"
+              operator: AnyIn
+              value: [ana@example.com, bob@example.com]
+`, contains: []string{`predicate.builder.id == "https://ci.example.org/builder"`, "match: all"}, decide: []decision{
+				{image: "attested", code: ok, want: "allowed"},
+				{image: "attested-bundle", code: ok, want: "allowed"},
+				{image: "attested-unreviewed", code: denied, want: "is false"},
+				// A signature is not an attestation.
+				{image: "attest-signed-only", code: denied, want: "no statement found"},
+			}},
+			{name: "kyverno signature and attestation both required", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: both}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/attest/*"]
+        mutateDigest: false
+        verifyDigest: false
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+              rekor: {ignoreTlog: true}
+        attestations:
+        - predicateType: https://slsa.dev/provenance/v1
+          attestors:
+          - entries:
+            - keys:
+                publicKeys: |-
+{{KEY:18}}
+                rekor: {ignoreTlog: true}
+          conditions:
+          - all:
+            - key: "{{ reviewers }}"
+              operator: AllNotIn
+              value: [mallory@example.com]
+`, decide: []decision{
+				{image: "attested", code: ok, want: "allowed"},
+				// Attested, but not signed.
+				{image: "attested-bundle", code: denied, want: "no signature found"},
+			}},
+			{name: "kyverno attestation without attestors refused", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: unsigned-statements}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/attest/*"]
+        attestations:
+        - type: https://slsa.dev/provenance/v1
+          conditions:
+          - all: [{key: "{{ builder.id }}", operator: Equals, value: x}]
+`, refused: []string{"spec.rules[0].verifyImages[0].attestations[0].attestors: not supported", "without checking who signed them"}},
+			{name: "kyverno JMESPath function refused", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: fn}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/attest/*"]
+        attestations:
+        - type: https://slsa.dev/provenance/v1
+          attestors:
+          - entries:
+            - keys:
+                publicKeys: |-
+{{KEY:18}}
+                rekor: {ignoreTlog: true}
+          conditions:
+          - any: [{key: "{{ length(reviewers) }}", operator: GreaterThan, value: 0}]
+`, refused: []string{"verifyImages[0].attestations[0].conditions[0].any[0]: not supported", "write the condition in CEL by hand"}},
+			{name: "kyverno attestation dropped with allow-lossy", format: "kyverno", lossy: true, source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: lossy}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        mutateDigest: false
+        verifyDigest: false
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+              rekor: {ignoreTlog: true}
+        attestations:
+        - type: https://slsa.dev/provenance/v1
+          attestors:
+          - entries:
+            - keys:
+                publicKeys: |-
+{{KEY:18}}
+                rekor: {ignoreTlog: true}
+          conditions:
+          - all: [{key: "{{ scan.critical }}", operator: LessThan, value: 1}]
+`, notes: []string{"attestation dropped"}, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+			}},
 		})
 	})
 

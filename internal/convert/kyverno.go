@@ -20,7 +20,8 @@ import (
 // count is not given), and each PEM block of publicKeys is an entry of its
 // own; keyless subject and issuer are wildcards; without a rekor block the
 // transparency log is required; validationFailureAction defaults to Audit;
-// Pod rules also apply to the pod controllers (autogen).
+// Pod rules also apply to the pod controllers (autogen). Attestations: see
+// kyverno_attestation.go.
 var kyvernoFormat = Format{
 	Name:        "kyverno",
 	Description: "Kyverno ClusterPolicy and Policy verifyImages rules (kyverno.io/v1)",
@@ -78,7 +79,7 @@ type kyVerify struct {
 	ImageReferences          []string         `json:"imageReferences"`
 	SkipImageReferences      []string         `json:"skipImageReferences"`
 	Attestors                []kyAttestorSet  `json:"attestors"`
-	Attestations             json.RawMessage  `json:"attestations"`
+	Attestations             []kyAttestation  `json:"attestations"`
 	Repository               string           `json:"repository"`
 	MutateDigest             *bool            `json:"mutateDigest"`
 	VerifyDigest             *bool            `json:"verifyDigest"`
@@ -390,18 +391,40 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 	if v.ImageRegistryCredentials != nil {
 		c.note(path+".imageRegistryCredentials", "signet takes registry credentials from the workload's imagePullSecrets, its service account's, then its own Docker config")
 	}
-	if present(v.Attestations) {
-		c.refuse(path+".attestations", "attestations dropped", "Kyverno attestations (JMESPath conditions, per-attestation attestors) are not converted; add signet attestations with CEL conditions by hand")
-	}
 	if present(v.Validate) {
 		c.refuse(path+".validate", "ignored", "validate.deny over attestations is not expressible")
 	}
-	if len(v.Attestors) == 0 {
-		c.invalid(path+".attestors", "required")
+	if len(v.Attestors) == 0 && len(v.Attestations) == 0 {
+		c.invalid(path+".attestors", "required (or attestations)")
+		return
+	}
+	attestations, ok := c.kyAttestations(path, v.Attestations, v.Repository)
+	if !ok {
 		return
 	}
 	base := fmt.Sprintf("%s-%s", p.Name, rule)
 	from := fmt.Sprintf("Kyverno %s %s rule %s verifyImages[%d]", kind, p.Name, rule, j)
+	add := func(name string, ps v1alpha1.ImagePolicySpec) {
+		if kind == "Policy" {
+			ns := p.Namespace
+			if ns == "" {
+				ns = "default"
+			}
+			c.addNamespaced(name, ns, from, ps)
+		} else {
+			c.addCluster(name, from, ps)
+		}
+	}
+	// Each attestation and attestor set is a policy of its own: signet
+	// ANDs every policy that matches an image, as Kyverno ANDs them.
+	for a, att := range attestations {
+		ps := spec
+		ps.Authorities = att.authorities
+		if !c.kyThreshold(&ps, att.path, att.count) {
+			return
+		}
+		add(c.objectName(base, fmt.Sprintf("%d", j), "attestation", fmt.Sprintf("%d", a)), ps)
+	}
 	for s, set := range v.Attestors {
 		spath := fmt.Sprintf("%s.attestors[%d]", path, s)
 		ps := spec
@@ -417,32 +440,31 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 			c.invalid(spath+".entries", "required")
 			return
 		}
-		count := len(ps.Authorities)
-		if count > 64 {
-			c.invalid(spath+".entries", "%d entries: signet allows at most 64 authorities in a policy", count)
+		if !c.kyThreshold(&ps, spath, set.Count) {
 			return
 		}
-		if set.Count != nil {
-			if *set.Count < 1 || *set.Count > count {
-				c.invalid(spath+".count", "%d, with %d entries", *set.Count, count)
-				return
-			}
-			count = *set.Count
-		}
-		n := int32(count)
-		if n > 1 {
-			ps.Threshold = &n
-			c.note(spath, "%d entries must pass; signet counts distinct signers (two entries satisfied by one key count once)", n)
-		}
-		name := c.objectName(base, fmt.Sprintf("%d", j), fmt.Sprintf("%d", s))
-		if kind == "Policy" {
-			ns := p.Namespace
-			if ns == "" {
-				ns = "default"
-			}
-			c.addNamespaced(name, ns, from, ps)
-		} else {
-			c.addCluster(name, from, ps)
-		}
+		add(c.objectName(base, fmt.Sprintf("%d", j), fmt.Sprintf("%d", s)), ps)
 	}
+}
+
+// kyThreshold sets how many of the policy's authorities (an attestor set's
+// entries) must pass: count, or all of them when count is not given.
+func (c *conv) kyThreshold(ps *v1alpha1.ImagePolicySpec, path string, setCount *int) bool {
+	count := len(ps.Authorities)
+	if count > 64 {
+		c.invalid(path+".entries", "%d entries: signet allows at most 64 authorities in a policy", count)
+		return false
+	}
+	if setCount != nil {
+		if *setCount < 1 || *setCount > count {
+			c.invalid(path+".count", "%d, with %d entries", *setCount, count)
+			return false
+		}
+		count = *setCount
+	}
+	if n := int32(count); n > 1 {
+		ps.Threshold = &n
+		c.note(path, "%d entries must pass; signet counts distinct signers (two entries satisfied by one key count once)", n)
+	}
+	return true
 }
