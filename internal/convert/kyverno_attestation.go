@@ -20,6 +20,10 @@ import (
 // its "any" conditions hold; a condition's key is a JMESPath expression over
 // the statement's predicate. An attestation without attestors is read by
 // Kyverno without checking who signed it; signet refuses to express that.
+// One difference is kept on purpose: within an attestor set, Kyverno's code
+// fails at the first entry whose attestations fail, even when count would
+// be met by the others; signet counts passing entries, as Kyverno's
+// documentation describes count.
 
 type kyAttestation struct {
 	Type          string          `json:"type"`
