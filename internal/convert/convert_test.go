@@ -14,9 +14,12 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/convert"
@@ -30,7 +33,10 @@ type world struct {
 	host, trustedRoot, dir string
 	key, other             string // PEM public keys
 	ca                     string // PEM self-signed CA certificate
-	images                 map[string]harness.Image
+	// The local Sigstore's Fulcio chain (intermediate, root), Rekor and CT
+	// log keys, in PEM: a private Sigstore as Kyverno names one.
+	fulcioChain, rekorKey, ctKey string
+	images                       map[string]harness.Image
 }
 
 const (
@@ -48,6 +54,7 @@ func newWorld(t *testing.T) *world {
 	w.trustedRoot = w.write(t, "trusted_root.json", string(s.TrustedRootJSON()))
 	w.key, w.other = readString(t, key.Public), readString(t, other.Public)
 	w.ca = selfSignedCA(t)
+	w.fulcioChain, w.rekorKey, w.ctKey = sigstorePEMs(t, s)
 	push := func(name, repo string) harness.Image {
 		i := reg.PushRandomImage(t, repo, "v1")
 		w.images[name] = i
@@ -80,6 +87,32 @@ func newWorld(t *testing.T) *world {
 	keyless("intruder", "keyless/other", "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main")
 	push("keyless-unsigned", "keyless/unsigned")
 	return w
+}
+
+// sigstorePEMs are s's Fulcio chain (intermediates, then the root), Rekor
+// key and CT log key in PEM.
+func sigstorePEMs(t *testing.T, s *sigstoretest.Sigstore) (chain, rekor, ct string) {
+	t.Helper()
+	tr := s.TrustedRoot()
+	ca, ok := tr.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority)
+	if !ok {
+		t.Fatal("the local Fulcio is not a FulcioCertificateAuthority")
+	}
+	for _, c := range append(slices.Clone(ca.Intermediates), ca.Root) {
+		chain += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
+	}
+	keyPEM := func(logs map[string]*root.TransparencyLog) string {
+		for _, l := range logs {
+			der, err := x509.MarshalPKIXPublicKey(l.PublicKey)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+		}
+		t.Fatal("no log")
+		return ""
+	}
+	return chain, keyPEM(tr.RekorLogs()), keyPEM(tr.CTLogs())
 }
 
 // selfSignedCA is a CA certificate in PEM, for converted trust roots.
@@ -125,7 +158,8 @@ func (w *world) expand(src string) string {
 		"{{OTHER64}}", base64.StdEncoding.EncodeToString([]byte(w.other)),
 		"{{CA64}}", base64.StdEncoding.EncodeToString([]byte(w.ca)))
 	src = r.Replace(src)
-	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}, {"CA", w.ca}} {
+	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}, {"CA", w.ca},
+		{"FULCIO", w.fulcioChain}, {"REKOR", w.rekorKey}, {"CTLOG", w.ctKey}} {
 		for n := 0; n <= 20; n += 2 {
 			src = strings.ReplaceAll(src, fmt.Sprintf("{{%s:%d}}", k.tag, n), indent(k.pem, n))
 		}
@@ -502,6 +536,86 @@ spec:
                 pubkey: |-
 {{OTHER:18}}
 `, contains: []string{"kind: TrustRoot", "baseURL: https://rekor.example.internal", "trustRootRef: kyverno-", "secretRef:\n        key: cosign.pub\n        name: cosign-key\n        namespace: security"}},
+			{name: "kyverno keyless private sigstore", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: private-sigstore}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/keyless/*"]
+        mutateDigest: false
+        verifyDigest: false
+        attestors:
+        - entries:
+          - keyless:
+              subject: "https://github.com/acme/*"
+              issuer: "https://token.actions.githubusercontent.com"
+              roots: |-
+{{FULCIO:16}}
+              rekor:
+                url: https://rekor.example.internal
+                pubkey: |-
+{{REKOR:18}}
+              ctlog:
+                pubkey: |-
+{{CTLOG:18}}
+`, contains: []string{"kind: TrustRoot", "trustRootRef: kyverno-", "baseURL: https://rekor.example.internal"}, notes: []string{"roots must include the intermediates"}, decide: []decision{
+				// Verified with the converted TrustRoot: the default root
+				// (--trusted-root) is the public-good one here.
+				{image: "keyless", args: []string{"--trusted-root", ""}, code: ok, want: "allowed"},
+				{image: "intruder", args: []string{"--trusted-root", ""}, code: denied, want: "DENIED"},
+			}},
+			{name: "kyverno keyless private roots with another rekor key", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: wrong-rekor}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/keyless/*"]
+        mutateDigest: false
+        verifyDigest: false
+        attestors:
+        - entries:
+          - keyless:
+              subject: "https://github.com/acme/*"
+              issuer: "https://token.actions.githubusercontent.com"
+              roots: |-
+{{FULCIO:16}}
+              rekor:
+                pubkey: |-
+{{OTHER:18}}
+              ctlog:
+                pubkey: |-
+{{CTLOG:18}}
+`, decide: []decision{
+				{image: "keyless", code: denied, want: "DENIED"},
+			}},
+			{name: "kyverno keyless private roots without a rekor key refused", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: half-private}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/keyless/*"]
+        attestors:
+        - entries:
+          - keyless:
+              subject: "https://github.com/acme/*"
+              issuer: "https://token.actions.githubusercontent.com"
+              roots: |-
+{{FULCIO:16}}
+`, refused: []string{"attestors[0].entries[0].keyless.rekor.pubkey: not supported", "holds one Sigstore"}},
 			{name: "kyverno attestation conditions", format: "kyverno", source: `
 apiVersion: kyverno.io/v1
 kind: ClusterPolicy

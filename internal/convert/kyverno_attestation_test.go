@@ -1,9 +1,18 @@
 package convert
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/json"
+	"encoding/pem"
+	"math/big"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/cel-go/cel"
 
@@ -116,6 +125,64 @@ func TestKyvernoConditionsRefused(t *testing.T) {
 		_, err := kyConditionCEL(kyCondition{Key: json.RawMessage(tc.key), Operator: tc.op, Value: json.RawMessage(tc.value)})
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s %s %s: %v, want an error saying %q", tc.key, tc.op, tc.value, err, tc.want)
+		}
+	}
+}
+
+// TestKyvernoRoots: Kyverno's keyless roots become certificate
+// authorities: one per self-signed root, or one chain ordered from the
+// intermediate to the root whatever the order given.
+func TestKyvernoRoots(t *testing.T) {
+	newCert := func(name string, parent *x509.Certificate, parentKey *ecdsa.PrivateKey) (*x509.Certificate, *ecdsa.PrivateKey, string) {
+		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name}, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+		if parent == nil {
+			parent, parentKey = tmpl, k
+		}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, &k.PublicKey, parentKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := x509.ParseCertificate(der)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, k, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	}
+	root, rootKey, rootPEM := newCert("root", nil, nil)
+	_, _, interPEM := newCert("intermediate", root, rootKey)
+	_, _, otherRootPEM := newCert("other root", nil, nil)
+
+	for _, tc := range []struct {
+		name, in string
+		want     []string // chains
+		why      string
+	}{
+		{"intermediate then root", interPEM + rootPEM, []string{interPEM + rootPEM}, ""},
+		{"root then intermediate", rootPEM + interPEM, []string{interPEM + rootPEM}, ""},
+		{"two roots", rootPEM + otherRootPEM, []string{rootPEM, otherRootPEM}, ""},
+		{"an intermediate of another root", otherRootPEM + interPEM, nil, "do not chain to the root"},
+		{"intermediates with two roots", rootPEM + otherRootPEM + interPEM, nil, "several roots"},
+		{"no root", interPEM, nil, "no self-signed root"},
+		{"not PEM", "roots", nil, "no self-signed root"},
+	} {
+		got, why := kyRoots(tc.in)
+		if tc.why != "" || why != "" {
+			if !strings.Contains(why, tc.why) || tc.why == "" {
+				t.Errorf("%s: %q, want a reason saying %q", tc.name, why, tc.why)
+			}
+			continue
+		}
+		var chains []string
+		for _, ca := range got {
+			chains = append(chains, ca.CertChain)
+		}
+		if !slices.Equal(chains, tc.want) {
+			t.Errorf("%s: %d chains, not the %d expected in order", tc.name, len(chains), len(tc.want))
 		}
 	}
 }

@@ -1,10 +1,13 @@
 package convert
 
 import (
+	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"regexp"
+	"slices"
 	"strings"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
@@ -98,9 +101,11 @@ func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([
 		}
 		return out, true
 	case a.Keyless != nil && a.Keys == nil:
-		k := a.Keyless
+		k := *a.Keyless
+		var trustRoot string
 		if k.Roots != "" {
-			if !c.refuse(path+".keyless.roots", "the public-good Fulcio roots are used", "custom Fulcio roots need a signet TrustRoot named in keyless.trustRootRef") {
+			var ok bool
+			if trustRoot, ok = c.kyPrivateSigstore(path+".keyless", name, &k); !ok {
 				return nil, false
 			}
 		}
@@ -138,7 +143,7 @@ func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([
 			c.refuse(path+".keyless.subject", "policy skipped", "without a subject Kyverno accepts any identity of the issuer; signet requires one (give subject or subjectRegExp)")
 			return nil, false
 		}
-		return []v1alpha1.Authority{{Name: name, Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}}, Source: src, InsecureIgnoreSCT: ignoreSCT}}, true
+		return []v1alpha1.Authority{{Name: name, Keyless: &v1alpha1.KeylessAuthority{TrustRootRef: trustRoot, Identities: []v1alpha1.Identity{id}}, Source: src, InsecureIgnoreSCT: ignoreSCT}}, true
 	}
 	c.invalid(path, "give exactly one of keys or keyless")
 	return nil, false
@@ -189,4 +194,116 @@ func (c *conv) kyLogs(path string, rekor *kyRekor, ctlog *kyCTLog, keyless bool)
 		}
 	}
 	return ignoreTlog, ignoreSCT, true
+}
+
+// kyPrivateSigstore converts a keyless attestor of a private Sigstore
+// (custom Fulcio roots) into a TrustRoot of keys: the roots, with the
+// Rekor key the attestor gives (required: signet's TrustRoot cannot mix a
+// private Fulcio with the public-good logs), its CT log key and
+// timestamp authority when given. It clears what it took from k, so
+// kyLogs does not refuse it.
+func (c *conv) kyPrivateSigstore(path, name string, k *kyKeyless) (string, bool) {
+	cas, why := kyRoots(k.Roots)
+	if why != "" {
+		c.invalid(path+".roots", "%s", why)
+		return "", false
+	}
+	if k.Rekor == nil || k.Rekor.PubKey == "" {
+		// With --allow-lossy the attestor falls back to the public-good
+		// Sigstore, which verifies none of the private Fulcio's certificates.
+		k.Roots = ""
+		return "", c.refuse(path+".rekor.pubkey", "the public-good Sigstore is used", "custom Fulcio roots with the public-good Rekor: a signet TrustRoot holds one Sigstore, so give the private Rekor's pubkey")
+	}
+	b, _ := pem.Decode([]byte(k.Rekor.PubKey))
+	if b == nil {
+		c.invalid(path+".rekor.pubkey", "not a PEM public key")
+		return "", false
+	}
+	spec := v1alpha1.TrustRootKeys{CertificateAuthorities: cas,
+		TransparencyLogs: []v1alpha1.LogPublicKey{{BaseURL: k.Rekor.URL, PublicKey: string(pem.EncodeToMemory(b))}}}
+	rekor := *k.Rekor
+	rekor.PubKey, rekor.URL = "", ""
+	k.Rekor = &rekor
+	if ct := k.CTLog; ct != nil {
+		if ct.PubKey != "" {
+			b, _ := pem.Decode([]byte(ct.PubKey))
+			if b == nil {
+				c.invalid(path+".ctlog.pubkey", "not a PEM public key")
+				return "", false
+			}
+			spec.CTLogs = []v1alpha1.LogPublicKey{{PublicKey: string(pem.EncodeToMemory(b))}}
+		}
+		if ct.TSACertChain != "" {
+			tsa, why := kyRoots(ct.TSACertChain)
+			if why != "" || len(tsa) != 1 {
+				c.invalid(path+".ctlog.tsaCertChain", "not one PEM certificate chain %s", why)
+				return "", false
+			}
+			spec.TimestampAuthorities = tsa
+		}
+		clean := *ct
+		clean.PubKey, clean.TSACertChain = "", ""
+		k.CTLog = &clean
+	}
+	if len(spec.CTLogs) == 0 && (k.CTLog == nil || !k.CTLog.IgnoreSCT) {
+		c.note(path+".ctlog", "no CT log key is given: certificates of the private Fulcio carry SCTs no listed log can verify, so every signature is refused (as in Kyverno) unless ctlog.ignoreSCT")
+	}
+	c.note(path+".roots", "signet builds certificate chains from the TrustRoot alone (not the chain stored with a signature): roots must include the intermediates")
+	return c.addTrustRoot(c.objectName("kyverno", name, "sigstore"), "Kyverno "+path, v1alpha1.TrustRootSpec{Keys: &spec}), true
+}
+
+// kyRoots reads PEM certificates as certificate authorities: each
+// self-signed certificate is a root, and the others must form one line of
+// intermediates below a single root (ordered child first, as TrustRoot
+// chains are).
+func kyRoots(data string) ([]v1alpha1.CertificateAuthorityKey, string) {
+	var roots, inter []*x509.Certificate
+	rest := []byte(data)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return nil, fmt.Sprintf("a %s block where certificates are expected", b.Type)
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return nil, err.Error()
+		}
+		if cert.CheckSignatureFrom(cert) == nil && bytes.Equal(cert.RawIssuer, cert.RawSubject) {
+			roots = append(roots, cert)
+		} else {
+			inter = append(inter, cert)
+		}
+	}
+	switch {
+	case len(roots) == 0:
+		return nil, "no self-signed root certificate"
+	case len(inter) > 0 && len(roots) > 1:
+		return nil, "intermediates with several roots: give one chain per attestor"
+	}
+	var out []v1alpha1.CertificateAuthorityKey
+	if len(inter) == 0 {
+		for _, r := range roots {
+			out = append(out, v1alpha1.CertificateAuthorityKey{CertChain: string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: r.Raw}))})
+		}
+		return out, ""
+	}
+	// Walk down from the root: each step is the one certificate it signed.
+	chain := []*x509.Certificate{roots[0]}
+	for len(inter) > 0 {
+		i := slices.IndexFunc(inter, func(c *x509.Certificate) bool { return c.CheckSignatureFrom(chain[len(chain)-1]) == nil })
+		if i < 0 {
+			return nil, "intermediates that do not chain to the root"
+		}
+		chain = append(chain, inter[i])
+		inter = slices.Delete(inter, i, i+1)
+	}
+	var pemChain []byte
+	for i := len(chain) - 1; i >= 0; i-- {
+		pemChain = append(pemChain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: chain[i].Raw})...)
+	}
+	return []v1alpha1.CertificateAuthorityKey{{CertChain: string(pemChain)}}, ""
 }
