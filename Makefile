@@ -83,7 +83,7 @@ lint: $(BIN)/golangci-lint ## run golangci-lint (.golangci.yml) over every packa
 
 # Fuzz targets run briefly on every `make test`; run longer with FUZZTIME=5m.
 FUZZTIME ?= 10s
-FUZZ_TARGETS ?= ./internal/reference:FuzzParse ./internal/verify:FuzzEvidence ./internal/verify:FuzzSimpleSigning ./internal/convert:FuzzPolicyJSON ./internal/admission:FuzzDecodeObject ./internal/admission:FuzzValidate ./internal/policy:FuzzCompile
+FUZZ_TARGETS ?= ./internal/reference:FuzzParse ./internal/verify:FuzzEvidence ./internal/verify:FuzzSimpleSigning ./internal/convert:FuzzPolicyJSON ./internal/admission:FuzzDecodeObject ./internal/admission:FuzzValidate ./internal/policy:FuzzCompile ./internal/convert:FuzzKyvernoCondition
 
 .PHONY: fuzz
 fuzz:

@@ -186,3 +186,30 @@ func TestKyvernoRoots(t *testing.T) {
 		}
 	}
 }
+
+// FuzzKyvernoCondition: whatever a condition holds, it is refused or
+// becomes one CEL expression that signet compiles and that starts from the
+// predicate (keys and values are quoted, never spliced in as CEL).
+func FuzzKyvernoCondition(f *testing.F) {
+	for _, seed := range [][3]string{
+		{`"{{ builder.id }}"`, "Equals", `"https://ci.example.org"`},
+		{`"{{ \"a\\\"b\".in }}"`, "NotEquals", `"x\") || true || (\""`},
+		{`"{{ reviewers }}"`, "AnyIn", `["a", "b\"] || true"]`},
+		{`"{{ licenses }}"`, "AllNotIn", `["GPL"]`},
+		{`"{{ ok }}"`, "Equals", `true`},
+	} {
+		f.Add(seed[0], seed[1], seed[2])
+	}
+	f.Fuzz(func(t *testing.T, key, op, value string) {
+		expr, err := kyConditionCEL(kyCondition{Key: json.RawMessage(key), Operator: op, Value: json.RawMessage(value)})
+		if err != nil {
+			return
+		}
+		if err := verify.CheckCondition(expr); err != nil {
+			t.Fatalf("%s %s %s became CEL signet rejects: %s: %v", key, op, value, expr, err)
+		}
+		if !strings.HasPrefix(expr, "predicate") && !strings.HasPrefix(expr, "type(predicate") && !strings.HasPrefix(expr, "(type(predicate") {
+			t.Fatalf("%s %s %s: CEL does not start from the predicate: %s", key, op, value, expr)
+		}
+	})
+}
