@@ -536,6 +536,66 @@ spec:
                 pubkey: |-
 {{OTHER:18}}
 `, contains: []string{"kind: TrustRoot", "baseURL: https://rekor.example.internal", "trustRootRef: kyverno-", "secretRef:\n        key: cosign.pub\n        name: cosign-key\n        namespace: security"}},
+			{name: "kyverno exclude namespaces", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: not-in-system}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      exclude:
+        any:
+        - resources: {namespaces: [kube-system]}
+        - resources: {namespaces: [sandbox, kube-system]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        mutateDigest: false
+        verifyDigest: false
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+              rekor: {ignoreTlog: true}
+    - name: legacy-form
+      match: {resources: {kinds: [Pod], namespaces: [team-a, team-b]}}
+      exclude: {resources: {namespaces: [team-b]}}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/elsewhere/*"]
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+              rekor: {ignoreTlog: true}
+`, contains: []string{"operator: NotIn\n        values:\n        - kube-system\n        - sandbox"}, decide: []decision{
+				{image: "signed", args: []string{"--namespace", "default"}, code: ok, want: "allowed"},
+				{image: "unsigned", args: []string{"--namespace", "default"}, code: denied, want: "no signature found"},
+				// Excluded namespaces: the policy does not govern the image there.
+				{image: "unsigned", args: []string{"--namespace", "kube-system"}, code: denied, want: unmatched},
+				{image: "unsigned", args: []string{"--namespace", "sandbox", "--unmatched", "allow"}, code: ok, want: "allowed"},
+				{image: "elsewhere", args: []string{"--namespace", "team-a"}, code: denied, want: "no signature found"},
+				{image: "elsewhere", args: []string{"--namespace", "team-b"}, code: denied, want: unmatched},
+			}},
+			{name: "kyverno exclude by kind refused", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: ex-kinds}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      exclude: {any: [{resources: {kinds: [Deployment]}}, {subjects: [{kind: User, name: admin}]}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/prod/*"]
+        attestors:
+        - entries:
+          - keys:
+              publicKeys: |-
+{{KEY:16}}
+`, refused: []string{"spec.rules[0].exclude.any[0].resources.kinds: not supported"}},
 			{name: "kyverno keyless private sigstore", format: "kyverno", source: `
 apiVersion: kyverno.io/v1
 kind: ClusterPolicy

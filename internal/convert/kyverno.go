@@ -3,6 +3,7 @@ package convert
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -20,7 +21,8 @@ import (
 // count is not given), and each PEM block of publicKeys is an entry of its
 // own; keyless subject and issuer are wildcards; without a rekor block the
 // transparency log is required; validationFailureAction defaults to Audit;
-// Pod rules also apply to the pod controllers (autogen). Attestations: see
+// Pod rules also apply to the pod controllers (autogen); a rule's exclude
+// of namespaces takes them out of its namespace selector. Attestations: see
 // kyverno_attestation.go.
 var kyvernoFormat = Format{
 	Name:        "kyverno",
@@ -50,7 +52,7 @@ type kyPolicy struct {
 type kyRule struct {
 	Name          string          `json:"name"`
 	Match         kyMatch         `json:"match"`
-	Exclude       json.RawMessage `json:"exclude"`
+	Exclude       *kyExclude      `json:"exclude"`
 	Preconditions json.RawMessage `json:"preconditions"`
 	Context       json.RawMessage `json:"context"`
 	VerifyImages  []kyVerify      `json:"verifyImages"`
@@ -67,6 +69,35 @@ type kyMatch struct {
 
 type kyFilter struct {
 	Resources kyResources `json:"resources"`
+}
+
+// kyExclude is a rule's exclude block. signet converts exclusions of whole
+// namespaces, or of kinds, and refuses the other filters by name.
+type kyExclude struct {
+	Any          []kyExFilter    `json:"any"`
+	All          []kyExFilter    `json:"all"`
+	Resources    *kyExResources  `json:"resources"`
+	Subjects     json.RawMessage `json:"subjects"`
+	Roles        json.RawMessage `json:"roles"`
+	ClusterRoles json.RawMessage `json:"clusterRoles"`
+}
+
+type kyExFilter struct {
+	Resources    kyExResources   `json:"resources"`
+	Subjects     json.RawMessage `json:"subjects"`
+	Roles        json.RawMessage `json:"roles"`
+	ClusterRoles json.RawMessage `json:"clusterRoles"`
+}
+
+type kyExResources struct {
+	Kinds             []string        `json:"kinds"`
+	Namespaces        []string        `json:"namespaces"`
+	Names             json.RawMessage `json:"names"`
+	Name              json.RawMessage `json:"name"`
+	NamespaceSelector json.RawMessage `json:"namespaceSelector"`
+	Selector          json.RawMessage `json:"selector"`
+	Annotations       json.RawMessage `json:"annotations"`
+	Operations        json.RawMessage `json:"operations"`
 }
 
 type kyResources struct {
@@ -191,11 +222,6 @@ func (c *conv) kyPolicy(kind string, p *kyPolicy) {
 		if present(r.Validate) || present(r.Mutate) || present(r.Generate) {
 			c.note(path, "rule %q: only its verifyImages are converted", r.Name)
 		}
-		if present(r.Exclude) {
-			if !c.refuse(path+".exclude", "ignored: the rule applies to what it excluded too", "exclusions are not expressible in a signet policy (use --exclude-namespace for whole namespaces)") {
-				continue
-			}
-		}
 		if present(r.Preconditions) || present(r.Context) {
 			if !c.refuse(path+".preconditions", "ignored: the rule always applies", "preconditions and context are not expressible") {
 				continue
@@ -204,6 +230,11 @@ func (c *conv) kyPolicy(kind string, p *kyPolicy) {
 		match, ok := c.kyMatch(path+".match", p.Annotations, r.Match)
 		if !ok {
 			continue
+		}
+		if r.Exclude != nil {
+			if match, ok = c.kyExclude(path+".exclude", match, r.Exclude); !ok {
+				continue
+			}
 		}
 		// Any Enforce entry makes the whole rule Enforce.
 		ruleAction := ""
@@ -223,6 +254,81 @@ func (c *conv) kyPolicy(kind string, p *kyPolicy) {
 			c.kyVerify(kind, p, fmt.Sprintf("%s.verifyImages[%d]", path, j), r.Name, j, v, action, match)
 		}
 	}
+}
+
+// kyExclude narrows a rule's match by its exclude block, where that is a
+// set of namespaces (excluded when any filter matches, or when the one
+// "all" filter does): the policy's namespace selector then requires
+// kubernetes.io/metadata.name NotIn them. Other exclusions (kinds, names,
+// selectors, users) are refused by name.
+func (c *conv) kyExclude(path string, match *v1alpha1.MatchResources, ex *kyExclude) (*v1alpha1.MatchResources, bool) {
+	type filter struct {
+		path string
+		f    kyExFilter
+	}
+	var filters []filter
+	for i, f := range ex.Any {
+		filters = append(filters, filter{fmt.Sprintf("%s.any[%d]", path, i), f})
+	}
+	switch {
+	case len(ex.All) > 1 || len(ex.All) == 1 && len(ex.Any) > 0:
+		return match, c.refuse(path+".all", "ignored: the rule applies to what it excluded too", "combining several exclude filters with all is not expressible")
+	case len(ex.All) == 1:
+		filters = append(filters, filter{path + ".all[0]", ex.All[0]})
+	}
+	if ex.Resources != nil || present(ex.Subjects) || present(ex.Roles) || present(ex.ClusterRoles) {
+		var r kyExResources
+		if ex.Resources != nil {
+			r = *ex.Resources
+		}
+		filters = append(filters, filter{path, kyExFilter{Resources: r, Subjects: ex.Subjects, Roles: ex.Roles, ClusterRoles: ex.ClusterRoles}})
+	}
+	var excluded []string
+	for _, f := range filters {
+		r := f.f.Resources
+		for _, other := range []struct {
+			field string
+			raw   json.RawMessage
+		}{{"subjects", f.f.Subjects}, {"roles", f.f.Roles}, {"clusterRoles", f.f.ClusterRoles},
+			{"resources.names", r.Names}, {"resources.name", r.Name}, {"resources.namespaceSelector", r.NamespaceSelector},
+			{"resources.selector", r.Selector}, {"resources.annotations", r.Annotations}, {"resources.operations", r.Operations}} {
+			if present(other.raw) {
+				return match, c.refuse(f.path+"."+other.field, "ignored: the rule applies to what it excluded too", "only whole namespaces can be excluded from a signet policy")
+			}
+		}
+		if len(r.Kinds) > 0 {
+			return match, c.refuse(f.path+".resources.kinds", "ignored: the rule applies to what it excluded too", "only whole namespaces can be excluded from a signet policy (list the kinds to check in match instead)")
+		}
+		if len(r.Namespaces) == 0 {
+			c.invalid(f.path+".resources", "an exclude filter with no namespaces excludes everything")
+			return match, false
+		}
+		for _, ns := range r.Namespaces {
+			if strings.ContainsAny(ns, "*?") {
+				return match, c.refuse(f.path+".resources.namespaces", "ignored: the rule applies to what it excluded too", "%q: namespace wildcards are not expressible", ns)
+			}
+			if !slices.Contains(excluded, ns) {
+				excluded = append(excluded, ns)
+			}
+		}
+	}
+	if len(excluded) == 0 {
+		return match, true
+	}
+	out := &v1alpha1.MatchResources{}
+	if match != nil {
+		out.Kinds = match.Kinds
+		if match.NamespaceSelector != nil {
+			out.NamespaceSelector = match.NamespaceSelector.DeepCopy()
+		}
+	}
+	if out.NamespaceSelector == nil {
+		out.NamespaceSelector = &metav1.LabelSelector{}
+	}
+	out.NamespaceSelector.MatchExpressions = append(out.NamespaceSelector.MatchExpressions, metav1.LabelSelectorRequirement{
+		Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: excluded,
+	})
+	return out, true
 }
 
 func (c *conv) kyMatch(path string, annotations map[string]string, m kyMatch) (*v1alpha1.MatchResources, bool) {
