@@ -283,6 +283,11 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 		return allow
 	}
 	if !h.Extractor.Handles(k) {
+		// The webhook rules sent a kind signet does not know the image
+		// fields of: say so where the user sees it rather than pass it
+		// silently.
+		log.Warn("allowed unchecked: signet does not know where this kind keeps images")
+		allow.Warnings = []string{fmt.Sprintf("signet: %s is not a kind whose images signet knows; allowed without checking (declare its image fields with signet serve --image-field)", k)}
 		return allow
 	}
 	// Only the fields that can hold images are decoded.
