@@ -72,7 +72,8 @@ type kyFilter struct {
 }
 
 // kyExclude is a rule's exclude block. signet converts exclusions of whole
-// namespaces, or of kinds, and refuses the other filters by name.
+// namespaces and refuses the other filters (kinds, names, selectors,
+// users) by name.
 type kyExclude struct {
 	Any          []kyExFilter    `json:"any"`
 	All          []kyExFilter    `json:"all"`
