@@ -119,34 +119,34 @@ func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([
 			return nil, false
 		}
 		id := v1alpha1.Identity{}
-		switch {
-		case k.IssuerRegExp != "" && k.Issuer != "":
-			c.invalid(path+".keyless", "give issuer or issuerRegExp, not both")
-			return nil, false
-		case k.IssuerRegExp != "":
-			id.IssuerRegExp = unanchored(k.IssuerRegExp)
-		case k.Issuer != "":
-			id.Issuer, id.IssuerRegExp = wildcard(k.Issuer)
-		default:
-			c.refuse(path+".keyless.issuer", "policy skipped", "without an issuer Kyverno accepts any OIDC issuer; signet requires one (give issuer or issuerRegExp)")
+		if id.Issuer, id.IssuerRegExp, ok = c.kyIdentityField(path, "issuer", k.Issuer, k.IssuerRegExp, "without an issuer Kyverno accepts any OIDC issuer"); !ok {
 			return nil, false
 		}
-		switch {
-		case k.SubjectRegExp != "" && k.Subject != "":
-			c.invalid(path+".keyless", "give subject or subjectRegExp, not both")
-			return nil, false
-		case k.SubjectRegExp != "":
-			id.SubjectRegExp = unanchored(k.SubjectRegExp)
-		case k.Subject != "":
-			id.Subject, id.SubjectRegExp = wildcard(k.Subject)
-		default:
-			c.refuse(path+".keyless.subject", "policy skipped", "without a subject Kyverno accepts any identity of the issuer; signet requires one (give subject or subjectRegExp)")
+		if id.Subject, id.SubjectRegExp, ok = c.kyIdentityField(path, "subject", k.Subject, k.SubjectRegExp, "without a subject Kyverno accepts any identity of the issuer"); !ok {
 			return nil, false
 		}
 		return []v1alpha1.Authority{{Name: name, Keyless: &v1alpha1.KeylessAuthority{TrustRootRef: trustRoot, Identities: []v1alpha1.Identity{id}}, Source: src, InsecureIgnoreSCT: ignoreSCT}}, true
 	}
 	c.invalid(path, "give exactly one of keys or keyless")
 	return nil, false
+}
+
+// kyIdentityField converts a keyless issuer or subject: a Kyverno wildcard
+// (field) or an unanchored regular expression (fieldRegExp), one of them
+// required. without says what Kyverno accepts when both are missing.
+func (c *conv) kyIdentityField(path, field, value, re, without string) (exact, regex string, ok bool) {
+	switch {
+	case re != "" && value != "":
+		c.invalid(path+".keyless", "give %s or %sRegExp, not both", field, field)
+		return "", "", false
+	case re != "":
+		return "", unanchored(re), true
+	case value != "":
+		exact, regex = wildcard(value)
+		return exact, regex, true
+	}
+	c.refuse(path+".keyless."+field, "policy skipped", "%s; signet requires one (give %s or %sRegExp)", without, field, field)
+	return "", "", false
 }
 
 // wildcard converts a Kyverno wildcard ("*" any run, "?" one character)
