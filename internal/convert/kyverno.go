@@ -21,7 +21,8 @@ import (
 // own; keyless subject and issuer are wildcards; without a rekor block the
 // transparency log is required; validationFailureAction defaults to Audit;
 // Pod rules also apply to the pod controllers (autogen); a rule's exclude
-// of namespaces takes them out of its namespace selector. Attestations: see
+// of namespaces takes them out of its namespace selector (kyverno_match.go).
+// Attestations: see
 // kyverno_attestation.go.
 var kyvernoFormat = Format{
 	Name:        "kyverno",
