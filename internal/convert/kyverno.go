@@ -22,8 +22,7 @@ import (
 // transparency log is required; validationFailureAction defaults to Audit;
 // Pod rules also apply to the pod controllers (autogen); a rule's exclude
 // of namespaces takes them out of its namespace selector (kyverno_match.go).
-// Attestations: see
-// kyverno_attestation.go.
+// Attestations: see kyverno_attestation.go.
 var kyvernoFormat = Format{
 	Name:        "kyverno",
 	Description: "Kyverno ClusterPolicy and Policy verifyImages rules (kyverno.io/v1)",
