@@ -32,16 +32,14 @@ type kyFilter struct {
 // namespaces and refuses the other filters (kinds, names, selectors,
 // users) by name.
 type kyExclude struct {
-	Any          []kyExFilter    `json:"any"`
-	All          []kyExFilter    `json:"all"`
-	Resources    *kyExResources  `json:"resources"`
-	Subjects     json.RawMessage `json:"subjects"`
-	Roles        json.RawMessage `json:"roles"`
-	ClusterRoles json.RawMessage `json:"clusterRoles"`
+	Any []kyExFilter `json:"any"`
+	All []kyExFilter `json:"all"`
+	// The legacy form: one filter at the top of the block.
+	kyExFilter
 }
 
 type kyExFilter struct {
-	Resources    kyExResources   `json:"resources"`
+	Resources    *kyExResources  `json:"resources"`
 	Subjects     json.RawMessage `json:"subjects"`
 	Roles        json.RawMessage `json:"roles"`
 	ClusterRoles json.RawMessage `json:"clusterRoles"`
@@ -84,15 +82,14 @@ func (c *conv) kyExclude(path string, match *v1alpha1.MatchResources, ex *kyExcl
 		filters = append(filters, filter{path + ".all[0]", ex.All[0]})
 	}
 	if ex.Resources != nil || present(ex.Subjects) || present(ex.Roles) || present(ex.ClusterRoles) {
-		var r kyExResources
-		if ex.Resources != nil {
-			r = *ex.Resources
-		}
-		filters = append(filters, filter{path, kyExFilter{Resources: r, Subjects: ex.Subjects, Roles: ex.Roles, ClusterRoles: ex.ClusterRoles}})
+		filters = append(filters, filter{path, ex.kyExFilter})
 	}
 	var excluded []string
 	for _, f := range filters {
-		r := f.f.Resources
+		var r kyExResources
+		if f.f.Resources != nil {
+			r = *f.f.Resources
+		}
 		for _, other := range []struct {
 			field string
 			raw   json.RawMessage
