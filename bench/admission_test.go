@@ -182,10 +182,16 @@ func (w *world) admissionPolicyScaling(tb testing.TB, full bool) Entry {
 // the registry on loopback and, through a proxy that holds each request
 // for delay, as if it were that far away.
 func (w *world) coldPodWidth(tb testing.TB, full bool, delay time.Duration) Entry {
-	imgs := w.signedImages(tb, fmt.Sprintf("cold%d", delay.Milliseconds()), 20)
 	host := w.reg.Host
 	if delay > 0 {
 		host = startProxy(tb, w.reg.Host, delay).Host
+	}
+	// Signed through the host they are admitted from, as images are: the
+	// signed payload names the repository.
+	imgs := make([]harness.Image, 20)
+	for i := range imgs {
+		imgs[i] = w.reg.PushRandomImage(tb, fmt.Sprintf("cold%d-%d", delay.Milliseconds(), i), "v1")
+		w.cosign.Sign(tb, host+strings.TrimPrefix(imgs[i].Ref, w.reg.Host), w.key, harness.Legacy)
 	}
 	// Results live for a nanosecond: every admission verifies afresh.
 	s := startSignet(tb, w.policyDir(tb, 1, host+"/**"), "--cache-ttl", "1ns", "--cache-negative-ttl", "1ns")

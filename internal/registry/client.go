@@ -16,6 +16,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
+	"golang.org/x/sync/singleflight"
 )
 
 // Errors returned by the client, matched with errors.Is.
@@ -54,13 +55,18 @@ type Client struct {
 
 	mu         sync.Mutex
 	transports map[Repository]*repoTransport
+	// connecting makes concurrent first requests to one repository share
+	// the making of its transport (a token request, for some registries).
+	connecting singleflight.Group
 	// noReferrersAPI is when each registry host last answered that it has
 	// no referrers API; within referrersAPIMemo, its tag schema is read
 	// directly (a registry with the API must not answer 404).
 	noReferrersAPI map[string]time.Time
 	// legacySuffices holds the repositories whose last image passed on
 	// its legacy .sig (and .att) alone: their next image's referrers are
-	// read only if its legacy evidence is not enough.
+	// read only if its legacy evidence is not enough. A repository not in
+	// it follows the last image of its registry (the entry with an empty
+	// Path), so the first image of each repository is not read both ways.
 	legacySuffices map[Repository]bool
 }
 
@@ -70,20 +76,21 @@ const maxLegacyHints = 10000
 func (c *Client) legacyFirst(repo Repository) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.legacySuffices[repo]
+	suffices, known := c.legacySuffices[repo]
+	if !known {
+		return c.legacySuffices[Repository{Host: repo.Host}]
+	}
+	return suffices
 }
 
 func (c *Client) setLegacyFirst(repo Repository, suffices bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if !suffices {
-		delete(c.legacySuffices, repo)
-		return
-	}
 	if c.legacySuffices == nil || len(c.legacySuffices) >= maxLegacyHints {
 		c.legacySuffices = map[Repository]bool{}
 	}
-	c.legacySuffices[repo] = true
+	c.legacySuffices[repo] = suffices
+	c.legacySuffices[Repository{Host: repo.Host}] = suffices
 }
 
 // referrersAPIMemo is how long a registry without the referrers API is
@@ -136,6 +143,7 @@ func New(opts ...Option) (*Client, error) {
 	if !o.allowHTTP {
 		o.transport = httpsOnly{next: o.transport}
 	}
+	o.transport = &pingCache{next: o.transport}
 	return &Client{opts: o, transports: map[Repository]*repoTransport{}}, nil
 }
 
@@ -173,13 +181,32 @@ func (c *Client) scheme() string {
 // transportFor returns an authenticated transport scoped to pull repo,
 // creating it (and pinging the registry) on first use. retry reports whether
 // an error came from talking to the registry, and may be transient.
-func (c *Client) transportFor(ctx context.Context, repo Repository) (rt *repoTransport, retry bool, err error) {
+func (c *Client) transportFor(ctx context.Context, repo Repository) (*repoTransport, bool, error) {
 	c.mu.Lock()
 	rt, ok := c.transports[repo]
 	c.mu.Unlock()
 	if ok {
 		return rt, false, nil
 	}
+	type made struct {
+		rt    *repoTransport
+		retry bool
+	}
+	v, err, _ := c.connecting.Do(repo.String(), func() (any, error) {
+		rt, retry, err := c.connect(ctx, repo)
+		return made{rt, retry}, err
+	})
+	if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The request that connected for everyone was cancelled; this one was not.
+		rt, retry, err := c.connect(ctx, repo)
+		return rt, retry, err
+	}
+	m := v.(made)
+	return m.rt, m.retry, err
+}
+
+// connect makes and keeps the transport of repo.
+func (c *Client) connect(ctx context.Context, repo Repository) (rt *repoTransport, retry bool, err error) {
 	nameOpts := []name.Option{name.StrictValidation}
 	if c.opts.allowHTTP {
 		nameOpts = append(nameOpts, name.Insecure)

@@ -102,11 +102,11 @@ func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, o
 	}
 	tag := strings.Replace(digest, ":", "-", 1)
 	legacy := []lookup{func(ctx context.Context) ([]Evidence, error) {
-		return c.legacy(ctx, where, tag+".sig", LegacySignature)
+		return c.legacy(ctx, where, tag+".sig", LegacySignature, cosignPayloadOf(repo, digest))
 	}}
 	if !opts.SkipAttestations {
 		legacy = append(legacy, func(ctx context.Context) ([]Evidence, error) {
-			return c.legacy(ctx, where, tag+".att", LegacyAttestation)
+			return c.legacy(ctx, where, tag+".att", LegacyAttestation, nil)
 		})
 	}
 	bundles := func(ctx context.Context) ([]Evidence, error) { return c.bundles(ctx, where, digest) }
@@ -187,8 +187,9 @@ func runLookups(ctx context.Context, enough func([]Evidence) bool, fns ...lookup
 	return found, stopped, nil
 }
 
-// legacy reads the layers of cosign's signature or attestation tag.
-func (c *Client) legacy(ctx context.Context, repo Repository, tag string, kind Kind) ([]Evidence, error) {
+// legacy reads the layers of cosign's signature or attestation tag. A
+// layer that known has the bytes of is not fetched.
+func (c *Client) legacy(ctx context.Context, repo Repository, tag string, kind Kind, known knownContent) ([]Evidence, error) {
 	m, err := c.Resolve(ctx, repo, tag)
 	if errors.Is(err, ErrNotFound) {
 		return nil, nil
@@ -207,7 +208,48 @@ func (c *Client) legacy(ctx context.Context, repo Repository, tag string, kind K
 	for i := range which {
 		which[i] = i
 	}
-	return c.layers(ctx, repo, m.Digest, im.Layers, which, kind)
+	return c.layers(ctx, repo, m.Digest, im.Layers, which, kind, known)
+}
+
+// knownContent returns the bytes of a layer without fetching them, or nil.
+// Whatever it returns must match the layer's digest.
+type knownContent func(Descriptor) []byte
+
+// cosignPayloadOf knows the simple-signing payload cosign signs for the
+// image digest in repo when no annotations were added (-a): it is fixed by
+// the repository's name and the digest. The layer's digest decides: bytes
+// that hash to it are the bytes the registry would send, so a match saves
+// the signature's blob request, the only request after the .sig manifest,
+// and a mismatch (annotations, another signer, another name) just fetches.
+func cosignPayloadOf(repo Repository, digest string) knownContent {
+	names := []string{repo.String()}
+	if repo.Host == "index.docker.io" {
+		names = append(names, "docker.io/"+repo.Path) // cosign writes index.docker.io; others may not
+	}
+	return func(l Descriptor) []byte {
+		for _, name := range names {
+			if !jsonPlain(name) {
+				continue
+			}
+			p := []byte(`{"critical":{"identity":{"docker-reference":"` + name + `"},"image":{"docker-manifest-digest":"` + digest +
+				`"},"type":"cosign container image signature"},"optional":null}`)
+			if int64(len(p)) == l.Size && checkDigest(l.Digest, p) == nil {
+				return p
+			}
+		}
+		return nil
+	}
+}
+
+// jsonPlain reports whether s needs no escaping in a JSON string (as
+// encoding/json writes it, which also escapes <, > and &).
+func jsonPlain(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e || strings.ContainsRune(`"\<>&`, r) {
+			return false
+		}
+	}
+	return true
 }
 
 // bundles reads the Sigstore bundles among the referrers of digest.
@@ -247,7 +289,7 @@ func (c *Client) bundles(ctx context.Context, repo Repository, digest string) ([
 		if len(which) > c.opts.limits.MaxLayers {
 			return nil, fmt.Errorf("reading referrer %s@%s: %w: %d bundle layers, at most %d are read", repo, d.Digest, ErrLimit, len(which), c.opts.limits.MaxLayers)
 		}
-		ev, err := c.layers(ctx, repo, m.Digest, im.Layers, which, SigstoreBundle)
+		ev, err := c.layers(ctx, repo, m.Digest, im.Layers, which, SigstoreBundle, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -303,8 +345,9 @@ func (c *Client) referrerIndex(repo Repository, digest string, body []byte) ([]D
 }
 
 // layers fetches the layers of one manifest at the given indices, a few at a
-// time. Evidence.Layer is the index in the manifest.
-func (c *Client) layers(ctx context.Context, repo Repository, manifest string, all []Descriptor, which []int, kind Kind) ([]Evidence, error) {
+// time, but for those whose bytes known has. Evidence.Layer is the index in
+// the manifest.
+func (c *Client) layers(ctx context.Context, repo Repository, manifest string, all []Descriptor, which []int, kind Kind, known knownContent) ([]Evidence, error) {
 	// Every size is checked before any fetch starts: returning from the loop
 	// below would leave fetches running.
 	for _, i := range which {
@@ -317,15 +360,21 @@ func (c *Client) layers(ctx context.Context, repo Repository, manifest string, a
 	g.SetLimit(4)
 	for j, i := range which {
 		l := all[i]
+		out[j] = Evidence{
+			Kind: kind, Repository: repo, Manifest: manifest, Layer: i,
+			MediaType: l.MediaType, Annotations: l.Annotations,
+		}
+		if known != nil {
+			if out[j].Content = known(l); out[j].Content != nil {
+				continue
+			}
+		}
 		g.Go(func() error {
 			content, err := c.Blob(gctx, repo, l.Digest)
 			if err != nil {
 				return fmt.Errorf("reading %s@%s layer %d: %w", repo, manifest, i, err)
 			}
-			out[j] = Evidence{
-				Kind: kind, Repository: repo, Manifest: manifest, Layer: i,
-				MediaType: l.MediaType, Content: content, Annotations: l.Annotations,
-			}
+			out[j].Content = content
 			return nil
 		})
 	}

@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -589,12 +590,23 @@ func TestEvidenceLegacyFirst(t *testing.T) {
 	t.Parallel()
 	h := newHostile(t, true)
 	sigBlob := []byte(`{"critical":{}}`)
-	h.route("manifests/"+tagOf(hostileImage, ".sig"), serveJSON(registry.MediaTypeOCIManifest, manifestJSON(t, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest,
-		Layers: []registry.Descriptor{{MediaType: simpleSigningType, Digest: sha256Digest(sigBlob), Size: int64(len(sigBlob))}}})))
-	h.route("blobs/"+sha256Digest(sigBlob), serveJSON("application/octet-stream", sigBlob))
 	// The registry has no referrers API and this image no referrers: the
 	// client asks the API once, then the tag schema.
 	referrerRequests := func() int { return h.count("referrers/"+hostileImage) + h.count("manifests/"+tagOf(hostileImage, "")) }
+	sig := serveJSON(registry.MediaTypeOCIManifest, manifestJSON(t, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest,
+		Layers: []registry.Descriptor{{MediaType: simpleSigningType, Digest: sha256Digest(sigBlob), Size: int64(len(sigBlob))}}}))
+	var first atomic.Bool
+	first.Store(true)
+	h.route("manifests/"+tagOf(hostileImage, ".sig"), func(w http.ResponseWriter, r *http.Request) {
+		// On the first image, where both are read at once, the .sig waits
+		// for the tag schema's request: one the .sig's answer cancelled
+		// could reach the registry later, and be counted in a later step.
+		for start := time.Now(); first.Load() && h.count("manifests/"+tagOf(hostileImage, "")) == 0 && time.Since(start) < 2*time.Second; {
+			time.Sleep(time.Millisecond)
+		}
+		sig(w, r)
+	})
+	h.route("blobs/"+sha256Digest(sigBlob), serveJSON("application/octet-stream", sigBlob))
 
 	cl := newTLSClient(t, h.Server)
 	var enough bool
@@ -622,7 +634,7 @@ func TestEvidenceLegacyFirst(t *testing.T) {
 		referrersRead int // 0 no, 1 yes, either
 		name          string
 	}{
-		{true, either, "first image: everything is read in parallel, and the .sig was enough"},
+		{true, 1, "first image: everything is read in parallel, and the .sig was enough"},
 		{true, 0, "next image: the .sig first, and it is enough"},
 		{true, 0, "and the next"},
 		{false, 1, "a .sig that is not enough: the referrers are read after it"},
@@ -631,6 +643,7 @@ func TestEvidenceLegacyFirst(t *testing.T) {
 		before, askedBefore := referrerRequests(), asked
 		enough = step.enough
 		get()
+		first.Store(false)
 		read := 0
 		if referrerRequests() > before {
 			read = 1

@@ -1,0 +1,196 @@
+package registry_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/harness"
+)
+
+// The /v2/ ping of a registry is sent once for all its repositories, also
+// when they are first read at the same time; a 401 from the registry makes
+// the next new repository ping again.
+func TestPingOncePerRegistry(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, true)
+	c := newTLSClient(t, h.Server)
+	pings := func() int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.hits["/v2/"]
+	}
+	resolve := func(path string) error {
+		_, err := c.Resolve(t.Context(), registry.Repository{Host: h.Repo.Host, Path: path}, "latest")
+		return err
+	}
+
+	var wg sync.WaitGroup
+	for _, path := range []string{"a", "b", "c", "d", "e", "f", "g", "h"} {
+		wg.Go(func() {
+			if err := resolve(path); !errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("Resolve %s: %v, want ErrNotFound", path, err)
+			}
+		})
+	}
+	wg.Wait()
+	if n := pings(); n != 1 {
+		t.Fatalf("8 repositories read at once: %d pings, want 1", n)
+	}
+	if err := resolve("i"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := pings(); n != 1 {
+		t.Fatalf("one more repository: %d pings in all, want 1", n)
+	}
+
+	h.route("manifests/latest", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusUnauthorized) })
+	if err := resolve(h.Repo.Path); err == nil {
+		t.Fatal("Resolve answered 401: no error")
+	}
+	if err := resolve("j"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatal(err)
+	}
+	if n := pings(); n != 2 {
+		// The 401's repository used the kept answer; j pinged again.
+		t.Fatalf("after a 401: %d pings in all, want 2", n)
+	}
+}
+
+// A ping answer other than 200 or 401 is not kept.
+func TestPingFailureNotKept(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, true)
+	var mu sync.Mutex
+	failing := true
+	h.route("/v2/", func(w http.ResponseWriter, _ *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			w.WriteHeader(http.StatusForbidden)
+		}
+	})
+	c := newTLSClient(t, h.Server)
+	if _, err := c.Resolve(t.Context(), h.Repo, "latest"); err == nil || errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("Resolve with a 403 ping: %v, want a connection error", err)
+	}
+	mu.Lock()
+	failing = false
+	mu.Unlock()
+	if _, err := c.Resolve(t.Context(), registry.Repository{Host: h.Repo.Host, Path: "other"}, "latest"); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("Resolve after the registry recovered: %v, want ErrNotFound", err)
+	}
+}
+
+// The simple-signing payload cosign signs without annotations is known
+// from the repository and the digest: its blob is not fetched. With an
+// annotation (-a) it is not, and the blob is fetched.
+func TestCosignPayloadNotFetched(t *testing.T) {
+	t.Parallel()
+	reg := startTampering(t)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	c := newClient(t)
+
+	for _, tc := range []struct {
+		name    string
+		extra   []string
+		fetched bool
+	}{
+		{"plain", nil, false},
+		{"annotated", []string{"-a", "team=payments"}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			img := reg.PushRandomImage(t, "app-"+tc.name, "v1")
+			cosign.Sign(t, img.Ref, key, harness.Legacy, tc.extra...)
+			repo := repoOf(t, img.Ref)
+			var m registry.ImageManifest
+			if err := json.Unmarshal(reg.fetch(t, "/v2/"+repo.Path+"/manifests/"+tagOf(img.Digest, ".sig")).Body.Bytes(), &m); err != nil || len(m.Layers) != 1 {
+				t.Fatalf("the .sig manifest: %v, %d layers", err, len(m.Layers))
+			}
+			blob := "/v2/" + repo.Path + "/blobs/" + m.Layers[0].Digest
+			payload := reg.fetch(t, blob).Body.Bytes()
+			var mu sync.Mutex
+			fetched := false
+			reg.override(blob, func(w http.ResponseWriter, _ *http.Request) {
+				mu.Lock()
+				fetched = true
+				mu.Unlock()
+				_, _ = w.Write(payload)
+			})
+
+			ev, err := c.Evidence(t.Context(), repo, img.Digest, registry.EvidenceOptions{SkipAttestations: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(ev) != 1 || ev[0].Kind != registry.LegacySignature || !bytes.Equal(ev[0].Content, payload) {
+				t.Fatalf("evidence %+v, want the .sig with the payload the registry holds:\n%s", ev, payload)
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if fetched != tc.fetched {
+				t.Errorf("payload blob fetched: %v, want %v", fetched, tc.fetched)
+			}
+		})
+	}
+}
+
+// A repository read for the first time follows the last image of its
+// registry: where legacy evidence was enough there, its .sig is read first
+// and its referrers not at all when the .sig is enough.
+func TestEvidenceLegacyFirstAcrossRepositories(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, true)
+	sigBlob := []byte(`{"critical":{}}`)
+	sig := serveJSON(registry.MediaTypeOCIManifest, manifestJSON(t, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest,
+		Layers: []registry.Descriptor{{MediaType: simpleSigningType, Digest: sha256Digest(sigBlob), Size: int64(len(sigBlob))}}}))
+	repos := []registry.Repository{h.Repo, {Host: h.Repo.Host, Path: "other"}, {Host: h.Repo.Host, Path: "third"}}
+	h.mu.Lock()
+	for _, r := range repos {
+		h.routes["/v2/"+r.Path+"/manifests/"+tagOf(hostileImage, ".sig")] = sig
+		h.routes["/v2/"+r.Path+"/blobs/"+sha256Digest(sigBlob)] = serveJSON("application/octet-stream", sigBlob)
+	}
+	h.mu.Unlock()
+	referrerRequests := func(r registry.Repository) int {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.hits["/v2/"+r.Path+"/referrers/"+hostileImage] + h.hits["/v2/"+r.Path+"/manifests/"+tagOf(hostileImage, "")]
+	}
+	// The last repository's .sig waits (up to 2 s) for its referrers to be
+	// asked: they are when both are read at once, and are not when the .sig
+	// is read first and is enough.
+	h.mu.Lock()
+	h.routes["/v2/"+repos[2].Path+"/manifests/"+tagOf(hostileImage, ".sig")] = func(w http.ResponseWriter, r *http.Request) {
+		for start := time.Now(); referrerRequests(repos[2]) == 0 && time.Since(start) < 2*time.Second; {
+			time.Sleep(time.Millisecond)
+		}
+		sig(w, r)
+	}
+	h.mu.Unlock()
+	c := newTLSClient(t, h.Server)
+	evidence := func(r registry.Repository, enough bool) {
+		t.Helper()
+		ev, err := c.Evidence(t.Context(), r, hostileImage, registry.EvidenceOptions{
+			SkipAttestations: true,
+			Enough:           func([]registry.Evidence) bool { return enough },
+		})
+		if err != nil || len(ev) != 1 {
+			t.Fatalf("Evidence of %s: %d pieces, %v; want the .sig", r, len(ev), err)
+		}
+	}
+	evidence(repos[0], true) // read both ways; the .sig was enough
+	evidence(repos[1], true)
+	if n := referrerRequests(repos[1]); n != 0 {
+		t.Errorf("a new repository where the registry's last .sig was enough: %d referrer requests, want 0", n)
+	}
+	evidence(repos[1], false) // not enough: the registry's next new repository is read both ways
+	evidence(repos[2], true)
+	if n := referrerRequests(repos[2]); n == 0 {
+		t.Errorf("a new repository after a .sig that was not enough: its referrers were not read")
+	}
+}
