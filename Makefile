@@ -29,8 +29,8 @@ HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
   $(foreach p,helm.sh/helm/v3/pkg/lint/rules helm.sh/helm/v3/pkg/chartutil,-X $(p).k8sVersionMajor=1 -X $(p).k8sVersionMinor=$(HELM_KUBE_MINOR))
 
 .PHONY: build
-build: ## build bin/signet
-	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/signet ./cmd/signet
+build: ## build bin/signet and bin/signet-server (signet serve and node-agent run it)
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/signet ./cmd/signet-server
 
 .PHONY: tools
 tools: $(TOOLS) ## build the third-party binaries the tests use into bin/

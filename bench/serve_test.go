@@ -28,7 +28,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 
-	"github.com/signet-dev/signet/internal/cli"
+	signetserver "github.com/signet-dev/signet/internal/cli/server"
 )
 
 // server is an HTTPS admission endpoint and a client that trusts it. Both
@@ -88,7 +88,7 @@ func startSignet(tb testing.TB, policies string, flags ...string) *server {
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan int, 1)
-	go func() { done <- cli.Execute(ctx, args, io.Discard, logs) }()
+	go func() { done <- signetserver.Execute(ctx, args, io.Discard, logs) }()
 	tb.Cleanup(func() {
 		cancel()
 		select {

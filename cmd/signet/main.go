@@ -1,6 +1,8 @@
 // Command signet enforces container image signature and attestation policies.
 // It builds a signal-aware context, runs the root command and sets the exit code;
-// everything else lives in internal/cli.
+// everything else lives in internal/cli. signet serve and signet node-agent run
+// the signet-server binary (cmd/signet-server), which links the Kubernetes
+// client libraries that this one leaves out to start faster.
 package main
 
 import (

@@ -64,7 +64,7 @@ Exit codes: 0 converted; 1 something cannot be expressed (without
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return WithExitCode(ExitUndecided, err)
 			}
 			return o.run(args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -78,12 +78,12 @@ func (o *policyConvertOptions) run(files []string, stdout, stderr io.Writer) err
 	if err != nil {
 		var refused *convert.RefusedError
 		if errors.As(err, &refused) {
-			return withExitCode(ExitDenied, err)
+			return WithExitCode(ExitDenied, err)
 		}
 		if res != nil {
-			return withExitCode(ExitDenied, err)
+			return WithExitCode(ExitDenied, err)
 		}
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	var out []byte
 	if o.output == "json" {
@@ -92,7 +92,7 @@ func (o *policyConvertOptions) run(files []string, stdout, stderr io.Writer) err
 		out, err = res.YAML()
 	}
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	for _, n := range res.Notes {
 		if n.Lossy {

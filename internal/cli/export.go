@@ -12,8 +12,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/manifests"
-	"github.com/signet-dev/signet/internal/nodeagent"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/policydir"
 	"github.com/signet-dev/signet/internal/policyjson"
 )
 
@@ -61,7 +61,7 @@ Exit codes: 0 written; 1 refused (not expressible); 2 bad input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return WithExitCode(ExitUndecided, err)
 			}
 			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -83,7 +83,7 @@ func (o *policyExportOptions) Validate() error {
 	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
 		return fmt.Errorf("--unmatched: %w", err)
 	}
-	if err := nodeagent.CheckNamespace(o.namespace); err != nil {
+	if err := policydir.CheckNamespace(o.namespace); err != nil {
 		return fmt.Errorf("--namespace: %w", err)
 	}
 	o.labels = map[string]string{"kubernetes.io/metadata.name": o.namespace}
@@ -100,18 +100,18 @@ func (o *policyExportOptions) Validate() error {
 func (o *policyExportOptions) run(stdout, stderr io.Writer) error {
 	snap, set, invalid, err := o.load()
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	for _, ie := range invalid {
 		fmt.Fprintf(stderr, "warning: %v (images it selects are rejected)\n", ie)
 	}
 	var tr *root.TrustedRoot
-	res := manifests.Resolver{Set: set, TrustRoot: fileTrustRoot, Default: func() (root.TrustedMaterial, error) {
+	res := manifests.Resolver{Set: set, TrustRoot: FileTrustRoot, Default: func() (root.TrustedMaterial, error) {
 		if tr != nil {
 			return tr, nil
 		}
 		var err error
-		tr, err = loadTrustedRoot(o.trustedRoot)
+		tr, err = LoadTrustedRoot(o.trustedRoot)
 		return tr, err
 	}}
 	out, err := policyjson.Export(snap.Policies(), policyjson.Options{
@@ -131,35 +131,35 @@ func (o *policyExportOptions) run(stdout, stderr io.Writer) error {
 		}
 	}
 	if errors.Is(err, policyjson.ErrNotExpressible) {
-		return withExitCode(ExitDenied, err)
+		return WithExitCode(ExitDenied, err)
 	}
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	data, err := out.File.MarshalIndent()
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	regs := out.Registries.YAML()
 	if o.output == "-" {
 		if _, err := stdout.Write(data); err != nil {
-			return withExitCode(ExitUndecided, err)
+			return WithExitCode(ExitUndecided, err)
 		}
 		if len(regs) > 0 {
 			fmt.Fprintf(stderr, "registries.d (e.g. /etc/containers/registries.d/signet.yaml):\n%s", regs)
 		}
 		return nil
 	}
-	if err := nodeagent.WriteFileAtomic(filepath.Join(o.output, o.namespace+".json"), data); err != nil {
-		return withExitCode(ExitUndecided, err)
+	if err := policydir.WriteFileAtomic(filepath.Join(o.output, o.namespace+".json"), data); err != nil {
+		return WithExitCode(ExitUndecided, err)
 	}
 	if len(regs) > 0 {
 		dir := filepath.Join(o.output, "registries.d")
 		if err := os.MkdirAll(dir, 0o755); err != nil { //nolint:gosec // G301: the runtime reads it
-			return withExitCode(ExitUndecided, err)
+			return WithExitCode(ExitUndecided, err)
 		}
-		if err := nodeagent.WriteFileAtomic(filepath.Join(dir, "signet.yaml"), regs); err != nil {
-			return withExitCode(ExitUndecided, err)
+		if err := policydir.WriteFileAtomic(filepath.Join(dir, "signet.yaml"), regs); err != nil {
+			return WithExitCode(ExitUndecided, err)
 		}
 	}
 	return nil

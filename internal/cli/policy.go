@@ -63,12 +63,12 @@ func (o *policySetOptions) load() (snap *policy.Snapshot, set *manifests.Set, in
 		return nil, set, nil, fmt.Errorf("no ClusterImagePolicy or ImagePolicy found in %s", strings.Join(o.paths, ", "))
 	}
 	var tr *root.TrustedRoot
-	res := manifests.Resolver{Set: set, TrustRoot: fileTrustRoot, Default: func() (root.TrustedMaterial, error) {
+	res := manifests.Resolver{Set: set, TrustRoot: FileTrustRoot, Default: func() (root.TrustedMaterial, error) {
 		if tr != nil {
 			return tr, nil
 		}
 		var err error
-		tr, err = loadTrustedRoot(o.trustedRoot)
+		tr, err = LoadTrustedRoot(o.trustedRoot)
 		return tr, err
 	}}
 	var compiled []*policy.Policy
@@ -113,7 +113,7 @@ Exit codes: 0 every image allowed (warnings included), 1 some image denied,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return WithExitCode(ExitUndecided, err)
 			}
 			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -166,14 +166,14 @@ func (o *policyTestOptions) Validate() error {
 func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
 	snap, _, invalid, err := o.load()
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	for _, ie := range invalid {
 		fmt.Fprintf(stderr, "warning: %v (images it selects are denied)\n", ie)
 	}
 	rc, err := newRegistryClient(o.allowHTTP)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	// No cache: every image is decided afresh. Secrets among the policy
 	// files supply signature pull credentials.
@@ -189,7 +189,7 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 	}
 	objs, err := o.loadResources()
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	for _, obj := range objs {
 		t := target
@@ -205,7 +205,7 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 		}
 	}
 	if err := printDecisions(stdout, o.output, decisions); err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	return decisionsExit(decisions)
 }
@@ -231,7 +231,7 @@ func decisionsExit(decisions []check.Decision) error {
 		}
 	}
 	if code != ExitOK {
-		return withExitCode(code, errSilent)
+		return WithExitCode(code, errSilent)
 	}
 	return nil
 }
@@ -311,9 +311,9 @@ could not be read.`,
 			if err != nil {
 				var pathErr *fs.PathError
 				if errors.As(err, &pathErr) {
-					return withExitCode(ExitUndecided, err)
+					return WithExitCode(ExitUndecided, err)
 				}
-				return withExitCode(ExitDenied, err)
+				return WithExitCode(ExitDenied, err)
 			}
 			for _, ie := range invalid {
 				where := set.Sources[ie.Object]
@@ -322,7 +322,7 @@ could not be read.`,
 				}
 			}
 			if len(invalid) > 0 {
-				return withExitCode(ExitDenied, fmt.Errorf("%d of %d policies are invalid", len(invalid), len(set.Policies)))
+				return WithExitCode(ExitDenied, fmt.Errorf("%d of %d policies are invalid", len(invalid), len(set.Policies)))
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "%d policies are valid\n", len(set.Policies))
 			return nil

@@ -2,6 +2,12 @@
 // with an options struct that registers its flags and validates them. Exit codes
 // are shared by every command: 0 success (verified, allowed), 1 the policy is
 // not met (denied), 2 signet could not decide or the command was used wrongly.
+//
+// The commands that run in a cluster (serve, node-agent) are in package
+// server, which links the Kubernetes client libraries; this package does
+// not, so the signet binary starts without their package initialization
+// (about a quarter of its start-up). In the signet binary, those two
+// commands run the signet-server binary (see delegate.go).
 package cli
 
 import (
@@ -29,11 +35,13 @@ type exitError struct {
 func (e *exitError) Error() string { return e.err.Error() }
 func (e *exitError) Unwrap() error { return e.err }
 
-// withExitCode makes a command exit with code and print err.
-func withExitCode(code int, err error) error { return &exitError{code: code, err: err} }
+// WithExitCode makes a command exit with code and print err.
+func WithExitCode(code int, err error) error { return &exitError{code: code, err: err} }
 
-// NewRootCommand returns the signet command tree.
-func NewRootCommand() *cobra.Command {
+// NewRootCommand returns the signet command tree. cluster are the commands
+// of package server (serve, node-agent); without them, commands of those
+// names run signet-server.
+func NewRootCommand(cluster ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "signet",
 		Short: "Enforce container image signature and attestation policies",
@@ -46,14 +54,22 @@ bad usage.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand(), newServeCommand(), newNodeAgentCommand())
-	root.AddCommand(newTrustRootCommand())
+	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand(), newTrustRootCommand())
+	if len(cluster) == 0 {
+		cluster = delegatedCommands()
+	}
+	root.AddCommand(cluster...)
 	return root
 }
 
 // Execute runs the command line in args and returns the process exit code.
 func Execute(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	root := NewRootCommand()
+	return Run(ctx, NewRootCommand(), args, stdout, stderr)
+}
+
+// Run runs the command line in args on root and returns the process exit
+// code.
+func Run(ctx context.Context, root *cobra.Command, args []string, stdout, stderr io.Writer) int {
 	root.SetArgs(args)
 	root.SetOut(stdout)
 	root.SetErr(stderr)

@@ -7,9 +7,6 @@ import (
 	"runtime"
 	"strings"
 	"testing"
-
-	"github.com/spf13/cobra"
-	"github.com/spf13/pflag"
 )
 
 func TestVersion(t *testing.T) {
@@ -36,37 +33,4 @@ func TestUsageErrorsExitTwo(t *testing.T) {
 			t.Errorf("signet %s: stderr %q, want an error message", strings.Join(args, " "), errOut.String())
 		}
 	}
-}
-
-func TestParseImageFields(t *testing.T) {
-	got, err := parseImageFields([]string{"Task.tekton.dev=spec.steps[].image,spec.sidecars[].image", "Widget=spec.image"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(got) != 2 || got[0].Kind.Group != "tekton.dev" || got[0].Kind.Kind != "Task" || len(got[0].Paths) != 2 || got[1].Kind.Group != "" {
-		t.Fatalf("parsed %+v", got)
-	}
-	for _, bad := range []string{"Task.tekton.dev", "=spec.image", "Task="} {
-		if _, err := parseImageFields([]string{bad}); err == nil {
-			t.Errorf("%q accepted", bad)
-		}
-	}
-}
-
-// TestFlagUsageNamesOneValue: pflag takes a back-quoted word in a flag's
-// usage as the name of its value in --help ("--policy path"). A quoted
-// phrase would print as "--policy signet policy test".
-func TestFlagUsageNamesOneValue(t *testing.T) {
-	var walk func(c *cobra.Command)
-	walk = func(c *cobra.Command) {
-		c.Flags().VisitAll(func(f *pflag.Flag) {
-			if name, _ := pflag.UnquoteUsage(f); strings.ContainsAny(name, " \t") {
-				t.Errorf("%s --%s: --help names its value %q", c.CommandPath(), f.Name, name)
-			}
-		})
-		for _, sub := range c.Commands() {
-			walk(sub)
-		}
-	}
-	walk(NewRootCommand())
 }

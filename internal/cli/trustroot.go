@@ -21,8 +21,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
-	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/trust"
+	"github.com/signet-dev/signet/internal/trustspec"
 )
 
 func newTrustRootCommand() *cobra.Command {
@@ -58,7 +58,7 @@ is refused. Rebuild and re-apply it before its TUF metadata expires
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return WithExitCode(ExitUndecided, err)
 			}
 			return o.run(cmd.Context(), args[0], cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
@@ -83,8 +83,8 @@ func (o *trustRootCreateOptions) run(ctx context.Context, name string, stdout, s
 	initial := sgtuf.DefaultRoot()
 	if o.rootFile != "" {
 		var err error
-		if initial, err = readBounded(o.rootFile, trust.MaxTUFFileSize); err != nil {
-			return withExitCode(ExitUndecided, err)
+		if initial, err = ReadBounded(o.rootFile, trust.MaxTUFFileSize); err != nil {
+			return WithExitCode(ExitUndecided, err)
 		}
 	}
 	var packed []byte
@@ -95,15 +95,15 @@ func (o *trustRootCreateOptions) run(ctx context.Context, name string, stdout, s
 		packed, err = fetchRepository(ctx, o.fromURL, initial, o.target)
 	}
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	spec := v1alpha1.TrustRootSpec{Repository: &v1alpha1.TUFRepository{MirrorFS: packed, Root: initial}}
 	if o.target != trust.DefaultTrustedRootTarget {
 		spec.Repository.TrustedRootTarget = o.target
 	}
-	m, err := controller.ResolveSpec(ctx, spec)
+	m, err := trustspec.Resolve(ctx, spec)
 	if err != nil {
-		return withExitCode(ExitUndecided, fmt.Errorf("the repository does not verify: %w", err))
+		return WithExitCode(ExitUndecided, fmt.Errorf("the repository does not verify: %w", err))
 	}
 	tr := v1alpha1.TrustRoot{
 		TypeMeta:   metav1.TypeMeta{APIVersion: v1alpha1.GroupVersion.String(), Kind: "TrustRoot"},
@@ -117,7 +117,7 @@ func (o *trustRootCreateOptions) run(ctx context.Context, name string, stdout, s
 		Spec       v1alpha1.TrustRootSpec `json:"spec"`
 	}{tr.APIVersion, tr.Kind, map[string]string{"name": name}, tr.Spec})
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	header := fmt.Sprintf("# TrustRoot %s: trusted root %s (TUF root version %d); its TUF metadata expires %s: rebuild before then.\n",
 		name, m.Version, m.RootVersion, m.MetadataExpires.Format(time.RFC3339))
@@ -128,7 +128,7 @@ func (o *trustRootCreateOptions) run(ctx context.Context, name string, stdout, s
 		err = os.WriteFile(o.out, out, 0o644) //nolint:gosec // G306: a manifest of public material
 	}
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	fmt.Fprintf(stderr, "TrustRoot %s: %d bytes of repository, TUF metadata valid until %s\n", name, len(packed), m.MetadataExpires.Format(time.RFC3339))
 	return nil
@@ -188,7 +188,7 @@ memory; a remote TrustRoot is fetched from its mirror.`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if o.output != "text" && o.output != "json" {
-				return withExitCode(ExitUndecided, fmt.Errorf("--output %q: want text or json", o.output))
+				return WithExitCode(ExitUndecided, fmt.Errorf("--output %q: want text or json", o.output))
 			}
 			file := ""
 			if len(args) == 1 {
@@ -213,7 +213,7 @@ type inspection struct {
 func (o *trustRootInspectOptions) run(ctx context.Context, file string, stdout io.Writer) error {
 	m, source, err := loadInspected(ctx, file)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	in := inspection{Source: source, Version: m.Version, TUFRootVersion: m.RootVersion, Summary: trust.Describe(m.TrustedRoot, time.Now())}
 	if !m.MetadataExpires.IsZero() {
@@ -243,7 +243,7 @@ func loadInspected(ctx context.Context, file string) (*trust.Material, string, e
 		m.Version = "sha256:" + src.SHA256
 		return m, fmt.Sprintf("embedded public-good root (%s@%s, %s)", src.Package, src.Version, src.Date), nil
 	}
-	data, err := readBounded(file, trust.MaxRepositorySize*2)
+	data, err := ReadBounded(file, trust.MaxRepositorySize*2)
 	if err != nil {
 		return nil, "", err
 	}
@@ -268,7 +268,7 @@ func loadInspected(ctx context.Context, file string) (*trust.Material, string, e
 	if err := yaml.UnmarshalStrict(data, &tr); err != nil {
 		return nil, "", fmt.Errorf("reading %s: %w", file, err)
 	}
-	m, err := controller.ResolveSpec(ctx, tr.Spec)
+	m, err := trustspec.Resolve(ctx, tr.Spec)
 	if err != nil {
 		return nil, "", fmt.Errorf("TrustRoot %s: %w", tr.Name, err)
 	}
@@ -351,14 +351,14 @@ Only regular files under DIR are served; no directory listings.`,
 func (o *trustRootServeOptions) run(ctx context.Context, dir string, logOut io.Writer) error {
 	fi, err := os.Stat(dir)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	if !fi.IsDir() {
-		return withExitCode(ExitUndecided, fmt.Errorf("%s is not a directory", dir))
+		return WithExitCode(ExitUndecided, fmt.Errorf("%s is not a directory", dir))
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	srv := &http.Server{Handler: repositoryHandler(dir), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
 	fmt.Fprintf(logOut, "serving the TUF repository %s at http://%s/\n", dir, ln.Addr())
@@ -371,7 +371,7 @@ func (o *trustRootServeOptions) run(ctx context.Context, dir string, logOut io.W
 		_ = srv.Shutdown(shutdown)
 		return nil
 	case err := <-errc:
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 }
 

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
-	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -220,81 +218,3 @@ func TestTrustRootServe(t *testing.T) {
 		t.Errorf("POST: %d, want 405", resp.StatusCode)
 	}
 }
-
-func TestServeTUFFlags(t *testing.T) {
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--tuf=false", "--tuf-mirror", "http://127.0.0.1:1"}, "--tuf=false turns TUF off but --tuf-mirror asks for it"},
-		{[]string{"--tuf", "--trusted-root", "x.json"}, "--trusted-root replaces the default root"},
-		{[]string{"--tuf-root", "root.json"}, "--tuf-root needs --tuf"},
-		{[]string{"--tuf-mirror", "ftp://mirror"}, "want an http:// or https:// URL"},
-	} {
-		_, stderr, code := runSignet(t, append([]string{"serve"}, tc.args...)...)
-		if code != ExitUndecided || !strings.Contains(stderr, tc.want) {
-			t.Errorf("serve %v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
-		}
-	}
-}
-
-// TestDefaultTrustTUF: with --tuf the default root starts as the embedded
-// one without any request, stays so while the mirror is down, and becomes
-// the mirror's once a refresh succeeds, with a new version.
-func TestDefaultTrustTUF(t *testing.T) {
-	s := sigstoretest.New(t)
-	repo := tuftest.New(t)
-	repo.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
-	srv := repo.Serve(t)
-	srv.SetDown(true)
-	o := tufOptions{enabled: true, mirror: srv.URL, rootFile: writeTemp(t, "root.json", repo.InitialRoot()), interval: time.Hour}
-	d, err := newDefaultTrust("", o, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.Requests() != 0 {
-		t.Fatal("constructing the default root touched the mirror")
-	}
-	embedded := d.Version()
-	if !strings.HasPrefix(embedded, "embedded:") {
-		t.Fatalf("initial version %q", embedded)
-	}
-	tm, err := d.Material()
-	if err != nil || len(tm.FulcioCertificateAuthorities()) == 0 {
-		t.Fatalf("the embedded root is not in use: %v", err)
-	}
-
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	changed := make(chan struct{}, 1)
-	go d.Run(ctx, slogDiscard(), func() { changed <- struct{}{} })
-	// The first refresh fails (mirror down): the embedded root stays.
-	for srv.Requests() == 0 {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if d.Version() != embedded {
-		t.Fatal("a failed refresh replaced the default root")
-	}
-	cancel()
-
-	// With the mirror up, a refresh brings the mirror's root.
-	srv.SetDown(false)
-	ctx, cancel = context.WithCancel(context.Background())
-	defer cancel()
-	go d.Run(ctx, slogDiscard(), func() { changed <- struct{}{} })
-	select {
-	case <-changed:
-	case <-time.After(10 * time.Second):
-		t.Fatal("no change after a successful refresh")
-	}
-	want, _ := trust.NewMaterial(s.TrustedRootJSON())
-	if d.Version() != "tuf:"+want.Version {
-		t.Fatalf("version %q, want tuf:%s", d.Version(), want.Version)
-	}
-	tm, _ = d.Material()
-	if got := tm.FulcioCertificateAuthorities(); len(got) != 1 {
-		t.Fatalf("material has %d CAs, want the test Sigstore's 1", len(got))
-	}
-}
-
-func slogDiscard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }

@@ -106,7 +106,7 @@ func (o *verifyOptions) Validate() error {
 func (o *verifyOptions) policy() (*verify.Compiled, error) {
 	a := verify.Authority{Name: "cli", InsecureIgnoreTlog: o.ignoreTlog, InsecureIgnoreSCT: o.ignoreSCT}
 	for _, path := range o.keys {
-		data, err := readBounded(path, maxKeyFileSize)
+		data, err := ReadBounded(path, maxKeyFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("--key: %w", err)
 		}
@@ -122,7 +122,7 @@ func (o *verifyOptions) policy() (*verify.Compiled, error) {
 		}}}
 	}
 	if len(o.keys) == 0 || !o.ignoreTlog {
-		tr, err := loadTrustedRoot(o.trustedRoot)
+		tr, err := LoadTrustedRoot(o.trustedRoot)
 		if err != nil {
 			return nil, err
 		}
@@ -134,14 +134,17 @@ func (o *verifyOptions) policy() (*verify.Compiled, error) {
 	return verify.Compile(verify.Policy{Name: "command-line", Authorities: []verify.Authority{a}})
 }
 
-func loadTrustedRoot(path string) (*root.TrustedRoot, error) {
+// LoadTrustedRoot reads a trusted_root.json, or gives the embedded
+// public-good root for "".
+func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
 	if path == "" {
 		return trust.PublicGood()
 	}
 	return trust.LoadTrustedRootFile(path)
 }
 
-func readBounded(path string, limit int64) ([]byte, error) {
+// ReadBounded reads the file at path, refusing one larger than limit bytes.
+func ReadBounded(path string, limit int64) ([]byte, error) {
 	f, err := os.Open(path) //nolint:gosec // G304: a file named on the command line (key, certificate, policy)
 	if err != nil {
 		return nil, err
@@ -189,7 +192,7 @@ each other candidate failed.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return WithExitCode(ExitUndecided, err)
 			}
 			if len(o.policies) > 0 {
 				pt := &policyTestOptions{
@@ -197,7 +200,7 @@ each other candidate failed.`,
 					images:           args, namespace: o.namespace, kind: "Pod", allowHTTP: o.allowHTTP, output: o.output, timeout: o.timeout,
 				}
 				if err := pt.Validate(); err != nil {
-					return withExitCode(ExitUndecided, err)
+					return WithExitCode(ExitUndecided, err)
 				}
 				return pt.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
@@ -222,17 +225,17 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 	for i, s := range images {
 		ref, err := reference.Parse(s)
 		if err != nil {
-			return withExitCode(ExitUndecided, err)
+			return WithExitCode(ExitUndecided, err)
 		}
 		refs[i] = ref
 	}
 	p, err := o.policy()
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	rc, err := newRegistryClient(o.allowHTTP)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	copts := check.Options{AllPlatforms: o.allPlatforms, SkipAttestations: !p.NeedsAttestations()}
 	sigRepo := o.signatureRepository
@@ -242,7 +245,7 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 	if sigRepo != "" {
 		ref, err := reference.Parse(sigRepo)
 		if err != nil || ref.Tag() != "" || ref.Digest() != "" {
-			return withExitCode(ExitUndecided, fmt.Errorf("signature repository %q is not a repository name", sigRepo))
+			return WithExitCode(ExitUndecided, fmt.Errorf("signature repository %q is not a repository name", sigRepo))
 		}
 		r := check.RepositoryOf(ref)
 		copts.SignatureRepository = &r
@@ -262,7 +265,7 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 	_ = g.Wait()
 
 	if err := o.print(stdout, outcomes); err != nil {
-		return withExitCode(ExitUndecided, err)
+		return WithExitCode(ExitUndecided, err)
 	}
 	code := ExitOK
 	for _, oc := range outcomes {
@@ -276,7 +279,7 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 		}
 	}
 	if code != ExitOK {
-		return withExitCode(code, errSilent)
+		return WithExitCode(code, errSilent)
 	}
 	return nil
 }
@@ -353,11 +356,11 @@ func what(s verify.Signature) string {
 // given keychains first, then the Docker config file; allowHTTP permits
 // plain-HTTP registries.
 func newRegistryClient(allowHTTP bool, first ...authn.Keychain) (*registry.Client, error) {
-	return newRegistryClientWith(allowHTTP, nil, first...)
+	return NewRegistryClientWith(allowHTTP, nil, first...)
 }
 
-// newRegistryClientWith also sets the HTTP transport (nil: the default).
-func newRegistryClientWith(allowHTTP bool, rt http.RoundTripper, first ...authn.Keychain) (*registry.Client, error) {
+// NewRegistryClientWith also sets the HTTP transport (nil: the default).
+func NewRegistryClientWith(allowHTTP bool, rt http.RoundTripper, first ...authn.Keychain) (*registry.Client, error) {
 	kc := authn.NewMultiKeychain(append(first, authn.DefaultKeychain)...)
 	opts := []registry.Option{registry.WithKeychain(kc)}
 	if rt != nil {

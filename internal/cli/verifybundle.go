@@ -63,7 +63,7 @@ if the bundle verifies; 1 if it does not; 2 on bad usage.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return WithExitCode(ExitUndecided, err)
 			}
 			if err := o.run(args[0]); err != nil {
 				return err
@@ -83,10 +83,10 @@ if the bundle verifies; 1 if it does not; 2 on bad usage.`,
 }
 
 func (o *verifyBundleOptions) run(artifact string) error {
-	usage := func(err error) error { return withExitCode(ExitUndecided, err) }
-	failed := func(err error) error { return withExitCode(ExitDenied, err) }
+	usage := func(err error) error { return WithExitCode(ExitUndecided, err) }
+	failed := func(err error) error { return WithExitCode(ExitDenied, err) }
 
-	data, err := readBounded(o.bundle, maxBundleFileSize)
+	data, err := ReadBounded(o.bundle, maxBundleFileSize)
 	if err != nil {
 		return usage(fmt.Errorf("--bundle: %w", err))
 	}
@@ -94,7 +94,7 @@ func (o *verifyBundleOptions) run(artifact string) error {
 	if err := b.UnmarshalJSON(data); err != nil {
 		return failed(fmt.Errorf("bundle %s: %w", o.bundle, err))
 	}
-	tr, err := loadTrustedRoot(o.trustedRoot)
+	tr, err := LoadTrustedRoot(o.trustedRoot)
 	if err != nil {
 		return usage(err)
 	}
@@ -114,7 +114,7 @@ func (o *verifyBundleOptions) run(artifact string) error {
 		if hasTSA {
 			opts = append(opts, sgverify.WithSignedTimestamps(1))
 		}
-		keyData, err := readBounded(o.key, maxKeyFileSize)
+		keyData, err := ReadBounded(o.key, maxKeyFileSize)
 		if err != nil {
 			return usage(fmt.Errorf("--key: %w", err))
 		}

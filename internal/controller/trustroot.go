@@ -20,13 +20,14 @@ import (
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/trust"
+	"github.com/signet-dev/signet/internal/trustspec"
 )
 
 // Defaults of TrustRoot handling.
 const (
 	// DefaultRefreshInterval is how often a remote TrustRoot is refreshed
 	// when its refreshInterval is not set.
-	DefaultRefreshInterval = 24 * time.Hour
+	DefaultRefreshInterval = trustspec.DefaultRefreshInterval
 	// minRetry is the first retry delay after a failed refresh; it doubles
 	// up to the refresh interval.
 	minRetry = time.Minute
@@ -102,7 +103,7 @@ func (t *trustRoots) sync(ctx context.Context, objs []v1alpha1.TrustRoot) bool {
 			// Refresh now, keeping the last good material meanwhile.
 			e.refreshed, e.next = a, t.now()
 		}
-		if e.kind == "configMap" && !t.now().Before(e.next) {
+		if e.kind == trustspec.KindConfigMap && !t.now().Before(e.next) {
 			before := versionOf(e)
 			t.resolveConfigMap(ctx, e, o.Spec.TrustedRoot.ConfigMapRef)
 			changed = changed || versionOf(e) != before
@@ -137,100 +138,34 @@ func specHash(o *v1alpha1.TrustRoot) string {
 // newEntry builds an entry for o; everything but remote (and ConfigMap)
 // material is resolved here, without I/O.
 func (t *trustRoots) newEntry(ctx context.Context, o *v1alpha1.TrustRoot, h string) *trustEntry {
-	e := &trustEntry{name: o.Name, specHash: h, next: t.now()}
+	e := &trustEntry{name: o.Name, specHash: h, next: t.now(), kind: trustspec.Kind(o.Spec), interval: DefaultRefreshInterval}
 	s := o.Spec
 	var err error
-	switch {
-	case s.Remote != nil:
-		e.kind = "remote"
-		e.interval = DefaultRefreshInterval
-		if s.Remote.RefreshInterval != nil && s.Remote.RefreshInterval.Duration > 0 {
-			e.interval = s.Remote.RefreshInterval.Duration
-		}
-		var m *trust.Mirror
-		if m, err = trust.NewMirror(s.Remote.Mirror, nil); err == nil {
-			e.tuf, err = trust.NewTUF(s.Remote.Root, m, targetOpts(s.Remote.TrustedRootTarget, "")...)
-		}
-		err = fieldErr("spec.remote", err)
+	switch e.kind {
+	case trustspec.KindRemote:
+		e.tuf, e.interval, err = trustspec.Remote(s.Remote)
 		if err == nil {
 			t.restore(ctx, e)
 		}
-	case s.Repository != nil:
-		e.kind = "repository"
-		var r *trust.Repository
-		if r, err = trust.ReadRepository(s.Repository.MirrorFS); err == nil {
-			if e.tuf, err = trust.NewTUF(s.Repository.Root, r, targetOpts(s.Repository.TrustedRootTarget, s.Repository.Targets)...); err == nil {
-				// In memory: no network, so resolved right away.
-				e.material, err = e.tuf.Refresh(context.Background())
-			}
-		}
-		err = fieldErr("spec.repository", err)
+	case trustspec.KindRepository:
+		e.tuf, e.material, err = trustspec.Repository(s.Repository)
 		t.metrics.Observe(o.Name, e.material, err, t.now())
-	case s.TrustedRoot != nil && s.TrustedRoot.ConfigMapRef != nil:
-		e.kind = "configMap"
+	case trustspec.KindConfigMap:
 		return e // read by sync
-	case s.TrustedRoot != nil:
-		e.kind = "trustedRoot"
-		e.material, err = trust.NewMaterial([]byte(s.TrustedRoot.Data))
-		err = fieldErr("spec.trustedRoot.data", err)
+	case trustspec.KindTrustedRoot:
+		e.material, err = trustspec.TrustedRoot(s.TrustedRoot.Data)
 		t.metrics.Observe(o.Name, e.material, err, t.now())
-	case s.Keys != nil:
-		e.kind = "keys"
-		e.material, err = keysOf(s.Keys).Material()
-		err = fieldErr("spec.keys", err)
+	case trustspec.KindKeys:
+		e.material, err = trustspec.Keys(s.Keys)
 		t.metrics.Observe(o.Name, e.material, err, t.now())
 	default:
-		err = errors.New("spec: give exactly one of remote, repository, trustedRoot or keys")
+		err = trustspec.ErrNoKind
 	}
 	e.err = err
 	if err == nil && e.material != nil {
 		e.lastGood = t.now()
 	}
 	return e
-}
-
-func fieldErr(path string, err error) error {
-	if err == nil {
-		return nil
-	}
-	return fmt.Errorf("%s: %w", path, err)
-}
-
-func targetOpts(target, dir string) []trust.TUFOption {
-	var opts []trust.TUFOption
-	if target != "" {
-		opts = append(opts, trust.WithTarget(target))
-	}
-	if dir != "" {
-		opts = append(opts, trust.WithTargetsDir(dir))
-	}
-	return opts
-}
-
-func keysOf(k *v1alpha1.TrustRootKeys) trust.Keys {
-	ca := func(in []v1alpha1.CertificateAuthorityKey) []trust.CertificateAuthority {
-		var out []trust.CertificateAuthority
-		for _, c := range in {
-			out = append(out, trust.CertificateAuthority{URI: c.URI, CertChain: []byte(c.CertChain), Start: timeOf(c.ValidFrom), End: timeOf(c.ValidUntil)})
-		}
-		return out
-	}
-	logs := func(in []v1alpha1.LogPublicKey) []trust.LogKey {
-		var out []trust.LogKey
-		for _, l := range in {
-			out = append(out, trust.LogKey{BaseURL: l.BaseURL, PublicKey: []byte(l.PublicKey), Start: timeOf(l.ValidFrom), End: timeOf(l.ValidUntil)})
-		}
-		return out
-	}
-	return trust.Keys{CertificateAuthorities: ca(k.CertificateAuthorities), TimestampAuthorities: ca(k.TimestampAuthorities),
-		TransparencyLogs: logs(k.TransparencyLogs), CTLogs: logs(k.CTLogs)}
-}
-
-func timeOf(t *metav1.Time) time.Time {
-	if t == nil {
-		return time.Time{}
-	}
-	return t.Time
 }
 
 // restore gives a new remote entry the last good state a leader saved (so a
@@ -279,7 +214,7 @@ func (t *trustRoots) resolveConfigMap(ctx context.Context, e *trustEntry, ref *v
 	if err == nil {
 		m, err = trust.NewMaterial(data)
 	}
-	err = fieldErr("spec.trustedRoot.configMapRef", err)
+	err = trustspec.FieldErr("spec.trustedRoot.configMapRef", err)
 	if versionOf(e) != versionOfMaterial(m) || err != nil {
 		t.metrics.Observe(e.name, m, err, t.now())
 	}
@@ -304,7 +239,7 @@ func (t *trustRoots) settled() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for _, e := range t.entries {
-		if e.kind == "remote" && e.material == nil && e.err == nil {
+		if e.kind == trustspec.KindRemote && e.material == nil && e.err == nil {
 			return false
 		}
 	}
@@ -322,7 +257,7 @@ func (t *trustRoots) due() []*trustEntry {
 	var out []*trustEntry
 	now := t.now()
 	for _, e := range t.entries {
-		if e.kind == "remote" && e.tuf != nil && !e.running && !now.Before(e.next) {
+		if e.kind == trustspec.KindRemote && e.tuf != nil && !e.running && !now.Before(e.next) {
 			e.running = true
 			out = append(out, e)
 		}
@@ -344,7 +279,7 @@ func (t *trustRoots) refresh(ctx context.Context, e *trustEntry) bool {
 	defer t.mu.Unlock()
 	e.running = false
 	before := versionOf(e)
-	e.err = fieldErr("spec.remote", err)
+	e.err = trustspec.FieldErr("spec.remote", err)
 	if err != nil {
 		e.failures++
 		backoff := minRetry << min(e.failures-1, 16)
@@ -448,7 +383,7 @@ func failReason(kind string, err error) string {
 		return "MetadataExpired"
 	case errors.Is(err, trust.ErrRollback):
 		return "Rollback"
-	case kind == "remote" || kind == "configMap":
+	case kind == trustspec.KindRemote || kind == trustspec.KindConfigMap:
 		return "FetchFailed"
 	default:
 		return "Invalid"
@@ -554,20 +489,4 @@ func trustStatusEqual(a, b v1alpha1.TrustRootStatus) bool {
 	x, _ := json.Marshal(strip(a))
 	y, _ := json.Marshal(strip(b))
 	return string(x) == string(y)
-}
-
-// ResolveSpec resolves a TrustRoot spec outside a cluster (for `signet
-// trustroot inspect`): a remote one is fetched from its mirror once; a
-// ConfigMap reference cannot be resolved.
-func ResolveSpec(ctx context.Context, s v1alpha1.TrustRootSpec) (*trust.Material, error) {
-	if s.TrustedRoot != nil && s.TrustedRoot.ConfigMapRef != nil {
-		return nil, errors.New("spec.trustedRoot.configMapRef: a ConfigMap can only be read in a cluster")
-	}
-	t := newTrustRoots(nil, nil)
-	e := t.newEntry(ctx, &v1alpha1.TrustRoot{Spec: s}, "")
-	if e.kind == "remote" && e.err == nil {
-		m, err := e.tuf.Refresh(ctx)
-		return m, fieldErr("spec.remote", err)
-	}
-	return e.material, e.err
 }

@@ -15,9 +15,9 @@ import (
 	kjson "sigs.k8s.io/json"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
-	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/trustspec"
 )
 
 // Options tune a conversion.
@@ -225,7 +225,7 @@ func selfCheck(o Object) error {
 		if p.Spec.Keys == nil {
 			return nil
 		}
-		if _, err := controller.ResolveSpec(context.Background(), p.Spec); err != nil {
+		if _, err := trustspec.Resolve(context.Background(), p.Spec); err != nil {
 			return fmt.Errorf("%s: TrustRoot %s: %w", o.Source, p.Name, err)
 		}
 		return nil

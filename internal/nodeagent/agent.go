@@ -33,7 +33,9 @@ import (
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/policydir"
 	"github.com/signet-dev/signet/internal/policyjson"
+	"github.com/signet-dev/signet/internal/trustspec"
 )
 
 // Agent writes the policy files of one node.
@@ -190,7 +192,7 @@ func (a *Agent) sync(ctx context.Context) error {
 			scopes[s] = true
 		}
 	}
-	ch, err := Sync(a.Dir, want)
+	ch, err := policydir.Sync(a.Dir, want)
 	if len(ch.Written) > 0 || len(ch.Removed) > 0 {
 		a.Log.Info("policy files written", "dir", a.Dir, "written", ch.Written, "removed", ch.Removed, "unchanged", len(ch.Unchanged))
 	}
@@ -212,7 +214,7 @@ func (a *Agent) sync(ctx context.Context) error {
 			data = []byte("# Written by signet: no scope verifies signatures.\n")
 		}
 		if old, err := os.ReadFile(path); err != nil || string(old) != string(data) { //nolint:gosec // G304: our own file
-			if err := WriteFileAtomic(path, data); err != nil {
+			if err := policydir.WriteFileAtomic(path, data); err != nil {
 				return err
 			}
 		}
@@ -261,7 +263,7 @@ func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 // TrustedMaterial resolves the default root, or a TrustRoot read through
 // the API (uncached reads, resolved material cached by resourceVersion)
 // whose material is given in the object or a ConfigMap: keys, trustedRoot
-// and repository (TUF verified in memory), with controller.ResolveSpec as
+// and repository (TUF verified in memory), with trustspec.Resolve as
 // signet serve resolves them. The agent does not fetch TUF mirrors: a
 // remote TrustRoot is read from the state signet serve's leader saves of
 // it (controller.SavedRemote), verified from its initial root; until that
@@ -311,7 +313,7 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	if c, ok := r.a.trustCache[name]; ok && c.version == version {
 		return c.material, nil
 	}
-	m, err := controller.ResolveSpec(r.ctx, spec)
+	m, err := trustspec.Resolve(r.ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

@@ -22,7 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/yaml"
 
-	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/internal/cli/server"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -303,7 +303,7 @@ func serveArgs(t *testing.T, dep *unstructured.Unstructured) []string {
 	for _, a := range containers[0].(map[string]any)["args"].([]any) {
 		args = append(args, a.(string))
 	}
-	serve, rest, err := cli.NewRootCommand().Find(args)
+	serve, rest, err := server.NewRootCommand().Find(args)
 	if err != nil || serve.Name() != "serve" {
 		t.Fatalf("container args %q are not a signet serve command line: %v", args, err)
 	}

@@ -12,7 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/internal/cli/server"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -110,7 +110,7 @@ func nodeAgentArgs(t *testing.T, ds *unstructured.Unstructured) []string {
 	for _, a := range containers[0].(map[string]any)["args"].([]any) {
 		args = append(args, a.(string))
 	}
-	cmd, rest, err := cli.NewRootCommand().Find(args)
+	cmd, rest, err := server.NewRootCommand().Find(args)
 	if err != nil || cmd.Name() != "node-agent" {
 		t.Fatalf("container args %q are not a signet node-agent command line: %v", args, err)
 	}

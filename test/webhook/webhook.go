@@ -22,7 +22,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
-	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/internal/cli/server"
 	"github.com/signet-dev/signet/test/harness"
 )
 
@@ -116,7 +116,7 @@ func Start(t testing.TB, c *harness.Cluster, flags ...string) *Webhook {
 		"--validating-webhook", "signet", "--mutating-webhook", "signet", "--namespace", "signet-system"}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
-	go func() { done <- cli.Execute(ctx, args, lockedWriter{w}, lockedWriter{w}) }()
+	go func() { done <- server.Execute(ctx, args, lockedWriter{w}, lockedWriter{w}) }()
 	t.Cleanup(func() {
 		cancel()
 		select {

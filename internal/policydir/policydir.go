@@ -1,4 +1,7 @@
-package nodeagent
+// Package policydir keeps a directory of per-namespace CRI-O policy files
+// (<namespace>.json), each replaced atomically: the node agent syncs it,
+// signet export writes one file of it.
+package policydir
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	sgtuf "github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/spf13/pflag"
 
-	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/trust"
 )
@@ -88,7 +88,7 @@ const defaultTrustName = "(default)"
 func newDefaultTrust(trustedRoot string, o tufOptions, metrics *controller.TrustRootMetrics) (*defaultTrust, error) {
 	d := &defaultTrust{file: trustedRoot, interval: o.interval, metrics: metrics}
 	if trustedRoot != "" {
-		data, err := readBounded(trustedRoot, trust.MaxTrustedRootFileSize)
+		data, err := cli.ReadBounded(trustedRoot, trust.MaxTrustedRootFileSize)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func newDefaultTrust(trustedRoot string, o tufOptions, metrics *controller.Trust
 	initial := sgtuf.DefaultRoot()
 	if o.rootFile != "" {
 		var err error
-		if initial, err = readBounded(o.rootFile, trust.MaxTUFFileSize); err != nil {
+		if initial, err = cli.ReadBounded(o.rootFile, trust.MaxTUFFileSize); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +125,7 @@ func (d *defaultTrust) Material() (root.TrustedMaterial, error) {
 	if d.material != nil {
 		return d.material, nil
 	}
-	tr, err := loadTrustedRoot(d.file)
+	tr, err := cli.LoadTrustedRoot(d.file)
 	if err != nil {
 		return nil, err
 	}
@@ -179,18 +179,4 @@ func (d *defaultTrust) Run(ctx context.Context, log *slog.Logger, changed func()
 			changed()
 		}
 	}
-}
-
-// fileTrustRoot resolves a TrustRoot given among policy files: its keys or
-// trusted root as they are, a serialized repository verified with TUF, a
-// remote one fetched once from its mirror (bounded to a minute); a ConfigMap
-// reference needs a cluster.
-func fileTrustRoot(s v1alpha1.TrustRootSpec) (root.TrustedMaterial, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	m, err := controller.ResolveSpec(ctx, s)
-	if err != nil {
-		return nil, err
-	}
-	return m.TrustedRoot, nil
 }

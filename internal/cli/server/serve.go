@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -23,6 +23,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
@@ -79,7 +80,7 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return cli.WithExitCode(cli.ExitUndecided, err)
 			}
 			return o.run(cmd.Context(), cmd.ErrOrStderr())
 		},
@@ -148,30 +149,30 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	trustMetrics := controller.NewTrustRootMetrics(metrics.registry)
 	defaultRoot, err := newDefaultTrust(o.trustedRoot, o.tuf, trustMetrics)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	trustFn, trustVersion := defaultRoot.Material, defaultRoot.Version()
 	excluded := append([]string{o.namespace}, o.excluded...)
 	cfg := policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn, TrustVersion: trustVersion}
 
 	rt := metrics.transport(http.DefaultTransport.(*http.Transport).Clone())
-	rc, err := newRegistryClientWith(o.allowHTTP, rt)
+	rc, err := cli.NewRegistryClientWith(o.allowHTTP, rt)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	custom, err := parseImageFields(o.imageFields)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	ex, err := workload.NewExtractor(custom...)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	cache := check.NewCache(o.cacheTTL, o.cacheNegTTL, o.cacheSize)
 	h := &admission.Handler{
 		Decider: &check.Decider{Registry: rc, Cache: cache, Clients: &check.Clients{
 			New: func(kc *registry.SecretKeychain) (*registry.Client, error) {
-				return newRegistryClientWith(o.allowHTTP, rt, kc)
+				return cli.NewRegistryClientWith(o.allowHTTP, rt, kc)
 			},
 		}},
 		Extractor: ex,
@@ -185,7 +186,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if o.policies != "" {
 		snap, err := loadPolicyFiles(o.policies, cfg, trustFn)
 		if err != nil {
-			return withExitCode(ExitUndecided, err)
+			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
 		var current atomic.Pointer[policy.Snapshot]
 		current.Store(snap)
@@ -207,11 +208,11 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	var caPEM []byte
 	if o.tlsSecret == "" {
 		if cert, caPEM, err = o.certificate(); err != nil {
-			return withExitCode(ExitUndecided, err)
+			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
 		if o.caOut != "" && caPEM != nil {
 			if err := os.WriteFile(o.caOut, caPEM, 0o644); err != nil { //nolint:gosec // G306: a CA certificate is public; other tools read it
-				return withExitCode(ExitUndecided, err)
+				return cli.WithExitCode(cli.ExitUndecided, err)
 			}
 		}
 	}
@@ -220,25 +221,25 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if o.policies == "" || o.validatingName != "" || o.mutatingName != "" || o.tlsSecret != "" {
 		restCfg, err := o.restConfig()
 		if err != nil {
-			return withExitCode(ExitUndecided, err)
+			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
 		if o.tlsSecret != "" {
 			certs = &controller.CertManager{Config: restCfg, Namespace: o.namespace, SecretName: o.tlsSecret, Hosts: o.tlsHosts,
 				Validity: o.certValidity, Validating: o.validatingName, Mutating: o.mutatingName, CAFile: o.caOut, Log: log}
 			if err := certs.Start(ctx); err != nil {
-				return withExitCode(ExitUndecided, fmt.Errorf("serving certificate: %w", err))
+				return cli.WithExitCode(cli.ExitUndecided, fmt.Errorf("serving certificate: %w", err))
 			}
 		}
 		if caPEM != nil && (o.validatingName != "" || o.mutatingName != "") {
 			if err := controller.InjectCABundle(ctx, restCfg, o.validatingName, o.mutatingName, caPEM); err != nil {
-				return withExitCode(ExitUndecided, fmt.Errorf("injecting the CA bundle: %w", err))
+				return cli.WithExitCode(cli.ExitUndecided, fmt.Errorf("injecting the CA bundle: %w", err))
 			}
 		}
 		if o.policies == "" {
 			ctl, err := controller.New(restCfg, &controller.Controller{Namespace: o.namespace, Config: cfg, Trust: trustFn, Log: log,
 				TrustVersion: defaultRoot.Version, Metrics: trustMetrics})
 			if err != nil {
-				return withExitCode(ExitUndecided, err)
+				return cli.WithExitCode(cli.ExitUndecided, err)
 			}
 			go defaultRoot.Run(ctx, log, ctl.Refresh)
 			h.Snapshot = ctl.Snapshot
@@ -294,7 +295,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	}
 	ln, err := net.Listen("tcp", o.listen)
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	log.Info("serving", "address", ln.Addr().String(), "policies", o.policiesSource())
 	errc := make(chan error, 1)
@@ -306,7 +307,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 		_ = srv.Shutdown(shutdown)
 		return nil
 	case err := <-errc:
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 }
 
@@ -334,7 +335,7 @@ func loadPolicyFiles(path string, cfg policy.Config, trustFn func() (root.Truste
 	if err != nil {
 		return nil, err
 	}
-	res := manifests.Resolver{Set: set, Default: trustFn, TrustRoot: fileTrustRoot}
+	res := manifests.Resolver{Set: set, Default: trustFn, TrustRoot: cli.FileTrustRoot}
 	var compiled []*policy.Policy
 	var invalid []string
 	for _, obj := range set.Policies {

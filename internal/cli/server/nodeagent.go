@@ -1,4 +1,4 @@
-package cli
+package server
 
 import (
 	"context"
@@ -16,6 +16,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
+	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/nodeagent"
 	"github.com/signet-dev/signet/internal/policy"
 )
@@ -56,7 +57,7 @@ signet serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
-				return withExitCode(ExitUndecided, err)
+				return cli.WithExitCode(cli.ExitUndecided, err)
 			}
 			return o.run(cmd.Context(), cmd.ErrOrStderr())
 		},
@@ -92,12 +93,12 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 			return tr, nil
 		}
 		var err error
-		tr, err = loadTrustedRoot(o.trustedRoot)
+		tr, err = cli.LoadTrustedRoot(o.trustedRoot)
 		return tr, err
 	}
 	restCfg, err := o.restConfig()
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	reg := prometheus.NewRegistry()
 	agent, err := nodeagent.New(restCfg, &nodeagent.Agent{
@@ -112,7 +113,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 		Metrics:       reg,
 	})
 	if err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	var ready atomic.Bool
 	if o.listen != "" {
@@ -128,7 +129,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 		ln, err := net.Listen("tcp", o.listen)
 		if err != nil {
-			return withExitCode(ExitUndecided, err)
+			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
 		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
@@ -143,7 +144,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 	}()
 	log.Info("node agent started", "dir", o.dir, "registriesDir", o.registriesDir)
 	if err := agent.Run(ctx); err != nil {
-		return withExitCode(ExitUndecided, err)
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
 	return nil
 }
