@@ -176,8 +176,34 @@ func memoryNow() (rss, heap float64) {
 // ECDSA signature over cosign's simple-signing payload for that digest.
 // Nothing else exists (404).
 type signingRegistry struct {
-	key      *ecdsa.PrivateKey
-	payloads sync.Map // blob digest → payload, until fetched
+	key *ecdsa.PrivateKey
+
+	// payloads holds the payloads of the last len(ring) signatures made,
+	// by blob digest, for a client that fetches them: bounded, so that this
+	// double's own memory stays out of the figure (signet rebuilds cosign's
+	// plain payload from the digest and fetches none).
+	mu       sync.Mutex
+	payloads map[string][]byte
+	ring     [1024]string
+	next     int
+}
+
+func (s *signingRegistry) keep(blob string, payload []byte) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.payloads == nil {
+		s.payloads = map[string][]byte{}
+	}
+	delete(s.payloads, s.ring[s.next])
+	s.ring[s.next], s.next = blob, (s.next+1)%len(s.ring)
+	s.payloads[blob] = payload
+}
+
+func (s *signingRegistry) payload(blob string) ([]byte, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := s.payloads[blob]
+	return p, ok
 }
 
 func (s *signingRegistry) RoundTrip(r *http.Request) (*http.Response, error) {
@@ -196,8 +222,8 @@ func (s *signingRegistry) RoundTrip(r *http.Request) (*http.Response, error) {
 		return respond(http.StatusOK, "application/json", []byte("{}"))
 	}
 	if _, blob, ok := strings.Cut(path, "/blobs/"); ok {
-		if p, ok := s.payloads.LoadAndDelete(blob); ok {
-			return respond(http.StatusOK, "application/octet-stream", p.([]byte))
+		if p, ok := s.payload(blob); ok {
+			return respond(http.StatusOK, "application/octet-stream", p)
 		}
 		return notFound()
 	}
@@ -213,7 +239,7 @@ func (s *signingRegistry) RoundTrip(r *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	blob := fmt.Sprintf("sha256:%x", sum)
-	s.payloads.Store(blob, payload)
+	s.keep(blob, payload)
 	manifest, err := json.Marshal(map[string]any{
 		"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
 		"config": map[string]any{"mediaType": "application/vnd.oci.image.config.v1+json", "size": 2, "digest": "sha256:44136fa355b3678a1146ad16f7e8649e94fb4fc21fe77e8310c060f61caaff8a"},
