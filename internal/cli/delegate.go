@@ -32,7 +32,7 @@ func delegatedCommands() []*cobra.Command {
 			Use:   c.Name,
 			Short: c.Short,
 			Long: c.Short + ".\n\n" + `This command is in ` + ServerBinary + `, which signet runs with the same
-arguments; ` + ServerBinary + ` ` + c.Name + ` --help lists them.`,
+arguments: signet ` + c.Name + ` --help lists its flags.`,
 			DisableFlagParsing: true,
 			RunE: func(cmd *cobra.Command, args []string) error {
 				path, err := findServer(c.Name)
