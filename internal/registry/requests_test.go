@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/harness"
 )
@@ -192,5 +194,41 @@ func TestEvidenceLegacyFirstAcrossRepositories(t *testing.T) {
 	evidence(repos[2], true)
 	if n := referrerRequests(repos[2]); n == 0 {
 		t.Errorf("a new repository after a .sig that was not enough: its referrers were not read")
+	}
+}
+
+// Behind a token server, the kept ping saves only the ping: every
+// repository still gets its own token (its own pull scope), one even when
+// its first requests run at once.
+func TestPingOncePerRegistryWithTokens(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, true)
+	manifest := []byte(`{"schemaVersion":2,"mediaType":"` + registry.MediaTypeOCIManifest + `","config":{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"` + sha256Digest([]byte("{}")) + `","size":2},"layers":[]}`)
+	paths := []string{"a", "b", "c"}
+	h.mu.Lock()
+	for _, p := range paths {
+		h.routes["/v2/"+p+"/manifests/v1"] = serveJSON(registry.MediaTypeOCIManifest, manifest)
+	}
+	h.mu.Unlock()
+	requireAuth(h, "Bearer")
+	kc := &staticKeychain{host: h.Repo.Host, auth: &authn.Basic{Username: user, Password: password}}
+	c := newTLSClient(t, h.Server, registry.WithKeychain(kc))
+
+	var wg sync.WaitGroup
+	for _, p := range append(paths, paths...) { // each repository twice at once
+		wg.Go(func() {
+			if _, err := c.Resolve(t.Context(), registry.Repository{Host: h.Repo.Host, Path: p}, "v1"); err != nil {
+				t.Errorf("Resolve %s: %v", p, err)
+			}
+		})
+	}
+	wg.Wait()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if n := h.hits["/v2/"]; n != 1 {
+		t.Errorf("%d pings, want 1", n)
+	}
+	if n := h.hits["/token"]; n != len(paths) {
+		t.Errorf("%d token requests, want %d (one per repository)", n, len(paths))
 	}
 }
