@@ -196,10 +196,8 @@ func (c *Client) transportFor(ctx context.Context, repo Repository) (*repoTransp
 		rt, retry, err := c.connect(ctx, repo)
 		return made{rt, retry}, err
 	})
-	if err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		// The request that connected for everyone was cancelled; this one was not.
-		rt, retry, err := c.connect(ctx, repo)
-		return rt, retry, err
+	if cancelledElsewhere(ctx, err) {
+		return c.connect(ctx, repo)
 	}
 	m := v.(made)
 	return m.rt, m.retry, err

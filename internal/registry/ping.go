@@ -74,8 +74,7 @@ func (p *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	key := req.URL.Scheme + "://" + host
 	v, err, _ := p.group.Do(key, func() (any, error) { return p.ping(req, key) })
-	if err != nil && req.Context().Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
-		// The request that pinged for everyone was cancelled; this one was not.
+	if cancelledElsewhere(req.Context(), err) {
 		v, err = p.ping(req, key)
 	}
 	if err != nil {
@@ -134,6 +133,13 @@ func (a pingAnswer) response(req *http.Request) *http.Response {
 		ContentLength: int64(len(a.body)),
 		Request:       req,
 	}
+}
+
+// cancelledElsewhere reports whether err ended a call shared through
+// singleflight because the context of the caller that made it ended, while
+// ctx, another caller's, is still live: that caller makes the call itself.
+func cancelledElsewhere(ctx context.Context, err error) bool {
+	return err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // isPing reports whether req is an unauthenticated GET /v2/.

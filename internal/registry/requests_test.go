@@ -2,10 +2,12 @@ package registry_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -230,5 +232,41 @@ func TestPingOncePerRegistryWithTokens(t *testing.T) {
 	}
 	if n := h.hits["/token"]; n != len(paths) {
 		t.Errorf("%d token requests, want %d (one per repository)", n, len(paths))
+	}
+}
+
+// A caller that joined a ping or a transport another caller was making is
+// not failed by that caller's cancellation: it makes its own.
+func TestSharedConnectOfACancelledCaller(t *testing.T) {
+	t.Parallel()
+	h := newHostile(t, true)
+	var calls atomic.Int32
+	started := make(chan struct{})
+	h.route("/v2/", func(_ http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			close(started)
+			<-r.Context().Done() // held until its caller gives up
+		}
+	})
+	c := newTLSClient(t, h.Server)
+	resolve := func(ctx context.Context, path string, out chan<- error) {
+		_, err := c.Resolve(ctx, registry.Repository{Host: h.Repo.Host, Path: path}, "latest")
+		out <- err
+	}
+	ctxA, cancelA := context.WithCancel(t.Context())
+	errA, errSame, errOther := make(chan error, 1), make(chan error, 1), make(chan error, 1)
+	go resolve(ctxA, "app", errA)
+	<-started
+	go resolve(t.Context(), "app", errSame)    // joins A's transport
+	go resolve(t.Context(), "other", errOther) // joins A's ping
+	time.Sleep(100 * time.Millisecond)
+	cancelA()
+	if err := <-errA; !errors.Is(err, context.Canceled) {
+		t.Errorf("the cancelled caller: %v, want context.Canceled", err)
+	}
+	for name, ch := range map[string]chan error{"same repository": errSame, "other repository": errOther} {
+		if err := <-ch; !errors.Is(err, registry.ErrNotFound) {
+			t.Errorf("%s: %v, want ErrNotFound (the registry answered)", name, err)
+		}
 	}
 }
