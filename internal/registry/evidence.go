@@ -187,8 +187,8 @@ func runLookups(ctx context.Context, enough func([]Evidence) bool, fns ...lookup
 	return found, stopped, nil
 }
 
-// legacy reads the layers of cosign's signature or attestation tag. A
-// layer that known has the bytes of is not fetched.
+// legacy reads the layers of cosign's signature or attestation tag; known,
+// if set, gives the bytes of some layers without a fetch.
 func (c *Client) legacy(ctx context.Context, repo Repository, tag string, kind Kind, known knownContent) ([]Evidence, error) {
 	m, err := c.Resolve(ctx, repo, tag)
 	if errors.Is(err, ErrNotFound) {
@@ -226,13 +226,15 @@ func cosignPayloadOf(repo Repository, digest string) knownContent {
 	if repo.Host == "index.docker.io" {
 		names = append(names, "docker.io/"+repo.Path) // cosign writes index.docker.io; others may not
 	}
+	var payloads [][]byte
+	for _, name := range names {
+		if jsonPlain(name) {
+			payloads = append(payloads, []byte(`{"critical":{"identity":{"docker-reference":"`+name+`"},"image":{"docker-manifest-digest":"`+digest+
+				`"},"type":"cosign container image signature"},"optional":null}`))
+		}
+	}
 	return func(l Descriptor) []byte {
-		for _, name := range names {
-			if !jsonPlain(name) {
-				continue
-			}
-			p := []byte(`{"critical":{"identity":{"docker-reference":"` + name + `"},"image":{"docker-manifest-digest":"` + digest +
-				`"},"type":"cosign container image signature"},"optional":null}`)
+		for _, p := range payloads {
 			if int64(len(p)) == l.Size && checkDigest(l.Digest, p) == nil {
 				return p
 			}
