@@ -133,18 +133,29 @@ func New(opts ...Option) (*Client, error) {
 		}
 	}
 	if o.transport == nil {
-		t := http.DefaultTransport.(*http.Transport).Clone()
-		t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
-		t.TLSHandshakeTimeout = 5 * time.Second
-		t.ResponseHeaderTimeout = 15 * time.Second
-		t.MaxIdleConnsPerHost = 16
-		o.transport = t
+		o.transport = NewTransport()
 	}
 	if !o.allowHTTP {
 		o.transport = httpsOnly{next: o.transport}
 	}
 	o.transport = &pingCache{next: o.transport}
 	return &Client{opts: o, transports: map[Repository]*repoTransport{}}, nil
+}
+
+// NewTransport returns the HTTP transport a Client uses unless WithTransport
+// gives another: a clone of http.DefaultTransport that bounds the waits for a
+// connection, a TLS handshake and response headers, and keeps enough idle
+// connections per registry for the lookups of one object's images at once
+// (net/http keeps 2 and closes the rest after each burst, so every cold
+// admission of a wide pod would open its connections again).
+func NewTransport() *http.Transport {
+	t := http.DefaultTransport.(*http.Transport).Clone()
+	t.DialContext = (&net.Dialer{Timeout: 5 * time.Second, KeepAlive: 30 * time.Second}).DialContext
+	t.TLSHandshakeTimeout = 5 * time.Second
+	t.ResponseHeaderTimeout = 15 * time.Second
+	t.MaxIdleConns = 256
+	t.MaxIdleConnsPerHost = 64
+	return t
 }
 
 // errPlainHTTP: a request would have gone over plain HTTP, and the client was
@@ -323,6 +334,9 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 		return nil, "", retry, fmt.Errorf("GET %s: %w", url, redact(err, secrets))
 	}
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		defer discard(resp.Body)
+	}
 	switch {
 	case resp.StatusCode == http.StatusOK:
 	case resp.StatusCode == http.StatusNotFound:
@@ -344,6 +358,17 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 		return nil, "", false, fmt.Errorf("GET %s: %w: body larger than %d bytes", url, ErrLimit, max)
 	}
 	return body, resp.Header.Get("Content-Type"), false, nil
+}
+
+// discardLimit bounds what is read of an answer nobody needs (a 404's error
+// body) to keep its connection: net/http closes a connection whose response
+// body is closed unread, and the next request pays for a new one.
+const discardLimit = 16 << 10
+
+// discard reads and drops at most discardLimit bytes of body; a longer body's
+// connection is closed, as it would have been.
+func discard(body io.Reader) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, discardLimit))
 }
 
 // queryString matches the query of a URL in a message, up to the next space

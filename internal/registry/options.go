@@ -77,7 +77,7 @@ func WithKeychain(k authn.Keychain) Option {
 }
 
 // WithTransport sets the HTTP transport under authentication and retries.
-// Default: a clone of http.DefaultTransport with connection timeouts.
+// Default: NewTransport().
 func WithTransport(rt http.RoundTripper) Option {
 	return func(o *options) error {
 		if rt == nil {

@@ -155,7 +155,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	excluded := append([]string{o.namespace}, o.excluded...)
 	cfg := policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn, TrustVersion: trustVersion}
 
-	rt := metrics.transport(http.DefaultTransport.(*http.Transport).Clone())
+	rt := metrics.transport(registry.NewTransport())
 	rc, err := cli.NewRegistryClientWith(o.allowHTTP, rt)
 	if err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)
