@@ -32,6 +32,18 @@ HELM_LDFLAGS := -X helm.sh/helm/v3/internal/version.version=$(HELM_VERSION) \
 build: ## build bin/signet and bin/signet-server (signet serve and node-agent run it)
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/signet ./cmd/signet-server
 
+# The container image the deploy manifests and the Helm chart run (docs/architecture.md):
+#   make image IMAGE=registry.example.org/signet:v0.1.0 [PLATFORMS=linux/amd64,linux/arm64]
+#   make image IMAGE_LAYOUT=out/oci
+IMAGE ?=
+IMAGE_LAYOUT ?=
+PLATFORMS ?= linux/$(shell $(GO) env GOARCH)
+.PHONY: image
+image: ## build the container image (no container runtime needed) and push it to IMAGE, or write it to the OCI layout IMAGE_LAYOUT; prints its digest
+	@if [[ -z "$(IMAGE)$(IMAGE_LAYOUT)" ]]; then echo "set IMAGE=registry/repository:tag (to push) or IMAGE_LAYOUT=dir"; exit 2; fi
+	$(GO) run ./hack/image --platforms $(PLATFORMS) --ldflags "$(LDFLAGS)" --version $(VERSION) --revision $(COMMIT) \
+	  $(if $(IMAGE),--push $(IMAGE),--oci-layout $(IMAGE_LAYOUT))
+
 .PHONY: tools
 tools: $(TOOLS) ## build the third-party binaries the tests use into bin/
 
