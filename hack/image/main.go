@@ -125,6 +125,11 @@ func parse(args []string, stderr io.Writer) (options, error) {
 		if err != nil {
 			return o, fmt.Errorf("--platforms: %w", err)
 		}
+		for _, seen := range o.platforms {
+			if seen.Equals(pl) {
+				return o, fmt.Errorf("--platforms: %s given twice", pl)
+			}
+		}
 		o.platforms = append(o.platforms, pl)
 	}
 	o.created = time.Unix(0, 0).UTC()

@@ -256,6 +256,7 @@ func TestImageFlags(t *testing.T) {
 		{[]string{"--oci-layout", "x", "--platforms", "windows/amd64"}, "linux only"},
 		{[]string{"--oci-layout", "x", "--platforms", "amd64"}, "want os/arch"},
 		{[]string{"--oci-layout", "x", "extra"}, "unexpected arguments"},
+		{[]string{"--oci-layout", "x", "--platforms", "linux/amd64, linux/amd64"}, "given twice"},
 	} {
 		var out, errb bytes.Buffer
 		if code := run(t.Context(), tc.args, &out, &errb); code != 2 || !strings.Contains(errb.String(), tc.want) {
