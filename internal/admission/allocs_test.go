@@ -51,7 +51,9 @@ func TestAdmissionDoesNotAllocatePerPolicy(t *testing.T) {
 		})
 	}
 	one, many := allocs(1), allocs(10000)
-	if many != one {
+	// A few allocations of slack: under the race detector sync.Pool drops
+	// items at random. One allocation per policy would be thousands.
+	if many > one+3 {
 		t.Errorf("an admission allocates %v times among 10,000 policies, %v times among 1", many, one)
 	}
 }
