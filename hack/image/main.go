@@ -161,6 +161,11 @@ func parsePlatform(s string) (v1.Platform, error) {
 // build builds every platform's image and writes or pushes the result,
 // returning its digest.
 func build(ctx context.Context, o options, log io.Writer) (v1.Hash, error) {
+	if o.layoutDir != "" {
+		if err := checkLayoutDir(o.layoutDir); err != nil {
+			return v1.Hash{}, err
+		}
+	}
 	ca, err := os.ReadFile(o.caBundle)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("reading the CA bundle (--ca-bundle): %w", err)
@@ -336,7 +341,7 @@ func write(ctx context.Context, o options, img v1.Image, idx v1.ImageIndex) (v1.
 		return digest, nil
 	}
 	p, err := layout.FromPath(o.layoutDir)
-	if err != nil {
+	if err != nil { // missing or empty: checkLayoutDir said so before the build
 		if p, err = layout.Write(o.layoutDir, empty.Index); err != nil {
 			return v1.Hash{}, fmt.Errorf("creating the OCI layout %s: %w", o.layoutDir, err)
 		}
@@ -350,4 +355,17 @@ func write(ctx context.Context, o options, img v1.Image, idx v1.ImageIndex) (v1.
 		return v1.Hash{}, fmt.Errorf("writing into the OCI layout %s: %w", o.layoutDir, err)
 	}
 	return digest, nil
+}
+
+// checkLayoutDir accepts an OCI layout to add to, or a missing or empty
+// directory to create one in; nothing else is written over.
+func checkLayoutDir(dir string) error {
+	_, err := layout.FromPath(dir)
+	if err == nil {
+		return nil
+	}
+	if entries, rerr := os.ReadDir(dir); rerr == nil && len(entries) > 0 {
+		return fmt.Errorf("--oci-layout %s: the directory is not empty and not an OCI layout (%w)", dir, err)
+	}
+	return nil
 }

@@ -263,8 +263,21 @@ func TestImageFlags(t *testing.T) {
 			t.Errorf("image %q: exit %d, %q; want 2 and %q", tc.args, code, errb.String(), tc.want)
 		}
 	}
+	// A directory holding something else is not written over.
+	other := t.TempDir()
+	if err := os.WriteFile(filepath.Join(other, "notes.txt"), []byte("my notes"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var out, errb bytes.Buffer
+	if code := run(t.Context(), []string{"--oci-layout", other}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "not an OCI layout") {
+		t.Errorf("a non-layout directory: exit %d, %q", code, errb.String())
+	}
+	if _, err := os.Stat(filepath.Join(other, "index.json")); err == nil {
+		t.Errorf("an OCI layout was created among the directory's files")
+	}
+
 	t.Setenv("SOURCE_DATE_EPOCH", "yesterday")
-	var errb bytes.Buffer
+	errb.Reset()
 	if code := run(t.Context(), []string{"--oci-layout", "x"}, io.Discard, &errb); code != 2 || !strings.Contains(errb.String(), "SOURCE_DATE_EPOCH") {
 		t.Errorf("a malformed SOURCE_DATE_EPOCH: exit %d, %q", code, errb.String())
 	}

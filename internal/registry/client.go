@@ -366,7 +366,8 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 const discardLimit = 16 << 10
 
 // discard reads and drops at most discardLimit bytes of body; a longer body's
-// connection is closed, as it would have been.
+// connection is closed, as it would have been. A registry that trickles it is
+// cut off by the request's context, as for any other body.
 func discard(body io.Reader) {
 	_, _ = io.Copy(io.Discard, io.LimitReader(body, discardLimit))
 }
