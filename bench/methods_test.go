@@ -37,7 +37,7 @@ the value where that matters, because the machine is shared and noisy.
   signet decides up to 16 images of an object at once. The images are signed through the host they are admitted
   from, as a signature names its repository. After the first image of the registry (its ping is then kept and
   its referrers are read only where the .sig is not enough), signet sends one request per image: the .sig
-  manifest. Twice: with the registry on loopback, where every request costs only CPU (the distribution
+  manifest, on a connection kept from the admission before. Twice: with the registry on loopback, where every request costs only CPU (the distribution
   registry's and signet's, on the same two shared cores, so the figure measures CPU, not parallelism: measured
   apart with 2,000 requests, the registry spends 0.35 to 0.5 ms of CPU on each manifest request, so the 20
   requests alone need at least 3.5 ms of its time on two cores, about twice the 1-image pod), and through a
