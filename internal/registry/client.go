@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -33,10 +35,37 @@ var (
 type StatusError struct {
 	URL        string
 	StatusCode int
+	// RetryAfter is how long a 429 or 503 answer asked the client to wait
+	// (its Retry-After header), or 0.
+	RetryAfter time.Duration
 }
 
 func (e *StatusError) Error() string {
-	return fmt.Sprintf("GET %s: registry answered %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	msg := fmt.Sprintf("GET %s: registry answered %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
+	if e.RetryAfter > 0 {
+		msg += fmt.Sprintf(" and asked to wait %s", e.RetryAfter)
+	}
+	return msg
+}
+
+// maxRetryWait is the longest a Retry-After is waited for; a registry that
+// asks for more is answered with its error at once, as is one that asks for
+// more than the caller's deadline leaves.
+const maxRetryWait = 30 * time.Second
+
+// retryAfter reads a Retry-After header: delay-seconds or an HTTP date.
+func retryAfter(h http.Header, now time.Time) time.Duration {
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0
+	}
+	if secs, err := strconv.ParseUint(v, 10, 32); err == nil {
+		return time.Duration(secs) * time.Second
+	}
+	if at, err := http.ParseTime(v); err == nil && at.After(now) {
+		return at.Sub(now)
+	}
+	return 0
 }
 
 // Repository names a repository in a registry, e.g. Host "ghcr.io", Path
@@ -291,7 +320,17 @@ func (c *Client) get(ctx context.Context, repo Repository, path string, accept [
 		if err == nil || !retry || attempt == 4 {
 			return body, ctype, err
 		}
-		timer := time.NewTimer(backoff)
+		// Concurrent lookups that failed together do not retry together.
+		wait := backoff + rand.N(backoff/5) //nolint:gosec // G404: jitter, not a secret
+		var se *StatusError
+		if errors.As(err, &se) && se.RetryAfter > wait {
+			wait = se.RetryAfter
+			deadline, ok := ctx.Deadline()
+			if wait > maxRetryWait || ok && time.Until(deadline) < wait {
+				return nil, "", fmt.Errorf("%w, longer than this lookup may wait", err)
+			}
+		}
+		timer := time.NewTimer(wait)
 		select {
 		case <-ctx.Done():
 			timer.Stop()
@@ -342,7 +381,7 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 	case resp.StatusCode == http.StatusNotFound:
 		return nil, "", false, fmt.Errorf("GET %s: %w", url, ErrNotFound)
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
-		return nil, "", true, &StatusError{URL: url, StatusCode: resp.StatusCode}
+		return nil, "", true, &StatusError{URL: url, StatusCode: resp.StatusCode, RetryAfter: retryAfter(resp.Header, time.Now())}
 	default:
 		return nil, "", false, &StatusError{URL: url, StatusCode: resp.StatusCode}
 	}

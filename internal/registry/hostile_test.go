@@ -367,8 +367,9 @@ func TestRetries(t *testing.T) {
 	t.Parallel()
 	manifest := manifestJSON(t, registry.ImageManifest{MediaType: registry.MediaTypeOCIManifest})
 	// failing answers the first n requests with status (0: drops the
-	// connection), then serves the manifest.
-	failing := func(n int, status int) http.HandlerFunc {
+	// connection) and the headers given as name, value pairs, then serves
+	// the manifest.
+	failing := func(n int, status int, header ...string) http.HandlerFunc {
 		var seen atomic.Int32
 		return func(w http.ResponseWriter, r *http.Request) {
 			if int(seen.Add(1)) > n {
@@ -382,6 +383,9 @@ func TestRetries(t *testing.T) {
 				}
 				return
 			}
+			for i := 0; i+1 < len(header); i += 2 {
+				w.Header().Set(header[i], header[i+1])
+			}
 			w.WriteHeader(status)
 		}
 	}
@@ -393,8 +397,27 @@ func TestRetries(t *testing.T) {
 		ok       bool
 		requests int // to the route
 		minTime  time.Duration
+		maxTime  time.Duration
+		want     string // in the error
 	}{
 		{name: "429 then 200", route: "manifests/v1", h: failing(1, http.StatusTooManyRequests), budget: 5 * time.Second, ok: true, requests: 2},
+		// Retry-After is waited for, in seconds or as a date, when the
+		// deadline leaves time for it; otherwise the error comes at once.
+		{name: "429 asking for 1s then 200", route: "manifests/v1", h: failing(1, http.StatusTooManyRequests, "Retry-After", "1"), budget: 5 * time.Second, ok: true, requests: 2, minTime: time.Second},
+		{name: "503 asking until a date then 200", route: "manifests/v1", h: func() http.HandlerFunc {
+			var seen atomic.Int32
+			return func(w http.ResponseWriter, r *http.Request) {
+				if seen.Add(1) > 1 {
+					serveJSON(registry.MediaTypeOCIManifest, manifest)(w, r)
+					return
+				}
+				// Dates have whole seconds: 2 s ahead is at least 1 s.
+				w.Header().Set("Retry-After", time.Now().Add(2*time.Second).UTC().Format(http.TimeFormat))
+				w.WriteHeader(http.StatusServiceUnavailable)
+			}
+		}(), budget: 5 * time.Second, ok: true, requests: 2, minTime: time.Second},
+		{name: "429 asking past the deadline", route: "manifests/v1", h: failing(1000, http.StatusTooManyRequests, "Retry-After", "10"), budget: 3 * time.Second, requests: 1, maxTime: time.Second, want: "asked to wait 10s, longer than this lookup may wait"},
+		{name: "429 asking too long", route: "manifests/v1", h: failing(1000, http.StatusTooManyRequests, "Retry-After", "3600"), budget: time.Hour, requests: 1, maxTime: time.Second, want: "asked to wait 1h0m0s"},
 		{name: "503 twice then 200", route: "manifests/v1", h: failing(2, http.StatusServiceUnavailable), budget: 5 * time.Second, ok: true, requests: 3},
 		{name: "dropped connection then 200", route: "manifests/v1", h: failing(1, 0), budget: 5 * time.Second, ok: true, requests: 2},
 		{name: "ping 503 then 200", route: "/v2/", h: func() http.HandlerFunc {
@@ -432,6 +455,12 @@ func TestRetries(t *testing.T) {
 			}
 			if took < tc.minTime {
 				t.Errorf("took %s, want at least %s of backoff", took, tc.minTime)
+			}
+			if tc.maxTime > 0 && took > tc.maxTime {
+				t.Errorf("took %s, want the error within %s", took, tc.maxTime)
+			}
+			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
+				t.Errorf("error %v, want %q in it", err, tc.want)
 			}
 			if tc.ok {
 				if err != nil {
