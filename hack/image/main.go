@@ -259,7 +259,6 @@ func labels(o options) map[string]string {
 		"org.opencontainers.image.source":      source,
 		"org.opencontainers.image.title":       "signet",
 		"org.opencontainers.image.description": "Container image signature and attestation policies for Kubernetes",
-		"org.opencontainers.image.licenses":    "Apache-2.0",
 	}
 	if o.version != "" {
 		l["org.opencontainers.image.version"] = o.version
