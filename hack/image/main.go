@@ -12,6 +12,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"flag"
 	"fmt"
@@ -169,6 +170,9 @@ func build(ctx context.Context, o options, log io.Writer) (v1.Hash, error) {
 	ca, err := os.ReadFile(o.caBundle)
 	if err != nil {
 		return v1.Hash{}, fmt.Errorf("reading the CA bundle (--ca-bundle): %w", err)
+	}
+	if !x509.NewCertPool().AppendCertsFromPEM(ca) {
+		return v1.Hash{}, fmt.Errorf("--ca-bundle %s holds no PEM certificate", o.caBundle)
 	}
 	images := make([]v1.Image, len(o.platforms))
 	for i, p := range o.platforms {

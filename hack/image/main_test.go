@@ -3,9 +3,16 @@ package main
 import (
 	"archive/tar"
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"debug/elf"
+	pemlib "encoding/pem"
 	"errors"
 	"io"
+	"math/big"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +20,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
@@ -32,6 +40,27 @@ func repoRoot(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return root
+}
+
+// testCABundle writes a PEM bundle of one self-signed CA certificate.
+func testCABundle(t *testing.T) (path string, pem []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "signet image test CA"},
+		NotBefore: time.Now(), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pem = pemlib.EncodeToMemory(&pemlib.Block{Type: "CERTIFICATE", Bytes: der})
+	path = filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path, pem
 }
 
 // buildImage runs the command with args and returns what it printed.
@@ -109,7 +138,8 @@ func extract(t *testing.T, img v1.Image, dir string, want ...string) {
 func TestImage(t *testing.T) {
 	reg := harness.StartInProcessRegistry(t, false)
 	tag := reg.Host + "/signet/signet:test"
-	printed := buildImage(t, "--push", tag, "--version", testVersion, "--revision", "0123abcd")
+	caPath, caPEM := testCABundle(t)
+	printed := buildImage(t, "--push", tag, "--version", testVersion, "--revision", "0123abcd", "--ca-bundle", caPath)
 	ref, digest, ok := strings.Cut(printed, "@")
 	if !ok || ref != tag || !strings.HasPrefix(digest, "sha256:") {
 		t.Fatalf("printed %q, want %s@sha256:...", printed, tag)
@@ -150,19 +180,18 @@ func TestImage(t *testing.T) {
 			t.Errorf("%s: %+v, want a root-owned regular file, mode 0755", f, h)
 		}
 	}
-	ca, err := os.ReadFile("/etc/ssl/certs/ca-certificates.crt")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if h := files["etc/ssl/certs/ca-certificates.crt"]; h == nil || h.Size != int64(len(ca)) {
-		t.Errorf("the CA bundle: %+v, want the build machine's (%d bytes)", h, len(ca))
+	if h := files["etc/ssl/certs/ca-certificates.crt"]; h == nil || h.Typeflag != tar.TypeReg || h.Mode != 0o644 {
+		t.Errorf("the CA bundle: %+v, want a regular file, mode 0644", h)
 	}
 
 	// The binaries of the layer run here (the image is for this machine's
 	// architecture), and signet finds signet-server beside it, as in the
 	// container, not on PATH.
 	dir := t.TempDir()
-	extract(t, img, dir, "usr/local/bin/signet", "usr/local/bin/signet-server")
+	extract(t, img, dir, "usr/local/bin/signet", "usr/local/bin/signet-server", "etc/ssl/certs/ca-certificates.crt")
+	if got, _ := os.ReadFile(filepath.Join(dir, "ca-certificates.crt")); !bytes.Equal(got, caPEM) {
+		t.Errorf("the image's CA bundle is not the one given to --ca-bundle:\n%s", got)
+	}
 	signet := func(args ...string) string {
 		t.Helper()
 		cmd := exec.Command(filepath.Join(dir, "signet"), args...)
@@ -181,7 +210,7 @@ func TestImage(t *testing.T) {
 	}
 
 	// Reproducible: the same source gives the same digest.
-	again := buildImage(t, "--oci-layout", t.TempDir(), "--version", testVersion, "--revision", "0123abcd")
+	again := buildImage(t, "--oci-layout", t.TempDir(), "--version", testVersion, "--revision", "0123abcd", "--ca-bundle", caPath)
 	if again != digest {
 		t.Errorf("a second build's digest is %s, the first's %s", again, digest)
 	}
@@ -191,7 +220,8 @@ func TestImage(t *testing.T) {
 // own architecture.
 func TestImageIndex(t *testing.T) {
 	dir := t.TempDir()
-	digest := buildImage(t, "--oci-layout", dir, "--platforms", "linux/amd64,linux/arm64")
+	caPath, _ := testCABundle(t)
+	digest := buildImage(t, "--oci-layout", dir, "--platforms", "linux/amd64,linux/arm64", "--ca-bundle", caPath)
 	p, err := layout.FromPath(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +293,16 @@ func TestImageFlags(t *testing.T) {
 			t.Errorf("image %q: exit %d, %q; want 2 and %q", tc.args, code, errb.String(), tc.want)
 		}
 	}
+	// A CA bundle without certificates is refused before anything is built.
+	notPEM := filepath.Join(t.TempDir(), "key.txt")
+	if err := os.WriteFile(notPEM, []byte("not a certificate"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	var caErr bytes.Buffer
+	if code := run(t.Context(), []string{"--oci-layout", t.TempDir(), "--ca-bundle", notPEM}, io.Discard, &caErr); code != 1 || !strings.Contains(caErr.String(), "holds no PEM certificate") || strings.Contains(caErr.String(), "building") {
+		t.Errorf("a CA bundle without certificates: exit %d, %q", code, caErr.String())
+	}
+
 	// A directory holding something else is not written over.
 	other := t.TempDir()
 	if err := os.WriteFile(filepath.Join(other, "notes.txt"), []byte("my notes"), 0o600); err != nil {
