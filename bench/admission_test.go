@@ -24,11 +24,7 @@ import (
 // same kind of key authority, so that they cost what real policies cost.
 func (w *world) policyDir(tb testing.TB, n int, glob string) string {
 	tb.Helper()
-	pub, err := os.ReadFile(w.key.Public)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	key := "        data: |\n" + indent(string(pub), "          ")
+	pub := readKey(tb, w.key)
 	dir := tb.TempDir()
 	const perFile = 1000
 	for f := 0; f*perFile < n; f++ {
@@ -38,13 +34,46 @@ func (w *world) policyDir(tb testing.TB, n int, glob string) string {
 			if i > 0 {
 				g = fmt.Sprintf("registry.example.org/team-%d/**", i)
 			}
-			fmt.Fprintf(&b, "---\napiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata:\n  name: p%d\nspec:\n  images:\n    - glob: %q\n  authorities:\n    - name: ci\n      insecureIgnoreTlog: true\n      key:\n%s", i, g, key)
+			b.WriteString(keyPolicy(fmt.Sprintf("p%d", i), g, "", pub))
 		}
 		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("policies-%03d.yaml", f)), []byte(b.String()), 0o644); err != nil {
 			tb.Fatal(err)
 		}
 	}
 	return dir
+}
+
+// keyPolicy is a ClusterImagePolicy (a YAML document) selecting glob that
+// trusts the PEM public key pub, without a transparency log; mode "" leaves
+// the default.
+func keyPolicy(name, glob, mode string, pub []byte) string {
+	m := ""
+	if mode != "" {
+		m = "  mode: " + mode + "\n"
+	}
+	return fmt.Sprintf("---\napiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata:\n  name: %s\nspec:\n  images:\n    - glob: %q\n%s  authorities:\n    - name: ci\n      insecureIgnoreTlog: true\n      key:\n        data: |\n%s",
+		name, glob, m, indent(string(pub), "          "))
+}
+
+// writePolicies writes YAML documents into policies.yaml in a new directory
+// and returns the directory.
+func writePolicies(tb testing.TB, docs ...string) string {
+	tb.Helper()
+	dir := tb.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), []byte(strings.Join(docs, "")), 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return dir
+}
+
+// readKey reads a key pair's public key (PEM).
+func readKey(tb testing.TB, key harness.KeyPair) []byte {
+	tb.Helper()
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return pub
 }
 
 func indent(s, prefix string) string {

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,16 +32,7 @@ func TestColdAdmissionsKeepRegistryConnections(t *testing.T) {
 		cosign.Sign(t, ref, key, harness.Legacy)
 		refs = append(refs, ref)
 	}
-	pub, err := os.ReadFile(key.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	policy := fmt.Sprintf("apiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata:\n  name: team\nspec:\n  images:\n    - glob: %q\n  authorities:\n    - name: ci\n      insecureIgnoreTlog: true\n      key:\n        data: |\n%s",
-		proxy.host+"/team/**", indent(string(pub), "          "))
-	if err := os.WriteFile(filepath.Join(dir, "policy.yaml"), []byte(policy), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	dir := writePolicies(t, keyPolicy("team", proxy.host+"/team/**", "", readKey(t, key)))
 	s := startSignet(t, dir, "--cache-ttl", "1ns", "--cache-negative-ttl", "1ns")
 
 	before := proxy.conns.Load()

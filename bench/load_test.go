@@ -2,8 +2,6 @@ package bench
 
 import (
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -30,19 +28,8 @@ func TestLoadUnderRace(t *testing.T) {
 	unsigned := reg.PushRandomImage(t, "prod/app", "unsigned")
 	audited := reg.PushRandomImage(t, "audit/app", "v1")
 
-	pub, err := os.ReadFile(key.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	policies := ""
-	for _, p := range []struct{ name, glob, mode string }{{"prod", reg.Host + "/prod/**", "enforce"}, {"audit", reg.Host + "/audit/**", "warn"}} {
-		policies += fmt.Sprintf("---\napiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata:\n  name: %s\nspec:\n  images:\n    - glob: %q\n  mode: %s\n  authorities:\n    - name: ci\n      insecureIgnoreTlog: true\n      key:\n        data: |\n%s",
-			p.name, p.glob, p.mode, indent(string(pub), "          "))
-	}
-	if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), []byte(policies), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	pub := readKey(t, key)
+	dir := writePolicies(t, keyPolicy("prod", reg.Host+"/prod/**", "enforce", pub), keyPolicy("audit", reg.Host+"/audit/**", "warn", pub))
 	s := startSignet(t, dir, "--cache-ttl", "300ms", "--cache-negative-ttl", "100ms", "--decision-timeout", "20s")
 
 	type pod struct {
