@@ -244,9 +244,11 @@ type KeyAuthority struct {
 	// +optional
 	Data string `json:"data,omitempty"`
 
-	// SecretRef names a Secret (in signet's namespace) whose values are PEM
-	// public keys; a signature by any of them passes (or by the one named
-	// by secretRef.key).
+	// SecretRef names a Secret whose values are PEM public keys; a
+	// signature by any of them passes (or by the one named by
+	// secretRef.key). A ClusterImagePolicy reads it from
+	// secretRef.namespace (default: the namespace signet runs in); an
+	// ImagePolicy only from its own namespace.
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
 
@@ -262,7 +264,10 @@ type KeyAuthority struct {
 type SecretReference struct {
 	// +kubebuilder:validation:MinLength=1
 	Name string `json:"name"`
-	// Namespace defaults to the namespace signet runs in.
+	// Namespace is where the Secret is, for a ClusterImagePolicy; default:
+	// the namespace signet runs in. An ImagePolicy reads Secrets of its own
+	// namespace only: any other namespace here makes the policy invalid
+	// (it then denies every image it selects).
 	// +optional
 	Namespace string `json:"namespace,omitempty"`
 	// Key, when set, is the one entry of the Secret to use (for example

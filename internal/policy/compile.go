@@ -408,7 +408,7 @@ func (c *compiler) authority(path string, a v1alpha1.Authority, i int, o Object,
 	}
 	switch {
 	case a.Key != nil:
-		va.Keys = c.keys(path+".key", a.Key, r)
+		va.Keys = c.keys(path+".key", a.Key, o, r)
 		if !a.InsecureIgnoreTlog {
 			va.TrustedMaterial = c.trust(path+".key.trustRootRef", a.Key.TrustRootRef, r)
 		}
@@ -502,8 +502,13 @@ func (c *compiler) trust(path, name string, r Resolver) root.TrustedMaterial {
 	return tm
 }
 
-// keys parses key.data (one or more PEM blocks) or the Secret's values.
-func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, r Resolver) []verify.PublicKey {
+// keys parses key.data (one or more PEM blocks) or the Secret's values. A
+// ClusterImagePolicy reads the Secret from secretRef.namespace (default:
+// signet's namespace); an ImagePolicy only from its own namespace, so a
+// tenant can neither use nor learn anything about another namespace's
+// Secrets. Messages name the Secret and the key asked for, never the keys a
+// Secret holds.
+func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, o Object, r Resolver) []verify.PublicKey {
 	switch {
 	case k.Data != "" && k.SecretRef != nil:
 		c.fail(path, "give exactly one of data or secretRef")
@@ -515,11 +520,19 @@ func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, r Resolver) []ver
 		}
 		return keys
 	case k.SecretRef != nil:
+		ns := k.SecretRef.Namespace
+		if o.Kind == KindImagePolicy {
+			if ns != "" && ns != o.Namespace {
+				c.fail(path+".secretRef.namespace", "an ImagePolicy reads Secrets of its own namespace only: remove namespace %q (the Secret is read from %s)", ns, o.Namespace)
+				return nil
+			}
+			ns = o.Namespace
+		}
 		if r == nil {
 			c.fail(path+".secretRef", "secrets are not available here")
 			return nil
 		}
-		values, err := r.SecretKeys(k.SecretRef.Namespace, k.SecretRef.Name)
+		values, err := r.SecretKeys(ns, k.SecretRef.Name)
 		if err != nil {
 			c.fail(path+".secretRef", "%v", err)
 			return nil
@@ -535,7 +548,7 @@ func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, r Resolver) []ver
 		sort.Strings(names)
 		if k.SecretRef.Key != "" {
 			if _, ok := values[k.SecretRef.Key]; !ok {
-				c.fail(path+".secretRef.key", "Secret %s has no key %q (it has %s)", k.SecretRef.Name, k.SecretRef.Key, strings.Join(names, ", "))
+				c.fail(path+".secretRef.key", "Secret %s has no key %q", k.SecretRef.Name, k.SecretRef.Key)
 				return nil
 			}
 			names = []string{k.SecretRef.Key}

@@ -106,7 +106,7 @@ func TestCompileValidation(t *testing.T) {
 		{"RSA key too small", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: smallRSAKey(t)}}}}, []string{"spec.authorities[0].key.data", "too small"}},
 		{"secret value not a key", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "not-keys", Namespace: "signet"}}}}}, []string{"spec.authorities[0].key.secretRef", `key "password": not a PEM public key`}},
 		{"secretRef key names one entry", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "mixed", Namespace: "signet", Key: "cosign.pub"}}}}}, nil},
-		{"secretRef key missing", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet", Key: "nope.pub"}}}}}, []string{`spec.authorities[0].key.secretRef.key: Secret keys has no key "nope.pub" (it has cosign.pub, second.pub)`}},
+		{"secretRef key missing", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet", Key: "nope.pub"}}}}}, []string{`spec.authorities[0].key.secretRef.key: Secret keys has no key "nope.pub"`}},
 		{"key trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: key, TrustRootRef: "airgap"}}}}, nil},
 		{"key unknown trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{Data: key, TrustRootRef: "nope"}}}}, []string{"spec.authorities[0].key.trustRootRef: TrustRoot nope not found"}},
 		{"signed identity repo-digest-or-exact", v1alpha1.ImagePolicySpec{Images: images, SignedIdentity: "matchRepoDigestOrExact", Authorities: []v1alpha1.Authority{keyAuth}}, nil},
@@ -355,5 +355,63 @@ func TestHashFollowsTrustMaterial(t *testing.T) {
 	}
 	if hash(keyOnly, "sha256:1") != hash(keyOnly, "sha256:2") {
 		t.Error("a policy that uses no trust root changed hash with one")
+	}
+}
+
+// TestImagePolicyKeySecretsStayInTheirNamespace: an ImagePolicy's
+// key.secretRef reads its own namespace only (a namespace written there is
+// refused, never honoured), and no message tells a policy author which keys
+// a Secret holds.
+func TestImagePolicyKeySecretsStayInTheirNamespace(t *testing.T) {
+	key := pemKey(t)
+	res := fakeResolver{secrets: map[string]map[string][]byte{
+		"signet/keys":   {"cosign.pub": []byte(key), "ci-token": []byte("s3cr3t")},
+		"team-b/keys":   {"cosign.pub": []byte(key), "deploy-password": []byte("hunter2")},
+		"team-a/keys":   {"cosign.pub": []byte(key)},
+		"team-a/tokens": {"registry-token": []byte("hunter2")},
+	}}
+	spec := func(ref v1alpha1.SecretReference) v1alpha1.ImagePolicySpec {
+		return v1alpha1.ImagePolicySpec{
+			Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
+			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{SecretRef: &ref}}},
+		}
+	}
+	for _, tc := range []struct {
+		name       string
+		ref        v1alpha1.SecretReference
+		want       string // "" for a valid policy
+		mustNotSay []string
+	}{
+		{"own namespace by default", v1alpha1.SecretReference{Name: "keys"}, "", nil},
+		{"own namespace named", v1alpha1.SecretReference{Name: "keys", Namespace: "team-a"}, "", nil},
+		{"another namespace", v1alpha1.SecretReference{Name: "keys", Namespace: "team-b", Key: "nope"},
+			"spec.authorities[0].key.secretRef.namespace: an ImagePolicy reads Secrets of its own namespace only", []string{"deploy-password", "cosign.pub"}},
+		{"signet's namespace", v1alpha1.SecretReference{Name: "keys", Namespace: "signet", Key: "nope"},
+			"spec.authorities[0].key.secretRef.namespace: an ImagePolicy reads Secrets of its own namespace only", []string{"ci-token", "cosign.pub"}},
+		{"missing key names none of the others", v1alpha1.SecretReference{Name: "tokens", Key: "cosign.pub"},
+			`spec.authorities[0].key.secretRef.key: Secret tokens has no key "cosign.pub"`, []string{"registry-token", "hunter2"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := CompileObject(Object{Kind: KindImagePolicy, Namespace: "team-a", Name: "n", Spec: spec(tc.ref)}, res)
+			if tc.want == "" {
+				if p.Err != nil {
+					t.Fatalf("want a valid policy, got %v", p.Err)
+				}
+				return
+			}
+			if p.Err == nil || !strings.Contains(p.Err.Error(), tc.want) {
+				t.Fatalf("got %v, want %q", p.Err, tc.want)
+			}
+			for _, s := range tc.mustNotSay {
+				if strings.Contains(p.Err.Error(), s) {
+					t.Errorf("the message tells the policy's author %q: %v", s, p.Err)
+				}
+			}
+		})
+	}
+	// A ClusterImagePolicy still reads where it says.
+	p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.SecretReference{Name: "keys", Namespace: "team-b", Key: "cosign.pub"})}, res)
+	if p.Err != nil {
+		t.Fatalf("cluster policy reading team-b/keys: %v", p.Err)
 	}
 }
