@@ -49,8 +49,11 @@ type ClusterImagePolicyList struct {
 }
 
 // ImagePolicy is a ClusterImagePolicy that applies only in its own
-// namespace. It adds requirements there; it can never relax a cluster policy
-// (every matching policy must pass).
+// namespace. It adds requirements there; it can never relax the cluster's
+// rules: every matching policy must pass, and an image that no
+// ClusterImagePolicy selects stays unmatched (denied under the default
+// --unmatched=deny) whatever an ImagePolicy says. Its key and credential
+// Secrets are read from its own namespace only.
 //
 // +kubebuilder:object:root=true
 // +kubebuilder:resource:scope=Namespaced,shortName=ip,categories=signet

@@ -68,11 +68,22 @@ spec:
       key:
         secretRef: {name: release-key}
 ---
+apiVersion: signet.dev/v1alpha1
+kind: ImagePolicy
+metadata:
+  name: everything-passes
+  namespace: payments
+spec:
+  images:
+    - glob: "**"
+  authorities:
+    - static: {action: pass}
+---
 apiVersion: v1
 kind: Secret
 metadata:
   name: release-key
-  namespace: signet-system
+  namespace: payments
 stringData:
   cosign.pub: |
 %[3]s
@@ -94,6 +105,11 @@ stringData:
 		want(t, ExitDenied, "authority release-key:", "ImagePolicy payments/release-too")
 	signet(t, append(base, "--namespace", "payments", "--image", both.Tag)...).want(t, ExitOK, "allowed")
 	signet(t, append(base, "--namespace", "shipping", "--image", signed.Tag)...).want(t, ExitOK, "allowed")
+	// ... and never lifts what the cluster refuses: its "**" passing
+	// everything leaves an image no cluster policy selects unmatched.
+	signet(t, append(base, "--namespace", "payments", "--image", other.Tag)...).
+		want(t, ExitDenied, other.Tag+" did not match any ClusterImagePolicy")
+	signet(t, append(base, "--namespace", "payments", "--unmatched", "allow", "--image", other.Tag)...).want(t, ExitOK, "allowed")
 	signet(t, append(base, "--namespace", "payments", "--exclude-namespace", "payments", "--image", unsigned.Tag)...).
 		want(t, ExitOK, "namespace payments is excluded")
 

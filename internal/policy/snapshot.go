@@ -158,11 +158,21 @@ type Verdict struct {
 // Combine applies the combination rules to the outcomes of every matching
 // policy for image (as written; hasDigest says whether it named a digest):
 // every policy must pass; warn mode and onError turn failures into warnings
-// as each policy says; no outcomes means unmatched.
+// as each policy says. An image no ClusterImagePolicy selects is unmatched
+// and follows Config.Unmatched, whatever ImagePolicies select it: an
+// ImagePolicy only adds requirements (invariant 10), so a namespace's own
+// policy cannot admit what the cluster's unmatched rule refuses.
 func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Verdict {
 	v := Verdict{Allowed: true}
-	if len(outcomes) == 0 {
+	clusterMatched := false
+	for _, o := range outcomes {
+		clusterMatched = clusterMatched || o.Policy.Object.Kind != KindImagePolicy
+	}
+	if !clusterMatched {
 		msg := image + " did not match any image policies"
+		if len(outcomes) > 0 {
+			msg = image + " did not match any ClusterImagePolicy (an ImagePolicy only adds requirements to the cluster's)"
+		}
 		switch s.config.Unmatched {
 		case "allow":
 		case "warn":
@@ -171,7 +181,6 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 			v.Allowed = false
 			v.Denials = append(v.Denials, msg)
 		}
-		return v
 	}
 	deny := func(p *Policy, msg string) {
 		if p.Mode() == "warn" {

@@ -103,7 +103,7 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 		if !p.Applies(t) {
 			continue
 		}
-		e := &entry{id: p.Object.ID()}
+		e := &entry{id: p.Object.ID(), namespaced: p.Object.Kind == policy.KindImagePolicy}
 		c := converter{id: e.id, notes: &res.Notes, issues: &res.Issues}
 		e.scopes = c.scopes(p)
 		e.excludes = c.excludes(p)
@@ -147,12 +147,18 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 	var signed []string
 	for name := range names {
 		var reqs []Requirement
-		governed := false
+		governed, byCluster := false, false
 		for _, e := range entries {
 			if e.governs(name) {
 				governed = true
+				byCluster = byCluster || !e.namespaced
 				reqs = append(reqs, e.outcome...)
 			}
+		}
+		if governed && !byCluster {
+			// An ImagePolicy only adds requirements: what no cluster
+			// policy governs also follows the unmatched setting.
+			reqs = append(reqs, unmatched)
 		}
 		if !governed {
 			// Excluded from every policy that selects it: unmatched.
@@ -234,6 +240,9 @@ type entry struct {
 	// inexact exclusion is an issue and is not applied).
 	excludes []string
 	outcome  []Requirement
+	// namespaced: an ImagePolicy, which only adds requirements to what the
+	// cluster's policies and unmatched setting decide.
+	namespaced bool
 }
 
 // governs reports whether the policy governs the images of scope name: a

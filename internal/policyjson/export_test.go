@@ -117,6 +117,7 @@ func TestExport(t *testing.T) {
 	k1, k2, k3 := newKey(t), newKey(t), newKey(t)
 	r := resolver{tm: s.TrustedRoot(), private: sigstoretest.New(t).TrustedRoot(), secrets: map[string]map[string][]byte{
 		"signet-system/ci-key": {"cosign.pub": []byte(k2)},
+		"team-a/ci-key":        {"cosign.pub": []byte(k2)},
 	}}
 	indent := func(k string) string { return strings.ReplaceAll(strings.TrimSpace(k), "\n", "\n        ") }
 	keyAuth := func(k string) string {
@@ -140,9 +141,29 @@ func TestExport(t *testing.T) {
 		// the repository; everything else is rejected.
 		name:      "seed 003 key policy",
 		namespace: "payments",
+		docs:      []string{"ClusterImagePolicy signed\nimages: [{prefix: quay.io/crio/signed}]\nsignedIdentity: matchRepository\nauthorities:\n" + keyAuth(k1)},
+		want: map[string][]string{
+			"default":                    {"reject"},
+			"docker:quay.io/crio/signed": {"keys 1 matchRepository"},
+		},
+		wantRegs: []string{"quay.io/crio/signed"},
+	}, {
+		// signet denies what no ClusterImagePolicy selects, whatever an
+		// ImagePolicy says; so does the file.
+		name:      "an ImagePolicy alone does not lift the unmatched rule",
+		namespace: "payments",
 		docs:      []string{"ImagePolicy payments/signed\nimages: [{prefix: quay.io/crio/signed}]\nsignedIdentity: matchRepository\nauthorities:\n" + keyAuth(k1)},
 		want: map[string][]string{
 			"default":                    {"reject"},
+			"docker:quay.io/crio/signed": {"reject"},
+		},
+	}, {
+		name:      "under unmatched allow, an ImagePolicy alone is enforced",
+		namespace: "payments",
+		unmatched: "allow",
+		docs:      []string{"ImagePolicy payments/signed\nimages: [{prefix: quay.io/crio/signed}]\nsignedIdentity: matchRepository\nauthorities:\n" + keyAuth(k1)},
+		want: map[string][]string{
+			"default":                    {"insecureAcceptAnything"},
 			"docker:quay.io/crio/signed": {"keys 1 matchRepository"},
 		},
 		wantRegs: []string{"quay.io/crio/signed"},
@@ -158,7 +179,7 @@ func TestExport(t *testing.T) {
 		namespace: "team-a",
 		docs: []string{
 			"ClusterImagePolicy org\nimages: [{glob: \"reg.example.org/**\"}]\nauthorities:\n" + keyAuth(k1),
-			"ImagePolicy team-a/app\nimages: [{glob: \"reg.example.org/team-a/**\"}]\nauthorities:\n  - key:\n      secretRef: {name: ci-key, namespace: signet-system}\n    insecureIgnoreTlog: true\n",
+			"ImagePolicy team-a/app\nimages: [{glob: \"reg.example.org/team-a/**\"}]\nauthorities:\n  - key:\n      secretRef: {name: ci-key}\n    insecureIgnoreTlog: true\n",
 		},
 		want: map[string][]string{
 			"default":                       {"reject"},
