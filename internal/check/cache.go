@@ -5,14 +5,28 @@ import (
 	"time"
 	"unique"
 
+	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
-// Cache holds verified facts: the result of one policy for one digest. Keys
-// are the digest computed from fetched bytes, the policy's content hash and
-// the trust root version, never a tag (invariant 1). Verified results live
-// for Positive, definite denials for Negative; "could not decide" is never
-// cached. It is bounded: past MaxEntries, expired entries go first.
+// Cache holds verified facts: the result of one policy for one image. A
+// result is keyed by everything it depends on (invariant 9), so a decision
+// made warm equals the decision made cold:
+//   - the digest computed from fetched bytes, never a tag (invariant 1);
+//   - the repository the evidence was read from and the signed identity is
+//     compared with, or the whole reference as written when the policy
+//     compares the signed identity exactly (signedIdentity matchExact or
+//     matchRepoDigestOrExact), since then the tag matters too;
+//   - the policy's content hash (spec, keys read from Secrets, TrustRoot
+//     versions) and the default trust root's version;
+//   - the credentials the evidence was read with: a registry may answer
+//     "not found" or "unauthorized" to a reader it does not authorize, so
+//     a result read with one set of pull credentials is never served to
+//     another (a decision with none of them would not have seen it).
+//
+// Verified results live for Positive, definite denials for Negative; "could
+// not decide" is never cached. It is bounded: past MaxEntries, expired
+// entries go first.
 type Cache struct {
 	Positive   time.Duration
 	Negative   time.Duration
@@ -25,8 +39,22 @@ type Cache struct {
 	misses  uint64
 }
 
+// cacheKey is what a cached result depends on (see Cache). subject is the
+// repository ("registry/path") or, for a policy that binds the reference,
+// the normalized reference as written; creds identifies the pull
+// credentials (check.Clients' key, "" for signet's own).
 type cacheKey struct {
-	digest, policy, trust string
+	digest, subject, policy, trust, creds string
+}
+
+// cacheSubject is what, besides the digest, a policy's result for ref
+// depends on: its repository, or the whole reference when the policy
+// compares the signed identity exactly.
+func cacheSubject(ref reference.Reference, p *verify.Compiled) string {
+	if p.BindsReference() {
+		return ref.String()
+	}
+	return ref.Name()
 }
 
 // cacheEntry is kept by pointer: a map slot then holds a key and a pointer,
@@ -77,6 +105,7 @@ func (c *Cache) put(k cacheKey, r verify.Result) {
 	if c.MaxEntries > 0 && len(c.entries) >= c.MaxEntries {
 		c.evict(now)
 	}
+	k.subject = intern(k.subject) // many digests of one repository
 	c.entries[k] = &cacheEntry{result: compact(k, r), expires: now.Add(ttl).UnixNano()}
 }
 

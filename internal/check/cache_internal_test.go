@@ -29,13 +29,13 @@ func TestCacheKeepsResultsIntact(t *testing.T) {
 	c := NewCache(time.Minute, time.Second, 10)
 	c.now = func() time.Time { return now }
 	put := result()
-	c.put(cacheKey{"sha256:ab", "h", "t"}, put)
+	c.put(cacheKey{digest: "sha256:ab", subject: "r/app", policy: "h", trust: "t"}, put)
 	denied := verify.Result{Policy: "p", Digest: "sha256:00", Err: errors.New("denied")}
-	c.put(cacheKey{"sha256:00", "h", "t"}, denied)
+	c.put(cacheKey{digest: "sha256:00", subject: "r/app", policy: "h", trust: "t"}, denied)
 	if diff := cmp.Diff(result(), put); diff != "" {
 		t.Errorf("the result put changed (-before +after):\n%s", diff)
 	}
-	got, ok := c.get(cacheKey{"sha256:ab", "h", "t"})
+	got, ok := c.get(cacheKey{digest: "sha256:ab", subject: "r/app", policy: "h", trust: "t"})
 	if !ok {
 		t.Fatal("not cached")
 	}
@@ -46,20 +46,20 @@ func TestCacheKeepsResultsIntact(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("cached result (-want +got):\n%s", diff)
 	}
-	if got, ok := c.get(cacheKey{"sha256:00", "h", "t"}); !ok || got.Err == nil {
+	if got, ok := c.get(cacheKey{digest: "sha256:00", subject: "r/app", policy: "h", trust: "t"}); !ok || got.Err == nil {
 		t.Errorf("denial not cached: %+v %v", got, ok)
 	} else if diff := cmp.Diff(denied, got, cmpopts.EquateErrors()); diff != "" {
 		t.Errorf("cached denial (-want +got):\n%s", diff)
 	}
 	now = now.Add(2 * time.Second)
-	if _, ok := c.get(cacheKey{"sha256:00", "h", "t"}); ok {
+	if _, ok := c.get(cacheKey{digest: "sha256:00", subject: "r/app", policy: "h", trust: "t"}); ok {
 		t.Error("a denial outlived the negative lifetime")
 	}
-	if _, ok := c.get(cacheKey{"sha256:ab", "h", "t"}); !ok {
+	if _, ok := c.get(cacheKey{digest: "sha256:ab", subject: "r/app", policy: "h", trust: "t"}); !ok {
 		t.Error("a verified result expired before the positive lifetime")
 	}
 	now = now.Add(time.Minute)
-	if _, ok := c.get(cacheKey{"sha256:ab", "h", "t"}); ok {
+	if _, ok := c.get(cacheKey{digest: "sha256:ab", subject: "r/app", policy: "h", trust: "t"}); ok {
 		t.Error("a verified result outlived the positive lifetime")
 	}
 }

@@ -190,8 +190,8 @@ var errNotCached = errors.New("not cached")
 
 // DecideWith decides with a given registry client (one with the request's
 // pull credentials); clientKey identifies the credentials, so concurrent
-// requests share work only when they use the same ones. Verified facts are
-// cached across credentials: they are facts about a digest.
+// requests share work, and cached results, only when they use the same ones
+// (see Cache).
 func (dc *Decider) DecideWith(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target) Decision {
 	d := Decision{Image: image, Policies: []PolicyDecision{}}
 	ref, err := dc.parse(image)
@@ -289,7 +289,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 		if p.Err != nil || results[i] != nil {
 			continue
 		}
-		if r, ok := dc.Cache.get(cacheKey{digest, p.Hash, trustVersion}); ok {
+		if r, ok := dc.Cache.get(cacheKey{digest: digest, subject: cacheSubject(ref, p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}); ok {
 			// The cache keeps facts about the digest; the result names
 			// the reference this decision is about.
 			r.Image = ref.String()
@@ -307,7 +307,16 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 
 	// One fetch and verification for every missing policy, shared by
 	// concurrent requests for the same digest and policies.
-	key := "verify\x00" + clientKey + "\x00" + ref.Name() + "@" + digest + "\x00" + trustVersion
+	// The key holds what the results depend on (see Cache): the whole
+	// reference when a policy compares the signed identity exactly, since
+	// the shared evaluation is of this request's reference.
+	subject := ref.Name()
+	for _, i := range missing {
+		if matched[i].Verifier.BindsReference() {
+			subject = ref.String()
+		}
+	}
+	key := "verify\x00" + clientKey + "\x00" + subject + "@" + digest + "\x00" + trustVersion
 	for _, i := range missing {
 		key += "\x00" + matched[i].Hash
 	}
@@ -379,7 +388,8 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			}
 		}
 		for j, i := range missing {
-			dc.Cache.put(cacheKey{digest, matched[i].Hash, trustVersion}, out[j])
+			p := matched[i]
+			dc.Cache.put(cacheKey{digest: digest, subject: cacheSubject(ref, p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}, out[j])
 		}
 		return out, nil
 	})

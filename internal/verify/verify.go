@@ -116,6 +116,14 @@ func (c *Compiled) StaticOnly() bool {
 	return true
 }
 
+// BindsReference reports whether a result depends on the image reference as
+// written (its tag as well as its repository and digest): the signed
+// identity is compared exactly (matchExact, matchRepoDigestOrExact).
+// Otherwise a result depends on the repository and the digest only.
+func (c *Compiled) BindsReference() bool {
+	return c.signedIdentity == MatchExact || c.signedIdentity == MatchRepoDigestOrExact
+}
+
 // NeedsAttestations reports whether an authority checks attestations: a
 // policy without any needs no legacy .att evidence.
 func (c *Compiled) NeedsAttestations() bool {

@@ -1,0 +1,207 @@
+package check
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/pem"
+	mrand "math/rand/v2"
+	"net/http"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-containerregistry/pkg/name"
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/random"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/sigstoretest"
+)
+
+// TestCacheNeverChangesADecision is invariant 9, differentially: random
+// sequences of admissions across repositories (one never pushed), tags,
+// digests, policies (signed identity off, matchRepository, matchExact) and
+// credentials (one client sees the registry, one gets 404 for everything,
+// as a registry answers a reader it does not authorize), with signatures
+// added and tags moved in between, are decided by one Decider with a cache
+// and by a new Decider without one, and must agree decision by decision.
+// Results live for their TTL by design: after each change the cache's clock
+// moves past the TTLs, so what is compared is what the key covers.
+func TestCacheNeverChangesADecision(t *testing.T) {
+	reg := harness.StartInProcessRegistry(t, true)
+	keyA, keyB := newSigningKey(t), newSigningKey(t)
+	img1, img2 := randomImage(t), randomImage(t)
+	push := func(repo, tag string, img imageWithDigest) {
+		t.Helper()
+		ref, err := name.NewTag(reg.Repo(repo)+":"+tag, name.Insecure)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := remote.Write(ref, img.img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// a and b hold the same image; c another; "ghost" is never pushed.
+	push("a", "v1", img1)
+	push("a", "v2", img2)
+	push("b", "v1", img1)
+	push("c", "v1", img2)
+	sign := func(repo, signedRef string, img imageWithDigest, k *signingKey) {
+		t.Helper()
+		payload := sigstoretest.SimpleSigning(signedRef, img.digest)
+		sum := sha256.Sum256(payload)
+		sig, err := ecdsa.SignASN1(rand.Reader, k.priv, sum[:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		reg.AttachLegacy(t, harness.Image{Ref: reg.Repo(repo) + "@" + img.digest, Digest: img.digest}, ".sig",
+			sigstoretest.SimpleSigningMediaType, payload, map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)})
+	}
+	sign("a", reg.Repo("a"), img1, keyA)
+
+	snapshot := func(identity string) *policy.Snapshot {
+		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p-" + identity, Spec: v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}}, SignedIdentity: identity, Digest: "none",
+			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: keyA.pem + keyB.pem}}},
+		}}, nil)
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return snap
+	}
+	snaps := []*policy.Snapshot{snapshot(""), snapshot("matchRepository"), snapshot("matchExact")}
+
+	seen, err := registry.New(registry.InsecureAllowHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hidden, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(notFoundTransport{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	clients := []struct {
+		rc  *registry.Client
+		key string
+	}{{seen, "team-credentials"}, {hidden, ""}}
+
+	now := time.Unix(1_800_000_000, 0)
+	cache := NewCache(time.Hour, time.Minute, 10_000)
+	cache.now = func() time.Time { return now }
+	warm := &Decider{Registry: seen, Cache: cache, ResolutionWindow: -1}
+
+	r := mrand.New(mrand.NewPCG(9, 1))
+	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+	images := []imageWithDigest{img1, img2}
+	differences := 0
+	for step := range 400 {
+		if r.IntN(10) == 0 {
+			switch r.IntN(3) {
+			case 0: // a signature appears, naming a repository or a tag
+				repo := pick("a", "b", "c", "ghost")
+				k := keyA
+				if r.IntN(2) == 0 {
+					k = keyB
+				}
+				sign(repo, reg.Repo(repo)+pick("", ":v1", ":v2"), images[r.IntN(2)], k)
+			case 1: // a tag moves
+				push(pick("a", "b", "c"), pick("v1", "v2"), images[r.IntN(2)])
+			case 2: // nothing changes but time
+			}
+			now = now.Add(2 * time.Hour)
+			continue
+		}
+		img := images[r.IntN(2)]
+		repo := reg.Repo(pick("a", "b", "c", "ghost"))
+		image := pick(repo+":v1", repo+":v2", repo+"@"+img.digest, repo+":v1@"+img.digest)
+		snap := snaps[r.IntN(len(snaps))]
+		cl := clients[r.IntN(len(clients))]
+		target := policy.Target{Namespace: "default", Kind: "Pod"}
+
+		got := warm.DecideWith(t.Context(), cl.rc, cl.key, snap, image, target)
+		want := (&Decider{Registry: seen, ResolutionWindow: -1}).DecideWith(t.Context(), cl.rc, cl.key, snap, image, target)
+		if got.Allowed != want.Allowed || got.Digest != want.Digest || !slices.Equal(outcomes(got), outcomes(want)) {
+			differences++
+			t.Errorf("step %d: %s (policy %s, credentials %q): with the cache allowed=%v %v, without allowed=%v %v",
+				step, image, snap.Policies()[0].Object.Name, cl.key, got.Allowed, outcomes(got), want.Allowed, outcomes(want))
+		}
+	}
+	hits, misses, _ := cache.Stats()
+	if hits == 0 || misses == 0 {
+		t.Fatalf("cache hits %d, misses %d: the sequence did not exercise the cache", hits, misses)
+	}
+	t.Logf("400 steps: %d cache hits, %d misses, %d differences", hits, misses, differences)
+}
+
+// outcomes is what each policy decided: verified, the denial's reason, or
+// "could not decide" (whose wording says which request failed first, and
+// the registry client's own hints may change that order).
+func outcomes(d Decision) []string {
+	var out []string
+	for _, p := range d.Policies {
+		switch {
+		case p.Error != "":
+			out = append(out, p.Policy+": could not decide")
+		case p.Result.Verified:
+			out = append(out, p.Policy+": verified")
+		default:
+			out = append(out, p.Policy+": "+p.Result.Err.Error())
+		}
+	}
+	return out
+}
+
+// notFoundTransport answers 404 to everything, as a registry answers a
+// reader it does not authorize to see a private repository.
+type notFoundTransport struct{}
+
+func (notFoundTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Body: http.NoBody, Header: http.Header{}, Request: r}, nil
+}
+
+type signingKey struct {
+	priv *ecdsa.PrivateKey
+	pem  string
+}
+
+func newSigningKey(t *testing.T) *signingKey {
+	t.Helper()
+	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &signingKey{priv: k, pem: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
+}
+
+type imageWithDigest struct {
+	img    v1.Image
+	digest string
+}
+
+func randomImage(t *testing.T) imageWithDigest {
+	t.Helper()
+	img, err := random.Image(128, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := img.Digest()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return imageWithDigest{img: img, digest: d.String()}
+}
