@@ -47,14 +47,26 @@ type cacheKey struct {
 	digest, subject, policy, trust, creds string
 }
 
-// cacheSubject is what, besides the digest, a policy's result for ref
-// depends on: its repository, or the whole reference when the policy
-// compares the signed identity exactly.
-func cacheSubject(ref reference.Reference, p *verify.Compiled) string {
+// subjects gives, for each policy, what besides the digest its result for
+// ref depends on: the repository, or the whole reference when the policy
+// compares the signed identity exactly. Each is built once per decision,
+// not once per policy.
+type subjects struct {
+	ref        reference.Reference
+	name, full string
+}
+
+func (s *subjects) of(p *verify.Compiled) string {
 	if p.BindsReference() {
-		return ref.String()
+		if s.full == "" {
+			s.full = s.ref.String()
+		}
+		return s.full
 	}
-	return ref.Name()
+	if s.name == "" {
+		s.name = s.ref.Name()
+	}
+	return s.name
 }
 
 // cacheEntry is kept by pointer: a map slot then holds a key and a pointer,

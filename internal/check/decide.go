@@ -285,11 +285,12 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	}
 
 	var missing []int
+	subject := &subjects{ref: ref}
 	for i, p := range matched {
 		if p.Err != nil || results[i] != nil {
 			continue
 		}
-		if r, ok := dc.Cache.get(cacheKey{digest: digest, subject: cacheSubject(ref, p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}); ok {
+		if r, ok := dc.Cache.get(cacheKey{digest: digest, subject: subject.of(p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}); ok {
 			// The cache keeps facts about the digest; the result names
 			// the reference this decision is about.
 			r.Image = ref.String()
@@ -310,13 +311,13 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	// The key holds what the results depend on (see Cache): the whole
 	// reference when a policy compares the signed identity exactly, since
 	// the shared evaluation is of this request's reference.
-	subject := ref.Name()
+	flightSubject := subject.of(matched[missing[0]].Verifier)
 	for _, i := range missing {
 		if matched[i].Verifier.BindsReference() {
-			subject = ref.String()
+			flightSubject = subject.of(matched[i].Verifier)
 		}
 	}
-	key := "verify\x00" + clientKey + "\x00" + subject + "@" + digest + "\x00" + trustVersion
+	key := "verify\x00" + clientKey + "\x00" + flightSubject + "@" + digest + "\x00" + trustVersion
 	for _, i := range missing {
 		key += "\x00" + matched[i].Hash
 	}
@@ -389,7 +390,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 		}
 		for j, i := range missing {
 			p := matched[i]
-			dc.Cache.put(cacheKey{digest: digest, subject: cacheSubject(ref, p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}, out[j])
+			dc.Cache.put(cacheKey{digest: digest, subject: subject.of(p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}, out[j])
 		}
 		return out, nil
 	})
