@@ -148,3 +148,53 @@ func checkNumericHost(hostname string) string {
 	return fmt.Sprintf("registry host %q is a numeric address not written as four decimal numbers "+
 		"without leading zeros (a.b.c.d); resolvers disagree about which address it is", hostname)
 }
+
+// CanonicalHostPattern is [CanonicalHost] for a host holding "*" wildcards,
+// as policy patterns may ("*.example.org", "registry-*.example.org:5000"):
+// the wildcards are kept, the rest is spelled canonically (lower case, the
+// port without leading zeros) so that the pattern is compared with the
+// canonical hosts of references; what CanonicalHost refuses (a trailing dot,
+// an empty, out-of-range or default port) is refused. A host without
+// wildcards is given to CanonicalHost.
+func CanonicalHostPattern(host string) (string, error) {
+	if !strings.Contains(host, "*") {
+		return CanonicalHost(host)
+	}
+	canonical, reason := canonicalHostPattern(host)
+	if reason != "" {
+		return "", &InvalidError{Input: host, Reason: reason}
+	}
+	return canonical, nil
+}
+
+func canonicalHostPattern(host string) (string, string) {
+	if reason := checkText(host); reason != "" {
+		return "", reason
+	}
+	if strings.HasPrefix(host, "[") {
+		return "", fmt.Sprintf("registry host %q: an IPv6 address cannot hold wildcards", host)
+	}
+	hostname, port, hasPort := strings.Cut(host, ":")
+	if strings.HasSuffix(hostname, ".") {
+		return "", fmt.Sprintf("registry host %q ends with a dot, which the runtime's grammar does not accept", host)
+	}
+	for label := range strings.SplitSeq(hostname, ".") {
+		if !isDomainLabel(strings.ReplaceAll(label, "*", "a")) {
+			return "", fmt.Sprintf("invalid registry host %q", host)
+		}
+	}
+	hostname = strings.ToLower(hostname)
+	if !hasPort {
+		return hostname, ""
+	}
+	if strings.Trim(port, "0123456789*") != "" || port == "" {
+		return "", fmt.Sprintf("invalid registry port %q", port)
+	}
+	if !strings.Contains(port, "*") {
+		var reason string
+		if port, reason = canonicalPort(port); reason != "" {
+			return "", reason
+		}
+	}
+	return hostname + ":" + port, ""
+}
