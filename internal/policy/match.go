@@ -73,7 +73,7 @@ func compilePattern(text string, glob bool) (*pattern, error) {
 	}
 	parts := strings.Split(text, "/")
 	host := ""
-	if len(parts) == 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+	if len(parts) == 1 && (strings.ContainsAny(parts[0], ".:") || strings.EqualFold(parts[0], "localhost")) {
 		if glob {
 			return nil, fmt.Errorf("names a registry, not a repository: write %s/** to select every image in it", text)
 		}
@@ -85,7 +85,7 @@ func compilePattern(text string, glob bool) (*pattern, error) {
 		p.host = h
 		return p, nil
 	}
-	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost" || (glob && strings.Contains(parts[0], "*") && strings.Contains(parts[0], "."))) {
+	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || strings.EqualFold(parts[0], "localhost") || (glob && strings.Contains(parts[0], "*") && strings.Contains(parts[0], "."))) {
 		host, parts = parts[0], parts[1:]
 	}
 	for i, s := range parts {
