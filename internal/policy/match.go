@@ -50,9 +50,11 @@ func compilePatterns(text string, glob bool) ([]*pattern, error) {
 
 // compilePattern parses a glob or prefix. Patterns name repositories, never
 // tags or digests, and are normalized like image references: "nginx" is
-// docker.io/library/nginx, hosts are lower-case, index.docker.io is docker.io.
+// docker.io/library/nginx, and hosts are spelled as in references (see
+// patternHost).
 func compilePattern(text string, glob bool) (*pattern, error) {
 	p := &pattern{text: text, glob: glob, prefix: !glob}
+	var err error
 	if text == "" {
 		return nil, errors.New("empty pattern")
 	}
@@ -71,18 +73,19 @@ func compilePattern(text string, glob bool) (*pattern, error) {
 	}
 	parts := strings.Split(text, "/")
 	host := ""
-	if len(parts) == 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost") {
+	if len(parts) == 1 && (strings.ContainsAny(parts[0], ".:") || strings.EqualFold(parts[0], "localhost")) {
 		if glob {
 			return nil, fmt.Errorf("names a registry, not a repository: write %s/** to select every image in it", text)
 		}
 		// A prefix may be a whole registry.
-		p.host = strings.ToLower(parts[0])
-		if p.host == "index.docker.io" || p.host == "registry-1.docker.io" {
-			p.host = "docker.io"
+		h, err := patternHost(parts[0])
+		if err != nil {
+			return nil, err
 		}
+		p.host = h
 		return p, nil
 	}
-	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || parts[0] == "localhost" || (glob && strings.Contains(parts[0], "*") && strings.Contains(parts[0], "."))) {
+	if len(parts) > 1 && (strings.ContainsAny(parts[0], ".:") || strings.EqualFold(parts[0], "localhost") || (glob && strings.Contains(parts[0], "*") && strings.Contains(parts[0], "."))) {
 		host, parts = parts[0], parts[1:]
 	}
 	for i, s := range parts {
@@ -108,15 +111,16 @@ func compilePattern(text string, glob bool) (*pattern, error) {
 		}
 		parts[i] = s
 	}
-	switch strings.ToLower(host) {
-	case "", "index.docker.io", "registry-1.docker.io":
+	if host == "" {
 		host = "docker.io"
+	} else if host, err = patternHost(host); err != nil {
+		return nil, err
 	}
-	if strings.EqualFold(host, "docker.io") && len(parts) == 1 && !strings.Contains(parts[0], "*") {
+	if host == "docker.io" && len(parts) == 1 && !strings.Contains(parts[0], "*") {
 		// "docker.io/nginx" is docker.io/library/nginx.
 		parts = append([]string{"library"}, parts...)
 	}
-	p.host = strings.ToLower(host)
+	p.host = host
 	p.segs = parts
 	return p, nil
 }

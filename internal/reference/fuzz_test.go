@@ -26,6 +26,11 @@ func FuzzParse(f *testing.F) {
 		"example.com/a__b/c---d/e.f:v_1.0-rc",
 		sha256Hex,
 		"sha256:" + sha256Hex,
+		"127.0.0.1:05000/app",
+		"[0:0::FFFF:7F00:1]:5000/app",
+		"registry.example.org:443/app",
+		"registry-1.docker.io/library/nginx",
+		"0x7f.0.0.1/app",
 	} {
 		f.Add(seed)
 	}
@@ -39,6 +44,9 @@ func FuzzParse(f *testing.F) {
 		}
 		if name := r.Name(); strings.ToLower(name) != name {
 			t.Errorf("Parse(%q).Name() = %q has upper case", s, name)
+		}
+		if host, err := CanonicalHost(r.Registry()); err != nil || host != r.Registry() {
+			t.Errorf("Parse(%q).Registry() = %q is not canonical: CanonicalHost gives %q, %v", s, r.Registry(), host, err)
 		}
 		again, err := Parse(r.String())
 		if err != nil {

@@ -93,6 +93,12 @@ func parse(s string) (Reference, string) {
 		return Reference{}, reason
 	}
 	if registry == dockerHubHost && len(path) == 1 {
+		if !addsOfficialNamespace(host) {
+			// The runtime asks Docker Hub for the repository "app" itself,
+			// not "library/app".
+			return Reference{}, fmt.Sprintf("repository %q on %s has no namespace; Docker Hub's official images "+
+				"are %s/%s/%s", path[0], strings.ToLower(host), dockerHubHost, officialNamespace, path[0])
+		}
 		path = []string{officialNamespace, path[0]}
 	}
 
@@ -127,13 +133,16 @@ func splitHost(components []string) (host string, path []string) {
 	return "", components
 }
 
-// normalizeHost checks host against the grammar and returns it lower-cased,
-// with Docker Hub's spellings ("" and "index.docker.io") as "docker.io".
+// normalizeHost returns the canonical host (see canonicalHost), with
+// Docker Hub's implicit "" as "docker.io", or the reason it is refused.
+// Beyond canonicalHost, it refuses the spellings whose meaning for the
+// runtime depends on their letter case.
 func normalizeHost(host string) (string, string) {
 	if host == "" {
 		return dockerHubHost, ""
 	}
-	if reason := checkHost(host); reason != "" {
+	canonical, reason := canonicalHost(host)
+	if reason != "" {
 		return "", reason
 	}
 	lower := strings.ToLower(host)
@@ -148,15 +157,19 @@ func normalizeHost(host string) (string, string) {
 				"lower-cased it would be a Docker Hub namespace", host)
 		}
 	}
-	if lower == legacyDockerHubHost {
-		return dockerHubHost, ""
-	}
-	return lower, ""
+	return canonical, ""
+}
+
+// addsOfficialNamespace reports whether the runtime reads a one-component
+// repository on host (as written) as Docker Hub's "library/<name>".
+func addsOfficialNamespace(host string) bool {
+	return host == "" || host == dockerHubHost || host == legacyDockerHubHost
 }
 
 // agreeWithRuntime gives the runtime's parser the last word: it must accept
 // both what was written and the canonical form, and read the same repository
-// (up to the case of the host), tag and digest from both.
+// (up to the spelling of the host, see canonicalHost), tag and digest from
+// both.
 func agreeWithRuntime(r Reference) string {
 	written, err := distref.ParseNormalizedNamed(r.original)
 	if err != nil {
@@ -174,7 +187,7 @@ func agreeWithRuntime(r Reference) string {
 		if d, ok := named.(distref.Digested); ok {
 			digest = d.Digest().String()
 		}
-		if strings.ToLower(distref.Domain(named)) != r.registry || distref.Path(named) != r.repository ||
+		if host, _ := canonicalHost(distref.Domain(named)); host != r.registry || distref.Path(named) != r.repository ||
 			tag != r.tag || digest != r.digest {
 			return fmt.Sprintf("the runtime reads it as %q, not %q", named.String(), r.String())
 		}

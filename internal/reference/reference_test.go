@@ -54,15 +54,6 @@ func TestParse(t *testing.T) {
 		want: parts{Registry: "docker.io", Repository: "bitnami/redis", Name: "docker.io/bitnami/redis",
 			Identifier: "latest", String: "docker.io/bitnami/redis"},
 	}, {
-		// The runtime does not fold registry-1.docker.io into docker.io, so neither do we.
-		in: "registry-1.docker.io/library/nginx",
-		want: parts{Registry: "registry-1.docker.io", Repository: "library/nginx", Name: "registry-1.docker.io/library/nginx",
-			Identifier: "latest", String: "registry-1.docker.io/library/nginx"},
-	}, {
-		in: "registry-1.docker.io/nginx",
-		want: parts{Registry: "registry-1.docker.io", Repository: "nginx", Name: "registry-1.docker.io/nginx",
-			Identifier: "latest", String: "registry-1.docker.io/nginx"},
-	}, {
 		in: "Registry.Example.ORG/app",
 		want: parts{Registry: "registry.example.org", Repository: "app", Name: "registry.example.org/app",
 			Identifier: "latest", String: "registry.example.org/app"},
@@ -140,6 +131,12 @@ func TestParseDockerHubSpellings(t *testing.T) {
 		"docker.io/library/nginx:1.27",
 		"index.docker.io/nginx:1.27",
 		"index.docker.io/library/nginx:1.27",
+		// The runtime pulls docker.io images from registry-1.docker.io, and
+		// registry.hub.docker.com serves the same registry: a policy for
+		// docker.io must not be escaped by naming them.
+		"registry-1.docker.io/library/nginx:1.27",
+		"Registry-1.Docker.IO/library/nginx:1.27",
+		"registry.hub.docker.com/library/nginx:1.27",
 	} {
 		t.Run(in, func(t *testing.T) {
 			r, err := Parse(in)

@@ -4,9 +4,13 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
 	"github.com/google/go-containerregistry/pkg/authn"
+
+	"github.com/signet-dev/signet/internal/reference"
 )
 
 // SecretKeychain holds registry credentials from Kubernetes pull secrets
@@ -38,9 +42,13 @@ func NewSecretKeychain(secrets ...map[string][]byte) (*SecretKeychain, error) {
 		default:
 			return nil, fmt.Errorf("pull secret %d has neither .dockerconfigjson nor .dockercfg", i+1)
 		}
-		for host, a := range entries {
-			host = normalizeAuthHost(host)
-			if _, seen := k.auths[host]; seen || host == "" {
+		// Keys spelling one registry differently ("docker.io",
+		// "https://index.docker.io/v1/") are taken in a fixed order, so the
+		// same secret always gives the same credential.
+		for _, key := range slices.Sorted(maps.Keys(entries)) {
+			a := entries[key]
+			host, ok := authHost(key)
+			if _, seen := k.auths[host]; seen || !ok {
 				continue
 			}
 			cfg := authn.AuthConfig{Username: a.Username, Password: a.Password, IdentityToken: a.IdentityToken, RegistryToken: a.RegistryToken}
@@ -65,23 +73,25 @@ type dockerAuth struct {
 	RegistryToken string `json:"registrytoken"`
 }
 
-// normalizeAuthHost reduces a docker config key ("https://index.docker.io/v1/",
-// "registry.example.org:5000") to a lower-case host[:port].
-func normalizeAuthHost(s string) string {
-	s = strings.TrimPrefix(strings.TrimPrefix(s, "https://"), "http://")
+// authHost reduces a docker config key ("https://index.docker.io/v1/",
+// "registry.example.org:5000") to its registry host spelled as references
+// spell it (reference.CanonicalHost), so that a credential is found for its
+// registry however either side spells it, and only for that registry. It
+// reports false for a key naming no host a reference can have (a default
+// port, a trailing dot, a wildcard): such a credential is never sent.
+func authHost(key string) (string, bool) {
+	s := strings.TrimPrefix(strings.TrimPrefix(key, "https://"), "http://")
 	s, _, _ = strings.Cut(s, "/")
-	s = strings.ToLower(s)
-	switch s {
-	case "docker.io", "registry-1.docker.io":
-		return "index.docker.io"
-	}
-	return s
+	host, err := reference.CanonicalHost(s)
+	return host, err == nil
 }
 
 // Resolve implements authn.Keychain.
 func (k *SecretKeychain) Resolve(target authn.Resource) (authn.Authenticator, error) {
-	if a, ok := k.auths[normalizeAuthHost(target.RegistryStr())]; ok {
-		return authn.FromConfig(a), nil
+	if host, ok := authHost(target.RegistryStr()); ok {
+		if a, ok := k.auths[host]; ok {
+			return authn.FromConfig(a), nil
+		}
 	}
 	return authn.Anonymous, nil
 }

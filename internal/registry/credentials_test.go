@@ -1,8 +1,10 @@
 package registry
 
 import (
+	"slices"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 )
@@ -43,5 +45,87 @@ func TestSecretKeychain(t *testing.T) {
 	}
 	if _, err := NewSecretKeychain(map[string][]byte{"token": []byte("x")}); err == nil {
 		t.Error("a secret without docker config was accepted")
+	}
+}
+
+// TestSecretKeychainHostSpellings: a credential goes to its registry however
+// the pull secret and the image spell the host, and never to another host.
+func TestSecretKeychainHostSpellings(t *testing.T) {
+	k, err := NewSecretKeychain(map[string][]byte{".dockerconfigjson": []byte(`{"auths":{
+		"registry.example.org": {"username":"example","password":"e"},
+		"127.0.0.1:05000": {"username":"loopback","password":"l"},
+		"https://[0:0::1]:5000/v2/": {"username":"ipv6","password":"i"},
+		"registry-1.docker.io": {"username":"hub","password":"h"},
+		"other.example.org:443": {"username":"port443","password":"p"},
+		"trailing.example.org.": {"username":"dot","password":"d"},
+		"*.example.com": {"username":"glob","password":"g"}
+	}}`)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ repo, user string }{
+		{"registry.example.org/app", "example"},
+		{"REGISTRY.example.org/app", "example"},
+		{"registry.example.org.attacker.com/app", ""},
+		{"attacker.com/registry.example.org", ""},
+		{"registry.example.org:5000/app", ""},
+		{"127.0.0.1:5000/app", "loopback"},
+		{"[::1]:5000/app", "ipv6"},
+		{"nginx", "hub"},
+		{"index.docker.io/library/nginx", "hub"},
+		// Keys naming hosts no reference has are never used.
+		{"other.example.org/app", ""},
+		{"trailing.example.org/app", ""},
+		{"a.example.com/app", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.repo, func(t *testing.T) {
+			repo, err := name.NewRepository(tt.repo)
+			if err != nil {
+				t.Fatal(err)
+			}
+			a, err := k.Resolve(repo.Registry)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := a.Authorization()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.user, cfg.Username); diff != "" {
+				t.Errorf("user for %s (-want +got):\n%s", tt.repo, diff)
+			}
+		})
+	}
+}
+
+// TestSecretKeychainSpellingsOrder: two keys of one secret naming the same
+// registry give the same credential every time.
+func TestSecretKeychainSpellingsOrder(t *testing.T) {
+	secret := map[string][]byte{".dockercfg": []byte(`{"docker.io":{"username":"a","password":"x"},` +
+		`"https://index.docker.io/v1/":{"username":"b","password":"x"},"registry-1.docker.io":{"username":"c","password":"x"}}`)}
+	repo, err := name.NewRepository("nginx")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var users []string
+	for range 20 {
+		k, err := NewSecretKeychain(secret)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := k.Resolve(repo.Registry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.Authorization()
+		if err != nil {
+			t.Fatal(err)
+		}
+		users = append(users, cfg.Username)
+	}
+	want := slices.Repeat([]string{users[0]}, len(users))
+	if diff := cmp.Diff(want, users); diff != "" {
+		t.Errorf("credential chosen among spellings of one registry (-want +got):\n%s", diff)
 	}
 }
