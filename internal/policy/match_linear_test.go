@@ -1,0 +1,108 @@
+package policy
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+)
+
+// stepsPerCell is the constant of the matcher's bound: a match takes at most
+// stepsPerCell·size(pattern)·size(name) steps, where a step is one
+// comparison of a pattern character with a name character, or of a pattern
+// segment with a name segment.
+const stepsPerCell = 4
+
+// size is the length of a repository written out: host, then "/" and each
+// segment.
+func size(host string, segs []string) int {
+	n := len(host)
+	for _, s := range segs {
+		n += 1 + len(s)
+	}
+	return n
+}
+
+// TestMatchLinear: adversarial globs against long names cost at most
+// stepsPerCell steps per (pattern character, name character) pair. A
+// backtracking matcher needs exponentially many steps on these: with k
+// stars it may try every way of splitting the name k times.
+func TestMatchLinear(t *testing.T) {
+	stars := func(k int, c string) string { return strings.Repeat("*"+c, k) }
+	repeat := func(seg string, n int) []string {
+		out := make([]string, n)
+		for i := range out {
+			out[i] = seg
+		}
+		return out
+	}
+	type tc struct {
+		name string
+		glob string
+		host string
+		segs []string
+		want bool
+	}
+	var cases []tc
+	for _, n := range []int{32, 4096} {
+		cases = append(cases,
+			tc{name: fmt.Sprintf("stars in a segment/size=%d", n),
+				glob: "registry.example.org/team/" + stars(8, "a") + "*b",
+				host: "registry.example.org", segs: []string{"team", strings.Repeat("a", n)}},
+			tc{name: fmt.Sprintf("stars in a segment, matching/size=%d", n),
+				glob: "registry.example.org/team/" + stars(8, "a") + "*b",
+				host: "registry.example.org", segs: []string{"team", strings.Repeat("a", n) + "b"}, want: true},
+			tc{name: fmt.Sprintf("double stars/size=%d", n),
+				glob: "registry.example.org/" + strings.Repeat("**/", 64) + "x",
+				host: "registry.example.org", segs: append(repeat("a", n/2), "y")},
+			tc{name: fmt.Sprintf("double stars between segment stars/size=%d", n),
+				glob: "registry.example.org/" + strings.Repeat("**/*a*a*/", 16) + "b",
+				host: "registry.example.org", segs: repeat("aaa", n/4)},
+			tc{name: fmt.Sprintf("host stars/size=%d", n),
+				glob: stars(8, "a") + "*b.example.org/app",
+				host: strings.Repeat("a", n) + ".example.org", segs: []string{"app"}},
+			tc{name: fmt.Sprintf("everything/size=%d", n),
+				glob: stars(8, "a") + "*.org/" + strings.Repeat("**/"+stars(4, "a")+"*/", 8) + stars(8, "a") + "*b",
+				host: strings.Repeat("a", n/2) + ".org", segs: repeat(strings.Repeat("a", 16), n/32)},
+			// The worst case of a linear matcher: each failed try re-reads
+			// the literal after the star, len(pattern)·len(name) steps.
+			tc{name: fmt.Sprintf("long literal after a star/size=%d", n),
+				glob: "registry.example.org/*" + strings.Repeat("a", 64) + "b",
+				host: "registry.example.org", segs: []string{strings.Repeat("a", n)}},
+			tc{name: fmt.Sprintf("long path after a double star/size=%d", n),
+				glob: "registry.example.org/**/" + strings.Repeat("a/", 64) + "b",
+				host: "registry.example.org", segs: repeat("a", n/2)},
+		)
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := compilePattern(c.glob, true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, steps := p.match(c.host, c.segs)
+			if got != c.want {
+				t.Errorf("matched %v, want %v", got, c.want)
+			}
+			bound := stepsPerCell * size(p.host, p.segs) * size(c.host, c.segs)
+			if steps > bound {
+				t.Errorf("%d steps for a %d-character pattern and a %d-character name, over the linear bound %d", steps, size(p.host, p.segs), size(c.host, c.segs), bound)
+			}
+		})
+	}
+}
+
+// TestPrefixLinear: a prefix compares each of its segments once.
+func TestPrefixLinear(t *testing.T) {
+	p, err := compilePattern("registry.example.org/"+strings.Repeat("a/", 200)+"b", false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	segs := strings.Split(strings.Repeat("a/", 2000)+"b", "/")
+	got, steps := p.match("registry.example.org", segs)
+	if got {
+		t.Error("matched, want no match")
+	}
+	if bound := stepsPerCell * size(p.host, p.segs); steps > bound {
+		t.Errorf("%d steps, over %d", steps, bound)
+	}
+}
