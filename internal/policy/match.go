@@ -4,7 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
+
+// maxPatternLength bounds a glob or prefix, as the CRD's maxLength does for
+// the objects the API server admits (policy files read by the CLI or by
+// signet serve --policies pass no CRD validation). Matching costs at most
+// a few steps per (pattern character, name character) pair, and names have
+// at most 255 characters.
+const maxPatternLength = 512
+
+// tooLongError is a pattern over maxPatternLength characters.
+type tooLongError struct{ length int }
+
+func (e *tooLongError) Error() string {
+	return fmt.Sprintf("has %d characters, over the limit of %d", e.length, maxPatternLength)
+}
 
 // pattern is a compiled image matcher: a glob or a prefix over the
 // normalized repository name ("registry/path").
@@ -37,6 +52,9 @@ func (p *pattern) literalPrefix() (host string, segs []string, ok bool) {
 // below it (docker.io/library/nginx) and the organization of that name
 // (docker.io/bitnami/redis): selecting more is the safe reading.
 func compilePatterns(text string, glob bool) ([]*pattern, error) {
+	if n := utf8.RuneCountInString(text); n > maxPatternLength {
+		return nil, &tooLongError{n}
+	}
 	p, err := compilePattern(text, glob)
 	if err != nil {
 		return nil, err

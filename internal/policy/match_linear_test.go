@@ -4,13 +4,21 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
 )
 
 // stepsPerCell is the constant of the matcher's bound: a match takes at most
-// stepsPerCell·size(pattern)·size(name) steps, where a step is one
-// comparison of a pattern character with a name character, or of a pattern
-// segment with a name segment.
+// stepsPerCell·(size(pattern)+1)·(size(name)+1) steps (linearBound), where a
+// step is one comparison of a pattern character with a name character, or
+// of a pattern segment with a name segment.
 const stepsPerCell = 4
+
+func linearBound(phost string, psegs []string, host string, segs []string) int {
+	return stepsPerCell * (size(phost, psegs) + 1) * (size(host, segs) + 1)
+}
 
 // size is the length of a repository written out: host, then "/" and each
 // segment.
@@ -83,7 +91,7 @@ func TestMatchLinear(t *testing.T) {
 			if got != c.want {
 				t.Errorf("matched %v, want %v", got, c.want)
 			}
-			bound := stepsPerCell * size(p.host, p.segs) * size(c.host, c.segs)
+			bound := linearBound(p.host, p.segs, c.host, c.segs)
 			if steps > bound {
 				t.Errorf("%d steps for a %d-character pattern and a %d-character name, over the linear bound %d", steps, size(p.host, p.segs), size(c.host, c.segs), bound)
 			}
@@ -102,7 +110,48 @@ func TestPrefixLinear(t *testing.T) {
 	if got {
 		t.Error("matched, want no match")
 	}
-	if bound := stepsPerCell * size(p.host, p.segs); steps > bound {
+	if bound := stepsPerCell * (size(p.host, p.segs) + 1); steps > bound {
 		t.Errorf("%d steps, over %d", steps, bound)
+	}
+}
+
+// TestPatternLength: a pattern over maxPatternLength characters is refused
+// with its field, without being repeated; one at the limit compiles.
+func TestPatternLength(t *testing.T) {
+	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
+	atLimit := "registry.example.org/" + strings.Repeat("*a", (maxPatternLength-len("registry.example.org/"))/2)
+	atLimit += strings.Repeat("b", maxPatternLength-len(atLimit))
+	over := atLimit + "c"
+	for _, tc := range []struct {
+		name string
+		spec v1alpha1.ImagePolicySpec
+		want []string
+	}{
+		{"at the limit", v1alpha1.ImagePolicySpec{
+			Images:        []v1alpha1.ImageMatcher{{Glob: atLimit}},
+			ExcludeImages: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/" + strings.Repeat("x", maxPatternLength-len("registry.example.org/"))}},
+		}, nil},
+		{"over the limit", v1alpha1.ImagePolicySpec{
+			Images:        []v1alpha1.ImageMatcher{{Glob: "nginx"}, {Glob: over}, {Prefix: strings.Repeat("a/", 1000) + "a"}},
+			ExcludeImages: []v1alpha1.ImageMatcher{{Glob: strings.Repeat("**/", 200) + "x"}},
+		}, []string{
+			"spec.images[1].glob: has 513 characters, over the limit of 512",
+			"spec.images[2].prefix: has 2001 characters, over the limit of 512",
+			"spec.excludeImages[0].glob: has 601 characters, over the limit of 512",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			tc.spec.Authorities = static
+			p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, nil)
+			var got []string
+			if p.Err != nil {
+				for _, fe := range p.Err.Errors {
+					got = append(got, fe.Error())
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("field errors (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
