@@ -115,9 +115,10 @@ func TestPrefixLinear(t *testing.T) {
 	}
 }
 
-// TestPatternLength: a pattern over maxPatternLength characters is refused
-// with its field, without being repeated; one at the limit compiles.
-func TestPatternLength(t *testing.T) {
+// TestCompileBounds: a pattern over maxPatternLength characters, or an
+// identity regular expression too long or too large, is refused with its
+// field, without being repeated; a pattern at the limit compiles.
+func TestCompileBounds(t *testing.T) {
 	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	atLimit := "registry.example.org/" + strings.Repeat("*a", (maxPatternLength-len("registry.example.org/"))/2)
 	atLimit += strings.Repeat("b", maxPatternLength-len(atLimit))
@@ -139,10 +140,22 @@ func TestPatternLength(t *testing.T) {
 			"spec.images[2].prefix: has 2001 characters, over the limit of 512",
 			"spec.excludeImages[0].glob: has 601 characters, over the limit of 512",
 		}},
+		{"identity regular expressions", v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Glob: "nginx"}},
+			Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{
+				{IssuerRegExp: "https://" + strings.Repeat("x", 2000), Subject: "me@example.org"},
+				{Issuer: "https://accounts.google.com", SubjectRegExp: strings.Repeat(`\pL{1000}`, 3)},
+			}}}},
+		}, []string{
+			"spec.authorities[0].keyless.identities[0]: issuerRegExp: has 2008 characters, over the limit of 1024",
+			"spec.authorities[0].keyless.identities[1]: subjectRegExp: compiles to 3002 instructions, over the limit of 2048 (a counted repetition such as {100} repeats what it applies to: write a shorter count, or + or *)",
+		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			tc.spec.Authorities = static
-			p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, nil)
+			if tc.spec.Authorities == nil {
+				tc.spec.Authorities = static
+			}
+			p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, fakeResolver{})
 			var got []string
 			if p.Err != nil {
 				for _, fe := range p.Err.Errors {
