@@ -292,8 +292,19 @@ func (ix *index) add(p *pattern, policy int) {
 // lookup calls f with the index of every policy with a pattern matching the
 // repository; a policy may be reported more than once.
 func (ix *index) lookup(host string, segs []string, f func(policy int)) {
+	ix.lookupFor(host, segs, nil, f)
+}
+
+// lookupFor is lookup for the policies want accepts (nil: all), asked before
+// any of their patterns is matched, so a policy that cannot apply costs no
+// matching. It returns the number of patterns matched.
+func (ix *index) lookupFor(host string, segs []string, want func(policy int) bool, f func(policy int)) (tried int) {
 	try := func(es []entry) {
 		for _, e := range es {
+			if want != nil && !want(e.policy) {
+				continue
+			}
+			tried++
 			if e.p.matches(host, segs) {
 				f(e.policy)
 			}
@@ -308,4 +319,5 @@ func (ix *index) lookup(host string, segs []string, f func(policy int)) {
 		}
 		n = n.children[segs[i]]
 	}
+	return tried
 }

@@ -2,12 +2,14 @@ package policy
 
 import (
 	"fmt"
+	"sort"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/reference"
 )
 
 // stepsPerCell is the constant of the matcher's bound: a match takes at most
@@ -164,6 +166,66 @@ func TestCompileBounds(t *testing.T) {
 			}
 			if diff := cmp.Diff(tc.want, got); diff != "" {
 				t.Errorf("field errors (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestOtherNamespacesCostNothing: the patterns of a namespace's
+// ImagePolicies are not matched for images admitted in other namespaces,
+// nor are those of policies whose selector or kinds rule the target out.
+func TestOtherNamespacesCostNothing(t *testing.T) {
+	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
+	mk := func(kind, ns, name, glob string, match *v1alpha1.MatchResources) *Policy {
+		p := CompileObject(Object{Kind: kind, Name: name, Namespace: ns, Spec: v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Glob: glob}, {Glob: "registry.example.org/**"}}, Authorities: static, Match: match}}, nil)
+		if p.Err != nil {
+			t.Fatal(p.Err)
+		}
+		return p
+	}
+	policies := []*Policy{mk(KindClusterImagePolicy, "", "cluster", "registry.example.org/**", nil)}
+	for i := range 500 {
+		// A wildcard host: tried for every image, whatever its registry.
+		policies = append(policies, mk(KindImagePolicy, "tenant", fmt.Sprintf("p%d", i), "*.org/**/*a*a*a*b", nil))
+	}
+	policies = append(policies, mk(KindClusterImagePolicy, "", "deployments-only", "*.org/**", &v1alpha1.MatchResources{Kinds: []string{"Deployment"}}))
+	snap, err := NewSnapshot(policies, Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref, err := reference.Parse("registry.example.org/team/" + strings.Repeat("a", 100) + ":v1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		ns        string
+		wantNames string
+		wantTried int
+	}{
+		// The cluster policy: its two patterns, the first of which matches.
+		{"other", "cluster", 1},
+		// Each tenant policy: the wildcard glob (no match), then its second.
+		{"tenant", "cluster," + strings.Join(func() []string {
+			var names []string
+			for i := range 500 {
+				names = append(names, fmt.Sprintf("p%d", i))
+			}
+			sort.Strings(names)
+			return names
+		}(), ","), 1 + 2*500},
+	} {
+		t.Run(tc.ns, func(t *testing.T) {
+			got, tried := snap.match(ref, Target{Namespace: tc.ns, Kind: "Pod"})
+			var names []string
+			for _, p := range got {
+				names = append(names, p.Object.Name)
+			}
+			if diff := cmp.Diff(tc.wantNames, strings.Join(names, ",")); diff != "" {
+				t.Errorf("matched (-want +got):\n%s", diff)
+			}
+			if tried != tc.wantTried {
+				t.Errorf("matched %d patterns, want %d", tried, tc.wantTried)
 			}
 		})
 	}
