@@ -1,6 +1,7 @@
 package convert
 
 import (
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -55,6 +56,10 @@ type dialect struct {
 
 const maxAlternatives = 16
 
+// maxPatternLength is signet's limit on a glob (internal/policy refuses
+// longer ones): a longer source pattern is refused before it is read.
+const maxPatternLength = 512
+
 // seg is one path segment of an expanded pattern; dstar is "**".
 type seg struct {
 	toks  []tok
@@ -65,6 +70,9 @@ type seg struct {
 // pattern that selects no image in the source (it is dropped, with a note);
 // reason is set when the pattern cannot be expressed.
 func translate(toks []tok, d dialect) (globs []string, dead bool, reason string) {
+	if n := len(renderToks(toks)); n > maxPatternLength {
+		return nil, false, fmt.Sprintf("it has %d characters, over the limit of %d of a signet pattern", n, maxPatternLength)
+	}
 	toks = mergeToks(toks)
 	if len(toks) == 1 && toks[0].kind == tAnyStar {
 		return []string{"**"}, false, ""
@@ -308,6 +316,9 @@ func translateHost(toks []tok, d dialect) (hosts []string, dead bool, reason str
 		if globMatch(h, "localhost") {
 			hosts = append(hosts, "localhost")
 		}
+		if len(hosts) > maxAlternatives {
+			return nil, false, "too many wildcards in its registry name to translate exactly"
+		}
 	}
 	src := globMatch(h, d.dockerHost)
 	sig := false
@@ -330,36 +341,80 @@ func validHost(h string) bool {
 // globMatch matches s against a pattern where "*" matches any run of
 // characters.
 func globMatch(pat, s string) bool {
-	star := strings.IndexByte(pat, '*')
-	if star < 0 {
-		return pat == s
-	}
-	if !strings.HasPrefix(s, pat[:star]) {
-		return false
-	}
-	for i := star; i <= len(s); i++ {
-		if globMatch(pat[star+1:], s[i:]) {
-			return true
+	ok, _ := globMatchSteps(pat, s)
+	return ok
+}
+
+// globMatchSteps is globMatch, also counting its steps: at most
+// (len(s)+1)·(len(pat)+1)+len(pat), as it backtracks only to the last star.
+func globMatchSteps(pat, s string) (bool, int) {
+	steps := 0
+	p, i := 0, 0
+	star, next := -1, 0 // the last "*" seen, and the first character it has not absorbed
+	for i < len(s) {
+		steps++
+		switch {
+		case p < len(pat) && pat[p] == '*':
+			star, next = p, i
+			p++
+		case p < len(pat) && pat[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			next++
+			p, i = star+1, next
+		default:
+			return false, steps
 		}
 	}
-	return false
+	for p < len(pat) && pat[p] == '*' {
+		steps++
+		p++
+	}
+	return p == len(pat), steps
 }
 
 // segsMatch matches path segments against glob segments ("**" any number
 // of whole segments, "*" within one), as signet does.
 func segsMatch(pat []seg, path []string) bool {
-	if len(pat) == 0 {
-		return len(path) == 0
-	}
-	if pat[0].dstar {
-		for i := 0; i <= len(path); i++ {
-			if segsMatch(pat[1:], path[i:]) {
-				return true
+	ok, _ := segsMatchSteps(pat, path)
+	return ok
+}
+
+// segsMatchSteps is segsMatch, also counting its steps: globMatchSteps one
+// level up, "**" as the star, so each (pattern segment, path segment) pair
+// is compared at most once.
+func segsMatchSteps(pat []seg, path []string) (bool, int) {
+	steps := 0
+	p, i := 0, 0
+	star, next := -1, 0
+	for i < len(path) {
+		steps++
+		if p < len(pat) && pat[p].dstar {
+			star, next = p, i
+			p++
+			continue
+		}
+		if p < len(pat) {
+			ok, n := globMatchSteps(renderToks(pat[p].toks), path[i])
+			steps += n
+			if ok {
+				p++
+				i++
+				continue
 			}
 		}
-		return false
+		if star < 0 {
+			return false, steps
+		}
+		next++
+		p, i = star+1, next
 	}
-	return len(path) > 0 && globMatch(renderToks(pat[0].toks), path[0]) && segsMatch(pat[1:], path[1:])
+	for p < len(pat) && pat[p].dstar {
+		steps++
+		p++
+	}
+	return p == len(pat), steps
 }
 
 // hubConsistent reports whether the translated Docker Hub paths select an

@@ -163,6 +163,16 @@ func (c *compiler) fail(path, format string, args ...any) {
 	c.errs = append(c.errs, &FieldError{Path: path, Reason: fmt.Sprintf(format, args...)})
 }
 
+// patternError records an image pattern that does not compile, quoting it
+// unless it is too long to repeat.
+func (c *compiler) patternError(path, text string, err error) {
+	if tl := (*tooLongError)(nil); errors.As(err, &tl) {
+		c.fail(path, "%v", err)
+		return
+	}
+	c.fail(path, "%q: %v", text, err)
+}
+
 // CompileObject compiles one policy object. A policy that does not compile
 // is returned with Err set, and still matches the images it can select, so
 // they are denied rather than silently ungoverned.
@@ -209,7 +219,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 			continue
 		}
 		if err != nil {
-			c.fail(path, "%q: %v", orDefault(m.Glob, m.Prefix), err)
+			c.patternError(path, orDefault(m.Glob, m.Prefix), err)
 			continue
 		}
 		p.patterns = append(p.patterns, pats...)
@@ -232,7 +242,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 			path += ".prefix"
 		}
 		if err != nil {
-			c.fail(path, "%q: %v", orDefault(m.Glob, m.Prefix), err)
+			c.patternError(path, orDefault(m.Glob, m.Prefix), err)
 			continue
 		}
 		p.excludes = append(p.excludes, pats...)

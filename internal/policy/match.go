@@ -4,7 +4,22 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
+
+// maxPatternLength bounds a glob or prefix, as the CRD's maxLength does for
+// the objects the API server admits (policy files read by the CLI or by
+// signet serve --policies pass no CRD validation). Matching costs at most
+// a few steps per (pattern character, name character) pair, and names have
+// at most 255 characters.
+const maxPatternLength = 512
+
+// tooLongError is a pattern over maxPatternLength characters.
+type tooLongError struct{ length int }
+
+func (e *tooLongError) Error() string {
+	return fmt.Sprintf("has %d characters, over the limit of %d", e.length, maxPatternLength)
+}
 
 // pattern is a compiled image matcher: a glob or a prefix over the
 // normalized repository name ("registry/path").
@@ -37,6 +52,9 @@ func (p *pattern) literalPrefix() (host string, segs []string, ok bool) {
 // below it (docker.io/library/nginx) and the organization of that name
 // (docker.io/bitnami/redis): selecting more is the safe reading.
 func compilePatterns(text string, glob bool) ([]*pattern, error) {
+	if n := utf8.RuneCountInString(text); n > maxPatternLength {
+		return nil, &tooLongError{n}
+	}
 	p, err := compilePattern(text, glob)
 	if err != nil {
 		return nil, err
@@ -128,68 +146,105 @@ func compilePattern(text string, glob bool) (*pattern, error) {
 // matches reports whether the normalized repository (host + path segments)
 // is selected by the pattern.
 func (p *pattern) matches(host string, segs []string) bool {
+	ok, _ := p.match(host, segs)
+	return ok
+}
+
+// match is matches, also counting the work done (steps), so that tests can
+// hold the matcher to its linear bound.
+func (p *pattern) match(host string, segs []string) (bool, int) {
+	w := &work{}
 	if p.all {
-		return true
+		return true, 0
 	}
-	if !globSegment(p.host, host) {
-		return false
+	if !globSegment(p.host, host, w) {
+		return false, w.steps
 	}
 	if p.prefix {
 		if len(segs) < len(p.segs) {
-			return false
+			return false, w.steps
 		}
 		for i, s := range p.segs {
+			w.steps++
 			if segs[i] != s {
-				return false
+				return false, w.steps
 			}
 		}
-		return true
+		return true, w.steps
 	}
-	return globPath(p.segs, segs)
+	return globPath(p.segs, segs, w), w.steps
 }
+
+// work counts the steps of one match: comparisons of a pattern character
+// with a name character, and of a pattern segment with a name segment.
+type work struct{ steps int }
 
 // globPath matches path segments where "**" matches any number (including
-// none) of whole segments.
-func globPath(pat, segs []string) bool {
-	for len(pat) > 0 {
-		if pat[0] == "**" {
-			rest := pat[1:]
-			if len(rest) == 0 {
-				return true // a trailing ** matches zero or more segments
-			}
-			for i := 0; i <= len(segs); i++ {
-				if globPath(rest, segs[i:]) {
-					return true
-				}
-			}
+// none) of whole segments, and every other pattern segment matches exactly
+// one name segment (globSegment).
+//
+// It is globSegment's algorithm one level up, with "**" as the star and a
+// segment glob as the character: each (pattern segment, name segment) pair
+// is compared at most once, so the whole match costs at most
+// O(len(pattern)·len(name)) character steps, whatever the wildcards.
+func globPath(pat, segs []string, w *work) bool {
+	p, i := 0, 0
+	star, next := -1, 0 // the last "**" seen, and the first segment it has not absorbed
+	for i < len(segs) {
+		w.steps++
+		switch {
+		case p < len(pat) && pat[p] == "**":
+			star, next = p, i
+			p++
+		case p < len(pat) && globSegment(pat[p], segs[i], w):
+			p++
+			i++
+		case star >= 0:
+			// What follows the last "**" failed here: let it absorb one
+			// more segment and try again from there. Nothing before it
+			// needs another try: a "**" absorbs any run of segments, so
+			// the earliest place its prefix matched is as good as any.
+			next++
+			p, i = star+1, next
+		default:
 			return false
 		}
-		if len(segs) == 0 || !globSegment(pat[0], segs[0]) {
-			return false
-		}
-		pat, segs = pat[1:], segs[1:]
 	}
-	return len(segs) == 0
+	for p < len(pat) && pat[p] == "**" {
+		w.steps++
+		p++ // a trailing "**" matches zero segments
+	}
+	return p == len(pat)
 }
 
-// globSegment matches one segment where "*" matches any run of characters
-// within it.
-func globSegment(pat, s string) bool {
-	star := strings.IndexByte(pat, '*')
-	if star < 0 {
-		return pat == s
-	}
-	if !strings.HasPrefix(s, pat[:star]) {
-		return false
-	}
-	s = s[star:]
-	rest := pat[star+1:]
-	for i := 0; i <= len(s); i++ {
-		if globSegment(rest, s[i:]) {
-			return true
+// globSegment matches one segment (or a host) where "*" matches any run of
+// characters within it, in at most (len(s)+1)·(len(pat)+1)+len(pat) steps:
+// the two-pointer algorithm that only ever backtracks to the last star
+// (the classic linear wildcard match, not a recursion over every star).
+func globSegment(pat, s string, w *work) bool {
+	p, i := 0, 0
+	star, next := -1, 0 // the last "*" seen, and the first character it has not absorbed
+	for i < len(s) {
+		w.steps++
+		switch {
+		case p < len(pat) && pat[p] == '*':
+			star, next = p, i
+			p++
+		case p < len(pat) && pat[p] == s[i]:
+			p++
+			i++
+		case star >= 0:
+			next++
+			p, i = star+1, next
+		default:
+			return false
 		}
 	}
-	return false
+	for p < len(pat) && pat[p] == '*' {
+		w.steps++
+		p++
+	}
+	return p == len(pat)
 }
 
 // index finds the patterns that can match a repository without trying
@@ -241,8 +296,19 @@ func (ix *index) add(p *pattern, policy int) {
 // lookup calls f with the index of every policy with a pattern matching the
 // repository; a policy may be reported more than once.
 func (ix *index) lookup(host string, segs []string, f func(policy int)) {
+	ix.lookupFor(host, segs, nil, f)
+}
+
+// lookupFor is lookup for the policies want accepts (nil: all), asked before
+// any of their patterns is matched, so a policy that cannot apply costs no
+// matching. It returns the number of patterns matched.
+func (ix *index) lookupFor(host string, segs []string, want func(policy int) bool, f func(policy int)) (tried int) {
 	try := func(es []entry) {
 		for _, e := range es {
+			if want != nil && !want(e.policy) {
+				continue
+			}
+			tried++
 			if e.p.matches(host, segs) {
 				f(e.policy)
 			}
@@ -257,4 +323,5 @@ func (ix *index) lookup(host string, segs []string, f func(policy int)) {
 		}
 		n = n.children[segs[i]]
 	}
+	return tried
 }

@@ -102,25 +102,34 @@ func (s *Snapshot) Exempt(t Target) (bool, string) {
 // namespace selector and kinds all select it. The result is sorted by
 // policy ID.
 func (s *Snapshot) Match(ref reference.Reference, t Target) []*Policy {
+	out, _ := s.match(ref, t)
+	return out
+}
+
+// match is Match, also returning the number of patterns it matched: only
+// those of policies that apply to the target (an ImagePolicy of another
+// namespace costs nothing), and none of a policy already selected.
+func (s *Snapshot) match(ref reference.Reference, t Target) ([]*Policy, int) {
 	host := ref.Registry()
 	segs := strings.Split(ref.Repository(), "/")
 	seen := map[int]bool{}
 	var out []*Policy
-	s.index.lookup(host, segs, func(i int) {
+	want := func(i int) bool {
 		if seen[i] {
-			return
+			return false
 		}
-		seen[i] = true
 		p := s.policies[i]
 		if p.Object.Kind == KindImagePolicy && p.Object.Namespace != t.Namespace {
-			return
+			return false
 		}
 		if p.selector != nil && !p.selector.matches(t.NamespaceLabels) {
-			return
+			return false
 		}
-		if p.kinds != nil && t.Kind != "" && !p.kinds[t.Kind] {
-			return
-		}
+		return p.kinds == nil || t.Kind == "" || p.kinds[t.Kind]
+	}
+	tried := s.index.lookupFor(host, segs, want, func(i int) {
+		seen[i] = true
+		p := s.policies[i]
 		// A policy that cannot be compiled governs all it selects: its
 		// exclusions may be what is broken.
 		if p.Err == nil && p.excluded(host, segs) {
@@ -129,7 +138,7 @@ func (s *Snapshot) Match(ref reference.Reference, t Target) []*Policy {
 		out = append(out, p)
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Object.ID() < out[j].Object.ID() })
-	return out
+	return out, tried
 }
 
 // Outcome is what verifying one image against one policy gave.
