@@ -302,12 +302,20 @@ type KeylessAuthority struct {
 type Identity struct {
 	// +optional
 	Issuer string `json:"issuer,omitempty"`
+	// IssuerRegExp is a regular expression (RE2) the whole issuer must
+	// match; at most 1024 characters, compiling to at most 2048
+	// instructions (a larger one makes the policy invalid).
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	IssuerRegExp string `json:"issuerRegExp,omitempty"`
 	// Subject is the certificate's subject alternative name: an email or
 	// a URI such as a CI workflow.
 	// +optional
 	Subject string `json:"subject,omitempty"`
+	// SubjectRegExp is a regular expression (RE2) the whole subject must
+	// match; at most 1024 characters, compiling to at most 2048
+	// instructions (a larger one makes the policy invalid).
+	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	SubjectRegExp string `json:"subjectRegExp,omitempty"`
 }
