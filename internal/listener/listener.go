@@ -5,7 +5,7 @@
 //   - the connections open at once: one over [Limits.MaxConns] is closed as
 //     soon as it is accepted, before its TLS handshake or any byte is read;
 //   - the time to send the request headers ([Limits.ReadHeaderTimeout]),
-//     then its body ([Limits.BodyTimeout]), the answer
+//     the whole request with its body ([Limits.ReadTimeout]), the answer
 //     ([Limits.WriteTimeout]) and an idle keep-alive ([Limits.IdleTimeout]);
 //   - the size of the headers ([Limits.MaxHeaderBytes]) and of the body
 //     ([Limits.MaxBodyBytes], read through [http.MaxBytesReader]);
@@ -20,7 +20,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"strconv"
@@ -43,11 +42,11 @@ type Limits struct {
 	// ReadHeaderTimeout bounds the time to receive the request headers
 	// (default 5s), counted from the first byte of a request.
 	ReadHeaderTimeout time.Duration
-	// BodyTimeout bounds the time to receive the request body, from the
-	// end of the headers (default 10s). It ends when the body has been read:
-	// unlike http.Server's ReadTimeout, it does not cancel the request's
-	// context later while the handler works.
-	BodyTimeout time.Duration
+	// ReadTimeout bounds the time to receive the whole request, headers and
+	// body (default 10s). Once the body has been read the deadline is
+	// lifted (net/http clears it for its background read), so it never
+	// cuts short a handler that works longer.
+	ReadTimeout time.Duration
 	// WriteTimeout bounds the time from the end of the headers to the end of
 	// the answer (default 30s).
 	WriteTimeout time.Duration
@@ -61,7 +60,7 @@ const (
 	defaultMaxHeaderBytes    = 16 << 10
 	defaultMaxBodyBytes      = 64 << 10
 	defaultReadHeaderTimeout = 5 * time.Second
-	defaultBodyTimeout       = 10 * time.Second
+	defaultReadTimeout       = 10 * time.Second
 	defaultWriteTimeout      = 30 * time.Second
 	defaultIdleTimeout       = 2 * time.Minute
 )
@@ -80,8 +79,8 @@ func (l Limits) withDefaults() Limits {
 	if l.ReadHeaderTimeout == 0 {
 		l.ReadHeaderTimeout = defaultReadHeaderTimeout
 	}
-	if l.BodyTimeout == 0 {
-		l.BodyTimeout = defaultBodyTimeout
+	if l.ReadTimeout == 0 {
+		l.ReadTimeout = defaultReadTimeout
 	}
 	if l.WriteTimeout == 0 {
 		l.WriteTimeout = defaultWriteTimeout
@@ -102,7 +101,7 @@ func (l Limits) Validate() error {
 		return fmt.Errorf("most header bytes %d: must be positive", l.MaxHeaderBytes)
 	case l.MaxBodyBytes < 0:
 		return fmt.Errorf("most body bytes %d: must be positive", l.MaxBodyBytes)
-	case l.ReadHeaderTimeout < 0, l.BodyTimeout < 0, l.WriteTimeout < 0, l.IdleTimeout < 0:
+	case l.ReadHeaderTimeout < 0, l.ReadTimeout < 0, l.WriteTimeout < 0, l.IdleTimeout < 0:
 		return errors.New("timeouts must be positive")
 	}
 	return nil
@@ -110,56 +109,19 @@ func (l Limits) Validate() error {
 
 // NewServer returns a server of h with the limits l (defaults for zero
 // fields): timeouts, header size, and every body read through
-// [http.MaxBytesReader] within the body timeout. Serve it on a listener from
+// [http.MaxBytesReader]. Serve it on a listener from
 // [Listen], which bounds the connections. The TLS handshake, when served
 // with TLS, must end within the header timeout.
 func NewServer(h http.Handler, l Limits) *http.Server {
 	l = l.withDefaults()
 	return &http.Server{
-		Handler:           bodyDeadline(http.MaxBytesHandler(h, l.MaxBodyBytes), l.BodyTimeout),
+		Handler:           http.MaxBytesHandler(h, l.MaxBodyBytes),
 		ReadHeaderTimeout: l.ReadHeaderTimeout,
+		ReadTimeout:       l.ReadTimeout,
 		WriteTimeout:      l.WriteTimeout,
 		IdleTimeout:       l.IdleTimeout,
 		MaxHeaderBytes:    l.MaxHeaderBytes,
 	}
-}
-
-// bodyDeadline gives a request with a body d to send it: the connection's
-// read deadline is set when the handler starts and cleared once the body has
-// been read to its end. (http.Server's ReadTimeout would stay set, and its
-// expiry while the handler works cancels the request's context.)
-func bodyDeadline(h http.Handler, d time.Duration) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Body == nil || r.Body == http.NoBody {
-			h.ServeHTTP(w, r)
-			return
-		}
-		rc := http.NewResponseController(w)
-		if err := rc.SetReadDeadline(time.Now().Add(d)); err != nil {
-			http.Error(w, "cannot bound the request's time", http.StatusInternalServerError)
-			return
-		}
-		r.Body = &deadlineBody{ReadCloser: r.Body, rc: rc}
-		h.ServeHTTP(w, r)
-	})
-}
-
-// deadlineBody clears the read deadline when its body ends.
-type deadlineBody struct {
-	io.ReadCloser
-	rc   *http.ResponseController
-	done bool
-}
-
-func (b *deadlineBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && !b.done {
-		b.done = true
-		if errors.Is(err, io.EOF) {
-			_ = b.rc.SetReadDeadline(time.Time{})
-		}
-	}
-	return n, err
 }
 
 // Listen listens on the TCP address addr and keeps at most maxConns

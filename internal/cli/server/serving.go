@@ -58,16 +58,17 @@ func (o *servingOptions) Validate() error {
 	return nil
 }
 
-// limits are the listener's bounds. Headers and body must each arrive within
-// 5s (the API server sends them at once, and waits 10s by default, 30s at
-// most, for the answer); the answer may take the decision's time.
+// limits are the listener's bounds. The headers must arrive within 5s and
+// the whole request within 10s (the API server sends it at once, and waits
+// 10s by default, 30s at most, for the answer); the answer may take the
+// decision's time.
 func (o *servingOptions) limits(decisionTimeout time.Duration) listener.Limits {
 	return listener.Limits{
 		MaxConns:          o.maxConnections,
 		MaxHeaderBytes:    16 << 10,
 		MaxBodyBytes:      admission.MaxBodyBytes + 1, // the handler tells "too large" from the extra byte
 		ReadHeaderTimeout: 5 * time.Second,
-		BodyTimeout:       5 * time.Second,
+		ReadTimeout:       10 * time.Second,
 		WriteTimeout:      decisionTimeout + 10*time.Second,
 		IdleTimeout:       2 * time.Minute,
 	}
