@@ -3,8 +3,10 @@
 // current policy snapshot, and the answer carries a denial naming the field,
 // the image, the digest, the policy and the reason per authority, warnings,
 // and for /mutate a JSON patch pinning tags to the verified digests. It knows
-// nothing about crypto or registries beyond those packages, and it never
-// answers with anything but a well-formed AdmissionReview.
+// nothing about crypto or registries beyond those packages, and it answers
+// with a well-formed AdmissionReview, except when its body budget is spent
+// (see [Handler.BodyBudget]): a review cannot be answered without reading
+// its body, so that answer is 503 Service Unavailable.
 package admission
 
 import (
@@ -25,6 +27,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 
+	"golang.org/x/sync/semaphore"
+
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
@@ -33,9 +37,11 @@ import (
 
 // Limits of what a request may carry.
 const (
-	// MaxBodyBytes bounds an AdmissionReview (the API server's own request
-	// limit is 3 MiB; objects are smaller).
-	MaxBodyBytes = 8 << 20
+	// MaxBodyBytes bounds an AdmissionReview. The API server refuses a
+	// request body over 3 MiB, so an object it admits is at most that much
+	// JSON; a review carries two (object and, for an update, oldObject) and
+	// the request's other fields (user, options: kilobytes): 2 × 3 MiB + 1 MiB.
+	MaxBodyBytes = 7 << 20
 	// MaxJSONDepth bounds nesting.
 	MaxJSONDepth = 64
 	// maxImagesPerObject bounds the images of one object.
@@ -73,9 +79,22 @@ type Handler struct {
 	// timeoutSeconds so the API server never applies its failure policy.
 	Timeout time.Duration
 	Log     *slog.Logger
-	// Observe, when set, is told each decision's outcome and duration.
+	// Observe, when set, is told each decision's outcome ("allowed" or
+	// "denied") and duration, with the object's kind: one the extractor
+	// handles, "other" or, for a request that could not be decoded,
+	// "unknown" (so a metric labelled with them has boundedly many series).
 	Observe func(kind, outcome string, d time.Duration)
+	// BodyBudget, when set, bounds the bytes of request bodies held at once
+	// by all the requests this handler serves, counted in chunks of
+	// [BodyChunk] as they arrive (nothing is reserved from Content-Length). A
+	// request that needs more than is left is answered 503 Service
+	// Unavailable with Retry-After: 1 at once.
+	BodyBudget *semaphore.Weighted
 }
+
+// BodyChunk is the most a request body is read at once, and the unit of
+// Handler.BodyBudget.
+const BodyChunk = 32 << 10
 
 // bodies are the buffers request bodies are read into, kept for the next
 // request unless larger than maxPooledBody.
@@ -93,10 +112,17 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
 			bodies.Put(buf)
 		}
 	}()
-	if n := r.ContentLength; n > 0 && n <= MaxBodyBytes {
-		buf.Grow(int(n) + bytes.MinRead) // one read, and one more that finds the end
+	// The buffer grows as bytes arrive, never from Content-Length: a
+	// client that announces megabytes and sends nothing holds nothing.
+	held, err := h.readBody(buf, r.Body)
+	if h.BodyBudget != nil {
+		defer h.BodyBudget.Release(held)
 	}
-	_, err := buf.ReadFrom(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if errors.Is(err, errBusy) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "signet is busy: too many request bytes in flight; retry", http.StatusServiceUnavailable)
+		return
+	}
 	body := buf.Bytes() // nothing decoded from it refers to it after serve returns
 	review := &admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}}
 	var resp *admissionv1.AdmissionResponse
@@ -119,6 +145,39 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
 	}
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(review)
+}
+
+// errBusy is returned by readBody when the body budget is spent.
+var errBusy = errors.New("body budget spent")
+
+// readBody reads body into buf, at most MaxBodyBytes+1 bytes, BodyChunk at
+// a time, each taken from the body budget before it is read. It returns the
+// bytes taken, which the caller gives back once it is done with buf.
+func (h *Handler) readBody(buf *bytes.Buffer, body io.Reader) (held int64, err error) {
+	for buf.Len() <= MaxBodyBytes {
+		if h.BodyBudget != nil {
+			if !h.BodyBudget.TryAcquire(BodyChunk) {
+				return held, errBusy
+			}
+			held += BodyChunk
+		}
+		n := min(BodyChunk, MaxBodyBytes+1-buf.Len())
+		buf.Grow(n)
+		b := buf.AvailableBuffer()[:n]
+		for len(b) > 0 && err == nil {
+			var m int
+			m, err = body.Read(b)
+			buf.Write(b[:m]) // in place: b is buf's own free space
+			b = b[m:]
+		}
+		if errors.Is(err, io.EOF) {
+			return held, nil
+		}
+		if err != nil {
+			return held, err
+		}
+	}
+	return held, nil
 }
 
 // Validate is the http.Handler of /validate.
@@ -165,6 +224,7 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 			resp, kind = deny(uid, "signet failed while deciding this request (internal error); denied"), "unknown"
 		}
 	}()
+	kind = "unknown" // until the request is decoded
 	var review struct {
 		Request *request `json:"request"`
 	}
@@ -183,10 +243,22 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 	if err := checkDepth(body, MaxJSONDepth); err != nil {
 		return deny(req.UID, err.Error()), kind
 	}
-	kind = req.Kind.Kind
+	kind = h.kindLabel(workload.Kind{Group: req.Kind.Group, Kind: req.Kind.Kind})
 	resp = h.decide(ctx, req, mutate)
 	resp.UID = req.UID
 	return resp, kind
+}
+
+// kindLabel is what Observe is told of a request's kind: the kind's name
+// when the extractor knows where it keeps images (the built-in kinds, the
+// Crossplane packages and the --image-field kinds: a set the operator
+// bounds), else "other". A request names any kind it likes, and a metric
+// label made from it would grow without bound.
+func (h *Handler) kindLabel(k workload.Kind) string {
+	if h.Extractor != nil && h.Extractor.Handles(k) {
+		return k.Kind
+	}
+	return "other"
 }
 
 // request is the part of an AdmissionRequest signet reads, decoded in one

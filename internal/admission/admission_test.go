@@ -3,10 +3,17 @@ package admission
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sync/semaphore"
 
 	admissionv1 "k8s.io/api/admission/v1"
 
@@ -167,5 +174,97 @@ func TestImagesAreReadWhereTheRuntimeReadsThem(t *testing.T) {
 				t.Fatalf("allowed %v, want denied %v: %+v", resp.Allowed, tc.denied, resp.Result)
 			}
 		})
+	}
+}
+
+// A request announcing a large body costs what it sends, not what it
+// announces: the buffer grows as bytes arrive. (It was grown to the
+// Content-Length before the first byte: 80 clients sending headers only
+// held 700 MiB.)
+func TestBodyBufferGrowsWithTheBytesNotTheContentLength(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "pass")).Validate()
+	const requests = 20
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range requests {
+		r := httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader(podReview))
+		r.ContentLength = MaxBodyBytes // announced, never sent
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		if rec.Code != http.StatusOK || !strings.Contains(rec.Body.String(), `"allowed":true`) {
+			t.Fatalf("%d %s", rec.Code, rec.Body.String())
+		}
+	}
+	runtime.ReadMemStats(&after)
+	// A small review costs tens of KiB to decide; the announced size would
+	// be 7 MiB per request.
+	if perRequest := (after.TotalAlloc - before.TotalAlloc) / requests; perRequest > 1<<20 {
+		t.Errorf("a %d-byte review announcing %d bytes allocated %d bytes", len(podReview), MaxBodyBytes, perRequest)
+	}
+}
+
+// The body budget bounds the bytes held by all requests at once: a request
+// that needs more than is left is answered 503 at once, and every byte
+// taken is given back.
+func TestBodyBudget(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "pass"))
+	h.BodyBudget = semaphore.NewWeighted(2 * BodyChunk)
+	big := `{"request":{"uid":"u-big","x":"` + strings.Repeat("a", 2*BodyChunk) + `"}}`
+	for _, tc := range []struct {
+		name     string
+		held     int64 // taken by other requests meanwhile
+		body     string
+		wantCode int
+		want     string
+	}{
+		{"small review", 0, podReview, http.StatusOK, `"allowed":true`},
+		{"larger than the whole budget", 0, big, http.StatusServiceUnavailable, "signet is busy"},
+		{"small review, budget held by others", 2 * BodyChunk, podReview, http.StatusServiceUnavailable, "signet is busy"},
+		{"small review, one chunk left", BodyChunk, podReview, http.StatusOK, `"allowed":true`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.held > 0 && !h.BodyBudget.TryAcquire(tc.held) {
+				t.Fatal("budget not given back by an earlier request")
+			}
+			rec := httptest.NewRecorder()
+			h.Validate().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/validate", strings.NewReader(tc.body)))
+			if tc.held > 0 {
+				h.BodyBudget.Release(tc.held)
+			}
+			if rec.Code != tc.wantCode || !strings.Contains(rec.Body.String(), tc.want) {
+				t.Errorf("got %d %q, want %d and %q", rec.Code, rec.Body.String(), tc.wantCode, tc.want)
+			}
+			if tc.wantCode == http.StatusServiceUnavailable && rec.Header().Get("Retry-After") == "" {
+				t.Error("a busy answer without Retry-After")
+			}
+			if !h.BodyBudget.TryAcquire(2 * BodyChunk) {
+				t.Fatal("the request kept part of the budget")
+			}
+			h.BodyBudget.Release(2 * BodyChunk)
+		})
+	}
+}
+
+// Observe is told a kind from a bounded set whatever kinds requests name.
+func TestObservedKindsAreBounded(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "pass"))
+	h.Log = slog.New(slog.DiscardHandler)
+	kinds := map[string]bool{}
+	h.Observe = func(kind, _ string, _ time.Duration) { kinds[kind] = true }
+	review := func(group, kind string) string {
+		return strings.Replace(podReview, `"kind":{"group":"","version":"v1","kind":"Pod"}`,
+			`"kind":{"group":"`+group+`","version":"v1","kind":"`+kind+`"}`, 1)
+	}
+	for i := range 2000 {
+		post(t, h.Validate(), []byte(review("made.up", fmt.Sprintf("Kind%d", i))))
+	}
+	post(t, h.Validate(), []byte(review("evil.example", "Pod")))
+	post(t, h.Validate(), []byte(podReview))
+	post(t, h.Validate(), []byte(review("pkg.crossplane.io", "Provider")))
+	post(t, h.Validate(), []byte(`not json`))
+	want := map[string]bool{"Pod": true, "Provider": true, "other": true, "unknown": true}
+	if diff := cmp.Diff(want, kinds); diff != "" {
+		t.Errorf("observed kinds (-want +got):\n%s", diff)
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/listener"
 	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/internal/trustspec"
 )
@@ -356,11 +356,11 @@ func (o *trustRootServeOptions) run(ctx context.Context, dir string, logOut io.W
 	if !fi.IsDir() {
 		return WithExitCode(ExitUndecided, fmt.Errorf("%s is not a directory", dir))
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	ln, err := listener.Listen(ctx, o.listen, trustRootServeLimits().MaxConns)
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
-	srv := &http.Server{Handler: repositoryHandler(dir), ReadHeaderTimeout: 10 * time.Second, WriteTimeout: time.Minute}
+	srv := listener.NewServer(listener.LimitInFlight(repositoryHandler(dir), trustRootServeInFlight), trustRootServeLimits())
 	fmt.Fprintf(logOut, "serving the TUF repository %s at http://%s/\n", dir, ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
@@ -375,8 +375,19 @@ func (o *trustRootServeOptions) run(ctx context.Context, dir string, logOut io.W
 	}
 }
 
+// Bounds of trustroot serve: GET and HEAD only (no body), files streamed
+// from disk (a copy buffer each), a TUF client fetching a few files at once.
+const trustRootServeInFlight = 64
+
+func trustRootServeLimits() listener.Limits {
+	return listener.Limits{MaxConns: 256, MaxBodyBytes: 1 << 10, WriteTimeout: time.Minute}
+}
+
 // repositoryHandler serves regular files of dir by clean relative name:
-// no listings, no symbolic links out of dir, GET and HEAD only.
+// no listings, no symbolic links out of dir, nothing that is not a regular
+// file (checked before it is opened, and opened without blocking: a FIFO
+// would block open, and hold an OS thread, until a writer comes), GET and
+// HEAD only.
 func repositoryHandler(dir string) http.Handler {
 	root, err := os.OpenRoot(dir)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -393,17 +404,12 @@ func repositoryHandler(dir string) http.Handler {
 			http.NotFound(w, r)
 			return
 		}
-		f, ferr := root.Open(filepath.FromSlash(name))
+		f, st, ferr := trust.OpenRegular(root, filepath.FromSlash(name))
 		if ferr != nil {
 			http.NotFound(w, r)
 			return
 		}
 		defer f.Close()
-		st, ferr := f.Stat()
-		if ferr != nil || !st.Mode().IsRegular() {
-			http.NotFound(w, r)
-			return
-		}
 		w.Header().Set("Content-Type", "application/octet-stream")
 		http.ServeContent(w, r, name, st.ModTime(), f)
 	})

@@ -46,6 +46,7 @@ type Snapshot struct {
 	policies []*Policy
 	index    *index
 	excluded map[string]bool
+	hosts    map[string]bool
 }
 
 // NewSnapshot indexes compiled policies.
@@ -65,6 +66,7 @@ func NewSnapshot(policies []*Policy, cfg Config) (*Snapshot, error) {
 			s.index.add(pat, i)
 		}
 	}
+	s.hosts = literalHosts(policies, s.index)
 	return s, nil
 }
 

@@ -150,34 +150,45 @@ var _ Origin = (*Repository)(nil)
 // top, targets under targets/) as a tar.gz that [ReadRepository] reads. It
 // packs regular files only, in name order with zeroed times and owners, so
 // the same directory always packs to the same bytes; symbolic links and
-// other special files are refused.
+// other special files are refused, without being opened for reading
+// ([OpenRegular]). At most [MaxRepositorySize] bytes are read in all: a
+// file that would pass it is refused after one byte more.
 func PackDirectory(dir string) ([]byte, error) {
+	return packDirectory(dir, MaxRepositorySize)
+}
+
+func packDirectory(dir string, limit int64) ([]byte, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, fmt.Errorf("packing %s: %w", dir, err)
+	}
+	defer root.Close()
 	files := map[string][]byte{}
 	var total int64
-	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+	err = fs.WalkDir(root.FS(), ".", func(rel string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if d.IsDir() {
 			return nil
 		}
-		rel, err := filepath.Rel(dir, p)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
 		if !d.Type().IsRegular() {
-			return fmt.Errorf("%s is not a regular file", rel)
+			return fmt.Errorf("%s: %w", rel, ErrNotRegular)
 		}
 		if len(files) >= MaxRepositoryEntries {
 			return fmt.Errorf("more than %d files", MaxRepositoryEntries)
 		}
-		data, err := os.ReadFile(p) //nolint:gosec // G304: walking the operator's repository directory is the point
+		f, _, err := OpenRegular(root, filepath.FromSlash(rel))
 		if err != nil {
 			return err
 		}
-		if total += int64(len(data)); total > MaxRepositorySize {
-			return fmt.Errorf("%w: over %d bytes", ErrTooLarge, MaxRepositorySize)
+		defer f.Close()
+		data, err := io.ReadAll(io.LimitReader(f, limit-total+1))
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", rel, err)
+		}
+		if total += int64(len(data)); total > limit {
+			return fmt.Errorf("%w: over %d bytes (at %s)", ErrTooLarge, limit, rel)
 		}
 		files[rel] = data
 		return nil

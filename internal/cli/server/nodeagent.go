@@ -17,6 +17,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/internal/listener"
 	"github.com/signet-dev/signet/internal/nodeagent"
 	"github.com/signet-dev/signet/internal/policy"
 )
@@ -85,6 +86,35 @@ func (o *nodeAgentOptions) Validate() error {
 	return nil
 }
 
+// nodeAgentLimits bound the node agent's listener: it serves probes and
+// metrics only (GET, no body), with a 128Mi memory limit in the chart; an
+// idle plain-HTTP connection holds a few KiB.
+func nodeAgentLimits() listener.Limits {
+	return listener.Limits{MaxConns: 256, MaxBodyBytes: 1 << 10}
+}
+
+// statusServer is the node agent's /healthz, /readyz and /metrics (at
+// most metricsInFlight scrapes at once) on addr, bounded by
+// nodeAgentLimits.
+func statusServer(ctx context.Context, addr string, ready *atomic.Bool, reg *prometheus.Registry) (net.Listener, *http.Server, error) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, "policy files are not written yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: metricsInFlight}))
+	l := nodeAgentLimits()
+	ln, err := listener.Listen(ctx, addr, l.MaxConns)
+	if err != nil {
+		return nil, nil, err
+	}
+	return ln, listener.NewServer(mux, l), nil
+}
+
 func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(logOut, nil))
 	var tr *root.TrustedRoot
@@ -117,21 +147,10 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 	}
 	var ready atomic.Bool
 	if o.listen != "" {
-		mux := http.NewServeMux()
-		mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-		mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-			if !ready.Load() {
-				http.Error(w, "policy files are not written yet", http.StatusServiceUnavailable)
-				return
-			}
-			_, _ = io.WriteString(w, "ok\n")
-		})
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-		ln, err := net.Listen("tcp", o.listen)
+		ln, srv, err := statusServer(ctx, o.listen, &ready, reg)
 		if err != nil {
 			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
@@ -25,6 +23,7 @@ import (
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/controller"
+	"github.com/signet-dev/signet/internal/listener"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
@@ -54,6 +53,7 @@ type serveOptions struct {
 	tlsSecret      string
 	certValidity   time.Duration
 	tuf            tufOptions
+	serving        servingOptions
 	clusterSettings
 }
 
@@ -97,6 +97,7 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 	f.StringVar(&o.validatingName, "validating-webhook", "", "ValidatingWebhookConfiguration to inject the self-generated CA into")
 	f.StringVar(&o.mutatingName, "mutating-webhook", "", "MutatingWebhookConfiguration to inject the self-generated CA into")
 	o.tuf.AddFlags(f)
+	o.serving.AddFlags(f)
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug (also every plain allow), info (denials, warnings, changes), warn or error")
 	f.DurationVar(&o.timeout, "decision-timeout", 20*time.Second, "deadline of one admission decision; keep it below the webhook's timeoutSeconds")
@@ -123,6 +124,9 @@ func (o *serveOptions) Validate() error {
 		return fmt.Errorf("--unmatched: %w", err)
 	}
 	if err := o.tuf.Validate(o.trustedRoot); err != nil {
+		return err
+	}
+	if err := o.serving.Validate(); err != nil {
 		return err
 	}
 	if o.timeout <= 0 || o.timeout > 29*time.Second {
@@ -175,12 +179,21 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 				return cli.NewRegistryClientWith(o.allowHTTP, rt, kc)
 			},
 		}},
-		Extractor: ex,
-		Timeout:   o.timeout,
-		Log:       log,
-		Observe:   metrics.observe,
+		Extractor:  ex,
+		Timeout:    o.timeout,
+		Log:        log,
+		Observe:    metrics.observe,
+		BodyBudget: o.serving.bodyBudget(),
 	}
 	metrics.cache = cache
+	// Registry hosts are labelled by name only when a policy names them.
+	metrics.knownHost = func(host string) bool {
+		if h.Snapshot == nil { // set below, before anything is served
+			return false
+		}
+		snap := h.Snapshot()
+		return snap != nil && snap.KnownHost(host)
+	}
 
 	var ready atomic.Bool
 	if o.policies != "" {
@@ -262,8 +275,8 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	}
 
 	mux := http.NewServeMux()
-	mux.Handle("/validate", h.Validate())
-	mux.Handle("/mutate", h.Mutate())
+	mux.Handle("/validate", o.serving.admission(h.Validate()))
+	mux.Handle("/mutate", o.serving.admission(h.Mutate()))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		if !ready.Load() {
@@ -272,7 +285,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 		}
 		_, _ = io.WriteString(w, "ok\n")
 	})
-	mux.Handle("/metrics", promhttp.HandlerFor(metrics.registry, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", o.serving.metrics(metrics.registry))
 
 	tlsCfg := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
 	if certs != nil {
@@ -281,19 +294,15 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if !o.enableHTTP2 {
 		tlsCfg.NextProtos = []string{"http/1.1"}
 	}
-	srv := &http.Server{
-		Handler:           http.MaxBytesHandler(mux, admission.MaxBodyBytes+1),
-		TLSConfig:         tlsCfg,
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      40 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    64 << 10,
+	if err := o.serving.clientAuth(tlsCfg); err != nil {
+		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
+	srv := listener.NewServer(mux, o.serving.limits(o.timeout))
+	srv.TLSConfig = tlsCfg
 	if !o.enableHTTP2 {
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
-	ln, err := net.Listen("tcp", o.listen)
+	ln, err := listener.Listen(ctx, o.listen, o.serving.maxConnections)
 	if err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
@@ -351,12 +360,16 @@ func loadPolicyFiles(path string, cfg policy.Config, trustFn func() (root.Truste
 	return policy.NewSnapshot(compiled, cfg)
 }
 
-// serveMetrics are the Prometheus metrics of signet serve.
+// serveMetrics are the Prometheus metrics of signet serve. Every label
+// takes its values from a bounded set: kinds from those signet knows
+// (admission.Handler.Observe), decisions allowed or denied, registry hosts
+// from those a policy names (knownHost), else "other".
 type serveMetrics struct {
-	registry *prometheus.Registry
-	latency  *prometheus.HistogramVec
-	requests *prometheus.CounterVec
-	cache    *check.Cache
+	registry  *prometheus.Registry
+	latency   *prometheus.HistogramVec
+	requests  *prometheus.CounterVec
+	cache     *check.Cache
+	knownHost func(host string) bool
 }
 
 func newServeMetrics() *serveMetrics {
@@ -368,7 +381,7 @@ func newServeMetrics() *serveMetrics {
 	}, []string{"kind", "decision"})
 	m.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "signet_registry_requests_total",
-		Help: "Requests to registries, by registry host and result (HTTP status class, or error).",
+		Help: "Requests to registries, by registry host (\"other\" for a host no policy names) and result (HTTP status class, or error).",
 	}, []string{"host", "result"})
 	m.registry.MustRegister(m.latency, m.requests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
@@ -419,9 +432,19 @@ func (m *serveMetrics) transport(next http.RoundTripper) http.RoundTripper {
 		if err == nil {
 			result = fmt.Sprintf("%dxx", resp.StatusCode/100)
 		}
-		m.requests.WithLabelValues(r.URL.Host, result).Inc()
+		m.requests.WithLabelValues(m.hostLabel(r.URL.Host), result).Inc()
 		return resp, err
 	})
+}
+
+// hostLabel is host when a policy names it, else "other": the images
+// admitted, and the token servers registries send signet to, name any host
+// they like.
+func (m *serveMetrics) hostLabel(host string) string {
+	if m.knownHost != nil && m.knownHost(host) {
+		return host
+	}
+	return "other"
 }
 
 type roundTripFunc func(*http.Request) (*http.Response, error)
