@@ -245,3 +245,54 @@ func TestKindMustMatchResourceAndObject(t *testing.T) {
 		})
 	}
 }
+
+// TestCrossplanePackageWithoutRegistry: a Crossplane package that names no
+// registry is Crossplane's registry's (xpkg.crossplane.io unless
+// configured), not Docker Hub's: that registry's policies decide it, and
+// the denial names the reference as resolved.
+func TestCrossplanePackageWithoutRegistry(t *testing.T) {
+	static := func(name, glob, action string) *policy.Policy {
+		return policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Glob: glob}}, Digest: "none",
+			Authorities: []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: action, Message: name + " says " + action}}},
+		}}, nil)
+	}
+	// Docker Hub's images pass; Crossplane's and Upbound's are denied, each
+	// by its own policy.
+	snap, err := policy.NewSnapshot([]*policy.Policy{
+		static("hub", "docker.io/**", "pass"),
+		static("crossplane", "xpkg.crossplane.io/**", "fail"),
+		static("upbound", "xpkg.upbound.io/**", "fail"),
+	}, policy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-x","kind":{"group":"pkg.crossplane.io","version":"v1","kind":"Provider"},"resource":{"group":"pkg.crossplane.io","version":"v1","resource":"providers"},` +
+		`"name":"provider-aws","operation":"CREATE","userInfo":{"username":"alice"},"object":{"apiVersion":"pkg.crossplane.io/v1","kind":"Provider","metadata":{"name":"provider-aws"},"spec":{"package":"crossplane-contrib/provider-aws:v1"}}}}`
+	for _, tc := range []struct {
+		name     string
+		registry string // "" for the default
+		want     string
+	}{
+		{"default", "", "spec.package: xpkg.crossplane.io/crossplane-contrib/provider-aws:v1: denied by policy crossplane"},
+		{"configured", "xpkg.upbound.io", "spec.package: xpkg.upbound.io/crossplane-contrib/provider-aws:v1: denied by policy upbound"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := handler(t, snap)
+			if tc.registry != "" {
+				ex, err := workload.NewExtractor(workload.CrossplaneRegistry(tc.registry))
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.Extractor = ex
+			}
+			resp := post(t, h.Validate(), []byte(provider))
+			if resp.Allowed {
+				t.Fatalf("allowed (decided as Docker Hub's?): %+v", resp)
+			}
+			if !strings.Contains(resp.Result.Message, tc.want) {
+				t.Errorf("denial %q does not say %q", resp.Result.Message, tc.want)
+			}
+		})
+	}
+}

@@ -9,8 +9,8 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/name"
+	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 	"github.com/google/go-containerregistry/pkg/v1/random"
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 
@@ -79,7 +79,9 @@ func TestEphemeralContainersPinOnlyWhatTheSubresourceChanges(t *testing.T) {
 			`"namespace":"default","operation":"UPDATE","userInfo":{"username":"alice"},"object":` + object + old + `}}`
 	}
 	pinned := tag + "@" + digest
-	replace := func(path string) map[string]any { return map[string]any{"op": "replace", "path": path, "value": pinned} }
+	replace := func(path string) map[string]any {
+		return map[string]any{"op": "replace", "path": path, "value": pinned}
+	}
 	for _, tc := range []struct {
 		name string
 		body string
