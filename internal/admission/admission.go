@@ -262,21 +262,25 @@ func (h *Handler) kindLabel(k workload.Kind) string {
 }
 
 // request is the part of an AdmissionRequest signet reads, decoded in one
-// pass over the review. The object is not decoded there (see rawObject);
-// the old object, the resource, the request kind and options, the user's
-// groups and extra are skipped unread.
+// pass over the review. The objects are not decoded there (see rawObject);
+// the request kind and options, the user's groups and extra are skipped
+// unread.
 type request struct {
-	UID         types.UID               `json:"uid"`
-	Kind        metav1.GroupVersionKind `json:"kind"`
-	SubResource string                  `json:"subResource"`
-	Name        string                  `json:"name"`
-	Namespace   string                  `json:"namespace"`
-	Operation   admissionv1.Operation   `json:"operation"`
+	UID         types.UID                   `json:"uid"`
+	Kind        metav1.GroupVersionKind     `json:"kind"`
+	Resource    metav1.GroupVersionResource `json:"resource"`
+	SubResource string                      `json:"subResource"`
+	Name        string                      `json:"name"`
+	Namespace   string                      `json:"namespace"`
+	Operation   admissionv1.Operation       `json:"operation"`
 	UserInfo    struct {
 		Username string `json:"username"`
 	} `json:"userInfo"`
 	DryRun *bool     `json:"dryRun"`
 	Object rawObject `json:"object"`
+	// OldObject is read only for /mutate on pods/ephemeralcontainers (the
+	// names of the ephemeral containers that exist already).
+	OldObject rawObject `json:"oldObject"`
 }
 
 // checkDepth rejects JSON nested deeper than max, without decoding it.
@@ -350,9 +354,29 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 		return deny("", "malformed AdmissionReview: request.kind names no kind")
 	}
 	k := workload.Kind{Group: req.Kind.Group, Kind: req.Kind.Kind}
-	// The ephemeralcontainers and other Pod subresources carry a Pod.
-	if req.SubResource != "" && !(k.Group == "" && k.Kind == "Pod" && req.SubResource == "ephemeralcontainers") {
+	// The kind decides where images are read: a request whose kind
+	// disagrees with its resource or its object is not one the API server
+	// made, and reading it as declared could find no images.
+	if err := checkResource(req, k); err != nil {
+		log.Warn("denied malformed request", "err", err)
+		return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
+	}
+	// The ephemeralcontainers subresource carries a Pod (checkResource saw
+	// to it); other subresources (status, scale, ...) change no images.
+	if req.SubResource != "" && !isEphemeralContainers(req) {
 		return allow
+	}
+	// Only the fields that can hold images are decoded, and the object's
+	// own apiVersion and kind.
+	obj, err := decodeObject(req.Object, h.Extractor.Shape(k))
+	if err != nil {
+		return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
+	}
+	if obj != nil {
+		if err := workload.CheckType(k, req.Kind.Version, obj); err != nil {
+			log.Warn("denied malformed request", "err", err)
+			return deny("", fmt.Sprintf("malformed AdmissionReview: request.kind is %s %s but %v", req.Kind.Version, k, err))
+		}
 	}
 	if !h.Extractor.Handles(k) {
 		// The webhook rules sent a kind signet does not know the image
@@ -361,11 +385,6 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 		log.Warn("allowed unchecked: signet does not know where this kind keeps images")
 		allow.Warnings = []string{fmt.Sprintf("signet: %s is not a kind whose images signet knows; allowed without checking (declare its image fields with signet serve --image-field)", k)}
 		return allow
-	}
-	// Only the fields that can hold images are decoded.
-	obj, err := decodeObject(req.Object, h.Extractor.Shape(k))
-	if err != nil {
-		return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
 	}
 	if obj == nil {
 		return deny("", fmt.Sprintf("%s %s: the request carries no object", k, req.Name))
@@ -379,6 +398,19 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 	}
 	if len(images) > maxImagesPerObject {
 		return deny("", fmt.Sprintf("%s %s has %d images, more than the %d signet checks in one object", k, req.Name, len(images), maxImagesPerObject))
+	}
+	// Through pods/ephemeralcontainers a patch may add ephemeral
+	// containers and nothing else: only those are pinned.
+	pinnable := func(workload.Image) bool { return true }
+	if mutate && isEphemeralContainers(req) {
+		added, err := addedEphemeralContainers(req.Object, req.OldObject)
+		if err != nil {
+			return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
+		}
+		pinnable = func(im workload.Image) bool {
+			i, ok := ephemeralIndex(im.Pointer)
+			return ok && added[i]
+		}
 	}
 	snap := h.Snapshot()
 	if snap == nil {
@@ -456,7 +488,7 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 			}
 			continue
 		}
-		if mutate && d.PinnedImage != "" {
+		if mutate && d.PinnedImage != "" && pinnable(im) {
 			patch = append(patch, map[string]any{"op": "replace", "path": im.Pointer, "value": d.PinnedImage})
 		}
 	}
@@ -482,6 +514,52 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 		log.Debug("allowed", "images", len(images), "patched", len(patch))
 	}
 	return resp
+}
+
+// isEphemeralContainers reports whether req is to the pods/ephemeralcontainers
+// subresource, whose object is the whole Pod.
+func isEphemeralContainers(req *request) bool {
+	return req.Resource.Group == "" && req.Resource.Resource == "pods" && req.SubResource == "ephemeralcontainers"
+}
+
+// checkResource checks that request.resource is the resource of
+// request.kind k, for the kinds and resources signet knows: a Pod is
+// served as "pods", and pods/ephemeralcontainers carries a Pod. Other
+// subresources carry other kinds (a Scale for deployments/scale) and are
+// not compared; nor are kinds and resources signet knows neither of
+// (declared with --image-field: their resources are not declared).
+func checkResource(req *request, k workload.Kind) error {
+	res := req.Resource
+	name := res.Resource
+	if req.SubResource != "" {
+		name += "/" + req.SubResource
+	}
+	if res.Group != "" {
+		name += "." + res.Group
+	}
+	pod := workload.Kind{Kind: "Pod"}
+	if isEphemeralContainers(req) {
+		if k != pod {
+			return fmt.Errorf("request.kind %s does not match request.resource %s, which carries a Pod", k, name)
+		}
+		return nil
+	}
+	if req.SubResource != "" {
+		if res.Resource == "" {
+			return fmt.Errorf("request.resource names no resource for subresource %q", req.SubResource)
+		}
+		return nil
+	}
+	if want, ok := workload.Resource(k); ok && (res.Group != k.Group || res.Resource != want) {
+		if res.Resource == "" {
+			return fmt.Errorf("request.resource names no resource; request.kind %s is served as %s", k, want)
+		}
+		return fmt.Errorf("request.kind %s does not match request.resource %s", k, name)
+	}
+	if owner, ok := workload.KindOf(res.Group, res.Resource); ok && owner != k {
+		return fmt.Errorf("request.kind %s does not match request.resource %s, which serves %s", k, name, owner)
+	}
+	return nil
 }
 
 // clientFor returns the registry client for the request's pull credentials

@@ -127,7 +127,9 @@ func TestStaticPolicies(t *testing.T) {
 	}
 	// A kind signet does not know the images of (the webhook rules sent it
 	// anyway) passes, with a warning that says so.
-	widget := strings.Replace(podReview, `"kind":{"group":"","version":"v1","kind":"Pod"}`, `"kind":{"group":"example.org","version":"v1","kind":"Widget"}`, 1)
+	widget := strings.NewReplacer(`"kind":{"group":"","version":"v1","kind":"Pod"}`, `"kind":{"group":"example.org","version":"v1","kind":"Widget"}`,
+		`"resource":{"group":"","version":"v1","resource":"pods"}`, `"resource":{"group":"example.org","version":"v1","resource":"widgets"}`,
+		`"object":{"apiVersion":"v1","kind":"Pod"`, `"object":{"apiVersion":"example.org/v1","kind":"Widget"`).Replace(podReview)
 	resp = post(t, handler(t, staticSnapshot(t, "fail")).Validate(), []byte(widget))
 	if !resp.Allowed || len(resp.Warnings) != 1 || !strings.Contains(resp.Warnings[0], "Widget") || !strings.Contains(resp.Warnings[0], "--image-field") {
 		t.Fatalf("unknown kind: %+v", resp)
@@ -158,16 +160,17 @@ func TestImagesAreReadWhereTheRuntimeReadsThem(t *testing.T) {
 	h := handler(t, staticSnapshot(t, "fail")).Validate()
 	const image = `{"containers":[{"name":"a","image":"registry.example.org/app:v1"}]}`
 	for _, tc := range []struct {
-		name, kind, object string
-		denied             bool
+		name, kind, resource, object string
+		denied                       bool
 	}{
-		{"escaped name", "Pod", `{"metadata":{"name":"p"},"sp\u0065c":` + image + `}`, true},
-		{"decoy with another case", "Pod", `{"Spec":` + image + `,"spec":{"containers":[]}}`, false},
-		{"PodTemplate", "PodTemplate", `{"metadata":{"name":"p"},"template":{"spec":` + image + `}}`, true},
-		{"spec of a PodTemplate holds no pod spec", "PodTemplate", `{"spec":{"template":{"spec":` + image + `}}}`, false},
+		{"escaped name", "Pod", "pods", `{"metadata":{"name":"p"},"sp\u0065c":` + image + `}`, true},
+		{"decoy with another case", "Pod", "pods", `{"Spec":` + image + `,"spec":{"containers":[]}}`, false},
+		{"PodTemplate", "PodTemplate", "podtemplates", `{"metadata":{"name":"p"},"template":{"spec":` + image + `}}`, true},
+		{"spec of a PodTemplate holds no pod spec", "PodTemplate", "podtemplates", `{"spec":{"template":{"spec":` + image + `}}}`, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			body := strings.Replace(podReview, `"kind":"Pod"},"resource"`, `"kind":"`+tc.kind+`"},"resource"`, 1)
+			body := strings.NewReplacer(`"kind":"Pod"},"resource"`, `"kind":"`+tc.kind+`"},"resource"`,
+				`"resource":"pods"`, `"resource":"`+tc.resource+`"`).Replace(podReview)
 			body = body[:strings.Index(body, `"object":`)] + `"object":` + tc.object + `}}`
 			resp := post(t, h, []byte(body))
 			if resp.Allowed == tc.denied {
@@ -246,6 +249,79 @@ func TestBodyBudget(t *testing.T) {
 	}
 }
 
+// TestKindMustMatchResourceAndObject: the request's kind decides where
+// images are read, so a request whose kind disagrees with its resource or
+// with the object's own apiVersion and kind is refused as malformed (a Pod
+// read as a Deployment shows no images), and one that agrees is decided.
+func TestKindMustMatchResourceAndObject(t *testing.T) {
+	h := handler(t, staticSnapshot(t, "fail")).Validate()
+	const pod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"registry.example.org/app:v1"}]}}`
+	review := func(kind, resource, subResource, object string) string {
+		sub := ""
+		if subResource != "" {
+			sub = `"subResource":"` + subResource + `",`
+		}
+		return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-k","kind":` + kind + `,"resource":` + resource + `,` + sub +
+			`"namespace":"default","operation":"UPDATE","userInfo":{"username":"alice"},"object":` + object + `}}`
+	}
+	const (
+		podKind  = `{"group":"","version":"v1","kind":"Pod"}`
+		pods     = `{"group":"","version":"v1","resource":"pods"}`
+		deplKind = `{"group":"apps","version":"v1","kind":"Deployment"}`
+		depls    = `{"group":"apps","version":"v1","resource":"deployments"}`
+		rcKind   = `{"group":"","version":"v1","kind":"ReplicationController"}`
+		rcs      = `{"group":"","version":"v1","resource":"replicationcontrollers"}`
+	)
+	for _, tc := range []struct {
+		name string
+		body string
+		want string // in the denial
+	}{
+		{"a Pod declared a Deployment", review(deplKind, depls, "", pod), `request.kind is v1 Deployment.apps but the object's apiVersion "v1" is not "apps/v1"`},
+		{"a Pod declared a ReplicationController", review(rcKind, rcs, "", pod), `the object's kind "Pod" is not "ReplicationController"`},
+		{"an escaped kind field", review(rcKind, rcs, "", strings.Replace(pod, `"kind"`, `"\u006bind"`, 1)), `the object's kind "Pod" is not "ReplicationController"`},
+		{"the kind is not a string", review(podKind, pods, "", strings.Replace(pod, `"kind":"Pod"`, `"kind":7`, 1)), "the object's kind is not a string"},
+		{"the apiVersion is not a string", review(podKind, pods, "", strings.Replace(pod, `"apiVersion":"v1"`, `"apiVersion":["v1"]`, 1)), "the object's apiVersion is not a string"},
+		{"a Deployment served as pods", review(deplKind, pods, "", `{"spec":{"containers":[{"name":"a","image":"registry.example.org/app:v1"}]}}`), "request.kind Deployment.apps does not match request.resource pods"},
+		{"a Pod served as deployments", review(podKind, depls, "", pod), "request.kind Pod does not match request.resource deployments.apps"},
+		{"an unknown kind served as pods", review(`{"group":"example.org","version":"v1","kind":"Widget"}`, pods, "", `{"spec":{"containers":[{"name":"a","image":"registry.example.org/app:v1"}]}}`), "request.kind Widget.example.org does not match request.resource pods, which serves Pod"},
+		{"no resource", review(podKind, `{}`, "", pod), "request.resource names no resource; request.kind Pod is served as pods"},
+		{"no resource for a subresource", review(podKind, `{}`, "ephemeralcontainers", pod), `request.resource names no resource for subresource "ephemeralcontainers"`},
+		{"ephemeralcontainers declared a Deployment", review(deplKind, pods, "ephemeralcontainers", pod), "request.kind Deployment.apps does not match request.resource pods/ephemeralcontainers, which carries a Pod"},
+		{"a Provider served as configurations", review(`{"group":"pkg.crossplane.io","version":"v1","kind":"Provider"}`, `{"group":"pkg.crossplane.io","version":"v1","resource":"configurations"}`, "", `{"spec":{"package":"registry.example.org/p:v1"}}`),
+			"request.kind Provider.pkg.crossplane.io does not match request.resource configurations.pkg.crossplane.io"},
+		// What agrees is decided (the static policy denies the image).
+		{"a Pod", review(podKind, pods, "", pod), "spec.containers[0].image: registry.example.org/app:v1: denied by policy static-fail"},
+		{"a Pod that does not state its type", review(podKind, pods, "", `{"spec":{"containers":[{"name":"a","image":"registry.example.org/app:v1"}]}}`), "denied by policy static-fail"},
+		{"a Pod's ephemeral containers", review(podKind, pods, "ephemeralcontainers", pod), "denied by policy static-fail"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			resp := post(t, h, []byte(tc.body))
+			if resp.Allowed {
+				t.Fatalf("allowed: %+v", resp)
+			}
+			if resp.UID != "u-k" {
+				t.Errorf("UID %q, want u-k", resp.UID)
+			}
+			if resp.Result == nil || !strings.Contains(resp.Result.Message, tc.want) {
+				t.Errorf("denial %+v does not say %q", resp.Result, tc.want)
+			}
+		})
+	}
+	// Subresources other than ephemeralcontainers carry other kinds and
+	// change no images: they pass, as before.
+	for _, tc := range []struct{ name, body string }{
+		{"pods/status", review(podKind, pods, "status", pod)},
+		{"deployments/scale", review(`{"group":"autoscaling","version":"v1","kind":"Scale"}`, depls, "scale", `{"apiVersion":"autoscaling/v1","kind":"Scale","spec":{"replicas":2}}`)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if resp := post(t, h, []byte(tc.body)); !resp.Allowed {
+				t.Fatalf("denied: %+v", resp.Result)
+			}
+		})
+	}
+}
+
 // Observe is told a kind from a bounded set whatever kinds requests name.
 func TestObservedKindsAreBounded(t *testing.T) {
 	h := handler(t, staticSnapshot(t, "pass"))
@@ -266,5 +342,56 @@ func TestObservedKindsAreBounded(t *testing.T) {
 	want := map[string]bool{"Pod": true, "Provider": true, "other": true, "unknown": true}
 	if diff := cmp.Diff(want, kinds); diff != "" {
 		t.Errorf("observed kinds (-want +got):\n%s", diff)
+	}
+}
+
+// TestCrossplanePackageWithoutRegistry: a Crossplane package that names no
+// registry is Crossplane's registry's (xpkg.crossplane.io unless
+// configured), not Docker Hub's: that registry's policies decide it, and
+// the denial names the reference as resolved.
+func TestCrossplanePackageWithoutRegistry(t *testing.T) {
+	static := func(name, glob, action string) *policy.Policy {
+		return policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{
+			Images: []v1alpha1.ImageMatcher{{Glob: glob}}, Digest: "none",
+			Authorities: []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: action, Message: name + " says " + action}}},
+		}}, nil)
+	}
+	// Docker Hub's images pass; Crossplane's and Upbound's are denied, each
+	// by its own policy.
+	snap, err := policy.NewSnapshot([]*policy.Policy{
+		static("hub", "docker.io/**", "pass"),
+		static("crossplane", "xpkg.crossplane.io/**", "fail"),
+		static("upbound", "xpkg.upbound.io/**", "fail"),
+	}, policy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	provider := `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-x","kind":{"group":"pkg.crossplane.io","version":"v1","kind":"Provider"},"resource":{"group":"pkg.crossplane.io","version":"v1","resource":"providers"},` +
+		`"name":"provider-aws","operation":"CREATE","userInfo":{"username":"alice"},"object":{"apiVersion":"pkg.crossplane.io/v1","kind":"Provider","metadata":{"name":"provider-aws"},"spec":{"package":"crossplane-contrib/provider-aws:v1"}}}}`
+	for _, tc := range []struct {
+		name     string
+		registry string // "" for the default
+		want     string
+	}{
+		{"default", "", "spec.package: xpkg.crossplane.io/crossplane-contrib/provider-aws:v1: denied by policy crossplane"},
+		{"configured", "xpkg.upbound.io", "spec.package: xpkg.upbound.io/crossplane-contrib/provider-aws:v1: denied by policy upbound"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := handler(t, snap)
+			if tc.registry != "" {
+				ex, err := workload.NewExtractor(workload.CrossplaneRegistry(tc.registry))
+				if err != nil {
+					t.Fatal(err)
+				}
+				h.Extractor = ex
+			}
+			resp := post(t, h.Validate(), []byte(provider))
+			if resp.Allowed {
+				t.Fatalf("allowed (decided as Docker Hub's?): %+v", resp)
+			}
+			if !strings.Contains(resp.Result.Message, tc.want) {
+				t.Errorf("denial %q does not say %q", resp.Result.Message, tc.want)
+			}
+		})
 	}
 }

@@ -94,6 +94,9 @@ type policyTestOptions struct {
 	output     string
 	timeout    time.Duration
 	labelsSeen map[string]string
+
+	// crossplaneRegistry resolves Crossplane packages without a registry.
+	crossplaneRegistry string
 }
 
 func newPolicyTestCommand() *cobra.Command {
@@ -125,6 +128,7 @@ Exit codes: 0 every image allowed (warnings included), 1 some image denied,
 	f.StringVar(&o.namespace, "namespace", "", "namespace the images are admitted in")
 	f.StringArrayVar(&o.nsLabels, "namespace-label", nil, "label of that namespace, KEY=VALUE (repeatable)")
 	f.StringVar(&o.kind, "kind", "Pod", "kind of the admitted object (for policies with match.kinds)")
+	f.StringVar(&o.crossplaneRegistry, "crossplane-registry", workload.DefaultCrossplaneRegistry, CrossplaneRegistryUsage+"; for --resource files")
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.StringVarP(&o.output, "output", "o", "text", "output format: text or json")
 	f.DurationVar(&o.timeout, "timeout", 2*time.Minute, "give up (exit 2) after this long")
@@ -142,6 +146,9 @@ func (o *policyTestOptions) Validate() error {
 	}
 	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
 		return fmt.Errorf("--unmatched: %w", err)
+	}
+	if err := ValidateCrossplaneRegistry(o.crossplaneRegistry); err != nil {
+		return err
 	}
 	o.labelsSeen = map[string]string{}
 	for _, kv := range o.nsLabels {
@@ -348,7 +355,7 @@ func (o *policyTestOptions) loadResources() ([]resource, error) {
 	if err != nil {
 		return nil, err
 	}
-	ex, err := workload.NewExtractor()
+	ex, err := workload.NewExtractor(workload.CrossplaneRegistry(o.crossplaneRegistry))
 	if err != nil {
 		return nil, err
 	}

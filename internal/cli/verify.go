@@ -21,6 +21,7 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/internal/workload"
 )
 
 // maxKeyFileSize bounds a --key file.
@@ -198,6 +199,7 @@ each other candidate failed.`,
 				pt := &policyTestOptions{
 					policySetOptions: policySetOptions{paths: o.policies, trustedRoot: o.trustedRoot, unmatched: "deny"},
 					images:           args, namespace: o.namespace, kind: "Pod", allowHTTP: o.allowHTTP, output: o.output, timeout: o.timeout,
+					crossplaneRegistry: workload.DefaultCrossplaneRegistry, // no --resource here: no Crossplane package to resolve
 				}
 				if err := pt.Validate(); err != nil {
 					return WithExitCode(ExitUndecided, err)

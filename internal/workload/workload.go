@@ -49,10 +49,56 @@ var podSpecPaths = map[Kind][]string{
 // crossplanePackages keep their package image in spec.package.
 var crossplanePackages = map[string]bool{"Provider": true, "Configuration": true, "Function": true}
 
+// DefaultCrossplaneRegistry is the registry Crossplane (v2) pulls a package
+// from when its spec.package names none; Crossplane's --registry flag
+// changes it (Crossplane before v2: xpkg.upbound.io).
+const DefaultCrossplaneRegistry = "xpkg.crossplane.io"
+
 // Extractor lists images; it knows the built-in kinds and any declared ones.
 type Extractor struct {
-	custom map[Kind][][]string
-	shapes map[Kind]*Shape
+	custom             map[Kind][][]string
+	shapes             map[Kind]*Shape
+	crossplaneRegistry string
+}
+
+// Option configures an Extractor: a Custom kind, or CrossplaneRegistry.
+type Option interface {
+	apply(e *Extractor) error
+}
+
+// CrossplaneRegistry is the registry host (with its port, if any) that
+// Crossplane resolves a package without a registry against, as its
+// --registry flag; DefaultCrossplaneRegistry unless given. A Crossplane
+// package's image is reported with it, fully qualified, so the policies of
+// that registry decide it and a pin patch names it.
+type CrossplaneRegistry string
+
+func (r CrossplaneRegistry) apply(e *Extractor) error {
+	host := string(r)
+	// The host must read as a registry when put in front of a repository
+	// (by the container runtime's rule as by Crossplane's), or the
+	// qualified reference would name another one.
+	if host == "" || strings.ContainsAny(host, "/@ \t\r\n") || !hasRegistry(host+"/x") {
+		return fmt.Errorf("crossplane registry %q: want a registry host such as %s, with a port if any, and no scheme or path", host, DefaultCrossplaneRegistry)
+	}
+	e.crossplaneRegistry = host
+	return nil
+}
+
+func (c Custom) apply(e *Extractor) error {
+	if c.Kind.Kind == "" {
+		return fmt.Errorf("custom image fields: kind is required")
+	}
+	for _, p := range c.Paths {
+		segs := strings.Split(p, ".")
+		for _, s := range segs {
+			if strings.TrimSuffix(s, "[]") == "" {
+				return fmt.Errorf("custom image fields of %s: %q has an empty field name", c.Kind, p)
+			}
+		}
+		e.custom[c.Kind] = append(e.custom[c.Kind], segs)
+	}
+	return nil
 }
 
 // Custom declares the image fields of another kind: paths of dotted field
@@ -63,21 +109,14 @@ type Custom struct {
 	Paths []string
 }
 
-// NewExtractor returns an extractor for the built-in kinds plus custom ones.
-func NewExtractor(custom ...Custom) (*Extractor, error) {
-	e := &Extractor{custom: map[Kind][][]string{}}
-	for _, c := range custom {
-		if c.Kind.Kind == "" {
-			return nil, fmt.Errorf("custom image fields: kind is required")
-		}
-		for _, p := range c.Paths {
-			segs := strings.Split(p, ".")
-			for _, s := range segs {
-				if strings.TrimSuffix(s, "[]") == "" {
-					return nil, fmt.Errorf("custom image fields of %s: %q has an empty field name", c.Kind, p)
-				}
-			}
-			e.custom[c.Kind] = append(e.custom[c.Kind], segs)
+// NewExtractor returns an extractor for the built-in kinds plus the Custom
+// ones given, resolving Crossplane packages against CrossplaneRegistry
+// (default DefaultCrossplaneRegistry).
+func NewExtractor(opts ...Option) (*Extractor, error) {
+	e := &Extractor{custom: map[Kind][][]string{}, crossplaneRegistry: DefaultCrossplaneRegistry}
+	for _, o := range opts {
+		if err := o.apply(e); err != nil {
+			return nil, err
 		}
 	}
 	e.shapes = map[Kind]*Shape{}
@@ -101,7 +140,8 @@ func (e *Extractor) Handles(k Kind) bool {
 	return isCrossplane(k)
 }
 
-// Shape is the part of an object's JSON that Images and PullSecrets read,
+// Shape is the part of an object's JSON that Images, PullSecrets and
+// CheckType read (apiVersion and kind, for every kind),
 // so that a decoder may drop the rest: for an object value, the fields read
 // (by exact name) with the shapes of their values; for a list value, the
 // shape of every element. A nil *Shape keeps the whole value, and so does
@@ -125,8 +165,8 @@ var podSpecShape = func() *Shape {
 	}}
 }()
 
-// Shape returns what Images and PullSecrets read of objects of kind k: no
-// field at all for a kind that holds no images.
+// Shape returns what Images, PullSecrets and CheckType read of objects of
+// kind k: apiVersion and kind alone for a kind that holds no images.
 func (e *Extractor) Shape(k Kind) *Shape {
 	if s, ok := e.shapes[k]; ok {
 		return s
@@ -134,15 +174,15 @@ func (e *Extractor) Shape(k Kind) *Shape {
 	if isCrossplane(k) {
 		return crossplaneShape
 	}
-	return &Shape{Fields: map[string]*Shape{}}
+	return typeShape
 }
 
-// crossplaneShape is what Images reads of a Crossplane package.
-var crossplaneShape = &Shape{Fields: map[string]*Shape{"spec": {Fields: map[string]*Shape{"package": nil}}}}
+// crossplaneShape is what Images and CheckType read of a Crossplane package.
+var crossplaneShape = mergeShapes(typeShape, &Shape{Fields: map[string]*Shape{"spec": {Fields: map[string]*Shape{"package": nil}}}})
 
 // shapeOf builds the shape of kind k from the same tables Images walks.
 func (e *Extractor) shapeOf(k Kind) *Shape {
-	root := &Shape{Fields: map[string]*Shape{}}
+	root := typeShape
 	if path, ok := podSpecPaths[k]; ok {
 		s := podSpecShape
 		for i := len(path) - 1; i >= 0; i-- {
@@ -225,7 +265,7 @@ func (e *Extractor) Images(k Kind, obj map[string]any) ([]Image, error) {
 			if !ok {
 				return nil, fmt.Errorf("spec.package: not a string")
 			}
-			out = append(out, Image{Path: "spec.package", Image: s, Pointer: "/spec/package"})
+			out = append(out, Image{Path: "spec.package", Image: e.qualifyPackage(s), Pointer: "/spec/package"})
 		}
 	}
 	for _, segs := range e.custom[k] {
@@ -236,6 +276,27 @@ func (e *Extractor) Images(k Kind, obj map[string]any) ([]Image, error) {
 		out = append(out, imgs...)
 	}
 	return out, nil
+}
+
+// qualifyPackage returns a Crossplane package reference as Crossplane pulls
+// it: one that names no registry gets the Crossplane registry in front, as
+// Crossplane's go-containerregistry name.ParseReference with
+// name.WithDefaultRegistry does (a single path component stays one: no
+// "library/" is added for a registry other than Docker Hub's). A reference
+// that names its registry is returned as written.
+func (e *Extractor) qualifyPackage(ref string) string {
+	if ref == "" || hasRegistry(ref) {
+		return ref
+	}
+	return e.crossplaneRegistry + "/" + ref
+}
+
+// hasRegistry reports whether ref's first path component names a registry:
+// it contains '.' or ':', or is "localhost" (go-containerregistry's rule,
+// which Crossplane uses, and the container runtime's for lower-case names).
+func hasRegistry(ref string) bool {
+	first, _, ok := strings.Cut(ref, "/")
+	return ok && (first == "localhost" || strings.ContainsAny(first, ".:"))
 }
 
 func walk(obj map[string]any, path []string) (map[string]any, error) {

@@ -47,8 +47,8 @@ func TestImagesEveryKind(t *testing.T) {
 		{Kind{"", "ReplicationController"}, `{"spec":` + template + `}`, want("spec.template.spec")},
 		{Kind{"batch", "CronJob"}, `{"spec":{"jobTemplate":{"spec":` + template + `}}}`, want("spec.jobTemplate.spec.template.spec")},
 		{Kind{"pkg.crossplane.io", "Provider"}, `{"spec":{"package":"xpkg.upbound.io/upbound/provider-aws:v1"}}`, "spec.package=xpkg.upbound.io/upbound/provider-aws:v1"},
-		{Kind{"pkg.crossplane.io", "Function"}, `{"spec":{"package":"fn:1"}}`, "spec.package=fn:1"},
-		{Kind{"pkg.crossplane.io", "Configuration"}, `{"spec":{"package":"cfg:1"}}`, "spec.package=cfg:1"},
+		{Kind{"pkg.crossplane.io", "Function"}, `{"spec":{"package":"fn:1"}}`, "spec.package=xpkg.crossplane.io/fn:1"},
+		{Kind{"pkg.crossplane.io", "Configuration"}, `{"spec":{"package":"cfg:1"}}`, "spec.package=xpkg.crossplane.io/cfg:1"},
 		{Kind{"tekton.dev", "Task"}, `{"spec":{"steps":[{"image":"a:1"},{"name":"no-image"},{"image":"b:2"}]}}`, "spec.steps[0].image=a:1 spec.steps[2].image=b:2"},
 		{Kind{"example.org", "Provider"}, `{"spec":{"package":"not-crossplane"}}`, ""},
 	} {
@@ -99,7 +99,7 @@ func TestMalformedObjectsAreErrors(t *testing.T) {
 }
 
 // TestShape: the shape of a kind names the fields its images are under,
-// from the top, and no others.
+// from the top, and the object's apiVersion and kind, and no others.
 func TestShape(t *testing.T) {
 	e, err := NewExtractor(Custom{Kind: Kind{"tekton.dev", "TaskRun"}, Paths: []string{"steps[].image", "spec.sidecar.image"}},
 		Custom{Kind: Kind{"", "Pod"}, Paths: []string{"spec.extra.image"}})
@@ -118,12 +118,13 @@ func TestShape(t *testing.T) {
 		kind Kind
 		want []string
 	}{
-		{Kind{"", "Pod"}, []string{"spec"}},
-		{Kind{"batch", "CronJob"}, []string{"spec"}},
-		{Kind{"", "PodTemplate"}, []string{"template"}},
-		{Kind{"pkg.crossplane.io", "Provider"}, []string{"spec"}},
-		{Kind{"tekton.dev", "TaskRun"}, []string{"spec", "steps"}},
-		{Kind{"", "ConfigMap"}, nil},
+		{Kind{"", "Pod"}, []string{"apiVersion", "kind", "spec"}},
+		{Kind{"batch", "CronJob"}, []string{"apiVersion", "kind", "spec"}},
+		{Kind{"", "PodTemplate"}, []string{"apiVersion", "kind", "template"}},
+		{Kind{"pkg.crossplane.io", "Provider"}, []string{"apiVersion", "kind", "spec"}},
+		{Kind{"foo.pkg.crossplane.io", "Provider"}, []string{"apiVersion", "kind", "spec"}},
+		{Kind{"tekton.dev", "TaskRun"}, []string{"apiVersion", "kind", "spec", "steps"}},
+		{Kind{"", "ConfigMap"}, []string{"apiVersion", "kind"}},
 	} {
 		if got := top(tc.kind); !slices.Equal(got, tc.want) {
 			t.Errorf("%s: top-level fields %v, want %v", tc.kind, got, tc.want)

@@ -58,7 +58,7 @@ func TestHelmChart(t *testing.T) {
 		sameAsManifests          bool
 	}{
 		{name: "defaults", release: "signet", namespace: "signet-system", replicas: 2, unmatched: "deny", fullname: "signet", sameAsManifests: true},
-		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h"},
+		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h", "crossplaneRegistry=xpkg.upbound.io"},
 			replicas: 3, unmatched: "warn", fullname: "prod-signet"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -105,6 +105,13 @@ func TestHelmChart(t *testing.T) {
 			a := serveArgs(t, dep)
 			if !slices.Contains(a, "--unmatched="+tc.unmatched) {
 				t.Errorf("signet serve args %q lack --unmatched=%s", a, tc.unmatched)
+			}
+			crossplane := "xpkg.crossplane.io"
+			if slices.Contains(tc.set, "crossplaneRegistry=xpkg.upbound.io") {
+				crossplane = "xpkg.upbound.io"
+			}
+			if !slices.Contains(a, "--crossplane-registry="+crossplane) {
+				t.Errorf("signet serve args %q lack --crossplane-registry=%s", a, crossplane)
 			}
 			if tuf := slices.Contains(tc.set, "tuf.enabled=true"); tuf != slices.Contains(a, "--tuf") || tuf != slices.Contains(a, "--tuf-refresh-interval=12h") {
 				t.Errorf("signet serve args %q: --tuf and its interval should be there exactly when tuf.enabled", a)

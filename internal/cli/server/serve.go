@@ -50,6 +50,7 @@ type serveOptions struct {
 	cacheSize      int
 	enableHTTP2    bool
 	imageFields    []string
+	crossplaneReg  string
 	tlsSecret      string
 	certValidity   time.Duration
 	tuf            tufOptions
@@ -105,6 +106,7 @@ webhook configurations named by --validating-webhook / --mutating-webhook.`,
 	f.DurationVar(&o.cacheNegTTL, "cache-negative-ttl", 30*time.Second, "how long a definite denial is reused")
 	f.IntVar(&o.cacheSize, "cache-size", 100000, "most cached results")
 	f.StringArrayVar(&o.imageFields, "image-field", nil, "declare the image fields of another kind, KIND.GROUP=PATH[,PATH...] where a path like spec.steps[].image walks lists, e.g. Task.tekton.dev=spec.steps[].image (repeatable; add the kind to the webhook rules too)")
+	f.StringVar(&o.crossplaneReg, "crossplane-registry", workload.DefaultCrossplaneRegistry, cli.CrossplaneRegistryUsage)
 	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream exhaustion attacks)")
 	return cmd
 }
@@ -138,6 +140,9 @@ func (o *serveOptions) Validate() error {
 	if o.certValidity < 3*time.Second {
 		return errors.New("--cert-validity is too short")
 	}
+	if err := cli.ValidateCrossplaneRegistry(o.crossplaneReg); err != nil {
+		return err
+	}
 	if o.policies != "" && (o.validatingName != "" || o.mutatingName != "" || o.tlsSecret != "") && o.kubeconfig == "" {
 		return errors.New("--validating-webhook/--mutating-webhook need a cluster: give --kubeconfig")
 	}
@@ -168,7 +173,11 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
-	ex, err := workload.NewExtractor(custom...)
+	opts := []workload.Option{workload.CrossplaneRegistry(o.crossplaneReg)}
+	for _, c := range custom {
+		opts = append(opts, c)
+	}
+	ex, err := workload.NewExtractor(opts...)
 	if err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
