@@ -62,7 +62,7 @@ func FuzzEvidence(f *testing.F) {
 				annotationRFC3161:     tsa,
 			},
 		}
-		res := p.Verify(Request{Image: ref, Digest: fuzzDigest, Evidence: []registry.Evidence{ev, ev}})
+		res := p.Verify(t.Context(), Request{Image: ref, Digest: fuzzDigest, Evidence: []registry.Evidence{ev, ev}})
 		if res.Verified || res.Err == nil {
 			t.Fatalf("fuzzed evidence verified with a key nobody holds: %+v", res)
 		}

@@ -101,7 +101,7 @@ func run(t *testing.T, p *verify.Compiled, ev ...registry.Evidence) verify.Resul
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Verify(verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
+	return p.Verify(t.Context(), verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
 }
 
 func wantVerified(t *testing.T, res verify.Result) {
