@@ -104,9 +104,6 @@ func (a compiledAttestation) evaluate(ctx context.Context, payload []byte) (uint
 		}
 		return 0, nil
 	}
-	if err := ctx.Err(); err != nil {
-		return 0, &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
-	}
 	if err := checkStatementSize(payload); err != nil {
 		return 0, err
 	}

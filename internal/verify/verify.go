@@ -340,7 +340,13 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
 				continue
 			}
-			if _, err := at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload()); err != nil {
+			if ctx.Err() != nil && len(at.programs) > 0 {
+				// Past the deadline: nothing more is decoded or evaluated.
+				err = &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
+			} else {
+				_, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+			}
+			if err != nil {
 				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
 				switch {
 				case errors.Is(err, ErrUndecided):
