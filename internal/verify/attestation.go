@@ -17,13 +17,17 @@ import (
 // signed, so both the statement and the work done on it are bounded.
 const (
 	// CELCostLimit bounds the work of one condition on one statement, in
-	// cel-go's cost units: about one per variable, field selection or
-	// comparison, so a step of a comprehension such as
-	// predicate.materials.all(m, m.uri.startsWith("git+https://")) costs
-	// 5 to 10. One million admits such a condition over every element of
-	// the largest statement evaluated (MaxStatementItems), and rejects
-	// nested loops over it (all within all, quadratic work). A condition
-	// that exceeds it fails with a reason naming the limit.
+	// cel-go's cost units: about one per variable, field selection,
+	// comparison or call, plus the length of what a string function
+	// reads. A comprehension step costs 5 (predicate.l.all(x, x == 1))
+	// to 25 (Kyverno's AllNotIn as internal/convert writes it), so the
+	// limit admits a condition that visits each of 40,000 to 200,000
+	// elements once; an SBOM of 10,000 packages costs a quarter of it at
+	// most (TestRealisticConditionsWithinCostLimit). It refuses runaway
+	// work such as a loop nested in a loop over the same list. A
+	// condition over the limit fails, with a reason naming the limit,
+	// after a fraction of a second of CPU; the decision's deadline stops
+	// any condition when it comes first.
 	CELCostLimit = 1_000_000
 	// MaxStatementItems bounds the array elements and object members of
 	// a statement whose conditions are evaluated (its subject and

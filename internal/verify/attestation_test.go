@@ -160,3 +160,64 @@ func TestStatementLimits(t *testing.T) {
 		})
 	}
 }
+
+// TestRealisticConditionsWithinCostLimit: the conditions signet's tests,
+// the documentation and the Kyverno converter write, over large but
+// realistic statements (an SBOM of 10,000 packages, provenance with 5,000
+// resolved dependencies), cost well under CELCostLimit: the limit refuses
+// runaway work, not ordinary policies.
+func TestRealisticConditionsWithinCostLimit(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(`{"_type":"https://in-toto.io/Statement/v1","predicateType":"p","subject":[{"name":"registry.example/acme/app","digest":{"sha256":"` + strings.Repeat("ab", 32) + `"}}],"predicate":{`)
+	b.WriteString(`"builder":{"id":"https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"},"approved":true,`)
+	b.WriteString(`"reviewers":["ana@example.com","bob@example.com"],"buildDefinition":{"resolvedDependencies":[`)
+	for i := range 5000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"uri":"git+https://github.com/acme/dep` + strconv.Itoa(i) + `@refs/tags/v1","digest":{"sha1":"` + strings.Repeat("0", 40) + `"}}`)
+	}
+	b.WriteString(`]},"packages":[`)
+	for i := range 10000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"name":"pkg` + strconv.Itoa(i) + `","versionInfo":"1.2.3","licenseConcluded":"Apache-2.0"}`)
+	}
+	b.WriteString(`],"licenses":[`)
+	for i := range 10000 {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`"MIT"`)
+	}
+	b.WriteString(`]}}`)
+	payload := []byte(b.String())
+	if err := checkStatementSize(payload); err != nil {
+		t.Fatalf("the realistic statement is over a limit: %v", err)
+	}
+
+	for _, cond := range []string{
+		`predicate.builder.id.startsWith("https://github.com/acme/")`,
+		`subject.exists(s, s.name == "registry.example/acme/app")`,
+		`predicate.approved == true`,
+		`predicate.buildDefinition.resolvedDependencies.all(d, d.uri.startsWith("git+https://github.com/acme/") && size(d.digest.sha1) == 40)`,
+		`predicate.packages.all(p, !(p.licenseConcluded in ["GPL-3.0-only", "AGPL-3.0-only"]))`,
+		`predicate.packages.exists(p, p.name == "pkg9999")`,
+		// As internal/convert writes Kyverno's AllNotIn, AnyIn and Equals.
+		`(type(predicate.licenses) == list ? predicate.licenses.all(k, type(k) == string && !(k in ["GPL-3.0", "AGPL-3.0"]) && !k.matches("[*?]")) : type(predicate.licenses) == string && !(predicate.licenses in ["GPL-3.0", "AGPL-3.0"]) && !predicate.licenses.matches("[*?]"))`,
+		`(type(predicate.reviewers) == list ? predicate.reviewers.exists(k, k in ["ana@example.com", "bob@example.com"]) : predicate.reviewers in ["ana@example.com", "bob@example.com"])`,
+		`predicate.builder.id == "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"`,
+	} {
+		t.Run(cond, func(t *testing.T) {
+			cost, err := mustCompile(t, cond).evaluate(t.Context(), payload)
+			if err != nil {
+				t.Fatalf("evaluate: %v", err)
+			}
+			t.Logf("cost %d", cost)
+			if cost > CELCostLimit/4 {
+				t.Errorf("cost %d, more than a quarter of the limit %d", cost, CELCostLimit)
+			}
+		})
+	}
+}
