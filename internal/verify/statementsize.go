@@ -15,6 +15,13 @@ func checkStatementSize(payload []byte) error {
 	if len(payload) > MaxStatementBytes {
 		return fmt.Errorf("statement is %d bytes, more than the limit of %d for evaluating conditions", len(payload), MaxStatementBytes)
 	}
+	return checkJSONShape(payload, MaxStatementDepth, MaxStatementItems)
+}
+
+// checkJSONShape refuses JSON that nests arrays and objects deeper than
+// maxDepth or has more than maxItems array elements and object members
+// (counted exactly for valid JSON).
+func checkJSONShape(payload []byte, maxDepth, maxItems int) error {
 	var (
 		depth, items int
 		inString     bool
@@ -46,8 +53,8 @@ func checkStatementSize(payload []byte) error {
 			inString = true
 		case '[', '{':
 			depth++
-			if depth > MaxStatementDepth {
-				return fmt.Errorf("statement nests arrays and objects deeper than the limit of %d for evaluating conditions", MaxStatementDepth)
+			if depth > maxDepth {
+				return fmt.Errorf("statement nests arrays and objects deeper than the limit of %d for evaluating conditions", maxDepth)
 			}
 			opened = true
 		case ']', '}':
@@ -55,8 +62,8 @@ func checkStatementSize(payload []byte) error {
 		case ',':
 			items++
 		}
-		if items > MaxStatementItems {
-			return fmt.Errorf("statement has more than %d array elements and object members, the limit for evaluating conditions", MaxStatementItems)
+		if items > maxItems {
+			return fmt.Errorf("statement has more than %d array elements and object members, the limit for evaluating conditions", maxItems)
 		}
 	}
 	return nil
