@@ -29,6 +29,15 @@ const (
 	// after a fraction of a second of CPU; the decision's deadline stops
 	// any condition when it comes first.
 	CELCostLimit = 1_000_000
+	// CELBudget bounds the work of all conditions in one verification
+	// (one policy, one digest: every authority, attestation and
+	// statement), in the same units. A registry may hold hundreds of
+	// statements for an image, each evaluated by up to 32 conditions;
+	// once the budget is spent, the statements left are not evaluated
+	// and fail with a reason naming it. Ten times CELCostLimit admits ten
+	// conditions at their limit, or an image with forty statements
+	// whose conditions cost what an SBOM of 10,000 packages does.
+	CELBudget = 10 * CELCostLimit
 	// MaxStatementItems bounds the array elements and object members of
 	// a statement whose conditions are evaluated (its subject and
 	// predicate become CEL values). A statement with more is refused

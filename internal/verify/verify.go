@@ -180,10 +180,11 @@ func (c *Compiled) Verify(ctx context.Context, req Request) Result {
 	}
 
 	signers := make([][]string, len(c.authorities))
+	var spent uint64 // by conditions, against CELBudget
 	undecided := 0
 	var cause error // why the first undecided authority is
 	for i, a := range c.authorities {
-		ar, err := c.verifyAuthority(ctx, a, req, raw, cands, malformed)
+		ar, err := c.verifyAuthority(ctx, a, req, raw, cands, malformed, &spent)
 		for _, s := range ar.Signatures {
 			signers[i] = append(signers[i], s.Signer)
 		}
@@ -269,8 +270,8 @@ func distinctSigners(signers [][]string) int {
 // unusable rather than "no signature found".
 //
 // The error is nil unless the authority is undecided (an Undecided saying
-// why); the result then says so too.
-func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure) (AuthorityResult, error) {
+// why); the result then says so too. Conditions add their cost to spent.
+func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure, spent *uint64) (AuthorityResult, error) {
 	ar := AuthorityResult{Name: a.Name}
 	if a.Static != nil {
 		ar.Passed = a.Static.Pass
@@ -283,7 +284,7 @@ func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, re
 		return ar, nil
 	}
 	if len(a.attestations) > 0 {
-		return c.verifyAttestations(ctx, a, req, digest, cands, malformed)
+		return c.verifyAttestations(ctx, a, req, digest, cands, malformed, spent)
 	}
 
 	seen := map[string]bool{}
@@ -311,7 +312,7 @@ func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, re
 	return ar, nil
 }
 
-func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure) (AuthorityResult, error) {
+func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure, spent *uint64) (AuthorityResult, error) {
 	ar := AuthorityResult{Name: a.Name, Passed: true}
 	seen := map[string]bool{}
 	var (
@@ -340,11 +341,18 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
 				continue
 			}
-			if ctx.Err() != nil && len(at.programs) > 0 {
+			switch {
+			case len(at.programs) == 0:
+				_, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+			case ctx.Err() != nil:
 				// Past the deadline: nothing more is decoded or evaluated.
 				err = &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
-			} else {
-				_, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+			case *spent >= CELBudget:
+				err = fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)
+			default:
+				var cost uint64
+				cost, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+				*spent += cost
 			}
 			if err != nil {
 				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})

@@ -403,6 +403,45 @@ func TestAttestationConditionsAtDeadline(t *testing.T) {
 	}
 }
 
+// TestConditionBudget: the conditions of one verification share a budget
+// (verify.CELBudget): once it is spent, the statements left are not
+// evaluated and fail with a reason naming it, so many large statements cost
+// a bounded amount of work, then a denial (which is cached), rather than
+// all the work until the deadline on every admission.
+func TestConditionBudget(t *testing.T) {
+	s := sigstoretest.New(t)
+	// predicate.l.all(x, x == 1) costs 5 per element (see
+	// TestRealisticConditionsWithinCostLimit), so each statement costs
+	// about 5*n and the budget covers about 20 of them.
+	const n, statements, perElement = 99_000, 24, 5
+	l := make([]int, n)
+	for i := range l {
+		l[i] = 1
+	}
+	var ev []registry.Evidence
+	for range statements {
+		ev = append(ev, attestation(t, s, bundled, digest, provenance, map[string]any{"l": l, "ok": false}, release))
+	}
+	a := keyless(s, "provenance", releaseID)
+	a.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.l.all(x, x == 1) && predicate.ok`}}}
+	res := run(t, compile(t, verify.Policy{Name: "budget", Authorities: []verify.Authority{a}}), ev...)
+	budget := fmt.Sprintf("over the budget of %d", verify.CELBudget)
+	wantDenied(t, res, budget)
+
+	refused := 0
+	for _, f := range res.Authorities[0].Failures {
+		if strings.Contains(f.Reason, budget) {
+			refused++
+		} else if !strings.Contains(f.Reason, "is false") {
+			t.Errorf("%s: %s", f.Source, f.Reason)
+		}
+	}
+	evaluated := statements - refused
+	if most := verify.CELBudget/(perElement*n) + 1; refused == 0 || evaluated > most {
+		t.Errorf("%d statements evaluated, %d refused; want at most %d evaluated (the budget %d at %d per statement)", evaluated, refused, most, verify.CELBudget, perElement*n)
+	}
+}
+
 // TestLegacyAttestationRFC3161Timestamp: cosign's RFC 3161 timestamp on a
 // legacy attestation is over the layer content (the DSSE envelope JSON), not
 // over the signature as in a bundle (cosign's VerifyRFC3161Timestamp: "For
