@@ -33,10 +33,13 @@ const (
 	// (one policy, one digest: every authority, attestation and
 	// statement), in the same units. A registry may hold hundreds of
 	// statements for an image, each evaluated by up to 32 conditions;
-	// once the budget is spent, the statements left are not evaluated
-	// and fail with a reason naming it. Ten times CELCostLimit admits ten
-	// conditions at their limit, or an image with forty statements
-	// whose conditions cost what an SBOM of 10,000 packages does.
+	// once the budget is spent, the statements left are not evaluated,
+	// and an attestation that no statement met before is undecided (not
+	// denied: which statements came first depends on the order they were
+	// found in), with a reason naming the budget. Ten times CELCostLimit
+	// admits ten conditions at their limit, or an image with forty
+	// statements whose conditions cost what an SBOM of 10,000 packages
+	// does.
 	CELBudget = 10 * CELCostLimit
 	// MaxStatementItems bounds the array elements and object members of
 	// a statement whose conditions are evaluated (its subject and

@@ -57,7 +57,8 @@ type AuthorityResult struct {
 	// Reason is why the authority failed, or a static authority's message.
 	Reason string `json:"reason,omitempty"`
 	// Undecided says that the authority could not be decided: the
-	// decision's deadline ended the evaluation of an attestation's
+	// decision's deadline, or the budget of the verification's
+	// conditions (CELBudget), ended the evaluation of an attestation's
 	// conditions before a statement met them. Reason says which.
 	Undecided bool `json:"undecided,omitempty"`
 	// Signatures are the verified signatures (or attestations), one per
@@ -326,7 +327,7 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 			failed   []Failure
 			sigs     []Signature
 			violated string // a verified statement fails the conditions (All)
-			stopped  error  // the deadline ended a statement's evaluation
+			stopped  error  // the deadline or the budget ended a statement's evaluation
 		)
 		for _, cand := range cands {
 			if cand.payload != nil || cand.predicateType != at.PredicateType || !a.readsFrom(req, cand) {
@@ -348,7 +349,10 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 				// Past the deadline: nothing more is decoded or evaluated.
 				err = &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
 			case *spent >= CELBudget:
-				err = fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)
+				// Undecided, not failed: which statements are evaluated
+				// before the budget runs out depends on the order they
+				// were found in, and this one could meet the conditions.
+				err = &Undecided{Err: fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)}
 			default:
 				var cost uint64
 				cost, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
