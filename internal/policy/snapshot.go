@@ -137,8 +137,8 @@ type Outcome struct {
 	Policy *Policy
 	// Result is the verification result; nil when the evidence could not
 	// be fetched or the policy is invalid. A Result whose Err is undecided
-	// (an attestation's conditions stopped at the deadline) counts as
-	// undecided, as Err does.
+	// (an attestation's conditions stopped by the deadline or their
+	// budget) counts as undecided, as Err does.
 	Result *verify.Result
 	// Err is why there is no result: the policy is invalid, or signet
 	// could not decide (errors.Is(err, verify.ErrUndecided)).
@@ -187,7 +187,8 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 		p := o.Policy
 		if o.Err == nil && o.Result != nil && !o.Result.Verified && errors.Is(o.Result.Err, verify.ErrUndecided) {
 			// A result that could not be decided (an attestation's
-			// conditions stopped at the deadline) follows onError too.
+			// conditions stopped by the deadline or their budget) follows
+			// onError too.
 			o.Err = o.Result.Err
 		}
 		var invalid *InvalidError
