@@ -191,7 +191,7 @@ func (w *world) inProcessKey(tb testing.TB, full bool) []Entry {
 	evaluate := func(img *check.Image) func(b *testing.B) {
 		return func(b *testing.B) {
 			for b.Loop() {
-				if res := check.Evaluate(img, w.policy); !res.Verified {
+				if res := check.Evaluate(b.Context(), img, w.policy); !res.Verified {
 					b.Fatal(res.Err)
 				}
 			}
@@ -362,7 +362,7 @@ func BenchmarkVerifyKeyInProcess(b *testing.B) {
 	w := newWorld(b)
 	b.ReportAllocs()
 	for b.Loop() {
-		if res := check.Evaluate(w.fetched, w.policy); !res.Verified {
+		if res := check.Evaluate(b.Context(), w.fetched, w.policy); !res.Verified {
 			b.Fatal(res.Err)
 		}
 	}

@@ -137,7 +137,7 @@ func keyless(tb testing.TB, full bool) Entry {
 	}
 	signet, bare := interleaved(tb, full, func(b *testing.B) {
 		for b.Loop() {
-			if res := check.Evaluate(fetched, p); !res.Verified {
+			if res := check.Evaluate(b.Context(), fetched, p); !res.Verified {
 				b.Fatal(res.Err)
 			}
 		}

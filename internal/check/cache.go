@@ -1,6 +1,7 @@
 package check
 
 import (
+	"errors"
 	"sync"
 	"time"
 	"unique"
@@ -101,7 +102,9 @@ func (c *Cache) get(k cacheKey) (verify.Result, bool) {
 }
 
 func (c *Cache) put(k cacheKey, r verify.Result) {
-	if c == nil {
+	if c == nil || errors.Is(r.Err, verify.ErrUndecided) {
+		// "Could not decide" (a deadline, say) is not a fact about the
+		// digest: the next decision tries again.
 		return
 	}
 	ttl := c.Positive

@@ -197,7 +197,7 @@ func FetchAndEvaluate(ctx context.Context, rc *registry.Client, ref reference.Re
 	var early *verify.Result
 	if p.Monotonic() {
 		opts.Satisfied = func(img *Image) bool {
-			if res := Evaluate(img, p); res.Verified {
+			if res := Evaluate(ctx, img, p); res.Verified {
 				early = &res
 				return true
 			}
@@ -211,23 +211,24 @@ func FetchAndEvaluate(ctx context.Context, rc *registry.Client, ref reference.Re
 	if early != nil {
 		return img, *early, nil
 	}
-	return img, Evaluate(img, p), nil
+	return img, Evaluate(ctx, img, p), nil
 }
 
 // Evaluate verifies a fetched image against one policy. With platforms
 // fetched, each platform manifest must pass too; the result is the index's,
-// with the first failing platform's reason.
-func Evaluate(img *Image, p *verify.Compiled) verify.Result {
-	return evaluate(img, p, true)
+// with the first failing platform's reason. ctx bounds the evaluation of
+// attestation conditions (see verify.Compiled.Verify).
+func Evaluate(ctx context.Context, img *Image, p *verify.Compiled) verify.Result {
+	return evaluate(ctx, img, p, true)
 }
 
-func evaluate(img *Image, p *verify.Compiled, platforms bool) verify.Result {
-	res := p.Verify(verify.Request{Image: img.Ref, Digest: img.Digest, Evidence: img.Evidence, ImageRepository: &img.home})
+func evaluate(ctx context.Context, img *Image, p *verify.Compiled, platforms bool) verify.Result {
+	res := p.Verify(ctx, verify.Request{Image: img.Ref, Digest: img.Digest, Evidence: img.Evidence, ImageRepository: &img.home})
 	if !res.Verified || !platforms {
 		return res
 	}
 	for _, pl := range img.Platforms {
-		pres := p.Verify(verify.Request{Image: img.Ref, Digest: pl.Digest, Evidence: pl.Evidence, ImageRepository: &img.home})
+		pres := p.Verify(ctx, verify.Request{Image: img.Ref, Digest: pl.Digest, Evidence: pl.Evidence, ImageRepository: &img.home})
 		if !pres.Verified {
 			res.Verified = false
 			res.Err = fmt.Errorf("platform %s (%s): %w", pl.Platform, pl.Digest, pres.Err)

@@ -94,7 +94,7 @@ func (w *world) check(t *testing.T, image string, p *verify.Compiled, opts check
 	if err != nil {
 		t.Fatalf("fetch %s: %v", image, err)
 	}
-	return check.Evaluate(img, p)
+	return check.Evaluate(ctx, img, p)
 }
 
 func wantVerified(t *testing.T, res verify.Result) {

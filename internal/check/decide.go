@@ -260,7 +260,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 		case p.Err != nil:
 		case p.Verifier.StaticOnly() && ref.Digest() == "" && p.Digest() != "pin":
 			// Nothing to fetch: static authorities decide alone.
-			r := p.Verifier.Verify(verify.Request{Image: ref})
+			r := p.Verifier.Verify(ctx, verify.Request{Image: ref})
 			results[i] = &r
 		default:
 			needsEvidence = true
@@ -368,7 +368,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 				out := make([]verify.Result, len(missing))
 				for j, i := range missing {
 					p := matched[i]
-					if out[j] = evaluate(img, p.Verifier, p.Platforms() == "all"); !out[j].Verified {
+					if out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == "all"); !out[j].Verified {
 						return false
 					}
 				}
@@ -385,7 +385,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			out = make([]verify.Result, len(missing))
 			for j, i := range missing {
 				p := matched[i]
-				out[j] = evaluate(img, p.Verifier, p.Platforms() == "all")
+				out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == "all")
 			}
 		}
 		for j, i := range missing {

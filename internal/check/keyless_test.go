@@ -1,11 +1,14 @@
 package check_test
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
 	"github.com/signet-dev/signet/test/sigstoretest"
@@ -198,6 +201,23 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 			`attestation provenance: 1 statement checked, none verified by identities [issuer `+ghIssuer+`, subject `+ghWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`)
 		// An attestation by the right identity is not a signature.
 		wantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "no signature found")
+
+		// Past the decision's deadline the condition is not evaluated: the
+		// result is undecided (onError's business), not a denial.
+		ref, err := reference.Parse(img.Ref)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fetched, err := check.Fetch(t.Context(), w.rc, ref, check.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		expired, cancel := context.WithDeadline(t.Context(), time.Unix(0, 0))
+		defer cancel()
+		res = check.Evaluate(expired, fetched, att(`predicate.builder.id.startsWith("https://github.com/acme/")`))
+		if res.Verified || !check.IsUndecided(res.Err) || errors.Is(res.Err, verify.ErrDenied) || !errors.Is(res.Err, context.DeadlineExceeded) {
+			t.Errorf("past the deadline: verified=%v, %v; want undecided, wrapping the deadline", res.Verified, res.Err)
+		}
 	})
 	t.Run("threshold counts distinct identities", func(t *testing.T) {
 		img := push(t, "threshold")

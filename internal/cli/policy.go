@@ -266,7 +266,7 @@ func printDecisions(w io.Writer, output string, decisions []check.Decision) erro
 			switch {
 			case p.Invalid:
 				state = "invalid policy"
-			case p.Error != "":
+			case p.Error != "", p.Result != nil && check.IsUndecided(p.Result.Err):
 				state = "could not decide"
 			case p.Result != nil && !p.Result.Verified:
 				state = "failed"

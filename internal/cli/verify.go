@@ -298,9 +298,12 @@ func verifyOne(ctx context.Context, rc *registry.Client, ref reference.Reference
 	}
 	oc.Digest = img.Digest
 	oc.Result = &res
-	if res.Verified {
+	switch {
+	case res.Verified:
 		oc.Decision = "verified"
-	} else {
+	case check.IsUndecided(res.Err):
+		oc.Decision, oc.Reason = "undecided", res.Err.Error()
+	default:
 		oc.Decision, oc.Reason = "denied", res.Err.Error()
 	}
 	return oc

@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/cel-go/cel"
+	"cel.dev/cel-go/cel"
 
 	"github.com/signet-dev/signet/internal/verify"
 )

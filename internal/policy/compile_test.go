@@ -1,6 +1,7 @@
 package policy
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -8,6 +9,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -155,6 +157,8 @@ func TestCombine(t *testing.T) {
 	pass := &verify.Result{Verified: true}
 	fail := &verify.Result{Err: errors.New("denied by policy p: authority ci: no signature found")}
 	undecided := verify.AsUndecided(errors.New("registry unreachable"))
+	// A result whose attestation conditions stopped at the deadline.
+	stopped := &verify.Result{Err: verify.AsUndecided(fmt.Errorf("policy p: authority ci: attestation slsa: evaluating condition %q: %w", "c", context.DeadlineExceeded))}
 	pol := func(name, mode, onError, digest string) *Policy {
 		return &Policy{Object: Object{Kind: KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{Mode: mode, OnError: onError, Digest: digest}}}
 	}
@@ -178,6 +182,9 @@ func TestCombine(t *testing.T) {
 		{name: "undecided denies by default", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Err: undecided}}, denials: []string{"ClusterImagePolicy a: could not decide: registry unreachable"}},
 		{name: "undecided with onError warn", outcomes: []Outcome{{Policy: pol("a", "", "warn", ""), Err: undecided}}, allowed: true, warnings: []string{"could not decide"}},
 		{name: "undecided with onError allow", outcomes: []Outcome{{Policy: pol("a", "", "allow", ""), Err: undecided}}, allowed: true},
+		{name: "undecided result denies by default, as undecided", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: stopped}}, denials: []string{"ClusterImagePolicy a: could not decide: policy p: authority ci: attestation slsa: evaluating condition"}},
+		{name: "undecided result with onError warn", outcomes: []Outcome{{Policy: pol("a", "", "warn", ""), Result: stopped}}, allowed: true, warnings: []string{"could not decide"}},
+		{name: "undecided result with onError allow", outcomes: []Outcome{{Policy: pol("a", "", "allow", ""), Result: stopped}}, allowed: true},
 		{name: "digest required but absent", outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, denials: []string{"requires images by digest"}},
 		{name: "digest required and present", hasDigest: true, outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, allowed: true},
 		{name: "broken policy denies what it matches", outcomes: []Outcome{{Policy: broken, Err: broken.Err}}, denials: []string{"ClusterImagePolicy broken cannot be enforced"}},

@@ -146,8 +146,10 @@ func (s *Snapshot) match(ref reference.Reference, t Target) ([]*Policy, int) {
 // Outcome is what verifying one image against one policy gave.
 type Outcome struct {
 	Policy *Policy
-	// Result is the verification result; nil when undecided or the policy
-	// is invalid.
+	// Result is the verification result; nil when the evidence could not
+	// be fetched or the policy is invalid. A Result whose Err is undecided
+	// (an attestation's conditions stopped by the deadline or their
+	// budget) counts as undecided, as Err does.
 	Result *verify.Result
 	// Err is why there is no result: the policy is invalid, or signet
 	// could not decide (errors.Is(err, verify.ErrUndecided)).
@@ -203,6 +205,12 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 	}
 	for _, o := range outcomes {
 		p := o.Policy
+		if o.Err == nil && o.Result != nil && !o.Result.Verified && errors.Is(o.Result.Err, verify.ErrUndecided) {
+			// A result that could not be decided (an attestation's
+			// conditions stopped by the deadline or their budget) follows
+			// onError too.
+			o.Err = o.Result.Err
+		}
 		var invalid *InvalidError
 		switch {
 		case errors.As(o.Err, &invalid) || p.Err != nil:

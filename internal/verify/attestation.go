@@ -1,17 +1,62 @@
 package verify
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
-	"github.com/google/cel-go/cel"
-	"github.com/google/cel-go/common/types"
+	"cel.dev/cel-go/cel"
+	"cel.dev/cel-go/common/types"
+	"cel.dev/cel-go/interpreter"
 )
 
-// celCostLimit bounds the work one condition may do on one statement.
-const celCostLimit = 1_000_000
+// Limits of attestation conditions. A condition is written by a policy
+// author, but it runs over a statement that whoever the authority trusts
+// signed, so both the statement and the work done on it are bounded.
+const (
+	// CELCostLimit bounds the work of one condition on one statement, in
+	// cel-go's cost units: about one per variable, field selection,
+	// comparison or call, plus the length of what a string function
+	// reads. A comprehension step costs 5 (predicate.l.all(x, x == 1))
+	// to 25 (Kyverno's AllNotIn as internal/convert writes it), so the
+	// limit admits a condition that visits each of 40,000 to 200,000
+	// elements once; an SBOM of 10,000 packages costs a quarter of it at
+	// most (TestRealisticConditionsWithinCostLimit). It refuses runaway
+	// work such as a loop nested in a loop over the same list. A
+	// condition over the limit fails, with a reason naming the limit,
+	// after a fraction of a second of CPU; the decision's deadline stops
+	// any condition when it comes first.
+	CELCostLimit = 1_000_000
+	// CELBudget bounds the work of all conditions in one verification
+	// (one policy, one digest: every authority, attestation and
+	// statement), in the same units. A registry may hold hundreds of
+	// statements for an image, each evaluated by up to 32 conditions;
+	// once the budget is spent, the statements left are not evaluated,
+	// and an attestation that no statement met before is undecided (not
+	// denied: which statements came first depends on the order they were
+	// found in), with a reason naming the budget. Ten times CELCostLimit
+	// admits ten conditions at their limit, or an image with forty
+	// statements whose conditions cost what an SBOM of 10,000 packages
+	// does.
+	CELBudget = 10 * CELCostLimit
+	// MaxStatementItems bounds the array elements and object members of
+	// a statement whose conditions are evaluated (its subject and
+	// predicate become CEL values). A statement with more is refused
+	// before it is decoded; the reason names the limit.
+	MaxStatementItems = 100_000
+	// MaxStatementDepth bounds the nesting of arrays and objects in a
+	// statement whose conditions are evaluated.
+	MaxStatementDepth = 64
+	// MaxStatementBytes bounds the size of a statement whose conditions
+	// are evaluated (the registry's default blob limit).
+	MaxStatementBytes = 4 << 20
+
+	// celInterruptEvery is how many comprehension steps run between two
+	// looks at the decision's deadline.
+	celInterruptEvery = 100
+)
 
 var celEnv = func() *cel.Env {
 	env, err := cel.NewEnv(
@@ -46,7 +91,7 @@ func compileAttestation(a Attestation) (compiledAttestation, error) {
 		if ast.OutputType() != cel.BoolType && ast.OutputType() != cel.DynType {
 			return ca, fmt.Errorf("conditions[%d]: %q is a %s, want a bool", i, expr, ast.OutputType())
 		}
-		prg, err := celEnv.Program(ast, cel.CostLimit(celCostLimit))
+		prg, err := celEnv.Program(ast, cel.CostLimit(CELCostLimit), cel.InterruptCheckFrequency(celInterruptEvery))
 		if err != nil {
 			return ca, fmt.Errorf("conditions[%d]: %w", i, err)
 		}
@@ -62,35 +107,64 @@ type statement struct {
 	Predicate     json.RawMessage `json:"predicate"`
 }
 
-// evaluate reports whether one verified statement meets every condition.
-func (a compiledAttestation) evaluate(payload []byte) error {
+// evaluate reports whether one verified statement meets every condition,
+// and the cost the conditions took (cel-go's units, see CELCostLimit).
+// The error is an Undecided when ctx ended before every condition was
+// evaluated (it wraps ctx's error); otherwise it says why the statement
+// does not meet the conditions.
+func (a compiledAttestation) evaluate(ctx context.Context, payload []byte) (uint64, error) {
+	if len(a.programs) == 0 {
+		var st statement
+		if err := json.Unmarshal(payload, &st); err != nil {
+			return 0, fmt.Errorf("statement is not JSON: %w", err)
+		}
+		return 0, nil
+	}
+	if err := checkStatementSize(payload); err != nil {
+		return 0, err
+	}
 	var st statement
 	if err := json.Unmarshal(payload, &st); err != nil {
-		return fmt.Errorf("statement is not JSON: %w", err)
-	}
-	if len(a.programs) == 0 {
-		return nil
+		return 0, fmt.Errorf("statement is not JSON: %w", err)
 	}
 	var predicate any
 	if len(st.Predicate) > 0 {
 		if err := json.Unmarshal(st.Predicate, &predicate); err != nil {
-			return fmt.Errorf("predicate is not JSON: %w", err)
+			return 0, fmt.Errorf("predicate is not JSON: %w", err)
 		}
 	}
 	if st.Subject == nil {
 		st.Subject = []any{}
 	}
 	vars := map[string]any{"predicateType": st.PredicateType, "subject": st.Subject, "predicate": predicate}
+	var total uint64
 	for i, prg := range a.programs {
-		out, _, err := prg.Eval(vars)
+		out, det, err := prg.ContextEval(ctx, vars)
+		if det != nil && det.ActualCost() != nil {
+			total += *det.ActualCost()
+		}
 		if err != nil {
-			return fmt.Errorf("condition %q: %w", a.Conditions[i], err)
+			return total, conditionError(ctx, a.Conditions[i], err)
 		}
 		if out != types.True {
-			return fmt.Errorf("condition %q is false", a.Conditions[i])
+			return total, fmt.Errorf("condition %q is false", a.Conditions[i])
 		}
 	}
-	return nil
+	return total, nil
+}
+
+// conditionError says why evaluating expr failed: the decision's deadline
+// (undecided), the cost limit, or the condition itself (a field that is
+// absent, a comparison of mismatched types).
+func conditionError(ctx context.Context, expr string, err error) error {
+	if ctx.Err() != nil && errors.Is(err, interpreter.InterruptError{}) {
+		return &Undecided{Err: fmt.Errorf("evaluating condition %q: %w", expr, err)}
+	}
+	var cancelled interpreter.EvalCancelledError
+	if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
+		return fmt.Errorf("condition %q exceeds the cost limit of %d (about that many operations) on this statement", expr, CELCostLimit)
+	}
+	return fmt.Errorf("condition %q: %w", expr, err)
 }
 
 // CheckCondition reports whether expr is a valid attestation condition, with

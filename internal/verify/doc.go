@@ -11,6 +11,15 @@
 // docker-manifest-digest, or the in-toto subject) and, for attestations, the
 // predicate type and conditions are checked.
 //
+// Attestation conditions (CEL) run over statements that a trusted signer
+// made, which can be large: a statement is evaluated only within
+// MaxStatementBytes, MaxStatementDepth and MaxStatementItems, each
+// condition within CELCostLimit, all conditions of one verification within
+// CELBudget, and every evaluation stops when the context given to
+// Compiled.Verify ends (the decision's deadline). A statement left
+// unevaluated by the deadline or the budget makes its authority undecided
+// rather than passed or denied.
+//
 // Outcomes are values (Result): for every authority, the signature that
 // passed or why each candidate failed. Errors come in two families, matched
 // with errors.Is: ErrDenied (the policy is not met) and ErrUndecided (signet

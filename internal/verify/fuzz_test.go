@@ -1,12 +1,15 @@
 package verify
 
 import (
+	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
+	"io"
 	"testing"
 
 	"github.com/signet-dev/signet/internal/reference"
@@ -62,7 +65,7 @@ func FuzzEvidence(f *testing.F) {
 				annotationRFC3161:     tsa,
 			},
 		}
-		res := p.Verify(Request{Image: ref, Digest: fuzzDigest, Evidence: []registry.Evidence{ev, ev}})
+		res := p.Verify(t.Context(), Request{Image: ref, Digest: fuzzDigest, Evidence: []registry.Evidence{ev, ev}})
 		if res.Verified || res.Err == nil {
 			t.Fatalf("fuzzed evidence verified with a key nobody holds: %+v", res)
 		}
@@ -83,6 +86,63 @@ func FuzzSimpleSigning(f *testing.F) {
 		ref, _ := reference.Parse("example.org/app:v1")
 		for _, mode := range []SignedIdentity{MatchRepository, MatchExact, MatchRepoDigestOrExact} {
 			_ = checkSignedIdentity(mode, ref, ss.Critical.Identity.DockerReference)
+		}
+	})
+}
+
+// FuzzJSONShape: on valid JSON, checkJSONShape refuses exactly what has
+// more items (array elements and object members, duplicates included) or
+// deeper nesting than allowed, as counted from encoding/json's tokens.
+func FuzzJSONShape(f *testing.F) {
+	for _, s := range []string{
+		`{}`, `[]`, `[[]]`, `1`, `"a"`, `{"a":[1,2,{"b":null}],"c":"[{,\""}`,
+		`[[[[1]]]]`, `{"a":1,"a":2}`, `[1,2,3,4,5,6]`, ` [ 1 , [ ] , { } ] `, `{"a":{"b":{}},"c":[]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	const maxDepth, maxItems = 3, 5
+	f.Fuzz(func(t *testing.T, data []byte) {
+		if !json.Valid(data) {
+			_ = checkJSONShape(data, maxDepth, maxItems) // must not panic
+			return
+		}
+		type container struct{ object, wantKey bool }
+		var stack []container
+		depth, items := 0, 0
+		dec := json.NewDecoder(bytes.NewReader(data))
+		for {
+			tok, err := dec.Token()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("valid JSON does not tokenize: %v", err)
+			}
+			if d, ok := tok.(json.Delim); ok && (d == ']' || d == '}') {
+				stack = stack[:len(stack)-1]
+				continue
+			}
+			if n := len(stack); n > 0 {
+				top := &stack[n-1]
+				switch {
+				case top.object && top.wantKey:
+					items++ // a member
+					top.wantKey = false
+					continue
+				case top.object:
+					top.wantKey = true
+				default:
+					items++ // an element
+				}
+			}
+			if d, ok := tok.(json.Delim); ok {
+				stack = append(stack, container{object: d == '{', wantKey: true})
+				depth = max(depth, len(stack))
+			}
+		}
+		want := depth <= maxDepth && items <= maxItems
+		if err := checkJSONShape(data, maxDepth, maxItems); (err == nil) != want {
+			t.Errorf("%s: depth %d, %d items: checkJSONShape says %v", data, depth, items, err)
 		}
 	})
 }

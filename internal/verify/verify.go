@@ -2,6 +2,7 @@ package verify
 
 import (
 	"bytes"
+	"context"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -42,7 +43,10 @@ type Result struct {
 	// Threshold is how many authorities had to pass with distinct signers.
 	Threshold   int               `json:"threshold"`
 	Authorities []AuthorityResult `json:"authorities"`
-	// Err is nil when Verified, else a Denial (errors.Is(err, ErrDenied)).
+	// Err is nil when Verified; else a Denial (errors.Is(err, ErrDenied)),
+	// or an Undecided (errors.Is(err, ErrUndecided)) when an authority
+	// could not be decided (see AuthorityResult.Undecided) and could have
+	// made up the threshold.
 	Err error `json:"-"`
 }
 
@@ -52,6 +56,11 @@ type AuthorityResult struct {
 	Passed bool   `json:"passed"`
 	// Reason is why the authority failed, or a static authority's message.
 	Reason string `json:"reason,omitempty"`
+	// Undecided says that the authority could not be decided: the
+	// decision's deadline, or the budget of the verification's
+	// conditions (CELBudget), ended the evaluation of an attestation's
+	// conditions before a statement met them. Reason says which.
+	Undecided bool `json:"undecided,omitempty"`
 	// Signatures are the verified signatures (or attestations), one per
 	// distinct signer.
 	Signatures []Signature `json:"signatures,omitempty"`
@@ -154,7 +163,12 @@ func (c *Compiled) Monotonic() bool {
 // Verify decides whether req meets the policy. It never panics on hostile
 // evidence and never returns Verified without a verified signature (or a
 // static pass) from Threshold authorities with distinct signers.
-func (c *Compiled) Verify(req Request) Result {
+//
+// Verify does no I/O; ctx bounds the evaluation of attestation conditions,
+// whose work depends on the signed statements: when ctx ends first, the
+// authorities concerned are undecided, and so is the result unless the
+// other authorities decide it.
+func (c *Compiled) Verify(ctx context.Context, req Request) Result {
 	res := Result{Policy: c.name, Image: req.Image.String(), Digest: req.Digest, Threshold: c.threshold}
 	digestHex, ok := strings.CutPrefix(req.Digest, "sha256:")
 	raw, err := hex.DecodeString(digestHex)
@@ -175,19 +189,33 @@ func (c *Compiled) Verify(req Request) Result {
 	}
 
 	signers := make([][]string, len(c.authorities))
+	var spent uint64 // by conditions, against CELBudget
+	undecided := 0
+	var cause error // why the first undecided authority is
 	for i, a := range c.authorities {
-		ar := c.verifyAuthority(a, req, raw, cands, malformed)
+		ar, err := c.verifyAuthority(ctx, a, req, raw, cands, malformed, &spent)
 		for _, s := range ar.Signatures {
 			signers[i] = append(signers[i], s.Signer)
+		}
+		if err != nil {
+			undecided++
+			if cause == nil {
+				cause = fmt.Errorf("authority %s: %w", ar.Name, err)
+			}
 		}
 		res.Authorities = append(res.Authorities, ar)
 	}
 
-	if distinctSigners(signers) >= c.threshold {
+	passed := distinctSigners(signers)
+	switch {
+	case passed >= c.threshold:
 		res.Verified = true
-		return res
+	case passed+undecided >= c.threshold:
+		// The undecided authorities could make up the threshold.
+		res.Err = AsUndecided(fmt.Errorf("policy %s: %w", c.name, cause))
+	default:
+		res.Err = c.denial(res)
 	}
-	res.Err = c.denial(res)
 	return res
 }
 
@@ -249,7 +277,10 @@ func distinctSigners(signers [][]string) int {
 // lists evidence that could not be read at all: it is reported with the
 // authority's failures, so a denial says what was found and why it was
 // unusable rather than "no signature found".
-func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure) AuthorityResult {
+//
+// The error is nil unless the authority is undecided (an Undecided saying
+// why); the result then says so too. Conditions add their cost to spent.
+func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure, spent *uint64) (AuthorityResult, error) {
 	ar := AuthorityResult{Name: a.Name}
 	if a.Static != nil {
 		ar.Passed = a.Static.Pass
@@ -259,10 +290,10 @@ func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []b
 		} else if ar.Reason == "" {
 			ar.Reason = "static authority denies every image"
 		}
-		return ar
+		return ar, nil
 	}
 	if len(a.attestations) > 0 {
-		return c.verifyAttestations(a, req, digest, cands, malformed)
+		return c.verifyAttestations(ctx, a, req, digest, cands, malformed, spent)
 	}
 
 	seen := map[string]bool{}
@@ -287,19 +318,24 @@ func (c *Compiled) verifyAuthority(a *compiledAuthority, req Request, digest []b
 	if !ar.Passed {
 		ar.Reason = failureReason("signature", tried, ar.Failures, a)
 	}
-	return ar
+	return ar, nil
 }
 
-func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure) AuthorityResult {
+func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure, spent *uint64) (AuthorityResult, error) {
 	ar := AuthorityResult{Name: a.Name, Passed: true}
 	seen := map[string]bool{}
-	var reasons []string
+	var (
+		reasons   []string
+		denied    bool  // an attestation is definitely not met
+		undecided error // why the first undecided attestation is
+	)
 	for _, at := range a.attestations {
 		tried := 0
 		var (
 			failed   []Failure
 			sigs     []Signature
 			violated string // a verified statement fails the conditions (All)
+			stopped  error  // the deadline or the budget ended a statement's evaluation
 		)
 		for _, cand := range cands {
 			if cand.payload != nil || cand.predicateType != at.PredicateType || !a.readsFrom(req, cand) {
@@ -314,9 +350,30 @@ func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest 
 				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
 				continue
 			}
-			if err := at.evaluate(cand.bundle.GetDsseEnvelope().GetPayload()); err != nil {
+			switch {
+			case len(at.programs) == 0:
+				_, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+			case ctx.Err() != nil:
+				// Past the deadline: nothing more is decoded or evaluated.
+				err = &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
+			case *spent >= CELBudget:
+				// Undecided, not failed: which statements are evaluated
+				// before the budget runs out depends on the order they
+				// were found in, and this one could meet the conditions.
+				err = &Undecided{Err: fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)}
+			default:
+				var cost uint64
+				cost, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+				*spent += cost
+			}
+			if err != nil {
 				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
-				if at.All && violated == "" {
+				switch {
+				case errors.Is(err, ErrUndecided):
+					if stopped == nil {
+						stopped = err
+					}
+				case at.All && violated == "":
 					violated = err.Error()
 				}
 				continue
@@ -327,11 +384,20 @@ func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest 
 		what := "attestation " + at.Name
 		switch {
 		case violated != "":
-			ar.Passed = false
+			ar.Passed, denied = false, true
 			reasons = append(reasons, fmt.Sprintf("%s: not every statement meets the conditions: %s", what, violated))
 			continue
-		case len(sigs) == 0:
+		case stopped != nil && (len(sigs) == 0 || at.All):
+			// The statement not evaluated could have met the
+			// conditions (or, with All, violated them).
 			ar.Passed = false
+			reasons = append(reasons, fmt.Sprintf("%s: could not decide: %v", what, stopped))
+			if undecided == nil {
+				undecided = fmt.Errorf("%s: %w", what, stopped)
+			}
+			continue
+		case len(sigs) == 0:
+			ar.Passed, denied = false, true
 			reasons = append(reasons, what+": "+failureReason("statement", tried, append(failed, malformed...), a))
 			continue
 		}
@@ -342,12 +408,17 @@ func (c *Compiled) verifyAttestations(a *compiledAuthority, req Request, digest 
 			}
 		}
 	}
-	if !ar.Passed {
-		ar.Failures = append(ar.Failures, malformed...)
-		ar.Signatures = nil
-		ar.Reason = strings.Join(reasons, "; ")
+	if ar.Passed {
+		return ar, nil
 	}
-	return ar
+	ar.Failures = append(ar.Failures, malformed...)
+	ar.Signatures = nil
+	ar.Reason = strings.Join(reasons, "; ")
+	if denied {
+		return ar, nil
+	}
+	ar.Undecided = true
+	return ar, undecided
 }
 
 // readsFrom reports whether the authority takes evidence from where cand

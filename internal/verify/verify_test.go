@@ -1,6 +1,7 @@
 package verify_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -97,11 +98,16 @@ func compile(t *testing.T, p verify.Policy) *verify.Compiled {
 
 func run(t *testing.T, p *verify.Compiled, ev ...registry.Evidence) verify.Result {
 	t.Helper()
+	return runWith(t, t.Context(), p, ev...)
+}
+
+func runWith(t *testing.T, ctx context.Context, p *verify.Compiled, ev ...registry.Evidence) verify.Result {
+	t.Helper()
 	ref, err := reference.Parse(repoName + "@" + digest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Verify(verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
+	return p.Verify(ctx, verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
 }
 
 func wantVerified(t *testing.T, res verify.Result) {
@@ -331,6 +337,113 @@ func TestKeylessAttestations(t *testing.T) {
 			o.NoSCT = true
 			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, provenance, predicate, o)), "failed to verify signed certificate timestamp")
 		})
+	}
+}
+
+// TestAttestationConditionsAtDeadline: past the decision's deadline, an
+// authority whose attestation conditions could not be evaluated is
+// undecided: never passed, and not denied either. The result is undecided
+// when such authorities could make up the threshold, and decided by the
+// others otherwise.
+func TestAttestationConditionsAtDeadline(t *testing.T) {
+	s := sigstoretest.New(t)
+	predicate := map[string]any{"builder": map[string]any{"id": ghWorkflow}}
+	att := attestation(t, s, bundled, digest, provenance, predicate, release)
+	byMail := signature(t, s, bundled, digest, mail)
+	provenanceBy := keyless(s, "provenance", releaseID)
+	provenanceBy.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.builder.id == "` + ghWorkflow + `"`}}}
+	provenanceAll := provenanceBy
+	provenanceAll.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: provenanceBy.Attestations[0].Conditions, All: true}}
+	signedBy := keyless(s, "mail", mailID)
+
+	expired, cancel := context.WithDeadline(t.Context(), time.Unix(0, 0))
+	defer cancel()
+	outcome := func(res verify.Result) string {
+		switch {
+		case res.Verified:
+			return "verified"
+		case errors.Is(res.Err, verify.ErrUndecided) && !errors.Is(res.Err, verify.ErrDenied):
+			return "undecided"
+		case errors.Is(res.Err, verify.ErrDenied):
+			return "denied"
+		}
+		return fmt.Sprintf("neither verified, denied nor undecided: %v", res.Err)
+	}
+	for _, tc := range []struct {
+		name        string
+		ctx         context.Context
+		authorities []verify.Authority
+		threshold   int
+		evidence    []registry.Evidence
+		want        string
+	}{
+		{"before the deadline", t.Context(), []verify.Authority{provenanceBy}, 1, []registry.Evidence{att}, "verified"},
+		{"past the deadline", expired, []verify.Authority{provenanceBy}, 1, []registry.Evidence{att}, "undecided"},
+		{"past the deadline, match all", expired, []verify.Authority{provenanceAll}, 1, []registry.Evidence{att}, "undecided"},
+		{"another authority passes", expired, []verify.Authority{provenanceBy, signedBy}, 1, []registry.Evidence{att, byMail}, "verified"},
+		{"the undecided one could make up the threshold", expired, []verify.Authority{provenanceBy, signedBy}, 2, []registry.Evidence{att, byMail}, "undecided"},
+		{"the threshold cannot be met", expired, []verify.Authority{provenanceBy, signedBy}, 2, []registry.Evidence{att}, "denied"},
+		{"no statement at all", expired, []verify.Authority{provenanceBy}, 1, []registry.Evidence{byMail}, "denied"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := compile(t, verify.Policy{Name: "att", Authorities: tc.authorities, Threshold: tc.threshold})
+			res := runWith(t, tc.ctx, p, tc.evidence...)
+			if got := outcome(res); got != tc.want {
+				t.Fatalf("%s, want %s: %v (%+v)", got, tc.want, res.Err, res.Authorities)
+			}
+			if tc.want == "undecided" {
+				if !errors.Is(res.Err, context.DeadlineExceeded) {
+					t.Errorf("undecided result does not wrap the deadline: %v", res.Err)
+				}
+				if ar := res.Authorities[0]; !ar.Undecided || ar.Passed || !strings.Contains(ar.Reason, "could not decide") {
+					t.Errorf("authority result %+v, want undecided with a reason", ar)
+				}
+			}
+		})
+	}
+}
+
+// TestConditionBudget: the conditions of one verification share a budget
+// (verify.CELBudget): once it is spent, the statements left are not
+// evaluated, and an attestation no statement met is undecided with a
+// reason naming the budget. Many large statements cost a bounded amount of
+// work, rather than all the work until the deadline on every admission.
+func TestConditionBudget(t *testing.T) {
+	s := sigstoretest.New(t)
+	// predicate.l.all(x, x == 1) costs 5 per element (see
+	// TestRealisticConditionsWithinCostLimit), so each statement costs
+	// about 5*n and the budget covers about 20 of them.
+	const n, statements, perElement = 99_000, 24, 5
+	l := make([]int, n)
+	for i := range l {
+		l[i] = 1
+	}
+	var ev []registry.Evidence
+	for range statements {
+		ev = append(ev, attestation(t, s, bundled, digest, provenance, map[string]any{"l": l, "ok": false}, release))
+	}
+	a := keyless(s, "provenance", releaseID)
+	a.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.l.all(x, x == 1) && predicate.ok`}}}
+	res := run(t, compile(t, verify.Policy{Name: "budget", Authorities: []verify.Authority{a}}), ev...)
+	budget := fmt.Sprintf("over the budget of %d", verify.CELBudget)
+	if res.Verified || !errors.Is(res.Err, verify.ErrUndecided) || errors.Is(res.Err, verify.ErrDenied) || !strings.Contains(res.Err.Error(), budget) {
+		t.Fatalf("verified=%v, %v; want undecided, naming the budget", res.Verified, res.Err)
+	}
+	if !res.Authorities[0].Undecided {
+		t.Errorf("authority not undecided: %+v", res.Authorities[0].Reason)
+	}
+
+	refused := 0
+	for _, f := range res.Authorities[0].Failures {
+		if strings.Contains(f.Reason, budget) {
+			refused++
+		} else if !strings.Contains(f.Reason, "is false") {
+			t.Errorf("%s: %s", f.Source, f.Reason)
+		}
+	}
+	evaluated := statements - refused
+	if most := verify.CELBudget/(perElement*n) + 1; refused == 0 || evaluated > most {
+		t.Errorf("%d statements evaluated, %d refused; want at most %d evaluated (the budget %d at %d per statement)", evaluated, refused, most, verify.CELBudget, perElement*n)
 	}
 }
 
