@@ -339,7 +339,12 @@ type Attestation struct {
 	// +kubebuilder:validation:MinLength=1
 	PredicateType string `json:"predicateType"`
 	// Conditions are CEL expressions over the statement (predicateType,
-	// subject, predicate) that must all be true.
+	// subject, predicate) that must all be true. Each is limited to a cost
+	// of 1,000,000 (about one unit per operation) on one statement, and a
+	// statement over 4 MiB, 64 levels deep or with more than 100,000
+	// elements fails. Evaluation stops at the admission's deadline; a
+	// statement left unevaluated then makes the result "could not decide",
+	// which onError decides.
 	// +kubebuilder:validation:MaxItems=32
 	// +listType=atomic
 	// +optional

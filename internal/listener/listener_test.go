@@ -168,8 +168,12 @@ func TestBodyTimeout(t *testing.T) {
 			}
 			if tc.want == "done" {
 				resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-				if err != nil || resp.StatusCode != http.StatusOK {
-					t.Errorf("answer: %v %v", resp, err)
+				if err != nil {
+					t.Fatalf("answer: %v", err)
+				}
+				_ = resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					t.Errorf("answer: %s", resp.Status)
 				}
 			}
 		})

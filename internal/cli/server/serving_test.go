@@ -265,9 +265,11 @@ func TestServeMaxInFlight(t *testing.T) {
 	}
 	for _, c := range conns {
 		_, _ = io.WriteString(c, podReview[1:])
-		if _, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil {
+		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+		if err != nil {
 			t.Fatalf("a slow request, once sent: %v", err)
 		}
+		_ = resp.Body.Close()
 	}
 	if code, resp := s.review(t, hc, podReview); code != http.StatusOK || !resp.Allowed {
 		t.Fatalf("after the slow requests ended: %d %+v", code, resp)
