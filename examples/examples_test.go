@@ -110,25 +110,33 @@ func TestKeyExamples(t *testing.T) {
 		// fails matchRepository (cosign writes the repository it signed).
 		sibling := reg.PushRandomImage(t, "payments/api-evil", "v1")
 		cosign.Sign(t, sibling.Ref, key, harness.Legacy)
-		base := []string{"policy", "test", "--policy", policy, "--allow-http-registry", "--namespace", "payments"}
-		code, out := signet(t, append(base, "--image", signed.Ref)...)
-		if code != cli.ExitOK {
+		// An ImagePolicy only adds requirements: under the default
+		// --unmatched=deny, an image no ClusterImagePolicy selects stays
+		// denied; with --unmatched=warn (as the example says) the
+		// ImagePolicy decides in its namespace.
+		code, out := signet(t, "policy", "test", "--policy", policy, "--allow-http-registry", "--namespace", "payments", "--image", signed.Ref)
+		if code != cli.ExitDenied || !strings.Contains(out, "did not match any ClusterImagePolicy") {
+			t.Errorf("unmatched deny: exit %d:\n%s", code, out)
+		}
+		base := []string{"policy", "test", "--policy", policy, "--allow-http-registry", "--unmatched", "warn", "--namespace", "payments"}
+		code, out = signet(t, append(base, "--image", signed.Ref)...)
+		if code != cli.ExitOK || !strings.Contains(out, "authority payments-key: passed") {
 			t.Errorf("signed by digest: exit %d:\n%s", code, out)
 		}
 		code, out = signet(t, append(base, "--image", signed.Tag)...)
 		if code != cli.ExitDenied || !strings.Contains(out, "requires images by digest") {
 			t.Errorf("by tag (digest: require): exit %d:\n%s", code, out)
 		}
+		// The sibling repository is not selected by the exact glob.
+		code, out = signet(t, append(base, "--image", sibling.Ref)...)
+		if code != cli.ExitOK || !strings.Contains(out, "did not match any image policies") {
+			t.Errorf("sibling repository: exit %d:\n%s", code, out)
+		}
 		// The ImagePolicy applies only in its namespace; elsewhere nothing
 		// matches this repository.
 		code, out = signet(t, "policy", "test", "--policy", policy, "--allow-http-registry", "--namespace", "shipping", "--image", signed.Ref)
 		if code != cli.ExitDenied || !strings.Contains(out, "did not match any image policies") {
 			t.Errorf("other namespace: exit %d:\n%s", code, out)
-		}
-		// The sibling repository is not selected by the exact glob.
-		code, out = signet(t, append(base, "--image", sibling.Ref)...)
-		if code != cli.ExitDenied || !strings.Contains(out, "did not match any image policies") {
-			t.Errorf("sibling repository: exit %d:\n%s", code, out)
 		}
 	})
 }

@@ -360,7 +360,7 @@ func (o *trustRootServeOptions) run(ctx context.Context, dir string, logOut io.W
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
-	srv := listener.NewServer(listener.LimitInFlight(repositoryHandler(dir), trustRootServeInFlight), trustRootServeLimits())
+	srv := listener.NewServer(listener.LimitInFlight(repositoryHandler(dir), trustRootServeInFlight, 0), trustRootServeLimits())
 	fmt.Fprintf(logOut, "serving the TUF repository %s at http://%s/\n", dir, ln.Addr())
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()

@@ -10,7 +10,8 @@
 //   - the size of the headers ([Limits.MaxHeaderBytes]) and of the body
 //     ([Limits.MaxBodyBytes], read through [http.MaxBytesReader]);
 //   - the requests of a handler served at once ([LimitInFlight]): over the
-//     limit, a request is answered 503 at once, its body unread.
+//     limit, a request waits a bounded time for a slot, its body unread,
+//     then is answered 503.
 //
 // Defaults are in [Limits]; every listener of signet (serve, node-agent,
 // trustroot serve) uses this package.
@@ -183,20 +184,40 @@ func (c *countedConn) Close() error {
 }
 
 // LimitInFlight serves at most n requests of h at once. A request over the
-// limit is answered at once with 503 Service Unavailable, Retry-After: 1
-// and a one-line message, without its body being read: whoever holds the n
-// slots (slow senders among them) costs the others a quick refusal, not
-// memory or a goroutine blocked waiting. n must be positive.
-func LimitInFlight(h http.Handler, n int) http.Handler {
+// limit waits for a slot up to wait (or until its context ends), holding
+// only its goroutine and its connection (both bounded by [Listen]), its
+// body unread; then it is answered 503 Service Unavailable with
+// Retry-After: 1 and a one-line message. So a burst of legitimate requests
+// a little over n is served a moment later rather than refused, while
+// whoever holds the n slots (slow senders among them) costs the others a
+// bounded wait, not memory. n must be positive; wait 0 refuses at once.
+func LimitInFlight(h http.Handler, n int, wait time.Duration) http.Handler {
 	slots := make(chan struct{}, n)
 	msg := "signet is busy: " + strconv.Itoa(n) + " requests in flight; retry"
+	busy := func(w http.ResponseWriter) {
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, msg, http.StatusServiceUnavailable)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case slots <- struct{}{}:
 		default:
-			w.Header().Set("Retry-After", "1")
-			http.Error(w, msg, http.StatusServiceUnavailable)
-			return
+			if wait <= 0 {
+				busy(w)
+				return
+			}
+			t := time.NewTimer(wait)
+			select {
+			case slots <- struct{}{}:
+				t.Stop()
+			case <-t.C:
+				busy(w)
+				return
+			case <-r.Context().Done():
+				t.Stop()
+				busy(w)
+				return
+			}
 		}
 		defer func() { <-slots }()
 		h.ServeHTTP(w, r)

@@ -84,7 +84,7 @@ func TestLimitInFlight(t *testing.T) {
 		entered <- struct{}{}
 		<-release
 		_, _ = io.WriteString(w, "ok")
-	}), 2)
+	}), 2, 0)
 	addr := serve(t, h, Limits{})
 	done := make(chan error, 2)
 	for range 2 {
@@ -194,5 +194,70 @@ func TestLimitsValidate(t *testing.T) {
 		if (err == nil) != (tc.want == "") || (err != nil && err.Error() != tc.want) {
 			t.Errorf("%+v: %v, want %q", tc.l, err, tc.want)
 		}
+	}
+}
+
+// A request over the limit waits for a slot: served when one frees within
+// the wait (a burst a little over the limit is not refused), answered 503
+// when none does.
+func TestLimitInFlightWaitsForASlot(t *testing.T) {
+	release := make(chan struct{})
+	entered := make(chan struct{}, 3)
+	h := LimitInFlight(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		entered <- struct{}{}
+		<-release
+		_, _ = io.WriteString(w, "ok")
+	}), 1, time.Hour)
+	addr := serve(t, h, Limits{})
+	codes := make(chan int, 2)
+	for range 2 {
+		go func() {
+			resp, err := get(addr)
+			if err != nil {
+				codes <- 0
+				return
+			}
+			_ = resp.Body.Close()
+			codes <- resp.StatusCode
+		}()
+	}
+	<-entered // one is served, the other waits
+	select {
+	case <-entered:
+		t.Fatal("two requests served at once with a limit of one")
+	case code := <-codes:
+		t.Fatalf("a request over the limit was answered %d instead of waiting", code)
+	case <-time.After(200 * time.Millisecond):
+	}
+	release <- struct{}{} // the first ends; the waiting one gets its slot
+	<-entered
+	close(release)
+	for range 2 {
+		if code := <-codes; code != http.StatusOK {
+			t.Errorf("answer %d, want 200", code)
+		}
+	}
+
+	// With no slot freed within the wait, the answer is 503.
+	hold, held := make(chan struct{}), make(chan struct{}, 1)
+	defer close(hold)
+	short := LimitInFlight(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		held <- struct{}{}
+		<-hold
+	}), 1, 50*time.Millisecond)
+	addr = serve(t, short, Limits{})
+	go func() {
+		if resp, err := get(addr); err == nil {
+			_ = resp.Body.Close()
+		}
+	}()
+	<-held
+	resp, err := get(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") != "1" {
+		t.Errorf("no slot within the wait: %d, want 503 with Retry-After", resp.StatusCode)
 	}
 }

@@ -39,7 +39,7 @@ type servingOptions struct {
 }
 
 func (o *servingOptions) AddFlags(f *pflag.FlagSet) {
-	f.IntVar(&o.maxInFlight, "max-in-flight", defaultMaxInFlight, "most admission requests (/validate, /mutate) served at once; more are answered 503 at once, which the API server treats as a webhook failure (failurePolicy)")
+	f.IntVar(&o.maxInFlight, "max-in-flight", defaultMaxInFlight, "most admission requests (/validate, /mutate) served at once; more wait up to 2s for a turn, then are answered 503, which the API server treats as a webhook failure (failurePolicy)")
 	f.Int64Var(&o.maxInFlightBytes, "max-in-flight-bytes", defaultMaxInFlightBytes, "most bytes of admission request bodies held at once, taken as they arrive; a request that needs more is answered 503 at once. Keep it well below the container's memory limit")
 	f.IntVar(&o.maxConnections, "max-connections", defaultMaxConnections, "most connections open at once; more are closed as soon as they are accepted")
 	f.StringVar(&o.clientCAFile, "client-ca-file", "", "PEM CA bundle: /validate and /mutate then require a client certificate signed by it (configure the API server to present one); /healthz, /readyz and /metrics do not")
@@ -74,6 +74,12 @@ func (o *servingOptions) limits(decisionTimeout time.Duration) listener.Limits {
 	}
 }
 
+// inFlightWait is how long an admission request over --max-in-flight waits
+// for a turn before it is answered 503: long enough for a burst (a
+// Deployment of many replicas) to be served, short against the API
+// server's webhook timeout (10 s by default).
+const inFlightWait = 2 * time.Second
+
 // bodyBudget is the admission handler's budget of body bytes.
 func (o *servingOptions) bodyBudget() *semaphore.Weighted {
 	return semaphore.NewWeighted(o.maxInFlightBytes)
@@ -82,7 +88,7 @@ func (o *servingOptions) bodyBudget() *semaphore.Weighted {
 // admission bounds an admission handler: at most --max-in-flight at once
 // and, with --client-ca-file, only for clients with a verified certificate.
 func (o *servingOptions) admission(h http.Handler) http.Handler {
-	h = listener.LimitInFlight(h, o.maxInFlight)
+	h = listener.LimitInFlight(h, o.maxInFlight, inFlightWait)
 	if o.clientCAFile != "" {
 		h = requireClientCert(h)
 	}
