@@ -1,21 +1,14 @@
-package check_test
+package check
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	mrand "math/rand/v2"
-	"net/http"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
-	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 )
@@ -27,13 +20,11 @@ import (
 // everything, so key authorities deny ("no signature found") or cannot
 // decide (a tag that does not resolve), and onError decides what that does.
 func TestImagePoliciesOnlyAddRequirements(t *testing.T) {
-	rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(roundTripFunc(func(r *http.Request) (*http.Response, error) {
-		return &http.Response{StatusCode: http.StatusNotFound, Body: http.NoBody, Header: http.Header{}, Request: r}, nil
-	})))
+	rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(notFoundTransport{}))
 	if err != nil {
 		t.Fatal(err)
 	}
-	g := &policyGen{r: mrand.New(mrand.NewPCG(18, 2)), key: genPEMKey(t)}
+	g := &policyGen{r: mrand.New(mrand.NewPCG(18, 2)), key: newSigningKey(t).pem}
 	const cases = 400
 	relaxed, deniedBefore := 0, 0
 	for i := range cases {
@@ -70,13 +61,13 @@ func TestImagePoliciesOnlyAddRequirements(t *testing.T) {
 	t.Logf("%d cases, %d denied by the cluster alone, %d relaxed by an ImagePolicy", cases, deniedBefore, relaxed)
 }
 
-func decide(t *testing.T, rc *registry.Client, ps []*policy.Policy, cfg policy.Config, image string, target policy.Target) check.Decision {
+func decide(t *testing.T, rc *registry.Client, ps []*policy.Policy, cfg policy.Config, image string, target policy.Target) Decision {
 	t.Helper()
 	snap, err := policy.NewSnapshot(ps, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return (&check.Decider{Registry: rc, ResolutionWindow: -1}).Decide(t.Context(), snap, image, target)
+	return (&Decider{Registry: rc, ResolutionWindow: -1}).Decide(t.Context(), snap, image, target)
 }
 
 func describe(ps []*policy.Policy) string {
@@ -146,17 +137,4 @@ func (g *policyGen) compile(t *testing.T, kind, namespace, name string) *policy.
 		}
 	}
 	return policy.CompileObject(policy.Object{Kind: kind, Namespace: namespace, Name: name, Spec: spec}, nil)
-}
-
-func genPEMKey(t *testing.T) string {
-	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 }

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+
+	"github.com/signet-dev/signet/internal/policy"
 )
 
 // Image patterns of the source systems are translated into signet globs
@@ -346,32 +348,9 @@ func globMatch(pat, s string) bool {
 }
 
 // globMatchSteps is globMatch, also counting its steps: at most
-// (len(s)+1)·(len(pat)+1)+len(pat), as it backtracks only to the last star.
+// (len(s)+1)·(len(pat)+1)+len(pat) (policy.MatchWildcard).
 func globMatchSteps(pat, s string) (bool, int) {
-	steps := 0
-	p, i := 0, 0
-	star, next := -1, 0 // the last "*" seen, and the first character it has not absorbed
-	for i < len(s) {
-		steps++
-		switch {
-		case p < len(pat) && pat[p] == '*':
-			star, next = p, i
-			p++
-		case p < len(pat) && pat[p] == s[i]:
-			p++
-			i++
-		case star >= 0:
-			next++
-			p, i = star+1, next
-		default:
-			return false, steps
-		}
-	}
-	for p < len(pat) && pat[p] == '*' {
-		steps++
-		p++
-	}
-	return p == len(pat), steps
+	return policy.MatchWildcard(pat, s)
 }
 
 // segsMatch matches path segments against glob segments ("**" any number

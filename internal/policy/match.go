@@ -217,6 +217,15 @@ func globPath(pat, segs []string, w *work) bool {
 	return p == len(pat)
 }
 
+// MatchWildcard matches s against pat, where "*" matches any run of
+// characters, in linear time (globSegment), and says how many steps it
+// took: signet's one wildcard matcher, which policy convert uses too.
+func MatchWildcard(pat, s string) (bool, int) {
+	var w work
+	ok := globSegment(pat, s, &w)
+	return ok, w.steps
+}
+
 // globSegment matches one segment (or a host) where "*" matches any run of
 // characters within it, in at most (len(s)+1)·(len(pat)+1)+len(pat) steps:
 // the two-pointer algorithm that only ever backtracks to the last star
