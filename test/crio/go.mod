@@ -5,11 +5,11 @@ go 1.26.0
 require github.com/signet-dev/signet v0.0.0
 
 require (
+	cel.dev/cel-go v0.33.4 // indirect
 	cel.dev/expr v0.25.2 // indirect
 	github.com/antlr4-go/antlr/v4 v4.13.1 // indirect
 	github.com/go-logr/stdr v1.2.2 // indirect
 	github.com/go-openapi/runtime/server-middleware v0.30.0 // indirect
-	github.com/google/cel-go v0.31.0 // indirect
 	github.com/grpc-ecosystem/grpc-gateway/v2 v2.29.0 // indirect
 	github.com/inconshreveable/mousetrap v1.1.0 // indirect
 	github.com/sigstore/rekor-tiles/v2 v2.3.0 // indirect
