@@ -34,7 +34,7 @@ type Cache struct {
 	MaxEntries int
 
 	mu      sync.Mutex
-	entries map[cacheKey]*cacheEntry
+	entries map[storedKey]*cacheEntry
 	now     func() time.Time
 	hits    uint64
 	misses  uint64
@@ -46,6 +46,22 @@ type Cache struct {
 // credentials (check.Clients' key, "" for signet's own).
 type cacheKey struct {
 	digest, subject, policy, trust, creds string
+}
+
+// storedKey is cacheKey as the map holds it: the digest, and the rest
+// interned (many digests share a repository, and every result of a policy
+// shares its hash, trust version and credentials), so a key costs 32 bytes
+// however long its strings are.
+type storedKey struct {
+	digest  string
+	subject unique.Handle[string]
+	rest    unique.Handle[keyRest]
+}
+
+type keyRest struct{ policy, trust, creds string }
+
+func (k cacheKey) stored() storedKey {
+	return storedKey{digest: k.digest, subject: unique.Make(k.subject), rest: unique.Make(keyRest{k.policy, k.trust, k.creds})}
 }
 
 // subjects gives, for each policy, what besides the digest its result for
@@ -80,19 +96,20 @@ type cacheEntry struct {
 
 // NewCache returns a cache with the given lifetimes and size.
 func NewCache(positive, negative time.Duration, maxEntries int) *Cache {
-	return &Cache{Positive: positive, Negative: negative, MaxEntries: maxEntries, entries: map[cacheKey]*cacheEntry{}, now: time.Now}
+	return &Cache{Positive: positive, Negative: negative, MaxEntries: maxEntries, entries: map[storedKey]*cacheEntry{}, now: time.Now}
 }
 
 func (c *Cache) get(k cacheKey) (verify.Result, bool) {
 	if c == nil {
 		return verify.Result{}, false
 	}
+	sk := k.stored() // outside the lock
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	e, ok := c.entries[k]
+	e, ok := c.entries[sk]
 	if !ok || c.now().UnixNano() >= e.expires {
 		if ok {
-			delete(c.entries, k)
+			delete(c.entries, sk)
 		}
 		c.misses++
 		return verify.Result{}, false
@@ -114,14 +131,14 @@ func (c *Cache) put(k cacheKey, r verify.Result) {
 	if ttl <= 0 {
 		return
 	}
+	sk := k.stored()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
 	if c.MaxEntries > 0 && len(c.entries) >= c.MaxEntries {
 		c.evict(now)
 	}
-	k.subject = intern(k.subject) // many digests of one repository
-	c.entries[k] = &cacheEntry{result: compact(k, r), expires: now.Add(ttl).UnixNano()}
+	c.entries[sk] = &cacheEntry{result: compact(k, r), expires: now.Add(ttl).UnixNano()}
 }
 
 // compact is r as the cache keeps it: the digest shares the key's string;
