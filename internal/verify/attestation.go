@@ -177,3 +177,105 @@ func CheckCondition(expr string) error {
 	}
 	return nil
 }
+
+// verifyAttestations checks an authority that requires attestations: each
+// must be met by a statement its signers made.
+func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure, spent *uint64) (AuthorityResult, error) {
+	ar := AuthorityResult{Name: a.Name, Passed: true}
+	seen := map[string]bool{}
+	var (
+		reasons   []string
+		denied    bool  // an attestation is definitely not met
+		undecided error // why the first undecided attestation is
+	)
+	for _, at := range a.attestations {
+		tried := 0
+		var (
+			failed   []Failure
+			sigs     []Signature
+			violated string // a verified statement fails the conditions (All)
+			stopped  error  // the deadline or the budget ended a statement's evaluation
+		)
+		for _, cand := range cands {
+			if cand.payload != nil || cand.predicateType != at.PredicateType || !a.readsFrom(req, cand) {
+				continue
+			}
+			tried++
+			sig, err := c.verifyCandidate(a, req, digest, cand)
+			if err == nil && sig.PredicateType != at.PredicateType {
+				err = fmt.Errorf("verified statement has predicate type %q", sig.PredicateType)
+			}
+			if err != nil {
+				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+				continue
+			}
+			switch {
+			case len(at.programs) == 0:
+				_, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+			case ctx.Err() != nil:
+				// Past the deadline: nothing more is decoded or evaluated.
+				err = &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
+			case *spent >= CELBudget:
+				// Undecided, not failed: which statements are evaluated
+				// before the budget runs out depends on the order they
+				// were found in, and this one could meet the conditions.
+				err = &Undecided{Err: fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)}
+			default:
+				var cost uint64
+				cost, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
+				*spent += cost
+			}
+			if err != nil {
+				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+				switch {
+				case errors.Is(err, ErrUndecided):
+					if stopped == nil {
+						stopped = err
+					}
+				case at.All && violated == "":
+					violated = err.Error()
+				}
+				continue
+			}
+			sigs = append(sigs, sig)
+		}
+		ar.Failures = append(ar.Failures, failed...)
+		what := "attestation " + at.Name
+		switch {
+		case violated != "":
+			ar.Passed, denied = false, true
+			reasons = append(reasons, fmt.Sprintf("%s: not every statement meets the conditions: %s", what, violated))
+			continue
+		case stopped != nil && (len(sigs) == 0 || at.All):
+			// The statement not evaluated could have met the
+			// conditions (or, with All, violated them).
+			ar.Passed = false
+			reasons = append(reasons, fmt.Sprintf("%s: could not decide: %v", what, stopped))
+			if undecided == nil {
+				undecided = fmt.Errorf("%s: %w", what, stopped)
+			}
+			continue
+		case len(sigs) == 0:
+			ar.Passed, denied = false, true
+			reasons = append(reasons, what+": "+failureReason("statement", tried, append(failed, malformed...), a))
+			continue
+		}
+		for _, s := range sigs {
+			if !seen[s.Signer] {
+				seen[s.Signer] = true
+				ar.Signatures = append(ar.Signatures, s)
+			}
+		}
+	}
+	if ar.Passed {
+		return ar, nil
+	}
+	ar.Failures = append(ar.Failures, malformed...)
+	ar.Signatures = nil
+	ar.Reason = strings.Join(reasons, "; ")
+	if denied {
+		return ar, nil
+	}
+	ar.Undecided = true
+	return ar, undecided
+}

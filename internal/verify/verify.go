@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -12,107 +11,9 @@ import (
 	"time"
 
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
-
-	"github.com/signet-dev/signet/internal/reference"
-	"github.com/signet-dev/signet/internal/registry"
 )
 
 var timeZero time.Time
-
-// Request is one image digest and the evidence fetched for it.
-type Request struct {
-	// Image is the reference being verified, as written by the user (used by
-	// the signed-identity check and in messages).
-	Image reference.Reference
-	// Digest is the digest every signature must be bound to ("sha256:<hex>").
-	Digest string
-	// Evidence is every candidate signature and attestation found for Digest.
-	Evidence []registry.Evidence
-	// ImageRepository is the image's own repository. When set, each
-	// authority considers only evidence from its SignatureRepository, or
-	// from this repository when it has none.
-	ImageRepository *registry.Repository
-}
-
-// Result is the outcome of verifying one digest against one policy.
-type Result struct {
-	Policy   string `json:"policy"`
-	Image    string `json:"image"`
-	Digest   string `json:"digest"`
-	Verified bool   `json:"verified"`
-	// Threshold is how many authorities had to pass with distinct signers.
-	Threshold   int               `json:"threshold"`
-	Authorities []AuthorityResult `json:"authorities"`
-	// Err is nil when Verified; else a Denial (errors.Is(err, ErrDenied)),
-	// or an Undecided (errors.Is(err, ErrUndecided)) when an authority
-	// could not be decided (see AuthorityResult.Undecided) and could have
-	// made up the threshold.
-	Err error `json:"-"`
-}
-
-// AuthorityResult says whether one authority passed and why.
-type AuthorityResult struct {
-	Name   string `json:"name"`
-	Passed bool   `json:"passed"`
-	// Reason is why the authority failed, or a static authority's message.
-	Reason string `json:"reason,omitempty"`
-	// Undecided says that the authority could not be decided: the
-	// decision's deadline, or the budget of the verification's
-	// conditions (CELBudget), ended the evaluation of an attestation's
-	// conditions before a statement met them. Reason says which.
-	Undecided bool `json:"undecided,omitempty"`
-	// Signatures are the verified signatures (or attestations), one per
-	// distinct signer.
-	Signatures []Signature `json:"signatures,omitempty"`
-	// Failures say why each candidate that was tried failed.
-	Failures []Failure `json:"failures,omitempty"`
-}
-
-// Signature describes a verified signature or attestation.
-type Signature struct {
-	// Source is where it was found: format, repository, manifest, layer.
-	Source string `json:"source"`
-	// Format is "legacy signature", "legacy attestation" or "sigstore bundle".
-	Format string `json:"format"`
-	// Artifact is the digest of the manifest holding it.
-	Artifact string `json:"artifact"`
-	// Signer is the key fingerprint or the certificate identity.
-	Signer         string `json:"signer"`
-	KeyFingerprint string `json:"keyFingerprint,omitempty"`
-	Issuer         string `json:"issuer,omitempty"`
-	Subject        string `json:"subject,omitempty"`
-	PredicateType  string `json:"predicateType,omitempty"`
-	// LogIndex is the transparency log index, when verified against a log.
-	LogIndex *int64 `json:"logIndex,omitempty"`
-	// Timestamps are the verified times of signing (log or TSA).
-	Timestamps []Timestamp `json:"timestamps,omitempty"`
-}
-
-// Timestamp is one verified time of signing.
-type Timestamp struct {
-	Kind string    `json:"kind"`
-	URI  string    `json:"uri,omitempty"`
-	Time time.Time `json:"time"`
-}
-
-// Failure is why one candidate did not satisfy an authority.
-type Failure struct {
-	Source string `json:"source"`
-	Reason string `json:"reason"`
-}
-
-// MarshalJSON adds the error text.
-func (r Result) MarshalJSON() ([]byte, error) {
-	type plain Result
-	var reason string
-	if r.Err != nil {
-		reason = r.Err.Error()
-	}
-	return json.Marshal(struct {
-		plain
-		Reason string `json:"reason,omitempty"`
-	}{plain(r), reason})
-}
 
 // StaticOnly reports whether every authority is static: such a policy needs
 // no evidence and no digest.
@@ -319,106 +220,6 @@ func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, re
 		ar.Reason = failureReason("signature", tried, ar.Failures, a)
 	}
 	return ar, nil
-}
-
-func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority, req Request, digest []byte, cands []candidate, malformed []Failure, spent *uint64) (AuthorityResult, error) {
-	ar := AuthorityResult{Name: a.Name, Passed: true}
-	seen := map[string]bool{}
-	var (
-		reasons   []string
-		denied    bool  // an attestation is definitely not met
-		undecided error // why the first undecided attestation is
-	)
-	for _, at := range a.attestations {
-		tried := 0
-		var (
-			failed   []Failure
-			sigs     []Signature
-			violated string // a verified statement fails the conditions (All)
-			stopped  error  // the deadline or the budget ended a statement's evaluation
-		)
-		for _, cand := range cands {
-			if cand.payload != nil || cand.predicateType != at.PredicateType || !a.readsFrom(req, cand) {
-				continue
-			}
-			tried++
-			sig, err := c.verifyCandidate(a, req, digest, cand)
-			if err == nil && sig.PredicateType != at.PredicateType {
-				err = fmt.Errorf("verified statement has predicate type %q", sig.PredicateType)
-			}
-			if err != nil {
-				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
-				continue
-			}
-			switch {
-			case len(at.programs) == 0:
-				_, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
-			case ctx.Err() != nil:
-				// Past the deadline: nothing more is decoded or evaluated.
-				err = &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
-			case *spent >= CELBudget:
-				// Undecided, not failed: which statements are evaluated
-				// before the budget runs out depends on the order they
-				// were found in, and this one could meet the conditions.
-				err = &Undecided{Err: fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)}
-			default:
-				var cost uint64
-				cost, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
-				*spent += cost
-			}
-			if err != nil {
-				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
-				switch {
-				case errors.Is(err, ErrUndecided):
-					if stopped == nil {
-						stopped = err
-					}
-				case at.All && violated == "":
-					violated = err.Error()
-				}
-				continue
-			}
-			sigs = append(sigs, sig)
-		}
-		ar.Failures = append(ar.Failures, failed...)
-		what := "attestation " + at.Name
-		switch {
-		case violated != "":
-			ar.Passed, denied = false, true
-			reasons = append(reasons, fmt.Sprintf("%s: not every statement meets the conditions: %s", what, violated))
-			continue
-		case stopped != nil && (len(sigs) == 0 || at.All):
-			// The statement not evaluated could have met the
-			// conditions (or, with All, violated them).
-			ar.Passed = false
-			reasons = append(reasons, fmt.Sprintf("%s: could not decide: %v", what, stopped))
-			if undecided == nil {
-				undecided = fmt.Errorf("%s: %w", what, stopped)
-			}
-			continue
-		case len(sigs) == 0:
-			ar.Passed, denied = false, true
-			reasons = append(reasons, what+": "+failureReason("statement", tried, append(failed, malformed...), a))
-			continue
-		}
-		for _, s := range sigs {
-			if !seen[s.Signer] {
-				seen[s.Signer] = true
-				ar.Signatures = append(ar.Signatures, s)
-			}
-		}
-	}
-	if ar.Passed {
-		return ar, nil
-	}
-	ar.Failures = append(ar.Failures, malformed...)
-	ar.Signatures = nil
-	ar.Reason = strings.Join(reasons, "; ")
-	if denied {
-		return ar, nil
-	}
-	ar.Undecided = true
-	return ar, undecided
 }
 
 // readsFrom reports whether the authority takes evidence from where cand
