@@ -286,11 +286,14 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 
 	var missing []int
 	subject := &subjects{ref: ref}
+	keyOf := func(p *policy.Policy) cacheKey {
+		return cacheKey{digest: digest, subject: subject.of(p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}
+	}
 	for i, p := range matched {
 		if p.Err != nil || results[i] != nil {
 			continue
 		}
-		if r, ok := dc.Cache.get(cacheKey{digest: digest, subject: subject.of(p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}); ok {
+		if r, ok := dc.Cache.get(keyOf(p)); ok {
 			// The cache keeps facts about the digest; the result names
 			// the reference this decision is about.
 			r.Image = ref.String()
@@ -311,10 +314,11 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	// The key holds what the results depend on (see Cache): the whole
 	// reference when a policy compares the signed identity exactly, since
 	// the shared evaluation is of this request's reference.
-	flightSubject := subject.of(matched[missing[0]].Verifier)
+	flightSubject := ref.Name()
 	for _, i := range missing {
 		if matched[i].Verifier.BindsReference() {
-			flightSubject = subject.of(matched[i].Verifier)
+			flightSubject = ref.String()
+			break
 		}
 	}
 	key := "verify\x00" + clientKey + "\x00" + flightSubject + "@" + digest + "\x00" + trustVersion
@@ -389,8 +393,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			}
 		}
 		for j, i := range missing {
-			p := matched[i]
-			dc.Cache.put(cacheKey{digest: digest, subject: subject.of(p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}, out[j])
+			dc.Cache.put(keyOf(matched[i]), out[j])
 		}
 		return out, nil
 	})
