@@ -98,7 +98,7 @@ lint: $(BIN)/golangci-lint ## run golangci-lint (.golangci.yml) over every packa
 # end of a duration, Go's fuzz coordinator can fail a target that found nothing
 # ("context deadline exceeded", go.dev/issue/75804, not fixed in Go 1.26).
 FUZZTIME ?= 10000x
-FUZZ_TARGETS ?= ./internal/reference:FuzzParse ./internal/verify:FuzzEvidence ./internal/verify:FuzzSimpleSigning ./internal/convert:FuzzPolicyJSON ./internal/admission:FuzzDecodeObject ./internal/admission:FuzzValidate ./internal/policy:FuzzCompile ./internal/convert:FuzzKyvernoCondition ./internal/policy:FuzzGlobMatch ./internal/policy:FuzzHostSpellings
+FUZZ_TARGETS ?= ./internal/reference:FuzzParse ./internal/verify:FuzzEvidence ./internal/verify:FuzzSimpleSigning ./internal/convert:FuzzPolicyJSON ./internal/workload:FuzzDecodeObject ./internal/admission:FuzzValidate ./internal/policy:FuzzCompile ./internal/convert:FuzzKyvernoCondition ./internal/policy:FuzzGlobMatch ./internal/policy:FuzzHostSpellings
 
 .PHONY: fuzz
 fuzz:

@@ -109,11 +109,18 @@ func (w *world) deploymentRequests(tb testing.TB) Entry {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	if dec := check.Decide(ctx, rc, snap, via(imgs[0]), policy.Target{Namespace: "default"}); !dec.Allowed {
+	decide := func(image string) check.Decision {
+		ds, err := (&check.Decider{Registry: rc}).Decide(ctx, check.Request{Snapshot: snap, Target: policy.Target{Namespace: "default"}, Images: []string{image}})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return ds[0]
+	}
+	if dec := decide(via(imgs[0])); !dec.Allowed {
 		tb.Fatalf("%s denied: %v", imgs[0].Tag, dec.Denials)
 	}
 	before = proxy.n.Load()
-	if dec := check.Decide(ctx, rc, snap, via(imgs[2]), policy.Target{Namespace: "default"}); !dec.Allowed {
+	if dec := decide(via(imgs[2])); !dec.Allowed {
 		tb.Fatalf("%s denied: %v", imgs[2].Tag, dec.Denials)
 	}
 	single := proxy.n.Load() - before

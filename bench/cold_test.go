@@ -14,6 +14,7 @@ import (
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
@@ -36,13 +37,19 @@ func (w *world) coldKey(tb testing.TB, full bool) Entry {
 		tb.Fatal(err)
 	}
 	ctx := context.Background()
+	// What signet verify runs: the one policy its flags make, decided by a
+	// Decider with no cache and no shared resolutions.
+	snap, err := policy.NewSnapshot([]*policy.Policy{policy.ForEveryImage("bench", w.policy, false)}, policy.Config{})
+	if err != nil {
+		tb.Fatal(err)
+	}
 	signet := func() {
-		_, res, err := check.FetchAndEvaluate(ctx, rc, ref, w.policy, check.Options{})
+		ds, err := (&check.Decider{Registry: rc, ResolutionWindow: -1}).Decide(ctx, check.Request{Snapshot: snap, Images: []string{ref.String()}})
 		if err != nil {
 			tb.Fatal(err)
 		}
-		if !res.Verified {
-			tb.Fatal(res.Err)
+		if pd := ds[0].Policies[0]; pd.Result == nil || !pd.Result.Verified {
+			tb.Fatalf("not verified: %s %v", pd.Error, ds[0].Denials)
 		}
 	}
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}

@@ -131,8 +131,11 @@ func memoryChild(results, policies int, out io.Writer) error {
 				}
 				sum := sha256.Sum256([]byte(strconv.Itoa(i)))
 				image := fmt.Sprintf("registry.example.org/team-%d/app@sha256:%x", i%policies, sum)
-				if dec := d.Decide(context.Background(), snap, image, policy.Target{Namespace: "default", Kind: "Pod"}); !dec.Allowed {
-					failed.Store(fmt.Sprintf("%s denied: %v", image, dec.Denials))
+				ds, err := d.Decide(context.Background(), check.Request{Snapshot: snap, Target: policy.Target{Namespace: "default", Kind: "Pod"}, Images: []string{image}})
+				if err != nil {
+					failed.Store(err.Error())
+				} else if !ds[0].Allowed {
+					failed.Store(fmt.Sprintf("%s denied: %v", image, ds[0].Denials))
 				}
 			}
 		})

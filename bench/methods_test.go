@@ -14,7 +14,7 @@ the value where that matters, because the machine is shared and noisy.
 - **verify keyless bundle in process**: the same for a keyless Sigstore bundle made by test/sigstoretest (local
   Fulcio with an SCT, Rekor entry with inclusion proof, RFC 3161 timestamp) against sigstore-go's own verifier
   with the same trusted root, identity and artifact digest.
-- **cold check of a key-signed tag in process**: ` + "`check.FetchAndEvaluate`" + ` (what ` + "`signet verify`" + ` runs) of a tag
+- **cold check of a key-signed tag in process**: ` + "`check.Decider.Decide`" + ` with the one policy ` + "`signet verify`" + ` makes of its flags (what it runs) of a tag
   signed by cosign (legacy format) in the distribution registry, no cache, one registry client kept across
   iterations (as a running server keeps it), against the three requests such a check needs at least (tag
   manifest, .sig manifest, its layer), sent one after the other on a kept-alive connection; median of

@@ -19,7 +19,6 @@ import (
 	"log/slog"
 	"net/http"
 	"runtime/debug"
-	"strings"
 	"sync"
 	"time"
 
@@ -31,7 +30,6 @@ import (
 
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
-	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -46,10 +44,6 @@ const (
 	MaxJSONDepth = 64
 	// maxImagesPerObject bounds the images of one object.
 	maxImagesPerObject = 256
-	// parallelImages bounds how many images of one object are decided at
-	// once: a pod of 20 images waits for two rounds of registry round trips,
-	// not three (each image makes a few requests of its own, 4 at most).
-	parallelImages = 16
 )
 
 // Namespaces returns the labels of a namespace.
@@ -129,9 +123,10 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
 	kind := "unknown"
 	switch {
 	case err != nil:
-		resp = deny("", fmt.Sprintf("reading the request: %v", err))
+		resp = errored(http.StatusBadRequest, fmt.Sprintf("reading the request: %v", err))
 	case len(body) > MaxBodyBytes:
-		resp = deny(peekUID(body), fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes))
+		resp = errored(http.StatusRequestEntityTooLarge, fmt.Sprintf("request body larger than %d bytes", MaxBodyBytes))
+		resp.UID = peekUID(body)
 	default:
 		resp, kind = h.review(r.Context(), body, mutate)
 	}
@@ -190,9 +185,46 @@ func (h *Handler) Mutate() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(w, r, true) })
 }
 
-func deny(uid types.UID, msg string) *admissionv1.AdmissionResponse {
-	return &admissionv1.AdmissionResponse{UID: uid, Allowed: false, Result: &metav1.Status{
-		Status: metav1.StatusFailure, Code: http.StatusForbidden, Reason: metav1.StatusReasonForbidden, Message: msg,
+// The answers that refuse a request, after controller-runtime's
+// admission.Denied and admission.Errored: the API server passes the code and
+// reason on to the client (kubectl prints "Error from server (Forbidden)",
+// "(BadRequest)", "(ServiceUnavailable)"), so a refusal says whether a
+// policy refused, the request was not one the API server sends, or signet
+// could not decide and trying again may help.
+
+// denied: a policy (or one of signet's limits) refuses the request. 403.
+func denied(msg string) *admissionv1.AdmissionResponse {
+	return errored(http.StatusForbidden, msg)
+}
+
+// malformed: the request is not one the API server sends. 400.
+func malformed(err error) *admissionv1.AdmissionResponse {
+	return errored(http.StatusBadRequest, "malformed AdmissionReview: "+err.Error())
+}
+
+// undecided: signet could not decide (policies not loaded, a registry or the
+// API server unreachable, where the policy's onError is deny). 503.
+func undecided(msg string) *admissionv1.AdmissionResponse {
+	return errored(http.StatusServiceUnavailable, msg)
+}
+
+// errored refuses with code (and its reason) and msg.
+func errored(code int32, msg string) *admissionv1.AdmissionResponse {
+	reason := metav1.StatusReasonUnknown
+	switch code {
+	case http.StatusForbidden:
+		reason = metav1.StatusReasonForbidden
+	case http.StatusBadRequest:
+		reason = metav1.StatusReasonBadRequest
+	case http.StatusRequestEntityTooLarge:
+		reason = metav1.StatusReasonRequestEntityTooLarge
+	case http.StatusServiceUnavailable:
+		reason = metav1.StatusReasonServiceUnavailable
+	case http.StatusInternalServerError:
+		reason = metav1.StatusReasonInternalError
+	}
+	return &admissionv1.AdmissionResponse{Allowed: false, Result: &metav1.Status{
+		Status: metav1.StatusFailure, Code: code, Reason: reason, Message: msg,
 	}}
 }
 
@@ -221,7 +253,8 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 		if r := recover(); r != nil {
 			uid := peekUID(body)
 			h.log().Error("panic while deciding", "uid", uid, "panic", r, "stack", string(debug.Stack()))
-			resp, kind = deny(uid, "signet failed while deciding this request (internal error); denied"), "unknown"
+			resp, kind = errored(http.StatusInternalServerError, "signet failed while deciding this request (internal error); denied"), "unknown"
+			resp.UID = uid
 		}
 	}()
 	kind = "unknown" // until the request is decoded
@@ -229,11 +262,15 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 		Request *request `json:"request"`
 	}
 	if err := json.Unmarshal(body, &review); err != nil {
-		return deny(peekUID(body), fmt.Sprintf("malformed AdmissionReview: %v", err)), kind
+		resp = malformed(err)
+		resp.UID = peekUID(body)
+		return resp, kind
 	}
 	req := review.Request
 	if req == nil {
-		return deny(peekUID(body), "malformed AdmissionReview: no request"), kind
+		resp = malformed(errors.New("no request"))
+		resp.UID = peekUID(body)
+		return resp, kind
 	}
 	// Depth is checked once the request is decoded, so that the denial
 	// carries its UID: peekUID finds the first "uid" in the bytes, which may
@@ -241,7 +278,9 @@ func (h *Handler) review(ctx context.Context, body []byte, mutate bool) (resp *a
 	// decoding is safe at any depth: encoding/json validates the body
 	// without recursing, and skips what request does not name likewise.
 	if err := checkDepth(body, MaxJSONDepth); err != nil {
-		return deny(req.UID, err.Error()), kind
+		resp = malformed(err)
+		resp.UID = req.UID
+		return resp, kind
 	}
 	kind = h.kindLabel(workload.Kind{Group: req.Kind.Group, Kind: req.Kind.Kind})
 	resp = h.decide(ctx, req, mutate)
@@ -281,6 +320,18 @@ type request struct {
 	// OldObject is read only for /mutate on pods/ephemeralcontainers (the
 	// names of the ephemeral containers that exist already).
 	OldObject rawObject `json:"oldObject"`
+}
+
+// rawObject is the admitted object's JSON as it appears in the request
+// body. It is a slice of that body, not a copy: the body outlives the
+// decision. Unmarshal hands it the bytes of a value it has already
+// validated (it checks the whole review before decoding any of it), and
+// workload decodes only what it needs of it.
+type rawObject []byte
+
+func (o *rawObject) UnmarshalJSON(b []byte) error {
+	*o = b
+	return nil
 }
 
 // checkDepth rejects JSON nested deeper than max, without decoding it.
@@ -331,249 +382,6 @@ func (h *Handler) log() *slog.Logger {
 		return h.Log
 	}
 	return slog.Default()
-}
-
-// decide answers one admission request.
-func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admissionv1.AdmissionResponse {
-	// The request fields go on every line; they are formatted only when a
-	// line is written (slog's With formats them up front, at a cost per
-	// request comparable to the decision itself when results are cached).
-	log := requestLog{h.log(), []any{"uid", req.UID, "kind", req.Kind.Kind, "namespace", req.Namespace, "name", req.Name,
-		"operation", req.Operation, "user", req.UserInfo.Username, "dryRun", req.DryRun != nil && *req.DryRun}}
-	allow := &admissionv1.AdmissionResponse{Allowed: true}
-	switch req.Operation {
-	case admissionv1.Create, admissionv1.Update:
-	case admissionv1.Delete, admissionv1.Connect:
-		return allow
-	default:
-		// The API server sends only the four operations; anything else is
-		// not a request it made, and absence is not acceptance.
-		return deny("", fmt.Sprintf("malformed AdmissionReview: request.operation %q is not CREATE, UPDATE, DELETE or CONNECT", req.Operation))
-	}
-	if req.Kind.Kind == "" {
-		return deny("", "malformed AdmissionReview: request.kind names no kind")
-	}
-	k := workload.Kind{Group: req.Kind.Group, Kind: req.Kind.Kind}
-	// The kind decides where images are read: a request whose kind
-	// disagrees with its resource or its object is not one the API server
-	// made, and reading it as declared could find no images.
-	if err := checkResource(req, k); err != nil {
-		log.Warn("denied malformed request", "err", err)
-		return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
-	}
-	// The ephemeralcontainers subresource carries a Pod (checkResource saw
-	// to it); other subresources (status, scale, ...) change no images.
-	if req.SubResource != "" && !isEphemeralContainers(req) {
-		return allow
-	}
-	// Only the fields that can hold images are decoded, and the object's
-	// own apiVersion and kind.
-	obj, err := decodeObject(req.Object, h.Extractor.Shape(k))
-	if err != nil {
-		return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
-	}
-	if obj != nil {
-		if err := workload.CheckType(k, req.Kind.Version, obj); err != nil {
-			log.Warn("denied malformed request", "err", err)
-			return deny("", fmt.Sprintf("malformed AdmissionReview: request.kind is %s %s but %v", req.Kind.Version, k, err))
-		}
-	}
-	if !h.Extractor.Handles(k) {
-		// The webhook rules sent a kind signet does not know the image
-		// fields of: say so where the user sees it rather than pass it
-		// silently.
-		log.Warn("allowed unchecked: signet does not know where this kind keeps images")
-		allow.Warnings = []string{fmt.Sprintf("signet: %s is not a kind whose images signet knows; allowed without checking (declare its image fields with signet serve --image-field)", k)}
-		return allow
-	}
-	if obj == nil {
-		return deny("", fmt.Sprintf("%s %s: the request carries no object", k, req.Name))
-	}
-	images, err := h.Extractor.Images(k, obj)
-	if err != nil {
-		return deny("", fmt.Sprintf("%s %s: %v", k, req.Name, err))
-	}
-	if len(images) == 0 {
-		return allow
-	}
-	if len(images) > maxImagesPerObject {
-		return deny("", fmt.Sprintf("%s %s has %d images, more than the %d signet checks in one object", k, req.Name, len(images), maxImagesPerObject))
-	}
-	// Through pods/ephemeralcontainers a patch may add ephemeral
-	// containers and nothing else: only those are pinned.
-	pinnable := func(workload.Image) bool { return true }
-	if mutate && isEphemeralContainers(req) {
-		added, err := addedEphemeralContainers(req.Object, req.OldObject)
-		if err != nil {
-			return deny("", fmt.Sprintf("malformed AdmissionReview: %v", err))
-		}
-		pinnable = func(im workload.Image) bool {
-			i, ok := ephemeralIndex(im.Pointer)
-			return ok && added[i]
-		}
-	}
-	snap := h.Snapshot()
-	if snap == nil {
-		return deny("", "signet has not loaded its policies yet; try again")
-	}
-
-	ctx, cancel := context.WithTimeout(ctx, h.timeout())
-	defer cancel()
-	target := policy.Target{Namespace: req.Namespace, Kind: k.Kind}
-	if h.Namespaces != nil && req.Namespace != "" {
-		labels, err := h.Namespaces.Labels(ctx, req.Namespace)
-		if err != nil {
-			log.Warn("namespace labels unavailable", "err", err)
-			return deny("", fmt.Sprintf("could not read the labels of namespace %s: %v", req.Namespace, err))
-		}
-		target.NamespaceLabels = labels
-	}
-
-	rc, clientKey := h.Decider.Registry, ""
-	if h.Credentials != nil && h.Decider.Clients != nil && req.Namespace != "" {
-		secrets, sa := h.Extractor.PullSecrets(k, obj)
-		var err error
-		rc, clientKey, err = h.clientFor(ctx, req.Namespace, secrets, sa)
-		if err != nil {
-			log.Warn("pull credentials unavailable", "err", err)
-			return deny("", fmt.Sprintf("%s %s: reading pull credentials: %v", k, req.Name, err))
-		}
-	}
-
-	// Warm decisions (cached results, no registry request) run inline; the
-	// rest in parallel, at most parallelImages at a time.
-	decisions := make([]check.Decision, len(images))
-	var pending []int
-	for i, im := range images {
-		if d, ok := h.Decider.DecideCached(ctx, rc, clientKey, snap, im.Image, target); ok {
-			decisions[i] = d
-			continue
-		}
-		pending = append(pending, i)
-	}
-	if len(pending) == 1 {
-		i := pending[0]
-		decisions[i] = h.Decider.DecideWith(ctx, rc, clientKey, snap, images[i].Image, target)
-	} else if len(pending) > 1 {
-		sem := make(chan struct{}, parallelImages)
-		var wg sync.WaitGroup
-		for _, i := range pending {
-			wg.Go(func() {
-				sem <- struct{}{}
-				defer func() { <-sem }()
-				decisions[i] = h.Decider.DecideWith(ctx, rc, clientKey, snap, images[i].Image, target)
-			})
-		}
-		wg.Wait()
-	}
-
-	resp := &admissionv1.AdmissionResponse{Allowed: true}
-	var denials []string
-	var patch []map[string]any
-	for i, d := range decisions {
-		im := images[i]
-		name := im.Image
-		if d.Digest != "" && !strings.Contains(name, "@") {
-			name += " (" + d.Digest + ")"
-		}
-		for _, w := range d.Warnings {
-			if !strings.Contains(w, im.Image) {
-				w = name + ": " + w // as denials say it
-			}
-			resp.Warnings = append(resp.Warnings, im.Path+": "+w)
-		}
-		if !d.Allowed {
-			for _, r := range d.Denials {
-				denials = append(denials, fmt.Sprintf("%s: %s: %s", im.Path, name, r))
-			}
-			continue
-		}
-		if mutate && d.PinnedImage != "" && pinnable(im) {
-			patch = append(patch, map[string]any{"op": "replace", "path": im.Pointer, "value": d.PinnedImage})
-		}
-	}
-	if len(denials) > 0 {
-		log.Info("denied", "reasons", denials)
-		r := deny("", strings.Join(denials, "\n"))
-		r.Warnings = resp.Warnings
-		return r
-	}
-	if len(patch) > 0 {
-		raw, err := json.Marshal(patch)
-		if err != nil {
-			return deny("", fmt.Sprintf("building the patch: %v", err))
-		}
-		pt := admissionv1.PatchTypeJSONPatch
-		resp.Patch, resp.PatchType = raw, &pt
-	}
-	// Denials and warnings are logged; a plain allow only at debug level (the
-	// decision metrics count every one).
-	if len(resp.Warnings) > 0 {
-		log.Info("allowed with warnings", "images", len(images), "warnings", resp.Warnings, "patched", len(patch))
-	} else {
-		log.Debug("allowed", "images", len(images), "patched", len(patch))
-	}
-	return resp
-}
-
-// isEphemeralContainers reports whether req is to the pods/ephemeralcontainers
-// subresource, whose object is the whole Pod.
-func isEphemeralContainers(req *request) bool {
-	return req.Resource.Group == "" && req.Resource.Resource == "pods" && req.SubResource == "ephemeralcontainers"
-}
-
-// checkResource checks that request.resource is the resource of
-// request.kind k, for the kinds and resources signet knows: a Pod is
-// served as "pods", and pods/ephemeralcontainers carries a Pod. Other
-// subresources carry other kinds (a Scale for deployments/scale) and are
-// not compared; nor are kinds and resources signet knows neither of
-// (declared with --image-field: their resources are not declared).
-func checkResource(req *request, k workload.Kind) error {
-	res := req.Resource
-	name := res.Resource
-	if req.SubResource != "" {
-		name += "/" + req.SubResource
-	}
-	if res.Group != "" {
-		name += "." + res.Group
-	}
-	pod := workload.Kind{Kind: "Pod"}
-	if isEphemeralContainers(req) {
-		if k != pod {
-			return fmt.Errorf("request.kind %s does not match request.resource %s, which carries a Pod", k, name)
-		}
-		return nil
-	}
-	if req.SubResource != "" {
-		if res.Resource == "" {
-			return fmt.Errorf("request.resource names no resource for subresource %q", req.SubResource)
-		}
-		return nil
-	}
-	if want, ok := workload.Resource(k); ok && (res.Group != k.Group || res.Resource != want) {
-		if res.Resource == "" {
-			return fmt.Errorf("request.resource names no resource; request.kind %s is served as %s", k, want)
-		}
-		return fmt.Errorf("request.kind %s does not match request.resource %s", k, name)
-	}
-	if owner, ok := workload.KindOf(res.Group, res.Resource); ok && owner != k {
-		return fmt.Errorf("request.kind %s does not match request.resource %s, which serves %s", k, name, owner)
-	}
-	return nil
-}
-
-// clientFor returns the registry client for the request's pull credentials
-// (the default client when there are none) and the key of that set.
-func (h *Handler) clientFor(ctx context.Context, namespace string, secrets []string, sa string) (*registry.Client, string, error) {
-	data, err := h.Credentials.PullSecrets(ctx, namespace, secrets, sa)
-	if err != nil {
-		return nil, "", err
-	}
-	rc, key, err := h.Decider.Clients.For(data)
-	if err != nil || rc == nil {
-		return h.Decider.Registry, "", err
-	}
-	return rc, key, nil
 }
 
 func (h *Handler) timeout() time.Duration {

@@ -129,8 +129,8 @@ func TestCacheNeverChangesADecision(t *testing.T) {
 		cl := clients[r.IntN(len(clients))]
 		target := policy.Target{Namespace: "default", Kind: "Pod"}
 
-		got := warm.DecideWith(t.Context(), cl.rc, cl.key, snap, image, target)
-		want := (&Decider{Registry: seen, ResolutionWindow: -1}).DecideWith(t.Context(), cl.rc, cl.key, snap, image, target)
+		got, _ := warm.decide(t.Context(), cl.rc, cl.key, snap, image, target, withRegistry)
+		want, _ := (&Decider{Registry: seen, ResolutionWindow: -1}).decide(t.Context(), cl.rc, cl.key, snap, image, target, withRegistry)
 		if got.Allowed != want.Allowed || got.Digest != want.Digest || !slices.Equal(outcomes(got), outcomes(want)) {
 			differences++
 			t.Errorf("step %d: %s (policy %s, credentials %q): with the cache allowed=%v %v, without allowed=%v %v",

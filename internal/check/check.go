@@ -1,8 +1,12 @@
-// Package check verifies one image reference against compiled policies: it
+// Package check decides images: Decider.Decide is the one decision every
+// face of signet asks for (admission, signet verify, signet policy test).
+// For each image it finds the policies that govern it (package policy),
 // resolves the reference to a digest once, fetches the evidence for that
-// digest (and, when asked, for every platform of an index) and hands it to
-// package verify. The CLI and the admission webhook both use it, so a
-// decision does not depend on where it is asked for.
+// digest once for all of them (and, when asked, for every platform of an
+// index: Fetch), verifies each policy (package verify: Evaluate), keeps the
+// results in a Cache, and combines them into the verdict
+// (policy.Snapshot.Combine). A decision does not depend on where it is
+// asked for.
 package check
 
 import (
@@ -184,34 +188,6 @@ func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Refer
 		return nil, verify.AsUndecided(err)
 	}
 	return img, nil
-}
-
-// FetchAndEvaluate is Fetch and Evaluate for one policy, reading no more
-// than the policy needs: no legacy attestations when it checks none, and
-// no further evidence once it passes (for a monotonic policy). The image
-// is nil when the fetch failed (err, an undecided error).
-func FetchAndEvaluate(ctx context.Context, rc *registry.Client, ref reference.Reference, p *verify.Compiled, opts Options) (*Image, verify.Result, error) {
-	if !p.NeedsAttestations() {
-		opts.SkipAttestations = true
-	}
-	var early *verify.Result
-	if p.Monotonic() {
-		opts.Satisfied = func(img *Image) bool {
-			if res := Evaluate(ctx, img, p); res.Verified {
-				early = &res
-				return true
-			}
-			return false
-		}
-	}
-	img, err := Fetch(ctx, rc, ref, opts)
-	if err != nil {
-		return nil, verify.Result{}, err
-	}
-	if early != nil {
-		return img, *early, nil
-	}
-	return img, Evaluate(ctx, img, p), nil
 }
 
 // Evaluate verifies a fetched image against one policy. With platforms

@@ -21,6 +21,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
@@ -402,13 +403,10 @@ func TestFetchByDigestReadsNoManifest(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			fetched, res, err := check.FetchAndEvaluate(t.Context(), rc, ref, p, check.Options{AllPlatforms: tc.allPlatforms})
-			if err != nil {
-				t.Fatal(err)
-			}
-			wantVerified(t, res)
-			if fetched.Digest != img.Digest {
-				t.Errorf("digest %s, pushed %s", fetched.Digest, img.Digest)
+			d := decideWith(t, rc, p, tc.allPlatforms, ref)
+			wantVerified(t, *d.Policies[0].Result)
+			if d.Digest != img.Digest {
+				t.Errorf("digest %s, pushed %s", d.Digest, img.Digest)
 			}
 			if got := c.n.Load(); got != tc.wantReads {
 				t.Errorf("%d requests for the image manifest, want %d", got, tc.wantReads)
@@ -424,10 +422,28 @@ func TestFetchByDigestReadsNoManifest(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		_, res, err := check.FetchAndEvaluate(t.Context(), rc, ref, p, check.Options{})
-		if err != nil {
-			t.Fatal(err)
+		d := decideWith(t, rc, p, false, ref)
+		if d.Policies[0].Result == nil {
+			t.Fatalf("no result: %s", d.Policies[0].Error)
 		}
-		wantDenied(t, res, "no signature found")
+		wantDenied(t, *d.Policies[0].Result, "no signature found")
 	})
+}
+
+// decideWith decides ref with the one policy over every image that signet
+// verify makes of p (allPlatforms: of its --all-platforms).
+func decideWith(t *testing.T, rc *registry.Client, p *verify.Compiled, allPlatforms bool, ref reference.Reference) check.Decision {
+	t.Helper()
+	snap, err := policy.NewSnapshot([]*policy.Policy{policy.ForEveryImage("test", p, allPlatforms)}, policy.Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := (&check.Decider{Registry: rc}).Decide(t.Context(), check.Request{Snapshot: snap, Images: []string{ref.String()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ds[0].Policies) != 1 {
+		t.Fatalf("%s: not governed by the policy: %+v", ref, ds[0])
+	}
+	return ds[0]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 
@@ -28,12 +29,13 @@ type Decision struct {
 	Allowed  bool             `json:"allowed"`
 	Denials  []string         `json:"denials,omitempty"`
 	Warnings []string         `json:"warnings,omitempty"`
+	// Undecided says that the image is denied only because signet could
+	// not decide (a policy's onError is deny), not because a policy refused
+	// it: trying again may decide otherwise.
+	Undecided bool `json:"undecided,omitempty"`
 	// PinnedImage is the reference to admit instead, bound to the verified
 	// digest, when a policy asks for pinning ("" otherwise).
 	PinnedImage string `json:"pinnedImage,omitempty"`
-
-	// notCached: a DecideCached decision that needs the registry.
-	notCached bool
 }
 
 // PolicyDecision is one matching policy's outcome.
@@ -47,9 +49,12 @@ type PolicyDecision struct {
 	Invalid bool   `json:"invalid,omitempty"`
 }
 
-// Decider decides images with a cache of verified facts and single-flight:
-// concurrent requests for one image share one resolution and one
-// verification. The zero value has no cache; it is safe for concurrent use.
+// Decider is the one way signet decides images, whoever asks (admission,
+// signet verify, signet policy test): Decide. It keeps a cache of verified
+// facts (Cache: nil for none) and single-flight: concurrent requests for one
+// image share one resolution and one verification. The zero value has no
+// cache and no registry credentials of Secrets; it is safe for concurrent
+// use.
 type Decider struct {
 	Registry *registry.Client
 	Cache    *Cache
@@ -111,7 +116,7 @@ type resolution struct {
 
 // resolveShared resolves ref for one decision: a resolution completed
 // within the window, or in flight, is shared; failures are not kept.
-func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key string, ref reference.Reference) (registry.Manifest, error) {
+func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key string, ref reference.Reference, r reach) (registry.Manifest, error) {
 	window := dc.ResolutionWindow
 	if window == 0 {
 		window = DefaultResolutionWindow
@@ -124,7 +129,7 @@ func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key s
 			return r.manifest, nil
 		}
 	}
-	if cachedOnly(ctx) {
+	if r == cachedOnly {
 		return registry.Manifest{}, errNotCached
 	}
 	v, err, _ := dc.group.Do("resolve\x00"+key, func() (any, error) {
@@ -154,68 +159,114 @@ func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key s
 	return v.(registry.Manifest), nil
 }
 
-// Decide checks one image with no cache.
-func Decide(ctx context.Context, rc *registry.Client, snap *policy.Snapshot, image string, t policy.Target) Decision {
-	return (&Decider{Registry: rc}).Decide(ctx, snap, image, t)
+// Request asks for the decision on a set of images: the images of one
+// object (as written in it), or those named on the command line.
+type Request struct {
+	// Snapshot holds the policies (and their configuration) to decide with.
+	Snapshot *policy.Snapshot
+	// Target is where the images would run.
+	Target policy.Target
+	Images []string
+	// PullSecrets are the pull credentials of the request, as Secret data
+	// in order of precedence (the object's imagePullSecrets, then its
+	// service account's); Decider.Clients makes the registry client for
+	// them. None: the Decider's own Registry client.
+	PullSecrets []map[string][]byte
 }
 
-// Decide checks one image (as written in the object) against every policy
-// of the snapshot that governs it in the target: the reference is resolved
-// once, the evidence fetched once for every policy, each policy verified,
-// and the outcomes combined.
-func (dc *Decider) Decide(ctx context.Context, snap *policy.Snapshot, image string, t policy.Target) Decision {
-	return dc.DecideWith(ctx, dc.Registry, "", snap, image, t)
-}
-
-// DecideCached decides as DecideWith does if that needs no registry
-// request: the digest is given or was resolved within ResolutionWindow, and
-// every matching policy's result is cached. Otherwise it reports false and
-// the caller decides with DecideWith. Admission tries it first, so a warm
-// decision runs inline, without a goroutine of its own.
-func (dc *Decider) DecideCached(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target) (Decision, bool) {
-	d := dc.DecideWith(context.WithValue(ctx, cachedOnlyKey{}, true), rc, clientKey, snap, image, t)
-	if d.notCached {
-		return Decision{}, false
+// Decide decides every image of req, in req.Images' order: each reference
+// is resolved once, its evidence fetched once for every policy that governs
+// it in the target, each policy verified, and the outcomes combined into the
+// verdict (policy.Snapshot.Combine). Results come from the cache when they
+// are there; a decision that needs the registry reads it with the request's
+// credentials, at most parallelImages images at a time.
+//
+// The error is an undecided error (errors.Is(err, verify.ErrUndecided))
+// when the request's pull credentials cannot be used; nothing is decided
+// then.
+func (dc *Decider) Decide(ctx context.Context, req Request) ([]Decision, error) {
+	rc, clientKey, err := dc.Clients.For(req.PullSecrets)
+	if err != nil {
+		return nil, verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", err))
 	}
-	return d, true
+	if rc == nil {
+		rc = dc.Registry
+	}
+	// Warm decisions (cached results, no registry request) run inline; the
+	// rest in parallel.
+	decisions := make([]Decision, len(req.Images))
+	var pending []int
+	for i, image := range req.Images {
+		if d, ok := dc.decide(ctx, rc, clientKey, req.Snapshot, image, req.Target, cachedOnly); ok {
+			decisions[i] = d
+			continue
+		}
+		pending = append(pending, i)
+	}
+	decideOne := func(i int) {
+		decisions[i], _ = dc.decide(ctx, rc, clientKey, req.Snapshot, req.Images[i], req.Target, withRegistry)
+	}
+	if len(pending) == 1 {
+		decideOne(pending[0])
+		return decisions, nil
+	}
+	sem := make(chan struct{}, parallelImages)
+	var wg sync.WaitGroup
+	for _, i := range pending {
+		wg.Go(func() {
+			sem <- struct{}{}
+			defer func() { <-sem }()
+			decideOne(i)
+		})
+	}
+	wg.Wait()
+	return decisions, nil
 }
 
-// cachedOnlyKey marks a context whose decision must not touch the registry.
-type cachedOnlyKey struct{}
+// parallelImages bounds how many images of one request are decided at
+// once: a pod of 20 images waits for two rounds of registry round trips,
+// not three (each image makes a few requests of its own, 4 at most).
+const parallelImages = 16
 
-func cachedOnly(ctx context.Context) bool { return ctx.Value(cachedOnlyKey{}) != nil }
+// reach says whether a decision may read the registry.
+type reach bool
 
-// errNotCached: a cached-only decision needs the registry.
+const (
+	// cachedOnly: decide only if the digest is known (given, or resolved
+	// within the ResolutionWindow) and every result is cached.
+	cachedOnly   reach = false
+	withRegistry reach = true
+)
+
+// errNotCached: a cachedOnly decision needs the registry.
 var errNotCached = errors.New("not cached")
 
-// DecideWith decides with a given registry client (one with the request's
-// pull credentials); clientKey identifies the credentials, so concurrent
-// requests share work, and cached results, only when they use the same ones
-// (see Cache).
-func (dc *Decider) DecideWith(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target) Decision {
+// decide decides one image with the registry client rc, whose credentials
+// clientKey names (so that concurrent requests share work, and cached
+// results, only when they use the same ones; see Cache). Under cachedOnly
+// it reports false when the decision needs the registry.
+func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target, r reach) (Decision, bool) {
 	d := Decision{Image: image, Policies: []PolicyDecision{}}
 	ref, err := dc.parse(image)
 	if err != nil {
 		// An unparsable reference would not run; deny it plainly.
 		d.Denials = []string{err.Error()}
-		return d
+		return d, true
 	}
 	if exempt, why := snap.Exempt(t); exempt {
 		d.Allowed, d.Exempt = true, why
 		d.Warnings = []string{image + ": " + why}
-		return d
+		return d, true
 	}
 	matched := snap.Match(ref, t)
 	if len(matched) == 0 {
-		v := snap.Combine(image, ref.Digest() != "", nil)
-		d.Allowed, d.Denials, d.Warnings = v.Allowed, v.Denials, v.Warnings
-		return d
+		d.setVerdict(snap.Combine(image, ref.Digest() != "", nil))
+		return d, true
 	}
 
-	results, digest, fetchErr := dc.verify(ctx, rc, clientKey, snap, ref, matched)
+	results, digest, fetchErr := dc.verify(ctx, rc, clientKey, snap, ref, matched, r)
 	if errors.Is(fetchErr, errNotCached) {
-		d.notCached = true
-		return d
+		return Decision{}, false
 	}
 	d.Digest = digest
 	outcomes := make([]policy.Outcome, len(matched))
@@ -239,20 +290,24 @@ func (dc *Decider) DecideWith(ctx context.Context, rc *registry.Client, clientKe
 		d.Policies = append(d.Policies, pd)
 	}
 	v := snap.Combine(image, ref.Digest() != "", outcomes)
-	d.Allowed, d.Denials, d.Warnings = v.Allowed, v.Denials, v.Warnings
+	d.setVerdict(v)
 	if v.Pin && digest != "" && ref.Digest() == "" {
 		if _, err := ref.WithDigest(digest); err == nil {
 			// Keep the spelling the user wrote: repo:tag becomes repo:tag@sha256:...
 			d.PinnedImage = image + "@" + digest
 		}
 	}
-	return d
+	return d, true
+}
+
+func (d *Decision) setVerdict(v policy.Verdict) {
+	d.Allowed, d.Denials, d.Warnings, d.Undecided = v.Allowed, v.Denials, v.Warnings, v.Undecided
 }
 
 // verify returns, for each valid matched policy, its result for the image
 // (from the cache or fresh), and the digest they are bound to. A nil result
 // means signet could not decide; err says why.
-func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy) ([]*verify.Result, string, error) {
+func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy, r reach) ([]*verify.Result, string, error) {
 	results := make([]*verify.Result, len(matched))
 	needsEvidence := false
 	for i, p := range matched {
@@ -277,7 +332,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	var manifest *registry.Manifest
 	digest := ref.Digest()
 	if digest == "" {
-		m, err := dc.resolveShared(ctx, rc, clientKey+"\x00"+ref.String(), ref)
+		m, err := dc.resolveShared(ctx, rc, clientKey+"\x00"+ref.String(), ref, r)
 		if err != nil {
 			return results, "", err
 		}
@@ -305,7 +360,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	if len(missing) == 0 {
 		return results, digest, nil
 	}
-	if cachedOnly(ctx) {
+	if r == cachedOnly {
 		return results, digest, errNotCached
 	}
 
@@ -327,6 +382,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	}
 	v, err, _ := dc.group.Do(key, func() (any, error) {
 		opts := Options{SkipAttestations: true}
+		readsHome := false
 		for _, i := range missing {
 			p := matched[i]
 			opts.ExtraSources = append(opts.ExtraSources, p.Sources...)
@@ -345,6 +401,19 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			}
 			if p.Platforms() == "all" {
 				opts.AllPlatforms = true
+			}
+			readsHome = readsHome || p.Verifier.ReadsImageRepository()
+		}
+		// Evidence in the image's own repository is read only for an
+		// authority without a source of its own (signet verify
+		// --signature-repository makes one with a source).
+		if !readsHome {
+			for i, src := range opts.ExtraSources {
+				if src != nil && opts.SourceClients[*src] == nil {
+					opts.SignatureRepository = src
+					opts.ExtraSources = slices.Delete(slices.Clone(opts.ExtraSources), i, i+1)
+					break
+				}
 			}
 		}
 		m := registry.Manifest{Digest: digest}

@@ -96,7 +96,7 @@ func TestDeciderCacheAndSingleFlight(t *testing.T) {
 	// The cost of one verification, uncached.
 	one := signed("one")
 	d, c := newDecider(nil)
-	if dec := d.Decide(t.Context(), snap, one.Tag, policy.Target{Namespace: "default"}); !dec.Allowed {
+	if dec := decideOne(t, d, snap, one.Tag, policy.Target{Namespace: "default"}); !dec.Allowed {
 		t.Fatalf("signed image denied: %v", dec.Denials)
 	}
 	single := c.n.Load()
@@ -107,14 +107,14 @@ func TestDeciderCacheAndSingleFlight(t *testing.T) {
 	t.Run("cascade", func(t *testing.T) {
 		img := signed("cascade")
 		d, c := newDecider(check.NewCache(time.Hour, time.Minute, 1000))
-		dep := d.Decide(t.Context(), snap, img.Tag, policy.Target{Namespace: "default", Kind: "Deployment"})
+		dep := decideOne(t, d, snap, img.Tag, policy.Target{Namespace: "default", Kind: "Deployment"})
 		if !dep.Allowed || dep.PinnedImage != img.Tag+"@"+img.Digest {
 			t.Fatalf("deployment: %+v", dep)
 		}
 		afterFirst := c.n.Load()
 		// The ReplicaSet and the Pods carry the pinned reference.
 		for _, kind := range []string{"ReplicaSet", "Pod", "Pod", "Pod"} {
-			dec := d.Decide(t.Context(), snap, dep.PinnedImage, policy.Target{Namespace: "default", Kind: kind})
+			dec := decideOne(t, d, snap, dep.PinnedImage, policy.Target{Namespace: "default", Kind: kind})
 			if !dec.Allowed {
 				t.Fatalf("%s denied: %v", kind, dec.Denials)
 			}
@@ -141,7 +141,7 @@ func TestDeciderCacheAndSingleFlight(t *testing.T) {
 		for range 50 {
 			wg.Go(func() {
 				<-start
-				if dec := d.Decide(t.Context(), snap, img.Tag, policy.Target{Namespace: "default"}); !dec.Allowed {
+				if dec := decideOne(t, d, snap, img.Tag, policy.Target{Namespace: "default"}); !dec.Allowed {
 					denied.Add(1)
 				}
 			})
@@ -164,7 +164,7 @@ func TestDeciderCacheAndSingleFlight(t *testing.T) {
 		d, c := newDecider(check.NewCache(time.Hour, time.Minute, 1000))
 		var first int64
 		for i := range 3 {
-			if dec := d.Decide(t.Context(), snap, img.Ref, policy.Target{Namespace: "default"}); dec.Allowed {
+			if dec := decideOne(t, d, snap, img.Ref, policy.Target{Namespace: "default"}); dec.Allowed {
 				t.Fatal("unsigned image allowed")
 			} else if !strings.Contains(strings.Join(dec.Denials, ";"), "no signature found") {
 				t.Fatalf("denials: %v", dec.Denials)
@@ -211,7 +211,7 @@ func TestDeciderSharesTagResolutions(t *testing.T) {
 	}
 	decide := func(d *check.Decider) {
 		t.Helper()
-		dec := d.Decide(t.Context(), snap, img.Tag, policy.Target{Namespace: "default"})
+		dec := decideOne(t, d, snap, img.Tag, policy.Target{Namespace: "default"})
 		if !dec.Allowed || dec.Digest != img.Digest {
 			t.Fatalf("decision %+v; want allowed, bound to %s", dec, img.Digest)
 		}
@@ -312,7 +312,7 @@ func TestDeciderReadsAttestationsOnlyWhenAsked(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := &check.Decider{Registry: rc}
-			if dec := d.Decide(t.Context(), snap, img.Ref, policy.Target{Namespace: "default"}); !dec.Allowed {
+			if dec := decideOne(t, d, snap, img.Ref, policy.Target{Namespace: "default"}); !dec.Allowed {
 				t.Fatalf("denied: %v", dec.Denials)
 			}
 			if got := c.n.Load() > 0; got != tc.wantReads {
@@ -322,9 +322,10 @@ func TestDeciderReadsAttestationsOnlyWhenAsked(t *testing.T) {
 	}
 }
 
-// TestDecideCached: a decision that needs the registry is refused by
-// DecideCached without a request; once cached, it is the same decision.
-func TestDecideCached(t *testing.T) {
+// TestWarmDecisionsNeedNoRegistry: once an image is decided, deciding it
+// again, by tag (resolved within the ResolutionWindow) or by digest, makes no
+// registry request and is the same decision.
+func TestWarmDecisionsNeedNoRegistry(t *testing.T) {
 	reg, cosign, key, pub := signingWorld(t)
 	snap := keyPolicySnapshot(t, reg.Host, pub)
 	img := reg.PushRandomImage(t, "app", "v1")
@@ -337,25 +338,33 @@ func TestDecideCached(t *testing.T) {
 	// A tag's resolution is shared for ResolutionWindow: long enough here.
 	d := &check.Decider{Registry: rc, Cache: check.NewCache(time.Hour, time.Minute, 100), ResolutionWindow: time.Minute}
 	target := policy.Target{Namespace: "default"}
-	for _, image := range []string{img.Tag, img.Ref} {
-		if _, ok := d.DecideCached(t.Context(), rc, "", snap, image, target); ok || c.n.Load() != 0 {
-			t.Fatalf("%s: cold DecideCached answered (%v) or made %d requests", image, ok, c.n.Load())
-		}
-	}
-	want := d.Decide(t.Context(), snap, img.Tag, target)
-	if !want.Allowed {
-		t.Fatalf("denied: %v", want.Denials)
+	want := decideOne(t, d, snap, img.Tag, target)
+	if !want.Allowed || c.n.Load() == 0 {
+		t.Fatalf("cold decision: allowed %v after %d requests: %v", want.Allowed, c.n.Load(), want.Denials)
 	}
 	before := c.n.Load()
-	for _, image := range []string{img.Tag, img.Ref} {
-		got, ok := d.DecideCached(t.Context(), rc, "", snap, image, target)
-		if !ok || !got.Allowed || got.Digest != img.Digest {
-			t.Errorf("%s: warm DecideCached: %v %+v", image, ok, got)
+	got, err := d.Decide(t.Context(), check.Request{Snapshot: snap, Target: target, Images: []string{img.Tag, img.Ref}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, g := range got {
+		if !g.Allowed || g.Digest != img.Digest {
+			t.Errorf("%s: warm decision %+v", g.Image, g)
 		}
 	}
 	if c.n.Load() != before {
-		t.Errorf("warm DecideCached made %d requests", c.n.Load()-before)
+		t.Errorf("warm decisions made %d requests", c.n.Load()-before)
 	}
+}
+
+// decideOne decides one image with d.
+func decideOne(t *testing.T, d *check.Decider, snap *policy.Snapshot, image string, target policy.Target) check.Decision {
+	t.Helper()
+	ds, err := d.Decide(t.Context(), check.Request{Snapshot: snap, Target: target, Images: []string{image}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ds[0]
 }
 
 // holdReferrers holds every referrers request for hold, or until it is
@@ -399,7 +408,7 @@ func TestDeciderStopsWhenPoliciesPass(t *testing.T) {
 		cosign.Sign(t, img.Ref, key, harness.Bundle)
 		d, _ := decider(t, 20*time.Second)
 		start := time.Now()
-		if dec := d.Decide(t.Context(), keyPolicySnapshot(t, reg.Host, pub), img.Ref, policy.Target{Namespace: "default"}); !dec.Allowed {
+		if dec := decideOne(t, d, keyPolicySnapshot(t, reg.Host, pub), img.Ref, policy.Target{Namespace: "default"}); !dec.Allowed {
 			t.Fatalf("denied: %v", dec.Denials)
 		}
 		// The referrers request was cancelled or never sent.
@@ -419,7 +428,7 @@ func TestDeciderStopsWhenPoliciesPass(t *testing.T) {
 				Attestations: []v1alpha1.Attestation{{PredicateType: review, Match: "all", Conditions: []string{"predicate.approved == true"}}}}},
 		}, nil)
 		d, h := decider(t, 300*time.Millisecond) // the .att is read first
-		dec := d.Decide(t.Context(), snap, img.Ref, policy.Target{Namespace: "default"})
+		dec := decideOne(t, d, snap, img.Ref, policy.Target{Namespace: "default"})
 		if dec.Allowed || !strings.Contains(strings.Join(dec.Denials, "\n"), "not every statement meets the conditions") {
 			t.Errorf("allowed %v, denials %q; want the bundle attestation's violation", dec.Allowed, dec.Denials)
 		}
@@ -460,10 +469,10 @@ func TestRotatedSecretKeyInvalidatesCachedResults(t *testing.T) {
 	}
 	d := &check.Decider{Registry: rc, Cache: check.NewCache(time.Hour, time.Minute, 100)}
 	target := policy.Target{Namespace: "default"}
-	if dec := d.Decide(t.Context(), snapshot(oldPub), img.Ref, target); !dec.Allowed {
+	if dec := decideOne(t, d, snapshot(oldPub), img.Ref, target); !dec.Allowed {
 		t.Fatalf("signed with the Secret's key, denied: %v", dec.Denials)
 	}
-	if dec := d.Decide(t.Context(), snapshot(newPub), img.Ref, target); dec.Allowed {
+	if dec := decideOne(t, d, snapshot(newPub), img.Ref, target); dec.Allowed {
 		t.Fatal("after the Secret's key was rotated, an image signed only with the old key is still allowed (from the cache)")
 	}
 }

@@ -67,7 +67,8 @@ func decide(t *testing.T, rc *registry.Client, ps []*policy.Policy, cfg policy.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	return (&Decider{Registry: rc, ResolutionWindow: -1}).Decide(t.Context(), snap, image, target)
+	d, _ := (&Decider{Registry: rc, ResolutionWindow: -1}).decide(t.Context(), rc, "", snap, image, target, withRegistry)
+	return d
 }
 
 func describe(ps []*policy.Policy) string {

@@ -190,26 +190,32 @@ func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) e
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
 	target := policy.Target{Namespace: o.namespace, NamespaceLabels: o.labelsSeen, Kind: o.kind}
-	var decisions []check.Decision
-	for _, img := range o.images {
-		decisions = append(decisions, dc.Decide(ctx, snap, img, target))
+	decisions, err := dc.Decide(ctx, check.Request{Snapshot: snap, Target: target, Images: o.images})
+	if err != nil {
+		return WithExitCode(ExitUndecided, err)
 	}
 	objs, err := o.loadResources()
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
 	for _, obj := range objs {
-		t := target
-		t.Kind = obj.kind.Kind
-		if obj.namespace != "" && obj.namespace != t.Namespace {
-			t.Namespace = obj.namespace
-			t.NamespaceLabels = map[string]string{"kubernetes.io/metadata.name": obj.namespace}
+		req := check.Request{Snapshot: snap, Target: target}
+		req.Target.Kind = obj.kind.Kind
+		if obj.namespace != "" && obj.namespace != req.Target.Namespace {
+			req.Target.Namespace = obj.namespace
+			req.Target.NamespaceLabels = map[string]string{"kubernetes.io/metadata.name": obj.namespace}
 		}
 		for _, im := range obj.images {
-			d := dc.Decide(ctx, snap, im.Image, t)
-			d.Image = fmt.Sprintf("%s %s: %s: %s", obj.kind.Kind, obj.name, im.Path, im.Image)
-			decisions = append(decisions, d)
+			req.Images = append(req.Images, im.Image)
 		}
+		ds, err := dc.Decide(ctx, req)
+		if err != nil {
+			return WithExitCode(ExitUndecided, err)
+		}
+		for i, im := range obj.images {
+			ds[i].Image = fmt.Sprintf("%s %s: %s: %s", obj.kind.Kind, obj.name, im.Path, im.Image)
+		}
+		decisions = append(decisions, ds...)
 	}
 	if err := printDecisions(stdout, o.output, decisions); err != nil {
 		return WithExitCode(ExitUndecided, err)

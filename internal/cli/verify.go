@@ -14,9 +14,9 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
-	"golang.org/x/sync/errgroup"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/trust"
@@ -103,9 +103,10 @@ func (o *verifyOptions) Validate() error {
 	return nil
 }
 
-// policy builds the one-authority policy the flags describe.
-func (o *verifyOptions) policy() (*verify.Compiled, error) {
-	a := verify.Authority{Name: "cli", InsecureIgnoreTlog: o.ignoreTlog, InsecureIgnoreSCT: o.ignoreSCT}
+// policy builds the one-authority policy the flags describe, reading
+// signatures from sigRepo (nil: the image's repository).
+func (o *verifyOptions) policy(sigRepo *registry.Repository) (*verify.Compiled, error) {
+	a := verify.Authority{Name: "cli", InsecureIgnoreTlog: o.ignoreTlog, InsecureIgnoreSCT: o.ignoreSCT, SignatureRepository: sigRepo}
 	for _, path := range o.keys {
 		data, err := ReadBounded(path, maxKeyFileSize)
 		if err != nil {
@@ -231,7 +232,11 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 		}
 		refs[i] = ref
 	}
-	p, err := o.policy()
+	sigRepo, err := o.signatureRepositoryOf()
+	if err != nil {
+		return WithExitCode(ExitUndecided, err)
+	}
+	v, err := o.policy(sigRepo)
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
@@ -239,32 +244,26 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
-	copts := check.Options{AllPlatforms: o.allPlatforms, SkipAttestations: !p.NeedsAttestations()}
-	sigRepo := o.signatureRepository
-	if sigRepo == "" {
-		sigRepo = os.Getenv("COSIGN_REPOSITORY")
+	// The flags make one policy over every image; it is decided as
+	// admission and signet policy test decide (package check).
+	var sources []*registry.Repository
+	if sigRepo != nil {
+		sources = append(sources, sigRepo)
 	}
-	if sigRepo != "" {
-		ref, err := reference.Parse(sigRepo)
-		if err != nil || ref.Tag() != "" || ref.Digest() != "" {
-			return WithExitCode(ExitUndecided, fmt.Errorf("signature repository %q is not a repository name", sigRepo))
-		}
-		r := check.RepositoryOf(ref)
-		copts.SignatureRepository = &r
+	snap, err := policy.NewSnapshot([]*policy.Policy{policy.ForEveryImage("command-line", v, o.allPlatforms, sources...)}, policy.Config{})
+	if err != nil {
+		return WithExitCode(ExitUndecided, err)
 	}
-
 	ctx, cancel := context.WithTimeout(ctx, o.timeout)
 	defer cancel()
-	outcomes := make([]imageOutcome, len(refs))
-	var g errgroup.Group
-	g.SetLimit(8)
-	for i, ref := range refs {
-		g.Go(func() error {
-			outcomes[i] = verifyOne(ctx, rc, ref, p, copts)
-			return nil
-		})
+	decisions, err := (&check.Decider{Registry: rc}).Decide(ctx, check.Request{Snapshot: snap, Images: images})
+	if err != nil {
+		return WithExitCode(ExitUndecided, err)
 	}
-	_ = g.Wait()
+	outcomes := make([]imageOutcome, len(refs))
+	for i, d := range decisions {
+		outcomes[i] = outcomeOf(refs[i], d)
+	}
 
 	if err := o.print(stdout, outcomes); err != nil {
 		return WithExitCode(ExitUndecided, err)
@@ -286,18 +285,46 @@ func (o *verifyOptions) run(ctx context.Context, stdout io.Writer, images []stri
 	return nil
 }
 
+// signatureRepositoryOf is where --signature-repository (or
+// $COSIGN_REPOSITORY) says signatures are; nil for the image's own
+// repository.
+func (o *verifyOptions) signatureRepositoryOf() (*registry.Repository, error) {
+	sigRepo := o.signatureRepository
+	if sigRepo == "" {
+		sigRepo = os.Getenv("COSIGN_REPOSITORY")
+	}
+	if sigRepo == "" {
+		return nil, nil
+	}
+	ref, err := reference.Parse(sigRepo)
+	if err != nil || ref.Tag() != "" || ref.Digest() != "" {
+		return nil, fmt.Errorf("signature repository %q is not a repository name", sigRepo)
+	}
+	r := check.RepositoryOf(ref)
+	return &r, nil
+}
+
 // errSilent ends a command with an exit code after it has said everything.
 var errSilent = errors.New("")
 
-func verifyOne(ctx context.Context, rc *registry.Client, ref reference.Reference, p *verify.Compiled, opts check.Options) imageOutcome {
+// outcomeOf is what signet verify says of the decision d on ref, decided
+// with the one policy its flags make.
+func outcomeOf(ref reference.Reference, d check.Decision) imageOutcome {
 	oc := imageOutcome{Image: ref.String()}
-	img, res, err := check.FetchAndEvaluate(ctx, rc, ref, p, opts)
-	if err != nil {
-		oc.Decision, oc.Reason = "undecided", err.Error()
+	if len(d.Policies) != 1 {
+		// Not governed by the policy over every image: only an image that
+		// cannot be parsed, and those were refused already.
+		oc.Decision, oc.Reason = "undecided", strings.Join(d.Denials, "; ")
 		return oc
 	}
-	oc.Digest = img.Digest
-	oc.Result = &res
+	pd := d.Policies[0]
+	res := pd.Result
+	if res == nil {
+		oc.Decision, oc.Reason = "undecided", pd.Error
+		return oc
+	}
+	oc.Digest = d.Digest
+	oc.Result = res
 	switch {
 	case res.Verified:
 		oc.Decision = "verified"

@@ -166,6 +166,10 @@ type Verdict struct {
 	// Pin is true when a governing policy asks for the tag to be pinned to
 	// the verified digest.
 	Pin bool
+	// Undecided is true when every denial is a could-not-decide one (a
+	// policy whose onError is deny could not be decided): no policy refused
+	// the image, and trying again may admit it.
+	Undecided bool
 }
 
 // Combine applies the combination rules to the outcomes of every matching
@@ -177,6 +181,7 @@ type Verdict struct {
 // policy cannot admit what the cluster's unmatched rule refuses.
 func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Verdict {
 	v := Verdict{Allowed: true}
+	undecided := 0 // denials because a policy could not be decided
 	clusterMatched := false
 	for _, o := range outcomes {
 		clusterMatched = clusterMatched || o.Policy.Object.Kind != KindImagePolicy
@@ -227,6 +232,7 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 			default:
 				v.Allowed = false
 				v.Denials = append(v.Denials, msg)
+				undecided++
 			}
 		case o.Result == nil || !o.Result.Verified:
 			reason := "not verified"
@@ -244,6 +250,7 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 	}
 	if !v.Allowed {
 		v.Pin = false
+		v.Undecided = undecided == len(v.Denials)
 	}
 	return v
 }

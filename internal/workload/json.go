@@ -1,23 +1,10 @@
-package admission
+package workload
 
 import (
 	"encoding/json"
 	"errors"
 	"fmt"
-
-	"github.com/signet-dev/signet/internal/workload"
 )
-
-// rawObject is the admitted object's JSON as it appears in the request
-// body. It is a slice of that body, not a copy: the body outlives the
-// decision. Unmarshal hands it the bytes of a value it has already
-// validated (it checks the whole review before decoding any of it).
-type rawObject []byte
-
-func (o *rawObject) UnmarshalJSON(b []byte) error {
-	*o = b
-	return nil
-}
 
 // errNotObject: the request's object is not a JSON object.
 var errNotObject = errors.New("the object is not a JSON object")
@@ -36,7 +23,7 @@ var errTruncated = errors.New("the object's JSON ends early")
 // raw must be valid JSON (the review it came in was checked as a whole);
 // on anything else decodeObject returns an error or a partial result, and
 // never panics.
-func decodeObject(raw []byte, shape *workload.Shape) (map[string]any, error) {
+func decodeObject(raw []byte, shape *Shape) (map[string]any, error) {
 	i := skipSpace(raw, 0)
 	if i == len(raw) || hasLiteral(raw, i, "null") {
 		return nil, nil
@@ -50,7 +37,7 @@ func decodeObject(raw []byte, shape *workload.Shape) (map[string]any, error) {
 
 // decodeValue decodes the value at raw[i:] pruned to shape, and returns the
 // index just past it.
-func decodeValue(raw []byte, i int, shape *workload.Shape) (any, int, error) {
+func decodeValue(raw []byte, i int, shape *Shape) (any, int, error) {
 	if i >= len(raw) {
 		return nil, 0, errTruncated
 	}
@@ -77,7 +64,7 @@ func decodeValue(raw []byte, i int, shape *workload.Shape) (any, int, error) {
 
 // decodeMembers decodes the object at raw[i:], keeping the fields named in
 // fields.
-func decodeMembers(raw []byte, i int, fields map[string]*workload.Shape) (map[string]any, int, error) {
+func decodeMembers(raw []byte, i int, fields map[string]*Shape) (map[string]any, int, error) {
 	out := map[string]any{}
 	i++ // {
 	for {
@@ -120,7 +107,7 @@ func decodeMembers(raw []byte, i int, fields map[string]*workload.Shape) (map[st
 }
 
 // decodeElems decodes the array at raw[i:], each element pruned to elem.
-func decodeElems(raw []byte, i int, elem *workload.Shape) ([]any, int, error) {
+func decodeElems(raw []byte, i int, elem *Shape) ([]any, int, error) {
 	out := []any{}
 	i++ // [
 	for {

@@ -1,17 +1,14 @@
-package admission
+package workload
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/signet-dev/signet/internal/workload"
 )
 
 // ephemeralNamesShape keeps the names of a Pod's ephemeral containers.
-var ephemeralNamesShape = &workload.Shape{Fields: map[string]*workload.Shape{
-	"spec": {Fields: map[string]*workload.Shape{
-		"ephemeralContainers": {Elem: &workload.Shape{Fields: map[string]*workload.Shape{"name": nil}}},
+var ephemeralNamesShape = &Shape{Fields: map[string]*Shape{
+	"spec": {Fields: map[string]*Shape{
+		"ephemeralContainers": {Elem: &Shape{Fields: map[string]*Shape{"name": nil}}},
 	}},
 }}
 
@@ -32,20 +29,21 @@ func ephemeralNames(raw []byte) ([]string, error) {
 	return names, nil
 }
 
-// addedEphemeralContainers returns the indexes of the ephemeral containers
-// of the Pod object that oldObject does not have (by name, as the API server
-// compares them): through pods/ephemeralcontainers, those are the only
-// fields a patch may change. The API server drops every other change of
-// that subresource, and refuses a change to an ephemeral container that
-// already exists.
-func addedEphemeralContainers(object, oldObject []byte) (map[int]bool, error) {
+// AddedEphemeralContainers reports, for each image of the Pod object (a
+// request to pods/ephemeralcontainers, whose oldObject is the Pod before),
+// whether it is the image of an ephemeral container that oldObject does not
+// have (by name, as the API server compares them): through that
+// subresource, those are the only fields a patch may change. The API server
+// drops every other change of that subresource, and refuses a change to an
+// ephemeral container that already exists. The error is ErrMalformed.
+func AddedEphemeralContainers(object, oldObject []byte) (func(Image) bool, error) {
 	names, err := ephemeralNames(object)
 	if err != nil {
-		return nil, fmt.Errorf("the object: %w", err)
+		return nil, malformedf("the object: %w", err)
 	}
 	oldNames, err := ephemeralNames(oldObject)
 	if err != nil {
-		return nil, fmt.Errorf("the old object: %w", err)
+		return nil, malformedf("the old object: %w", err)
 	}
 	existing := make(map[string]bool, len(oldNames))
 	for _, n := range oldNames {
@@ -57,7 +55,10 @@ func addedEphemeralContainers(object, oldObject []byte) (map[int]bool, error) {
 			added[i] = true
 		}
 	}
-	return added, nil
+	return func(im Image) bool {
+		i, ok := ephemeralIndex(im.Pointer)
+		return ok && added[i]
+	}, nil
 }
 
 // ephemeralIndex returns the index of the ephemeral container whose image

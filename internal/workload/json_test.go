@@ -1,16 +1,14 @@
-package admission
+package workload
 
 import (
 	"encoding/json"
 	"reflect"
 	"testing"
-
-	"github.com/signet-dev/signet/internal/workload"
 )
 
 // fields is a shape keeping the named top-level fields whole.
-func fields(names ...string) *workload.Shape {
-	s := &workload.Shape{Fields: map[string]*workload.Shape{}}
+func fields(names ...string) *Shape {
+	s := &Shape{Fields: map[string]*Shape{}}
 	for _, n := range names {
 		s.Fields[n] = nil
 	}
@@ -18,14 +16,14 @@ func fields(names ...string) *workload.Shape {
 }
 
 func TestDecodeObject(t *testing.T) {
-	ex, err := workload.NewExtractor()
+	ex, err := NewExtractor()
 	if err != nil {
 		t.Fatal(err)
 	}
-	pod := ex.Shape(workload.Kind{Kind: "Pod"})
+	pod := ex.Shape(Kind{Kind: "Pod"})
 	for _, tc := range []struct {
 		name, raw string
-		shape     *workload.Shape
+		shape     *Shape
 		want      map[string]any
 		wantErr   bool
 	}{
@@ -72,7 +70,7 @@ func TestDecodeObject(t *testing.T) {
 
 // fuzzKinds are the kinds FuzzDecodeObject compares Images on: every shape
 // of pod spec path, a Crossplane package and a declared custom kind.
-var fuzzKinds = []workload.Kind{
+var fuzzKinds = []Kind{
 	{Kind: "Pod"}, {Kind: "PodTemplate"}, {Group: "apps", Kind: "Deployment"}, {Group: "batch", Kind: "CronJob"},
 	{Group: "pkg.crossplane.io", Kind: "Provider"}, {Group: "tekton.dev", Kind: "TaskRun"},
 }
@@ -96,7 +94,7 @@ func FuzzDecodeObject(f *testing.F) {
 	} {
 		f.Add([]byte(s))
 	}
-	ex, err := workload.NewExtractor(workload.Custom{Kind: workload.Kind{Group: "tekton.dev", Kind: "TaskRun"}, Paths: []string{"steps[].image", "spec.sidecar.image"}})
+	ex, err := NewExtractor(Custom{Kind: Kind{Group: "tekton.dev", Kind: "TaskRun"}, Paths: []string{"steps[].image", "spec.sidecar.image"}})
 	if err != nil {
 		f.Fatal(err)
 	}
