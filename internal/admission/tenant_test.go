@@ -31,7 +31,7 @@ func TestImagePolicyCannotLiftUnmatchedDeny(t *testing.T) {
 		{"allow", "registry.example.org/app:v1", true, ""},
 	} {
 		t.Run(tc.unmatched+" "+tc.image, func(t *testing.T) {
-			snap, err := policy.NewSnapshot([]*policy.Policy{cluster, tenant}, policy.Config{Unmatched: tc.unmatched})
+			snap, err := policy.NewSnapshot([]*policy.Policy{cluster, tenant}, policy.Config{Unmatched: policy.Action(tc.unmatched)})
 			if err != nil {
 				t.Fatal(err)
 			}

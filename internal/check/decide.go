@@ -39,7 +39,7 @@ type Decision struct {
 // PolicyDecision is one matching policy's outcome.
 type PolicyDecision struct {
 	Policy string         `json:"policy"`
-	Mode   string         `json:"mode"`
+	Mode   policy.Mode    `json:"mode"`
 	Result *verify.Result `json:"result,omitempty"`
 	// Error is why there is no result; Invalid says the policy itself is
 	// invalid (rather than signet not being able to decide).
@@ -258,7 +258,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	for i, p := range matched {
 		switch {
 		case p.Err != nil:
-		case p.Verifier.StaticOnly() && ref.Digest() == "" && p.Digest() != "pin":
+		case p.Verifier.StaticOnly() && ref.Digest() == "" && p.Digest() != policy.DigestPin:
 			// Nothing to fetch: static authorities decide alone.
 			r := p.Verifier.Verify(ctx, verify.Request{Image: ref})
 			results[i] = &r
@@ -343,7 +343,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 				}
 				opts.SourceClients[repo] = src
 			}
-			if p.Platforms() == "all" {
+			if p.Platforms() == policy.PlatformsAll {
 				opts.AllPlatforms = true
 			}
 		}
@@ -372,7 +372,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 				out := make([]verify.Result, len(missing))
 				for j, i := range missing {
 					p := matched[i]
-					if out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == "all"); !out[j].Verified {
+					if out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll); !out[j].Verified {
 						return false
 					}
 				}
@@ -389,7 +389,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			out = make([]verify.Result, len(missing))
 			for j, i := range missing {
 				p := matched[i]
-				out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == "all")
+				out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll)
 			}
 		}
 		for j, i := range missing {

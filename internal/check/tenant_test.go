@@ -28,7 +28,7 @@ func TestImagePoliciesOnlyAddRequirements(t *testing.T) {
 	const cases = 400
 	relaxed, deniedBefore := 0, 0
 	for i := range cases {
-		cfg := policy.Config{Unmatched: g.pick("deny", "warn", "allow"), NamespaceOptIn: g.r.IntN(4) == 0, TrustVersion: "t"}
+		cfg := policy.Config{Unmatched: policy.Action(g.pick("deny", "warn", "allow")), NamespaceOptIn: g.r.IntN(4) == 0, TrustVersion: "t"}
 		var cluster []*policy.Policy
 		for j := range g.r.IntN(3) {
 			cluster = append(cluster, g.compile(t, policy.KindClusterImagePolicy, "", fmt.Sprintf("c%d", j)))

@@ -80,9 +80,6 @@ func (o *policyExportOptions) Validate() error {
 	if o.to != formatContainersPolicy {
 		return fmt.Errorf("--to must be %s, not %q", formatContainersPolicy, o.to)
 	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
-	}
 	if err := policydir.CheckNamespace(o.namespace); err != nil {
 		return fmt.Errorf("--namespace: %w", err)
 	}

@@ -33,7 +33,7 @@ func newPolicyCommand() *cobra.Command {
 type policySetOptions struct {
 	paths       []string
 	trustedRoot string
-	unmatched   string
+	unmatched   policy.Action
 	excluded    []string
 	optIn       bool
 }
@@ -43,7 +43,7 @@ func (o *policySetOptions) addFlags(cmd *cobra.Command, withSettings bool) {
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
 	if withSettings {
 		f.StringArrayVar(&o.paths, "policy", nil, "policy file or directory (YAML or JSON; repeatable); Secrets named by key.secretRef may be in the same files")
-		f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
+		EnumVar(f, &o.unmatched, "unmatched", policy.ActionDeny, policy.ParseAction, "what happens to an image no policy selects: deny, warn or allow")
 		f.StringArrayVar(&o.excluded, "exclude-namespace", nil, "namespace that is never enforced (repeatable)")
 		f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
 	}
@@ -143,9 +143,6 @@ func (o *policyTestOptions) Validate() error {
 	}
 	if len(o.images) == 0 && len(o.resources) == 0 {
 		return errors.New("give at least one --image or --resource")
-	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
 	}
 	if err := ValidateCrossplaneRegistry(o.crossplaneRegistry); err != nil {
 		return err

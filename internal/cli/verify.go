@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/trust"
@@ -197,7 +198,7 @@ each other candidate failed.`,
 			}
 			if len(o.policies) > 0 {
 				pt := &policyTestOptions{
-					policySetOptions: policySetOptions{paths: o.policies, trustedRoot: o.trustedRoot, unmatched: "deny"},
+					policySetOptions: policySetOptions{paths: o.policies, trustedRoot: o.trustedRoot, unmatched: policy.ActionDeny},
 					images:           args, namespace: o.namespace, kind: "Pod", allowHTTP: o.allowHTTP, output: o.output, timeout: o.timeout,
 					crossplaneRegistry: workload.DefaultCrossplaneRegistry, // no --resource here: no Crossplane package to resolve
 				}

@@ -123,6 +123,7 @@ type Policy struct {
 	kinds    map[string]bool
 	// excludes are spec.excludeImages: matched images it does not govern.
 	excludes []*pattern
+	settings settings
 }
 
 // excluded reports whether spec.excludeImages removes the repository.
@@ -135,11 +136,14 @@ func (p *Policy) excluded(host string, segs []string) bool {
 	return false
 }
 
-// Mode, OnError, Digest and Platforms with their defaults applied.
-func (p *Policy) Mode() string      { return orDefault(p.Object.Spec.Mode, "enforce") }
-func (p *Policy) OnError() string   { return orDefault(p.Object.Spec.OnError, "deny") }
-func (p *Policy) Digest() string    { return orDefault(p.Object.Spec.Digest, "pin") }
-func (p *Policy) Platforms() string { return orDefault(p.Object.Spec.Platforms, "index") }
+// Mode, OnError, Digest, Platforms and SignedIdentity are the policy's
+// settings, defaults applied (a spelling CompileObject does not know makes
+// the policy invalid and leaves the default).
+func (p *Policy) Mode() Mode                            { return p.settings.mode }
+func (p *Policy) OnError() Action                       { return p.settings.onError }
+func (p *Policy) Digest() DigestRule                    { return p.settings.digest }
+func (p *Policy) Platforms() Platforms                  { return p.settings.platforms }
+func (p *Policy) SignedIdentity() verify.SignedIdentity { return p.settings.signedIdentity }
 
 func orDefault(s, d string) string {
 	if s == "" {
@@ -245,11 +249,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 		}
 		p.excludes = append(p.excludes, pats...)
 	}
-	c.enum("spec.mode", spec.Mode, "enforce", "warn")
-	c.enum("spec.onError", spec.OnError, "deny", "warn", "allow")
-	c.enum("spec.signedIdentity", spec.SignedIdentity, "off", "matchRepository", "matchExact", "matchRepoDigestOrExact")
-	c.enum("spec.platforms", spec.Platforms, "index", "all")
-	c.enum("spec.digest", spec.Digest, "pin", "require", "none")
+	p.settings = c.settings(spec.Mode, spec.OnError, spec.Digest, spec.Platforms, spec.SignedIdentity)
 	if spec.Match != nil {
 		if spec.Match.NamespaceSelector != nil {
 			ns := spec.Match.NamespaceSelector
@@ -271,15 +271,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 		}
 	}
 
-	vp := verify.Policy{Name: o.Name}
-	switch spec.SignedIdentity {
-	case "matchRepository":
-		vp.SignedIdentity = verify.MatchRepository
-	case "matchExact":
-		vp.SignedIdentity = verify.MatchExact
-	case "matchRepoDigestOrExact":
-		vp.SignedIdentity = verify.MatchRepoDigestOrExact
-	}
+	vp := verify.Policy{Name: o.Name, SignedIdentity: p.settings.signedIdentity}
 	if spec.Threshold != nil {
 		vp.Threshold = int(*spec.Threshold)
 		if vp.Threshold < 1 {
@@ -348,16 +340,12 @@ func (c *compiler) hash(o Object) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// enum checks a setting compiled into something other than a string (an
+// attestation's match); "" is allowed, as the default.
 func (c *compiler) enum(path, value string, allowed ...string) {
-	if value == "" {
-		return
+	if _, err := parseEnum(value, allowed...); err != nil {
+		c.fail(path, "%v", err)
 	}
-	for _, a := range allowed {
-		if value == a {
-			return
-		}
-	}
-	c.fail(path, "%q is not one of %s", value, strings.Join(allowed, ", "))
 }
 
 func (c *compiler) authority(path string, a v1alpha1.Authority, i int, o Object, r Resolver) (verify.Authority, bool) {

@@ -160,13 +160,19 @@ func TestCombine(t *testing.T) {
 	// A result whose attestation conditions stopped at the deadline.
 	stopped := &verify.Result{Err: verify.AsUndecided(fmt.Errorf("policy p: authority ci: attestation slsa: evaluating condition %q: %w", "c", context.DeadlineExceeded))}
 	pol := func(name, mode, onError, digest string) *Policy {
-		return &Policy{Object: Object{Kind: KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{Mode: mode, OnError: onError, Digest: digest}}}
+		c := &compiler{}
+		p := &Policy{Object: Object{Kind: KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{Mode: mode, OnError: onError, Digest: digest}}}
+		p.settings = c.settings(mode, onError, digest, "", "")
+		if len(c.errs) > 0 {
+			t.Fatalf("settings of %s: %v", name, c.errs[0])
+		}
+		return p
 	}
 	broken := pol("broken", "", "", "")
 	broken.Err = &InvalidError{Object: "ClusterImagePolicy broken", Errors: []*FieldError{{Path: "spec.images", Reason: "required"}}}
 	for _, tc := range []struct {
 		name      string
-		unmatched string
+		unmatched Action
 		hasDigest bool
 		outcomes  []Outcome
 		allowed   bool

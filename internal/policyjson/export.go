@@ -81,7 +81,7 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 		t.Kind = "Pod"
 	}
 	unmatched := reject
-	if o.Config.Unmatched == "allow" || o.Config.Unmatched == "warn" {
+	if o.Config.Unmatched == policy.ActionAllow || o.Config.Unmatched == policy.ActionWarn {
 		unmatched = accept
 	}
 	res := &Result{}

@@ -129,7 +129,7 @@ func TestExport(t *testing.T) {
 		name       string
 		namespace  string
 		labels     map[string]string
-		unmatched  string
+		unmatched  policy.Action
 		lossy      bool
 		docs       []string
 		want       map[string][]string

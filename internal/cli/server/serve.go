@@ -122,9 +122,6 @@ func (o *serveOptions) Validate() error {
 	if err := new(slog.Level).UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
-	}
 	if err := o.tuf.Validate(o.trustedRoot); err != nil {
 		return err
 	}
