@@ -136,5 +136,5 @@ func (g *policyGen) compile(t *testing.T, kind, namespace, name string) *policy.
 			spec.Match.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
 		}
 	}
-	return policy.CompileObject(policy.Object{Kind: kind, Namespace: namespace, Name: name, Spec: spec}, nil)
+	return policy.CompileObject(t.Context(), policy.Object{Kind: kind, Namespace: namespace, Name: name, Spec: spec}, nil)
 }

@@ -51,7 +51,7 @@ func (o *policySetOptions) addFlags(cmd *cobra.Command, withSettings bool) {
 
 // load reads and compiles the policies; invalid policies are returned in
 // the snapshot (they deny what they match) and listed in invalid.
-func (o *policySetOptions) load() (snap *policy.Snapshot, set *manifests.Set, invalid []*policy.InvalidError, err error) {
+func (o *policySetOptions) load(ctx context.Context) (snap *policy.Snapshot, set *manifests.Set, invalid []*policy.InvalidError, err error) {
 	if len(o.paths) == 0 {
 		return nil, nil, nil, errors.New("give at least one --policy file or directory")
 	}
@@ -73,7 +73,7 @@ func (o *policySetOptions) load() (snap *policy.Snapshot, set *manifests.Set, in
 	}}
 	var compiled []*policy.Policy
 	for _, obj := range set.Policies {
-		p := policy.CompileObject(obj, res)
+		p := policy.CompileObject(ctx, obj, res)
 		if p.Err != nil {
 			invalid = append(invalid, p.Err)
 		}
@@ -168,7 +168,7 @@ func (o *policyTestOptions) Validate() error {
 }
 
 func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
-	snap, _, invalid, err := o.load()
+	snap, _, invalid, err := o.load(ctx)
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
@@ -311,7 +311,7 @@ could not be read.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.paths = args
-			_, set, invalid, err := o.load()
+			_, set, invalid, err := o.load(cmd.Context())
 			if err != nil {
 				var pathErr *fs.PathError
 				if errors.As(err, &pathErr) {

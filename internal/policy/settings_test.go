@@ -58,7 +58,7 @@ func TestSettings(t *testing.T) {
 			spec := tc.spec
 			spec.Images = []v1alpha1.ImageMatcher{{Glob: "**"}}
 			spec.Authorities = []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
-			p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec}, nil)
+			p := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec}, nil)
 			err := ""
 			if p.Err != nil {
 				err = p.Err.Error()

@@ -1,6 +1,7 @@
 package policyjson
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -36,7 +37,7 @@ type authority struct {
 
 // requirements translates the policy's authorities into an AND of
 // requirements.
-func (c converter) requirements(p *policy.Policy, r policy.Resolver) []Requirement {
+func (c converter) requirements(ctx context.Context, p *policy.Policy, r policy.Resolver) []Requirement {
 	spec := p.Object.Spec
 	if p.Err != nil {
 		if p.Mode() == policy.ModeWarn {
@@ -54,7 +55,7 @@ func (c converter) requirements(p *policy.Policy, r policy.Resolver) []Requireme
 		c.issue("spec.digest", "the images it selects are rejected", "policy.json cannot require references by digest")
 		return []Requirement{reject}
 	}
-	auths, err := p.Authorities(r)
+	auths, err := p.Authorities(ctx, r)
 	if err != nil {
 		c.note("the policy no longer compiles (%v): the images it selects are rejected", err)
 		return []Requirement{reject}
