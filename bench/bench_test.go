@@ -379,7 +379,7 @@ func policyMatchScaling(tb testing.TB) Entry {
 		static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 		var ps []*policy.Policy
 		for i := range n {
-			ps = append(ps, policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
+			ps = append(ps, policy.CompileObject(tb.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
 				Images: []v1alpha1.ImageMatcher{{Glob: fmt.Sprintf("registry.example.org/team-%d/**", i)}}, Authorities: static,
 			}}, nil))
 		}

@@ -104,7 +104,7 @@ func (w *world) deploymentRequests(tb testing.TB) Entry {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: spec}, nil)
+	p := policy.CompileObject(ctx, policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: spec}, nil)
 	snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{})
 	if err != nil {
 		tb.Fatal(err)

@@ -39,7 +39,7 @@ func TestMain(m *testing.M) {
 	if n := os.Getenv(memoryChildEnv); n != "" {
 		results, err := strconv.Atoi(n)
 		if err == nil {
-			err = memoryChild(results, 10000, os.Stdout)
+			err = memoryChild(context.Background(), results, 10000, os.Stdout)
 		}
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
@@ -86,7 +86,7 @@ func residentMemory(tb testing.TB, full bool) Entry {
 	return newEntry(fmt.Sprintf("resident memory, %d cached results and 10,000 policies", r.Results), "MiB", r.RSSMiB, 200, "the budget (200 MiB)", 1)
 }
 
-func memoryChild(results, policies int, out io.Writer) error {
+func memoryChild(ctx context.Context, results, policies int, out io.Writer) error {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		return err
@@ -98,7 +98,7 @@ func memoryChild(results, policies int, out io.Writer) error {
 	pub := string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	var ps []*policy.Policy
 	for i := range policies {
-		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
+		p := policy.CompileObject(ctx, policy.Object{Kind: policy.KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
 			Images:      []v1alpha1.ImageMatcher{{Glob: fmt.Sprintf("registry.example.org/team-%d/**", i)}},
 			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: pub}}},
 		}}, nil)
@@ -131,7 +131,7 @@ func memoryChild(results, policies int, out io.Writer) error {
 				}
 				sum := sha256.Sum256([]byte(strconv.Itoa(i)))
 				image := fmt.Sprintf("registry.example.org/team-%d/app@sha256:%x", i%policies, sum)
-				ds, err := d.Decide(context.Background(), check.Request{Snapshot: snap, Target: policy.Target{Namespace: "default", Kind: "Pod"}, Images: []string{image}})
+				ds, err := d.Decide(ctx, check.Request{Snapshot: snap, Target: policy.Target{Namespace: "default", Kind: "Pod"}, Images: []string{image}})
 				if err != nil {
 					failed.Store(err.Error())
 				} else if !ds[0].Allowed {

@@ -39,7 +39,7 @@ func handler(t *testing.T, snap *policy.Snapshot) *Handler {
 
 func staticSnapshot(t *testing.T, action string) *policy.Snapshot {
 	t.Helper()
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "static-" + action, Spec: v1alpha1.ImagePolicySpec{
+	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "static-" + action, Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}, Digest: "none",
 		Authorities: []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: action, Message: "static says " + action}}},
 	}}, nil)
@@ -351,7 +351,7 @@ func TestObservedKindsAreBounded(t *testing.T) {
 // the denial names the reference as resolved.
 func TestCrossplanePackageWithoutRegistry(t *testing.T) {
 	static := func(name, glob, action string) *policy.Policy {
-		return policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{
+		return policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: glob}}, Digest: "none",
 			Authorities: []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: action, Message: name + " says " + action}}},
 		}}, nil)

@@ -18,7 +18,7 @@ import (
 func TestAdmissionDoesNotAllocatePerPolicy(t *testing.T) {
 	static := []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	snapshot := func(n int) *policy.Snapshot {
-		ps := []*policy.Policy{policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "team", Spec: v1alpha1.ImagePolicySpec{
+		ps := []*policy.Policy{policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "team", Spec: v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/team/**"}}, Digest: "none", Authorities: static,
 		}}, nil)}
 		for i := 1; i < n; i++ {
@@ -29,7 +29,7 @@ func TestAdmissionDoesNotAllocatePerPolicy(t *testing.T) {
 			case 1:
 				m = v1alpha1.ImageMatcher{Prefix: fmt.Sprintf("registry.example.org/group-%d", i)}
 			}
-			ps = append(ps, policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
+			ps = append(ps, policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
 				Images: []v1alpha1.ImageMatcher{m}, Digest: "none", Authorities: static,
 			}}, nil))
 		}

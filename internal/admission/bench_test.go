@@ -20,7 +20,7 @@ const benchPodReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionRev
 // BenchmarkValidate is the admission path without the network: decode,
 // images, policy match, decisions (static policies), encode.
 func BenchmarkValidate(b *testing.B) {
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "static", Spec: v1alpha1.ImagePolicySpec{
+	p := policy.CompileObject(b.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "static", Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}, Digest: "none",
 		Authorities: []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: "pass"}}},
 	}}, nil)

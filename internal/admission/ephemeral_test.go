@@ -41,7 +41,7 @@ func pinRegistry(t *testing.T) (snap *policy.Snapshot, tag, digest string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pin", Spec: v1alpha1.ImagePolicySpec{
+	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pin", Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: host + "/team/**"}}, Digest: "pin",
 		Authorities: []v1alpha1.Authority{{Name: "s", Static: &v1alpha1.StaticAuthority{Action: "pass"}}},
 	}}, nil)

@@ -18,7 +18,7 @@ import (
 func TestRefusalsSayWhy(t *testing.T) {
 	// A policy whose onError is deny, over a registry that answers 503.
 	unreachable := func(onError string) *Handler {
-		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
+		p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}, OnError: onError,
 			Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: ecKeyPEM}}},
 		}}, nil)

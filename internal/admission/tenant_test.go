@@ -12,11 +12,11 @@ import (
 // ImagePolicy selecting every image with a static pass leaves an image no
 // ClusterImagePolicy selects denied under --unmatched=deny (invariant 10).
 func TestImagePolicyCannotLiftUnmatchedDeny(t *testing.T) {
-	cluster := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "prod", Spec: v1alpha1.ImagePolicySpec{
+	cluster := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "prod", Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/prod/**"}}, Digest: "none",
 		Authorities: []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}},
 	}}, nil)
-	tenant := policy.CompileObject(policy.Object{Kind: policy.KindImagePolicy, Namespace: "default", Name: "mine", Spec: v1alpha1.ImagePolicySpec{
+	tenant := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindImagePolicy, Namespace: "default", Name: "mine", Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: "**"}}, Digest: "none",
 		Authorities: []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}},
 	}}, nil)
@@ -31,7 +31,7 @@ func TestImagePolicyCannotLiftUnmatchedDeny(t *testing.T) {
 		{"allow", "registry.example.org/app:v1", true, ""},
 	} {
 		t.Run(tc.unmatched+" "+tc.image, func(t *testing.T) {
-			snap, err := policy.NewSnapshot([]*policy.Policy{cluster, tenant}, policy.Config{Unmatched: tc.unmatched})
+			snap, err := policy.NewSnapshot([]*policy.Policy{cluster, tenant}, policy.Config{Unmatched: policy.Action(tc.unmatched)})
 			if err != nil {
 				t.Fatal(err)
 			}

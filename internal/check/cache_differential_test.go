@@ -68,7 +68,7 @@ func TestCacheNeverChangesADecision(t *testing.T) {
 	sign("a", reg.Repo("a"), img1, keyA)
 
 	snapshot := func(identity string) *policy.Snapshot {
-		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p-" + identity, Spec: v1alpha1.ImagePolicySpec{
+		p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p-" + identity, Spec: v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}}, SignedIdentity: identity, Digest: "none",
 			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: keyA.pem + keyB.pem}}},
 		}}, nil)

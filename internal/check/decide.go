@@ -41,7 +41,7 @@ type Decision struct {
 // PolicyDecision is one matching policy's outcome.
 type PolicyDecision struct {
 	Policy string         `json:"policy"`
-	Mode   string         `json:"mode"`
+	Mode   policy.Mode    `json:"mode"`
 	Result *verify.Result `json:"result,omitempty"`
 	// Error is why there is no result; Invalid says the policy itself is
 	// invalid (rather than signet not being able to decide).
@@ -313,7 +313,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	for i, p := range matched {
 		switch {
 		case p.Err != nil:
-		case p.Verifier.StaticOnly() && ref.Digest() == "" && p.Digest() != "pin":
+		case p.Verifier.StaticOnly() && ref.Digest() == "" && p.Digest() != policy.DigestPin:
 			// Nothing to fetch: static authorities decide alone.
 			r := p.Verifier.Verify(ctx, verify.Request{Image: ref})
 			results[i] = &r
@@ -399,7 +399,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 				}
 				opts.SourceClients[repo] = src
 			}
-			if p.Platforms() == "all" {
+			if p.Platforms() == policy.PlatformsAll {
 				opts.AllPlatforms = true
 			}
 			readsHome = readsHome || p.Verifier.ReadsImageRepository()
@@ -441,7 +441,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 				out := make([]verify.Result, len(missing))
 				for j, i := range missing {
 					p := matched[i]
-					if out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == "all"); !out[j].Verified {
+					if out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll); !out[j].Verified {
 						return false
 					}
 				}
@@ -458,7 +458,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			out = make([]verify.Result, len(missing))
 			for j, i := range missing {
 				p := matched[i]
-				out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == "all")
+				out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll)
 			}
 		}
 		for j, i := range missing {

@@ -1,6 +1,7 @@
 package check_test
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"os"
@@ -62,7 +63,7 @@ func keySnapshot(t *testing.T, host string, key *v1alpha1.KeyAuthority, r policy
 // snapshotOf is a snapshot of one ClusterImagePolicy, which must compile.
 func snapshotOf(t *testing.T, name string, spec v1alpha1.ImagePolicySpec, r policy.Resolver) *policy.Snapshot {
 	t.Helper()
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: spec}, r)
+	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: spec}, r)
 	if p.Err != nil {
 		t.Fatal(p.Err)
 	}
@@ -187,7 +188,7 @@ func TestDeciderSharesTagResolutions(t *testing.T) {
 	reg := harness.StartInProcessRegistry(t, true)
 	img := reg.PushRandomImage(t, "app", "v1")
 	// A static policy that pins: the tag must be resolved, nothing verified.
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pin", Spec: v1alpha1.ImagePolicySpec{
+	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pin", Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}}, Digest: "pin",
 		Authorities: []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}},
 	}}, nil)
@@ -297,7 +298,7 @@ func TestDeciderReadsAttestationsOnlyWhenAsked(t *testing.T) {
 			if tc.attest {
 				a.Attestations = []v1alpha1.Attestation{{PredicateType: "https://example.com/review/v1", Conditions: []string{"predicate.approved == true"}}}
 			}
-			p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: v1alpha1.ImagePolicySpec{
+			p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: v1alpha1.ImagePolicySpec{
 				Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}}, Authorities: []v1alpha1.Authority{a}}}, nil)
 			if p.Err != nil {
 				t.Fatal(p.Err)
@@ -441,8 +442,10 @@ func TestDeciderStopsWhenPoliciesPass(t *testing.T) {
 // secretResolver serves one Secret's keys.
 type secretResolver map[string][]byte
 
-func (r secretResolver) SecretKeys(string, string) (map[string][]byte, error) { return r, nil }
-func (r secretResolver) TrustedMaterial(string) (root.TrustedMaterial, error) {
+func (r secretResolver) SecretKeys(context.Context, string, string) (map[string][]byte, error) {
+	return r, nil
+}
+func (r secretResolver) TrustedMaterial(context.Context, string) (root.TrustedMaterial, error) {
 	return nil, errors.New("no trust roots here")
 }
 

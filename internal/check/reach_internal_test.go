@@ -28,7 +28,7 @@ func TestCachedOnlyMakesNoRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pass", Spec: v1alpha1.ImagePolicySpec{
+	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pass", Spec: v1alpha1.ImagePolicySpec{
 		Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
 		Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: testKeyPEM}}},
 	}}, nil)

@@ -28,7 +28,7 @@ func TestImagePoliciesOnlyAddRequirements(t *testing.T) {
 	const cases = 400
 	relaxed, deniedBefore := 0, 0
 	for i := range cases {
-		cfg := policy.Config{Unmatched: g.pick("deny", "warn", "allow"), NamespaceOptIn: g.r.IntN(4) == 0, TrustVersion: "t"}
+		cfg := policy.Config{Unmatched: policy.Action(g.pick("deny", "warn", "allow")), NamespaceOptIn: g.r.IntN(4) == 0, TrustVersion: "t"}
 		var cluster []*policy.Policy
 		for j := range g.r.IntN(3) {
 			cluster = append(cluster, g.compile(t, policy.KindClusterImagePolicy, "", fmt.Sprintf("c%d", j)))
@@ -137,5 +137,5 @@ func (g *policyGen) compile(t *testing.T, kind, namespace, name string) *policy.
 			spec.Match.NamespaceSelector = &metav1.LabelSelector{MatchLabels: map[string]string{"env": "prod"}}
 		}
 	}
-	return policy.CompileObject(policy.Object{Kind: kind, Namespace: namespace, Name: name, Spec: spec}, nil)
+	return policy.CompileObject(t.Context(), policy.Object{Kind: kind, Namespace: namespace, Name: name, Spec: spec}, nil)
 }

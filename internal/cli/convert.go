@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -66,15 +67,15 @@ Exit codes: 0 converted; 1 something cannot be expressed (without
 			if err := o.Validate(); err != nil {
 				return WithExitCode(ExitUndecided, err)
 			}
-			return o.run(args, cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return o.run(cmd.Context(), args, cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	o.addFlags(cmd)
 	return cmd
 }
 
-func (o *policyConvertOptions) run(files []string, stdout, stderr io.Writer) error {
-	res, err := convert.Convert(o.from, files, convert.Options{AllowLossy: o.allowLossy})
+func (o *policyConvertOptions) run(ctx context.Context, files []string, stdout, stderr io.Writer) error {
+	res, err := convert.Convert(ctx, o.from, files, convert.Options{AllowLossy: o.allowLossy})
 	if err != nil {
 		var refused *convert.RefusedError
 		if errors.As(err, &refused) {

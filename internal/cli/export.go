@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -63,7 +64,7 @@ Exit codes: 0 written; 1 refused (not expressible); 2 bad input.`,
 			if err := o.Validate(); err != nil {
 				return WithExitCode(ExitUndecided, err)
 			}
-			return o.run(cmd.OutOrStdout(), cmd.ErrOrStderr())
+			return o.run(cmd.Context(), cmd.OutOrStdout(), cmd.ErrOrStderr())
 		},
 	}
 	o.addFlags(cmd, true)
@@ -80,9 +81,6 @@ func (o *policyExportOptions) Validate() error {
 	if o.to != formatContainersPolicy {
 		return fmt.Errorf("--to must be %s, not %q", formatContainersPolicy, o.to)
 	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
-	}
 	if err := policydir.CheckNamespace(o.namespace); err != nil {
 		return fmt.Errorf("--namespace: %w", err)
 	}
@@ -97,8 +95,8 @@ func (o *policyExportOptions) Validate() error {
 	return nil
 }
 
-func (o *policyExportOptions) run(stdout, stderr io.Writer) error {
-	snap, set, invalid, err := o.load()
+func (o *policyExportOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
+	snap, set, invalid, err := o.load(ctx)
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
@@ -114,7 +112,7 @@ func (o *policyExportOptions) run(stdout, stderr io.Writer) error {
 		tr, err = LoadTrustedRoot(o.trustedRoot)
 		return tr, err
 	}}
-	out, err := policyjson.Export(snap.Policies(), policyjson.Options{
+	out, err := policyjson.Export(ctx, snap.Policies(), policyjson.Options{
 		Target:     policy.Target{Namespace: o.namespace, NamespaceLabels: o.labels, Kind: "Pod"},
 		Config:     snap.Config(),
 		Resolver:   res,

@@ -33,7 +33,7 @@ func newPolicyCommand() *cobra.Command {
 type policySetOptions struct {
 	paths       []string
 	trustedRoot string
-	unmatched   string
+	unmatched   policy.Action
 	excluded    []string
 	optIn       bool
 }
@@ -43,7 +43,7 @@ func (o *policySetOptions) addFlags(cmd *cobra.Command, withSettings bool) {
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
 	if withSettings {
 		f.StringArrayVar(&o.paths, "policy", nil, "policy file or directory (YAML or JSON; repeatable); Secrets named by key.secretRef may be in the same files")
-		f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
+		EnumVar(f, &o.unmatched, "unmatched", policy.ActionDeny, policy.ParseAction, "what happens to an image no policy selects: deny, warn or allow")
 		f.StringArrayVar(&o.excluded, "exclude-namespace", nil, "namespace that is never enforced (repeatable)")
 		f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
 	}
@@ -51,7 +51,7 @@ func (o *policySetOptions) addFlags(cmd *cobra.Command, withSettings bool) {
 
 // load reads and compiles the policies; invalid policies are returned in
 // the snapshot (they deny what they match) and listed in invalid.
-func (o *policySetOptions) load() (snap *policy.Snapshot, set *manifests.Set, invalid []*policy.InvalidError, err error) {
+func (o *policySetOptions) load(ctx context.Context) (snap *policy.Snapshot, set *manifests.Set, invalid []*policy.InvalidError, err error) {
 	if len(o.paths) == 0 {
 		return nil, nil, nil, errors.New("give at least one --policy file or directory")
 	}
@@ -73,7 +73,7 @@ func (o *policySetOptions) load() (snap *policy.Snapshot, set *manifests.Set, in
 	}}
 	var compiled []*policy.Policy
 	for _, obj := range set.Policies {
-		p := policy.CompileObject(obj, res)
+		p := policy.CompileObject(ctx, obj, res)
 		if p.Err != nil {
 			invalid = append(invalid, p.Err)
 		}
@@ -144,9 +144,6 @@ func (o *policyTestOptions) Validate() error {
 	if len(o.images) == 0 && len(o.resources) == 0 {
 		return errors.New("give at least one --image or --resource")
 	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
-	}
 	if err := ValidateCrossplaneRegistry(o.crossplaneRegistry); err != nil {
 		return err
 	}
@@ -171,7 +168,7 @@ func (o *policyTestOptions) Validate() error {
 }
 
 func (o *policyTestOptions) run(ctx context.Context, stdout, stderr io.Writer) error {
-	snap, _, invalid, err := o.load()
+	snap, _, invalid, err := o.load(ctx)
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
@@ -320,7 +317,7 @@ could not be read.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.paths = args
-			_, set, invalid, err := o.load()
+			_, set, invalid, err := o.load(cmd.Context())
 			if err != nil {
 				var pathErr *fs.PathError
 				if errors.As(err, &pathErr) {

@@ -99,6 +99,8 @@ stringData:
 	signet(t, append(base, "--unmatched", "warn", "--image", other.Tag)...).
 		want(t, ExitOK, "warning: "+other.Tag+" did not match any image policies")
 	signet(t, append(base, "--unmatched", "allow", "--image", other.Tag)...).want(t, ExitOK, "allowed")
+	signet(t, append(base, "--unmatched", "audit", "--image", other.Tag)...).
+		want(t, ExitUndecided, `invalid argument "audit" for "--unmatched" flag: "audit" is not one of deny, warn, allow`)
 
 	// The ImagePolicy adds a requirement in its namespace only.
 	signet(t, append(base, "--namespace", "payments", "--image", signed.Tag)...).

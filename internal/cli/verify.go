@@ -198,7 +198,7 @@ each other candidate failed.`,
 			}
 			if len(o.policies) > 0 {
 				pt := &policyTestOptions{
-					policySetOptions: policySetOptions{paths: o.policies, trustedRoot: o.trustedRoot, unmatched: "deny"},
+					policySetOptions: policySetOptions{paths: o.policies, trustedRoot: o.trustedRoot, unmatched: policy.ActionDeny},
 					images:           args, namespace: o.namespace, kind: "Pod", allowHTTP: o.allowHTTP, output: o.output, timeout: o.timeout,
 					crossplaneRegistry: workload.DefaultCrossplaneRegistry, // no --resource here: no Crossplane package to resolve
 				}

@@ -162,12 +162,13 @@ func (c *Controller) loop(ctx context.Context) {
 // resolver reads Secrets through the API (uncached: signet has no reason to
 // watch every Secret) and the default trust root.
 type resolver struct {
-	ctx context.Context
-	c   *Controller
+	c *Controller
 }
 
-func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
-	return ReadSecret(r.ctx, r.c.client, r.c.Namespace, namespace, name)
+var _ policy.Resolver = resolver{}
+
+func (r resolver) SecretKeys(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	return ReadSecret(ctx, r.c.client, r.c.Namespace, namespace, name)
 }
 
 // ReadSecret reads a Secret's data by name, uncached, from namespace (or
@@ -183,7 +184,7 @@ func ReadSecret(ctx context.Context, c client.Client, defaultNamespace, namespac
 	return s.Data, nil
 }
 
-func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+func (r resolver) TrustedMaterial(_ context.Context, name string) (root.TrustedMaterial, error) {
 	if name != "" {
 		return r.c.trustRoots.material(name)
 	}
@@ -212,12 +213,12 @@ func CompilePolicies(ctx context.Context, r client.Reader, res policy.Resolver) 
 	out := make([]CompiledPolicy, 0, len(cips.Items)+len(ips.Items))
 	for i := range cips.Items {
 		o := &cips.Items[i]
-		p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: o.Name, Spec: o.Spec}, res)
+		p := policy.CompileObject(ctx, policy.Object{Kind: policy.KindClusterImagePolicy, Name: o.Name, Spec: o.Spec}, res)
 		out = append(out, CompiledPolicy{o, &o.Status, p})
 	}
 	for i := range ips.Items {
 		o := &ips.Items[i]
-		p := policy.CompileObject(policy.Object{Kind: policy.KindImagePolicy, Name: o.Name, Namespace: o.Namespace, Spec: o.Spec}, res)
+		p := policy.CompileObject(ctx, policy.Object{Kind: policy.KindImagePolicy, Name: o.Name, Namespace: o.Namespace, Spec: o.Spec}, res)
 		out = append(out, CompiledPolicy{o, &o.Status, p})
 	}
 	return out, nil
@@ -238,7 +239,7 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	targets, err := CompilePolicies(ctx, c.cache, resolver{ctx: ctx, c: c})
+	targets, err := CompilePolicies(ctx, c.cache, resolver{c: c})
 	if err != nil {
 		return err
 	}

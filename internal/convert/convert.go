@@ -135,8 +135,9 @@ const MaxFileSize = manifests.MaxFileSize
 
 // Convert reads files in the given format and converts them. It returns a
 // *RefusedError when something cannot be expressed and opts.AllowLossy is
-// off; other errors mean the input could not be read.
-func Convert(format string, files []string, opts Options) (*Result, error) {
+// off; other errors mean the input could not be read. ctx bounds checking
+// the TrustRoots it emits (see selfCheck).
+func Convert(ctx context.Context, format string, files []string, opts Options) (*Result, error) {
 	var f *Format
 	for _, cand := range Formats() {
 		if cand.Name == format {
@@ -174,10 +175,10 @@ func Convert(format string, files []string, opts Options) (*Result, error) {
 	if len(docs) == 0 {
 		return nil, fmt.Errorf("no %s documents in %s", f.Name, strings.Join(files, ", "))
 	}
-	return c.run(f, docs)
+	return c.run(ctx, f, docs)
 }
 
-func (c *conv) run(f *Format, docs []manifests.Document) (*Result, error) {
+func (c *conv) run(ctx context.Context, f *Format, docs []manifests.Document) (*Result, error) {
 	f.convert(c, docs)
 	if c.fatal != nil {
 		return nil, c.fatal
@@ -189,7 +190,7 @@ func (c *conv) run(f *Format, docs []manifests.Document) (*Result, error) {
 		return c.res, errors.New("the sources hold no image policy to convert")
 	}
 	for _, o := range c.res.Objects {
-		if err := selfCheck(o); err != nil {
+		if err := selfCheck(ctx, o); err != nil {
 			return nil, err
 		}
 	}
@@ -215,7 +216,7 @@ func readFile(path string) ([]byte, error) {
 // selfCheck compiles the converted policy's patterns and settings the way
 // signet will, so a conversion never emits a policy signet rejects. Trust
 // material and Secrets are not resolved here (they are the cluster's).
-func selfCheck(o Object) error {
+func selfCheck(ctx context.Context, o Object) error {
 	var obj policy.Object
 	switch p := o.Policy.(type) {
 	case *v1alpha1.TrustRoot:
@@ -225,7 +226,7 @@ func selfCheck(o Object) error {
 		if p.Spec.Keys == nil {
 			return nil
 		}
-		if _, err := trustspec.Resolve(context.Background(), p.Spec); err != nil {
+		if _, err := trustspec.Resolve(ctx, p.Spec); err != nil {
 			return fmt.Errorf("%s: TrustRoot %s: %w", o.Source, p.Name, err)
 		}
 		return nil
@@ -237,7 +238,7 @@ func selfCheck(o Object) error {
 	// Only what needs no trust material: swap the authorities for static ones.
 	obj.Spec.Authorities = []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	obj.Spec.Threshold = nil
-	if p := policy.CompileObject(obj, nil); p.Err != nil {
+	if p := policy.CompileObject(ctx, obj, nil); p.Err != nil {
 		return fmt.Errorf("%s: internal error: the converted policy does not compile: %w", o.Source, p.Err)
 	}
 	return nil

@@ -199,7 +199,7 @@ func runCases(t *testing.T, w *world, cases []formatCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			file := w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".src", w.expand(tc.source))
-			res, err := convert.Convert(tc.format, []string{file}, convert.Options{AllowLossy: tc.lossy})
+			res, err := convert.Convert(t.Context(), tc.format, []string{file}, convert.Options{AllowLossy: tc.lossy})
 			if len(tc.refused) > 0 {
 				var refused *convert.RefusedError
 				if !errors.As(err, &refused) {

@@ -87,7 +87,7 @@ func signetMatches(t *testing.T, globs []string, image string) bool {
 	for _, g := range globs {
 		spec.Images = append(spec.Images, v1alpha1.ImageMatcher{Glob: g})
 	}
-	p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: spec}, nil)
+	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: spec}, nil)
 	if p.Err != nil {
 		t.Fatalf("globs %q do not compile: %v", globs, p.Err)
 	}
@@ -225,12 +225,12 @@ func FuzzPolicyJSON(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		for _, lossy := range []bool{false, true} {
 			c := newConv(Options{AllowLossy: lossy})
-			res, err := c.run(&policyJSONFormat, []manifests.Document{{Source: "policy.json", JSON: data}})
+			res, err := c.run(t.Context(), &policyJSONFormat, []manifests.Document{{Source: "policy.json", JSON: data}})
 			if err != nil {
 				continue
 			}
 			for _, o := range res.Objects {
-				if err := selfCheck(o); err != nil {
+				if err := selfCheck(t.Context(), o); err != nil {
 					t.Fatalf("%s: %v", data, err)
 				}
 			}
@@ -279,7 +279,7 @@ func TestExclusionTranslation(t *testing.T) {
 			for _, g := range exc {
 				spec.ExcludeImages = append(spec.ExcludeImages, v1alpha1.ImageMatcher{Glob: g})
 			}
-			p := policy.CompileObject(policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: spec}, nil)
+			p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: spec}, nil)
 			if p.Err != nil {
 				t.Fatal(p.Err)
 			}

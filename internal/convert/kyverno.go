@@ -9,6 +9,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/manifests"
+	"github.com/signet-dev/signet/internal/policy"
 )
 
 // Kyverno ClusterPolicy and Policy (kyverno.io/v1) verifyImages rules.
@@ -221,7 +222,7 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 	switch strings.ToLower(action) {
 	case "enforce":
 	case "audit":
-		spec.Mode = "warn"
+		spec.Mode = string(policy.ModeWarn)
 	default:
 		c.invalid(path+".failureAction", "%q is not Enforce or Audit", action)
 		return
@@ -283,9 +284,9 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 	switch {
 	case mutate:
 	case verifyDigest:
-		spec.Digest = "require"
+		spec.Digest = string(policy.DigestRequire)
 	default:
-		spec.Digest = "none"
+		spec.Digest = string(policy.DigestNone)
 	}
 	if v.Required != nil && !*v.Required {
 		c.note(path+".required", "false: signet verifies every selected image at admission (required only skips Kyverno's annotation check)")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/manifests"
+	"github.com/signet-dev/signet/internal/policy"
 )
 
 // sigstore policy-controller: ClusterImagePolicy, policy.sigstore.dev
@@ -148,7 +149,7 @@ func (c *conv) pcPolicy(p *pcPolicy) {
 	switch p.Spec.Mode {
 	case "", "enforce":
 	case "warn":
-		spec.Mode = "warn"
+		spec.Mode = string(policy.ModeWarn)
 	default:
 		c.invalid("spec.mode", "%q is not enforce or warn", p.Spec.Mode)
 	}

@@ -7,6 +7,7 @@ package manifests
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -281,13 +282,16 @@ type Resolver struct {
 	// Default returns the default trusted material (lazily: a policy with
 	// only insecure keys never needs it).
 	Default func() (root.TrustedMaterial, error)
-	// TrustRoot resolves a TrustRoot among the files (nil: named trust
-	// roots are refused). Each is resolved once per Set.
-	TrustRoot func(v1alpha1.TrustRootSpec) (root.TrustedMaterial, error)
+	// TrustRoot resolves a TrustRoot among the files within ctx (a remote
+	// one is fetched from its mirror; nil: named trust roots are refused).
+	// Each is resolved once per Set.
+	TrustRoot func(ctx context.Context, spec v1alpha1.TrustRootSpec) (root.TrustedMaterial, error)
 }
 
+var _ policy.Resolver = Resolver{}
+
 // SecretKeys implements policy.Resolver.
-func (r Resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
+func (r Resolver) SecretKeys(_ context.Context, namespace, name string) (map[string][]byte, error) {
 	if namespace == "" {
 		namespace = r.DefaultNamespace
 	}
@@ -311,7 +315,7 @@ func (r Resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 }
 
 // TrustedMaterial implements policy.Resolver.
-func (r Resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+func (r Resolver) TrustedMaterial(ctx context.Context, name string) (root.TrustedMaterial, error) {
 	if name == "" {
 		return r.Default()
 	}
@@ -327,7 +331,7 @@ func (r Resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	if res, ok := r.Set.trustMaterial[name]; ok {
 		return res.tm, res.err
 	}
-	tm, err := r.TrustRoot(spec)
+	tm, err := r.TrustRoot(ctx, spec)
 	if err != nil {
 		err = fmt.Errorf("TrustRoot %s: %w", name, err)
 	}

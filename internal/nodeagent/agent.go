@@ -166,7 +166,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	if err := a.cache.List(ctx, &nss); err != nil {
 		return err
 	}
-	res := resolver{ctx: ctx, a: a}
+	res := resolver{a: a}
 	cps, err := controller.CompilePolicies(ctx, a.cache, res)
 	if err != nil {
 		return err
@@ -183,7 +183,7 @@ func (a *Agent) sync(ctx context.Context) error {
 		if ns.DeletionTimestamp != nil {
 			continue // terminating: its pods are going away; its file goes too
 		}
-		file, regs, err := a.export(compiled, ns, res)
+		file, regs, err := a.export(ctx, compiled, ns, res)
 		if err != nil {
 			return err
 		}
@@ -224,8 +224,8 @@ func (a *Agent) sync(ctx context.Context) error {
 
 // export renders one namespace's file: the exact export, or the
 // fail-closed one with a log line saying why.
-func (a *Agent) export(compiled []*policy.Policy, ns corev1.Namespace, res policy.Resolver) ([]byte, policyjson.Registries, error) {
-	out, err := policyjson.Export(compiled, policyjson.Options{
+func (a *Agent) export(ctx context.Context, compiled []*policy.Policy, ns corev1.Namespace, res policy.Resolver) ([]byte, policyjson.Registries, error) {
+	out, err := policyjson.Export(ctx, compiled, policyjson.Options{
 		Target:     policy.Target{Namespace: ns.Name, NamespaceLabels: ns.Labels, Kind: "Pod"},
 		Config:     a.Config,
 		Resolver:   res,
@@ -252,12 +252,13 @@ func (a *Agent) export(compiled []*policy.Policy, ns corev1.Namespace, res polic
 // resolver reads Secrets through the API (uncached: the agent has no
 // reason to watch Secrets) and the default trust root.
 type resolver struct {
-	ctx context.Context
-	a   *Agent
+	a *Agent
 }
 
-func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) {
-	return controller.ReadSecret(r.ctx, r.a.client, r.a.Namespace, namespace, name)
+var _ policy.Resolver = resolver{}
+
+func (r resolver) SecretKeys(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	return controller.ReadSecret(ctx, r.a.client, r.a.Namespace, namespace, name)
 }
 
 // TrustedMaterial resolves the default root, or a TrustRoot read through
@@ -268,7 +269,7 @@ func (r resolver) SecretKeys(namespace, name string) (map[string][]byte, error) 
 // remote TrustRoot is read from the state signet serve's leader saves of
 // it (controller.SavedRemote), verified from its initial root; until that
 // exists, policies naming it fail closed on the node.
-func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+func (r resolver) TrustedMaterial(ctx context.Context, name string) (root.TrustedMaterial, error) {
 	if name == "" {
 		if r.a.Trust == nil {
 			return nil, errors.New("no default trust root")
@@ -276,7 +277,7 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 		return r.a.Trust()
 	}
 	var tr v1alpha1.TrustRoot
-	if err := r.a.client.Get(r.ctx, client.ObjectKey{Name: name}, &tr); err != nil {
+	if err := r.a.client.Get(ctx, client.ObjectKey{Name: name}, &tr); err != nil {
 		return nil, fmt.Errorf("reading the TrustRoot %s: %w", name, err)
 	}
 	spec := tr.Spec
@@ -284,7 +285,7 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	what := "TrustRoot " + name
 	switch {
 	case spec.Remote != nil:
-		saved, cmVersion, err := controller.SavedRemote(r.ctx, r.a.client, r.a.Namespace, &tr)
+		saved, cmVersion, err := controller.SavedRemote(ctx, r.a.client, r.a.Namespace, &tr)
 		if err != nil {
 			return nil, err
 		}
@@ -294,7 +295,7 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	case spec.TrustedRoot != nil && spec.TrustedRoot.ConfigMapRef != nil:
 		ref := spec.TrustedRoot.ConfigMapRef
 		var cm corev1.ConfigMap
-		if err := r.a.client.Get(r.ctx, client.ObjectKey{Namespace: r.a.Namespace, Name: ref.Name}, &cm); err != nil {
+		if err := r.a.client.Get(ctx, client.ObjectKey{Namespace: r.a.Namespace, Name: ref.Name}, &cm); err != nil {
 			return nil, fmt.Errorf("TrustRoot %s: reading the ConfigMap %s/%s: %w", name, r.a.Namespace, ref.Name, err)
 		}
 		key := ref.Key
@@ -313,7 +314,7 @@ func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
 	if c, ok := r.a.trustCache[name]; ok && c.version == version {
 		return c.material, nil
 	}
-	m, err := trustspec.Resolve(r.ctx, spec)
+	m, err := trustspec.Resolve(ctx, spec)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", what, err)
 	}

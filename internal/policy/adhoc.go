@@ -15,10 +15,11 @@ import (
 // also requires every platform manifest of an index to pass. It neither
 // pins nor requires digests.
 func ForEveryImage(name string, v *verify.Compiled, allPlatforms bool, sources ...*registry.Repository) *Policy {
-	spec := v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "**"}}, Digest: "none", Platforms: "index"}
+	set := settings{mode: ModeEnforce, onError: ActionDeny, digest: DigestNone, platforms: PlatformsIndex, signedIdentity: verify.SignedIdentityOff}
 	if allPlatforms {
-		spec.Platforms = "all"
+		set.platforms = PlatformsAll
 	}
+	spec := v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "**"}}, Digest: string(set.digest), Platforms: string(set.platforms)}
 	pats, err := compilePatterns("**", true)
 	if err != nil {
 		panic("policy: the pattern ** does not compile: " + err.Error())
@@ -29,6 +30,7 @@ func ForEveryImage(name string, v *verify.Compiled, allPlatforms bool, sources .
 	return &Policy{
 		Object:   Object{Kind: KindClusterImagePolicy, Name: name, Spec: spec},
 		patterns: pats,
+		settings: set,
 		Verifier: v,
 		Sources:  sources,
 		Hash:     "adhoc:" + strconv.FormatUint(adhocPolicies.Add(1), 10) + ":" + name,

@@ -14,7 +14,7 @@ func snapshotOfSize(tb testing.TB, n int) *Snapshot {
 	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	var ps []*Policy
 	for i := range n {
-		ps = append(ps, CompileObject(Object{Kind: KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
+		ps = append(ps, CompileObject(tb.Context(), Object{Kind: KindClusterImagePolicy, Name: fmt.Sprintf("p%d", i), Spec: v1alpha1.ImagePolicySpec{
 			Images:      []v1alpha1.ImageMatcher{{Glob: fmt.Sprintf("registry.example.org/team-%d/**", i)}},
 			Authorities: static,
 		}}, nil))

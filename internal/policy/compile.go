@@ -10,6 +10,7 @@
 package policy
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -48,13 +49,14 @@ func (o Object) ID() string {
 	return o.Kind + " " + o.Name
 }
 
-// Resolver supplies what policies refer to by name.
+// Resolver supplies what policies refer to by name. Its methods may read
+// the API server, files or the network: ctx bounds them.
 type Resolver interface {
 	// SecretKeys returns the values of a Secret's keys (for key.secretRef).
-	SecretKeys(namespace, name string) (map[string][]byte, error)
+	SecretKeys(ctx context.Context, namespace, name string) (map[string][]byte, error)
 	// TrustedMaterial returns a TrustRoot's material; "" is the default
 	// (the embedded public-good root unless configured otherwise).
-	TrustedMaterial(name string) (root.TrustedMaterial, error)
+	TrustedMaterial(ctx context.Context, name string) (root.TrustedMaterial, error)
 }
 
 // VersionedMaterial is trusted material that names its version (e.g. the
@@ -123,6 +125,7 @@ type Policy struct {
 	kinds    map[string]bool
 	// excludes are spec.excludeImages: matched images it does not govern.
 	excludes []*pattern
+	settings settings
 }
 
 // excluded reports whether spec.excludeImages removes the repository.
@@ -135,11 +138,14 @@ func (p *Policy) excluded(host string, segs []string) bool {
 	return false
 }
 
-// Mode, OnError, Digest and Platforms with their defaults applied.
-func (p *Policy) Mode() string      { return orDefault(p.Object.Spec.Mode, "enforce") }
-func (p *Policy) OnError() string   { return orDefault(p.Object.Spec.OnError, "deny") }
-func (p *Policy) Digest() string    { return orDefault(p.Object.Spec.Digest, "pin") }
-func (p *Policy) Platforms() string { return orDefault(p.Object.Spec.Platforms, "index") }
+// Mode, OnError, Digest, Platforms and SignedIdentity are the policy's
+// settings, defaults applied (a spelling CompileObject does not know makes
+// the policy invalid and leaves the default).
+func (p *Policy) Mode() Mode                            { return p.settings.mode }
+func (p *Policy) OnError() Action                       { return p.settings.onError }
+func (p *Policy) Digest() DigestRule                    { return p.settings.digest }
+func (p *Policy) Platforms() Platforms                  { return p.settings.platforms }
+func (p *Policy) SignedIdentity() verify.SignedIdentity { return p.settings.signedIdentity }
 
 func orDefault(s, d string) string {
 	if s == "" {
@@ -171,10 +177,12 @@ func (c *compiler) patternError(path, text string, err error) {
 	c.fail(path, "%q: %v", text, err)
 }
 
-// CompileObject compiles one policy object. A policy that does not compile
-// is returned with Err set, and still matches the images it can select, so
-// they are denied rather than silently ungoverned.
-func CompileObject(o Object, r Resolver) *Policy {
+// CompileObject compiles one policy object, reading the Secrets and trust
+// material it names through r (nil: none are available) within ctx. A
+// policy that does not compile is returned with Err set, and still matches
+// the images it can select, so they are denied rather than silently
+// ungoverned.
+func CompileObject(ctx context.Context, o Object, r Resolver) *Policy {
 	p := &Policy{Object: o}
 	c := &compiler{}
 	spec := o.Spec
@@ -245,11 +253,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 		}
 		p.excludes = append(p.excludes, pats...)
 	}
-	c.enum("spec.mode", spec.Mode, "enforce", "warn")
-	c.enum("spec.onError", spec.OnError, "deny", "warn", "allow")
-	c.enum("spec.signedIdentity", spec.SignedIdentity, "off", "matchRepository", "matchExact", "matchRepoDigestOrExact")
-	c.enum("spec.platforms", spec.Platforms, "index", "all")
-	c.enum("spec.digest", spec.Digest, "pin", "require", "none")
+	p.settings = c.settings(spec.Mode, spec.OnError, spec.Digest, spec.Platforms, spec.SignedIdentity)
 	if spec.Match != nil {
 		if spec.Match.NamespaceSelector != nil {
 			ns := spec.Match.NamespaceSelector
@@ -271,15 +275,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 		}
 	}
 
-	vp := verify.Policy{Name: o.Name}
-	switch spec.SignedIdentity {
-	case "matchRepository":
-		vp.SignedIdentity = verify.MatchRepository
-	case "matchExact":
-		vp.SignedIdentity = verify.MatchExact
-	case "matchRepoDigestOrExact":
-		vp.SignedIdentity = verify.MatchRepoDigestOrExact
-	}
+	vp := verify.Policy{Name: o.Name, SignedIdentity: p.settings.signedIdentity}
 	if spec.Threshold != nil {
 		vp.Threshold = int(*spec.Threshold)
 		if vp.Threshold < 1 {
@@ -295,7 +291,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 	names := map[string]bool{}
 	for i, a := range spec.Authorities {
 		path := fmt.Sprintf("spec.authorities[%d]", i)
-		va, ok := c.authority(path, a, i, o, r)
+		va, ok := c.authority(ctx, path, a, i, o, r)
 		if !ok {
 			continue
 		}
@@ -307,7 +303,7 @@ func CompileObject(o Object, r Resolver) *Policy {
 			sources[va.SignatureRepository.String()] = true
 			p.Sources = append(p.Sources, va.SignatureRepository)
 		}
-		if secrets := c.signaturePullSecrets(path+".source", a.Source, va.SignatureRepository, o, r); len(secrets) > 0 {
+		if secrets := c.signaturePullSecrets(ctx, path+".source", a.Source, va.SignatureRepository, o, r); len(secrets) > 0 {
 			if p.SourceSecrets == nil {
 				p.SourceSecrets = map[registry.Repository][]map[string][]byte{}
 			}
@@ -348,19 +344,15 @@ func (c *compiler) hash(o Object) string {
 	return hex.EncodeToString(sum[:16])
 }
 
+// enum checks a setting compiled into something other than a string (an
+// attestation's match); "" is allowed, as the default.
 func (c *compiler) enum(path, value string, allowed ...string) {
-	if value == "" {
-		return
+	if _, err := parseEnum(value, allowed...); err != nil {
+		c.fail(path, "%v", err)
 	}
-	for _, a := range allowed {
-		if value == a {
-			return
-		}
-	}
-	c.fail(path, "%q is not one of %s", value, strings.Join(allowed, ", "))
 }
 
-func (c *compiler) authority(path string, a v1alpha1.Authority, i int, o Object, r Resolver) (verify.Authority, bool) {
+func (c *compiler) authority(ctx context.Context, path string, a v1alpha1.Authority, i int, o Object, r Resolver) (verify.Authority, bool) {
 	before := len(c.errs)
 	va := verify.Authority{Name: a.Name, InsecureIgnoreTlog: a.InsecureIgnoreTlog, InsecureIgnoreSCT: a.InsecureIgnoreSCT}
 	if va.Name == "" {
@@ -378,9 +370,9 @@ func (c *compiler) authority(path string, a v1alpha1.Authority, i int, o Object,
 	}
 	switch {
 	case a.Key != nil:
-		va.Keys = c.keys(path+".key", a.Key, o, r)
+		va.Keys = c.keys(ctx, path+".key", a.Key, o, r)
 		if !a.InsecureIgnoreTlog {
-			va.TrustedMaterial = c.trust(path+".key.trustRootRef", a.Key.TrustRootRef, r)
+			va.TrustedMaterial = c.trust(ctx, path+".key.trustRootRef", a.Key.TrustRootRef, r)
 		}
 	case a.Keyless != nil:
 		if a.InsecureIgnoreTlog {
@@ -395,7 +387,7 @@ func (c *compiler) authority(path string, a v1alpha1.Authority, i int, o Object,
 			c.identity(ipath, vid)
 			va.Keyless = appendIdentity(va.Keyless, vid)
 		}
-		va.TrustedMaterial = c.trust(path+".keyless.trustRootRef", a.Keyless.TrustRootRef, r)
+		va.TrustedMaterial = c.trust(ctx, path+".keyless.trustRootRef", a.Keyless.TrustRootRef, r)
 	case a.Static != nil:
 		switch a.Static.Action {
 		case "pass":
@@ -454,12 +446,12 @@ func (c *compiler) identity(path string, id verify.Identity) {
 	}
 }
 
-func (c *compiler) trust(path, name string, r Resolver) root.TrustedMaterial {
+func (c *compiler) trust(ctx context.Context, path, name string, r Resolver) root.TrustedMaterial {
 	if r == nil {
 		c.fail(path, "no trust roots are available")
 		return nil
 	}
-	tm, err := r.TrustedMaterial(name)
+	tm, err := r.TrustedMaterial(ctx, name)
 	if err != nil {
 		c.fail(path, "%v", err)
 		return nil

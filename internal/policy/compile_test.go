@@ -54,14 +54,14 @@ type fakeResolver struct {
 	roots   map[string]bool
 }
 
-func (r fakeResolver) SecretKeys(ns, name string) (map[string][]byte, error) {
+func (r fakeResolver) SecretKeys(_ context.Context, ns, name string) (map[string][]byte, error) {
 	if v, ok := r.secrets[ns+"/"+name]; ok {
 		return v, nil
 	}
 	return nil, errors.New("Secret " + ns + "/" + name + " not found")
 }
 
-func (r fakeResolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+func (r fakeResolver) TrustedMaterial(_ context.Context, name string) (root.TrustedMaterial, error) {
 	if name == "" || r.roots[name] {
 		return &root.BaseTrustedMaterial{}, nil
 	}
@@ -120,7 +120,7 @@ func TestCompileValidation(t *testing.T) {
 		{"bad selector", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{keyAuth}, Match: &v1alpha1.MatchResources{NamespaceSelector: selectorWith("env", "Among")}}, []string{"spec.match.namespaceSelector", `unknown operator "Among"`}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, res)
+			p := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, res)
 			if len(tc.want) == 0 {
 				if p.Err != nil {
 					t.Fatalf("want valid, got %v", p.Err)
@@ -160,13 +160,19 @@ func TestCombine(t *testing.T) {
 	// A result whose attestation conditions stopped at the deadline.
 	stopped := &verify.Result{Err: verify.AsUndecided(fmt.Errorf("policy p: authority ci: attestation slsa: evaluating condition %q: %w", "c", context.DeadlineExceeded))}
 	pol := func(name, mode, onError, digest string) *Policy {
-		return &Policy{Object: Object{Kind: KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{Mode: mode, OnError: onError, Digest: digest}}}
+		c := &compiler{}
+		p := &Policy{Object: Object{Kind: KindClusterImagePolicy, Name: name, Spec: v1alpha1.ImagePolicySpec{Mode: mode, OnError: onError, Digest: digest}}}
+		p.settings = c.settings(mode, onError, digest, "", "")
+		if len(c.errs) > 0 {
+			t.Fatalf("settings of %s: %v", name, c.errs[0])
+		}
+		return p
 	}
 	broken := pol("broken", "", "", "")
 	broken.Err = &InvalidError{Object: "ClusterImagePolicy broken", Errors: []*FieldError{{Path: "spec.images", Reason: "required"}}}
 	for _, tc := range []struct {
 		name      string
-		unmatched string
+		unmatched Action
 		hasDigest bool
 		outcomes  []Outcome
 		allowed   bool
@@ -269,14 +275,14 @@ func TestSignaturePullSecrets(t *testing.T) {
 	}
 	sigRepo := registry.Repository{Host: "sigs.example.org", Path: "acme/sigs"}
 
-	p := CompileObject(Object{Kind: "ClusterImagePolicy", Name: "c", Spec: spec("sigs.example.org/acme/sigs", "reader")}, res)
+	p := CompileObject(t.Context(), Object{Kind: "ClusterImagePolicy", Name: "c", Spec: spec("sigs.example.org/acme/sigs", "reader")}, res)
 	if p.Err != nil {
 		t.Fatal(p.Err)
 	}
 	if got := p.SourceSecrets[sigRepo]; len(got) != 1 || string(got[0][".dockerconfigjson"]) != string(dockercfg[".dockerconfigjson"]) {
 		t.Errorf("cluster policy: source secrets %v, want signet's reader", p.SourceSecrets)
 	}
-	p = CompileObject(Object{Kind: "ImagePolicy", Namespace: "team-a", Name: "n", Spec: spec("sigs.example.org/acme/sigs", "reader")}, res)
+	p = CompileObject(t.Context(), Object{Kind: "ImagePolicy", Namespace: "team-a", Name: "n", Spec: spec("sigs.example.org/acme/sigs", "reader")}, res)
 	if p.Err != nil {
 		t.Fatal(p.Err)
 	}
@@ -284,7 +290,7 @@ func TestSignaturePullSecrets(t *testing.T) {
 		t.Errorf("namespaced policy: source secrets %v, want team-a's own reader", p.SourceSecrets)
 	}
 	// A namespaced policy never reaches another namespace's Secrets.
-	p = CompileObject(Object{Kind: "ImagePolicy", Namespace: "team-a", Name: "n", Spec: spec("sigs.example.org/acme/sigs", "unused")}, res)
+	p = CompileObject(t.Context(), Object{Kind: "ImagePolicy", Namespace: "team-a", Name: "n", Spec: spec("sigs.example.org/acme/sigs", "unused")}, res)
 	if p.Err == nil || !strings.Contains(p.Err.Error(), "spec.authorities[0].source.signaturePullSecrets[0]: Secret team-a/unused not found") {
 		t.Errorf("other namespace's secret: %v", p.Err)
 	}
@@ -296,7 +302,7 @@ func TestSignaturePullSecrets(t *testing.T) {
 		{"sigs.example.org/acme/sigs", "empty-config", "spec.authorities[0].source.signaturePullSecrets[0]: Secret empty-config holds no registry credentials"},
 		{"sigs.example.org/acme/sigs", "malformed-cfg", "spec.authorities[0].source.signaturePullSecrets[0]: Secret malformed-cfg: pull secret 1: .dockerconfigjson"},
 	} {
-		p := CompileObject(Object{Kind: "ClusterImagePolicy", Name: "c", Spec: spec(tc.oci, tc.secret)}, res)
+		p := CompileObject(t.Context(), Object{Kind: "ClusterImagePolicy", Name: "c", Spec: spec(tc.oci, tc.secret)}, res)
 		if p.Err == nil || !strings.Contains(p.Err.Error(), tc.want) {
 			t.Errorf("oci %q secret %q: %v, want %q", tc.oci, tc.secret, p.Err, tc.want)
 		}
@@ -311,7 +317,7 @@ func TestHashFollowsSecretKeys(t *testing.T) {
 		Authorities: []v1alpha1.Authority{{Name: "ci", Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet"}}}}}
 	hash := func(key string) string {
 		t.Helper()
-		p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec},
+		p := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec},
 			fakeResolver{secrets: map[string]map[string][]byte{"signet/keys": {"cosign.pub": []byte(key)}}})
 		if p.Err != nil {
 			t.Fatal(p.Err)
@@ -329,11 +335,11 @@ func TestHashFollowsSecretKeys(t *testing.T) {
 // versionedResolver serves every trust root at one version.
 type versionedResolver struct{ version string }
 
-func (versionedResolver) SecretKeys(string, string) (map[string][]byte, error) {
+func (versionedResolver) SecretKeys(context.Context, string, string) (map[string][]byte, error) {
 	return nil, errors.New("no Secrets here")
 }
 
-func (r versionedResolver) TrustedMaterial(string) (root.TrustedMaterial, error) {
+func (r versionedResolver) TrustedMaterial(context.Context, string) (root.TrustedMaterial, error) {
 	return WithVersion(&root.BaseTrustedMaterial{}, r.version), nil
 }
 
@@ -348,7 +354,7 @@ func TestHashFollowsTrustMaterial(t *testing.T) {
 	keyOnly := v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: pemKey(t)}}}}
 	hash := func(spec v1alpha1.ImagePolicySpec, version string) string {
 		t.Helper()
-		p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec}, versionedResolver{version})
+		p := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec}, versionedResolver{version})
 		if p.Err != nil {
 			t.Fatal(p.Err)
 		}
@@ -399,7 +405,7 @@ func TestImagePolicyKeySecretsStayInTheirNamespace(t *testing.T) {
 			`spec.authorities[0].key.secretRef.key: Secret tokens has no key "cosign.pub"`, []string{"registry-token", "hunter2"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := CompileObject(Object{Kind: KindImagePolicy, Namespace: "team-a", Name: "n", Spec: spec(tc.ref)}, res)
+			p := CompileObject(t.Context(), Object{Kind: KindImagePolicy, Namespace: "team-a", Name: "n", Spec: spec(tc.ref)}, res)
 			if tc.want == "" {
 				if p.Err != nil {
 					t.Fatalf("want a valid policy, got %v", p.Err)
@@ -417,7 +423,7 @@ func TestImagePolicyKeySecretsStayInTheirNamespace(t *testing.T) {
 		})
 	}
 	// A ClusterImagePolicy still reads where it says.
-	p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.SecretReference{Name: "keys", Namespace: "team-b", Key: "cosign.pub"})}, res)
+	p := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.SecretReference{Name: "keys", Namespace: "team-b", Key: "cosign.pub"})}, res)
 	if p.Err != nil {
 		t.Fatalf("cluster policy reading team-b/keys: %v", p.Err)
 	}

@@ -1,8 +1,10 @@
 package policy
 
 import (
+	"context"
 	"fmt"
 
+	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -30,11 +32,23 @@ type Pattern struct {
 // Patterns returns the policy's image patterns that compile, normalized as
 // Match uses them. Patterns that do not compile are in Err.
 func (p *Policy) Patterns() []Pattern {
+	return patternsOf("spec.images", p.Object.Spec.Images)
+}
+
+// Exclusions returns the patterns of spec.excludeImages that compile, as
+// Patterns does for spec.images.
+func (p *Policy) Exclusions() []Pattern {
+	return patternsOf("spec.excludeImages", p.Object.Spec.ExcludeImages)
+}
+
+// patternsOf returns the patterns of the list at path (spec.images) that
+// compile.
+func patternsOf(path string, ms []v1alpha1.ImageMatcher) []Pattern {
 	var out []Pattern
-	for i, m := range p.Object.Spec.Images {
-		text, glob, field := m.Prefix, false, fmt.Sprintf("spec.images[%d].prefix", i)
+	for i, m := range ms {
+		text, glob, field := m.Prefix, false, fmt.Sprintf("%s[%d].prefix", path, i)
 		if m.Glob != "" {
-			text, glob, field = m.Glob, true, fmt.Sprintf("spec.images[%d].glob", i)
+			text, glob, field = m.Glob, true, fmt.Sprintf("%s[%d].glob", path, i)
 		}
 		if (m.Glob != "") == (m.Prefix != "") {
 			continue
@@ -68,19 +82,19 @@ func (p *Policy) Applies(t Target) bool {
 	return true
 }
 
-// Authorities compiles the policy's authorities again with r, exactly as
-// CompileObject does (keys parsed from key.data or the Secret, trusted
-// material resolved), for exporters that need the key material. A policy
-// with Err set, or whose authorities no longer compile, returns an
+// Authorities compiles the policy's authorities again with r within ctx,
+// exactly as CompileObject does (keys parsed from key.data or the Secret,
+// trusted material resolved), for exporters that need the key material. A
+// policy with Err set, or whose authorities no longer compile, returns an
 // *InvalidError.
-func (p *Policy) Authorities(r Resolver) ([]verify.Authority, error) {
+func (p *Policy) Authorities(ctx context.Context, r Resolver) ([]verify.Authority, error) {
 	if p.Err != nil {
 		return nil, p.Err
 	}
 	c := &compiler{}
 	out := make([]verify.Authority, 0, len(p.Object.Spec.Authorities))
 	for i, a := range p.Object.Spec.Authorities {
-		va, _ := c.authority(fmt.Sprintf("spec.authorities[%d]", i), a, i, p.Object, r)
+		va, _ := c.authority(ctx, fmt.Sprintf("spec.authorities[%d]", i), a, i, p.Object, r)
 		out = append(out, va)
 	}
 	if len(c.errs) > 0 {

@@ -67,15 +67,15 @@ func FuzzCompile(f *testing.F) {
 			{Object{Kind: KindClusterImagePolicy, Name: "p", Spec: spec}, fakeResolver{}},
 			{Object{Kind: KindImagePolicy, Namespace: "team-a", Name: "p", Spec: spec}, fakeResolver{}},
 		} {
-			p := CompileObject(tc.o, tc.r)
-			if again := CompileObject(tc.o, tc.r); again.Hash != p.Hash || (again.Err == nil) != (p.Err == nil) {
+			p := CompileObject(t.Context(), tc.o, tc.r)
+			if again := CompileObject(t.Context(), tc.o, tc.r); again.Hash != p.Hash || (again.Err == nil) != (p.Err == nil) {
 				t.Fatalf("%s compiled twice: hash %s then %s, errors %v then %v", tc.o.ID(), p.Hash, again.Hash, p.Err, again.Err)
 			}
 			if p.Err == nil {
 				if p.Verifier == nil {
 					t.Fatalf("%s: valid policy without a verifier", tc.o.ID())
 				}
-				if _, err := p.Authorities(tc.r); err != nil {
+				if _, err := p.Authorities(t.Context(), tc.r); err != nil {
 					t.Fatalf("%s: valid, but its authorities do not compile again: %v", tc.o.ID(), err)
 				}
 			} else {

@@ -135,14 +135,14 @@ func TestPatternHostRejects(t *testing.T) {
 // images, and one naming a refused host makes the policy fail (closed).
 func TestExcludeImagesHostSpellings(t *testing.T) {
 	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
-	general := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "general", Spec: v1alpha1.ImagePolicySpec{
+	general := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "general", Spec: v1alpha1.ImagePolicySpec{
 		Images:        []v1alpha1.ImageMatcher{{Glob: "[0:0::1]:05000/**"}},
 		ExcludeImages: []v1alpha1.ImageMatcher{{Prefix: "[::1]:5000/vendor"}},
 		Authorities:   static}}, nil)
 	if general.Err != nil {
 		t.Fatal(general.Err)
 	}
-	refused := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "refused", Spec: v1alpha1.ImagePolicySpec{
+	refused := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "refused", Spec: v1alpha1.ImagePolicySpec{
 		Images:        []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
 		ExcludeImages: []v1alpha1.ImageMatcher{{Glob: "registry.example.org:443/tools/**"}},
 		Authorities:   static}}, nil)

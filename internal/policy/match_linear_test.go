@@ -157,7 +157,7 @@ func TestCompileBounds(t *testing.T) {
 			if tc.spec.Authorities == nil {
 				tc.spec.Authorities = static
 			}
-			p := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, fakeResolver{})
+			p := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "p", Spec: tc.spec}, fakeResolver{})
 			var got []string
 			if p.Err != nil {
 				for _, fe := range p.Err.Errors {
@@ -177,7 +177,7 @@ func TestCompileBounds(t *testing.T) {
 func TestOtherNamespacesCostNothing(t *testing.T) {
 	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	mk := func(kind, ns, name, glob string, match *v1alpha1.MatchResources) *Policy {
-		p := CompileObject(Object{Kind: kind, Name: name, Namespace: ns, Spec: v1alpha1.ImagePolicySpec{
+		p := CompileObject(t.Context(), Object{Kind: kind, Name: name, Namespace: ns, Spec: v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: glob}, {Glob: "registry.example.org/**"}}, Authorities: static, Match: match}}, nil)
 		if p.Err != nil {
 			t.Fatal(p.Err)

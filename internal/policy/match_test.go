@@ -118,7 +118,7 @@ func TestPatternRejects(t *testing.T) {
 func TestSnapshotMatchScopes(t *testing.T) {
 	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	mk := func(kind, ns, name, glob string, match *v1alpha1.MatchResources) *Policy {
-		p := CompileObject(Object{Kind: kind, Name: name, Namespace: ns, Spec: v1alpha1.ImagePolicySpec{
+		p := CompileObject(t.Context(), Object{Kind: kind, Name: name, Namespace: ns, Spec: v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: glob}}, Authorities: static, Match: match}}, nil)
 		if p.Err != nil {
 			t.Fatal(p.Err)
@@ -197,13 +197,13 @@ func selectorWith(key, op string) *metav1.LabelSelector {
 // policy keeps governing everything it selects).
 func TestExcludeImages(t *testing.T) {
 	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
-	general := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "general", Spec: v1alpha1.ImagePolicySpec{
+	general := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "general", Spec: v1alpha1.ImagePolicySpec{
 		Images:        []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
 		ExcludeImages: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/vendor"}, {Glob: "registry.example.org/tools/*-debug"}},
 		Authorities:   static}}, nil)
-	specific := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "vendor", Spec: v1alpha1.ImagePolicySpec{
+	specific := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "vendor", Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/vendor"}}, Authorities: static}}, nil)
-	broken := CompileObject(Object{Kind: KindClusterImagePolicy, Name: "broken", Spec: v1alpha1.ImagePolicySpec{
+	broken := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "broken", Spec: v1alpha1.ImagePolicySpec{
 		Images:        []v1alpha1.ImageMatcher{{Glob: "other.example.org/**"}},
 		ExcludeImages: []v1alpha1.ImageMatcher{{Glob: "other.example.org/App"}},
 		Authorities:   static}}, nil)

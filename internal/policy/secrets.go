@@ -6,6 +6,7 @@ package policy
 // (default: signet's namespace); an ImagePolicy only its own namespace.
 
 import (
+	"context"
 	"encoding/pem"
 	"errors"
 	"fmt"
@@ -21,7 +22,7 @@ import (
 // from signet's namespace for a ClusterImagePolicy, from the policy's own
 // namespace for an ImagePolicy (a namespace's policy never borrows signet's
 // credentials).
-func (c *compiler) signaturePullSecrets(path string, src *v1alpha1.Source, repo *registry.Repository, o Object, r Resolver) []map[string][]byte {
+func (c *compiler) signaturePullSecrets(ctx context.Context, path string, src *v1alpha1.Source, repo *registry.Repository, o Object, r Resolver) []map[string][]byte {
 	if src == nil || len(src.SignaturePullSecrets) == 0 {
 		return nil
 	}
@@ -36,7 +37,7 @@ func (c *compiler) signaturePullSecrets(path string, src *v1alpha1.Source, repo 
 	var out []map[string][]byte
 	for i, ref := range src.SignaturePullSecrets {
 		spath := fmt.Sprintf("%s.signaturePullSecrets[%d]", path, i)
-		data, err := r.SecretKeys(o.Namespace, ref.Name)
+		data, err := r.SecretKeys(ctx, o.Namespace, ref.Name)
 		if err != nil {
 			c.fail(spath, "%v", err)
 			continue
@@ -61,7 +62,7 @@ func (c *compiler) signaturePullSecrets(path string, src *v1alpha1.Source, repo 
 // tenant can neither use nor learn anything about another namespace's
 // Secrets. Messages name the Secret and the key asked for, never the keys a
 // Secret holds.
-func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, o Object, r Resolver) []verify.PublicKey {
+func (c *compiler) keys(ctx context.Context, path string, k *v1alpha1.KeyAuthority, o Object, r Resolver) []verify.PublicKey {
 	switch {
 	case k.Data != "" && k.SecretRef != nil:
 		c.fail(path, "give exactly one of data or secretRef")
@@ -85,7 +86,7 @@ func (c *compiler) keys(path string, k *v1alpha1.KeyAuthority, o Object, r Resol
 			c.fail(path+".secretRef", "secrets are not available here")
 			return nil
 		}
-		values, err := r.SecretKeys(ns, k.SecretRef.Name)
+		values, err := r.SecretKeys(ctx, ns, k.SecretRef.Name)
 		if err != nil {
 			c.fail(path+".secretRef", "%v", err)
 			return nil

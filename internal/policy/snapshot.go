@@ -16,10 +16,10 @@ const OptInLabel = "signet.dev/include"
 
 // Config holds the cluster-wide settings.
 type Config struct {
-	// Unmatched is what happens to an image no policy selects: deny (the
-	// default), warn (admit with "<image> did not match any image
-	// policies") or allow.
-	Unmatched string
+	// Unmatched is what happens to an image no policy selects: ActionDeny
+	// (the default, also for ""), ActionWarn (admit with "<image> did not
+	// match any image policies") or ActionAllow.
+	Unmatched Action
 	// ExcludedNamespaces are never enforced (signet's own, kube-system, ...).
 	ExcludedNamespaces []string
 	// NamespaceOptIn enforces only namespaces labelled signet.dev/include=true;
@@ -32,11 +32,10 @@ type Config struct {
 
 // Validate checks the settings.
 func (c Config) Validate() error {
-	switch c.Unmatched {
-	case "", "deny", "warn", "allow":
-		return nil
+	if _, err := ParseAction(string(c.Unmatched)); err != nil {
+		return fmt.Errorf("unmatched images: %w", err)
 	}
-	return fmt.Errorf("unmatched images: %q is not one of deny, warn, allow", c.Unmatched)
+	return nil
 }
 
 // Snapshot is an immutable set of compiled policies with their index. Build a
@@ -55,7 +54,7 @@ func NewSnapshot(policies []*Policy, cfg Config) (*Snapshot, error) {
 		return nil, err
 	}
 	if cfg.Unmatched == "" {
-		cfg.Unmatched = "deny"
+		cfg.Unmatched = ActionDeny
 	}
 	s := &Snapshot{config: cfg, policies: policies, index: newIndex(), excluded: map[string]bool{}}
 	for _, ns := range cfg.ExcludedNamespaces {
@@ -192,8 +191,8 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 			msg = image + " did not match any ClusterImagePolicy (an ImagePolicy only adds requirements to the cluster's)"
 		}
 		switch s.config.Unmatched {
-		case "allow":
-		case "warn":
+		case ActionAllow:
+		case ActionWarn:
 			v.Warnings = append(v.Warnings, msg)
 		default:
 			v.Allowed = false
@@ -201,7 +200,7 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 		}
 	}
 	deny := func(p *Policy, msg string) {
-		if p.Mode() == "warn" {
+		if p.Mode() == ModeWarn {
 			v.Warnings = append(v.Warnings, msg+" (policy in warn mode)")
 			return
 		}
@@ -226,9 +225,9 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 		case o.Err != nil:
 			msg := fmt.Sprintf("%s: could not decide: %v", p.Object.ID(), o.Err)
 			switch {
-			case p.Mode() == "warn" || p.OnError() == "warn":
+			case p.Mode() == ModeWarn || p.OnError() == ActionWarn:
 				v.Warnings = append(v.Warnings, msg)
-			case p.OnError() == "allow":
+			case p.OnError() == ActionAllow:
 			default:
 				v.Allowed = false
 				v.Denials = append(v.Denials, msg)
@@ -240,10 +239,10 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 				reason = o.Result.Err.Error()
 			}
 			deny(p, reason)
-		case p.Digest() == "require" && !hasDigest:
+		case p.Digest() == DigestRequire && !hasDigest:
 			deny(p, fmt.Sprintf("policy %s requires images by digest (name@sha256:...)", p.Object.Name))
 		default:
-			if p.Digest() == "pin" {
+			if p.Digest() == DigestPin {
 				v.Pin = true
 			}
 		}

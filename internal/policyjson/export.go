@@ -1,12 +1,12 @@
 package policyjson
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
-	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 )
 
@@ -69,10 +69,12 @@ type Result struct {
 	Notes []string
 }
 
-// Export translates the policies that apply in o.Target into a policy.json.
-// It returns a Result even when it refuses (with FailClosed, the issues and
-// notes) and an error wrapping ErrNotExpressible.
-func Export(policies []*policy.Policy, o Options) (*Result, error) {
+// Export translates the policies that apply in o.Target into a policy.json,
+// reading the key Secrets and trust material of their authorities through
+// o.Resolver within ctx. It returns a Result even when it refuses (with
+// FailClosed, the issues and notes) and an error wrapping
+// ErrNotExpressible.
+func Export(ctx context.Context, policies []*policy.Policy, o Options) (*Result, error) {
 	if err := o.Config.Validate(); err != nil {
 		return nil, err
 	}
@@ -81,7 +83,7 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 		t.Kind = "Pod"
 	}
 	unmatched := reject
-	if o.Config.Unmatched == "allow" || o.Config.Unmatched == "warn" {
+	if o.Config.Unmatched == policy.ActionAllow || o.Config.Unmatched == policy.ActionWarn {
 		unmatched = accept
 	}
 	res := &Result{}
@@ -107,7 +109,7 @@ func Export(policies []*policy.Policy, o Options) (*Result, error) {
 		c := converter{id: e.id, notes: &res.Notes, issues: &res.Issues}
 		e.scopes = c.scopes(p)
 		e.excludes = c.excludes(p)
-		e.outcome = c.requirements(p, o.Resolver)
+		e.outcome = c.requirements(ctx, p, o.Resolver)
 		entries = append(entries, e)
 	}
 
@@ -351,14 +353,8 @@ func (c converter) excludes(p *policy.Policy) []string {
 	if p.Err != nil || len(p.Object.Spec.ExcludeImages) == 0 {
 		return nil
 	}
-	// The exclusions compiled as signet compiles them: as the images of a
-	// policy of their own.
-	o := p.Object
-	o.Spec = v1alpha1.ImagePolicySpec{Images: p.Object.Spec.ExcludeImages,
-		Authorities: []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}}
 	var out []string
-	for _, pat := range policy.CompileObject(o, nil).Patterns() {
-		pat.Field = strings.Replace(pat.Field, "spec.images[", "spec.excludeImages[", 1)
+	for _, pat := range p.Exclusions() {
 		s := patternScope(pat)
 		if s.widened != "" {
 			c.issue(pat.Field, "", "policy.json cannot exclude exactly these images: %s; the policy's requirements would be lifted from images it governs", s.widened)

@@ -1,6 +1,7 @@
 package policyjson
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -28,14 +29,14 @@ type resolver struct {
 	private root.TrustedMaterial
 }
 
-func (r resolver) SecretKeys(ns, name string) (map[string][]byte, error) {
+func (r resolver) SecretKeys(_ context.Context, ns, name string) (map[string][]byte, error) {
 	if v, ok := r.secrets[ns+"/"+name]; ok {
 		return v, nil
 	}
 	return nil, errors.New("no Secret " + ns + "/" + name)
 }
 
-func (r resolver) TrustedMaterial(name string) (root.TrustedMaterial, error) {
+func (r resolver) TrustedMaterial(_ context.Context, name string) (root.TrustedMaterial, error) {
 	if name == "private" && r.private != nil {
 		return r.private, nil
 	}
@@ -73,7 +74,7 @@ func compile(t *testing.T, r policy.Resolver, docs ...string) []*policy.Policy {
 		if err := yaml.UnmarshalStrict([]byte(body), &spec); err != nil {
 			t.Fatalf("%s: %v", head, err)
 		}
-		out = append(out, policy.CompileObject(policy.Object{Kind: kind, Name: name, Namespace: ns, Spec: spec}, r))
+		out = append(out, policy.CompileObject(t.Context(), policy.Object{Kind: kind, Name: name, Namespace: ns, Spec: spec}, r))
 	}
 	return out
 }
@@ -129,7 +130,7 @@ func TestExport(t *testing.T) {
 		name       string
 		namespace  string
 		labels     map[string]string
-		unmatched  string
+		unmatched  policy.Action
 		lossy      bool
 		docs       []string
 		want       map[string][]string
@@ -410,7 +411,7 @@ func TestExport(t *testing.T) {
 			for k, v := range tc.labels {
 				labels[k] = v
 			}
-			res, err := Export(compile(t, r, tc.docs...), Options{
+			res, err := Export(t.Context(), compile(t, r, tc.docs...), Options{
 				Target:     policy.Target{Namespace: tc.namespace, NamespaceLabels: labels},
 				Config:     policy.Config{Unmatched: tc.unmatched, ExcludedNamespaces: []string{"kube-system"}},
 				Resolver:   r,

@@ -1,6 +1,7 @@
 package policyjson
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/x509"
 	"encoding/pem"
@@ -36,36 +37,36 @@ type authority struct {
 
 // requirements translates the policy's authorities into an AND of
 // requirements.
-func (c converter) requirements(p *policy.Policy, r policy.Resolver) []Requirement {
+func (c converter) requirements(ctx context.Context, p *policy.Policy, r policy.Resolver) []Requirement {
 	spec := p.Object.Spec
 	if p.Err != nil {
-		if p.Mode() == "warn" {
+		if p.Mode() == policy.ModeWarn {
 			c.note("the policy is invalid and in warn mode: signet admits with a warning, policy.json accepts")
 			return []Requirement{accept}
 		}
 		c.note("the policy is invalid (%v): the images it selects are rejected, as signet denies them", p.Err)
 		return []Requirement{reject}
 	}
-	if p.Mode() == "warn" {
+	if p.Mode() == policy.ModeWarn {
 		c.note("warn mode: signet admits with a warning, policy.json accepts")
 		return []Requirement{accept}
 	}
-	if p.Digest() == "require" {
+	if p.Digest() == policy.DigestRequire {
 		c.issue("spec.digest", "the images it selects are rejected", "policy.json cannot require references by digest")
 		return []Requirement{reject}
 	}
-	auths, err := p.Authorities(r)
+	auths, err := p.Authorities(ctx, r)
 	if err != nil {
 		c.note("the policy no longer compiles (%v): the images it selects are rejected", err)
 		return []Requirement{reject}
 	}
 	identity := &SignedIdentity{Type: "matchRepository"}
-	switch spec.SignedIdentity {
-	case "", "off":
+	switch p.SignedIdentity() {
+	case verify.SignedIdentityOff:
 		c.note("signedIdentity off: policy.json always checks the signed reference; matchRepository is used (a signature copied from another repository is rejected)")
-	case "matchExact":
+	case verify.MatchExact:
 		identity.Type = "matchExact"
-	case "matchRepoDigestOrExact":
+	case verify.MatchRepoDigestOrExact:
 		identity.Type = "matchRepoDigestOrExact"
 	}
 

@@ -89,7 +89,7 @@ func (c *Cosign) Run(ctx context.Context, args ...string) (string, error) {
 
 func (c *Cosign) must(t testing.TB, args ...string) string {
 	t.Helper()
-	out, err := c.Run(context.Background(), args...)
+	out, err := c.Run(t.Context(), args...)
 	if err != nil {
 		t.Fatal(err)
 	}

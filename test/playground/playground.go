@@ -87,7 +87,7 @@ func Start(tb testing.TB, out io.Writer) *World {
 		Authorities: []v1alpha1.Authority{{Name: "cosign-key", InsecureIgnoreTlog: true,
 			Key: &v1alpha1.KeyAuthority{Data: string(pub)}}},
 	}}
-	if err := w.Cluster.Client.Create(context.Background(), policy); err != nil {
+	if err := w.Cluster.Client.Create(tb.Context(), policy); err != nil {
 		tb.Fatal(err)
 	}
 	release := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "release-workflow"}, Spec: v1alpha1.ImagePolicySpec{
@@ -96,7 +96,7 @@ func Start(tb testing.TB, out io.Writer) *World {
 			Identities: []v1alpha1.Identity{{Issuer: playgroundIssuer, SubjectRegExp: `https://github\.com/acme/[^/]+/\.github/workflows/release\.yml@refs/heads/main`}},
 		}}},
 	}}
-	if err := w.Cluster.Client.Create(context.Background(), release); err != nil {
+	if err := w.Cluster.Client.Create(tb.Context(), release); err != nil {
 		tb.Fatal(err)
 	}
 	fmt.Fprintln(out, "starting signet serve as the admission webhook ...")

@@ -100,14 +100,14 @@ func Start(t testing.TB, c *harness.Cluster, flags ...string) *Webhook {
 		Rules: WebhookRules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
 	}}}
 	for _, obj := range []client.Object{vwc, mwc} {
-		if err := c.Client.Create(context.Background(), obj); err != nil {
+		if err := c.Client.Create(t.Context(), obj); err != nil {
 			t.Fatalf("registering the webhook: %v", err)
 		}
 	}
 	// signet's own namespace, as a deployment has it (its Lease and TLS
 	// Secret live there).
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "signet-system"}}
-	if err := c.Client.Create(context.Background(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
+	if err := c.Client.Create(t.Context(), ns); err != nil && !apierrors.IsAlreadyExists(err) {
 		t.Fatalf("creating signet-system: %v", err)
 	}
 

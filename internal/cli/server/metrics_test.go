@@ -54,7 +54,7 @@ func TestAdmissionMetricKindsAreBounded(t *testing.T) {
 // signet_registry_requests_total with one series per named host and result,
 // plus "other".
 func TestRegistryMetricHostsAreBounded(t *testing.T) {
-	snap, err := loadPolicyFiles(writeTemp(t, "p.yaml", []byte(passPolicy+`---
+	snap, err := loadPolicyFiles(t.Context(), writeTemp(t, "p.yaml", []byte(passPolicy+`---
 apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata:

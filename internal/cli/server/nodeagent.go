@@ -3,7 +3,6 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -76,9 +75,6 @@ signet serve.`,
 func (o *nodeAgentOptions) Validate() error {
 	if o.dir == "" {
 		return errors.New("give --dir, CRI-O's signature policy directory")
-	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
 	}
 	if o.resync < time.Second {
 		return errors.New("--resync must be at least 1s")

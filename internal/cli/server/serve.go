@@ -122,9 +122,6 @@ func (o *serveOptions) Validate() error {
 	if err := new(slog.Level).UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
-	}
 	if err := o.tuf.Validate(o.trustedRoot); err != nil {
 		return err
 	}
@@ -206,7 +203,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 
 	var ready atomic.Bool
 	if o.policies != "" {
-		snap, err := loadPolicyFiles(o.policies, cfg, trustFn)
+		snap, err := loadPolicyFiles(ctx, o.policies, cfg, trustFn)
 		if err != nil {
 			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
@@ -218,7 +215,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 		go defaultRoot.Run(ctx, log, func() {
 			c := cfg
 			c.TrustVersion = defaultRoot.Version()
-			if snap, err := loadPolicyFiles(o.policies, c, trustFn); err == nil {
+			if snap, err := loadPolicyFiles(ctx, o.policies, c, trustFn); err == nil {
 				current.Store(snap)
 			} else {
 				log.Error("recompiling the policy files after a trusted root refresh", "err", err)
@@ -348,7 +345,7 @@ func (o *serveOptions) certificate() (tls.Certificate, []byte, error) {
 	return sc.Cert, sc.CAPEM, nil
 }
 
-func loadPolicyFiles(path string, cfg policy.Config, trustFn func() (root.TrustedMaterial, error)) (*policy.Snapshot, error) {
+func loadPolicyFiles(ctx context.Context, path string, cfg policy.Config, trustFn func() (root.TrustedMaterial, error)) (*policy.Snapshot, error) {
 	set, err := manifests.Load(path)
 	if err != nil {
 		return nil, err
@@ -357,7 +354,7 @@ func loadPolicyFiles(path string, cfg policy.Config, trustFn func() (root.Truste
 	var compiled []*policy.Policy
 	var invalid []string
 	for _, obj := range set.Policies {
-		p := policy.CompileObject(obj, res)
+		p := policy.CompileObject(ctx, obj, res)
 		if p.Err != nil {
 			invalid = append(invalid, p.Err.Error())
 		}

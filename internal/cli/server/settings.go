@@ -5,6 +5,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 
+	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/policy"
 )
 
@@ -15,7 +16,7 @@ type clusterSettings struct {
 	kubeconfig  string
 	namespace   string
 	trustedRoot string
-	unmatched   string
+	unmatched   policy.Action
 	excluded    []string
 	optIn       bool
 }
@@ -24,7 +25,7 @@ func (o *clusterSettings) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
 	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
-	f.StringVar(&o.unmatched, "unmatched", "deny", "what happens to an image no policy selects: deny, warn or allow")
+	cli.EnumVar(f, &o.unmatched, "unmatched", policy.ActionDeny, policy.ParseAction, "what happens to an image no policy selects: deny, warn or allow")
 	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
 	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
 }
