@@ -35,7 +35,7 @@ var (
 	ErrBadSignature error = newKind("BadSignature", "signature does not verify", ErrDenied)
 	// ErrUntrustedCertificate: a keyless signature's certificate does not
 	// chain to a trusted Fulcio CA at the time of signing, or has no
-	// verified signed certificate timestamp.
+	// verified signed certificate timestamp, or there is no certificate.
 	ErrUntrustedCertificate error = newKind("UntrustedCertificate", "certificate not trusted", ErrDenied)
 	// ErrIdentityMismatch: a keyless signature's certificate names an
 	// issuer and subject that none of the authority's identities accepts.

@@ -79,15 +79,16 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, digest []byte, cand cand
 		return deny(ErrMalformed, "%v", verifyErr)
 	}
 	keyless := kv.key == nil
-	// Without the artifact the signature is checked alone (a DSSE
-	// envelope's subject is checked below); never used to pass.
-	sigOnly := sgverify.NewPolicy(sgverify.WithoutArtifactUnsafe(), identityPolicy(a))
+	// unbound checks the signature without the binding of a DSSE
+	// statement's subject to the digest (checked below); it never passes
+	// a candidate.
+	unbound := sgverify.NewPolicy(sgverify.WithoutArtifactUnsafe(), identityPolicy(a))
 	if cand.payload != nil {
-		sigOnly = sigstorePolicy(a, cand, digest)
+		unbound = sigstorePolicy(a, cand, digest)
 	}
 
 	if !keyless && vc.Certificate() == nil {
-		if _, err := kv.sigOnly.Verify(b, sigOnly); err != nil {
+		if _, err := kv.sigOnly.Verify(b, unbound); err != nil {
 			return deny(ErrBadSignature, "signature does not verify with the trusted key (wrong key or tampered payload)")
 		}
 	}
@@ -99,7 +100,7 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, digest []byte, cand cand
 		return timestampDenial(cand, kv.tm)
 	}
 	if cand.payload == nil {
-		if _, err := kv.v.Verify(b, sigOnly); err == nil {
+		if _, err := kv.v.Verify(b, unbound); err == nil {
 			// All but the artifact verifies: the statement's subject.
 			if !statementNames(cand, digest) {
 				return deny(ErrDigestMismatch, "signed statement is for another digest (copied from another image?)")
@@ -109,6 +110,9 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, digest []byte, cand cand
 	}
 	if !keyless {
 		return deny(ErrBadSignature, "%v", verifyErr)
+	}
+	if vc.Certificate() == nil {
+		return deny(ErrUntrustedCertificate, "%v", verifyErr)
 	}
 	if signatureVerifies(cand, kv.tm) != nil {
 		return deny(ErrBadSignature, "signature does not verify with the key of its certificate (the payload or the signature was altered)")
