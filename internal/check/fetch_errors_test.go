@@ -107,7 +107,7 @@ func wantUndecided(t *testing.T, err error, kind error, msg string) {
 		t.Fatalf("error %v, want undecided of kind %q", err, kind)
 	}
 	for _, other := range []error{registry.ErrUnreachable, registry.ErrUnauthorized, registry.ErrForbidden, registry.ErrRateLimited, registry.ErrNotFound, registry.ErrLimit, registry.ErrMalformed} {
-		if other != kind && errors.Is(err, other) {
+		if !errors.Is(other, kind) && errors.Is(err, other) {
 			t.Errorf("error %v is of kind %q too", err, other)
 		}
 	}

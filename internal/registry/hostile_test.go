@@ -468,7 +468,7 @@ func TestRetries(t *testing.T) {
 				t.Errorf("error %v, want one of kind %q", err, tc.kind)
 			}
 			for _, k := range []error{registry.ErrUnreachable, registry.ErrUnauthorized, registry.ErrForbidden, registry.ErrRateLimited, registry.ErrNotFound} {
-				if k != tc.kind && errors.Is(err, k) {
+				if !errors.Is(k, tc.kind) && errors.Is(err, k) {
 					t.Errorf("error %v is of kind %q too", err, k)
 				}
 			}

@@ -114,9 +114,10 @@ func Codes(err error) []string {
 		return nil
 	}
 	var out []string
-	for _, k := range kinds {
-		if errors.Is(err, k) {
-			out = append(out, k.(*kind).code)
+	for _, e := range kinds {
+		var k *kind
+		if errors.Is(err, e) && errors.As(e, &k) {
+			out = append(out, k.code)
 		}
 	}
 	return out
@@ -134,7 +135,8 @@ func code(err error) string {
 	case errors.As(err, &u) && u.Kind != nil:
 		own = u.Kind
 	}
-	if k, ok := own.(*kind); ok {
+	var k *kind
+	if errors.As(own, &k) {
 		return k.code
 	}
 	if codes := Codes(err); len(codes) > 0 {

@@ -54,7 +54,7 @@ func rejection(a *compiledAuthority, digest []byte, cand candidate, failed []key
 	reasons := make([]string, len(ds))
 	for i, d := range ds {
 		reasons[i] = d.Reason
-		if k == ErrBadSignature {
+		if errors.Is(k, ErrBadSignature) {
 			k = d.Kind
 		}
 	}
