@@ -85,7 +85,9 @@ func RepositoryOf(ref reference.Reference) registry.Repository {
 }
 
 // Fetch resolves ref once and fetches its evidence. Every error is a
-// could-not-decide error (errors.Is(err, verify.ErrUndecided)).
+// could-not-decide error (errors.Is(err, verify.ErrUndecided)), of the
+// registry's kind when it says one (errors.Is(err, registry.ErrUnauthorized),
+// registry.ErrRateLimited, ...).
 //
 // A reference by digest is not fetched unless its platforms are wanted:
 // signatures and attestations name the digest, so the manifest adds
@@ -166,10 +168,10 @@ func fetchEvidence(ctx context.Context, rc *registry.Client, ref reference.Refer
 	if platforms {
 		var idx registry.Index
 		if err := json.Unmarshal(m.Bytes, &idx); err != nil {
-			return nil, verify.AsUndecided(fmt.Errorf("index %s@%s: %w", ref.Name(), m.Digest, err))
+			return nil, &verify.Undecided{Kind: registry.ErrMalformed, Err: fmt.Errorf("index %s@%s: %w", ref.Name(), m.Digest, err)}
 		}
 		if len(idx.Manifests) > maxPlatforms {
-			return nil, verify.AsUndecided(fmt.Errorf("index %s@%s lists %d manifests, more than the limit of %d", ref.Name(), m.Digest, len(idx.Manifests), maxPlatforms))
+			return nil, &verify.Undecided{Kind: registry.ErrLimit, Err: fmt.Errorf("index %s@%s lists %d manifests, more than the limit of %d", ref.Name(), m.Digest, len(idx.Manifests), maxPlatforms)}
 		}
 		img.Platforms = make([]Platform, len(idx.Manifests))
 		for i, d := range idx.Manifests {

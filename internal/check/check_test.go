@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -105,13 +106,18 @@ func wantVerified(t *testing.T, res verify.Result) {
 	}
 }
 
-func wantDenied(t *testing.T, res verify.Result, reason string) {
+// wantDenied checks that res is a denial whose message says reason and,
+// when kinds are given, of exactly those kinds (see verify.Codes).
+func wantDenied(t *testing.T, res verify.Result, reason string, kinds ...error) {
 	t.Helper()
 	if res.Verified {
 		t.Fatalf("want denied (%s), got verified: %+v", reason, res.Authorities)
 	}
 	if !errors.Is(res.Err, verify.ErrDenied) {
 		t.Fatalf("want a denial, got %v", res.Err)
+	}
+	if want, got := verify.Codes(errors.Join(kinds...)), verify.Codes(res.Err); len(kinds) > 0 && !slices.Equal(want, got) {
+		t.Fatalf("denial %q has kinds %v, want %v", res.Err, got, want)
 	}
 	if !strings.Contains(res.Err.Error(), reason) {
 		t.Fatalf("denial %q does not say %q", res.Err, reason)
@@ -157,22 +163,22 @@ func (w *world) run(t *testing.T, f harness.Format) {
 		wantVerified(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB, w.keyA), check.Options{}))
 	})
 	t.Run("wrong key", func(t *testing.T) {
-		wantDenied(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB), check.Options{}), "none verified by key")
+		wantDenied(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB), check.Options{}), "none verified by key", verify.ErrBadSignature)
 	})
 	t.Run("unsigned", func(t *testing.T) {
-		wantDenied(t, w.check(t, unsigned.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found")
+		wantDenied(t, w.check(t, unsigned.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found", verify.ErrNoSignature)
 	})
 	t.Run("signature copied from another image", func(t *testing.T) {
 		victim := w.reg.PushRandomImage(t, repo, "victim")
 		w.copyEvidence(t, f, signed, victim)
-		wantDenied(t, w.check(t, victim.Ref, keyPolicy(t, w.keyA), check.Options{}), "copied from another image")
+		wantDenied(t, w.check(t, victim.Ref, keyPolicy(t, w.keyA), check.Options{}), "copied from another image", verify.ErrDigestMismatch)
 	})
 	t.Run("tampered payload", func(t *testing.T) {
 		img := w.reg.PushRandomImage(t, repo, "tampered")
 		w.cosign.Sign(t, img.Ref, w.keyA, f)
 		wantVerified(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}))
 		w.tamper(t, f, img)
-		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "does not verify")
+		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "signature does not verify with the trusted key", verify.ErrBadSignature)
 	})
 	t.Run("tlog required without trust root is a compile error", func(t *testing.T) {
 		_, err := verify.Compile(verify.Policy{Authorities: []verify.Authority{{Keys: []verify.PublicKey{keyOf(t, w.keyA)}}}})
@@ -192,16 +198,16 @@ func (w *world) run(t *testing.T, f harness.Format) {
 		}
 		wantVerified(t, w.check(t, img.Ref, att(), check.Options{}))
 		wantVerified(t, w.check(t, img.Ref, att(`predicate.buildDefinition.buildType == "https://example.org/ci"`), check.Options{}))
-		wantDenied(t, w.check(t, img.Ref, att(`predicate.builder == "someone-else"`), check.Options{}), "is false")
+		wantDenied(t, w.check(t, img.Ref, att(`predicate.builder == "someone-else"`), check.Options{}), `condition "predicate.builder == \"someone-else\"" is false`, verify.ErrConditionFailed)
 		// An attestation is not a signature, and a signature is not an attestation.
-		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found")
-		wantDenied(t, w.check(t, signed.Ref, att(), check.Options{}), "no statement found")
+		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found", verify.ErrNoSignature)
+		wantDenied(t, w.check(t, signed.Ref, att(), check.Options{}), "no statement found", verify.ErrNoAttestation)
 	})
 	t.Run("index: every platform on request", func(t *testing.T) {
 		idx := w.reg.PushRandomIndex(t, repo, "multi", 2)
 		w.cosign.Sign(t, idx.Ref, w.keyA, f)
 		wantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{}))
-		wantDenied(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}), "platform")
+		wantDenied(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}), "platform", verify.ErrNoSignature)
 		w.cosign.Sign(t, idx.Ref, w.keyA, f, "--recursive")
 		wantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}))
 	})
@@ -426,7 +432,7 @@ func TestFetchByDigestReadsNoManifest(t *testing.T) {
 		if d.Policies[0].Result == nil {
 			t.Fatalf("no result: %s", d.Policies[0].Error)
 		}
-		wantDenied(t, *d.Policies[0].Result, "no signature found")
+		wantDenied(t, *d.Policies[0].Result, "no signature found", verify.ErrNoSignature)
 	})
 }
 

@@ -168,6 +168,10 @@ func TestWrongCredentials(t *testing.T) {
 						t.Errorf("error %v, want a *StatusError with 401", err)
 					}
 				}
+				if !errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrUnreachable) {
+					t.Errorf("error %v, want ErrUnauthorized", err)
+				}
+				// Bearer: the token server's answer, which go-containerregistry quotes.
 				if !strings.Contains(err.Error(), "401") && !strings.Contains(err.Error(), "UNAUTHORIZED") && !strings.Contains(strings.ToLower(err.Error()), "unauthorized") {
 					t.Errorf("error %q does not say the registry refused the credentials", err)
 				}
@@ -245,8 +249,8 @@ func TestDistributionBasicAuth(t *testing.T) {
 			defer cancel()
 			_, err := c.Resolve(ctx, repo, "v1")
 			var se *registry.StatusError
-			if !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized {
-				t.Fatalf("error %v, want a *StatusError with 401", err)
+			if !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized || !errors.Is(err, registry.ErrUnauthorized) {
+				t.Fatalf("error %v, want a *StatusError with 401 (ErrUnauthorized)", err)
 			}
 			checkRedacted(t, err, "wrong-"+password)
 			if _, err := c.Evidence(ctx, repo, pushed.Digest, registry.EvidenceOptions{}); err == nil {

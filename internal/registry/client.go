@@ -21,33 +21,6 @@ import (
 	"golang.org/x/sync/singleflight"
 )
 
-// Errors returned by the client, matched with errors.Is.
-var (
-	// ErrNotFound: the registry answered that the manifest, blob or tag does not exist.
-	ErrNotFound = errors.New("not found")
-	// ErrLimit: what the registry sent exceeds one of the client's Limits.
-	ErrLimit = errors.New("exceeds limit")
-	// ErrDigestMismatch: bytes fetched by digest do not hash to that digest.
-	ErrDigestMismatch = errors.New("digest mismatch")
-)
-
-// StatusError is a registry answer other than success or not-found.
-type StatusError struct {
-	URL        string
-	StatusCode int
-	// RetryAfter is how long a 429 or 503 answer asked the client to wait
-	// (its Retry-After header), or 0.
-	RetryAfter time.Duration
-}
-
-func (e *StatusError) Error() string {
-	msg := fmt.Sprintf("GET %s: registry answered %d %s", e.URL, e.StatusCode, http.StatusText(e.StatusCode))
-	if e.RetryAfter > 0 {
-		msg += fmt.Sprintf(" and asked to wait %s", e.RetryAfter)
-	}
-	return msg
-}
-
 // maxRetryWait is the longest a Retry-After is waited for; a registry that
 // asks for more is answered with its error at once, as is one that asks for
 // more than the caller's deadline leaves.
@@ -269,7 +242,7 @@ func (c *Client) connect(ctx context.Context, repo Repository) (rt *repoTranspor
 		// errors may pass.
 		var te *transport.Error
 		retry := !errors.As(err, &te) || te.StatusCode == http.StatusTooManyRequests || te.StatusCode >= 500
-		return nil, retry, fmt.Errorf("connecting to %s: %w", repo.Host, redact(err, rt.secrets))
+		return nil, retry, withKind(transportKind(ctx, err), fmt.Errorf("connecting to %s: %w", repo.Host, redact(err, rt.secrets)))
 	}
 	c.mu.Lock()
 	if len(c.transports) >= maxTransports {
@@ -370,7 +343,7 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 	if err != nil {
 		// Exceeded limits and refusals are not transient; nor is the end of ctx.
 		retry := !errors.Is(err, ErrLimit) && !errors.Is(err, errPlainHTTP) && ctx.Err() == nil
-		return nil, "", retry, fmt.Errorf("GET %s: %w", url, redact(err, secrets))
+		return nil, "", retry, withKind(transportKind(ctx, err), fmt.Errorf("GET %s: %w", url, redact(err, secrets)))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -391,7 +364,7 @@ func (c *Client) getOnce(ctx context.Context, hc *http.Client, url string, accep
 	// The limit applies after any transparent decompression by net/http.
 	body, err = io.ReadAll(io.LimitReader(resp.Body, max+1))
 	if err != nil {
-		return nil, "", ctx.Err() == nil, fmt.Errorf("GET %s: reading body: %w", url, redact(err, secrets))
+		return nil, "", ctx.Err() == nil, withKind(transportKind(ctx, err), fmt.Errorf("GET %s: reading body: %w", url, redact(err, secrets)))
 	}
 	if int64(len(body)) > max {
 		return nil, "", false, fmt.Errorf("GET %s: %w: body larger than %d bytes", url, ErrLimit, max)

@@ -15,6 +15,9 @@
 //     a host a redirect points at. Error messages carry neither credentials nor
 //     the query strings of URLs (presigned redirect targets).
 //   - Plain HTTP is used only when the client was built with InsecureAllowHTTP.
+//   - Failures are of kinds matched with errors.Is (ErrUnreachable,
+//     ErrUnauthorized, ErrForbidden, ErrRateLimited, ErrNotFound, ErrLimit,
+//     ErrMalformed, ErrDigestMismatch), which leave the messages as they are.
 //
 // The package knows storage formats, not cryptography: it returns Evidence,
 // the raw bytes and annotations of each candidate, for package verify to judge.

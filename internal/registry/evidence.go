@@ -199,7 +199,7 @@ func (c *Client) legacy(ctx context.Context, repo Repository, tag string, kind K
 	}
 	var im ImageManifest
 	if err := json.Unmarshal(m.Bytes, &im); err != nil {
-		return nil, fmt.Errorf("reading %s:%s: not an image manifest: %w", repo, tag, err)
+		return nil, withKind(ErrMalformed, fmt.Errorf("reading %s:%s: not an image manifest: %w", repo, tag, err))
 	}
 	if n := len(im.Layers); n > c.opts.limits.MaxLayers {
 		return nil, fmt.Errorf("reading %s:%s: %w: %d layers, at most %d are read", repo, tag, ErrLimit, n, c.opts.limits.MaxLayers)
@@ -338,7 +338,7 @@ func (c *Client) referrersFallback(ctx context.Context, repo Repository, digest 
 func (c *Client) referrerIndex(repo Repository, digest string, body []byte) ([]Descriptor, error) {
 	var idx Index
 	if err := json.Unmarshal(body, &idx); err != nil {
-		return nil, fmt.Errorf("listing referrers of %s@%s: not an index: %w", repo, digest, err)
+		return nil, withKind(ErrMalformed, fmt.Errorf("listing referrers of %s@%s: not an index: %w", repo, digest, err))
 	}
 	if n := len(idx.Manifests); n > c.opts.limits.MaxReferrers {
 		return nil, fmt.Errorf("listing referrers of %s@%s: %w: %d referrers, at most %d are read", repo, digest, ErrLimit, n, c.opts.limits.MaxReferrers)

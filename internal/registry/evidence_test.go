@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"slices"
@@ -577,8 +578,8 @@ func TestEvidenceStopsWhenEnough(t *testing.T) {
 			SkipAttestations: true,
 			Enough:           func([]registry.Evidence) bool { return true },
 		})
-		if err == nil || !strings.Contains(err.Error(), "403") {
-			t.Fatalf("want the referrers error, got %v", err)
+		if !errors.Is(err, registry.ErrForbidden) || !strings.Contains(err.Error(), "registry answered 403 Forbidden") {
+			t.Fatalf("want the referrers error (ErrForbidden, saying 403 Forbidden), got %v", err)
 		}
 	})
 }

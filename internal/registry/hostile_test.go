@@ -399,6 +399,7 @@ func TestRetries(t *testing.T) {
 		minTime  time.Duration
 		maxTime  time.Duration
 		want     string // in the error
+		kind     error  // of the error (errors.Is)
 	}{
 		{name: "429 then 200", route: "manifests/v1", h: failing(1, http.StatusTooManyRequests), budget: 5 * time.Second, ok: true, requests: 2},
 		// Retry-After is waited for, in seconds or as a date, when the
@@ -416,8 +417,8 @@ func TestRetries(t *testing.T) {
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}
 		}(), budget: 5 * time.Second, ok: true, requests: 2, minTime: time.Second},
-		{name: "429 asking past the deadline", route: "manifests/v1", h: failing(1000, http.StatusTooManyRequests, "Retry-After", "10"), budget: 3 * time.Second, requests: 1, maxTime: time.Second, want: "asked to wait 10s, longer than this lookup may wait"},
-		{name: "429 asking too long", route: "manifests/v1", h: failing(1000, http.StatusTooManyRequests, "Retry-After", "3600"), budget: time.Hour, requests: 1, maxTime: time.Second, want: "asked to wait 1h0m0s"},
+		{name: "429 asking past the deadline", route: "manifests/v1", h: failing(1000, http.StatusTooManyRequests, "Retry-After", "10"), budget: 3 * time.Second, requests: 1, maxTime: time.Second, want: "asked to wait 10s, longer than this lookup may wait", kind: registry.ErrRateLimited},
+		{name: "429 asking too long", route: "manifests/v1", h: failing(1000, http.StatusTooManyRequests, "Retry-After", "3600"), budget: time.Hour, requests: 1, maxTime: time.Second, want: "asked to wait 1h0m0s", kind: registry.ErrRateLimited},
 		{name: "503 twice then 200", route: "manifests/v1", h: failing(2, http.StatusServiceUnavailable), budget: 5 * time.Second, ok: true, requests: 3},
 		{name: "dropped connection then 200", route: "manifests/v1", h: failing(1, 0), budget: 5 * time.Second, ok: true, requests: 2},
 		{name: "ping 503 then 200", route: "/v2/", h: func() http.HandlerFunc {
@@ -429,10 +430,11 @@ func TestRetries(t *testing.T) {
 			}
 		}(), budget: 5 * time.Second, ok: true, requests: 2},
 		// Four attempts, with 0.1 + 0.3 + 0.9 s between them.
-		{name: "500 forever, time to give up", route: "manifests/v1", h: failing(1000, http.StatusInternalServerError), budget: 5 * time.Second, requests: 4, minTime: 1200 * time.Millisecond},
-		{name: "500 forever, short deadline", route: "manifests/v1", h: failing(1000, http.StatusInternalServerError), budget: 300 * time.Millisecond},
-		{name: "401 is not retried", route: "manifests/v1", h: failing(1000, http.StatusUnauthorized), budget: 5 * time.Second, requests: 1},
-		{name: "403 is not retried", route: "manifests/v1", h: failing(1000, http.StatusForbidden), budget: 5 * time.Second, requests: 1},
+		{name: "500 forever, time to give up", route: "manifests/v1", h: failing(1000, http.StatusInternalServerError), budget: 5 * time.Second, requests: 4, minTime: 1200 * time.Millisecond,
+			want: "registry answered 500 Internal Server Error", kind: registry.ErrUnreachable},
+		{name: "500 forever, short deadline", route: "manifests/v1", h: failing(1000, http.StatusInternalServerError), budget: 300 * time.Millisecond, kind: registry.ErrUnreachable},
+		{name: "401 is not retried", route: "manifests/v1", h: failing(1000, http.StatusUnauthorized), budget: 5 * time.Second, requests: 1, kind: registry.ErrUnauthorized},
+		{name: "403 is not retried", route: "manifests/v1", h: failing(1000, http.StatusForbidden), budget: 5 * time.Second, requests: 1, kind: registry.ErrForbidden},
 		{name: "400 is not retried", route: "manifests/v1", h: failing(1000, http.StatusBadRequest), budget: 5 * time.Second, requests: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -461,6 +463,14 @@ func TestRetries(t *testing.T) {
 			}
 			if tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)) {
 				t.Errorf("error %v, want %q in it", err, tc.want)
+			}
+			if tc.kind != nil && !errors.Is(err, tc.kind) {
+				t.Errorf("error %v, want one of kind %q", err, tc.kind)
+			}
+			for _, k := range []error{registry.ErrUnreachable, registry.ErrUnauthorized, registry.ErrForbidden, registry.ErrRateLimited, registry.ErrNotFound} {
+				if !errors.Is(k, tc.kind) && errors.Is(err, k) {
+					t.Errorf("error %v is of kind %q too", err, k)
+				}
 			}
 			if tc.ok {
 				if err != nil {
@@ -551,8 +561,8 @@ func TestUnreachable(t *testing.T) {
 		_, err := c.Resolve(deadline(t, 10*time.Second), registry.Repository{Host: addr, Path: "app"}, "v1")
 		return err
 	})
-	if err == nil || !strings.Contains(err.Error(), addr) {
-		t.Fatalf("error %v, want one naming %s", err, addr)
+	if !errors.Is(err, registry.ErrUnreachable) || !strings.Contains(err.Error(), addr) {
+		t.Fatalf("error %v, want ErrUnreachable naming %s", err, addr)
 	}
 }
 
@@ -573,5 +583,52 @@ func TestEvidenceTamperedLayer(t *testing.T) {
 	ev, err := c.Evidence(t.Context(), h.Repo, hostileImage, registry.EvidenceOptions{})
 	if !errors.Is(err, registry.ErrDigestMismatch) || len(ev) != 0 {
 		t.Fatalf("Evidence: %d pieces, error %v; want none and ErrDigestMismatch", len(ev), err)
+	}
+}
+
+// An answer that is not what was asked for (a manifest that is not JSON, a
+// signature tag that is not an image manifest, a referrers list that is
+// not an index) is ErrMalformed, with a message that says which.
+func TestMalformedAnswers(t *testing.T) {
+	t.Parallel()
+	emptyIndex := manifestJSON(t, registry.Index{MediaType: registry.MediaTypeOCIIndex, Manifests: []registry.Descriptor{}})
+	for _, tc := range []struct {
+		name  string
+		setup func(h *hostile)
+		fetch func(c *registry.Client, h *hostile) error
+		want  string
+	}{
+		{"manifest not JSON", func(h *hostile) {
+			h.route("manifests/v1", serveJSON(registry.MediaTypeOCIManifest, []byte("<html>")))
+		}, func(c *registry.Client, h *hostile) error {
+			_, err := c.Resolve(t.Context(), h.Repo, "v1")
+			return err
+		}, "is not JSON"},
+		{"signature tag not an image manifest", func(h *hostile) {
+			h.route("manifests/"+tagOf(hostileImage, ".sig"), serveJSON(registry.MediaTypeOCIManifest, []byte(`{"layers": 5}`)))
+			h.route("referrers/"+hostileImage, serveJSON(registry.MediaTypeOCIIndex, emptyIndex))
+		}, func(c *registry.Client, h *hostile) error {
+			_, err := c.Evidence(t.Context(), h.Repo, hostileImage, registry.EvidenceOptions{SkipAttestations: true})
+			return err
+		}, tagOf(hostileImage, ".sig") + ": not an image manifest"},
+		{"referrers not an index", func(h *hostile) {
+			h.route("referrers/"+hostileImage, serveJSON(registry.MediaTypeOCIIndex, []byte(`{"manifests": 5}`)))
+		}, func(c *registry.Client, h *hostile) error {
+			_, err := c.Referrers(t.Context(), h.Repo, hostileImage)
+			return err
+		}, "@" + hostileImage + ": not an index"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			h := newHostile(t, true)
+			tc.setup(h)
+			err := tc.fetch(newTLSClient(t, h.Server), h)
+			if !errors.Is(err, registry.ErrMalformed) || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %v, want ErrMalformed saying %q", err, tc.want)
+			}
+			if errors.Is(err, registry.ErrUnreachable) || errors.Is(err, registry.ErrNotFound) {
+				t.Errorf("error %v is of another kind too", err)
+			}
+		})
 	}
 }

@@ -108,7 +108,7 @@ func (c *Client) Resolve(ctx context.Context, repo Repository, ref string) (Mani
 		MediaType string `json:"mediaType"`
 	}
 	if err := json.Unmarshal(body, &head); err != nil {
-		return Manifest{}, fmt.Errorf("manifest %s@%s is not JSON: %w", repo, m.Digest, err)
+		return Manifest{}, withKind(ErrMalformed, fmt.Errorf("manifest %s@%s is not JSON: %w", repo, m.Digest, err))
 	}
 	m.MediaType = head.MediaType
 	if m.MediaType == "" {

@@ -109,28 +109,29 @@ type statement struct {
 
 // evaluate reports whether one verified statement meets every condition,
 // and the cost the conditions took (cel-go's units, see CELCostLimit).
-// The error is an Undecided when ctx ended before every condition was
-// evaluated (it wraps ctx's error); otherwise it says why the statement
-// does not meet the conditions.
+// The error is an Undecided of kind ErrDeadline when ctx ended before
+// every condition was evaluated (it wraps ctx's error); otherwise a Denial
+// saying why the statement does not meet the conditions
+// (ErrConditionFailed), or is not JSON (ErrMalformed).
 func (a compiledAttestation) evaluate(ctx context.Context, payload []byte) (uint64, error) {
 	if len(a.programs) == 0 {
 		var st statement
 		if err := json.Unmarshal(payload, &st); err != nil {
-			return 0, fmt.Errorf("statement is not JSON: %w", err)
+			return 0, deny(ErrMalformed, "statement is not JSON: %v", err)
 		}
 		return 0, nil
 	}
 	if err := checkStatementSize(payload); err != nil {
-		return 0, err
+		return 0, deny(ErrConditionFailed, "%v", err)
 	}
 	var st statement
 	if err := json.Unmarshal(payload, &st); err != nil {
-		return 0, fmt.Errorf("statement is not JSON: %w", err)
+		return 0, deny(ErrMalformed, "statement is not JSON: %v", err)
 	}
 	var predicate any
 	if len(st.Predicate) > 0 {
 		if err := json.Unmarshal(st.Predicate, &predicate); err != nil {
-			return 0, fmt.Errorf("predicate is not JSON: %w", err)
+			return 0, deny(ErrMalformed, "predicate is not JSON: %v", err)
 		}
 	}
 	if st.Subject == nil {
@@ -147,7 +148,7 @@ func (a compiledAttestation) evaluate(ctx context.Context, payload []byte) (uint
 			return total, conditionError(ctx, a.Conditions[i], err)
 		}
 		if out != types.True {
-			return total, fmt.Errorf("condition %q is false", a.Conditions[i])
+			return total, deny(ErrConditionFailed, "condition %q is false", a.Conditions[i])
 		}
 	}
 	return total, nil
@@ -158,13 +159,13 @@ func (a compiledAttestation) evaluate(ctx context.Context, payload []byte) (uint
 // absent, a comparison of mismatched types).
 func conditionError(ctx context.Context, expr string, err error) error {
 	if ctx.Err() != nil && errors.Is(err, interpreter.InterruptError{}) {
-		return &Undecided{Err: fmt.Errorf("evaluating condition %q: %w", expr, err)}
+		return &Undecided{Kind: ErrDeadline, Err: fmt.Errorf("evaluating condition %q: %w", expr, err)}
 	}
 	var cancelled interpreter.EvalCancelledError
 	if errors.As(err, &cancelled) && cancelled.Cause == interpreter.CostLimitExceeded {
-		return fmt.Errorf("condition %q exceeds the cost limit of %d (about that many operations) on this statement", expr, CELCostLimit)
+		return deny(ErrConditionFailed, "condition %q exceeds the cost limit of %d (about that many operations) on this statement", expr, CELCostLimit)
 	}
-	return fmt.Errorf("condition %q: %w", expr, err)
+	return deny(ErrConditionFailed, "condition %q: %v", expr, err)
 }
 
 // CheckCondition reports whether expr is a valid attestation condition, with
@@ -185,16 +186,16 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 	seen := map[string]bool{}
 	var (
 		reasons   []string
-		denied    bool  // an attestation is definitely not met
-		undecided error // why the first undecided attestation is
+		causes    []*Denial // why the attestations definitely not met are not
+		undecided error     // why the first undecided attestation is
 	)
 	for _, at := range a.attestations {
 		tried := 0
 		var (
 			failed   []Failure
 			sigs     []Signature
-			violated string // a verified statement fails the conditions (All)
-			stopped  error  // the deadline or the budget ended a statement's evaluation
+			violated error // a verified statement fails the conditions (All)
+			stopped  error // the deadline or the budget ended a statement's evaluation
 		)
 		for _, cand := range cands {
 			if cand.payload != nil || cand.predicateType != at.PredicateType || !a.readsFrom(req, cand) {
@@ -203,10 +204,10 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 			tried++
 			sig, err := c.verifyCandidate(a, req, digest, cand)
 			if err == nil && sig.PredicateType != at.PredicateType {
-				err = fmt.Errorf("verified statement has predicate type %q", sig.PredicateType)
+				err = deny(ErrMalformed, "verified statement has predicate type %q", sig.PredicateType)
 			}
 			if err != nil {
-				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+				failed = append(failed, failure(cand.ev.Source(), err))
 				continue
 			}
 			switch {
@@ -214,26 +215,26 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 				_, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
 			case ctx.Err() != nil:
 				// Past the deadline: nothing more is decoded or evaluated.
-				err = &Undecided{Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
+				err = &Undecided{Kind: ErrDeadline, Err: fmt.Errorf("evaluating conditions: %w", context.Cause(ctx))}
 			case *spent >= CELBudget:
 				// Undecided, not failed: which statements are evaluated
 				// before the budget runs out depends on the order they
 				// were found in, and this one could meet the conditions.
-				err = &Undecided{Err: fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)}
+				err = &Undecided{Kind: ErrBudget, Err: fmt.Errorf("conditions not evaluated: this verification's conditions already cost %d, over the budget of %d", *spent, CELBudget)}
 			default:
 				var cost uint64
 				cost, err = at.evaluate(ctx, cand.bundle.GetDsseEnvelope().GetPayload())
 				*spent += cost
 			}
 			if err != nil {
-				failed = append(failed, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+				failed = append(failed, failure(cand.ev.Source(), err))
 				switch {
 				case errors.Is(err, ErrUndecided):
 					if stopped == nil {
 						stopped = err
 					}
-				case at.All && violated == "":
-					violated = err.Error()
+				case at.All && violated == nil:
+					violated = err
 				}
 				continue
 			}
@@ -242,9 +243,10 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 		ar.Failures = append(ar.Failures, failed...)
 		what := "attestation " + at.Name
 		switch {
-		case violated != "":
-			ar.Passed, denied = false, true
+		case violated != nil:
+			ar.Passed = false
 			reasons = append(reasons, fmt.Sprintf("%s: not every statement meets the conditions: %s", what, violated))
+			causes = append(causes, &Denial{Kind: ErrConditionFailed, Reason: reasons[len(reasons)-1], Causes: denials(violated)})
 			continue
 		case stopped != nil && (len(sigs) == 0 || at.All):
 			// The statement not evaluated could have met the
@@ -256,8 +258,11 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 			}
 			continue
 		case len(sigs) == 0:
-			ar.Passed, denied = false, true
-			reasons = append(reasons, what+": "+failureReason("statement", tried, append(failed, malformed...), a))
+			ar.Passed = false
+			d := failureDenial("statement", ErrNoAttestation, tried, append(failed, malformed...), a)
+			d.Reason = what + ": " + d.Reason
+			reasons = append(reasons, d.Reason)
+			causes = append(causes, d)
 			continue
 		}
 		for _, s := range sigs {
@@ -273,9 +278,11 @@ func (c *Compiled) verifyAttestations(ctx context.Context, a *compiledAuthority,
 	ar.Failures = append(ar.Failures, malformed...)
 	ar.Signatures = nil
 	ar.Reason = strings.Join(reasons, "; ")
-	if denied {
+	if len(causes) > 0 {
+		ar.Err = &Denial{Reason: ar.Reason, Causes: causes}
 		return ar, nil
 	}
 	ar.Undecided = true
+	ar.Err = undecided
 	return ar, undecided
 }

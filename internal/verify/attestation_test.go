@@ -80,8 +80,8 @@ func TestConditionStopsAtDeadline(t *testing.T) {
 				if err != nil {
 					t.Fatalf("evaluate: %v", err)
 				}
-			} else if !errors.Is(err, ErrUndecided) || !errors.Is(err, tc.wantErr) || errors.Is(err, ErrDenied) {
-				t.Fatalf("evaluate: %v, want an undecided error wrapping %v", err, tc.wantErr)
+			} else if !errors.Is(err, ErrDeadline) || !errors.Is(err, ErrUndecided) || !errors.Is(err, tc.wantErr) || errors.Is(err, ErrDenied) {
+				t.Fatalf("evaluate: %v, want an undecided error of kind ErrDeadline wrapping %v", err, tc.wantErr)
 			}
 			if cost < tc.minCost || cost > tc.maxCost {
 				t.Errorf("evaluation cost %d, want %d to %d", cost, tc.minCost, tc.maxCost)
@@ -102,9 +102,9 @@ func TestConditionCostLimit(t *testing.T) {
 	expr := "predicate.l.all(x, predicate.l.exists(y, y == x))"
 	at := mustCompile(t, expr)
 	cost, err := at.evaluate(t.Context(), statementWith(elems...))
-	want := `condition "` + expr + `" exceeds the cost limit of 1000000`
-	if err == nil || !strings.Contains(err.Error(), want) {
-		t.Fatalf("evaluate: %v, want an error saying %q", err, want)
+	want := `condition "` + expr + `" exceeds the cost limit of 1000000 (about that many operations) on this statement`
+	if !errors.Is(err, ErrConditionFailed) || err.Error() != want {
+		t.Fatalf("evaluate: %v, want a failed condition saying %q", err, want)
 	}
 	if errors.Is(err, ErrUndecided) {
 		t.Errorf("a cost-limit breach is undecided: %v", err)
@@ -148,8 +148,8 @@ func TestStatementLimits(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-				t.Fatalf("evaluate: %v, want an error saying %q", err, tc.wantErr)
+			if !errors.Is(err, ErrConditionFailed) || !strings.Contains(err.Error(), tc.wantErr) {
+				t.Fatalf("evaluate: %v, want a failed condition saying %q", err, tc.wantErr)
 			}
 			if errors.Is(err, ErrUndecided) {
 				t.Errorf("an over-size statement is undecided: %v", err)

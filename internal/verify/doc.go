@@ -23,5 +23,13 @@
 // Outcomes are values (Result): for every authority, the signature that
 // passed or why each candidate failed. Errors come in two families, matched
 // with errors.Is: ErrDenied (the policy is not met) and ErrUndecided (signet
-// could not find out). Absence is never acceptance: no evidence denies.
+// could not find out). Beneath them, kinds say which check failed
+// (ErrNoSignature, ErrIdentityMismatch, ErrTransparencyLog, ...) or what
+// could not be found out (ErrDeadline, ErrBudget, ErrNoTrustRoot); a
+// policy's denial matches the kinds of every failure behind it, and each
+// candidate's Failure carries its own. A failure of sigstore-go's
+// verification is classified by the step that fails (the log entry, the
+// time of signing, the signature, the certificate, the statement's
+// subject), found by running the steps again for that candidate only,
+// never by its wording. Absence is never acceptance: no evidence denies.
 package verify

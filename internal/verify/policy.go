@@ -130,6 +130,13 @@ type compiledAuthority struct {
 type keyedVerifier struct {
 	key *PublicKey // nil for keyless
 	v   *sgverify.Verifier
+	// tm is the trusted material v verifies with (the key, and the
+	// authority's trust root unless it ignores the log).
+	tm root.TrustedMaterial
+	// sigOnly verifies with the key alone, without a log or timestamps:
+	// it says whether the key signed a candidate that v rejects (nil for
+	// keyless).
+	sigOnly *sgverify.Verifier
 }
 
 // Compile checks a policy and prepares its verifiers. Errors name the field.
@@ -192,25 +199,25 @@ func compileAuthority(a Authority) (*compiledAuthority, error) {
 	switch {
 	case len(a.Keys) > 0:
 		if !a.InsecureIgnoreTlog && a.TrustedMaterial == nil {
-			return nil, errors.New("key: a trust root is needed to verify transparency log entries (or set insecureIgnoreTlog for signatures made without a log)")
+			return nil, &Undecided{Kind: ErrNoTrustRoot, Err: errors.New("key: a trust root is needed to verify transparency log entries (or set insecureIgnoreTlog for signatures made without a log)")}
 		}
 		for i := range a.Keys {
 			k := &a.Keys[i]
 			if k.Key == nil {
 				return nil, fmt.Errorf("key[%d]: empty key", i)
 			}
-			v, err := keyVerifier(k, a)
+			kv, err := keyVerifier(k, a)
 			if err != nil {
 				return nil, fmt.Errorf("key[%d]: %w", i, err)
 			}
-			ca.verifiers = append(ca.verifiers, keyedVerifier{key: k, v: v})
+			ca.verifiers = append(ca.verifiers, kv)
 		}
 	case a.Keyless != nil:
 		if a.InsecureIgnoreTlog {
 			return nil, errors.New("insecureIgnoreTlog: only key-based signatures may be accepted without a transparency log")
 		}
 		if a.TrustedMaterial == nil {
-			return nil, errors.New("keyless: no trust root")
+			return nil, &Undecided{Kind: ErrNoTrustRoot, Err: errors.New("keyless: no trust root")}
 		}
 		if len(a.Keyless.Identities) == 0 {
 			return nil, errors.New("keyless.identities: at least one identity is required")
@@ -230,7 +237,7 @@ func compileAuthority(a Authority) (*compiledAuthority, error) {
 		if err != nil {
 			return nil, fmt.Errorf("keyless: %w", err)
 		}
-		ca.verifiers = []keyedVerifier{{v: v}}
+		ca.verifiers = []keyedVerifier{{v: v, tm: a.TrustedMaterial}}
 	}
 	for i, at := range a.Attestations {
 		cat, cerr := compileAttestation(at)
@@ -243,19 +250,25 @@ func compileAuthority(a Authority) (*compiledAuthority, error) {
 }
 
 // keyVerifier builds a sigstore-go verifier that trusts exactly one key.
-func keyVerifier(k *PublicKey, a Authority) (*sgverify.Verifier, error) {
+func keyVerifier(k *PublicKey, a Authority) (keyedVerifier, error) {
 	sv, err := signature.LoadDefaultVerifier(k.Key)
 	if err != nil {
-		return nil, err
+		return keyedVerifier{}, err
 	}
 	keyMaterial := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
 		return root.NewExpiringKey(sv, timeZero, timeZero), nil
 	})
-	if a.InsecureIgnoreTlog {
-		return sgverify.NewVerifier(keyMaterial, sgverify.WithCurrentTime())
+	kv := keyedVerifier{key: k, tm: keyMaterial}
+	if kv.sigOnly, err = sgverify.NewVerifier(keyMaterial, sgverify.WithCurrentTime()); err != nil {
+		return kv, err
 	}
-	tm := root.TrustedMaterialCollection{keyMaterial, a.TrustedMaterial}
-	return sgverify.NewVerifier(tm, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+	if a.InsecureIgnoreTlog {
+		kv.v = kv.sigOnly
+		return kv, nil
+	}
+	kv.tm = root.TrustedMaterialCollection{keyMaterial, a.TrustedMaterial}
+	kv.v, err = sgverify.NewVerifier(kv.tm, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
+	return kv, err
 }
 
 // describe says what the authority trusts, for messages.

@@ -87,7 +87,7 @@ func TestRekorV2Keyless(t *testing.T) {
 
 			// The wrong identity is still the wrong identity.
 			wantDenied(t, run(t, compile(t, verify.Policy{Name: "mail", Authorities: []verify.Authority{keyless(s, "mail", mailID)}}), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o)),
-				"does not match identities [issuer "+mailIssuer)
+				"does not match identities [issuer "+mailIssuer, verify.ErrIdentityMismatch)
 		})
 	}
 }
@@ -101,7 +101,7 @@ func TestRekorV2NeedsSignedTimestamp(t *testing.T) {
 	o.NoTimestamp = true
 	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	res := run(t, p, v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o))
-	wantDenied(t, res, "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)")
+	wantDenied(t, res, "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)", verify.ErrTimestamp)
 	if strings.Contains(res.Err.Error(), "threshold not met") {
 		t.Errorf("denial %q repeats sigstore-go's threshold text", res.Err)
 	}
@@ -118,7 +118,7 @@ func TestRekorV2NeedsSignedTimestamp(t *testing.T) {
 		pb.VerificationMaterial.TimestampVerificationData = theirs.VerificationMaterial.TimestampVerificationData
 	})
 	res = run(t, p, ev)
-	wantDenied(t, res, "(Rekor v2 entries require one); the timestamp did not verify: ")
+	wantDenied(t, res, "(Rekor v2 entries require one); the timestamp did not verify: ", verify.ErrTimestamp)
 }
 
 // TestRekorV2Tampered: the entry is only as good as its inclusion proof
@@ -132,36 +132,38 @@ func TestRekorV2Tampered(t *testing.T) {
 	for range 3 {
 		v2Bundle(t, s, sigstoretest.CosignSignPredicateType, release)
 	}
+	tlog := []error{verify.ErrTransparencyLog}
 	for _, tc := range []struct {
 		name   string
 		ev     func(t *testing.T) registry.Evidence
 		denial string
+		kinds  []error
 	}{
 		{"checkpoint signed by another key", func(t *testing.T) registry.Evidence {
 			return v2Bundle(t, s, sigstoretest.CosignSignPredicateType, forged)
-		}, "unverified checkpoint signature"},
+		}, "unverified checkpoint signature", tlog},
 		{"checkpoint root hash edited", edit(s, func(pb *protobundle.Bundle) {
 			cp := pb.VerificationMaterial.TlogEntries[0].InclusionProof.Checkpoint
 			lines := strings.SplitN(cp.Envelope, "\n", 4)
 			lines[2] = strings.Repeat("A", len(lines[2])-1) + "="
 			cp.Envelope = strings.Join(lines, "\n")
-		}), "unverified checkpoint signature"},
+		}), "unverified checkpoint signature", tlog},
 		{"checkpoint tree size edited", edit(s, func(pb *protobundle.Bundle) {
 			cp := pb.VerificationMaterial.TlogEntries[0].InclusionProof.Checkpoint
 			lines := strings.SplitN(cp.Envelope, "\n", 4)
 			lines[1] = "1000000"
 			cp.Envelope = strings.Join(lines, "\n")
-		}), "unverified checkpoint signature"},
+		}), "unverified checkpoint signature", tlog},
 		{"inclusion proof hash flipped", edit(s, func(pb *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries[0].InclusionProof.Hashes[0][0] ^= 1
-		}), "transparency log inclusion proof does not lead to the root hash of the signed checkpoint"},
+		}), "transparency log inclusion proof does not lead to the root hash of the signed checkpoint", tlog},
 		{"inclusion proof hash removed", edit(s, func(pb *protobundle.Bundle) {
 			ip := pb.VerificationMaterial.TlogEntries[0].InclusionProof
 			ip.Hashes = ip.Hashes[1:]
-		}), "verifying inclusion: wrong proof size"},
+		}), "verifying inclusion: wrong proof size", tlog},
 		{"entry moved to another index", edit(s, func(pb *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries[0].LogIndex--
-		}), "transparency log inclusion proof does not lead to the root hash of the signed checkpoint"},
+		}), "transparency log inclusion proof does not lead to the root hash of the signed checkpoint", tlog},
 		{"entry of another signature", func(t *testing.T) registry.Evidence {
 			donor := v2Bundle(t, s, sigstoretest.CosignSignPredicateType, release)
 			var theirs protobundle.Bundle
@@ -171,13 +173,13 @@ func TestRekorV2Tampered(t *testing.T) {
 			return editBundle(t, v2Bundle(t, s, sigstoretest.CosignSignPredicateType, release), func(pb *protobundle.Bundle) {
 				pb.VerificationMaterial.TlogEntries = theirs.VerificationMaterial.TlogEntries
 			})
-		}, "transparency log inclusion proof does not lead to the root hash of the signed checkpoint"},
+		}, "transparency log inclusion proof does not lead to the root hash of the signed checkpoint", tlog},
 		{"no inclusion proof", edit(s, func(pb *protobundle.Bundle) {
 			pb.VerificationMaterial.TlogEntries[0].InclusionProof = nil
-		}), "inclusion proof missing in bundle"},
+		}), "inclusion proof missing in bundle", []error{verify.ErrNoSignature, verify.ErrMalformed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantDenied(t, run(t, p, tc.ev(t)), tc.denial)
+			wantDenied(t, run(t, p, tc.ev(t)), tc.denial, tc.kinds...)
 		})
 	}
 }
@@ -213,6 +215,8 @@ func TestRekorV2Key(t *testing.T) {
 	if sig := res.Authorities[0].Signatures[0]; sig.KeyFingerprint == "" || sig.LogIndex == nil || len(sig.Timestamps) != 1 || sig.Timestamps[0].Kind != "TimestampAuthority" {
 		t.Errorf("credited as %+v", sig)
 	}
-	wantDenied(t, run(t, policy(other), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key})), "authority ci: 1 signature checked, none verified by key")
-	wantDenied(t, run(t, policy(key), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key, NoTimestamp: true})), "no verified time of signing")
+	wantDenied(t, run(t, policy(other), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key})), "authority ci: 1 signature checked, none verified by key", verify.ErrBadSignature)
+	wantDenied(t, run(t, policy(other), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key})),
+		": signature does not verify with the trusted key (wrong key or tampered payload)", verify.ErrBadSignature)
+	wantDenied(t, run(t, policy(key), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key, NoTimestamp: true})), "no verified time of signing", verify.ErrTimestamp)
 }

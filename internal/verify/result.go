@@ -55,6 +55,10 @@ type AuthorityResult struct {
 	Signatures []Signature `json:"signatures,omitempty"`
 	// Failures say why each candidate that was tried failed.
 	Failures []Failure `json:"failures,omitempty"`
+	// Err is why the authority failed, nil when it passed: a *Denial
+	// (errors.Is(err, ErrDenied) and its kinds, e.g. ErrNoSignature), or an
+	// *Undecided when Undecided is set.
+	Err error `json:"-"`
 }
 
 // Signature describes a verified signature or attestation.
@@ -88,9 +92,18 @@ type Timestamp struct {
 type Failure struct {
 	Source string `json:"source"`
 	Reason string `json:"reason"`
+	// Err is the failure as an error: a *Denial of one kind (e.g.
+	// errors.Is(err, ErrIdentityMismatch)), or an *Undecided when the
+	// candidate's conditions could not be evaluated. Reason is its text.
+	Err error `json:"-"`
 }
 
-// MarshalJSON adds the error text.
+// failure is the Failure of the candidate at source.
+func failure(source string, err error) Failure {
+	return Failure{Source: source, Reason: err.Error(), Err: err}
+}
+
+// MarshalJSON adds the error text and the codes of its kinds (see Codes).
 func (r Result) MarshalJSON() ([]byte, error) {
 	type plain Result
 	var reason string
@@ -99,6 +112,25 @@ func (r Result) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(struct {
 		plain
-		Reason string `json:"reason,omitempty"`
-	}{plain(r), reason})
+		Reason string   `json:"reason,omitempty"`
+		Codes  []string `json:"codes,omitempty"`
+	}{plain(r), reason, Codes(r.Err)})
+}
+
+// MarshalJSON adds the codes of the kinds of Err (see Codes).
+func (a AuthorityResult) MarshalJSON() ([]byte, error) {
+	type plain AuthorityResult
+	return json.Marshal(struct {
+		plain
+		Codes []string `json:"codes,omitempty"`
+	}{plain(a), Codes(a.Err)})
+}
+
+// MarshalJSON adds the code of the kind of Err (see Codes).
+func (f Failure) MarshalJSON() ([]byte, error) {
+	type plain Failure
+	return json.Marshal(struct {
+		plain
+		Code string `json:"code,omitempty"`
+	}{plain(f), code(f.Err)})
 }

@@ -1,12 +1,9 @@
 package verify
 
 import (
-	"bytes"
 	"context"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
@@ -74,7 +71,7 @@ func (c *Compiled) Verify(ctx context.Context, req Request) Result {
 	digestHex, ok := strings.CutPrefix(req.Digest, "sha256:")
 	raw, err := hex.DecodeString(digestHex)
 	if (!ok || err != nil || len(raw) != 32) && !(req.Digest == "" && c.StaticOnly()) {
-		res.Err = denied("policy %s: %q is not a sha256 digest", c.name, req.Digest)
+		res.Err = deny(ErrMalformed, "policy %s: %q is not a sha256 digest", c.name, req.Digest)
 		return res
 	}
 
@@ -83,7 +80,7 @@ func (c *Compiled) Verify(ctx context.Context, req Request) Result {
 	for _, ev := range req.Evidence {
 		cand, err := toCandidate(ev)
 		if err != nil {
-			malformed = append(malformed, Failure{Source: ev.Source(), Reason: err.Error()})
+			malformed = append(malformed, failure(ev.Source(), deny(ErrMalformed, "%v", err)))
 			continue
 		}
 		cands = append(cands, cand)
@@ -120,7 +117,10 @@ func (c *Compiled) Verify(ctx context.Context, req Request) Result {
 	return res
 }
 
+// denial sums up why res is denied: each failed authority is a cause, and
+// the threshold is when some passed (ErrThreshold).
 func (c *Compiled) denial(res Result) error {
+	d := &Denial{}
 	var parts []string
 	passed := 0
 	for _, ar := range res.Authorities {
@@ -129,11 +129,14 @@ func (c *Compiled) denial(res Result) error {
 			continue
 		}
 		parts = append(parts, fmt.Sprintf("authority %s: %s", ar.Name, ar.Reason))
+		d.Causes = append(d.Causes, denials(ar.Err)...)
 	}
 	if passed > 0 {
+		d.Kind = ErrThreshold
 		parts = append(parts, fmt.Sprintf("%d of %d required authorities passed with distinct signers", min(passed, distinctSignersOf(res)), c.threshold))
 	}
-	return denied("denied by policy %s: %s", c.name, strings.Join(parts, "; "))
+	d.Reason = fmt.Sprintf("denied by policy %s: %s", c.name, strings.Join(parts, "; "))
+	return d
 }
 
 func distinctSignersOf(res Result) int {
@@ -188,9 +191,12 @@ func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, re
 		ar.Reason = a.Static.Message
 		if ar.Passed {
 			ar.Signatures = []Signature{{Source: "static", Format: "static", Signer: "static:" + a.Name}}
-		} else if ar.Reason == "" {
+			return ar, nil
+		}
+		if ar.Reason == "" {
 			ar.Reason = "static authority denies every image"
 		}
+		ar.Err = deny(ErrStatic, "%s", ar.Reason)
 		return ar, nil
 	}
 	if len(a.attestations) > 0 {
@@ -207,7 +213,7 @@ func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, re
 		tried++
 		sig, err := c.verifyCandidate(a, req, digest, cand)
 		if err != nil {
-			ar.Failures = append(ar.Failures, Failure{Source: cand.ev.Source(), Reason: err.Error()})
+			ar.Failures = append(ar.Failures, failure(cand.ev.Source(), err))
 			continue
 		}
 		if !seen[sig.Signer] {
@@ -217,7 +223,8 @@ func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, re
 	}
 	ar.Passed = len(ar.Signatures) > 0
 	if !ar.Passed {
-		ar.Reason = failureReason("signature", tried, ar.Failures, a)
+		d := failureDenial("signature", ErrNoSignature, tried, ar.Failures, a)
+		ar.Reason, ar.Err = d.Reason, d
 	}
 	return ar, nil
 }
@@ -235,7 +242,21 @@ func (a *compiledAuthority) readsFrom(req Request, cand candidate) bool {
 	return cand.ev.Repository == *want
 }
 
-// failureReason summarizes why no candidate passed.
+// failureDenial sums up why no candidate passed: none (of kind none, e.g.
+// ErrNoSignature) was found, or none usable, or each candidate tried
+// failed. The failures are its causes.
+func failureDenial(what string, none error, tried int, failures []Failure, a *compiledAuthority) *Denial {
+	d := &Denial{Reason: failureReason(what, tried, failures, a)}
+	if tried == 0 {
+		d.Kind = none
+	}
+	for _, f := range failures {
+		d.Causes = append(d.Causes, denials(f.Err)...)
+	}
+	return d
+}
+
+// failureReason says why no candidate passed.
 func failureReason(what string, tried int, failures []Failure, a *compiledAuthority) string {
 	if tried == 0 {
 		if len(failures) > 0 {
@@ -262,46 +283,33 @@ func failureReason(what string, tried int, failures []Failure, a *compiledAuthor
 }
 
 // verifyCandidate runs the one verification path: sigstore-go on the bundle
-// with the authority's trust, then the identity and the binding to the digest.
+// with the authority's trust, then the identity and the binding to the
+// digest. The error is a *Denial of the kind that says which check failed.
 func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []byte, cand candidate) (sig Signature, err error) {
 	defer func() {
 		// sigstore-go and the protobuf accessors must not take the process
 		// down on hostile input; a panic is a failed candidate.
 		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed evidence: %v", r)
+			err = deny(ErrMalformed, "malformed evidence: %v", r)
 		}
 	}()
-	// A policy reads its artifact: build one per verifier.
-	policy := func() sgverify.PolicyBuilder {
-		artifact := sgverify.WithArtifactDigest("sha256", digest)
-		if cand.payload != nil {
-			artifact = sgverify.WithArtifact(bytes.NewReader(cand.payload))
-		}
-		identity := sgverify.WithKey()
-		if a.Keyless != nil {
-			identity = sgverify.WithoutIdentitiesUnsafe()
-		}
-		return sgverify.NewPolicy(artifact, identity)
-	}
-
 	var (
 		vr     *sgverify.VerificationResult
 		key    *PublicKey
-		errs   []string
-		reason error
+		failed []keyedVerifier
+		errs   []error
 	)
 	for _, kv := range a.verifiers {
-		vr, reason = kv.v.Verify(cand.bundle, policy())
-		if reason == nil {
-			key = kv.key
+		// A policy reads its artifact: build one per verifier.
+		res, err := kv.v.Verify(cand.bundle, sigstorePolicy(a, cand, digest))
+		if err == nil {
+			vr, key = res, kv.key
 			break
 		}
-		if msg := cleanSigstoreError(reason.Error()); !slices.Contains(errs, msg) {
-			errs = append(errs, msg)
-		}
+		failed, errs = append(failed, kv), append(errs, err)
 	}
 	if vr == nil {
-		return sig, errors.New(strings.Join(errs, "; "))
+		return sig, rejection(a, digest, cand, failed, errs)
 	}
 
 	sig = Signature{
@@ -323,12 +331,12 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 			}
 		}
 		if !matched {
-			return sig, fmt.Errorf("certificate identity (issuer %s, subject %s) does not match %s", cs.Issuer, cs.SubjectAlternativeName, a.describe())
+			return sig, deny(ErrIdentityMismatch, "certificate identity (issuer %s, subject %s) does not match %s", cs.Issuer, cs.SubjectAlternativeName, a.describe())
 		}
 		sig.Issuer, sig.Subject = cs.Issuer, cs.SubjectAlternativeName
 		sig.Signer = fmt.Sprintf("identity %s %s", cs.Issuer, cs.SubjectAlternativeName)
 	default:
-		return sig, errors.New("verified, but neither by a trusted key nor a certificate")
+		return sig, deny(ErrBadSignature, "verified, but neither by a trusted key nor a certificate")
 	}
 	for _, ts := range vr.VerifiedTimestamps {
 		sig.Timestamps = append(sig.Timestamps, Timestamp{Kind: ts.Type, URI: ts.URI, Time: ts.Timestamp.UTC()})
@@ -354,20 +362,20 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 	if cand.payload != nil {
 		ss, err := parseSimpleSigning(cand.payload)
 		if err != nil {
-			return sig, err
+			return sig, deny(ErrMalformed, "%v", err)
 		}
 		if ss.Critical.Image.DockerManifestDigest != req.Digest {
-			return sig, fmt.Errorf("signature is for %s, not %s (copied from another image?)", ss.Critical.Image.DockerManifestDigest, req.Digest)
+			return sig, deny(ErrDigestMismatch, "signature is for %s, not %s (copied from another image?)", ss.Critical.Image.DockerManifestDigest, req.Digest)
 		}
 		signedRef = ss.Critical.Identity.DockerReference
 	} else {
 		// sigstore-go checked that a subject carries the digest.
 		if vr.Statement == nil {
-			return sig, errors.New("DSSE envelope holds no in-toto statement")
+			return sig, deny(ErrMalformed, "DSSE envelope holds no in-toto statement")
 		}
 		sig.PredicateType = vr.Statement.GetPredicateType()
 		if cand.isSignature() && sig.PredicateType != CosignSignPredicateType {
-			return sig, fmt.Errorf("statement has predicate type %q, not an image signature", sig.PredicateType)
+			return sig, deny(ErrMalformed, "statement has predicate type %q, not an image signature", sig.PredicateType)
 		}
 		for _, s := range vr.Statement.GetSubject() {
 			if s.GetDigest()["sha256"] == hex.EncodeToString(digest) {
@@ -377,7 +385,7 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 		}
 	}
 	if err := checkSignedIdentity(c.signedIdentity, req.Image, signedRef); err != nil {
-		return sig, err
+		return sig, deny(ErrSignedIdentity, "%v", err)
 	}
 	return sig, nil
 }
@@ -405,61 +413,11 @@ func verifyEnvelopeTimestamp(a *compiledAuthority, cand candidate) (*Timestamp, 
 		}
 		if vc, err := cand.bundle.VerificationContent(); err == nil {
 			if cert := vc.Certificate(); cert != nil && (ts.Time.Before(cert.NotBefore) || ts.Time.After(cert.NotAfter)) {
-				return nil, fmt.Errorf("RFC 3161 timestamp %s is outside the certificate's validity (%s to %s)",
+				return nil, deny(ErrTimestamp, "RFC 3161 timestamp %s is outside the certificate's validity (%s to %s)",
 					ts.Time.UTC().Format(time.RFC3339), cert.NotBefore.UTC().Format(time.RFC3339), cert.NotAfter.UTC().Format(time.RFC3339))
 			}
 		}
 		return &Timestamp{Kind: "TimestampAuthority", URI: ts.URI, Time: ts.Time.UTC()}, nil
 	}
-	return nil, fmt.Errorf("RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority: %s", strings.Join(errs, "; "))
-}
-
-// Messages of sigstore-go v1.3.0 (and rekor-tiles) that cleanSigstoreError rewrites.
-const (
-	// No RFC 3161 timestamp verified and no log entry with an integrated
-	// time (Rekor v2 entries have none); sigstore-go appends the timestamp
-	// errors after "; error: ", or "%!w(<nil>)" when there were none.
-	sgNoObserverTime = "threshold not met for verified signed & log entry integrated timestamps: 0 < "
-	// A Rekor v2 inclusion proof that does not hash to the checkpoint's
-	// root, followed by both roots as decimal byte lists.
-	sgInclusionRoot = "verifying inclusion: calculated root"
-	// No log entry verified: sigstore-go skips entries of logs the trusted
-	// root does not hold and entries whose SET does not verify.
-	sgNoLogEntry = "not enough verified log entries from transparency log: 0 < "
-)
-
-// ExplainTransparencyError rewrites sigstore-go's messages about the
-// transparency log and the time of signing, which name thresholds and byte
-// values, into their cause; other messages are returned unchanged.
-func ExplainTransparencyError(s string) string {
-	if _, after, ok := strings.Cut(s, sgNoObserverTime); ok {
-		msg := "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)"
-		if _, cause, ok := strings.Cut(after, "; error: "); ok && cause != "" && !strings.Contains(cause, "%!w(<nil>)") {
-			msg += "; the timestamp did not verify: " + strings.ReplaceAll(cause, "\n", "; ")
-		}
-		return msg
-	}
-	if strings.Contains(s, sgInclusionRoot) {
-		return "transparency log inclusion proof does not lead to the root hash of the signed checkpoint (the proof or checkpoint was altered, or the entry was logged for another signature, key or artifact)"
-	}
-	if strings.Contains(s, sgNoLogEntry) {
-		return s + " (no entry of a transparency log in the trusted root verified: there is none, the log is not in the trusted root, or the entry's SET is signed by another key)"
-	}
-	return s
-}
-
-// cleanSigstoreError shortens one of sigstore-go's nested messages to its
-// cause.
-func cleanSigstoreError(s string) string {
-	if e := ExplainTransparencyError(s); e != s {
-		return e
-	}
-	s = strings.ReplaceAll(s, "failed to verify signature: ", "")
-	if strings.Contains(s, "crypto/rsa: verification error") || strings.Contains(s, "invalid signature when validating ASN.1 encoded signature") || strings.Contains(s, "ed25519: invalid signature") || strings.Contains(s, "could not verify message") || strings.Contains(s, "accepted signatures do not match threshold") {
-		return "signature does not verify with the trusted key (wrong key or tampered payload)"
-	}
-	if strings.Contains(s, "does not match any digest in statement") || strings.Contains(s, "does not match digests in statement") {
-		return "signed statement is for another digest (copied from another image?)"
-	}
-	return s
+	return nil, deny(ErrTimestamp, "RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority: %s", strings.Join(errs, "; "))
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,13 +118,26 @@ func wantVerified(t *testing.T, res verify.Result) {
 	}
 }
 
-func wantDenied(t *testing.T, res verify.Result, reason string) {
+// wantDenied checks that res is a denial of exactly the given kinds (its
+// own and its causes', see verify.Codes) whose message says reason.
+func wantDenied(t *testing.T, res verify.Result, reason string, kinds ...error) {
 	t.Helper()
 	if res.Verified {
 		t.Fatalf("want denied (%s), got verified: %+v", reason, res.Authorities)
 	}
 	if !errors.Is(res.Err, verify.ErrDenied) || errors.Is(res.Err, verify.ErrUndecided) {
 		t.Fatalf("want a denial, got %v", res.Err)
+	}
+	if len(kinds) == 0 {
+		t.Fatal("wantDenied needs the kinds of the denial")
+	}
+	for _, k := range kinds {
+		if !errors.Is(res.Err, k) || !errors.Is(k, verify.ErrDenied) {
+			t.Fatalf("denial %q is not a denial of kind %q", res.Err, k)
+		}
+	}
+	if want, got := verify.Codes(errors.Join(kinds...)), verify.Codes(res.Err); !slices.Equal(want, got) {
+		t.Fatalf("denial %q has kinds %v, want %v", res.Err, got, want)
 	}
 	if !strings.Contains(res.Err.Error(), reason) {
 		t.Fatalf("denial %q does not say %q", res.Err, reason)
@@ -155,40 +169,44 @@ func TestKeylessSignatures(t *testing.T) {
 				name     string
 				evidence func(t *testing.T) []registry.Evidence
 				policy   *verify.Compiled
-				denial   string // empty: verified
+				kind     error  // nil: verified
+				denial   string // what the denial says
 			}{
-				{"exact identity", sign(s, f, digest, release), policy(t, releaseID), ""},
+				{"exact identity", sign(s, f, digest, release), policy(t, releaseID), nil, ""},
 				{"regular expressions", sign(s, f, digest, release),
-					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, SubjectRegExp: `https://github\.com/acme/.+`}), ""},
-				{"email identity", sign(s, f, digest, mail), policy(t, mailID), ""},
-				{"any of several identities", sign(s, f, digest, mail), policy(t, releaseID, mailID), ""},
+					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, SubjectRegExp: `https://github\.com/acme/.+`}), nil, ""},
+				{"email identity", sign(s, f, digest, mail), policy(t, mailID), nil, ""},
+				{"any of several identities", sign(s, f, digest, mail), policy(t, releaseID, mailID), nil, ""},
 				{"wrong issuer", sign(s, f, digest, release),
-					policy(t, verify.Identity{Issuer: "https://accounts.google.com", Subject: ghWorkflow}),
+					policy(t, verify.Identity{Issuer: "https://accounts.google.com", Subject: ghWorkflow}), verify.ErrIdentityMismatch,
 					"certificate identity (issuer " + ghIssuer + ", subject " + ghWorkflow + ") does not match identities [issuer https://accounts.google.com, subject " + ghWorkflow + "]"},
-				{"wrong subject", sign(s, f, digest, mail), policy(t, releaseID),
+				{"wrong subject", sign(s, f, digest, mail), policy(t, releaseID), verify.ErrIdentityMismatch,
 					"certificate identity (issuer " + mailIssuer + ", subject " + mailSubject + ") does not match identities"},
 				{"subject regexp matches the whole subject", sign(s, f, digest, evil),
-					policy(t, verify.Identity{Issuer: ghIssuer, SubjectRegExp: "https://github.com/acme/.+"}),
+					policy(t, verify.Identity{Issuer: ghIssuer, SubjectRegExp: "https://github.com/acme/.+"}), verify.ErrIdentityMismatch,
 					"subject https://evil.example/https://github.com/acme/x) does not match identities [issuer " + ghIssuer + ", subject ~https://github.com/acme/.+]"},
 				{"issuer regexp matches the whole issuer", sign(s, f, digest, evilIssuer),
-					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, Subject: ghWorkflow}),
+					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, Subject: ghWorkflow}), verify.ErrIdentityMismatch,
 					"certificate identity (issuer https://token.actions.githubusercontent.com.evil.example, subject " + ghWorkflow + ") does not match"},
-				{"certificate expired when signed", sign(s, f, digest, expired), policy(t, releaseID), "integrated time outside certificate validity"},
-				{"certificate not yet valid when signed", sign(s, f, digest, notYetValid), policy(t, releaseID), "integrated time outside certificate validity"},
-				{"no SCT", sign(s, f, digest, noSCT), policy(t, releaseID), "failed to verify signed certificate timestamp"},
-				{"Rekor SET by another key", sign(s, f, digest, forgedSET), policy(t, releaseID), "not enough verified log entries from transparency log: 0 < 1"},
-				{"signed by an untrusted Sigstore", sign(other, f, digest, release), policy(t, releaseID), "not enough verified log entries from transparency log: 0 < 1"},
-				{"signature of another image", sign(s, f, otherDigest, release), policy(t, releaseID), "(copied from another image?)"},
-				{"no evidence", func(*testing.T) []registry.Evidence { return nil }, policy(t, releaseID), "authority release: no signature found"},
+				{"certificate expired when signed", sign(s, f, digest, expired), policy(t, releaseID), verify.ErrTransparencyLog, "integrated time outside certificate validity"},
+				{"certificate not yet valid when signed", sign(s, f, digest, notYetValid), policy(t, releaseID), verify.ErrTransparencyLog, "integrated time outside certificate validity"},
+				{"no SCT", sign(s, f, digest, noSCT), policy(t, releaseID), verify.ErrUntrustedCertificate, "failed to verify signed certificate timestamp"},
+				{"Rekor SET by another key", sign(s, f, digest, forgedSET), policy(t, releaseID), verify.ErrTransparencyLog, "no entry of a transparency log in the trusted root verified"},
+				{"signed by an untrusted Sigstore", sign(other, f, digest, release), policy(t, releaseID), verify.ErrTransparencyLog, "no entry of a transparency log in the trusted root verified"},
+				{"signature of another image", sign(s, f, otherDigest, release), policy(t, releaseID), verify.ErrDigestMismatch, "(copied from another image?)"},
+				{"no evidence", func(*testing.T) []registry.Evidence { return nil }, policy(t, releaseID), verify.ErrNoSignature, "authority release: no signature found"},
 				{"an attestation is not a signature", func(t *testing.T) []registry.Evidence {
 					return []registry.Evidence{attestation(t, s, f, digest, provenance, nil, release)}
-				}, policy(t, releaseID), "authority release: no signature found"},
+				}, policy(t, releaseID), verify.ErrNoSignature, "authority release: no signature found"},
 			} {
 				t.Run(tc.name, func(t *testing.T) {
 					res := run(t, tc.policy, tc.evidence(t)...)
-					if tc.denial != "" {
-						wantDenied(t, res, "denied by policy keyless: authority release: ")
-						wantDenied(t, res, tc.denial)
+					if tc.kind != nil {
+						wantDenied(t, res, "denied by policy keyless: authority release: ", tc.kind)
+						wantDenied(t, res, tc.denial, tc.kind)
+						if ar := res.Authorities[0]; !errors.Is(ar.Err, tc.kind) || len(ar.Failures) > 0 && !errors.Is(ar.Failures[0].Err, tc.kind) {
+							t.Errorf("authority %s: %v, failures %+v; want %q", ar.Name, ar.Err, ar.Failures, tc.kind)
+						}
 						return
 					}
 					wantVerified(t, res)
@@ -253,7 +271,7 @@ func TestKeylessChainExpiredAtSigning(t *testing.T) {
 	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
-			wantDenied(t, run(t, p, signature(t, s, f, digest, release)), "failed to verify leaf certificate: leaf certificate verification failed")
+			wantDenied(t, run(t, p, signature(t, s, f, digest, release)), "failed to verify leaf certificate: leaf certificate verification failed", verify.ErrUntrustedCertificate)
 		})
 	}
 }
@@ -284,7 +302,7 @@ func TestKeylessThreshold(t *testing.T) {
 				keyless(s, "regexp", verify.Identity{Issuer: ghIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
 			}})
 			res := run(t, sameIdentity, byRelease, again, byMail)
-			wantDenied(t, res, "denied by policy two: 1 of 2 required authorities passed with distinct signers")
+			wantDenied(t, res, "denied by policy two: 1 of 2 required authorities passed with distinct signers", verify.ErrThreshold)
 			if !res.Authorities[0].Passed || !res.Authorities[1].Passed {
 				t.Errorf("each authority alone passes: %+v", res.Authorities)
 			}
@@ -296,7 +314,8 @@ func TestKeylessThreshold(t *testing.T) {
 				keyless(s, "release", releaseID), keyless(s, "mail", mailID),
 			}})
 			wantVerified(t, run(t, twoIdentities, byRelease, byMail))
-			wantDenied(t, run(t, twoIdentities, byRelease, again), "authority mail: 2 signatures checked, none verified by identities [issuer "+mailIssuer+", subject "+mailSubject+"]")
+			wantDenied(t, run(t, twoIdentities, byRelease, again), "authority mail: 2 signatures checked, none verified by identities [issuer "+mailIssuer+", subject "+mailSubject+"]",
+				verify.ErrThreshold, verify.ErrIdentityMismatch)
 
 			// One authority accepting both identities can be credited to
 			// either, so the other takes the second signer.
@@ -327,15 +346,15 @@ func TestKeylessAttestations(t *testing.T) {
 				t.Errorf("attestation credited as %+v", sig)
 			}
 			wantDenied(t, run(t, policy(t, releaseID, `predicate.buildType == "https://evil.example/ci"`), att),
-				`attestation provenance: 1 statement checked, none verified by identities [issuer `+ghIssuer+`, subject `+ghWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`)
-			wantDenied(t, run(t, policy(t, mailID), att), "certificate identity (issuer "+ghIssuer+", subject "+ghWorkflow+") does not match identities [issuer "+mailIssuer)
-			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, otherDigest, provenance, predicate, release)), "signed statement is for another digest (copied from another image?)")
-			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, "https://example.org/other", predicate, release)), "attestation provenance: no statement found")
+				`attestation provenance: 1 statement checked, none verified by identities [issuer `+ghIssuer+`, subject `+ghWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`, verify.ErrConditionFailed)
+			wantDenied(t, run(t, policy(t, mailID), att), "certificate identity (issuer "+ghIssuer+", subject "+ghWorkflow+") does not match identities [issuer "+mailIssuer, verify.ErrIdentityMismatch)
+			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, otherDigest, provenance, predicate, release)), "signed statement is for another digest (copied from another image?)", verify.ErrDigestMismatch)
+			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, "https://example.org/other", predicate, release)), "attestation provenance: no statement found", verify.ErrNoAttestation)
 			// A signature is not an attestation.
-			wantDenied(t, run(t, policy(t, releaseID), signature(t, s, f, digest, release)), "attestation provenance: no statement found")
+			wantDenied(t, run(t, policy(t, releaseID), signature(t, s, f, digest, release)), "attestation provenance: no statement found", verify.ErrNoAttestation)
 			o := release
 			o.NoSCT = true
-			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, provenance, predicate, o)), "failed to verify signed certificate timestamp")
+			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, provenance, predicate, o)), "failed to verify signed certificate timestamp", verify.ErrUntrustedCertificate)
 		})
 	}
 }
@@ -392,8 +411,11 @@ func TestAttestationConditionsAtDeadline(t *testing.T) {
 				t.Fatalf("%s, want %s: %v (%+v)", got, tc.want, res.Err, res.Authorities)
 			}
 			if tc.want == "undecided" {
-				if !errors.Is(res.Err, context.DeadlineExceeded) {
-					t.Errorf("undecided result does not wrap the deadline: %v", res.Err)
+				if !errors.Is(res.Err, verify.ErrDeadline) || !errors.Is(res.Err, context.DeadlineExceeded) {
+					t.Errorf("undecided result is not of kind ErrDeadline wrapping the deadline: %v", res.Err)
+				}
+				if ar := res.Authorities[0]; !errors.Is(ar.Err, verify.ErrDeadline) {
+					t.Errorf("authority error %v, want ErrDeadline", ar.Err)
 				}
 				if ar := res.Authorities[0]; !ar.Undecided || ar.Passed || !strings.Contains(ar.Reason, "could not decide") {
 					t.Errorf("authority result %+v, want undecided with a reason", ar)
@@ -426,8 +448,8 @@ func TestConditionBudget(t *testing.T) {
 	a.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.l.all(x, x == 1) && predicate.ok`}}}
 	res := run(t, compile(t, verify.Policy{Name: "budget", Authorities: []verify.Authority{a}}), ev...)
 	budget := fmt.Sprintf("over the budget of %d", verify.CELBudget)
-	if res.Verified || !errors.Is(res.Err, verify.ErrUndecided) || errors.Is(res.Err, verify.ErrDenied) || !strings.Contains(res.Err.Error(), budget) {
-		t.Fatalf("verified=%v, %v; want undecided, naming the budget", res.Verified, res.Err)
+	if res.Verified || !errors.Is(res.Err, verify.ErrBudget) || !errors.Is(res.Err, verify.ErrUndecided) || errors.Is(res.Err, verify.ErrDenied) || !strings.Contains(res.Err.Error(), budget) {
+		t.Fatalf("verified=%v, %v; want undecided of kind ErrBudget, naming the budget", res.Verified, res.Err)
 	}
 	if !res.Authorities[0].Undecided {
 		t.Errorf("authority not undecided: %+v", res.Authorities[0].Reason)
@@ -435,9 +457,10 @@ func TestConditionBudget(t *testing.T) {
 
 	refused := 0
 	for _, f := range res.Authorities[0].Failures {
-		if strings.Contains(f.Reason, budget) {
+		switch {
+		case errors.Is(f.Err, verify.ErrBudget):
 			refused++
-		} else if !strings.Contains(f.Reason, "is false") {
+		case !errors.Is(f.Err, verify.ErrConditionFailed):
 			t.Errorf("%s: %s", f.Source, f.Reason)
 		}
 	}
@@ -477,7 +500,7 @@ func TestLegacyAttestationTimestampSwapped(t *testing.T) {
 	ev := attestation(t, s, legacy, digest, provenance, nil, release)
 	other := attestation(t, s, legacy, digest, provenance, map[string]string{"other": "statement"}, release)
 	ev.Annotations[sigstoretest.AnnotationRFC3161] = other.Annotations[sigstoretest.AnnotationRFC3161]
-	wantDenied(t, run(t, policy, ev), "RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority")
+	wantDenied(t, run(t, policy, ev), "RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority", verify.ErrTimestamp)
 }
 
 // TestLegacyAnnotationsTampered: the unsigned annotations of a legacy
@@ -497,10 +520,10 @@ func TestLegacyAnnotationsTampered(t *testing.T) {
 		{"Rekor entry of another signature", func(ann map[string]string) {
 			ann[sigstoretest.AnnotationBundle] = donor.Annotations[sigstoretest.AnnotationBundle]
 		}, "transparency log signature does not match"},
-		{"no Rekor entry", func(ann map[string]string) { delete(ann, sigstoretest.AnnotationBundle) }, "not enough verified log entries"},
+		{"no Rekor entry", func(ann map[string]string) { delete(ann, sigstoretest.AnnotationBundle) }, "no entry of a transparency log in the trusted root verified"},
 		{"a TSA timestamp does not replace the log", func(ann map[string]string) {
 			delete(ann, sigstoretest.AnnotationBundle)
-		}, "not enough verified log entries"},
+		}, "no entry of a transparency log in the trusted root verified"},
 		{"no certificate", func(ann map[string]string) { delete(ann, sigstoretest.AnnotationCertificate) }, "transparency log certificate does not match"},
 		{"signature of another payload", func(ann map[string]string) {
 			ann[sigstoretest.AnnotationSignature] = donor.Annotations[sigstoretest.AnnotationSignature]
@@ -509,7 +532,7 @@ func TestLegacyAnnotationsTampered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := signature(t, s, legacy, digest, release)
 			tc.mutate(ev.Annotations)
-			wantDenied(t, run(t, policy, ev), tc.denial)
+			wantDenied(t, run(t, policy, ev), tc.denial, verify.ErrTransparencyLog)
 		})
 	}
 	t.Run("timestamp of another signature is not reported", func(t *testing.T) {
@@ -527,7 +550,7 @@ func TestLegacyAnnotationsTampered(t *testing.T) {
 		other := sigstoretest.New(t)
 		ev := signature(t, other, legacy, digest, release)
 		ev.Annotations[sigstoretest.AnnotationBundle] = donor.Annotations[sigstoretest.AnnotationBundle]
-		wantDenied(t, run(t, policy, ev), "transparency log")
+		wantDenied(t, run(t, policy, ev), "transparency log", verify.ErrTransparencyLog)
 	})
 }
 
@@ -550,10 +573,10 @@ func TestMalformedEvidenceReason(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := run(t, policy, tc.ev)
-			if f := res.Authorities[0].Failures; len(f) != 1 || !strings.HasPrefix(f[0].Reason, tc.reason) {
-				t.Errorf("failures %+v, want one saying %q", f, tc.reason)
+			if f := res.Authorities[0].Failures; len(f) != 1 || !errors.Is(f[0].Err, verify.ErrMalformed) || !strings.HasPrefix(f[0].Reason, tc.reason) {
+				t.Errorf("failures %+v, want one of malformed evidence saying %q", f, tc.reason)
 			}
-			wantDenied(t, res, "authority release: no usable signature found ("+tc.ev.Source()+": "+tc.reason)
+			wantDenied(t, res, "authority release: no usable signature found ("+tc.ev.Source()+": "+tc.reason, verify.ErrNoSignature, verify.ErrMalformed)
 		})
 	}
 }
@@ -574,7 +597,7 @@ func TestKeylessSignedIdentity(t *testing.T) {
 				statement := sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, "registry.example/acme/other", digest)
 				ev = evidence(registry.SigstoreBundle, sigstoretest.BundleMediaType, s.Bundle(t, statement, release), nil)
 			}
-			wantDenied(t, run(t, p, ev), "signed for repository registry.example/acme/other, not "+repoName)
+			wantDenied(t, run(t, p, ev), "signed for repository registry.example/acme/other, not "+repoName, verify.ErrSignedIdentity)
 		})
 	}
 }
@@ -587,6 +610,8 @@ func TestCompileKeyless(t *testing.T) {
 		want string
 	}{
 		{"no trust root", verify.Authority{Keyless: &verify.Keyless{Identities: []verify.Identity{releaseID}}}, "keyless: no trust root"},
+		{"no trust root for the log", verify.Authority{Keys: []verify.PublicKey{{}}},
+			"key: a trust root is needed to verify transparency log entries (or set insecureIgnoreTlog for signatures made without a log)"},
 		{"no identity", keyless(s, "a"), "keyless.identities: at least one identity is required"},
 		{"no tlog", func() verify.Authority { a := keyless(s, "a", releaseID); a.InsecureIgnoreTlog = true; return a }(),
 			"insecureIgnoreTlog: only key-based signatures may be accepted without a transparency log"},
@@ -598,6 +623,9 @@ func TestCompileKeyless(t *testing.T) {
 			_, err := verify.Compile(verify.Policy{Authorities: []verify.Authority{tc.a}})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("want an error saying %q, got %v", tc.want, err)
+			}
+			if noRoot := strings.HasPrefix(tc.name, "no trust root"); errors.Is(err, verify.ErrNoTrustRoot) != noRoot {
+				t.Errorf("errors.Is(%q, ErrNoTrustRoot) is %v", err, !noRoot)
 			}
 		})
 	}
