@@ -11,6 +11,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/policydir"
@@ -106,12 +107,12 @@ func (o *policyExportOptions) run(stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "warning: %v (images it selects are rejected)\n", ie)
 	}
 	var tr *root.TrustedRoot
-	res := manifests.Resolver{Set: set, TrustRoot: FileTrustRoot, Default: func() (root.TrustedMaterial, error) {
+	res := manifests.Resolver{Set: set, TrustRoot: local.TrustRoot, Default: func() (root.TrustedMaterial, error) {
 		if tr != nil {
 			return tr, nil
 		}
 		var err error
-		tr, err = LoadTrustedRoot(o.trustedRoot)
+		tr, err = local.TrustedRoot(o.trustedRoot)
 		return tr, err
 	}}
 	out, err := policyjson.Export(snap.Policies(), policyjson.Options{

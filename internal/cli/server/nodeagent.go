@@ -3,12 +3,10 @@ package server
 import (
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -18,8 +16,8 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/listener"
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/nodeagent"
-	"github.com/signet-dev/signet/internal/policy"
 )
 
 type nodeAgentOptions struct {
@@ -77,8 +75,8 @@ func (o *nodeAgentOptions) Validate() error {
 	if o.dir == "" {
 		return errors.New("give --dir, CRI-O's signature policy directory")
 	}
-	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
-		return fmt.Errorf("--unmatched: %w", err)
+	if err := o.clusterSettings.validate(); err != nil {
+		return err
 	}
 	if o.resync < time.Second {
 		return errors.New("--resync must be at least 1s")
@@ -93,19 +91,13 @@ func nodeAgentLimits() listener.Limits {
 	return listener.Limits{MaxConns: 256, MaxBodyBytes: 1 << 10}
 }
 
-// statusServer is the node agent's /healthz, /readyz and /metrics (at
-// most metricsInFlight scrapes at once) on addr, bounded by
-// nodeAgentLimits.
-func statusServer(ctx context.Context, addr string, ready *atomic.Bool, reg *prometheus.Registry) (net.Listener, *http.Server, error) {
+// statusServer is the node agent's /healthz, /readyz (200 once ready is
+// closed) and /metrics (at most metricsInFlight scrapes at once) on addr,
+// bounded by nodeAgentLimits.
+func statusServer(ctx context.Context, addr string, ready <-chan struct{}, reg *prometheus.Registry) (net.Listener, *http.Server, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "policy files are not written yet", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("/healthz", healthz)
+	mux.HandleFunc("/readyz", readyz(ready, "policy files are not written yet"))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: metricsInFlight}))
 	l := nodeAgentLimits()
 	ln, err := listener.Listen(ctx, addr, l.MaxConns)
@@ -123,7 +115,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 			return tr, nil
 		}
 		var err error
-		tr, err = cli.LoadTrustedRoot(o.trustedRoot)
+		tr, err = local.TrustedRoot(o.trustedRoot)
 		return tr, err
 	}
 	restCfg, err := o.restConfig()
@@ -135,7 +127,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 		Dir:           o.dir,
 		RegistriesDir: o.registriesDir,
 		Namespace:     o.namespace,
-		Config:        policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: append([]string{o.namespace}, o.excluded...), NamespaceOptIn: o.optIn},
+		Config:        o.policyConfig(),
 		AllowLossy:    o.allowLossy,
 		Trust:         trustFn,
 		Resync:        o.resync,
@@ -145,22 +137,14 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
-	var ready atomic.Bool
 	if o.listen != "" {
-		ln, srv, err := statusServer(ctx, o.listen, &ready, reg)
+		ln, srv, err := statusServer(ctx, o.listen, agent.Synced(), reg)
 		if err != nil {
 			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
-	go func() {
-		select {
-		case <-agent.Synced():
-			ready.Store(true)
-		case <-ctx.Done():
-		}
-	}()
 	log.Info("node agent started", "dir", o.dir, "registriesDir", o.registriesDir)
 	if err := agent.Run(ctx); err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)
