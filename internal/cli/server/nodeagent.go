@@ -75,7 +75,7 @@ func (o *nodeAgentOptions) Validate() error {
 	if o.dir == "" {
 		return errors.New("give --dir, CRI-O's signature policy directory")
 	}
-	if err := o.clusterSettings.validate(); err != nil {
+	if err := o.validateSettings(); err != nil {
 		return err
 	}
 	if o.resync < time.Second {

@@ -109,7 +109,7 @@ func (o *serveOptions) Validate() error {
 	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}
-	if err := o.clusterSettings.validate(); err != nil {
+	if err := o.validateSettings(); err != nil {
 		return err
 	}
 	if err := o.tuf.Validate(o.trustedRoot); err != nil {

@@ -32,8 +32,8 @@ func (o *clusterSettings) addFlags(f *pflag.FlagSet) {
 	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
 }
 
-// validate checks the settings both commands take.
-func (o *clusterSettings) validate() error {
+// validateSettings checks the settings both commands take.
+func (o *clusterSettings) validateSettings() error {
 	if err := (policy.Config{Unmatched: o.unmatched}).Validate(); err != nil {
 		return fmt.Errorf("--unmatched: %w", err)
 	}
