@@ -12,6 +12,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/policydir"
@@ -104,12 +105,12 @@ func (o *policyExportOptions) run(ctx context.Context, stdout, stderr io.Writer)
 		fmt.Fprintf(stderr, "warning: %v (images it selects are rejected)\n", ie)
 	}
 	var tr *root.TrustedRoot
-	res := manifests.Resolver{Set: set, TrustRoot: FileTrustRoot, Default: func() (root.TrustedMaterial, error) {
+	res := manifests.Resolver{Set: set, TrustRoot: local.TrustRoot, Default: func() (root.TrustedMaterial, error) {
 		if tr != nil {
 			return tr, nil
 		}
 		var err error
-		tr, err = LoadTrustedRoot(o.trustedRoot)
+		tr, err = local.TrustedRoot(o.trustedRoot)
 		return tr, err
 	}}
 	out, err := policyjson.Export(ctx, snap.Policies(), policyjson.Options{

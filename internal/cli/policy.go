@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
@@ -63,12 +64,12 @@ func (o *policySetOptions) load(ctx context.Context) (snap *policy.Snapshot, set
 		return nil, set, nil, fmt.Errorf("no ClusterImagePolicy or ImagePolicy found in %s", strings.Join(o.paths, ", "))
 	}
 	var tr *root.TrustedRoot
-	res := manifests.Resolver{Set: set, TrustRoot: FileTrustRoot, Default: func() (root.TrustedMaterial, error) {
+	res := manifests.Resolver{Set: set, TrustRoot: local.TrustRoot, Default: func() (root.TrustedMaterial, error) {
 		if tr != nil {
 			return tr, nil
 		}
 		var err error
-		tr, err = LoadTrustedRoot(o.trustedRoot)
+		tr, err = local.TrustedRoot(o.trustedRoot)
 		return tr, err
 	}}
 	var compiled []*policy.Policy

@@ -8,6 +8,13 @@
 // not, so the signet binary starts without their package initialization
 // (about a quarter of its start-up). In the signet binary, those two
 // commands run the signet-server binary (see delegate.go).
+//
+// This package holds commands only. What they load from the machine they
+// run on (bounded files, the default trusted root, TrustRoots among policy
+// files, registry clients), which package server's commands load too, is in
+// package local. Package server builds on the command tree (NewRootCommand,
+// Run), the exit codes (WithExitCode) and the flags the two share
+// (--crossplane-registry).
 package cli
 
 import (

@@ -21,6 +21,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/listener"
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/internal/trustspec"
 )
@@ -83,7 +84,7 @@ func (o *trustRootCreateOptions) run(ctx context.Context, name string, stdout, s
 	initial := sgtuf.DefaultRoot()
 	if o.rootFile != "" {
 		var err error
-		if initial, err = ReadBounded(o.rootFile, trust.MaxTUFFileSize); err != nil {
+		if initial, err = local.ReadFile(o.rootFile, trust.MaxTUFFileSize); err != nil {
 			return WithExitCode(ExitUndecided, err)
 		}
 	}
@@ -243,7 +244,7 @@ func loadInspected(ctx context.Context, file string) (*trust.Material, string, e
 		m.Version = "sha256:" + src.SHA256
 		return m, fmt.Sprintf("embedded public-good root (%s@%s, %s)", src.Package, src.Version, src.Date), nil
 	}
-	data, err := ReadBounded(file, trust.MaxRepositorySize*2)
+	data, err := local.ReadFile(file, trust.MaxRepositorySize*2)
 	if err != nil {
 		return nil, "", err
 	}

@@ -6,20 +6,18 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"strings"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/sigstore/sigstore-go/pkg/root"
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/internal/workload"
 )
@@ -108,7 +106,7 @@ func (o *verifyOptions) Validate() error {
 func (o *verifyOptions) policy(sigRepo *registry.Repository) (*verify.Compiled, error) {
 	a := verify.Authority{Name: "cli", InsecureIgnoreTlog: o.ignoreTlog, InsecureIgnoreSCT: o.ignoreSCT, SignatureRepository: sigRepo}
 	for _, path := range o.keys {
-		data, err := ReadBounded(path, maxKeyFileSize)
+		data, err := local.ReadFile(path, maxKeyFileSize)
 		if err != nil {
 			return nil, fmt.Errorf("--key: %w", err)
 		}
@@ -124,7 +122,7 @@ func (o *verifyOptions) policy(sigRepo *registry.Repository) (*verify.Compiled, 
 		}}}
 	}
 	if len(o.keys) == 0 || !o.ignoreTlog {
-		tr, err := LoadTrustedRoot(o.trustedRoot)
+		tr, err := local.TrustedRoot(o.trustedRoot)
 		if err != nil {
 			return nil, err
 		}
@@ -134,32 +132,6 @@ func (o *verifyOptions) policy(sigRepo *registry.Repository) (*verify.Compiled, 
 		a.Attestations = []verify.Attestation{{PredicateType: o.predicateType, Conditions: o.conditions}}
 	}
 	return verify.Compile(verify.Policy{Name: "command-line", Authorities: []verify.Authority{a}})
-}
-
-// LoadTrustedRoot reads a trusted_root.json, or gives the embedded
-// public-good root for "".
-func LoadTrustedRoot(path string) (*root.TrustedRoot, error) {
-	if path == "" {
-		return trust.PublicGood()
-	}
-	return trust.LoadTrustedRootFile(path)
-}
-
-// ReadBounded reads the file at path, refusing one larger than limit bytes.
-func ReadBounded(path string, limit int64) ([]byte, error) {
-	f, err := os.Open(path) //nolint:gosec // G304: a file named on the command line (key, certificate, policy)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	data, err := io.ReadAll(io.LimitReader(f, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", path, err)
-	}
-	if int64(len(data)) > limit {
-		return nil, fmt.Errorf("%s is larger than %d bytes", path, limit)
-	}
-	return data, nil
 }
 
 func newVerifyCommand() *cobra.Command {
@@ -388,18 +360,5 @@ func what(s verify.Signature) string {
 // given keychains first, then the Docker config file; allowHTTP permits
 // plain-HTTP registries.
 func newRegistryClient(allowHTTP bool, first ...authn.Keychain) (*registry.Client, error) {
-	return NewRegistryClientWith(allowHTTP, nil, first...)
-}
-
-// NewRegistryClientWith also sets the HTTP transport (nil: the default).
-func NewRegistryClientWith(allowHTTP bool, rt http.RoundTripper, first ...authn.Keychain) (*registry.Client, error) {
-	kc := authn.NewMultiKeychain(append(first, authn.DefaultKeychain)...)
-	opts := []registry.Option{registry.WithKeychain(kc)}
-	if rt != nil {
-		opts = append(opts, registry.WithTransport(rt))
-	}
-	if allowHTTP {
-		opts = append(opts, registry.InsecureAllowHTTP())
-	}
-	return registry.New(opts...)
+	return local.RegistryClient(allowHTTP, nil, first...)
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/verify"
 )
 
@@ -86,7 +87,7 @@ func (o *verifyBundleOptions) run(artifact string) error {
 	usage := func(err error) error { return WithExitCode(ExitUndecided, err) }
 	failed := func(err error) error { return WithExitCode(ExitDenied, err) }
 
-	data, err := ReadBounded(o.bundle, maxBundleFileSize)
+	data, err := local.ReadFile(o.bundle, maxBundleFileSize)
 	if err != nil {
 		return usage(fmt.Errorf("--bundle: %w", err))
 	}
@@ -94,7 +95,7 @@ func (o *verifyBundleOptions) run(artifact string) error {
 	if err := b.UnmarshalJSON(data); err != nil {
 		return failed(fmt.Errorf("bundle %s: %w", o.bundle, err))
 	}
-	tr, err := LoadTrustedRoot(o.trustedRoot)
+	tr, err := local.TrustedRoot(o.trustedRoot)
 	if err != nil {
 		return usage(err)
 	}
@@ -114,7 +115,7 @@ func (o *verifyBundleOptions) run(artifact string) error {
 		if hasTSA {
 			opts = append(opts, sgverify.WithSignedTimestamps(1))
 		}
-		keyData, err := ReadBounded(o.key, maxKeyFileSize)
+		keyData, err := local.ReadFile(o.key, maxKeyFileSize)
 		if err != nil {
 			return usage(fmt.Errorf("--key: %w", err))
 		}

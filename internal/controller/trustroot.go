@@ -43,6 +43,8 @@ const (
 // trustRoots keeps the material of every TrustRoot object: resolved when
 // the object changes (static kinds, in memory), fetched in the background
 // (remote), re-read every minute (ConfigMaps). It never blocks admission.
+// It signals rather than being polled: wake when an entry's next fetch
+// may have moved, settled once every remote entry has had its first.
 type trustRoots struct {
 	// configMap reads a key of a ConfigMap in signet's namespace.
 	configMap func(ctx context.Context, name, key string) ([]byte, error)
@@ -52,8 +54,16 @@ type trustRoots struct {
 	metrics   *TrustRootMetrics
 	now       func() time.Time
 
+	// wake has a value when an entry was added, changed or refreshed, so
+	// its next fetch may be due sooner than trustLoop was waiting for.
+	wake chan struct{}
+
 	mu      sync.Mutex
 	entries map[string]*trustEntry
+	// settledCh is closed the first time every remote entry has had its
+	// first fetch, successful or not (see firstFetched).
+	settledCh     chan struct{}
+	settledClosed bool
 }
 
 // trustEntry is one TrustRoot's state.
@@ -73,7 +83,8 @@ type trustEntry struct {
 }
 
 func newTrustRoots(configMap func(ctx context.Context, name, key string) ([]byte, error), metrics *TrustRootMetrics) *trustRoots {
-	return &trustRoots{configMap: configMap, metrics: metrics, now: time.Now, entries: map[string]*trustEntry{}}
+	return &trustRoots{configMap: configMap, metrics: metrics, now: time.Now, entries: map[string]*trustEntry{},
+		wake: make(chan struct{}, 1), settledCh: make(chan struct{})}
 }
 
 // sync brings the entries in line with the objects: new or changed objects
@@ -116,7 +127,21 @@ func (t *trustRoots) sync(ctx context.Context, objs []v1alpha1.TrustRoot) bool {
 			changed = true
 		}
 	}
+	t.signal()
 	return changed
+}
+
+// signal wakes trustLoop and closes settledCh when every remote entry has
+// had its first fetch. Called with t.mu held, after a sync or a refresh.
+func (t *trustRoots) signal() {
+	select {
+	case t.wake <- struct{}{}:
+	default:
+	}
+	if !t.settledClosed && t.settledLocked() {
+		close(t.settledCh)
+		t.settledClosed = true
+	}
 }
 
 func versionOf(e *trustEntry) string {
@@ -231,13 +256,15 @@ func versionOfMaterial(m *trust.Material) string {
 	return m.Version
 }
 
-// due returns the remote entries whose refresh is due and marks them
-// running.
 // settled reports whether every remote entry has had its first fetch,
 // successful or not.
 func (t *trustRoots) settled() bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	return t.settledLocked()
+}
+
+func (t *trustRoots) settledLocked() bool {
 	for _, e := range t.entries {
 		if e.kind == trustspec.KindRemote && e.material == nil && e.err == nil {
 			return false
@@ -246,11 +273,13 @@ func (t *trustRoots) settled() bool {
 	return true
 }
 
-// TrustRootsSettled reports whether every remote TrustRoot has had its
-// first fetch, successful or not (signet serve's /readyz waits for it, for
-// a bounded time).
-func (c *Controller) TrustRootsSettled() bool { return c.trustRoots.settled() }
+// firstFetched is closed the first time, after the first sync, that every
+// remote entry has had its first fetch, successful or not (readiness
+// waits for it, for a bounded time). Entries added later do not reopen it.
+func (t *trustRoots) firstFetched() <-chan struct{} { return t.settledCh }
 
+// due returns the remote entries whose refresh is due and marks them
+// running.
 func (t *trustRoots) due() []*trustEntry {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -264,6 +293,23 @@ func (t *trustRoots) due() []*trustEntry {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].name < out[j].name })
 	return out
+}
+
+// untilDue is how long until the next remote entry not being refreshed is
+// due (zero if one is due now); ok is false when there is none.
+func (t *trustRoots) untilDue() (d time.Duration, ok bool) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var next time.Time
+	for _, e := range t.entries {
+		if e.kind == trustspec.KindRemote && e.tuf != nil && !e.running && (next.IsZero() || e.next.Before(next)) {
+			next = e.next
+		}
+	}
+	if next.IsZero() {
+		return 0, false
+	}
+	return max(next.Sub(t.now()), 0), true
 }
 
 // refresh runs one TUF refresh of a remote entry and reports whether its
@@ -289,6 +335,7 @@ func (t *trustRoots) refresh(ctx context.Context, e *trustEntry) bool {
 		e.material, e.lastGood = m, t.now()
 		e.next = t.now().Add(e.interval)
 	}
+	t.signal()
 	// A replaced entry (the object changed meanwhile) is not current.
 	if t.entries[e.name] != e {
 		return false
@@ -428,39 +475,51 @@ func (c *Controller) syncTrustRoots(ctx context.Context) (policy.Config, []v1alp
 }
 
 // trustLoop refreshes remote TrustRoots when due (first when they are first
-// seen, then every refreshInterval; failures retried sooner) and rebuilds
-// the snapshot when one yields new material. It runs until ctx ends.
+// seen, then every refreshInterval; failures retried sooner). It sleeps
+// until the next refresh is due or an entry changes, and runs until ctx
+// ends.
 func (c *Controller) trustLoop(ctx context.Context) {
-	tick := time.NewTicker(time.Second)
-	defer tick.Stop()
+	timer := time.NewTimer(0)
+	defer timer.Stop()
 	for {
+		for _, e := range c.trustRoots.due() {
+			go c.refreshTrustRoot(ctx, e)
+		}
+		if d, ok := c.trustRoots.untilDue(); ok {
+			timer.Reset(d)
+		} else {
+			timer.Stop()
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-tick.C:
+		case <-c.trustRoots.wake:
+		case <-timer.C:
 		}
-		for _, e := range c.trustRoots.due() {
-			go func() {
-				changed := c.trustRoots.refresh(ctx, e)
-				if c.leader.Load() {
-					if data := c.trustRoots.export(e); data != nil {
-						if err := c.saveTrustCache(ctx, e.name, data); err != nil {
-							c.Log.Warn("saving the TrustRoot's TUF state", "trustroot", e.name, "err", err)
-						}
-					}
-				}
-				if changed || c.leader.Load() {
-					c.trigger() // new material; or the status says when it last refreshed
-				}
-			}()
+	}
+}
+
+// refreshTrustRoot refreshes one remote TrustRoot; the leader saves its TUF
+// state. The snapshot is rebuilt when the material changed (and on the
+// leader, whose status says when it last refreshed).
+func (c *Controller) refreshTrustRoot(ctx context.Context, e *trustEntry) {
+	changed := c.trustRoots.refresh(ctx, e)
+	if c.leader.Leading() {
+		if data := c.trustRoots.export(e); data != nil {
+			if err := c.saveTrustCache(ctx, e.name, data); err != nil {
+				c.Log.Warn("saving the TrustRoot's TUF state", "trustroot", e.name, "err", err)
+			}
 		}
+	}
+	if changed || c.leader.Leading() {
+		c.trigger() // new material; or the status says when it last refreshed
 	}
 }
 
 // writeTrustRootStatus writes each TrustRoot's status; only the leader
 // does. Failures are logged.
 func (c *Controller) writeTrustRootStatus(ctx context.Context, objs []v1alpha1.TrustRoot) {
-	if !c.leader.Load() {
+	if !c.leader.Leading() {
 		return
 	}
 	now := c.trustRoots.now()

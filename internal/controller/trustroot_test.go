@@ -26,6 +26,16 @@ func trustRootObj(name string, spec v1alpha1.TrustRootSpec) v1alpha1.TrustRoot {
 	return v1alpha1.TrustRoot{ObjectMeta: metav1.ObjectMeta{Name: name, UID: types.UID("uid-" + name), Generation: 1}, Spec: spec}
 }
 
+// closed reports whether ch is closed, without waiting.
+func closed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
 func cond(st v1alpha1.TrustRootStatus, typ string) string {
 	c := meta.FindStatusCondition(st.Conditions, typ)
 	if c == nil {
@@ -110,6 +120,12 @@ func TestTrustRootsLifecycle(t *testing.T) {
 	if tr.settled() {
 		t.Fatal("settled before the remote's first fetch")
 	}
+	if closed(tr.firstFetched()) {
+		t.Fatal("readiness signalled before the remote's first fetch")
+	}
+	if d, ok := tr.untilDue(); !ok || d != 0 {
+		t.Fatalf("the remote's first fetch is due in %v (%v), want now", d, ok)
+	}
 	due := tr.due()
 	if len(due) != 1 || due[0].name != "mirror" {
 		t.Fatalf("due: %v", due)
@@ -123,6 +139,12 @@ func TestTrustRootsLifecycle(t *testing.T) {
 	}
 	if !tr.settled() {
 		t.Fatal("not settled after the remote's first fetch")
+	}
+	if !closed(tr.firstFetched()) {
+		t.Fatal("readiness not signalled after the remote's first fetch")
+	}
+	if d, ok := tr.untilDue(); !ok || d != DefaultRefreshInterval {
+		t.Fatalf("the next refresh is due in %v (%v), want %v", d, ok, DefaultRefreshInterval)
 	}
 	if versions(tr) == v0 {
 		t.Fatal("the version did not change with new material")

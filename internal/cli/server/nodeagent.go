@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -17,8 +16,8 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/listener"
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/nodeagent"
-	"github.com/signet-dev/signet/internal/policy"
 )
 
 type nodeAgentOptions struct {
@@ -89,19 +88,13 @@ func nodeAgentLimits() listener.Limits {
 	return listener.Limits{MaxConns: 256, MaxBodyBytes: 1 << 10}
 }
 
-// statusServer is the node agent's /healthz, /readyz and /metrics (at
-// most metricsInFlight scrapes at once) on addr, bounded by
-// nodeAgentLimits.
-func statusServer(ctx context.Context, addr string, ready *atomic.Bool, reg *prometheus.Registry) (net.Listener, *http.Server, error) {
+// statusServer is the node agent's /healthz, /readyz (200 once ready is
+// closed) and /metrics (at most metricsInFlight scrapes at once) on addr,
+// bounded by nodeAgentLimits.
+func statusServer(ctx context.Context, addr string, ready <-chan struct{}, reg *prometheus.Registry) (net.Listener, *http.Server, error) {
 	mux := http.NewServeMux()
-	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !ready.Load() {
-			http.Error(w, "policy files are not written yet", http.StatusServiceUnavailable)
-			return
-		}
-		_, _ = io.WriteString(w, "ok\n")
-	})
+	mux.HandleFunc("/healthz", healthz)
+	mux.HandleFunc("/readyz", readyz(ready, "policy files are not written yet"))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: metricsInFlight}))
 	l := nodeAgentLimits()
 	ln, err := listener.Listen(ctx, addr, l.MaxConns)
@@ -119,7 +112,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 			return tr, nil
 		}
 		var err error
-		tr, err = cli.LoadTrustedRoot(o.trustedRoot)
+		tr, err = local.TrustedRoot(o.trustedRoot)
 		return tr, err
 	}
 	restCfg, err := o.restConfig()
@@ -131,7 +124,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 		Dir:           o.dir,
 		RegistriesDir: o.registriesDir,
 		Namespace:     o.namespace,
-		Config:        policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: append([]string{o.namespace}, o.excluded...), NamespaceOptIn: o.optIn},
+		Config:        o.policyConfig(),
 		AllowLossy:    o.allowLossy,
 		Trust:         trustFn,
 		Resync:        o.resync,
@@ -141,22 +134,14 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)
 	}
-	var ready atomic.Bool
 	if o.listen != "" {
-		ln, srv, err := statusServer(ctx, o.listen, &ready, reg)
+		ln, srv, err := statusServer(ctx, o.listen, agent.Synced(), reg)
 		if err != nil {
 			return cli.WithExitCode(cli.ExitUndecided, err)
 		}
 		go func() { _ = srv.Serve(ln) }()
 		defer srv.Close()
 	}
-	go func() {
-		select {
-		case <-agent.Synced():
-			ready.Store(true)
-		case <-ctx.Done():
-		}
-	}()
 	log.Info("node agent started", "dir", o.dir, "registriesDir", o.registriesDir)
 	if err := agent.Run(ctx); err != nil {
 		return cli.WithExitCode(cli.ExitUndecided, err)

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,9 +19,9 @@ import (
 // once they go, the probes and /metrics answer. (It kept every connection,
 // and kept idle ones for ever.)
 func TestNodeAgentListenerBounds(t *testing.T) {
-	var ready atomic.Bool
-	ready.Store(true)
-	ln, srv, err := statusServer(context.Background(), "127.0.0.1:0", &ready, prometheus.NewRegistry())
+	ready := make(chan struct{})
+	close(ready)
+	ln, srv, err := statusServer(context.Background(), "127.0.0.1:0", ready, prometheus.NewRegistry())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,22 @@
 // which link the Kubernetes client libraries. The signet-server binary runs
 // the whole command tree with them; the signet binary runs signet-server
 // for them (see package cli).
+//
+// signet serve, one file per part:
+//
+//   - serve.go: the command, its flags and Validate;
+//   - wiring.go: run, the start-up in order;
+//   - settings.go: the flags serve shares with node-agent, the cluster
+//     connection;
+//   - defaulttrust.go: the default trusted root (--trusted-root, --tuf);
+//   - policies.go, policyfiles.go: where the policies come from: the
+//     cluster, through package controller, or files (--policies);
+//   - handler.go: the admission handler;
+//   - certificate.go: the serving certificate;
+//   - https.go, serving.go: the endpoints, the listener and its bounds;
+//   - probes.go: /healthz and /readyz, which answers from a signal;
+//   - metrics.go, registrytransport.go: the metrics, and the transport
+//     that counts registry requests.
 package server
 
 import (

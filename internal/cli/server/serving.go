@@ -14,8 +14,8 @@ import (
 	"golang.org/x/sync/semaphore"
 
 	"github.com/signet-dev/signet/internal/admission"
-	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/listener"
+	"github.com/signet-dev/signet/internal/local"
 )
 
 // Bounds of signet serve's listener. With the defaults, request bodies hold
@@ -107,7 +107,7 @@ func (o *servingOptions) clientAuth(cfg *tls.Config) error {
 	if o.clientCAFile == "" {
 		return nil
 	}
-	data, err := cli.ReadBounded(o.clientCAFile, 1<<20)
+	data, err := local.ReadFile(o.clientCAFile, 1<<20)
 	if err != nil {
 		return fmt.Errorf("--client-ca-file: %w", err)
 	}

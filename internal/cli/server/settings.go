@@ -1,6 +1,8 @@
 package server
 
 import (
+	"os"
+
 	"github.com/spf13/pflag"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
@@ -28,6 +30,20 @@ func (o *clusterSettings) addFlags(f *pflag.FlagSet) {
 	cli.EnumVar(f, &o.unmatched, "unmatched", policy.ActionDeny, policy.ParseAction, "what happens to an image no policy selects: deny, warn or allow")
 	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
 	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
+}
+
+// policyConfig is the policy configuration the settings give: signet's own
+// namespace is never enforced.
+func (o *clusterSettings) policyConfig() policy.Config {
+	excluded := append([]string{o.namespace}, o.excluded...)
+	return policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn}
+}
+
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }
 
 // restConfig connects to --kubeconfig, else in-cluster, else $KUBECONFIG.

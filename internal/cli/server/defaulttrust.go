@@ -13,8 +13,8 @@ import (
 	sgtuf "github.com/sigstore/sigstore-go/pkg/tuf"
 	"github.com/spf13/pflag"
 
-	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/controller"
+	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/trust"
 )
 
@@ -88,7 +88,7 @@ const defaultTrustName = "(default)"
 func newDefaultTrust(trustedRoot string, o tufOptions, metrics *controller.TrustRootMetrics) (*defaultTrust, error) {
 	d := &defaultTrust{file: trustedRoot, interval: o.interval, metrics: metrics}
 	if trustedRoot != "" {
-		data, err := cli.ReadBounded(trustedRoot, trust.MaxTrustedRootFileSize)
+		data, err := local.ReadFile(trustedRoot, trust.MaxTrustedRootFileSize)
 		if err != nil {
 			return nil, err
 		}
@@ -103,7 +103,7 @@ func newDefaultTrust(trustedRoot string, o tufOptions, metrics *controller.Trust
 	initial := sgtuf.DefaultRoot()
 	if o.rootFile != "" {
 		var err error
-		if initial, err = cli.ReadBounded(o.rootFile, trust.MaxTUFFileSize); err != nil {
+		if initial, err = local.ReadFile(o.rootFile, trust.MaxTUFFileSize); err != nil {
 			return nil, err
 		}
 	}
@@ -125,7 +125,7 @@ func (d *defaultTrust) Material() (root.TrustedMaterial, error) {
 	if d.material != nil {
 		return d.material, nil
 	}
-	tr, err := cli.LoadTrustedRoot(d.file)
+	tr, err := local.TrustedRoot(d.file)
 	if err != nil {
 		return nil, err
 	}

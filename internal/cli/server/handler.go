@@ -1,0 +1,43 @@
+package server
+
+import (
+	"log/slog"
+
+	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/local"
+	"github.com/signet-dev/signet/internal/registry"
+)
+
+// admissionHandler decides admission reviews against the policies: its
+// registry requests are counted by metrics (by host when a policy names
+// it), its results cached (--cache-ttl, --cache-negative-ttl,
+// --cache-size), its pull secrets read from the cluster when there is one.
+func (o *serveOptions) admissionHandler(log *slog.Logger, policies *policySource, metrics *serveMetrics) (*admission.Handler, error) {
+	rt := metrics.transport(registry.NewTransport())
+	rc, err := local.RegistryClient(o.allowHTTP, rt)
+	if err != nil {
+		return nil, err
+	}
+	cache := check.NewCache(o.cacheTTL, o.cacheNegTTL, o.cacheSize)
+	metrics.cache = cache
+	metrics.knownHost = func(host string) bool {
+		snap := policies.snapshot()
+		return snap != nil && snap.KnownHost(host)
+	}
+	return &admission.Handler{
+		Snapshot: policies.snapshot,
+		Decider: &check.Decider{Registry: rc, Cache: cache, Clients: &check.Clients{
+			New: func(kc *registry.SecretKeychain) (*registry.Client, error) {
+				return local.RegistryClient(o.allowHTTP, rt, kc)
+			},
+		}},
+		Extractor:   o.extractor,
+		Namespaces:  policies.namespaces,
+		Credentials: policies.credentials,
+		Timeout:     o.timeout,
+		Log:         log,
+		Observe:     metrics.observe,
+		BodyBudget:  o.serving.bodyBudget(),
+	}, nil
+}

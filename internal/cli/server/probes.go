@@ -1,0 +1,23 @@
+package server
+
+import (
+	"io"
+	"net/http"
+)
+
+// healthz answers that the process is alive.
+func healthz(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") }
+
+// readyz answers 200 once ready is closed, and 503 saying what it waits
+// for until then. (controller-runtime's healthz.Handler answers 500 with
+// "reason withheld", and logs through a logger signet does not set up.)
+func readyz(ready <-chan struct{}, waiting string) http.HandlerFunc {
+	return func(w http.ResponseWriter, _ *http.Request) {
+		select {
+		case <-ready:
+			_, _ = io.WriteString(w, "ok\n")
+		default:
+			http.Error(w, waiting, http.StatusServiceUnavailable)
+		}
+	}
+}

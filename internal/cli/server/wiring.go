@@ -1,0 +1,55 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+
+	"k8s.io/client-go/rest"
+)
+
+// run is signet serve's start-up, in order. Everything a wrong flag, file
+// or cluster can make fail is built first, and nothing runs until all of
+// it is: the default trust root, the cluster connection, the policies, the
+// admission handler, the serving certificate, the listener. Then the
+// background work starts (trust root refreshes, the policy controller,
+// certificate rotation) and HTTPS is served until ctx ends. /readyz
+// answers 200 once policies.ready is closed: at once for files, when the
+// controller has loaded the cluster's policies otherwise.
+func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: o.level}))
+	metrics := newServeMetrics()
+	defaultRoot, err := newDefaultTrust(o.trustedRoot, o.tuf, metrics.trustRoots)
+	if err != nil {
+		return err
+	}
+	var cluster *rest.Config
+	if o.needsCluster() {
+		if cluster, err = o.restConfig(); err != nil {
+			return err
+		}
+	}
+	policies, err := o.loadPolicies(ctx, log, cluster, defaultRoot, metrics)
+	if err != nil {
+		return err
+	}
+	handler, err := o.admissionHandler(log, policies, metrics)
+	if err != nil {
+		return err
+	}
+	tlsCfg, certs, err := o.servingTLS(ctx, log, cluster)
+	if err != nil {
+		return err
+	}
+	srv, ln, err := o.https(ctx, o.routes(handler, policies.ready, metrics), tlsCfg)
+	if err != nil {
+		return err
+	}
+
+	go policies.run(ctx)
+	if certs != nil {
+		go certs.Run(ctx)
+	}
+	log.Info("serving", "address", ln.Addr().String(), "policies", o.policiesSource())
+	return serveUntilDone(ctx, srv, ln)
+}
