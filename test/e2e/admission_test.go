@@ -188,6 +188,10 @@ func TestAdmission(t *testing.T) {
 	t.Run("unsigned pod is denied with field, image, digest, policy and reason", func(t *testing.T) {
 		err := w.client.Create(ctx, pod("team-a", "unsigned", w.signed.Tag, w.unsig.Tag))
 		wantDenied(t, err, "spec.containers[1].image: "+w.unsig.Tag+" ("+w.unsig.Digest+")", "denied by policy prod-signed", "authority ci-key: no signature found")
+		// The API server passes the refusal's code on: a policy refused.
+		if !apierrors.IsForbidden(err) {
+			t.Errorf("a policy's denial is not Forbidden at the API server: %#v", err)
+		}
 		if strings.Contains(err.Error(), "spec.containers[0]") {
 			t.Errorf("the signed container is blamed too: %v", err)
 		}
@@ -609,6 +613,11 @@ func TestAdmissionStalledRegistry(t *testing.T) {
 	err = cluster.Client.Create(ctx, pod("stall", "p", l.Addr().String()+"/app:v1"))
 	elapsed := time.Since(start)
 	wantDenied(t, err, "could not decide", "ClusterImagePolicy stalled")
+	// Could not decide is not a policy's refusal: the API server says
+	// ServiceUnavailable (kubectl: "Error from server (ServiceUnavailable)").
+	if !apierrors.IsServiceUnavailable(err) {
+		t.Errorf("could not decide is not ServiceUnavailable at the API server: %#v", err)
+	}
 	if elapsed > 10*time.Second {
 		t.Fatalf("decided after %v; the decision timeout is 3s", elapsed)
 	}
