@@ -18,7 +18,7 @@ import (
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -108,7 +108,7 @@ func keyless(tb testing.TB, full bool) Entry {
 		subject = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
 	)
 	s := sigstoretest.New(tb)
-	reg := harness.StartInProcessRegistry(tb, true)
+	reg := registrytest.StartInProcess(tb, true)
 	img := reg.PushRandomImage(tb, "keyless", "v1")
 	repo, _, _ := strings.Cut(img.Ref, "@")
 	content := s.Bundle(tb, sigstoretest.Statement(tb, sigstoretest.CosignSignPredicateType, nil, repo, img.Digest), sigstoretest.SignOptions{Identity: subject, Issuer: issuer})

@@ -14,6 +14,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -155,7 +156,7 @@ func TestKeylessExamples(t *testing.T) {
 	// signed pushes an image to repo and attaches a keyless signature made
 	// by subject (issued by issuer) in format f.
 	pushed := 0
-	signed := func(t *testing.T, repo, issuer, subject string, f harness.Format) harness.Image {
+	signed := func(t *testing.T, repo, issuer, subject string, f harness.Format) registrytest.Image {
 		t.Helper()
 		pushed++ // a tag of its own, so later pushes never move it
 		img := reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", pushed))

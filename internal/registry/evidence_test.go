@@ -20,6 +20,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 const (
@@ -148,11 +149,11 @@ func want(f harness.Format, repo registry.Repository, digest string, attested bo
 
 var registryKinds = []struct {
 	name  string
-	start func(testing.TB) *harness.Registry
+	start func(testing.TB) *registrytest.Registry
 }{
-	{"distribution, referrers tag schema", func(t testing.TB) *harness.Registry { return harness.StartRegistry(t) }},
-	{"in-process, referrers API", func(t testing.TB) *harness.Registry { return harness.StartInProcessRegistry(t, true) }},
-	{"in-process, referrers tag schema", func(t testing.TB) *harness.Registry { return harness.StartInProcessRegistry(t, false) }},
+	{"distribution, referrers tag schema", func(t testing.TB) *registrytest.Registry { return harness.StartRegistry(t) }},
+	{"in-process, referrers API", func(t testing.TB) *registrytest.Registry { return registrytest.StartInProcess(t, true) }},
+	{"in-process, referrers tag schema", func(t testing.TB) *registrytest.Registry { return registrytest.StartInProcess(t, false) }},
 }
 
 // Images signed and attested by the real cosign CLI, in both its formats, in
@@ -215,7 +216,7 @@ func TestEvidenceFromCosign(t *testing.T) {
 // checkManifests checks that each piece of evidence names the manifest it
 // came from: the .sig/.att tag's manifest for legacy evidence, one of the
 // image's referrers for bundles.
-func checkManifests(t *testing.T, c *registry.Client, reg *harness.Registry, img harness.Image, f harness.Format, ev []registry.Evidence) {
+func checkManifests(t *testing.T, c *registry.Client, reg *registrytest.Registry, img registrytest.Image, f harness.Format, ev []registry.Evidence) {
 	t.Helper()
 	repo := repoOf(t, img.Ref)
 	refs, err := c.Referrers(t.Context(), repo, img.Digest)
@@ -423,7 +424,7 @@ func TestEvidenceReferrerFiltering(t *testing.T) {
 func TestReferrersAPIAbsenceRemembered(t *testing.T) {
 	for _, withAPI := range []bool{false, true} {
 		t.Run(fmt.Sprintf("referrers API %v", withAPI), func(t *testing.T) {
-			reg := harness.StartInProcessRegistry(t, withAPI)
+			reg := registrytest.StartInProcess(t, withAPI)
 			var mu sync.Mutex
 			var paths []string
 			rt := roundTripFunc(func(r *http.Request) (*http.Response, error) {

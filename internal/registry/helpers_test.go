@@ -18,7 +18,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
@@ -207,7 +207,7 @@ func endless(b []byte) http.HandlerFunc {
 // tampering is the in-process registry behind a proxy that lets a test
 // replace the answer to chosen paths.
 type tampering struct {
-	*harness.Registry
+	*registrytest.Registry
 	inner http.Handler
 
 	mu        sync.Mutex
@@ -228,7 +228,7 @@ func startTampering(t *testing.T) *tampering {
 		tr.inner.ServeHTTP(w, r)
 	}))
 	t.Cleanup(srv.Close)
-	tr.Registry = &harness.Registry{Host: srv.Listener.Addr().String(), Kind: "tampering in-process"}
+	tr.Registry = &registrytest.Registry{Host: srv.Listener.Addr().String(), Kind: "tampering in-process"}
 	return tr
 }
 

@@ -17,6 +17,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // Resolve computes the digest from the bytes it fetched, for images and
@@ -24,7 +25,7 @@ import (
 // in-process one.
 func TestResolve(t *testing.T) {
 	t.Parallel()
-	for _, reg := range []*harness.Registry{harness.StartRegistry(t), harness.StartInProcessRegistry(t, true)} {
+	for _, reg := range []*registrytest.Registry{harness.StartRegistry(t), registrytest.StartInProcess(t, true)} {
 		t.Run(reg.Kind, func(t *testing.T) {
 			t.Parallel()
 			img := reg.PushRandomImage(t, "app", "v1")
@@ -33,7 +34,7 @@ func TestResolve(t *testing.T) {
 			for _, tc := range []struct {
 				name      string
 				ref       string
-				want      harness.Image
+				want      registrytest.Image
 				mediaType string
 				index     bool
 			}{
@@ -110,7 +111,7 @@ func TestResolveDoesNotTrustTheRegistry(t *testing.T) {
 
 func TestResolveNotFound(t *testing.T) {
 	t.Parallel()
-	for _, reg := range []*harness.Registry{harness.StartRegistry(t), harness.StartInProcessRegistry(t, false)} {
+	for _, reg := range []*registrytest.Registry{harness.StartRegistry(t), registrytest.StartInProcess(t, false)} {
 		t.Run(reg.Kind, func(t *testing.T) {
 			t.Parallel()
 			reg.PushRandomImage(t, "app", "v1")
@@ -135,7 +136,7 @@ func TestResolveNotFound(t *testing.T) {
 // is accepted.
 func TestResolveManifestLimit(t *testing.T) {
 	t.Parallel()
-	reg := harness.StartInProcessRegistry(t, false)
+	reg := registrytest.StartInProcess(t, false)
 	img := reg.PushRandomImage(t, "app", "v1")
 	repo := repoOf(t, reg.Repo("app"))
 	size := int64(len(mustResolve(t, newClient(t), repo, "v1").Bytes))
@@ -290,7 +291,7 @@ func mustResolve(t *testing.T, c *registry.Client, repo registry.Repository, ref
 }
 
 // pushBlob uploads content as a blob to repo in reg and returns its digest.
-func pushBlob(t *testing.T, reg *harness.Registry, repo string, content []byte) string {
+func pushBlob(t *testing.T, reg *registrytest.Registry, repo string, content []byte) string {
 	t.Helper()
 	r, err := name.NewRepository(reg.Repo(repo), name.Insecure)
 	if err != nil {

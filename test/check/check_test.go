@@ -27,26 +27,27 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // world is one registry with a cosign and two key pairs.
 type world struct {
-	reg    *harness.Registry
+	reg    *registrytest.Registry
 	cosign *harness.Cosign
 	keyA   harness.KeyPair
 	keyB   harness.KeyPair
 	rc     *registry.Client
 }
 
-func registries(t *testing.T) map[string]func(t *testing.T) *harness.Registry {
-	return map[string]func(t *testing.T) *harness.Registry{
-		"distribution":          func(t *testing.T) *harness.Registry { return harness.StartRegistry(t) },
-		"inprocess-referrers":   func(t *testing.T) *harness.Registry { return harness.StartInProcessRegistry(t, true) },
-		"inprocess-noreferrers": func(t *testing.T) *harness.Registry { return harness.StartInProcessRegistry(t, false) },
+func registries(t *testing.T) map[string]func(t *testing.T) *registrytest.Registry {
+	return map[string]func(t *testing.T) *registrytest.Registry{
+		"distribution":          func(t *testing.T) *registrytest.Registry { return harness.StartRegistry(t) },
+		"inprocess-referrers":   func(t *testing.T) *registrytest.Registry { return registrytest.StartInProcess(t, true) },
+		"inprocess-noreferrers": func(t *testing.T) *registrytest.Registry { return registrytest.StartInProcess(t, false) },
 	}
 }
 
-func newWorld(t *testing.T, reg *harness.Registry, cosign *harness.Cosign, a, b harness.KeyPair) *world {
+func newWorld(t *testing.T, reg *registrytest.Registry, cosign *harness.Cosign, a, b harness.KeyPair) *world {
 	rc, err := registry.New(registry.InsecureAllowHTTP())
 	if err != nil {
 		t.Fatal(err)
@@ -215,7 +216,7 @@ func (w *world) run(t *testing.T, f harness.Format) {
 
 // copyEvidence copies from's signatures onto to, the way an attacker who can
 // push to the repository would.
-func (w *world) copyEvidence(t *testing.T, f harness.Format, from, to harness.Image) {
+func (w *world) copyEvidence(t *testing.T, f harness.Format, from, to registrytest.Image) {
 	t.Helper()
 	opts := []name.Option{name.Insecure}
 	repo, _, _ := strings.Cut(from.Ref, "@")
@@ -305,7 +306,7 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
 
 // tamper changes one byte-level detail of the signed payload of img's
 // signature, keeping the signature: a valid JSON document that was not signed.
-func (w *world) tamper(t *testing.T, f harness.Format, img harness.Image) {
+func (w *world) tamper(t *testing.T, f harness.Format, img registrytest.Image) {
 	t.Helper()
 	opts := []name.Option{name.Insecure}
 	repo, _, _ := strings.Cut(img.Ref, "@")

@@ -18,6 +18,7 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // counter counts the registry requests a client makes.
@@ -33,9 +34,9 @@ func (c *counter) RoundTrip(r *http.Request) (*http.Response, error) {
 
 // signingWorld is an in-process registry (with the referrers API), cosign,
 // a key pair and its public key's PEM.
-func signingWorld(t *testing.T) (*harness.Registry, *harness.Cosign, harness.KeyPair, []byte) {
+func signingWorld(t *testing.T) (*registrytest.Registry, *harness.Cosign, harness.KeyPair, []byte) {
 	t.Helper()
-	reg := harness.StartInProcessRegistry(t, true)
+	reg := registrytest.StartInProcess(t, true)
 	cosign := harness.NewCosign(t)
 	key := cosign.GenerateKeyPair(t)
 	pub, err := os.ReadFile(key.Public)
@@ -88,7 +89,7 @@ func TestDeciderCacheAndSingleFlight(t *testing.T) {
 		}
 		return &check.Decider{Registry: rc, Cache: cache}, c
 	}
-	signed := func(tag string) harness.Image {
+	signed := func(tag string) registrytest.Image {
 		img := reg.PushRandomImage(t, "app", tag)
 		cosign.Sign(t, img.Ref, key, harness.Bundle)
 		return img
@@ -185,7 +186,7 @@ func TestDeciderCacheAndSingleFlight(t *testing.T) {
 // completed, resolves it once within the resolution window, and again after
 // it; each decision is bound to the digest resolved.
 func TestDeciderSharesTagResolutions(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, true)
+	reg := registrytest.StartInProcess(t, true)
 	img := reg.PushRandomImage(t, "app", "v1")
 	// A static policy that pins: the tag must be resolved, nothing verified.
 	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pin", Spec: v1alpha1.ImagePolicySpec{

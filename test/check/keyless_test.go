@@ -11,6 +11,7 @@ import (
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -55,7 +56,7 @@ func TestKeyless(t *testing.T) {
 }
 
 // sign attaches a keyless signature of img in format f, made as o says.
-func (w *keylessWorld) sign(t *testing.T, img harness.Image, f harness.Format, o sigstoretest.SignOptions) {
+func (w *keylessWorld) sign(t *testing.T, img registrytest.Image, f harness.Format, o sigstoretest.SignOptions) {
 	t.Helper()
 	repo, _, _ := strings.Cut(img.Ref, "@")
 	if f == harness.Legacy {
@@ -68,7 +69,7 @@ func (w *keylessWorld) sign(t *testing.T, img harness.Image, f harness.Format, o
 }
 
 // attest attaches a keyless in-toto attestation of img in format f.
-func (w *keylessWorld) attest(t *testing.T, img harness.Image, f harness.Format, predicateType string, predicate any, o sigstoretest.SignOptions) {
+func (w *keylessWorld) attest(t *testing.T, img registrytest.Image, f harness.Format, predicateType string, predicate any, o sigstoretest.SignOptions) {
 	t.Helper()
 	repo, _, _ := strings.Cut(img.Ref, "@")
 	statement := sigstoretest.Statement(t, predicateType, predicate, repo, img.Digest)
@@ -96,7 +97,7 @@ var (
 
 func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 	repo := "keyless-" + f.String()
-	push := func(t *testing.T, tag string) harness.Image { return w.reg.PushRandomImage(t, repo, tag) }
+	push := func(t *testing.T, tag string) registrytest.Image { return w.reg.PushRandomImage(t, repo, tag) }
 
 	t.Run("right identity, exact and by regular expression", func(t *testing.T) {
 		img := push(t, "right")

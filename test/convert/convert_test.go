@@ -24,6 +24,7 @@ import (
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/convert"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -36,7 +37,7 @@ type world struct {
 	// The local Sigstore's Fulcio chain (intermediate, root), Rekor and CT
 	// log keys, in PEM: a private Sigstore as Kyverno names one.
 	fulcioChain, rekorKey, ctKey string
-	images                       map[string]harness.Image
+	images                       map[string]registrytest.Image
 }
 
 const (
@@ -46,16 +47,16 @@ const (
 )
 
 func newWorld(t *testing.T) *world {
-	reg := harness.StartInProcessRegistry(t, true)
+	reg := registrytest.StartInProcess(t, true)
 	cosign := harness.NewCosign(t)
 	key, other := cosign.GenerateKeyPair(t), cosign.GenerateKeyPair(t)
 	s := sigstoretest.New(t)
-	w := &world{host: reg.Host, dir: t.TempDir(), images: map[string]harness.Image{}}
+	w := &world{host: reg.Host, dir: t.TempDir(), images: map[string]registrytest.Image{}}
 	w.trustedRoot = w.write(t, "trusted_root.json", string(s.TrustedRootJSON()))
 	w.key, w.other = readString(t, key.Public), readString(t, other.Public)
 	w.ca = selfSignedCA(t)
 	w.fulcioChain, w.rekorKey, w.ctKey = sigstorePEMs(t, s)
-	push := func(name, repo string) harness.Image {
+	push := func(name, repo string) registrytest.Image {
 		i := reg.PushRandomImage(t, repo, "v1")
 		w.images[name] = i
 		return i

@@ -27,6 +27,7 @@ import (
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/tuftest"
 	"github.com/signet-dev/signet/test/webhook"
@@ -85,7 +86,7 @@ func (g *airGap) check(t *testing.T) {
 // namespace opt-in as in seed 004), a registry, and a local Sigstore.
 type trustWorld struct {
 	cluster *harness.Cluster
-	reg     *harness.Registry
+	reg     *registrytest.Registry
 	sig     *sigstoretest.Sigstore
 	wh      *webhook.Webhook
 	pushed  int
@@ -97,7 +98,7 @@ const (
 )
 
 // signed pushes an image to repo signed keyless (bundle format) by s.
-func (w *trustWorld) signed(t *testing.T, s *sigstoretest.Sigstore, repo, subject string) harness.Image {
+func (w *trustWorld) signed(t *testing.T, s *sigstoretest.Sigstore, repo, subject string) registrytest.Image {
 	t.Helper()
 	w.pushed++
 	img := w.reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", w.pushed))
@@ -107,7 +108,7 @@ func (w *trustWorld) signed(t *testing.T, s *sigstoretest.Sigstore, repo, subjec
 	return img
 }
 
-func (w *trustWorld) unsigned(t *testing.T, repo string) harness.Image {
+func (w *trustWorld) unsigned(t *testing.T, repo string) registrytest.Image {
 	t.Helper()
 	w.pushed++
 	return w.reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", w.pushed))
@@ -227,7 +228,7 @@ func TestTrustRoots(t *testing.T) {
 	}
 	w := &trustWorld{
 		cluster: harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme)),
-		reg:     harness.StartInProcessRegistry(t, true),
+		reg:     registrytest.StartInProcess(t, true),
 		sig:     sigstoretest.New(t),
 	}
 	w.wh = webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s", "--namespace-opt-in")
