@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/registrytest"
 )
 
@@ -23,7 +23,7 @@ func TestPolicyTestRegistrySpellings(t *testing.T) {
 	}
 	path := strings.TrimPrefix(img.Ref, reg.Host) // "/team/app@sha256:..."
 
-	policies := harness.WriteFile(t, t.TempDir(), "deny.yaml", fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
+	policies := clitest.WriteFile(t, t.TempDir(), "deny.yaml", fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata:
   name: deny-loopback

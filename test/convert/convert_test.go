@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -23,6 +22,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/convert"
+	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/harness"
 	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
@@ -53,7 +53,7 @@ func newWorld(t *testing.T) *world {
 	s := sigstoretest.New(t)
 	w := &world{host: reg.Host, dir: t.TempDir(), images: map[string]registrytest.Image{}}
 	w.trustedRoot = w.write(t, "trusted_root.json", string(s.TrustedRootJSON()))
-	w.key, w.other = readString(t, key.Public), readString(t, other.Public)
+	w.key, w.other = clitest.ReadFile(t, key.Public), clitest.ReadFile(t, other.Public)
 	w.ca = selfSignedCA(t)
 	w.fulcioChain, w.rekorKey, w.ctKey = sigstorePEMs(t, s)
 	push := func(name, repo string) registrytest.Image {
@@ -132,18 +132,9 @@ func selfSignedCA(t *testing.T) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-func readString(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func (w *world) write(t *testing.T, name, content string) string {
 	t.Helper()
-	return harness.WriteFile(t, w.dir, name, content)
+	return clitest.WriteFile(t, w.dir, name, content)
 }
 
 func indent(s string, n int) string {
