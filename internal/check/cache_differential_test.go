@@ -2,12 +2,9 @@ package check
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	mrand "math/rand/v2"
 	"net/http"
 	"slices"
@@ -177,15 +174,8 @@ type signingKey struct {
 
 func newSigningKey(t *testing.T) *signingKey {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &signingKey{priv: k, pem: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
+	k := sigstoretest.NewKey(t)
+	return &signingKey{priv: k, pem: string(sigstoretest.PublicKeyPEM(t, k))}
 }
 
 type imageWithDigest struct {

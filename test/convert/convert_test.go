@@ -40,11 +40,7 @@ type world struct {
 	images                       map[string]registrytest.Image
 }
 
-const (
-	slsa     = "https://slsa.dev/provenance/v1"
-	issuer   = "https://token.actions.githubusercontent.com"
-	identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
-)
+const slsa = "https://slsa.dev/provenance/v1"
 
 func newWorld(t *testing.T) *world {
 	reg := registrytest.StartInProcess(t, true)
@@ -82,9 +78,9 @@ func newWorld(t *testing.T) *world {
 		i := push(name, repo)
 		n, _, _ := strings.Cut(i.Ref, "@")
 		payload := sigstoretest.SimpleSigning(n, i.Digest)
-		reg.AttachLegacy(t, i, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, sigstoretest.SignOptions{Identity: id, Issuer: issuer}))
+		reg.AttachLegacy(t, i, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, sigstoretest.SignOptions{Identity: id, Issuer: sigstoretest.GitHubIssuer}))
 	}
-	keyless("keyless", "keyless/app", identity)
+	keyless("keyless", "keyless/app", sigstoretest.ReleaseWorkflow)
 	keyless("intruder", "keyless/other", "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main")
 	push("keyless-unsigned", "keyless/unsigned")
 	return w
@@ -915,7 +911,7 @@ spec:
           keyless:
             identities:
               - issuer: https://token.actions.githubusercontent.com
-                subject: ` + identity + `
+                subject: ` + sigstoretest.ReleaseWorkflow + `
 `, decide: []decision{
 				{image: "keyless", args: []string{"--kind", "Configuration"}, code: ok, want: "allowed"},
 				{image: "intruder", args: []string{"--kind", "Function"}, code: denied, want: "DENIED"},
@@ -927,14 +923,14 @@ kind: ImageConfig
 metadata: {name: keyless}
 spec:
   matchImages: [{prefix: "{{HOST}}/keyless/"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "` + sigstoretest.ReleaseWorkflow + `"}]}}]}}
 ---
 apiVersion: pkg.crossplane.io/v1beta1
 kind: ImageConfig
 metadata: {name: other}
 spec:
   matchImages: [{prefix: "{{HOST}}/keyless/other"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: b, keyless: {identities: [{issuer: ` + issuer + `, subject: "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: b, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main"}]}}]}}
 `, contains: []string{"excludeImages:\n  - glob: {{HOST}}/keyless/other*\n  - glob: {{HOST}}/keyless/other*/**"}, decide: []decision{
 				{image: "keyless", args: []string{"--kind", "Provider"}, code: ok, want: "allowed"},
 				// The longer prefix alone decides: mallory's signature passes.
@@ -970,14 +966,14 @@ kind: ImageConfig
 metadata: {name: prod}
 spec:
   matchImages: [{prefix: "{{HOST}}/prod/"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "` + sigstoretest.ReleaseWorkflow + `"}]}}]}}
 ---
 apiVersion: pkg.crossplane.io/v1beta1
 kind: ImageConfig
 metadata: {name: keyless}
 spec:
   matchImages: [{prefix: "{{HOST}}/keyless/"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "` + sigstoretest.ReleaseWorkflow + `"}]}}]}}
 `, decide: []decision{
 				{image: "keyless", args: []string{"--kind", "Provider"}, code: ok, want: "allowed"},
 			}},

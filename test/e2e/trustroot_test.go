@@ -93,7 +93,6 @@ type trustWorld struct {
 }
 
 const (
-	ghIssuer   = "https://token.actions.githubusercontent.com"
 	ghWorkflow = "https://github.com/stackabletech/docker-images/.github/workflows/build.yml@refs/tags/25.3.0"
 )
 
@@ -103,7 +102,7 @@ func (w *trustWorld) signed(t *testing.T, s *sigstoretest.Sigstore, repo, subjec
 	w.pushed++
 	img := w.reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", w.pushed))
 	name, _, _ := strings.Cut(img.Ref, "@")
-	o := sigstoretest.SignOptions{Identity: subject, Issuer: ghIssuer}
+	o := sigstoretest.SignOptions{Identity: subject, Issuer: sigstoretest.GitHubIssuer}
 	w.reg.AttachBundle(t, img, s.Bundle(t, sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, name, img.Digest), o))
 	return img
 }
@@ -120,7 +119,7 @@ func (w *trustWorld) keylessPolicy(t *testing.T, name, repo, subjectRegExp, trus
 	p := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: w.reg.Host + "/" + repo + "/**"}},
 		Authorities: []v1alpha1.Authority{{Name: "ci", Keyless: &v1alpha1.KeylessAuthority{
-			Identities:   []v1alpha1.Identity{{Issuer: ghIssuer, SubjectRegExp: subjectRegExp}},
+			Identities:   []v1alpha1.Identity{{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: subjectRegExp}},
 			TrustRootRef: trustRoot,
 		}}},
 	}}
