@@ -5,7 +5,6 @@ import (
 	"testing"
 
 	"github.com/signet-dev/signet/test/clitest"
-	"github.com/signet-dev/signet/test/harness"
 )
 
 func TestPolicyLintCommand(t *testing.T) {
@@ -36,9 +35,6 @@ spec:
 
 	signet(t, "policy", "lint", filepath.Join(dir, "missing.yaml")).want(t, ExitUndecided, "missing.yaml")
 
-	root, err := harness.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	signet(t, "policy", "lint", filepath.Join(root, "examples")).want(t, ExitOK, "policies are valid")
+	// go test runs in the package's directory, two below the repository's.
+	signet(t, "policy", "lint", filepath.Join("..", "..", "examples")).want(t, ExitOK, "policies are valid")
 }

@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/signet-dev/signet/test/clitest"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
 // run is what a signet command line did.
@@ -25,17 +25,7 @@ func (r run) want(t *testing.T, code int, substrings ...string) {
 }
 
 func TestVerifyCommandUndecided(t *testing.T) {
-	dir := t.TempDir()
-	key := filepath.Join(dir, "key.pub")
-	cosign := harness.NewCosign(t)
-	kp := cosign.GenerateKeyPair(t)
-	data, err := os.ReadFile(kp.Public)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(key, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	key := clitest.WriteTemp(t, "key.pub", sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))
 	// A port nothing listens on.
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
