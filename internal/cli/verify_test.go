@@ -1,12 +1,12 @@
 package cli
 
 import (
-	"net"
 	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/signet-dev/signet/test/clitest"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -26,13 +26,7 @@ func (r run) want(t *testing.T, code int, substrings ...string) {
 
 func TestVerifyCommandUndecided(t *testing.T) {
 	key := clitest.WriteTemp(t, "key.pub", sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))
-	// A port nothing listens on.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := registrytest.UnreachableHost(t)
 	signet(t, "verify", "--allow-http-registry", "--insecure-ignore-tlog", "--timeout", "5s", "--key", key, addr+"/app:v1").
 		want(t, ExitUndecided, "could not decide", addr)
 }

@@ -84,7 +84,7 @@ func TestKeySignatureKinds(t *testing.T) {
 		return a
 	}
 	policy := func(keys ...*ecdsa.PrivateKey) *verify.Compiled {
-		return compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{authority(keys...)}})
+		return verifytest.Compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{authority(keys...)}})
 	}
 	signed := func(s *sigstoretest.Sigstore, digest string, o sigstoretest.SignOptions) registry.Evidence {
 		statement := sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, repoName, digest)
@@ -140,7 +140,7 @@ func TestKeySignatureKinds(t *testing.T) {
 // authority's, and each failure's own.
 func TestResultJSON(t *testing.T) {
 	s := sigstoretest.New(t)
-	p := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+	p := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 		keyless(s, "release", releaseID), keyless(s, "mail", mailID), {Name: "never", Static: &verify.Static{}},
 	}})
 	res := run(t, p, signature(t, s, bundled, digest, release), signature(t, s, bundled, otherDigest, mail))

@@ -56,10 +56,10 @@ func TestRekorV2Keyless(t *testing.T) {
 	signedAt := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 	o := release
 	o.IntegratedTime = signedAt
-	sigPolicy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	sigPolicy := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	att := keyless(s, "release", releaseID)
 	att.Attestations = []verify.Attestation{{Name: "provenance", PredicateType: provenance}}
-	attPolicy := compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{att}})
+	attPolicy := verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{att}})
 
 	for _, tc := range []struct {
 		name          string
@@ -85,7 +85,7 @@ func TestRekorV2Keyless(t *testing.T) {
 			}
 
 			// The wrong identity is still the wrong identity.
-			verifytest.WantDenied(t, run(t, compile(t, verify.Policy{Name: "mail", Authorities: []verify.Authority{keyless(s, "mail", mailID)}}), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o)),
+			verifytest.WantDenied(t, run(t, verifytest.Compile(t, verify.Policy{Name: "mail", Authorities: []verify.Authority{keyless(s, "mail", mailID)}}), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o)),
 				"does not match identities [issuer "+sigstoretest.MailIssuer, verify.ErrIdentityMismatch)
 		})
 	}
@@ -98,7 +98,7 @@ func TestRekorV2NeedsSignedTimestamp(t *testing.T) {
 	s := sigstoretest.New(t, sigstoretest.WithRekorV2())
 	o := release
 	o.NoTimestamp = true
-	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	res := run(t, p, v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o))
 	verifytest.WantDenied(t, res, "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)", verify.ErrTimestamp)
 	if strings.Contains(res.Err.Error(), "threshold not met") {
@@ -124,7 +124,7 @@ func TestRekorV2NeedsSignedTimestamp(t *testing.T) {
 // and checkpoint; each forged or edited part is denied.
 func TestRekorV2Tampered(t *testing.T) {
 	s := sigstoretest.New(t, sigstoretest.WithRekorV2())
-	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	forged := release
 	forged.UntrustedRekorKey = true
 	// A few entries first, so that proofs have several hashes.
@@ -200,7 +200,7 @@ func TestRekorV2Key(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{{Name: "ci", Keys: []verify.PublicKey{pk}, TrustedMaterial: s.TrustedRoot()}}})
+		return verifytest.Compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{{Name: "ci", Keys: []verify.PublicKey{pk}, TrustedMaterial: s.TrustedRoot()}}})
 	}
 	res := run(t, policy(key), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key}))
 	verifytest.WantVerified(t, res)

@@ -85,15 +85,6 @@ func keyless(s *sigstoretest.Sigstore, name string, ids ...verify.Identity) veri
 	return verify.Authority{Name: name, Keyless: &verify.Keyless{Identities: ids}, TrustedMaterial: s.TrustedRoot()}
 }
 
-func compile(t *testing.T, p verify.Policy) *verify.Compiled {
-	t.Helper()
-	c, err := verify.Compile(p)
-	if err != nil {
-		t.Fatalf("compiling policy: %v", err)
-	}
-	return c
-}
-
 func run(t *testing.T, p *verify.Compiled, ev ...registry.Evidence) verify.Result {
 	t.Helper()
 	return runWith(t, t.Context(), p, ev...)
@@ -114,7 +105,7 @@ func TestKeylessSignatures(t *testing.T) {
 	s := sigstoretest.New(t)
 	other := sigstoretest.New(t) // a Sigstore nobody trusts
 	policy := func(t *testing.T, ids ...verify.Identity) *verify.Compiled {
-		return compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", ids...)}})
+		return verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", ids...)}})
 	}
 	expired := release
 	expired.CertNotBefore, expired.CertNotAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-110*time.Minute)
@@ -195,7 +186,7 @@ func TestKeylessResult(t *testing.T) {
 				o := release
 				o.IntegratedTime, o.NoTimestamp = signedAt, !tsa
 				ev := signature(t, s, f, digest, o)
-				res := run(t, compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}}), ev)
+				res := run(t, verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}}), ev)
 				verifytest.WantVerified(t, res)
 				if res.Digest != digest || len(res.Authorities) != 1 || len(res.Authorities[0].Signatures) != 1 {
 					t.Fatalf("result %+v", res)
@@ -232,7 +223,7 @@ func TestKeylessResult(t *testing.T) {
 func TestKeylessChainExpiredAtSigning(t *testing.T) {
 	now := time.Now()
 	s := sigstoretest.New(t, sigstoretest.WithIntermediateValidity(now.Add(-24*time.Hour), now.Add(-time.Hour)))
-	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
 			verifytest.WantDenied(t, run(t, p, signature(t, s, f, digest, release)), "failed to verify leaf certificate: leaf certificate verification failed", verify.ErrUntrustedCertificate)
@@ -248,7 +239,7 @@ func TestKeylessInsecureIgnoreSCT(t *testing.T) {
 		t.Run(string(f), func(t *testing.T) {
 			a := keyless(s, "release", releaseID)
 			a.InsecureIgnoreSCT = true
-			verifytest.WantVerified(t, run(t, compile(t, verify.Policy{Authorities: []verify.Authority{a}}), signature(t, s, f, digest, o)))
+			verifytest.WantVerified(t, run(t, verifytest.Compile(t, verify.Policy{Authorities: []verify.Authority{a}}), signature(t, s, f, digest, o)))
 		})
 	}
 }
@@ -261,7 +252,7 @@ func TestKeylessThreshold(t *testing.T) {
 			byRelease, byMail := signature(t, s, f, digest, release), signature(t, s, f, digest, mail)
 			// Another certificate for the same identity is the same signer.
 			again := signature(t, s, f, digest, release)
-			sameIdentity := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+			sameIdentity := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 				keyless(s, "exact", releaseID),
 				keyless(s, "regexp", verify.Identity{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
 			}})
@@ -274,7 +265,7 @@ func TestKeylessThreshold(t *testing.T) {
 				t.Errorf("%d signatures for one signer, want 1", n)
 			}
 
-			twoIdentities := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+			twoIdentities := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 				keyless(s, "release", releaseID), keyless(s, "mail", mailID),
 			}})
 			verifytest.WantVerified(t, run(t, twoIdentities, byRelease, byMail))
@@ -283,7 +274,7 @@ func TestKeylessThreshold(t *testing.T) {
 
 			// One authority accepting both identities can be credited to
 			// either, so the other takes the second signer.
-			either := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+			either := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 				keyless(s, "either", releaseID, mailID), keyless(s, "release", releaseID),
 			}})
 			verifytest.WantVerified(t, run(t, either, byRelease, byMail))
@@ -299,7 +290,7 @@ func TestKeylessAttestations(t *testing.T) {
 	policy := func(t *testing.T, id verify.Identity, cond ...string) *verify.Compiled {
 		a := keyless(s, "release", id)
 		a.Attestations = []verify.Attestation{{Name: "provenance", PredicateType: provenance, Conditions: cond}}
-		return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
+		return verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
 	}
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
@@ -369,7 +360,7 @@ func TestAttestationConditionsAtDeadline(t *testing.T) {
 		{"no statement at all", expired, []verify.Authority{provenanceBy}, 1, []registry.Evidence{byMail}, "denied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := compile(t, verify.Policy{Name: "att", Authorities: tc.authorities, Threshold: tc.threshold})
+			p := verifytest.Compile(t, verify.Policy{Name: "att", Authorities: tc.authorities, Threshold: tc.threshold})
 			res := runWith(t, tc.ctx, p, tc.evidence...)
 			if got := outcome(res); got != tc.want {
 				t.Fatalf("%s, want %s: %v (%+v)", got, tc.want, res.Err, res.Authorities)
@@ -410,7 +401,7 @@ func TestConditionBudget(t *testing.T) {
 	}
 	a := keyless(s, "provenance", releaseID)
 	a.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.l.all(x, x == 1) && predicate.ok`}}}
-	res := run(t, compile(t, verify.Policy{Name: "budget", Authorities: []verify.Authority{a}}), ev...)
+	res := run(t, verifytest.Compile(t, verify.Policy{Name: "budget", Authorities: []verify.Authority{a}}), ev...)
 	budget := fmt.Sprintf("over the budget of %d", verify.CELBudget)
 	if res.Verified || !errors.Is(res.Err, verify.ErrBudget) || !errors.Is(res.Err, verify.ErrUndecided) || errors.Is(res.Err, verify.ErrDenied) || !strings.Contains(res.Err.Error(), budget) {
 		t.Fatalf("verified=%v, %v; want undecided of kind ErrBudget, naming the budget", res.Verified, res.Err)
@@ -443,7 +434,7 @@ func TestLegacyAttestationRFC3161Timestamp(t *testing.T) {
 	s := sigstoretest.New(t)
 	a := keyless(s, "release", releaseID)
 	a.Attestations = []verify.Attestation{{PredicateType: provenance}}
-	res := run(t, compile(t, verify.Policy{Authorities: []verify.Authority{a}}), attestation(t, s, legacy, digest, provenance, nil, release))
+	res := run(t, verifytest.Compile(t, verify.Policy{Authorities: []verify.Authority{a}}), attestation(t, s, legacy, digest, provenance, nil, release))
 	verifytest.WantVerified(t, res)
 	var kinds []string
 	for _, ts := range res.Authorities[0].Signatures[0].Timestamps {
@@ -460,7 +451,7 @@ func TestLegacyAttestationTimestampSwapped(t *testing.T) {
 	s := sigstoretest.New(t)
 	a := keyless(s, "release", releaseID)
 	a.Attestations = []verify.Attestation{{PredicateType: provenance}}
-	policy := compile(t, verify.Policy{Authorities: []verify.Authority{a}})
+	policy := verifytest.Compile(t, verify.Policy{Authorities: []verify.Authority{a}})
 	ev := attestation(t, s, legacy, digest, provenance, nil, release)
 	other := attestation(t, s, legacy, digest, provenance, map[string]string{"other": "statement"}, release)
 	ev.Annotations[sigstoretest.AnnotationRFC3161] = other.Annotations[sigstoretest.AnnotationRFC3161]
@@ -471,7 +462,7 @@ func TestLegacyAttestationTimestampSwapped(t *testing.T) {
 // layer are checked against each other and the trust root.
 func TestLegacyAnnotationsTampered(t *testing.T) {
 	s := sigstoretest.New(t)
-	policy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	policy := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	donor := signature(t, s, legacy, digest, release) // another signature by the same identity
 	for _, tc := range []struct {
 		name   string
@@ -523,7 +514,7 @@ func TestLegacyAnnotationsTampered(t *testing.T) {
 // unusable (failureReason's "no usable signature found (...)").
 func TestMalformedEvidenceReason(t *testing.T) {
 	s := sigstoretest.New(t)
-	policy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	policy := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	notPEM := signature(t, s, legacy, digest, release)
 	notPEM.Annotations[sigstoretest.AnnotationCertificate] = "garbage"
 	for _, tc := range []struct {
@@ -551,7 +542,7 @@ func TestKeylessSignedIdentity(t *testing.T) {
 	s := sigstoretest.New(t)
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
-			p := compile(t, verify.Policy{Name: "keyless", SignedIdentity: verify.MatchRepository, Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+			p := verifytest.Compile(t, verify.Policy{Name: "keyless", SignedIdentity: verify.MatchRepository, Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 			verifytest.WantVerified(t, run(t, p, signature(t, s, f, digest, release)))
 			var ev registry.Evidence
 			if f == legacy {

@@ -67,21 +67,12 @@ func keyOf(t *testing.T, kp harness.KeyPair) verify.PublicKey {
 	return k
 }
 
-func compile(t *testing.T, p verify.Policy) *verify.Compiled {
-	t.Helper()
-	c, err := verify.Compile(p)
-	if err != nil {
-		t.Fatalf("compiling policy: %v", err)
-	}
-	return c
-}
-
 func keyPolicy(t *testing.T, kps ...harness.KeyPair) *verify.Compiled {
 	var keys []verify.PublicKey
 	for _, kp := range kps {
 		keys = append(keys, keyOf(t, kp))
 	}
-	return compile(t, verify.Policy{Name: "test", Authorities: []verify.Authority{{Name: "ci", Keys: keys, InsecureIgnoreTlog: true}}})
+	return verifytest.Compile(t, verify.Policy{Name: "test", Authorities: []verify.Authority{{Name: "ci", Keys: keys, InsecureIgnoreTlog: true}}})
 }
 
 func (w *world) check(t *testing.T, image string, p *verify.Compiled, opts check.Options) verify.Result {
@@ -166,7 +157,7 @@ func (w *world) run(t *testing.T, f harness.Format) {
 		const pt = "https://slsa.dev/provenance/v1"
 		w.cosign.Attest(t, img.Ref, w.keyA, pt, []byte(`{"buildDefinition":{"buildType":"https://example.org/ci"},"builder":"ci"}`), f)
 		att := func(cond ...string) *verify.Compiled {
-			return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{{
+			return verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{{
 				Name: "ci", Keys: []verify.PublicKey{keyOf(t, w.keyA)}, InsecureIgnoreTlog: true,
 				Attestations: []verify.Attestation{{PredicateType: pt, Conditions: cond}},
 			}}})

@@ -81,7 +81,7 @@ func (w *keylessWorld) authority(name string, ids ...verify.Identity) verify.Aut
 }
 
 func (w *keylessWorld) policy(t *testing.T, ids ...verify.Identity) *verify.Compiled {
-	return compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{w.authority("release", ids...)}})
+	return verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{w.authority("release", ids...)}})
 }
 
 var (
@@ -154,7 +154,7 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 		verifytest.WantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "failed to verify signed certificate timestamp", verify.ErrUntrustedCertificate)
 		a := w.authority("release", releaseID)
 		a.InsecureIgnoreSCT = true
-		verifytest.WantVerified(t, w.check(t, img.Ref, compile(t, verify.Policy{Name: "no-sct", Authorities: []verify.Authority{a}}), check.Options{}))
+		verifytest.WantVerified(t, w.check(t, img.Ref, verifytest.Compile(t, verify.Policy{Name: "no-sct", Authorities: []verify.Authority{a}}), check.Options{}))
 	})
 	t.Run("any of several identities", func(t *testing.T) {
 		img := push(t, "several")
@@ -177,7 +177,7 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 		att := func(cond string) *verify.Compiled {
 			a := w.authority("release", releaseID)
 			a.Attestations = []verify.Attestation{{Name: "provenance", PredicateType: pt, Conditions: []string{cond}}}
-			return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
+			return verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
 		}
 		res := w.check(t, img.Ref, att(`predicate.builder.id.startsWith("https://github.com/acme/")`), check.Options{})
 		verifytest.WantVerified(t, res)
@@ -217,7 +217,7 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 	t.Run("threshold counts distinct identities", func(t *testing.T) {
 		img := push(t, "threshold")
 		w.sign(t, img, f, release)
-		sameSigner := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+		sameSigner := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 			w.authority("exact", releaseID),
 			w.authority("regexp", verify.Identity{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
 		}})
@@ -228,7 +228,7 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 		}
 
 		w.sign(t, img, f, mail)
-		twoSigners := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+		twoSigners := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 			w.authority("release", releaseID), w.authority("mail", mailID),
 		}})
 		res = w.check(t, img.Ref, twoSigners, check.Options{})

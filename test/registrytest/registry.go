@@ -3,6 +3,7 @@ package registrytest
 import (
 	"io"
 	"log"
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -34,4 +35,16 @@ func StartInProcess(t testing.TB, referrers bool) *Registry {
 	))
 	t.Cleanup(srv.Close)
 	return &Registry{Host: strings.TrimPrefix(srv.URL, "http://"), Kind: "in-process", Referrers: referrers}
+}
+
+// UnreachableHost returns a loopback "127.0.0.1:PORT" on which nothing
+// listens (a port just freed), for a registry that cannot be reached.
+func UnreachableHost(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
 }

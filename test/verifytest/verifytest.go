@@ -1,7 +1,8 @@
-// Package verifytest checks verification results in tests, in Go only: a
-// result is verified, or it is a denial (not an undecided result) whose
-// message says why and whose kinds are exactly the expected ones. Unit tests
-// of internal/verify and tests of decisions under test/ share it.
+// Package verifytest compiles verification policies and checks verification
+// results in tests, in Go only: a result is verified, or it is a denial (not
+// an undecided result) whose message says why and whose kinds are exactly the
+// expected ones. Unit tests of internal/verify and tests of decisions under
+// test/ share it.
 package verifytest
 
 import (
@@ -12,6 +13,16 @@ import (
 
 	"github.com/signet-dev/signet/internal/verify"
 )
+
+// Compile compiles p, failing the test if it does not compile.
+func Compile(t testing.TB, p verify.Policy) *verify.Compiled {
+	t.Helper()
+	c, err := verify.Compile(p)
+	if err != nil {
+		t.Fatalf("compiling policy: %v", err)
+	}
+	return c
+}
 
 // WantVerified fails the test unless res is verified, without an error.
 func WantVerified(t testing.TB, res verify.Result) {
