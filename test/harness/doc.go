@@ -12,7 +12,7 @@
 //
 // Everything here needs bin/, so only tests under test/ (and bench/, examples/)
 // import it; unit tests under internal/ use the Go-only registrytest,
-// sigstoretest and clitest instead.
+// sigstoretest, verifytest and clitest instead.
 //
 // Every process is stopped and every temporary directory removed by t.Cleanup.
 // A missing binary fails the test with a message saying how to build it; the

@@ -9,7 +9,14 @@
 //     real distribution registry and returns one too), takes random images
 //     and indexes (PushRandomImage, PushRandomIndex, PushImage) and evidence
 //     laid out as cosign lays it out: legacy .sig/.att layers (AttachLegacy)
-//     and Sigstore bundles as referrers (AttachBundle).
+//     and Sigstore bundles as referrers (AttachBundle);
+//   - StartTampering puts the in-process registry behind a proxy whose
+//     answers a test replaces path by path, for registries that lie;
+//   - HostKeychain gives a credential to one host only, and UnreachableHost
+//     is a loopback address nothing listens on.
+//
+// It knows nothing of signet's own registry client: each test builds the
+// client it needs.
 //
 // Every server is closed by t.Cleanup; every failure fails the test.
 package registrytest
