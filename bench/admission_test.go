@@ -16,6 +16,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // policyDir writes n ClusterImagePolicies into a new directory: the first
@@ -86,7 +87,7 @@ func indent(s, prefix string) string {
 
 // signedImages pushes n random images, each in its own repository under
 // prefix, and signs each with the world's key (legacy format, by cosign).
-func (w *world) signedImages(tb testing.TB, prefix string, n int) []harness.Image {
+func (w *world) signedImages(tb testing.TB, prefix string, n int) []registrytest.Image {
 	return w.signedImagesAs(tb, prefix, n, harness.Legacy)
 }
 
@@ -94,9 +95,9 @@ func (w *world) signedImages(tb testing.TB, prefix string, n int) []harness.Imag
 // use bundles: signet stops reading the referrers once a .sig passes, so
 // with a legacy signature how many referrer requests are sent before the
 // stop depends on timing; with a bundle only, every request is needed.
-func (w *world) signedImagesAs(tb testing.TB, prefix string, n int, f harness.Format) []harness.Image {
+func (w *world) signedImagesAs(tb testing.TB, prefix string, n int, f harness.Format) []registrytest.Image {
 	tb.Helper()
-	out := make([]harness.Image, n)
+	out := make([]registrytest.Image, n)
 	for i := range out {
 		out[i] = w.reg.PushRandomImage(tb, fmt.Sprintf("%s-%d", prefix, i), "v1")
 		w.cosign.Sign(tb, out[i].Ref, w.key, f)
@@ -217,7 +218,7 @@ func (w *world) coldPodWidth(tb testing.TB, full bool, delay time.Duration) Entr
 	}
 	// Signed through the host they are admitted from, as images are: the
 	// signed payload names the repository.
-	imgs := make([]harness.Image, 20)
+	imgs := make([]registrytest.Image, 20)
 	for i := range imgs {
 		imgs[i] = w.reg.PushRandomImage(tb, fmt.Sprintf("cold%d-%d", delay.Milliseconds(), i), "v1")
 		w.cosign.Sign(tb, host+strings.TrimPrefix(imgs[i].Ref, w.reg.Host), w.key, harness.Legacy)
@@ -288,7 +289,7 @@ func startProxy(tb testing.TB, registryHost string, delay time.Duration) *counti
 func (w *world) concurrentAdmissions(tb testing.TB) Entry {
 	imgs := w.signedImagesAs(tb, "burst", 2, harness.Bundle)
 	proxy := startCountingProxy(tb, w.reg.Host)
-	tag := func(im harness.Image) string {
+	tag := func(im registrytest.Image) string {
 		return proxy.Host + strings.TrimPrefix(im.Tag, w.reg.Host)
 	}
 	dir := w.policyDir(tb, 1, proxy.Host+"/**")

@@ -34,6 +34,7 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 var record = flag.String("record", "", "run the whole suite and write results (latest.json, a dated copy, README.md) into this directory")
@@ -123,10 +124,10 @@ func TestSuite(t *testing.T) {
 // world is a registry with one image signed by the real cosign, in the legacy
 // format, and the evidence fetched for it.
 type world struct {
-	reg     *harness.Registry
+	reg     *registrytest.Registry
 	cosign  *harness.Cosign
 	key     harness.KeyPair
-	img     harness.Image
+	img     registrytest.Image
 	fetched *check.Image
 	legacy  *check.Image // only the legacy .sig signature
 	bundle  *check.Image // only the Sigstore bundle referrer

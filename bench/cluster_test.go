@@ -19,6 +19,7 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/webhook"
 )
 
@@ -40,7 +41,7 @@ func (w *world) deploymentRequests(tb testing.TB) Entry {
 	cluster := harness.StartCluster(tb, harness.WithCRDs(filepath.Join(root, "deploy/crds")), harness.WithScheme(scheme))
 	proxy := startCountingProxy(tb, w.reg.Host)
 	imgs := w.signedImagesAs(tb, "deploy", 3, harness.Bundle)
-	via := func(im harness.Image) string { return proxy.Host + strings.TrimPrefix(im.Tag, w.reg.Host) }
+	via := func(im registrytest.Image) string { return proxy.Host + strings.TrimPrefix(im.Tag, w.reg.Host) }
 	pub, err := os.ReadFile(w.key.Public)
 	if err != nil {
 		tb.Fatal(err)

@@ -18,7 +18,7 @@ import (
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -103,18 +103,14 @@ func (w *world) coldKey(tb testing.TB, full bool) Entry {
 // log, Rekor, TSA) against sigstore-go parsing and verifying that bundle
 // alone, with the same trusted root, identity and digest.
 func keyless(tb testing.TB, full bool) Entry {
-	const (
-		issuer  = "https://token.actions.githubusercontent.com"
-		subject = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
-	)
 	s := sigstoretest.New(tb)
-	reg := harness.StartInProcessRegistry(tb, true)
+	reg := registrytest.StartInProcess(tb, true)
 	img := reg.PushRandomImage(tb, "keyless", "v1")
 	repo, _, _ := strings.Cut(img.Ref, "@")
-	content := s.Bundle(tb, sigstoretest.Statement(tb, sigstoretest.CosignSignPredicateType, nil, repo, img.Digest), sigstoretest.SignOptions{Identity: subject, Issuer: issuer})
+	content := s.Bundle(tb, sigstoretest.Statement(tb, sigstoretest.CosignSignPredicateType, nil, repo, img.Digest), sigstoretest.Release())
 	reg.AttachBundle(tb, img, content)
 	p, err := verify.Compile(verify.Policy{Name: "keyless", Authorities: []verify.Authority{{Name: "release",
-		Keyless: &verify.Keyless{Identities: []verify.Identity{{Issuer: issuer, Subject: subject}}}, TrustedMaterial: s.TrustedRoot()}}})
+		Keyless: &verify.Keyless{Identities: []verify.Identity{{Issuer: sigstoretest.GitHubIssuer, Subject: sigstoretest.ReleaseWorkflow}}}, TrustedMaterial: s.TrustedRoot()}}})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -134,7 +130,7 @@ func keyless(tb testing.TB, full bool) Entry {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	id, err := sgverify.NewShortCertificateIdentity(issuer, "", subject, "")
+	id, err := sgverify.NewShortCertificateIdentity(sigstoretest.GitHubIssuer, "", sigstoretest.ReleaseWorkflow, "")
 	if err != nil {
 		tb.Fatal(err)
 	}

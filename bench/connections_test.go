@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // TestColdAdmissionsKeepRegistryConnections: signet serve keeps its
@@ -20,7 +21,7 @@ import (
 // net/http's default keeps 2 per host, and every admission would open the
 // other 6 again.
 func TestColdAdmissionsKeepRegistryConnections(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, false)
+	reg := registrytest.StartInProcess(t, false)
 	proxy := startConnCounter(t, reg.Host)
 	cosign := harness.NewCosign(t)
 	key := cosign.GenerateKeyPair(t)

@@ -9,6 +9,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // TestLoadUnderRace is the load test of `make test` (which runs it with
@@ -18,7 +19,7 @@ import (
 // lifetimes short enough that verifications, cache hits and expiries
 // interleave. Every answer must arrive and be the right decision.
 func TestLoadUnderRace(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, true)
+	reg := registrytest.StartInProcess(t, true)
 	cosign := harness.NewCosign(t)
 	key := cosign.GenerateKeyPair(t)
 	signed := reg.PushRandomImage(t, "prod/app", "v1")

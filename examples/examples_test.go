@@ -13,7 +13,9 @@ import (
 	"testing"
 
 	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -64,7 +66,7 @@ func TestKeyExamples(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	write := func(name, content string) string { return harness.WriteFile(t, dir, name, content) }
+	write := func(name, content string) string { return clitest.WriteFile(t, dir, name, content) }
 
 	t.Run("tanzu", func(t *testing.T) {
 		policy := write("tanzu.yaml", localize(t, "tanzu-key-policy.yaml", reg.Host, string(pub)))
@@ -149,13 +151,13 @@ func TestKeylessExamples(t *testing.T) {
 	reg := harness.StartRegistry(t)
 	s := sigstoretest.New(t)
 	dir := t.TempDir()
-	write := func(name, content string) string { return harness.WriteFile(t, dir, name, content) }
+	write := func(name, content string) string { return clitest.WriteFile(t, dir, name, content) }
 	trustedRoot := write("trusted_root.json", string(s.TrustedRootJSON()))
 	const gh = "https://token.actions.githubusercontent.com"
 	// signed pushes an image to repo and attaches a keyless signature made
 	// by subject (issued by issuer) in format f.
 	pushed := 0
-	signed := func(t *testing.T, repo, issuer, subject string, f harness.Format) harness.Image {
+	signed := func(t *testing.T, repo, issuer, subject string, f harness.Format) registrytest.Image {
 		t.Helper()
 		pushed++ // a tag of its own, so later pushes never move it
 		img := reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", pushed))

@@ -29,6 +29,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 const testVersion = "v9.8.7-imagetest"
@@ -136,7 +137,7 @@ func extract(t *testing.T, img v1.Image, dir string, want ...string) {
 // configured to run as a numeric non-root user, and its signet runs, finding
 // the signet-server beside it; a second build has the same digest.
 func TestImage(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, false)
+	reg := registrytest.StartInProcess(t, false)
 	tag := reg.Host + "/signet/signet:test"
 	caPath, caPEM := testCABundle(t)
 	printed := buildImage(t, "--push", tag, "--version", testVersion, "--revision", "0123abcd", "--ca-bundle", caPath)

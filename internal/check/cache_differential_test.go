@@ -2,12 +2,9 @@ package check
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
-	"encoding/pem"
 	mrand "math/rand/v2"
 	"net/http"
 	"slices"
@@ -22,7 +19,7 @@ import (
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -36,7 +33,7 @@ import (
 // Results live for their TTL by design: after each change the cache's clock
 // moves past the TTLs, so what is compared is what the key covers.
 func TestCacheNeverChangesADecision(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, true)
+	reg := registrytest.StartInProcess(t, true)
 	keyA, keyB := newSigningKey(t), newSigningKey(t)
 	img1, img2 := randomImage(t), randomImage(t)
 	push := func(repo, tag string, img imageWithDigest) {
@@ -62,7 +59,7 @@ func TestCacheNeverChangesADecision(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		reg.AttachLegacy(t, harness.Image{Ref: reg.Repo(repo) + "@" + img.digest, Digest: img.digest}, ".sig",
+		reg.AttachLegacy(t, registrytest.Image{Ref: reg.Repo(repo) + "@" + img.digest, Digest: img.digest}, ".sig",
 			sigstoretest.SimpleSigningMediaType, payload, map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)})
 	}
 	sign("a", reg.Repo("a"), img1, keyA)
@@ -177,15 +174,8 @@ type signingKey struct {
 
 func newSigningKey(t *testing.T) *signingKey {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &signingKey{priv: k, pem: string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))}
+	k := sigstoretest.NewKey(t)
+	return &signingKey{priv: k, pem: string(sigstoretest.PublicKeyPEM(t, k))}
 }
 
 type imageWithDigest struct {

@@ -3,7 +3,6 @@ package check_test
 import (
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // TestFetchErrorKinds: a registry that fails makes Fetch undecided, of the
@@ -77,12 +77,7 @@ func TestFetchErrorKinds(t *testing.T) {
 
 	t.Run("registry unreachable", func(t *testing.T) {
 		t.Parallel()
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		addr := l.Addr().String()
-		l.Close()
+		addr := registrytest.UnreachableHost(t)
 		wantUndecided(t, fetch(t, addr+"/app:v1", check.Options{}), registry.ErrUnreachable, "resolving "+addr+"/app:v1: connecting to "+addr+": ")
 	})
 }

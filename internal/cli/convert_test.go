@@ -4,14 +4,14 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/clitest"
 )
 
 // TestPolicyConvertCommand: usage errors, a refusal naming the source
 // field, --allow-lossy with its warning, and the output formats.
 func TestPolicyConvertCommand(t *testing.T) {
 	dir := t.TempDir()
-	kyverno := harness.WriteFile(t, dir, "kyverno.yaml", `apiVersion: kyverno.io/v1
+	kyverno := clitest.WriteFile(t, dir, "kyverno.yaml", `apiVersion: kyverno.io/v1
 kind: ClusterPolicy
 metadata: {name: certs}
 spec:
@@ -32,7 +32,7 @@ spec:
 	signet(t, "policy", "convert", "--from", "opa", kyverno).want(t, ExitUndecided, `unknown format "opa"`)
 	signet(t, "policy", "convert", "--from", "kyverno", filepath.Join(dir, "missing.yaml")).want(t, ExitUndecided, "missing.yaml")
 	signet(t, "policy", "convert", "--from", "kyverno", "-o", "toml", kyverno).want(t, ExitUndecided, "--output must be yaml or json")
-	bad := harness.WriteFile(t, dir, "bad.yaml", "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: x\n")
+	bad := clitest.WriteFile(t, dir, "bad.yaml", "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: x\n")
 	signet(t, "policy", "convert", "--from", "kyverno", bad).want(t, ExitUndecided, "not YAML")
 
 	signet(t, "policy", "convert", "--from", "kyverno", kyverno).want(t, ExitDenied,
@@ -46,11 +46,11 @@ spec:
 
 	// The output is a valid signet policy.
 	out := signet(t, "policy", "convert", "--from", "kyverno", "--allow-lossy", kyverno)
-	converted := harness.WriteFile(t, dir, "converted.yaml", out.stdout)
+	converted := clitest.WriteFile(t, dir, "converted.yaml", out.Stdout)
 	signet(t, "policy", "lint", converted).want(t, ExitOK, "1 policies are valid")
 
 	// An invalid source is reported as such: --allow-lossy cannot help.
-	tanzu := harness.WriteFile(t, dir, "tanzu.yaml", `apiVersion: signing.apps.tanzu.vmware.com/v1beta1
+	tanzu := clitest.WriteFile(t, dir, "tanzu.yaml", `apiVersion: signing.apps.tanzu.vmware.com/v1beta1
 kind: ClusterImagePolicy
 metadata: {name: not-image-policy}
 spec: {verification: {images: [{namePattern: "*", keys: [{name: k}]}]}}

@@ -3,7 +3,7 @@ package cli
 import (
 	"testing"
 
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/clitest"
 )
 
 // TestPolicyTestCrossplaneRegistry: `signet policy test --resource` decides
@@ -12,7 +12,7 @@ import (
 // Hub. Static policies: no registry is needed.
 func TestPolicyTestCrossplaneRegistry(t *testing.T) {
 	dir := t.TempDir()
-	policies := harness.WriteFile(t, dir, "policies.yaml", `apiVersion: signet.dev/v1alpha1
+	policies := clitest.WriteFile(t, dir, "policies.yaml", `apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata: {name: hub}
 spec:
@@ -36,7 +36,7 @@ spec:
   digest: none
   authorities: [{name: s, static: {action: fail, message: upbound denies}}]
 `)
-	provider := harness.WriteFile(t, dir, "provider.yaml", `apiVersion: pkg.crossplane.io/v1
+	provider := clitest.WriteFile(t, dir, "provider.yaml", `apiVersion: pkg.crossplane.io/v1
 kind: Provider
 metadata: {name: provider-aws}
 spec: {package: "crossplane-contrib/provider-aws:v1"}

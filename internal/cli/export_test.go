@@ -7,12 +7,12 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/clitest"
 )
 
 func TestPolicyExport(t *testing.T) {
 	dir := t.TempDir()
-	write := func(name, content string) string { return harness.WriteFile(t, dir, name, content) }
+	write := func(name, content string) string { return clitest.WriteFile(t, dir, name, content) }
 	static := write("static.yaml", `apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata: {name: base}

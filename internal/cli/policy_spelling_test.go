@@ -5,7 +5,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/clitest"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // TestPolicyTestRegistrySpellings: a deny-list for a registry cannot be
@@ -14,7 +15,7 @@ import (
 // 127.0.0.1:5000, and signet decides about it as one registry, or refuses
 // spellings whose server could differ.
 func TestPolicyTestRegistrySpellings(t *testing.T) {
-	reg := harness.StartInProcessRegistry(t, false)
+	reg := registrytest.StartInProcess(t, false)
 	img := reg.PushRandomImage(t, "team/app", "v1")
 	hostname, port, ok := strings.Cut(reg.Host, ":")
 	if !ok || hostname != "127.0.0.1" {
@@ -22,7 +23,7 @@ func TestPolicyTestRegistrySpellings(t *testing.T) {
 	}
 	path := strings.TrimPrefix(img.Ref, reg.Host) // "/team/app@sha256:..."
 
-	policies := harness.WriteFile(t, t.TempDir(), "deny.yaml", fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
+	policies := clitest.WriteFile(t, t.TempDir(), "deny.yaml", fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata:
   name: deny-loopback

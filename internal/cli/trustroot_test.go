@@ -16,24 +16,15 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/trust"
+	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/tuftest"
 )
 
 func runSignet(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := Execute(context.Background(), args, &out, &errOut)
-	return out.String(), errOut.String(), code
-}
-
-func writeTemp(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	r := clitest.Run(t, Execute, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 // TestTrustRootCreateAndInspect: a TrustRoot built from a repository
@@ -46,7 +37,7 @@ func TestTrustRootCreateAndInspect(t *testing.T) {
 	repo.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
 	repo.RotateRoot()
 	repo.Refresh()
-	rootFile := writeTemp(t, "root.json", repo.InitialRoot())
+	rootFile := clitest.WriteTemp(t, "root.json", repo.InitialRoot())
 	srv := repo.Serve(t)
 
 	for _, from := range [][]string{{"--from-dir", repo.Dir()}, {"--from-url", srv.URL}} {
@@ -95,7 +86,7 @@ func TestTrustRootCreateAndInspect(t *testing.T) {
 		expired := tuftest.New(t)
 		expired.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
 		expired.ExpireTimestamp()
-		_, stderr, code := runSignet(t, "trustroot", "create", "x", "--from-dir", expired.Dir(), "--root", writeTemp(t, "root.json", expired.InitialRoot()))
+		_, stderr, code := runSignet(t, "trustroot", "create", "x", "--from-dir", expired.Dir(), "--root", clitest.WriteTemp(t, "root.json", expired.InitialRoot()))
 		if code != ExitUndecided || !strings.Contains(stderr, "expired") {
 			t.Fatalf("exit %d, stderr %q; want 2 and a message saying expired", code, stderr)
 		}
@@ -128,14 +119,14 @@ func TestTrustRootInspectText(t *testing.T) {
 	}
 
 	s := sigstoretest.New(t)
-	out, stderr, code = runSignet(t, "trustroot", "inspect", writeTemp(t, "trusted_root.json", s.TrustedRootJSON()))
+	out, stderr, code = runSignet(t, "trustroot", "inspect", clitest.WriteTemp(t, "trusted_root.json", s.TrustedRootJSON()))
 	if code != ExitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
 	if !strings.Contains(out, sigstoretest.FulcioURL) || !strings.Contains(out, "Valid now: 1 CAs, 1 transparency logs, 1 CT logs, 1 TSAs") {
 		t.Errorf("inspect of a trusted root:\n%s", out)
 	}
-	if _, _, code := runSignet(t, "trustroot", "inspect", writeTemp(t, "x.yaml", []byte("kind: Pod\n"))); code != ExitUndecided {
+	if _, _, code := runSignet(t, "trustroot", "inspect", clitest.WriteTemp(t, "x.yaml", []byte("kind: Pod\n"))); code != ExitUndecided {
 		t.Errorf("inspect of a Pod: exit %d", code)
 	}
 }
@@ -146,7 +137,7 @@ func TestTrustRootServe(t *testing.T) {
 	s := sigstoretest.New(t)
 	repo := tuftest.New(t)
 	repo.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
-	secret := writeTemp(t, "secret.txt", []byte("not part of the repository"))
+	secret := clitest.WriteTemp(t, "secret.txt", []byte("not part of the repository"))
 	if err := os.Symlink(secret, filepath.Join(repo.Dir(), "link.json")); err != nil {
 		t.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package policy
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
@@ -19,15 +17,12 @@ import (
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
 func pemKey(t *testing.T) string {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pemOf(t, &k.PublicKey)
+	return string(sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))
 }
 
 func smallRSAKey(t *testing.T) string {

@@ -2,11 +2,6 @@ package policyjson
 
 import (
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"sort"
@@ -48,15 +43,7 @@ func (r resolver) TrustedMaterial(_ context.Context, name string) (root.TrustedM
 
 func newKey(t *testing.T) string {
 	t.Helper()
-	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	der, err := x509.MarshalPKIXPublicKey(&k.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	return string(sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))
 }
 
 // compile turns "Kind ns/name: spec YAML" documents into compiled policies.

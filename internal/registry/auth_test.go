@@ -1,25 +1,19 @@
 package registry_test
 
 import (
-	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
-	"maps"
 	"net/http"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-containerregistry/pkg/authn"
-	"github.com/google/go-containerregistry/pkg/v1/random"
-	"github.com/google/go-containerregistry/pkg/v1/remote"
 
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 const (
@@ -102,7 +96,7 @@ func TestCredentialsStayWithTheirRegistry(t *testing.T) {
 				http.Redirect(w, r, b.url("blobs/"+blobDigest)+"?X-Amz-Signature=presigned", http.StatusTemporaryRedirect)
 			})
 			requireAuth(a, scheme)
-			kc := &staticKeychain{host: a.Repo.Host, auth: &authn.Basic{Username: user, Password: password}}
+			kc := &registrytest.HostKeychain{Host: a.Repo.Host, Auth: &authn.Basic{Username: user, Password: password}}
 			c := newTLSClient(t, a.Server, registry.WithKeychain(kc))
 
 			m, err := c.Resolve(t.Context(), a.Repo, "v1")
@@ -125,9 +119,7 @@ func TestCredentialsStayWithTheirRegistry(t *testing.T) {
 			if seen := a.authSeen(); len(seen[a.path("manifests/v1")]) == 0 {
 				t.Errorf("registry A received no credentials (%v): the test proves nothing", seen)
 			}
-			kc.mu.Lock()
-			defer kc.mu.Unlock()
-			for _, host := range kc.asked {
+			for _, host := range kc.Asked() {
 				if host != a.Repo.Host {
 					t.Errorf("the keychain was asked for credentials for %s", host)
 				}
@@ -145,7 +137,7 @@ func TestWrongCredentials(t *testing.T) {
 			name string
 			kc   authn.Keychain
 		}{
-			{"wrong password", &staticKeychain{auth: &authn.Basic{Username: user, Password: "not-the-" + password}}},
+			{"wrong password", &registrytest.HostKeychain{Auth: &authn.Basic{Username: user, Password: "not-the-" + password}}},
 			{"none", authn.NewMultiKeychain()},
 		} {
 			t.Run(scheme+" "+tc.name, func(t *testing.T) {
@@ -153,8 +145,8 @@ func TestWrongCredentials(t *testing.T) {
 				h := newHostile(t, true)
 				h.route("manifests/v1", func(w http.ResponseWriter, r *http.Request) {})
 				requireAuth(h, scheme)
-				if kc, ok := tc.kc.(*staticKeychain); ok {
-					kc.host = h.Repo.Host
+				if kc, ok := tc.kc.(*registrytest.HostKeychain); ok {
+					kc.Host = h.Repo.Host
 				}
 				c := newTLSClient(t, h.Server, registry.WithKeychain(tc.kc))
 				_, err := c.Resolve(t.Context(), h.Repo, "v1")
@@ -185,78 +177,6 @@ func TestWrongCredentials(t *testing.T) {
 				}
 			})
 		}
-	}
-}
-
-// The real distribution registry with htpasswd authentication: the right
-// credentials read the image and the signatures cosign pushed with them; the
-// wrong ones fail clearly.
-func TestDistributionBasicAuth(t *testing.T) {
-	t.Parallel()
-	reg := harness.StartRegistry(t, harness.WithBasicAuth(user, password))
-	img, err := random.Image(256, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pushed := reg.PushImage(t, "app", "v1", img, remote.WithAuth(&authn.Basic{Username: user, Password: password}))
-
-	// cosign reads the credentials from its Docker config.
-	dockerConfig := t.TempDir()
-	cfg := `{"auths":{"` + reg.Host + `":{"auth":"` + base64.StdEncoding.EncodeToString([]byte(user+":"+password)) + `"}}}`
-	if err := os.WriteFile(filepath.Join(dockerConfig, "config.json"), []byte(cfg), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cosign := harness.NewCosign(t).WithEnv("DOCKER_CONFIG=" + dockerConfig)
-	key := cosign.GenerateKeyPair(t)
-	cosign.Sign(t, pushed.Ref, key, harness.Legacy)
-	cosign.Sign(t, pushed.Ref, key, harness.Bundle)
-
-	repo := repoOf(t, pushed.Ref)
-	t.Run("right credentials", func(t *testing.T) {
-		t.Parallel()
-		c := newClient(t, registry.WithKeychain(&staticKeychain{host: reg.Host, auth: &authn.Basic{Username: user, Password: password}}))
-		m, err := c.Resolve(t.Context(), repo, "v1")
-		if err != nil {
-			t.Fatal(err)
-		}
-		if m.Digest != pushed.Digest {
-			t.Errorf("digest %s, want %s", m.Digest, pushed.Digest)
-		}
-		ev, err := c.Evidence(t.Context(), repo, pushed.Digest, registry.EvidenceOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		kinds := map[registry.Kind]int{}
-		for _, e := range ev {
-			kinds[e.Kind]++
-		}
-		if want := map[registry.Kind]int{registry.LegacySignature: 1, registry.SigstoreBundle: 1}; !maps.Equal(kinds, want) {
-			t.Errorf("evidence kinds %v, want %v", kinds, want)
-		}
-	})
-	for _, tc := range []struct {
-		name string
-		kc   authn.Keychain
-	}{
-		{"wrong password", &staticKeychain{host: reg.Host, auth: &authn.Basic{Username: user, Password: "wrong-" + password}}},
-		{"credentials for another host", &staticKeychain{host: "registry.example.org", auth: &authn.Basic{Username: user, Password: password}}},
-		{"no credentials", authn.NewMultiKeychain()},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			c := newClient(t, registry.WithKeychain(tc.kc))
-			ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-			defer cancel()
-			_, err := c.Resolve(ctx, repo, "v1")
-			var se *registry.StatusError
-			if !errors.As(err, &se) || se.StatusCode != http.StatusUnauthorized || !errors.Is(err, registry.ErrUnauthorized) {
-				t.Fatalf("error %v, want a *StatusError with 401 (ErrUnauthorized)", err)
-			}
-			checkRedacted(t, err, "wrong-"+password)
-			if _, err := c.Evidence(ctx, repo, pushed.Digest, registry.EvidenceOptions{}); err == nil {
-				t.Error("Evidence without the right credentials reported no error (absence is not acceptance)")
-			}
-		})
 	}
 }
 
@@ -324,7 +244,7 @@ func TestErrorsAreRedacted(t *testing.T) {
 			a, b, plain := newHostile(t, true), newHostile(t, true), newHostile(t, false)
 			tc.setup(t, a, b, plain)
 			requireAuth(a, "Bearer")
-			kc := &staticKeychain{host: a.Repo.Host, auth: &authn.Basic{Username: user, Password: password}}
+			kc := &registrytest.HostKeychain{Host: a.Repo.Host, Auth: &authn.Basic{Username: user, Password: password}}
 			c := newTLSClient(t, a.Server, append([]registry.Option{registry.WithKeychain(kc)}, tc.opts...)...)
 			_, err := c.Blob(deadline(t, 500*time.Millisecond), a.Repo, digest)
 			if err == nil {

@@ -13,7 +13,7 @@ import (
 	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
 
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // countingRegistry is the in-process registry behind an httptest server that
@@ -63,7 +63,7 @@ func TestNotFoundKeepsTheConnection(t *testing.T) {
 func TestParallelLookupsKeepTheirConnections(t *testing.T) {
 	t.Parallel()
 	host, conns := countingRegistry(t)
-	reg := &harness.Registry{Host: host, Kind: "in-process"}
+	reg := &registrytest.Registry{Host: host, Kind: "in-process"}
 	var digests []string
 	for i := range 20 {
 		digests = append(digests, reg.PushRandomImage(t, fmt.Sprintf("app%d", i), "v1").Digest)

@@ -14,11 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/authn"
-	ggcrregistry "github.com/google/go-containerregistry/pkg/registry"
-
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/harness"
 )
 
 func discardLogger() *log.Logger { return log.New(io.Discard, "", 0) }
@@ -202,75 +198,6 @@ func endless(b []byte) http.HandlerFunc {
 			}
 		}
 	}
-}
-
-// tampering is the in-process registry behind a proxy that lets a test
-// replace the answer to chosen paths.
-type tampering struct {
-	*harness.Registry
-	inner http.Handler
-
-	mu        sync.Mutex
-	overrides map[string]http.HandlerFunc
-}
-
-func startTampering(t *testing.T) *tampering {
-	t.Helper()
-	tr := &tampering{inner: ggcrregistry.New(ggcrregistry.Logger(discardLogger())), overrides: map[string]http.HandlerFunc{}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		tr.mu.Lock()
-		f, ok := tr.overrides[r.URL.Path]
-		tr.mu.Unlock()
-		if ok {
-			f(w, r)
-			return
-		}
-		tr.inner.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	tr.Registry = &harness.Registry{Host: srv.Listener.Addr().String(), Kind: "tampering in-process"}
-	return tr
-}
-
-func (tr *tampering) override(path string, f http.HandlerFunc) {
-	tr.mu.Lock()
-	defer tr.mu.Unlock()
-	tr.overrides[path] = f
-}
-
-// fetch answers path from the real registry, untampered.
-func (tr *tampering) fetch(t *testing.T, path string) *httptest.ResponseRecorder {
-	t.Helper()
-	rec := httptest.NewRecorder()
-	req := httptest.NewRequest(http.MethodGet, path, nil)
-	req.Header.Set("Accept", strings.Join([]string{registry.MediaTypeOCIManifest, registry.MediaTypeOCIIndex, registry.MediaTypeDockerManifest, registry.MediaTypeDockerList}, ", "))
-	tr.inner.ServeHTTP(rec, req)
-	if rec.Code != http.StatusOK {
-		t.Fatalf("GET %s from the in-process registry: %d %s", path, rec.Code, rec.Body)
-	}
-	return rec
-}
-
-// staticKeychain gives one credential to one registry host and nothing to
-// any other. It records the hosts it was asked about.
-type staticKeychain struct {
-	host string
-	auth authn.Authenticator
-
-	mu    sync.Mutex
-	asked []string
-}
-
-var _ authn.Keychain = (*staticKeychain)(nil)
-
-func (k *staticKeychain) Resolve(r authn.Resource) (authn.Authenticator, error) {
-	k.mu.Lock()
-	k.asked = append(k.asked, r.RegistryStr())
-	k.mu.Unlock()
-	if r.RegistryStr() == k.host {
-		return k.auth, nil
-	}
-	return authn.Anonymous, nil
 }
 
 // quickly fails the test if f takes longer than max, and returns f's error.

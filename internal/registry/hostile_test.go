@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"runtime"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // A digest for the image the hostile registries are asked about.
@@ -550,14 +550,9 @@ func TestGzipBomb(t *testing.T) {
 // A connection that is refused is an error, not a hang.
 func TestUnreachable(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
+	addr := registrytest.UnreachableHost(t)
 	c := newClient(t)
-	err = quickly(t, 3*time.Second, func() error {
+	err := quickly(t, 3*time.Second, func() error {
 		_, err := c.Resolve(deadline(t, 10*time.Second), registry.Repository{Host: addr, Path: "app"}, "v1")
 		return err
 	})

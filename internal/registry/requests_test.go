@@ -1,9 +1,7 @@
 package registry_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"sync"
@@ -14,7 +12,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // The /v2/ ping of a registry is sent once for all its repositories, also
@@ -91,59 +89,6 @@ func TestPingFailureNotKept(t *testing.T) {
 	}
 }
 
-// The simple-signing payload cosign signs without annotations is known
-// from the repository and the digest: its blob is not fetched. With an
-// annotation (-a) it is not, and the blob is fetched.
-func TestCosignPayloadNotFetched(t *testing.T) {
-	t.Parallel()
-	reg := startTampering(t)
-	cosign := harness.NewCosign(t)
-	key := cosign.GenerateKeyPair(t)
-	c := newClient(t)
-
-	for _, tc := range []struct {
-		name    string
-		extra   []string
-		fetched bool
-	}{
-		{"plain", nil, false},
-		{"annotated", []string{"-a", "team=payments"}, true},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			img := reg.PushRandomImage(t, "app-"+tc.name, "v1")
-			cosign.Sign(t, img.Ref, key, harness.Legacy, tc.extra...)
-			repo := repoOf(t, img.Ref)
-			var m registry.ImageManifest
-			if err := json.Unmarshal(reg.fetch(t, "/v2/"+repo.Path+"/manifests/"+tagOf(img.Digest, ".sig")).Body.Bytes(), &m); err != nil || len(m.Layers) != 1 {
-				t.Fatalf("the .sig manifest: %v, %d layers", err, len(m.Layers))
-			}
-			blob := "/v2/" + repo.Path + "/blobs/" + m.Layers[0].Digest
-			payload := reg.fetch(t, blob).Body.Bytes()
-			var mu sync.Mutex
-			fetched := false
-			reg.override(blob, func(w http.ResponseWriter, _ *http.Request) {
-				mu.Lock()
-				fetched = true
-				mu.Unlock()
-				_, _ = w.Write(payload)
-			})
-
-			ev, err := c.Evidence(t.Context(), repo, img.Digest, registry.EvidenceOptions{SkipAttestations: true})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(ev) != 1 || ev[0].Kind != registry.LegacySignature || !bytes.Equal(ev[0].Content, payload) {
-				t.Fatalf("evidence %+v, want the .sig with the payload the registry holds:\n%s", ev, payload)
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if fetched != tc.fetched {
-				t.Errorf("payload blob fetched: %v, want %v", fetched, tc.fetched)
-			}
-		})
-	}
-}
-
 // A repository read for the first time follows the last image of its
 // registry: where legacy evidence was enough there, its .sig is read first
 // and its referrers not at all when the .sig is enough.
@@ -213,7 +158,7 @@ func TestPingOncePerRegistryWithTokens(t *testing.T) {
 	}
 	h.mu.Unlock()
 	requireAuth(h, "Bearer")
-	kc := &staticKeychain{host: h.Repo.Host, auth: &authn.Basic{Username: user, Password: password}}
+	kc := &registrytest.HostKeychain{Host: h.Repo.Host, Auth: &authn.Basic{Username: user, Password: password}}
 	c := newTLSClient(t, h.Server, registry.WithKeychain(kc))
 
 	var wg sync.WaitGroup

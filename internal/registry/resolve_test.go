@@ -16,73 +16,30 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/types"
 
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 )
-
-// Resolve computes the digest from the bytes it fetched, for images and
-// indexes, by tag and by digest, in the real distribution registry and the
-// in-process one.
-func TestResolve(t *testing.T) {
-	t.Parallel()
-	for _, reg := range []*harness.Registry{harness.StartRegistry(t), harness.StartInProcessRegistry(t, true)} {
-		t.Run(reg.Kind, func(t *testing.T) {
-			t.Parallel()
-			img := reg.PushRandomImage(t, "app", "v1")
-			idx := reg.PushRandomIndex(t, "app", "multi", 3)
-			c := newClient(t)
-			for _, tc := range []struct {
-				name      string
-				ref       string
-				want      harness.Image
-				mediaType string
-				index     bool
-			}{
-				{"image by tag", "v1", img, registry.MediaTypeDockerManifest, false},
-				{"image by digest", img.Digest, img, registry.MediaTypeDockerManifest, false},
-				{"index by tag", "multi", idx, registry.MediaTypeOCIIndex, true},
-				{"index by digest", idx.Digest, idx, registry.MediaTypeOCIIndex, true},
-			} {
-				t.Run(tc.name, func(t *testing.T) {
-					m, err := c.Resolve(t.Context(), repoOf(t, reg.Repo("app")), tc.ref)
-					if err != nil {
-						t.Fatal(err)
-					}
-					if m.Digest != tc.want.Digest {
-						t.Errorf("digest %s, want %s (the pushed manifest's)", m.Digest, tc.want.Digest)
-					}
-					if got := sha256Digest(m.Bytes); got != m.Digest {
-						t.Errorf("Bytes hash to %s, Digest says %s", got, m.Digest)
-					}
-					if m.MediaType != tc.mediaType || m.IsIndex() != tc.index {
-						t.Errorf("media type %q (index %v), want %q (index %v)", m.MediaType, m.IsIndex(), tc.mediaType, tc.index)
-					}
-				})
-			}
-		})
-	}
-}
 
 // The Docker-Content-Digest header is never trusted: a tag resolves to the
 // digest of the bytes served, and bytes fetched by digest must hash to it
 // whatever the header claims.
 func TestResolveDoesNotTrustTheRegistry(t *testing.T) {
 	t.Parallel()
-	reg := startTampering(t)
+	reg := registrytest.StartTampering(t)
 	genuine := reg.PushRandomImage(t, "app", "real")
 	other := reg.PushRandomImage(t, "app", "other")
 	repo := repoOf(t, reg.Repo("app"))
-	otherManifest := reg.fetch(t, "/v2/app/manifests/other").Body.Bytes()
-	realManifest := reg.fetch(t, "/v2/app/manifests/real")
+	otherManifest := reg.Fetch(t, "/v2/app/manifests/other").Body.Bytes()
+	realManifest := reg.Fetch(t, "/v2/app/manifests/real")
 
 	// The tag's header names the other image.
-	reg.override("/v2/app/manifests/real", func(w http.ResponseWriter, r *http.Request) {
+	reg.Override("/v2/app/manifests/real", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", realManifest.Header().Get("Content-Type"))
 		w.Header().Set("Docker-Content-Digest", other.Digest)
 		_, _ = w.Write(realManifest.Body.Bytes())
 	})
 	// Asked for the real image by digest, the registry serves the other one,
 	// with a header that agrees with the request.
-	reg.override("/v2/app/manifests/"+genuine.Digest, func(w http.ResponseWriter, r *http.Request) {
+	reg.Override("/v2/app/manifests/"+genuine.Digest, func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", registry.MediaTypeDockerManifest)
 		w.Header().Set("Docker-Content-Digest", genuine.Digest)
 		_, _ = w.Write(otherManifest)
@@ -108,34 +65,12 @@ func TestResolveDoesNotTrustTheRegistry(t *testing.T) {
 	}
 }
 
-func TestResolveNotFound(t *testing.T) {
-	t.Parallel()
-	for _, reg := range []*harness.Registry{harness.StartRegistry(t), harness.StartInProcessRegistry(t, false)} {
-		t.Run(reg.Kind, func(t *testing.T) {
-			t.Parallel()
-			reg.PushRandomImage(t, "app", "v1")
-			c := newClient(t)
-			missing := sha256Digest([]byte("nothing has this digest"))
-			for _, tc := range []struct{ repo, ref string }{
-				{"app", "v2"},
-				{"app", missing},
-				{"nothing/here", "v1"},
-			} {
-				_, err := c.Resolve(t.Context(), repoOf(t, reg.Repo(tc.repo)), tc.ref)
-				if !errors.Is(err, registry.ErrNotFound) {
-					t.Errorf("%s:%s: error %v, want ErrNotFound", tc.repo, tc.ref, err)
-				}
-			}
-		})
-	}
-}
-
 // A manifest larger than MaxManifestBytes is an ErrLimit, whether the
 // registry announces its size or streams an endless body; exactly the limit
 // is accepted.
 func TestResolveManifestLimit(t *testing.T) {
 	t.Parallel()
-	reg := harness.StartInProcessRegistry(t, false)
+	reg := registrytest.StartInProcess(t, false)
 	img := reg.PushRandomImage(t, "app", "v1")
 	repo := repoOf(t, reg.Repo("app"))
 	size := int64(len(mustResolve(t, newClient(t), repo, "v1").Bytes))
@@ -217,14 +152,14 @@ func TestResolveRejectsMalformedReferences(t *testing.T) {
 
 func TestBlob(t *testing.T) {
 	t.Parallel()
-	reg := startTampering(t)
+	reg := registrytest.StartTampering(t)
 	repo := repoOf(t, reg.Repo("app"))
 	content := bytes.Repeat([]byte("signet "), 1000)
 	digest := pushBlob(t, reg.Registry, "app", content)
 	other := pushBlob(t, reg.Registry, "app", []byte("another blob"))
 	gz := gzipped(t, bytes.Repeat([]byte{0}, 10<<20))
 	gzDigest := pushBlob(t, reg.Registry, "app", gz)
-	reg.override("/v2/app/blobs/"+other, func(w http.ResponseWriter, r *http.Request) {
+	reg.Override("/v2/app/blobs/"+other, func(w http.ResponseWriter, r *http.Request) {
 		_, _ = w.Write(content) // the wrong bytes
 	})
 
@@ -290,7 +225,7 @@ func mustResolve(t *testing.T, c *registry.Client, repo registry.Repository, ref
 }
 
 // pushBlob uploads content as a blob to repo in reg and returns its digest.
-func pushBlob(t *testing.T, reg *harness.Registry, repo string, content []byte) string {
+func pushBlob(t *testing.T, reg *registrytest.Registry, repo string, content []byte) string {
 	t.Helper()
 	r, err := name.NewRepository(reg.Repo(repo), name.Insecure)
 	if err != nil {

@@ -66,7 +66,7 @@ func TestKeysVerify(t *testing.T) {
 		t.Errorf("current: %+v, want one of each", sum.Current)
 	}
 	const digest = "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
-	o := sigstoretest.SignOptions{Identity: "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main", Issuer: "https://token.actions.githubusercontent.com"}
+	o := sigstoretest.Release()
 	bjson := s.Bundle(t, sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, "registry.example/acme/app", digest), o)
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(bjson); err != nil {

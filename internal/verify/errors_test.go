@@ -2,8 +2,6 @@ package verify_test
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -17,6 +15,7 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/verifytest"
 )
 
 // TestKinds: each kind is in the family it names, and nothing else.
@@ -72,14 +71,7 @@ func TestKinds(t *testing.T) {
 // log's failure, a certificate is not the key.
 func TestKeySignatureKinds(t *testing.T) {
 	s, other := sigstoretest.New(t), sigstoretest.New(t)
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	key, otherKey := newKey(), newKey()
+	key, otherKey := sigstoretest.NewKey(t), sigstoretest.NewKey(t)
 	authority := func(keys ...*ecdsa.PrivateKey) verify.Authority {
 		a := verify.Authority{Name: "ci", TrustedMaterial: s.TrustedRoot()}
 		for _, k := range keys {
@@ -92,7 +84,7 @@ func TestKeySignatureKinds(t *testing.T) {
 		return a
 	}
 	policy := func(keys ...*ecdsa.PrivateKey) *verify.Compiled {
-		return compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{authority(keys...)}})
+		return verifytest.Compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{authority(keys...)}})
 	}
 	signed := func(s *sigstoretest.Sigstore, digest string, o sigstoretest.SignOptions) registry.Evidence {
 		statement := sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, repoName, digest)
@@ -100,7 +92,7 @@ func TestKeySignatureKinds(t *testing.T) {
 	}
 	byKey := sigstoretest.SignOptions{Key: key}
 
-	wantVerified(t, run(t, policy(key), signed(s, digest, byKey)))
+	verifytest.WantVerified(t, run(t, policy(key), signed(s, digest, byKey)))
 	for _, tc := range []struct {
 		name   string
 		policy *verify.Compiled
@@ -121,7 +113,7 @@ func TestKeySignatureKinds(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := run(t, tc.policy, tc.ev)
-			wantDenied(t, res, tc.reason, tc.kind)
+			verifytest.WantDenied(t, res, tc.reason, tc.kind)
 			ar := res.Authorities[0]
 			if len(ar.Failures) != 1 || !errors.Is(ar.Failures[0].Err, tc.kind) || !errors.Is(ar.Err, tc.kind) {
 				t.Errorf("authority %v, failures %+v: want one failure of kind %q", ar.Err, ar.Failures, tc.kind)
@@ -132,7 +124,7 @@ func TestKeySignatureKinds(t *testing.T) {
 	// Of several keys, the one that signed says what is wrong; the
 	// others that they did not sign.
 	res := run(t, policy(otherKey, key), signed(s, otherDigest, byKey))
-	wantDenied(t, res, "signature does not verify with the trusted key (wrong key or tampered payload); signed statement is for another digest",
+	verifytest.WantDenied(t, res, "signature does not verify with the trusted key (wrong key or tampered payload); signed statement is for another digest",
 		verify.ErrBadSignature, verify.ErrDigestMismatch)
 	raw, err := json.Marshal(res.Authorities[0].Failures[0])
 	if err != nil {
@@ -148,7 +140,7 @@ func TestKeySignatureKinds(t *testing.T) {
 // authority's, and each failure's own.
 func TestResultJSON(t *testing.T) {
 	s := sigstoretest.New(t)
-	p := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+	p := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 		keyless(s, "release", releaseID), keyless(s, "mail", mailID), {Name: "never", Static: &verify.Static{}},
 	}})
 	res := run(t, p, signature(t, s, bundled, digest, release), signature(t, s, bundled, otherDigest, mail))

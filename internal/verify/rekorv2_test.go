@@ -2,8 +2,6 @@ package verify_test
 
 import (
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/verifytest"
 )
 
 // v2Bundle is evidence stored as a bundle whose signature is logged in the
@@ -57,10 +56,10 @@ func TestRekorV2Keyless(t *testing.T) {
 	signedAt := time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 	o := release
 	o.IntegratedTime = signedAt
-	sigPolicy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	sigPolicy := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	att := keyless(s, "release", releaseID)
 	att.Attestations = []verify.Attestation{{Name: "provenance", PredicateType: provenance}}
-	attPolicy := compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{att}})
+	attPolicy := verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{att}})
 
 	for _, tc := range []struct {
 		name          string
@@ -73,9 +72,9 @@ func TestRekorV2Keyless(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := v2Bundle(t, s, tc.predicateType, o)
 			res := run(t, tc.policy, ev)
-			wantVerified(t, res)
+			verifytest.WantVerified(t, res)
 			sig := res.Authorities[0].Signatures[0]
-			if sig.Subject != ghWorkflow || sig.Issuer != ghIssuer {
+			if sig.Subject != sigstoretest.ReleaseWorkflow || sig.Issuer != sigstoretest.GitHubIssuer {
 				t.Errorf("credited to %+v", sig)
 			}
 			if want := logIndexOf(t, ev); sig.LogIndex == nil || *sig.LogIndex != want {
@@ -86,8 +85,8 @@ func TestRekorV2Keyless(t *testing.T) {
 			}
 
 			// The wrong identity is still the wrong identity.
-			wantDenied(t, run(t, compile(t, verify.Policy{Name: "mail", Authorities: []verify.Authority{keyless(s, "mail", mailID)}}), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o)),
-				"does not match identities [issuer "+mailIssuer, verify.ErrIdentityMismatch)
+			verifytest.WantDenied(t, run(t, verifytest.Compile(t, verify.Policy{Name: "mail", Authorities: []verify.Authority{keyless(s, "mail", mailID)}}), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o)),
+				"does not match identities [issuer "+sigstoretest.MailIssuer, verify.ErrIdentityMismatch)
 		})
 	}
 }
@@ -99,9 +98,9 @@ func TestRekorV2NeedsSignedTimestamp(t *testing.T) {
 	s := sigstoretest.New(t, sigstoretest.WithRekorV2())
 	o := release
 	o.NoTimestamp = true
-	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	res := run(t, p, v2Bundle(t, s, sigstoretest.CosignSignPredicateType, o))
-	wantDenied(t, res, "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)", verify.ErrTimestamp)
+	verifytest.WantDenied(t, res, "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)", verify.ErrTimestamp)
 	if strings.Contains(res.Err.Error(), "threshold not met") {
 		t.Errorf("denial %q repeats sigstore-go's threshold text", res.Err)
 	}
@@ -118,14 +117,14 @@ func TestRekorV2NeedsSignedTimestamp(t *testing.T) {
 		pb.VerificationMaterial.TimestampVerificationData = theirs.VerificationMaterial.TimestampVerificationData
 	})
 	res = run(t, p, ev)
-	wantDenied(t, res, "(Rekor v2 entries require one); the timestamp did not verify: ", verify.ErrTimestamp)
+	verifytest.WantDenied(t, res, "(Rekor v2 entries require one); the timestamp did not verify: ", verify.ErrTimestamp)
 }
 
 // TestRekorV2Tampered: the entry is only as good as its inclusion proof
 // and checkpoint; each forged or edited part is denied.
 func TestRekorV2Tampered(t *testing.T) {
 	s := sigstoretest.New(t, sigstoretest.WithRekorV2())
-	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	forged := release
 	forged.UntrustedRekorKey = true
 	// A few entries first, so that proofs have several hashes.
@@ -179,7 +178,7 @@ func TestRekorV2Tampered(t *testing.T) {
 		}), "inclusion proof missing in bundle", []error{verify.ErrNoSignature, verify.ErrMalformed}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			wantDenied(t, run(t, p, tc.ev(t)), tc.denial, tc.kinds...)
+			verifytest.WantDenied(t, run(t, p, tc.ev(t)), tc.denial, tc.kinds...)
 		})
 	}
 }
@@ -195,28 +194,21 @@ func edit(s *sigstoretest.Sigstore, f func(*protobundle.Bundle)) func(t *testing
 // timestamp; another key, or no timestamp, is denied.
 func TestRekorV2Key(t *testing.T) {
 	s := sigstoretest.New(t, sigstoretest.WithRekorV2())
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	key, other := newKey(), newKey()
+	key, other := sigstoretest.NewKey(t), sigstoretest.NewKey(t)
 	policy := func(k *ecdsa.PrivateKey) *verify.Compiled {
 		pk, err := verify.NewPublicKey(&k.PublicKey)
 		if err != nil {
 			t.Fatal(err)
 		}
-		return compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{{Name: "ci", Keys: []verify.PublicKey{pk}, TrustedMaterial: s.TrustedRoot()}}})
+		return verifytest.Compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{{Name: "ci", Keys: []verify.PublicKey{pk}, TrustedMaterial: s.TrustedRoot()}}})
 	}
 	res := run(t, policy(key), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key}))
-	wantVerified(t, res)
+	verifytest.WantVerified(t, res)
 	if sig := res.Authorities[0].Signatures[0]; sig.KeyFingerprint == "" || sig.LogIndex == nil || len(sig.Timestamps) != 1 || sig.Timestamps[0].Kind != "TimestampAuthority" {
 		t.Errorf("credited as %+v", sig)
 	}
-	wantDenied(t, run(t, policy(other), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key})), "authority ci: 1 signature checked, none verified by key", verify.ErrBadSignature)
-	wantDenied(t, run(t, policy(other), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key})),
+	verifytest.WantDenied(t, run(t, policy(other), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key})), "authority ci: 1 signature checked, none verified by key", verify.ErrBadSignature)
+	verifytest.WantDenied(t, run(t, policy(other), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key})),
 		": signature does not verify with the trusted key (wrong key or tampered payload)", verify.ErrBadSignature)
-	wantDenied(t, run(t, policy(key), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key, NoTimestamp: true})), "no verified time of signing", verify.ErrTimestamp)
+	verifytest.WantDenied(t, run(t, policy(key), v2Bundle(t, s, sigstoretest.CosignSignPredicateType, sigstoretest.SignOptions{Key: key, NoTimestamp: true})), "no verified time of signing", verify.ErrTimestamp)
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -15,23 +14,21 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/verifytest"
 )
 
-// Keyless signers and the image of the tests.
+// The image of the tests.
 const (
-	ghIssuer    = "https://token.actions.githubusercontent.com"
-	ghWorkflow  = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
-	mailIssuer  = "https://accounts.acme.example"
-	mailSubject = "release@acme.example"
-	repoName    = "registry.example/acme/app"
-	provenance  = "https://slsa.dev/provenance/v1"
+	repoName   = "registry.example/acme/app"
+	provenance = "https://slsa.dev/provenance/v1"
 )
 
 var (
-	release   = sigstoretest.SignOptions{Identity: ghWorkflow, Issuer: ghIssuer}
-	mail      = sigstoretest.SignOptions{Identity: mailSubject, Issuer: mailIssuer}
-	releaseID = verify.Identity{Issuer: ghIssuer, Subject: ghWorkflow}
-	mailID    = verify.Identity{Issuer: mailIssuer, Subject: mailSubject}
+	// The keyless signers of the tests, and their identities.
+	release   = sigstoretest.Release()
+	mail      = sigstoretest.Mail()
+	releaseID = verify.Identity{Issuer: sigstoretest.GitHubIssuer, Subject: sigstoretest.ReleaseWorkflow}
+	mailID    = verify.Identity{Issuer: sigstoretest.MailIssuer, Subject: sigstoretest.MailSubject}
 	imageRepo = registry.Repository{Host: "registry.example", Path: "acme/app"}
 )
 
@@ -88,15 +85,6 @@ func keyless(s *sigstoretest.Sigstore, name string, ids ...verify.Identity) veri
 	return verify.Authority{Name: name, Keyless: &verify.Keyless{Identities: ids}, TrustedMaterial: s.TrustedRoot()}
 }
 
-func compile(t *testing.T, p verify.Policy) *verify.Compiled {
-	t.Helper()
-	c, err := verify.Compile(p)
-	if err != nil {
-		t.Fatalf("compiling policy: %v", err)
-	}
-	return c
-}
-
 func run(t *testing.T, p *verify.Compiled, ev ...registry.Evidence) verify.Result {
 	t.Helper()
 	return runWith(t, t.Context(), p, ev...)
@@ -111,46 +99,13 @@ func runWith(t *testing.T, ctx context.Context, p *verify.Compiled, ev ...regist
 	return p.Verify(ctx, verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
 }
 
-func wantVerified(t *testing.T, res verify.Result) {
-	t.Helper()
-	if !res.Verified || res.Err != nil {
-		t.Fatalf("want verified, got %v (%+v)", res.Err, res.Authorities)
-	}
-}
-
-// wantDenied checks that res is a denial of exactly the given kinds (its
-// own and its causes', see verify.Codes) whose message says reason.
-func wantDenied(t *testing.T, res verify.Result, reason string, kinds ...error) {
-	t.Helper()
-	if res.Verified {
-		t.Fatalf("want denied (%s), got verified: %+v", reason, res.Authorities)
-	}
-	if !errors.Is(res.Err, verify.ErrDenied) || errors.Is(res.Err, verify.ErrUndecided) {
-		t.Fatalf("want a denial, got %v", res.Err)
-	}
-	if len(kinds) == 0 {
-		t.Fatal("wantDenied needs the kinds of the denial")
-	}
-	for _, k := range kinds {
-		if !errors.Is(res.Err, k) || !errors.Is(k, verify.ErrDenied) {
-			t.Fatalf("denial %q is not a denial of kind %q", res.Err, k)
-		}
-	}
-	if want, got := verify.Codes(errors.Join(kinds...)), verify.Codes(res.Err); !slices.Equal(want, got) {
-		t.Fatalf("denial %q has kinds %v, want %v", res.Err, got, want)
-	}
-	if !strings.Contains(res.Err.Error(), reason) {
-		t.Fatalf("denial %q does not say %q", res.Err, reason)
-	}
-}
-
 // TestKeylessSignatures runs every keyless signature case on evidence in
 // both storage formats, built directly (no registry).
 func TestKeylessSignatures(t *testing.T) {
 	s := sigstoretest.New(t)
 	other := sigstoretest.New(t) // a Sigstore nobody trusts
 	policy := func(t *testing.T, ids ...verify.Identity) *verify.Compiled {
-		return compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", ids...)}})
+		return verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", ids...)}})
 	}
 	expired := release
 	expired.CertNotBefore, expired.CertNotAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-110*time.Minute)
@@ -160,8 +115,8 @@ func TestKeylessSignatures(t *testing.T) {
 	noSCT.NoSCT = true
 	forgedSET := release
 	forgedSET.UntrustedRekorKey = true
-	evil := sigstoretest.SignOptions{Identity: "https://evil.example/https://github.com/acme/x", Issuer: ghIssuer}
-	evilIssuer := sigstoretest.SignOptions{Identity: ghWorkflow, Issuer: "https://token.actions.githubusercontent.com.evil.example"}
+	evil := sigstoretest.SignOptions{Identity: "https://evil.example/https://github.com/acme/x", Issuer: sigstoretest.GitHubIssuer}
+	evilIssuer := sigstoretest.SignOptions{Identity: sigstoretest.ReleaseWorkflow, Issuer: "https://token.actions.githubusercontent.com.evil.example"}
 
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
@@ -178,16 +133,16 @@ func TestKeylessSignatures(t *testing.T) {
 				{"email identity", sign(s, f, digest, mail), policy(t, mailID), nil, ""},
 				{"any of several identities", sign(s, f, digest, mail), policy(t, releaseID, mailID), nil, ""},
 				{"wrong issuer", sign(s, f, digest, release),
-					policy(t, verify.Identity{Issuer: "https://accounts.google.com", Subject: ghWorkflow}), verify.ErrIdentityMismatch,
-					"certificate identity (issuer " + ghIssuer + ", subject " + ghWorkflow + ") does not match identities [issuer https://accounts.google.com, subject " + ghWorkflow + "]"},
+					policy(t, verify.Identity{Issuer: "https://accounts.google.com", Subject: sigstoretest.ReleaseWorkflow}), verify.ErrIdentityMismatch,
+					"certificate identity (issuer " + sigstoretest.GitHubIssuer + ", subject " + sigstoretest.ReleaseWorkflow + ") does not match identities [issuer https://accounts.google.com, subject " + sigstoretest.ReleaseWorkflow + "]"},
 				{"wrong subject", sign(s, f, digest, mail), policy(t, releaseID), verify.ErrIdentityMismatch,
-					"certificate identity (issuer " + mailIssuer + ", subject " + mailSubject + ") does not match identities"},
+					"certificate identity (issuer " + sigstoretest.MailIssuer + ", subject " + sigstoretest.MailSubject + ") does not match identities"},
 				{"subject regexp matches the whole subject", sign(s, f, digest, evil),
-					policy(t, verify.Identity{Issuer: ghIssuer, SubjectRegExp: "https://github.com/acme/.+"}), verify.ErrIdentityMismatch,
-					"subject https://evil.example/https://github.com/acme/x) does not match identities [issuer " + ghIssuer + ", subject ~https://github.com/acme/.+]"},
+					policy(t, verify.Identity{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: "https://github.com/acme/.+"}), verify.ErrIdentityMismatch,
+					"subject https://evil.example/https://github.com/acme/x) does not match identities [issuer " + sigstoretest.GitHubIssuer + ", subject ~https://github.com/acme/.+]"},
 				{"issuer regexp matches the whole issuer", sign(s, f, digest, evilIssuer),
-					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, Subject: ghWorkflow}), verify.ErrIdentityMismatch,
-					"certificate identity (issuer https://token.actions.githubusercontent.com.evil.example, subject " + ghWorkflow + ") does not match"},
+					policy(t, verify.Identity{IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, Subject: sigstoretest.ReleaseWorkflow}), verify.ErrIdentityMismatch,
+					"certificate identity (issuer https://token.actions.githubusercontent.com.evil.example, subject " + sigstoretest.ReleaseWorkflow + ") does not match"},
 				{"certificate expired when signed", sign(s, f, digest, expired), policy(t, releaseID), verify.ErrTransparencyLog, "integrated time outside certificate validity"},
 				{"certificate not yet valid when signed", sign(s, f, digest, notYetValid), policy(t, releaseID), verify.ErrTransparencyLog, "integrated time outside certificate validity"},
 				{"no SCT", sign(s, f, digest, noSCT), policy(t, releaseID), verify.ErrUntrustedCertificate, "failed to verify signed certificate timestamp"},
@@ -202,14 +157,14 @@ func TestKeylessSignatures(t *testing.T) {
 				t.Run(tc.name, func(t *testing.T) {
 					res := run(t, tc.policy, tc.evidence(t)...)
 					if tc.kind != nil {
-						wantDenied(t, res, "denied by policy keyless: authority release: ", tc.kind)
-						wantDenied(t, res, tc.denial, tc.kind)
+						verifytest.WantDenied(t, res, "denied by policy keyless: authority release: ", tc.kind)
+						verifytest.WantDenied(t, res, tc.denial, tc.kind)
 						if ar := res.Authorities[0]; !errors.Is(ar.Err, tc.kind) || len(ar.Failures) > 0 && !errors.Is(ar.Failures[0].Err, tc.kind) {
 							t.Errorf("authority %s: %v, failures %+v; want %q", ar.Name, ar.Err, ar.Failures, tc.kind)
 						}
 						return
 					}
-					wantVerified(t, res)
+					verifytest.WantVerified(t, res)
 				})
 			}
 		})
@@ -231,13 +186,13 @@ func TestKeylessResult(t *testing.T) {
 				o := release
 				o.IntegratedTime, o.NoTimestamp = signedAt, !tsa
 				ev := signature(t, s, f, digest, o)
-				res := run(t, compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}}), ev)
-				wantVerified(t, res)
+				res := run(t, verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}}), ev)
+				verifytest.WantVerified(t, res)
 				if res.Digest != digest || len(res.Authorities) != 1 || len(res.Authorities[0].Signatures) != 1 {
 					t.Fatalf("result %+v", res)
 				}
 				sig := res.Authorities[0].Signatures[0]
-				if sig.Issuer != ghIssuer || sig.Subject != ghWorkflow || sig.Signer != "identity "+ghIssuer+" "+ghWorkflow || sig.KeyFingerprint != "" {
+				if sig.Issuer != sigstoretest.GitHubIssuer || sig.Subject != sigstoretest.ReleaseWorkflow || sig.Signer != "identity "+sigstoretest.GitHubIssuer+" "+sigstoretest.ReleaseWorkflow || sig.KeyFingerprint != "" {
 					t.Errorf("signature credited to %+v", sig)
 				}
 				if sig.Format != ev.Kind.String() || sig.Artifact != ev.Manifest || sig.Source != ev.Source() {
@@ -268,10 +223,10 @@ func TestKeylessResult(t *testing.T) {
 func TestKeylessChainExpiredAtSigning(t *testing.T) {
 	now := time.Now()
 	s := sigstoretest.New(t, sigstoretest.WithIntermediateValidity(now.Add(-24*time.Hour), now.Add(-time.Hour)))
-	p := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
-			wantDenied(t, run(t, p, signature(t, s, f, digest, release)), "failed to verify leaf certificate: leaf certificate verification failed", verify.ErrUntrustedCertificate)
+			verifytest.WantDenied(t, run(t, p, signature(t, s, f, digest, release)), "failed to verify leaf certificate: leaf certificate verification failed", verify.ErrUntrustedCertificate)
 		})
 	}
 }
@@ -284,7 +239,7 @@ func TestKeylessInsecureIgnoreSCT(t *testing.T) {
 		t.Run(string(f), func(t *testing.T) {
 			a := keyless(s, "release", releaseID)
 			a.InsecureIgnoreSCT = true
-			wantVerified(t, run(t, compile(t, verify.Policy{Authorities: []verify.Authority{a}}), signature(t, s, f, digest, o)))
+			verifytest.WantVerified(t, run(t, verifytest.Compile(t, verify.Policy{Authorities: []verify.Authority{a}}), signature(t, s, f, digest, o)))
 		})
 	}
 }
@@ -297,12 +252,12 @@ func TestKeylessThreshold(t *testing.T) {
 			byRelease, byMail := signature(t, s, f, digest, release), signature(t, s, f, digest, mail)
 			// Another certificate for the same identity is the same signer.
 			again := signature(t, s, f, digest, release)
-			sameIdentity := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+			sameIdentity := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 				keyless(s, "exact", releaseID),
-				keyless(s, "regexp", verify.Identity{Issuer: ghIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
+				keyless(s, "regexp", verify.Identity{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
 			}})
 			res := run(t, sameIdentity, byRelease, again, byMail)
-			wantDenied(t, res, "denied by policy two: 1 of 2 required authorities passed with distinct signers", verify.ErrThreshold)
+			verifytest.WantDenied(t, res, "denied by policy two: 1 of 2 required authorities passed with distinct signers", verify.ErrThreshold)
 			if !res.Authorities[0].Passed || !res.Authorities[1].Passed {
 				t.Errorf("each authority alone passes: %+v", res.Authorities)
 			}
@@ -310,19 +265,19 @@ func TestKeylessThreshold(t *testing.T) {
 				t.Errorf("%d signatures for one signer, want 1", n)
 			}
 
-			twoIdentities := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+			twoIdentities := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 				keyless(s, "release", releaseID), keyless(s, "mail", mailID),
 			}})
-			wantVerified(t, run(t, twoIdentities, byRelease, byMail))
-			wantDenied(t, run(t, twoIdentities, byRelease, again), "authority mail: 2 signatures checked, none verified by identities [issuer "+mailIssuer+", subject "+mailSubject+"]",
+			verifytest.WantVerified(t, run(t, twoIdentities, byRelease, byMail))
+			verifytest.WantDenied(t, run(t, twoIdentities, byRelease, again), "authority mail: 2 signatures checked, none verified by identities [issuer "+sigstoretest.MailIssuer+", subject "+sigstoretest.MailSubject+"]",
 				verify.ErrThreshold, verify.ErrIdentityMismatch)
 
 			// One authority accepting both identities can be credited to
 			// either, so the other takes the second signer.
-			either := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+			either := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 				keyless(s, "either", releaseID, mailID), keyless(s, "release", releaseID),
 			}})
-			wantVerified(t, run(t, either, byRelease, byMail))
+			verifytest.WantVerified(t, run(t, either, byRelease, byMail))
 		})
 	}
 }
@@ -331,30 +286,30 @@ func TestKeylessThreshold(t *testing.T) {
 // CEL conditions.
 func TestKeylessAttestations(t *testing.T) {
 	s := sigstoretest.New(t)
-	predicate := map[string]any{"builder": map[string]any{"id": ghWorkflow}, "buildType": "https://example.org/ci"}
+	predicate := map[string]any{"builder": map[string]any{"id": sigstoretest.ReleaseWorkflow}, "buildType": "https://example.org/ci"}
 	policy := func(t *testing.T, id verify.Identity, cond ...string) *verify.Compiled {
 		a := keyless(s, "release", id)
 		a.Attestations = []verify.Attestation{{Name: "provenance", PredicateType: provenance, Conditions: cond}}
-		return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
+		return verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
 	}
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
 			att := attestation(t, s, f, digest, provenance, predicate, release)
 			res := run(t, policy(t, releaseID, `predicate.builder.id.startsWith("https://github.com/acme/")`, `subject.exists(s, s.name == "`+repoName+`")`), att)
-			wantVerified(t, res)
-			if sig := res.Authorities[0].Signatures[0]; sig.PredicateType != provenance || sig.Subject != ghWorkflow || sig.LogIndex == nil {
+			verifytest.WantVerified(t, res)
+			if sig := res.Authorities[0].Signatures[0]; sig.PredicateType != provenance || sig.Subject != sigstoretest.ReleaseWorkflow || sig.LogIndex == nil {
 				t.Errorf("attestation credited as %+v", sig)
 			}
-			wantDenied(t, run(t, policy(t, releaseID, `predicate.buildType == "https://evil.example/ci"`), att),
-				`attestation provenance: 1 statement checked, none verified by identities [issuer `+ghIssuer+`, subject `+ghWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`, verify.ErrConditionFailed)
-			wantDenied(t, run(t, policy(t, mailID), att), "certificate identity (issuer "+ghIssuer+", subject "+ghWorkflow+") does not match identities [issuer "+mailIssuer, verify.ErrIdentityMismatch)
-			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, otherDigest, provenance, predicate, release)), "signed statement is for another digest (copied from another image?)", verify.ErrDigestMismatch)
-			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, "https://example.org/other", predicate, release)), "attestation provenance: no statement found", verify.ErrNoAttestation)
+			verifytest.WantDenied(t, run(t, policy(t, releaseID, `predicate.buildType == "https://evil.example/ci"`), att),
+				`attestation provenance: 1 statement checked, none verified by identities [issuer `+sigstoretest.GitHubIssuer+`, subject `+sigstoretest.ReleaseWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`, verify.ErrConditionFailed)
+			verifytest.WantDenied(t, run(t, policy(t, mailID), att), "certificate identity (issuer "+sigstoretest.GitHubIssuer+", subject "+sigstoretest.ReleaseWorkflow+") does not match identities [issuer "+sigstoretest.MailIssuer, verify.ErrIdentityMismatch)
+			verifytest.WantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, otherDigest, provenance, predicate, release)), "signed statement is for another digest (copied from another image?)", verify.ErrDigestMismatch)
+			verifytest.WantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, "https://example.org/other", predicate, release)), "attestation provenance: no statement found", verify.ErrNoAttestation)
 			// A signature is not an attestation.
-			wantDenied(t, run(t, policy(t, releaseID), signature(t, s, f, digest, release)), "attestation provenance: no statement found", verify.ErrNoAttestation)
+			verifytest.WantDenied(t, run(t, policy(t, releaseID), signature(t, s, f, digest, release)), "attestation provenance: no statement found", verify.ErrNoAttestation)
 			o := release
 			o.NoSCT = true
-			wantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, provenance, predicate, o)), "failed to verify signed certificate timestamp", verify.ErrUntrustedCertificate)
+			verifytest.WantDenied(t, run(t, policy(t, releaseID), attestation(t, s, f, digest, provenance, predicate, o)), "failed to verify signed certificate timestamp", verify.ErrUntrustedCertificate)
 		})
 	}
 }
@@ -366,11 +321,11 @@ func TestKeylessAttestations(t *testing.T) {
 // others otherwise.
 func TestAttestationConditionsAtDeadline(t *testing.T) {
 	s := sigstoretest.New(t)
-	predicate := map[string]any{"builder": map[string]any{"id": ghWorkflow}}
+	predicate := map[string]any{"builder": map[string]any{"id": sigstoretest.ReleaseWorkflow}}
 	att := attestation(t, s, bundled, digest, provenance, predicate, release)
 	byMail := signature(t, s, bundled, digest, mail)
 	provenanceBy := keyless(s, "provenance", releaseID)
-	provenanceBy.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.builder.id == "` + ghWorkflow + `"`}}}
+	provenanceBy.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.builder.id == "` + sigstoretest.ReleaseWorkflow + `"`}}}
 	provenanceAll := provenanceBy
 	provenanceAll.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: provenanceBy.Attestations[0].Conditions, All: true}}
 	signedBy := keyless(s, "mail", mailID)
@@ -405,7 +360,7 @@ func TestAttestationConditionsAtDeadline(t *testing.T) {
 		{"no statement at all", expired, []verify.Authority{provenanceBy}, 1, []registry.Evidence{byMail}, "denied"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := compile(t, verify.Policy{Name: "att", Authorities: tc.authorities, Threshold: tc.threshold})
+			p := verifytest.Compile(t, verify.Policy{Name: "att", Authorities: tc.authorities, Threshold: tc.threshold})
 			res := runWith(t, tc.ctx, p, tc.evidence...)
 			if got := outcome(res); got != tc.want {
 				t.Fatalf("%s, want %s: %v (%+v)", got, tc.want, res.Err, res.Authorities)
@@ -446,7 +401,7 @@ func TestConditionBudget(t *testing.T) {
 	}
 	a := keyless(s, "provenance", releaseID)
 	a.Attestations = []verify.Attestation{{PredicateType: provenance, Conditions: []string{`predicate.l.all(x, x == 1) && predicate.ok`}}}
-	res := run(t, compile(t, verify.Policy{Name: "budget", Authorities: []verify.Authority{a}}), ev...)
+	res := run(t, verifytest.Compile(t, verify.Policy{Name: "budget", Authorities: []verify.Authority{a}}), ev...)
 	budget := fmt.Sprintf("over the budget of %d", verify.CELBudget)
 	if res.Verified || !errors.Is(res.Err, verify.ErrBudget) || !errors.Is(res.Err, verify.ErrUndecided) || errors.Is(res.Err, verify.ErrDenied) || !strings.Contains(res.Err.Error(), budget) {
 		t.Fatalf("verified=%v, %v; want undecided of kind ErrBudget, naming the budget", res.Verified, res.Err)
@@ -479,8 +434,8 @@ func TestLegacyAttestationRFC3161Timestamp(t *testing.T) {
 	s := sigstoretest.New(t)
 	a := keyless(s, "release", releaseID)
 	a.Attestations = []verify.Attestation{{PredicateType: provenance}}
-	res := run(t, compile(t, verify.Policy{Authorities: []verify.Authority{a}}), attestation(t, s, legacy, digest, provenance, nil, release))
-	wantVerified(t, res)
+	res := run(t, verifytest.Compile(t, verify.Policy{Authorities: []verify.Authority{a}}), attestation(t, s, legacy, digest, provenance, nil, release))
+	verifytest.WantVerified(t, res)
 	var kinds []string
 	for _, ts := range res.Authorities[0].Signatures[0].Timestamps {
 		kinds = append(kinds, ts.Kind)
@@ -496,18 +451,18 @@ func TestLegacyAttestationTimestampSwapped(t *testing.T) {
 	s := sigstoretest.New(t)
 	a := keyless(s, "release", releaseID)
 	a.Attestations = []verify.Attestation{{PredicateType: provenance}}
-	policy := compile(t, verify.Policy{Authorities: []verify.Authority{a}})
+	policy := verifytest.Compile(t, verify.Policy{Authorities: []verify.Authority{a}})
 	ev := attestation(t, s, legacy, digest, provenance, nil, release)
 	other := attestation(t, s, legacy, digest, provenance, map[string]string{"other": "statement"}, release)
 	ev.Annotations[sigstoretest.AnnotationRFC3161] = other.Annotations[sigstoretest.AnnotationRFC3161]
-	wantDenied(t, run(t, policy, ev), "RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority", verify.ErrTimestamp)
+	verifytest.WantDenied(t, run(t, policy, ev), "RFC 3161 timestamp of the attestation does not verify with a trusted timestamp authority", verify.ErrTimestamp)
 }
 
 // TestLegacyAnnotationsTampered: the unsigned annotations of a legacy
 // layer are checked against each other and the trust root.
 func TestLegacyAnnotationsTampered(t *testing.T) {
 	s := sigstoretest.New(t)
-	policy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	policy := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	donor := signature(t, s, legacy, digest, release) // another signature by the same identity
 	for _, tc := range []struct {
 		name   string
@@ -532,14 +487,14 @@ func TestLegacyAnnotationsTampered(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			ev := signature(t, s, legacy, digest, release)
 			tc.mutate(ev.Annotations)
-			wantDenied(t, run(t, policy, ev), tc.denial, verify.ErrTransparencyLog)
+			verifytest.WantDenied(t, run(t, policy, ev), tc.denial, verify.ErrTransparencyLog)
 		})
 	}
 	t.Run("timestamp of another signature is not reported", func(t *testing.T) {
 		ev := signature(t, s, legacy, digest, release)
 		ev.Annotations[sigstoretest.AnnotationRFC3161] = donor.Annotations[sigstoretest.AnnotationRFC3161]
 		res := run(t, policy, ev)
-		wantVerified(t, res)
+		verifytest.WantVerified(t, res)
 		if ts := res.Authorities[0].Signatures[0].Timestamps; len(ts) != 1 || ts[0].Kind != "Tlog" {
 			t.Errorf("timestamps %+v, want only the log's", ts)
 		}
@@ -550,7 +505,7 @@ func TestLegacyAnnotationsTampered(t *testing.T) {
 		other := sigstoretest.New(t)
 		ev := signature(t, other, legacy, digest, release)
 		ev.Annotations[sigstoretest.AnnotationBundle] = donor.Annotations[sigstoretest.AnnotationBundle]
-		wantDenied(t, run(t, policy, ev), "transparency log", verify.ErrTransparencyLog)
+		verifytest.WantDenied(t, run(t, policy, ev), "transparency log", verify.ErrTransparencyLog)
 	})
 }
 
@@ -559,7 +514,7 @@ func TestLegacyAnnotationsTampered(t *testing.T) {
 // unusable (failureReason's "no usable signature found (...)").
 func TestMalformedEvidenceReason(t *testing.T) {
 	s := sigstoretest.New(t)
-	policy := compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	policy := verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	notPEM := signature(t, s, legacy, digest, release)
 	notPEM.Annotations[sigstoretest.AnnotationCertificate] = "garbage"
 	for _, tc := range []struct {
@@ -576,7 +531,7 @@ func TestMalformedEvidenceReason(t *testing.T) {
 			if f := res.Authorities[0].Failures; len(f) != 1 || !errors.Is(f[0].Err, verify.ErrMalformed) || !strings.HasPrefix(f[0].Reason, tc.reason) {
 				t.Errorf("failures %+v, want one of malformed evidence saying %q", f, tc.reason)
 			}
-			wantDenied(t, res, "authority release: no usable signature found ("+tc.ev.Source()+": "+tc.reason, verify.ErrNoSignature, verify.ErrMalformed)
+			verifytest.WantDenied(t, res, "authority release: no usable signature found ("+tc.ev.Source()+": "+tc.reason, verify.ErrNoSignature, verify.ErrMalformed)
 		})
 	}
 }
@@ -587,8 +542,8 @@ func TestKeylessSignedIdentity(t *testing.T) {
 	s := sigstoretest.New(t)
 	for _, f := range formats {
 		t.Run(string(f), func(t *testing.T) {
-			p := compile(t, verify.Policy{Name: "keyless", SignedIdentity: verify.MatchRepository, Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
-			wantVerified(t, run(t, p, signature(t, s, f, digest, release)))
+			p := verifytest.Compile(t, verify.Policy{Name: "keyless", SignedIdentity: verify.MatchRepository, Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+			verifytest.WantVerified(t, run(t, p, signature(t, s, f, digest, release)))
 			var ev registry.Evidence
 			if f == legacy {
 				payload := sigstoretest.SimpleSigning("registry.example/acme/other", digest)
@@ -597,7 +552,7 @@ func TestKeylessSignedIdentity(t *testing.T) {
 				statement := sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, "registry.example/acme/other", digest)
 				ev = evidence(registry.SigstoreBundle, sigstoretest.BundleMediaType, s.Bundle(t, statement, release), nil)
 			}
-			wantDenied(t, run(t, p, ev), "signed for repository registry.example/acme/other, not "+repoName, verify.ErrSignedIdentity)
+			verifytest.WantDenied(t, run(t, p, ev), "signed for repository registry.example/acme/other, not "+repoName, verify.ErrSignedIdentity)
 		})
 	}
 }
@@ -615,9 +570,9 @@ func TestCompileKeyless(t *testing.T) {
 		{"no identity", keyless(s, "a"), "keyless.identities: at least one identity is required"},
 		{"no tlog", func() verify.Authority { a := keyless(s, "a", releaseID); a.InsecureIgnoreTlog = true; return a }(),
 			"insecureIgnoreTlog: only key-based signatures may be accepted without a transparency log"},
-		{"issuer twice", keyless(s, "a", verify.Identity{Issuer: ghIssuer, IssuerRegExp: ".*", Subject: ghWorkflow}), "issuer and issuerRegExp are both set"},
-		{"no subject", keyless(s, "a", verify.Identity{Issuer: ghIssuer}), "no subject"},
-		{"bad regexp", keyless(s, "a", verify.Identity{Issuer: ghIssuer, SubjectRegExp: "("}), "subjectRegExp: invalid regular expression"},
+		{"issuer twice", keyless(s, "a", verify.Identity{Issuer: sigstoretest.GitHubIssuer, IssuerRegExp: ".*", Subject: sigstoretest.ReleaseWorkflow}), "issuer and issuerRegExp are both set"},
+		{"no subject", keyless(s, "a", verify.Identity{Issuer: sigstoretest.GitHubIssuer}), "no subject"},
+		{"bad regexp", keyless(s, "a", verify.Identity{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: "("}), "subjectRegExp: invalid regular expression"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := verify.Compile(verify.Policy{Authorities: []verify.Authority{tc.a}})

@@ -23,6 +23,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -166,7 +167,7 @@ spec:
 %[3]s
 `, reg.Host, pub(ci), pub(payments), issuer, email)))
 
-	img := func(repo string) harness.Image { return reg.PushRandomImage(t, repo, "v1") }
+	img := func(repo string) registrytest.Image { return reg.PushRandomImage(t, repo, "v1") }
 	signedCI := img("signed/app")
 	cosign.Sign(t, signedCI.Ref, ci, harness.Legacy)
 	signedOther := img("signed/other")
@@ -180,7 +181,7 @@ spec:
 	cosign.Sign(t, paymentsBoth.Ref, payments, harness.Legacy)
 	bundleOnly := img("signed/bundle")
 	cosign.Sign(t, bundleOnly.Ref, ci, harness.Bundle)
-	keyless := func(repo, identity string) harness.Image {
+	keyless := func(repo, identity string) registrytest.Image {
 		i := img(repo)
 		name, _, _ := strings.Cut(i.Ref, "@")
 		payload := sigstoretest.SimpleSigning(name, i.Digest)
@@ -199,21 +200,21 @@ spec:
 	base := []string{"--policy", policies, "--trusted-root", trustedRoot}
 	for _, tc := range []struct {
 		name, namespace, unmatched string
-		images                     []harness.Image
+		images                     []registrytest.Image
 		// differs: signet allows, the runtime rejects (stricter, and
 		// printed as a note by the export): the runtime reads only legacy
 		// .sig signatures, not Sigstore bundles.
-		differs []harness.Image
+		differs []registrytest.Image
 	}{
 		{name: "default namespace, unmatched deny", namespace: "default", unmatched: "deny",
 			// bundleOnly: a bundle names no image, so signedIdentity:
 			// matchRepository denies it in signet too.
-			images:  []harness.Image{signedCI, signedOther, unsignedGoverned, unmatched, paymentsCIOnly, paymentsBoth, bundleOnly, keylessGood, keylessWrong, keylessUnsigned},
-			differs: []harness.Image{keylessBundle}},
+			images:  []registrytest.Image{signedCI, signedOther, unsignedGoverned, unmatched, paymentsCIOnly, paymentsBoth, bundleOnly, keylessGood, keylessWrong, keylessUnsigned},
+			differs: []registrytest.Image{keylessBundle}},
 		{name: "payments namespace adds its key", namespace: "payments", unmatched: "deny",
-			images: []harness.Image{signedCI, paymentsCIOnly, paymentsBoth, unmatched}},
+			images: []registrytest.Image{signedCI, paymentsCIOnly, paymentsBoth, unmatched}},
 		{name: "unmatched allow", namespace: "default", unmatched: "allow",
-			images: []harness.Image{unmatched, signedOther, keylessWrong}},
+			images: []registrytest.Image{unmatched, signedOther, keylessWrong}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := append(append([]string(nil), base...), "--unmatched", tc.unmatched)
@@ -242,12 +243,12 @@ spec:
 	// The expected decisions, so agreement is not agreement on "deny
 	// everything": these images are allowed by both in the default namespace.
 	policyJSON, regsDir := export(t, append(append([]string(nil), base...), "--unmatched", "deny"), "default")
-	for _, i := range []harness.Image{signedCI, paymentsCIOnly, paymentsBoth, keylessGood} {
+	for _, i := range []registrytest.Image{signedCI, paymentsCIOnly, paymentsBoth, keylessGood} {
 		if ok, err := runtime(t, policyJSON, regsDir, i.Tag); !ok {
 			t.Errorf("%s: containers-image denied a correctly signed image: %v", i.Tag, err)
 		}
 	}
-	for _, i := range []harness.Image{signedOther, unsignedGoverned, unmatched, keylessWrong, keylessUnsigned} {
+	for _, i := range []registrytest.Image{signedOther, unsignedGoverned, unmatched, keylessWrong, keylessUnsigned} {
 		if ok, _ := runtime(t, policyJSON, regsDir, i.Tag); ok {
 			t.Errorf("%s: containers-image allowed an image signet must deny", i.Tag)
 		}

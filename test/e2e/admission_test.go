@@ -27,6 +27,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/webhook"
 )
 
@@ -34,13 +35,13 @@ import (
 // validating and mutating webhook, a real registry and cosign.
 type webhookWorld struct {
 	cluster *harness.Cluster
-	reg     *harness.Registry
+	reg     *registrytest.Registry
 	cosign  *harness.Cosign
 	key     harness.KeyPair
 	other   harness.KeyPair
-	signed  harness.Image
-	wrong   harness.Image // signed with the other key
-	unsig   harness.Image
+	signed  registrytest.Image
+	wrong   registrytest.Image // signed with the other key
+	unsig   registrytest.Image
 	warns   *warningRecorder
 	client  client.Client
 	webhook *webhook.Webhook

@@ -13,6 +13,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/webhook"
 )
 
@@ -35,7 +36,7 @@ func TestEphemeralContainersAndCrossplaneRegistry(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds"), repoPath(t, "test/e2e/testdata/crds")), harness.WithScheme(scheme))
-	reg := harness.StartInProcessRegistry(t, true)
+	reg := registrytest.StartInProcess(t, true)
 	img := reg.PushRandomImage(t, "prod/app", "v1")
 	pinned := img.Tag + "@" + img.Digest
 	ctx := t.Context()

@@ -27,6 +27,7 @@ import (
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/tuftest"
 	"github.com/signet-dev/signet/test/webhook"
@@ -85,29 +86,28 @@ func (g *airGap) check(t *testing.T) {
 // namespace opt-in as in seed 004), a registry, and a local Sigstore.
 type trustWorld struct {
 	cluster *harness.Cluster
-	reg     *harness.Registry
+	reg     *registrytest.Registry
 	sig     *sigstoretest.Sigstore
 	wh      *webhook.Webhook
 	pushed  int
 }
 
 const (
-	ghIssuer   = "https://token.actions.githubusercontent.com"
 	ghWorkflow = "https://github.com/stackabletech/docker-images/.github/workflows/build.yml@refs/tags/25.3.0"
 )
 
 // signed pushes an image to repo signed keyless (bundle format) by s.
-func (w *trustWorld) signed(t *testing.T, s *sigstoretest.Sigstore, repo, subject string) harness.Image {
+func (w *trustWorld) signed(t *testing.T, s *sigstoretest.Sigstore, repo, subject string) registrytest.Image {
 	t.Helper()
 	w.pushed++
 	img := w.reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", w.pushed))
 	name, _, _ := strings.Cut(img.Ref, "@")
-	o := sigstoretest.SignOptions{Identity: subject, Issuer: ghIssuer}
+	o := sigstoretest.SignOptions{Identity: subject, Issuer: sigstoretest.GitHubIssuer}
 	w.reg.AttachBundle(t, img, s.Bundle(t, sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, name, img.Digest), o))
 	return img
 }
 
-func (w *trustWorld) unsigned(t *testing.T, repo string) harness.Image {
+func (w *trustWorld) unsigned(t *testing.T, repo string) registrytest.Image {
 	t.Helper()
 	w.pushed++
 	return w.reg.PushRandomImage(t, repo, fmt.Sprintf("v%d", w.pushed))
@@ -119,7 +119,7 @@ func (w *trustWorld) keylessPolicy(t *testing.T, name, repo, subjectRegExp, trus
 	p := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: v1alpha1.ImagePolicySpec{
 		Images: []v1alpha1.ImageMatcher{{Glob: w.reg.Host + "/" + repo + "/**"}},
 		Authorities: []v1alpha1.Authority{{Name: "ci", Keyless: &v1alpha1.KeylessAuthority{
-			Identities:   []v1alpha1.Identity{{Issuer: ghIssuer, SubjectRegExp: subjectRegExp}},
+			Identities:   []v1alpha1.Identity{{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: subjectRegExp}},
 			TrustRootRef: trustRoot,
 		}}},
 	}}
@@ -227,7 +227,7 @@ func TestTrustRoots(t *testing.T) {
 	}
 	w := &trustWorld{
 		cluster: harness.StartCluster(t, harness.WithCRDs(repoPath(t, "deploy/crds")), harness.WithScheme(scheme)),
-		reg:     harness.StartInProcessRegistry(t, true),
+		reg:     registrytest.StartInProcess(t, true),
 		sig:     sigstoretest.New(t),
 	}
 	w.wh = webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s", "--namespace-opt-in")

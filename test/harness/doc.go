@@ -4,11 +4,15 @@
 //   - a Kubernetes API server and etcd (controller-runtime's envtest, with the
 //     binaries `make tools` builds into bin/);
 //   - the CNCF distribution registry on a free loopback port (it has no OCI
-//     referrers API, so it exercises the referrers tag-schema fallback), and the
-//     in-process go-containerregistry registry with or without referrers;
+//     referrers API, so it exercises the referrers tag-schema fallback), as a
+//     registrytest.Registry;
 //   - the cosign CLI, signing and attesting test images with generated keys in
 //     its legacy (.sig/.att tags) and its bundle (OCI referrers) formats,
 //     offline.
+//
+// Everything here needs bin/, so only tests under test/ (and bench/, examples/)
+// import it; unit tests under internal/ use the Go-only registrytest,
+// sigstoretest, verifytest and clitest instead.
 //
 // Every process is stopped and every temporary directory removed by t.Cleanup.
 // A missing binary fails the test with a message saying how to build it; the

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // The real API server starts, answers discovery and stores a custom resource of
@@ -112,10 +114,10 @@ func TestClusterServesCRDs(t *testing.T) {
 // and a different key are not.
 func TestCosignSignsAndVerifiesInEveryRegistry(t *testing.T) {
 	t.Parallel()
-	registries := []*Registry{
+	registries := []*registrytest.Registry{
 		StartRegistry(t),
-		StartInProcessRegistry(t, true),
-		StartInProcessRegistry(t, false),
+		registrytest.StartInProcess(t, true),
+		registrytest.StartInProcess(t, false),
 	}
 	cosign := NewCosign(t)
 	key := cosign.GenerateKeyPair(t)

@@ -6,42 +6,16 @@ import (
 	"fmt"
 	"net"
 	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
-	"github.com/google/go-containerregistry/pkg/registry"
+	"golang.org/x/crypto/bcrypt"
+
+	"github.com/signet-dev/signet/test/registrytest"
 )
-
-// Registry is an OCI registry listening on a loopback address over plain HTTP.
-type Registry struct {
-	// Host is "127.0.0.1:PORT", the registry part of image references.
-	Host string
-	// Kind says which implementation serves: "distribution" or "in-process".
-	Kind string
-	// Referrers reports whether the registry serves the OCI 1.1 referrers API.
-	// Without it, clients fall back to the referrers tag schema.
-	Referrers bool
-}
-
-// Repo returns the reference of repository name in this registry.
-func (r *Registry) Repo(name string) string { return r.Host + "/" + name }
-
-// StartInProcessRegistry serves go-containerregistry's registry from the test
-// process, with or without the OCI referrers API.
-func StartInProcessRegistry(t testing.TB, referrers bool) *Registry {
-	t.Helper()
-	srv := httptest.NewServer(registry.New(
-		registry.Logger(discardLogger()),
-		registry.WithReferrersSupport(referrers),
-	))
-	t.Cleanup(srv.Close)
-	return &Registry{Host: strings.TrimPrefix(srv.URL, "http://"), Kind: "in-process", Referrers: referrers}
-}
 
 // RegistryOption configures StartRegistry.
 type RegistryOption func(*registryOptions)
@@ -59,7 +33,7 @@ func WithBasicAuth(user, password string) RegistryOption {
 // StartRegistry runs the CNCF distribution registry (bin/registry) on a free
 // loopback port with storage in a temporary directory. It does not serve the
 // OCI referrers API.
-func StartRegistry(t testing.TB, opts ...RegistryOption) *Registry {
+func StartRegistry(t testing.TB, opts ...RegistryOption) *registrytest.Registry {
 	t.Helper()
 	var o registryOptions
 	for _, opt := range opts {
@@ -122,7 +96,7 @@ http:
 			continue
 		}
 		t.Cleanup(stop)
-		return &Registry{Host: addr, Kind: "distribution", Referrers: false}
+		return &registrytest.Registry{Host: addr, Kind: "distribution", Referrers: false}
 	}
 	t.Fatalf("starting the distribution registry: %v", lastErr)
 	return nil
@@ -159,4 +133,13 @@ func freeLoopbackAddr() (string, error) {
 	}
 	defer l.Close()
 	return l.Addr().String(), nil
+}
+
+// htpasswdLine returns an htpasswd entry for user with a bcrypt-hashed password.
+func htpasswdLine(user, password string) string {
+	hash, err := bcrypt.GenerateFromPassword([]byte(password), bcrypt.MinCost)
+	if err != nil {
+		panic(err) // only for passwords over 72 bytes, which tests do not use
+	}
+	return user + ":" + string(hash) + "\n"
 }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/webhook"
 )
@@ -30,10 +31,10 @@ import (
 // World is the running playground.
 type World struct {
 	Cluster  *harness.Cluster
-	Registry *harness.Registry
+	Registry *registrytest.Registry
 	Webhook  *webhook.Webhook
 	kubectl  string
-	images   map[string]harness.Image
+	images   map[string]registrytest.Image
 }
 
 // Start brings the playground up: cluster, registry, images, policy,
@@ -52,7 +53,7 @@ func Start(tb testing.TB, out io.Writer) *World {
 	w := &World{
 		Cluster: harness.StartCluster(tb, harness.WithCRDs(filepath.Join(root, "deploy/crds")), harness.WithScheme(scheme)),
 		kubectl: harness.Binary(tb, "kubectl"),
-		images:  map[string]harness.Image{},
+		images:  map[string]registrytest.Image{},
 	}
 	fmt.Fprintln(out, "starting a registry and pushing sample images ...")
 	w.Registry = harness.StartRegistry(tb)
@@ -115,7 +116,7 @@ const (
 
 // signKeyless attaches a keyless signature (a Sigstore bundle, as cosign 3
 // writes by default) by subject to img.
-func (w *World) signKeyless(tb testing.TB, s *sigstoretest.Sigstore, img harness.Image, subject string) {
+func (w *World) signKeyless(tb testing.TB, s *sigstoretest.Sigstore, img registrytest.Image, subject string) {
 	tb.Helper()
 	name, _, _ := strings.Cut(img.Ref, "@")
 	statement := sigstoretest.Statement(tb, sigstoretest.CosignSignPredicateType, nil, name, img.Digest)

@@ -8,7 +8,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
-	"encoding/pem"
 	"net/url"
 	"strings"
 	"testing"
@@ -101,11 +100,7 @@ func (sg signer) verifierPEM(t testing.TB) []byte {
 	if sg.cert != nil {
 		return certPEM(sg.cert)
 	}
-	der, err := x509.MarshalPKIXPublicKey(&sg.key.PublicKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+	return PublicKeyPEM(t, sg.key)
 }
 
 // KeyHint is the hint a key-signed bundle gives for key: the hex SHA-256
@@ -122,7 +117,7 @@ func (s *Sigstore) issue(t testing.TB, o SignOptions) (*x509.Certificate, *ecdsa
 	if o.Identity == "" {
 		t.Fatal("sigstoretest: SignOptions.Identity is required")
 	}
-	key := newKey(t)
+	key := NewKey(t)
 	notBefore, notAfter := o.CertNotBefore, o.CertNotAfter
 	if notBefore.IsZero() {
 		notBefore = o.signedAt().Add(-time.Minute)

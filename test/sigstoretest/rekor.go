@@ -86,7 +86,7 @@ func (s *Sigstore) logEntry(t testing.TB, kind string, props types.ArtifactPrope
 		signer: s.rekorKey,
 	}
 	if o.UntrustedRekorKey {
-		e.signer = newKey(t)
+		e.signer = NewKey(t)
 	}
 	// The SET is the log key's signature over the canonical JSON of the
 	// entry's body, integrated time, index and log ID (what

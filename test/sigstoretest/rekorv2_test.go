@@ -44,7 +44,7 @@ func TestRekorV2(t *testing.T) {
 		t.Fatal("the v1 log is gone")
 	}
 	signedAt := time.Now().Add(-time.Hour).Truncate(time.Second)
-	o := sigstoretest.SignOptions{Identity: workflow, Issuer: issuer, RekorV2: true, IntegratedTime: signedAt}
+	o := sigstoretest.SignOptions{Identity: sigstoretest.ReleaseWorkflow, Issuer: sigstoretest.GitHubIssuer, RekorV2: true, IntegratedTime: signedAt}
 	artifact := []byte("a release artifact\n")
 	statement := sigstoretest.Statement(t, "https://slsa.dev/provenance/v1", nil, "registry.example/acme/app", digest)
 	raw, _ := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
@@ -144,7 +144,7 @@ func TestBundleVersions(t *testing.T) {
 		{"0.3", "application/vnd.dev.sigstore.bundle.v0.3+json"},
 	} {
 		t.Run(tc.version, func(t *testing.T) {
-			o := sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, BundleVersion: tc.version}
+			o := sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, BundleVersion: tc.version}
 			b := parseBundle(t, s.MessageBundle(t, artifact, o))
 			if b.MediaType != tc.mediaType || b.HasInclusionProof() == (tc.version == "0.1") || !b.HasInclusionPromise() {
 				t.Errorf("media type %s, proof %t, promise %t", b.MediaType, b.HasInclusionProof(), b.HasInclusionPromise())

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/asn1"
 	"encoding/hex"
+	"encoding/pem"
 	"math/big"
 	"sync"
 	"testing"
@@ -95,15 +96,15 @@ func New(t testing.TB, opts ...Option) *Sigstore {
 	}
 	s := &Sigstore{serial: 1, logIndex: 1000}
 
-	rootKey := newKey(t)
+	rootKey := NewKey(t)
 	s.fulcioRoot = s.caCert(t, "sigstore-test-root", nil, rootKey, rootKey, start, end, nil)
-	s.fulcioKey = newKey(t)
+	s.fulcioKey = NewKey(t)
 	s.fulcioIntermediate = s.caCert(t, "sigstore-test-intermediate", s.fulcioRoot, s.fulcioKey, rootKey,
 		o.intermediateNotBefore, o.intermediateNotAfter, []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning})
 
-	s.ctKey = newKey(t)
+	s.ctKey = NewKey(t)
 	s.ctLogID = keyID(t, &s.ctKey.PublicKey)
-	s.rekorKey = newKey(t)
+	s.rekorKey = NewKey(t)
 	s.rekorLogID = keyID(t, &s.rekorKey.PublicKey)
 
 	rekorLogs := map[string]*root.TransparencyLog{hex.EncodeToString(s.rekorLogID[:]): transparencyLog(RekorURL, s.rekorLogID, &s.rekorKey.PublicKey, start)}
@@ -111,9 +112,9 @@ func New(t testing.TB, opts ...Option) *Sigstore {
 		s.rekorV2 = newRekorV2Log(t)
 		rekorLogs[hex.EncodeToString(s.rekorV2.id[:])] = transparencyLog(RekorV2URL, s.rekorV2.id, s.rekorV2.key.Public(), start)
 	}
-	tsaRootKey := newKey(t)
+	tsaRootKey := NewKey(t)
 	s.tsaRoot = s.caCert(t, "sigstore-test-tsa-root", nil, tsaRootKey, tsaRootKey, start, end, nil)
-	s.tsaKey = newKey(t)
+	s.tsaKey = NewKey(t)
 	s.tsaLeaf = s.tsaLeafCert(t, tsaRootKey, start, end)
 
 	tr, err := root.NewTrustedRoot(root.TrustedRootMediaType01,
@@ -239,13 +240,27 @@ func createCert(t testing.TB, tmpl, parent *x509.Certificate, pub crypto.PublicK
 	return cert
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+// NewKey makes an ECDSA P-256 key, the kind cosign generate-key-pair makes:
+// for SignOptions.Key, or for a test's own signatures.
+func NewKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return k
+}
+
+// PublicKeyPEM is key's public half as a PEM "PUBLIC KEY" block (DER
+// SubjectPublicKeyInfo), the form of a cosign .pub file and of a key in a
+// signet policy.
+func PublicKeyPEM(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
 }
 
 // keyID is how Rekor and CT logs name themselves: the SHA-256 of the DER

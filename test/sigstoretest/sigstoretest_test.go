@@ -25,11 +25,7 @@ import (
 )
 
 const (
-	issuer      = "https://token.actions.githubusercontent.com"
-	workflow    = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
-	email       = "release@acme.example"
-	emailIssuer = "https://accounts.acme.example"
-	digest      = "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
+	digest = "sha256:4f53cda18c2baa0c0354bb5f9a3ecbe5ed12ab4d8e11ba873c2f11161202b945"
 )
 
 // verifier is sigstore-go's own, with every check signet asks for.
@@ -97,9 +93,9 @@ func TestCertificates(t *testing.T) {
 		o     sigstoretest.SignOptions
 		sctOK bool
 	}{
-		{"uri", sigstoretest.SignOptions{Identity: workflow, Issuer: issuer}, true},
-		{"email", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer}, true},
-		{"no SCT", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, NoSCT: true}, false},
+		{"uri", sigstoretest.Release(), true},
+		{"email", sigstoretest.Mail(), true},
+		{"no SCT", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, NoSCT: true}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ann := s.SignLegacy(t, []byte("payload"), tc.o)
@@ -163,12 +159,12 @@ func TestSignLegacy(t *testing.T) {
 		wantErr string
 		wantTS  int
 	}{
-		{"uri", sigstoretest.SignOptions{Identity: workflow, Issuer: issuer}, "", 2},
-		{"email, no timestamp", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, NoTimestamp: true}, "", 1},
-		{"in the past", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, IntegratedTime: time.Now().Add(-3 * time.Hour)}, "", 2},
-		{"no SCT", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, NoSCT: true}, "signed certificate timestamp", 0},
-		{"SET by another key", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, UntrustedRekorKey: true}, "not enough verified log entries", 0},
-		{"expired certificate", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer,
+		{"uri", sigstoretest.Release(), "", 2},
+		{"email, no timestamp", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, NoTimestamp: true}, "", 1},
+		{"in the past", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, IntegratedTime: time.Now().Add(-3 * time.Hour)}, "", 2},
+		{"no SCT", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, NoSCT: true}, "signed certificate timestamp", 0},
+		{"SET by another key", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, UntrustedRekorKey: true}, "not enough verified log entries", 0},
+		{"expired certificate", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer,
 			CertNotBefore: time.Now().Add(-2 * time.Hour), CertNotAfter: time.Now().Add(-110 * time.Minute)}, "outside certificate validity", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -198,7 +194,7 @@ func TestSignLegacy(t *testing.T) {
 
 func TestAttestLegacy(t *testing.T) {
 	s := sigstoretest.New(t)
-	o := sigstoretest.SignOptions{Identity: workflow, Issuer: issuer}
+	o := sigstoretest.Release()
 	statement := sigstoretest.Statement(t, "https://slsa.dev/provenance/v1", map[string]any{"builder": "ci"}, "registry.example/acme/app", digest)
 	envJSON, ann := s.AttestLegacy(t, statement, o)
 	var env struct {
@@ -253,10 +249,10 @@ func TestBundle(t *testing.T) {
 		wantErr string
 		wantTS  int
 	}{
-		{"uri", sigstoretest.SignOptions{Identity: workflow, Issuer: issuer}, "", 2},
-		{"no timestamp", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, NoTimestamp: true}, "", 1},
-		{"no SCT", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, NoSCT: true}, "signed certificate timestamp", 0},
-		{"forged log entry", sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer, UntrustedRekorKey: true}, "not enough verified log entries", 0},
+		{"uri", sigstoretest.Release(), "", 2},
+		{"no timestamp", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, NoTimestamp: true}, "", 1},
+		{"no SCT", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, NoSCT: true}, "signed certificate timestamp", 0},
+		{"forged log entry", sigstoretest.SignOptions{Identity: sigstoretest.MailSubject, Issuer: sigstoretest.MailIssuer, UntrustedRekorKey: true}, "not enough verified log entries", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bjson := s.Bundle(t, statement, tc.o)
@@ -288,8 +284,8 @@ func TestInclusionProof(t *testing.T) {
 		o       sigstoretest.SignOptions
 		wantErr string
 	}{
-		{"checkpoint by the log key", sigstoretest.SignOptions{Identity: workflow, Issuer: issuer}, ""},
-		{"checkpoint by another key", sigstoretest.SignOptions{Identity: workflow, Issuer: issuer, UntrustedRekorKey: true}, "signature on checkpoint did not verify"},
+		{"checkpoint by the log key", sigstoretest.Release(), ""},
+		{"checkpoint by another key", sigstoretest.SignOptions{Identity: sigstoretest.ReleaseWorkflow, Issuer: sigstoretest.GitHubIssuer, UntrustedRekorKey: true}, "signature on checkpoint did not verify"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var b bundle.Bundle
@@ -314,7 +310,7 @@ func TestInclusionProof(t *testing.T) {
 func TestMessageBundle(t *testing.T) {
 	s := sigstoretest.New(t)
 	artifact := []byte("a release artifact\n")
-	o := sigstoretest.SignOptions{Identity: workflow, Issuer: issuer}
+	o := sigstoretest.Release()
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(s.MessageBundle(t, artifact, o)); err != nil {
 		t.Fatalf("the bundle does not parse: %v", err)
@@ -332,7 +328,7 @@ func TestMessageBundle(t *testing.T) {
 func TestExpiredIntermediate(t *testing.T) {
 	now := time.Now()
 	s := sigstoretest.New(t, sigstoretest.WithIntermediateValidity(now.Add(-24*time.Hour), now.Add(-time.Hour)))
-	o := sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer}
+	o := sigstoretest.Mail()
 	var b bundle.Bundle
 	if err := b.UnmarshalJSON(s.MessageBundle(t, []byte("x"), o)); err != nil {
 		t.Fatal(err)
@@ -357,7 +353,7 @@ func TestExpiredIntermediate(t *testing.T) {
 // Two Sigstores trust nothing of each other.
 func TestIndependentInstances(t *testing.T) {
 	a, b := sigstoretest.New(t), sigstoretest.New(t)
-	o := sigstoretest.SignOptions{Identity: email, Issuer: emailIssuer}
+	o := sigstoretest.Mail()
 	var bb bundle.Bundle
 	if err := bb.UnmarshalJSON(a.MessageBundle(t, []byte("x"), o)); err != nil {
 		t.Fatal(err)

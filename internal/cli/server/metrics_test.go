@@ -11,6 +11,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/test/clitest"
 )
 
 // Thousands of made-up kinds sent to /validate leave
@@ -54,7 +55,7 @@ func TestAdmissionMetricKindsAreBounded(t *testing.T) {
 // signet_registry_requests_total with one series per named host and result,
 // plus "other".
 func TestRegistryMetricHostsAreBounded(t *testing.T) {
-	snap, err := loadPolicyFiles(t.Context(), writeTemp(t, "p.yaml", []byte(passPolicy+`---
+	snap, err := loadPolicyFiles(t.Context(), clitest.WriteTemp(t, "p.yaml", []byte(passPolicy+`---
 apiVersion: signet.dev/v1alpha1
 kind: ClusterImagePolicy
 metadata:

@@ -1,12 +1,9 @@
 package server
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"log/slog"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +13,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/trust"
+	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/tuftest"
 )
@@ -23,18 +21,8 @@ import (
 // runServer runs a command line of the whole command tree.
 func runServer(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
-	var out, errOut bytes.Buffer
-	code := Execute(context.Background(), args, &out, &errOut)
-	return out.String(), errOut.String(), code
-}
-
-func writeTemp(t *testing.T, name string, data []byte) string {
-	t.Helper()
-	p := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(p, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return p
+	r := clitest.Run(t, Execute, args...)
+	return r.Stdout, r.Stderr, r.Code
 }
 
 func TestServeTUFFlags(t *testing.T) {
@@ -63,7 +51,7 @@ func TestDefaultTrustTUF(t *testing.T) {
 	repo.AddTarget(trust.DefaultTrustedRootTarget, s.TrustedRootJSON())
 	srv := repo.Serve(t)
 	srv.SetDown(true)
-	o := tufOptions{enabled: true, mirror: srv.URL, rootFile: writeTemp(t, "root.json", repo.InitialRoot()), interval: time.Hour}
+	o := tufOptions{enabled: true, mirror: srv.URL, rootFile: clitest.WriteTemp(t, "root.json", repo.InitialRoot()), interval: time.Hour}
 	d, err := newDefaultTrust("", o, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -27,6 +27,8 @@ import (
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/signet-dev/signet/test/clitest"
 )
 
 const passPolicy = `apiVersion: signet.dev/v1alpha1
@@ -281,7 +283,7 @@ func TestServeMaxInFlight(t *testing.T) {
 func TestServeClientCA(t *testing.T) {
 	caPEM, good := clientCert(t)
 	_, other := clientCert(t) // signed by another CA
-	caFile := writeTemp(t, "client-ca.pem", caPEM)
+	caFile := clitest.WriteTemp(t, "client-ca.pem", caPEM)
 	s := startServe(t, "--client-ca-file", caFile)
 	for _, tc := range []struct {
 		name string
@@ -328,8 +330,8 @@ func TestServingFlags(t *testing.T) {
 			t.Errorf("serve %v: exit %d, stderr %q; want %q", tc.args, code, stderr, tc.want)
 		}
 	}
-	caFile := writeTemp(t, "empty.pem", []byte("not a certificate"))
-	_, stderr, code := runServer(t, "serve", "--policies", writeTemp(t, "p.yaml", []byte(passPolicy)), "--listen", "127.0.0.1:0", "--client-ca-file", caFile)
+	caFile := clitest.WriteTemp(t, "empty.pem", []byte("not a certificate"))
+	_, stderr, code := runServer(t, "serve", "--policies", clitest.WriteTemp(t, "p.yaml", []byte(passPolicy)), "--listen", "127.0.0.1:0", "--client-ca-file", caFile)
 	if code == 0 || !strings.Contains(stderr, "--client-ca-file "+caFile+": no PEM certificate in it") {
 		t.Errorf("--client-ca-file without certificates: exit %d, stderr %q", code, stderr)
 	}

@@ -13,7 +13,6 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +22,9 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/convert"
+	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -36,26 +37,22 @@ type world struct {
 	// The local Sigstore's Fulcio chain (intermediate, root), Rekor and CT
 	// log keys, in PEM: a private Sigstore as Kyverno names one.
 	fulcioChain, rekorKey, ctKey string
-	images                       map[string]harness.Image
+	images                       map[string]registrytest.Image
 }
 
-const (
-	slsa     = "https://slsa.dev/provenance/v1"
-	issuer   = "https://token.actions.githubusercontent.com"
-	identity = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
-)
+const slsa = "https://slsa.dev/provenance/v1"
 
 func newWorld(t *testing.T) *world {
-	reg := harness.StartInProcessRegistry(t, true)
+	reg := registrytest.StartInProcess(t, true)
 	cosign := harness.NewCosign(t)
 	key, other := cosign.GenerateKeyPair(t), cosign.GenerateKeyPair(t)
 	s := sigstoretest.New(t)
-	w := &world{host: reg.Host, dir: t.TempDir(), images: map[string]harness.Image{}}
+	w := &world{host: reg.Host, dir: t.TempDir(), images: map[string]registrytest.Image{}}
 	w.trustedRoot = w.write(t, "trusted_root.json", string(s.TrustedRootJSON()))
-	w.key, w.other = readString(t, key.Public), readString(t, other.Public)
+	w.key, w.other = clitest.ReadFile(t, key.Public), clitest.ReadFile(t, other.Public)
 	w.ca = selfSignedCA(t)
 	w.fulcioChain, w.rekorKey, w.ctKey = sigstorePEMs(t, s)
-	push := func(name, repo string) harness.Image {
+	push := func(name, repo string) registrytest.Image {
 		i := reg.PushRandomImage(t, repo, "v1")
 		w.images[name] = i
 		return i
@@ -81,9 +78,9 @@ func newWorld(t *testing.T) *world {
 		i := push(name, repo)
 		n, _, _ := strings.Cut(i.Ref, "@")
 		payload := sigstoretest.SimpleSigning(n, i.Digest)
-		reg.AttachLegacy(t, i, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, sigstoretest.SignOptions{Identity: id, Issuer: issuer}))
+		reg.AttachLegacy(t, i, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, sigstoretest.SignOptions{Identity: id, Issuer: sigstoretest.GitHubIssuer}))
 	}
-	keyless("keyless", "keyless/app", identity)
+	keyless("keyless", "keyless/app", sigstoretest.ReleaseWorkflow)
 	keyless("intruder", "keyless/other", "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main")
 	push("keyless-unsigned", "keyless/unsigned")
 	return w
@@ -131,18 +128,9 @@ func selfSignedCA(t *testing.T) string {
 	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 }
 
-func readString(t *testing.T, path string) string {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(b)
-}
-
 func (w *world) write(t *testing.T, name, content string) string {
 	t.Helper()
-	return harness.WriteFile(t, w.dir, name, content)
+	return clitest.WriteFile(t, w.dir, name, content)
 }
 
 func indent(s string, n int) string {
@@ -923,7 +911,7 @@ spec:
           keyless:
             identities:
               - issuer: https://token.actions.githubusercontent.com
-                subject: ` + identity + `
+                subject: ` + sigstoretest.ReleaseWorkflow + `
 `, decide: []decision{
 				{image: "keyless", args: []string{"--kind", "Configuration"}, code: ok, want: "allowed"},
 				{image: "intruder", args: []string{"--kind", "Function"}, code: denied, want: "DENIED"},
@@ -935,14 +923,14 @@ kind: ImageConfig
 metadata: {name: keyless}
 spec:
   matchImages: [{prefix: "{{HOST}}/keyless/"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "` + sigstoretest.ReleaseWorkflow + `"}]}}]}}
 ---
 apiVersion: pkg.crossplane.io/v1beta1
 kind: ImageConfig
 metadata: {name: other}
 spec:
   matchImages: [{prefix: "{{HOST}}/keyless/other"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: b, keyless: {identities: [{issuer: ` + issuer + `, subject: "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: b, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main"}]}}]}}
 `, contains: []string{"excludeImages:\n  - glob: {{HOST}}/keyless/other*\n  - glob: {{HOST}}/keyless/other*/**"}, decide: []decision{
 				{image: "keyless", args: []string{"--kind", "Provider"}, code: ok, want: "allowed"},
 				// The longer prefix alone decides: mallory's signature passes.
@@ -978,14 +966,14 @@ kind: ImageConfig
 metadata: {name: prod}
 spec:
   matchImages: [{prefix: "{{HOST}}/prod/"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "` + sigstoretest.ReleaseWorkflow + `"}]}}]}}
 ---
 apiVersion: pkg.crossplane.io/v1beta1
 kind: ImageConfig
 metadata: {name: keyless}
 spec:
   matchImages: [{prefix: "{{HOST}}/keyless/"}]
-  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + issuer + `, subject: "` + identity + `"}]}}]}}
+  verification: {provider: Cosign, cosign: {authorities: [{name: a, keyless: {identities: [{issuer: ` + sigstoretest.GitHubIssuer + `, subject: "` + sigstoretest.ReleaseWorkflow + `"}]}}]}}
 `, decide: []decision{
 				{image: "keyless", args: []string{"--kind", "Provider"}, code: ok, want: "allowed"},
 			}},

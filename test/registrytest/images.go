@@ -1,4 +1,4 @@
-package harness
+package registrytest
 
 import (
 	"testing"
@@ -9,7 +9,7 @@ import (
 	"github.com/google/go-containerregistry/pkg/v1/remote"
 )
 
-// Image is an image the harness pushed.
+// Image is an image a test pushed.
 type Image struct {
 	// Tag is the tagged reference it was pushed to, e.g. 127.0.0.1:5000/app:v1.
 	Tag string

@@ -11,20 +11,15 @@ import (
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/verifytest"
 )
 
-// Keyless signers of the tests.
-const (
-	ghIssuer    = "https://token.actions.githubusercontent.com"
-	ghWorkflow  = "https://github.com/acme/app/.github/workflows/release.yml@refs/heads/main"
-	mailIssuer  = "https://accounts.acme.example"
-	mailSubject = "release@acme.example"
-)
-
+// The keyless signers of the tests.
 var (
-	release = sigstoretest.SignOptions{Identity: ghWorkflow, Issuer: ghIssuer}
-	mail    = sigstoretest.SignOptions{Identity: mailSubject, Issuer: mailIssuer}
+	release = sigstoretest.Release()
+	mail    = sigstoretest.Mail()
 )
 
 // keylessWorld is a registry and a local Sigstore (Fulcio, CT log, Rekor,
@@ -55,7 +50,7 @@ func TestKeyless(t *testing.T) {
 }
 
 // sign attaches a keyless signature of img in format f, made as o says.
-func (w *keylessWorld) sign(t *testing.T, img harness.Image, f harness.Format, o sigstoretest.SignOptions) {
+func (w *keylessWorld) sign(t *testing.T, img registrytest.Image, f harness.Format, o sigstoretest.SignOptions) {
 	t.Helper()
 	repo, _, _ := strings.Cut(img.Ref, "@")
 	if f == harness.Legacy {
@@ -68,7 +63,7 @@ func (w *keylessWorld) sign(t *testing.T, img harness.Image, f harness.Format, o
 }
 
 // attest attaches a keyless in-toto attestation of img in format f.
-func (w *keylessWorld) attest(t *testing.T, img harness.Image, f harness.Format, predicateType string, predicate any, o sigstoretest.SignOptions) {
+func (w *keylessWorld) attest(t *testing.T, img registrytest.Image, f harness.Format, predicateType string, predicate any, o sigstoretest.SignOptions) {
 	t.Helper()
 	repo, _, _ := strings.Cut(img.Ref, "@")
 	statement := sigstoretest.Statement(t, predicateType, predicate, repo, img.Digest)
@@ -86,25 +81,25 @@ func (w *keylessWorld) authority(name string, ids ...verify.Identity) verify.Aut
 }
 
 func (w *keylessWorld) policy(t *testing.T, ids ...verify.Identity) *verify.Compiled {
-	return compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{w.authority("release", ids...)}})
+	return verifytest.Compile(t, verify.Policy{Name: "keyless", Authorities: []verify.Authority{w.authority("release", ids...)}})
 }
 
 var (
-	releaseID = verify.Identity{Issuer: ghIssuer, Subject: ghWorkflow}
-	mailID    = verify.Identity{Issuer: mailIssuer, Subject: mailSubject}
+	releaseID = verify.Identity{Issuer: sigstoretest.GitHubIssuer, Subject: sigstoretest.ReleaseWorkflow}
+	mailID    = verify.Identity{Issuer: sigstoretest.MailIssuer, Subject: sigstoretest.MailSubject}
 )
 
 func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 	repo := "keyless-" + f.String()
-	push := func(t *testing.T, tag string) harness.Image { return w.reg.PushRandomImage(t, repo, tag) }
+	push := func(t *testing.T, tag string) registrytest.Image { return w.reg.PushRandomImage(t, repo, tag) }
 
 	t.Run("right identity, exact and by regular expression", func(t *testing.T) {
 		img := push(t, "right")
 		w.sign(t, img, f, release)
 		res := w.check(t, img.Tag, w.policy(t, releaseID), check.Options{})
-		wantVerified(t, res)
-		wantKeylessSignature(t, res.Authorities[0], ghIssuer, ghWorkflow, 2)
-		wantVerified(t, w.check(t, img.Ref, w.policy(t, verify.Identity{
+		verifytest.WantVerified(t, res)
+		wantKeylessSignature(t, res.Authorities[0], sigstoretest.GitHubIssuer, sigstoretest.ReleaseWorkflow, 2)
+		verifytest.WantVerified(t, w.check(t, img.Ref, w.policy(t, verify.Identity{
 			IssuerRegExp: `https://token\.actions\.githubusercontent\.com`, SubjectRegExp: `https://github\.com/acme/.+`,
 		}), check.Options{}))
 	})
@@ -114,78 +109,78 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 		o.NoTimestamp = true
 		w.sign(t, img, f, o)
 		res := w.check(t, img.Ref, w.policy(t, mailID), check.Options{})
-		wantVerified(t, res)
+		verifytest.WantVerified(t, res)
 		// The log's integrated time is the only time of signing.
-		wantKeylessSignature(t, res.Authorities[0], mailIssuer, mailSubject, 1)
+		wantKeylessSignature(t, res.Authorities[0], sigstoretest.MailIssuer, sigstoretest.MailSubject, 1)
 	})
 	t.Run("wrong issuer", func(t *testing.T) {
 		img := push(t, "wrong-issuer")
 		w.sign(t, img, f, release)
-		res := w.check(t, img.Ref, w.policy(t, verify.Identity{Issuer: "https://accounts.google.com", Subject: ghWorkflow}), check.Options{})
-		wantDenied(t, res, "certificate identity (issuer "+ghIssuer+", subject "+ghWorkflow+") does not match identities [issuer https://accounts.google.com, subject "+ghWorkflow+"]")
+		res := w.check(t, img.Ref, w.policy(t, verify.Identity{Issuer: "https://accounts.google.com", Subject: sigstoretest.ReleaseWorkflow}), check.Options{})
+		verifytest.WantDenied(t, res, "certificate identity (issuer "+sigstoretest.GitHubIssuer+", subject "+sigstoretest.ReleaseWorkflow+") does not match identities [issuer https://accounts.google.com, subject "+sigstoretest.ReleaseWorkflow+"]", verify.ErrIdentityMismatch)
 	})
 	t.Run("wrong subject", func(t *testing.T) {
 		img := push(t, "wrong-subject")
 		w.sign(t, img, f, release)
 		other := "https://github.com/acme/app/.github/workflows/nightly.yml@refs/heads/main"
-		res := w.check(t, img.Ref, w.policy(t, verify.Identity{Issuer: ghIssuer, Subject: other}), check.Options{})
-		wantDenied(t, res, "subject "+ghWorkflow+") does not match identities [issuer "+ghIssuer+", subject "+other+"]")
+		res := w.check(t, img.Ref, w.policy(t, verify.Identity{Issuer: sigstoretest.GitHubIssuer, Subject: other}), check.Options{})
+		verifytest.WantDenied(t, res, "subject "+sigstoretest.ReleaseWorkflow+") does not match identities [issuer "+sigstoretest.GitHubIssuer+", subject "+other+"]", verify.ErrIdentityMismatch)
 	})
 	t.Run("subject that merely contains the expected one", func(t *testing.T) {
 		img := push(t, "contains")
 		evil := "https://evil.example/https://github.com/acme/x"
-		w.sign(t, img, f, sigstoretest.SignOptions{Identity: evil, Issuer: ghIssuer})
-		res := w.check(t, img.Ref, w.policy(t, verify.Identity{Issuer: ghIssuer, SubjectRegExp: "https://github.com/acme/.+"}), check.Options{})
-		wantDenied(t, res, "subject "+evil+") does not match identities [issuer "+ghIssuer+", subject ~https://github.com/acme/.+]")
+		w.sign(t, img, f, sigstoretest.SignOptions{Identity: evil, Issuer: sigstoretest.GitHubIssuer})
+		res := w.check(t, img.Ref, w.policy(t, verify.Identity{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: "https://github.com/acme/.+"}), check.Options{})
+		verifytest.WantDenied(t, res, "subject "+evil+") does not match identities [issuer "+sigstoretest.GitHubIssuer+", subject ~https://github.com/acme/.+]", verify.ErrIdentityMismatch)
 	})
 	t.Run("certificate expired when signed", func(t *testing.T) {
 		img := push(t, "expired")
 		o := release
 		o.CertNotBefore, o.CertNotAfter = time.Now().Add(-2*time.Hour), time.Now().Add(-110*time.Minute)
 		w.sign(t, img, f, o)
-		wantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "integrated time outside certificate validity")
+		verifytest.WantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "integrated time outside certificate validity", verify.ErrTransparencyLog)
 	})
 	t.Run("chain expired when signed", func(t *testing.T) {
 		img := push(t, "expired-chain")
 		signer := &keylessWorld{world: w.world, s: w.expiredCA}
 		signer.sign(t, img, f, release)
-		wantDenied(t, w.check(t, img.Ref, signer.policy(t, releaseID), check.Options{}), "failed to verify leaf certificate: leaf certificate verification failed")
+		verifytest.WantDenied(t, w.check(t, img.Ref, signer.policy(t, releaseID), check.Options{}), "failed to verify leaf certificate: leaf certificate verification failed", verify.ErrUntrustedCertificate)
 	})
 	t.Run("missing SCT", func(t *testing.T) {
 		img := push(t, "no-sct")
 		o := release
 		o.NoSCT = true
 		w.sign(t, img, f, o)
-		wantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "failed to verify signed certificate timestamp")
+		verifytest.WantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "failed to verify signed certificate timestamp", verify.ErrUntrustedCertificate)
 		a := w.authority("release", releaseID)
 		a.InsecureIgnoreSCT = true
-		wantVerified(t, w.check(t, img.Ref, compile(t, verify.Policy{Name: "no-sct", Authorities: []verify.Authority{a}}), check.Options{}))
+		verifytest.WantVerified(t, w.check(t, img.Ref, verifytest.Compile(t, verify.Policy{Name: "no-sct", Authorities: []verify.Authority{a}}), check.Options{}))
 	})
 	t.Run("any of several identities", func(t *testing.T) {
 		img := push(t, "several")
 		w.sign(t, img, f, mail)
 		res := w.check(t, img.Ref, w.policy(t, releaseID, mailID), check.Options{})
-		wantVerified(t, res)
-		wantKeylessSignature(t, res.Authorities[0], mailIssuer, mailSubject, 2)
+		verifytest.WantVerified(t, res)
+		wantKeylessSignature(t, res.Authorities[0], sigstoretest.MailIssuer, sigstoretest.MailSubject, 2)
 	})
 	t.Run("Rekor SET signed by another key", func(t *testing.T) {
 		img := push(t, "forged-set")
 		o := release
 		o.UntrustedRekorKey = true
 		w.sign(t, img, f, o)
-		wantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "not enough verified log entries from transparency log")
+		verifytest.WantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "not enough verified log entries from transparency log", verify.ErrTransparencyLog)
 	})
 	t.Run("attestation with a condition", func(t *testing.T) {
 		img := push(t, "attested")
 		const pt = "https://slsa.dev/provenance/v1"
-		w.attest(t, img, f, pt, map[string]any{"builder": map[string]any{"id": ghWorkflow}, "buildType": "https://example.org/ci"}, release)
+		w.attest(t, img, f, pt, map[string]any{"builder": map[string]any{"id": sigstoretest.ReleaseWorkflow}, "buildType": "https://example.org/ci"}, release)
 		att := func(cond string) *verify.Compiled {
 			a := w.authority("release", releaseID)
 			a.Attestations = []verify.Attestation{{Name: "provenance", PredicateType: pt, Conditions: []string{cond}}}
-			return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
+			return verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{a}})
 		}
 		res := w.check(t, img.Ref, att(`predicate.builder.id.startsWith("https://github.com/acme/")`), check.Options{})
-		wantVerified(t, res)
+		verifytest.WantVerified(t, res)
 		timestamps := 2
 		if f == harness.Legacy {
 			// cosign's RFC 3161 timestamp of a legacy attestation is over
@@ -193,14 +188,14 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 			// TestLegacyAttestationRFC3161Timestamp covers it.
 			timestamps = anyTimestamps
 		}
-		sig := wantKeylessSignature(t, res.Authorities[0], ghIssuer, ghWorkflow, timestamps)
+		sig := wantKeylessSignature(t, res.Authorities[0], sigstoretest.GitHubIssuer, sigstoretest.ReleaseWorkflow, timestamps)
 		if sig.PredicateType != pt {
 			t.Errorf("verified statement has predicate type %q, want %q", sig.PredicateType, pt)
 		}
-		wantDenied(t, w.check(t, img.Ref, att(`predicate.buildType == "https://evil.example/ci"`), check.Options{}),
-			`attestation provenance: 1 statement checked, none verified by identities [issuer `+ghIssuer+`, subject `+ghWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`)
+		verifytest.WantDenied(t, w.check(t, img.Ref, att(`predicate.buildType == "https://evil.example/ci"`), check.Options{}),
+			`attestation provenance: 1 statement checked, none verified by identities [issuer `+sigstoretest.GitHubIssuer+`, subject `+sigstoretest.ReleaseWorkflow+`]: condition "predicate.buildType == \"https://evil.example/ci\"" is false`, verify.ErrConditionFailed)
 		// An attestation by the right identity is not a signature.
-		wantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "no signature found")
+		verifytest.WantDenied(t, w.check(t, img.Ref, w.policy(t, releaseID), check.Options{}), "no signature found", verify.ErrNoSignature)
 
 		// Past the decision's deadline the condition is not evaluated: the
 		// result is undecided (onError's business), not a denial.
@@ -222,27 +217,27 @@ func (w *keylessWorld) run(t *testing.T, f harness.Format) {
 	t.Run("threshold counts distinct identities", func(t *testing.T) {
 		img := push(t, "threshold")
 		w.sign(t, img, f, release)
-		sameSigner := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+		sameSigner := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 			w.authority("exact", releaseID),
-			w.authority("regexp", verify.Identity{Issuer: ghIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
+			w.authority("regexp", verify.Identity{Issuer: sigstoretest.GitHubIssuer, SubjectRegExp: `https://github\.com/acme/app/.+`}),
 		}})
 		res := w.check(t, img.Ref, sameSigner, check.Options{})
-		wantDenied(t, res, "denied by policy two: 1 of 2 required authorities passed with distinct signers")
+		verifytest.WantDenied(t, res, "denied by policy two: 1 of 2 required authorities passed with distinct signers", verify.ErrThreshold)
 		if !res.Authorities[0].Passed || !res.Authorities[1].Passed {
 			t.Errorf("each authority alone should pass: %+v", res.Authorities)
 		}
 
 		w.sign(t, img, f, mail)
-		twoSigners := compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+		twoSigners := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 			w.authority("release", releaseID), w.authority("mail", mailID),
 		}})
 		res = w.check(t, img.Ref, twoSigners, check.Options{})
-		wantVerified(t, res)
-		wantKeylessSignature(t, res.Authorities[0], ghIssuer, ghWorkflow, 2)
-		wantKeylessSignature(t, res.Authorities[1], mailIssuer, mailSubject, 2)
+		verifytest.WantVerified(t, res)
+		wantKeylessSignature(t, res.Authorities[0], sigstoretest.GitHubIssuer, sigstoretest.ReleaseWorkflow, 2)
+		wantKeylessSignature(t, res.Authorities[1], sigstoretest.MailIssuer, sigstoretest.MailSubject, 2)
 		// The same two signatures do not meet a policy whose two
 		// authorities only one of them satisfies.
-		wantDenied(t, w.check(t, img.Ref, sameSigner, check.Options{}), "1 of 2 required authorities passed with distinct signers")
+		verifytest.WantDenied(t, w.check(t, img.Ref, sameSigner, check.Options{}), "1 of 2 required authorities passed with distinct signers", verify.ErrThreshold)
 	})
 }
 

@@ -4,11 +4,9 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"os"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,26 +25,28 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/registrytest"
+	"github.com/signet-dev/signet/test/verifytest"
 )
 
 // world is one registry with a cosign and two key pairs.
 type world struct {
-	reg    *harness.Registry
+	reg    *registrytest.Registry
 	cosign *harness.Cosign
 	keyA   harness.KeyPair
 	keyB   harness.KeyPair
 	rc     *registry.Client
 }
 
-func registries(t *testing.T) map[string]func(t *testing.T) *harness.Registry {
-	return map[string]func(t *testing.T) *harness.Registry{
-		"distribution":          func(t *testing.T) *harness.Registry { return harness.StartRegistry(t) },
-		"inprocess-referrers":   func(t *testing.T) *harness.Registry { return harness.StartInProcessRegistry(t, true) },
-		"inprocess-noreferrers": func(t *testing.T) *harness.Registry { return harness.StartInProcessRegistry(t, false) },
+func registries(t *testing.T) map[string]func(t *testing.T) *registrytest.Registry {
+	return map[string]func(t *testing.T) *registrytest.Registry{
+		"distribution":          func(t *testing.T) *registrytest.Registry { return harness.StartRegistry(t) },
+		"inprocess-referrers":   func(t *testing.T) *registrytest.Registry { return registrytest.StartInProcess(t, true) },
+		"inprocess-noreferrers": func(t *testing.T) *registrytest.Registry { return registrytest.StartInProcess(t, false) },
 	}
 }
 
-func newWorld(t *testing.T, reg *harness.Registry, cosign *harness.Cosign, a, b harness.KeyPair) *world {
+func newWorld(t *testing.T, reg *registrytest.Registry, cosign *harness.Cosign, a, b harness.KeyPair) *world {
 	rc, err := registry.New(registry.InsecureAllowHTTP())
 	if err != nil {
 		t.Fatal(err)
@@ -67,21 +67,12 @@ func keyOf(t *testing.T, kp harness.KeyPair) verify.PublicKey {
 	return k
 }
 
-func compile(t *testing.T, p verify.Policy) *verify.Compiled {
-	t.Helper()
-	c, err := verify.Compile(p)
-	if err != nil {
-		t.Fatalf("compiling policy: %v", err)
-	}
-	return c
-}
-
 func keyPolicy(t *testing.T, kps ...harness.KeyPair) *verify.Compiled {
 	var keys []verify.PublicKey
 	for _, kp := range kps {
 		keys = append(keys, keyOf(t, kp))
 	}
-	return compile(t, verify.Policy{Name: "test", Authorities: []verify.Authority{{Name: "ci", Keys: keys, InsecureIgnoreTlog: true}}})
+	return verifytest.Compile(t, verify.Policy{Name: "test", Authorities: []verify.Authority{{Name: "ci", Keys: keys, InsecureIgnoreTlog: true}}})
 }
 
 func (w *world) check(t *testing.T, image string, p *verify.Compiled, opts check.Options) verify.Result {
@@ -97,31 +88,6 @@ func (w *world) check(t *testing.T, image string, p *verify.Compiled, opts check
 		t.Fatalf("fetch %s: %v", image, err)
 	}
 	return check.Evaluate(ctx, img, p)
-}
-
-func wantVerified(t *testing.T, res verify.Result) {
-	t.Helper()
-	if !res.Verified || res.Err != nil {
-		t.Fatalf("want verified, got %v (%+v)", res.Err, res.Authorities)
-	}
-}
-
-// wantDenied checks that res is a denial whose message says reason and,
-// when kinds are given, of exactly those kinds (see verify.Codes).
-func wantDenied(t *testing.T, res verify.Result, reason string, kinds ...error) {
-	t.Helper()
-	if res.Verified {
-		t.Fatalf("want denied (%s), got verified: %+v", reason, res.Authorities)
-	}
-	if !errors.Is(res.Err, verify.ErrDenied) {
-		t.Fatalf("want a denial, got %v", res.Err)
-	}
-	if want, got := verify.Codes(errors.Join(kinds...)), verify.Codes(res.Err); len(kinds) > 0 && !slices.Equal(want, got) {
-		t.Fatalf("denial %q has kinds %v, want %v", res.Err, got, want)
-	}
-	if !strings.Contains(res.Err.Error(), reason) {
-		t.Fatalf("denial %q does not say %q", res.Err, reason)
-	}
 }
 
 // TestCosignSignedImages verifies images signed by the real cosign CLI in
@@ -149,7 +115,7 @@ func (w *world) run(t *testing.T, f harness.Format) {
 
 	t.Run("right key by tag and by digest", func(t *testing.T) {
 		res := w.check(t, signed.Tag, keyPolicy(t, w.keyA), check.Options{})
-		wantVerified(t, res)
+		verifytest.WantVerified(t, res)
 		if res.Digest != signed.Digest {
 			t.Errorf("verified digest %s, pushed %s", res.Digest, signed.Digest)
 		}
@@ -157,28 +123,28 @@ func (w *world) run(t *testing.T, f harness.Format) {
 		if sig.KeyFingerprint != keyOf(t, w.keyA).Fingerprint {
 			t.Errorf("signature credited to %q, want key A", sig.KeyFingerprint)
 		}
-		wantVerified(t, w.check(t, signed.Ref, keyPolicy(t, w.keyA), check.Options{}))
+		verifytest.WantVerified(t, w.check(t, signed.Ref, keyPolicy(t, w.keyA), check.Options{}))
 	})
 	t.Run("any of several keys", func(t *testing.T) {
-		wantVerified(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB, w.keyA), check.Options{}))
+		verifytest.WantVerified(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB, w.keyA), check.Options{}))
 	})
 	t.Run("wrong key", func(t *testing.T) {
-		wantDenied(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB), check.Options{}), "none verified by key", verify.ErrBadSignature)
+		verifytest.WantDenied(t, w.check(t, signed.Ref, keyPolicy(t, w.keyB), check.Options{}), "none verified by key", verify.ErrBadSignature)
 	})
 	t.Run("unsigned", func(t *testing.T) {
-		wantDenied(t, w.check(t, unsigned.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found", verify.ErrNoSignature)
+		verifytest.WantDenied(t, w.check(t, unsigned.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found", verify.ErrNoSignature)
 	})
 	t.Run("signature copied from another image", func(t *testing.T) {
 		victim := w.reg.PushRandomImage(t, repo, "victim")
 		w.copyEvidence(t, f, signed, victim)
-		wantDenied(t, w.check(t, victim.Ref, keyPolicy(t, w.keyA), check.Options{}), "copied from another image", verify.ErrDigestMismatch)
+		verifytest.WantDenied(t, w.check(t, victim.Ref, keyPolicy(t, w.keyA), check.Options{}), "copied from another image", verify.ErrDigestMismatch)
 	})
 	t.Run("tampered payload", func(t *testing.T) {
 		img := w.reg.PushRandomImage(t, repo, "tampered")
 		w.cosign.Sign(t, img.Ref, w.keyA, f)
-		wantVerified(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}))
+		verifytest.WantVerified(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}))
 		w.tamper(t, f, img)
-		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "signature does not verify with the trusted key", verify.ErrBadSignature)
+		verifytest.WantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "signature does not verify with the trusted key", verify.ErrBadSignature)
 	})
 	t.Run("tlog required without trust root is a compile error", func(t *testing.T) {
 		_, err := verify.Compile(verify.Policy{Authorities: []verify.Authority{{Keys: []verify.PublicKey{keyOf(t, w.keyA)}}}})
@@ -191,31 +157,31 @@ func (w *world) run(t *testing.T, f harness.Format) {
 		const pt = "https://slsa.dev/provenance/v1"
 		w.cosign.Attest(t, img.Ref, w.keyA, pt, []byte(`{"buildDefinition":{"buildType":"https://example.org/ci"},"builder":"ci"}`), f)
 		att := func(cond ...string) *verify.Compiled {
-			return compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{{
+			return verifytest.Compile(t, verify.Policy{Name: "att", Authorities: []verify.Authority{{
 				Name: "ci", Keys: []verify.PublicKey{keyOf(t, w.keyA)}, InsecureIgnoreTlog: true,
 				Attestations: []verify.Attestation{{PredicateType: pt, Conditions: cond}},
 			}}})
 		}
-		wantVerified(t, w.check(t, img.Ref, att(), check.Options{}))
-		wantVerified(t, w.check(t, img.Ref, att(`predicate.buildDefinition.buildType == "https://example.org/ci"`), check.Options{}))
-		wantDenied(t, w.check(t, img.Ref, att(`predicate.builder == "someone-else"`), check.Options{}), `condition "predicate.builder == \"someone-else\"" is false`, verify.ErrConditionFailed)
+		verifytest.WantVerified(t, w.check(t, img.Ref, att(), check.Options{}))
+		verifytest.WantVerified(t, w.check(t, img.Ref, att(`predicate.buildDefinition.buildType == "https://example.org/ci"`), check.Options{}))
+		verifytest.WantDenied(t, w.check(t, img.Ref, att(`predicate.builder == "someone-else"`), check.Options{}), `condition "predicate.builder == \"someone-else\"" is false`, verify.ErrConditionFailed)
 		// An attestation is not a signature, and a signature is not an attestation.
-		wantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found", verify.ErrNoSignature)
-		wantDenied(t, w.check(t, signed.Ref, att(), check.Options{}), "no statement found", verify.ErrNoAttestation)
+		verifytest.WantDenied(t, w.check(t, img.Ref, keyPolicy(t, w.keyA), check.Options{}), "no signature found", verify.ErrNoSignature)
+		verifytest.WantDenied(t, w.check(t, signed.Ref, att(), check.Options{}), "no statement found", verify.ErrNoAttestation)
 	})
 	t.Run("index: every platform on request", func(t *testing.T) {
 		idx := w.reg.PushRandomIndex(t, repo, "multi", 2)
 		w.cosign.Sign(t, idx.Ref, w.keyA, f)
-		wantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{}))
-		wantDenied(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}), "platform", verify.ErrNoSignature)
+		verifytest.WantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{}))
+		verifytest.WantDenied(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}), "platform", verify.ErrNoSignature)
 		w.cosign.Sign(t, idx.Ref, w.keyA, f, "--recursive")
-		wantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}))
+		verifytest.WantVerified(t, w.check(t, idx.Ref, keyPolicy(t, w.keyA), check.Options{AllPlatforms: true}))
 	})
 }
 
 // copyEvidence copies from's signatures onto to, the way an attacker who can
 // push to the repository would.
-func (w *world) copyEvidence(t *testing.T, f harness.Format, from, to harness.Image) {
+func (w *world) copyEvidence(t *testing.T, f harness.Format, from, to registrytest.Image) {
 	t.Helper()
 	opts := []name.Option{name.Insecure}
 	repo, _, _ := strings.Cut(from.Ref, "@")
@@ -305,7 +271,7 @@ func (m rawManifest) MediaType() (types.MediaType, error) { return m.mt, nil }
 
 // tamper changes one byte-level detail of the signed payload of img's
 // signature, keeping the signature: a valid JSON document that was not signed.
-func (w *world) tamper(t *testing.T, f harness.Format, img harness.Image) {
+func (w *world) tamper(t *testing.T, f harness.Format, img registrytest.Image) {
 	t.Helper()
 	opts := []name.Option{name.Insecure}
 	repo, _, _ := strings.Cut(img.Ref, "@")
@@ -410,7 +376,7 @@ func TestFetchByDigestReadsNoManifest(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := decideWith(t, rc, p, tc.allPlatforms, ref)
-			wantVerified(t, *d.Policies[0].Result)
+			verifytest.WantVerified(t, *d.Policies[0].Result)
 			if d.Digest != img.Digest {
 				t.Errorf("digest %s, pushed %s", d.Digest, img.Digest)
 			}
@@ -432,7 +398,7 @@ func TestFetchByDigestReadsNoManifest(t *testing.T) {
 		if d.Policies[0].Result == nil {
 			t.Fatalf("no result: %s", d.Policies[0].Error)
 		}
-		wantDenied(t, *d.Policies[0].Result, "no signature found", verify.ErrNoSignature)
+		verifytest.WantDenied(t, *d.Policies[0].Result, "no signature found", verify.ErrNoSignature)
 	})
 }
 
