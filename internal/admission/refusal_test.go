@@ -9,6 +9,7 @@ import (
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
 // TestRefusalsSayWhy: a refusal's code and reason say whether a policy
@@ -20,7 +21,7 @@ func TestRefusalsSayWhy(t *testing.T) {
 	unreachable := func(onError string) *Handler {
 		p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}, OnError: onError,
-			Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: ecKeyPEM}}},
+			Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))}}},
 		}}, nil)
 		if p.Err != nil {
 			t.Fatal(p.Err)
@@ -84,10 +85,3 @@ type statusTransport int
 func (s statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 	return &http.Response{StatusCode: int(s), Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 }
-
-// ecKeyPEM is an ECDSA P-256 public key (nothing is signed with it here).
-const ecKeyPEM = `-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEmHMpLggtneN8zX+1ezC6anwKBa3b
-nyrNX5hKJVYgozqwvdsUgExFRyFRedUmZDjJcjkAhsuoBqzUOILMro3zAQ==
------END PUBLIC KEY-----
-`

@@ -8,6 +8,7 @@ import (
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
 // countingTransport answers every request 404 and counts them.
@@ -30,7 +31,7 @@ func TestCachedOnlyMakesNoRequest(t *testing.T) {
 	}
 	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pass", Spec: v1alpha1.ImagePolicySpec{
 		Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
-		Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: testKeyPEM}}},
+		Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))}}},
 	}}, nil)
 	if p.Err != nil {
 		t.Fatal(p.Err)
@@ -56,11 +57,3 @@ func TestCachedOnlyMakesNoRequest(t *testing.T) {
 }
 
 const sixtyFourZeros = "0000000000000000000000000000000000000000000000000000000000000000"
-
-// testKeyPEM is an ECDSA P-256 public key (any valid key will do: nothing
-// is signed with it here).
-const testKeyPEM = `-----BEGIN PUBLIC KEY-----
-MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEmHMpLggtneN8zX+1ezC6anwKBa3b
-nyrNX5hKJVYgozqwvdsUgExFRyFRedUmZDjJcjkAhsuoBqzUOILMro3zAQ==
------END PUBLIC KEY-----
-`
