@@ -118,7 +118,7 @@ func TestVerifyBundleKeyless(t *testing.T) {
 		{"wrong issuer", append(keyless(message, file)[:6], "https://accounts.google.com", "--trusted-root", trustedRoot, file), ExitDenied,
 			[]string{"does not verify", "https://accounts.google.com"}},
 		{"subject that contains the expected one", keyless(bundleFile("evil.json", s.MessageBundle(t, content, evil)), file), ExitDenied,
-			[]string{"does not verify", `got "https://evil.example/` + vbIdentity + `"`}},
+			[]string{"does not verify", "certificate identity (issuer " + vbIssuer + ", subject https://evil.example/" + vbIdentity + ") does not match identities [issuer " + vbIssuer + ", subject " + vbIdentity + "]"}},
 		{"subject that extends the expected one", keyless(bundleFile("longer.json", s.MessageBundle(t, content, longer)), file), ExitDenied, []string{"does not verify"}},
 		{"issuer that contains the expected one", keyless(bundleFile("evil-issuer.json", s.MessageBundle(t, content, evilIssuer)), file), ExitDenied, []string{"does not verify"}},
 		{"no SCT", keyless(bundleFile("no-sct.json", s.MessageBundle(t, content, noSCT)), file), ExitDenied, []string{"does not verify", "signed certificate timestamp"}},
