@@ -40,7 +40,15 @@ func TestKeyEvidenceCarriedMustVerify(t *testing.T) {
 	otherLog := signature(t, other, bundled, digest, byKeyNoTSA)
 
 	t.Run("key, a timestamp that does not verify", func(t *testing.T) {
-		wantVerified(t, run(t, logged, signature(t, s, bundled, digest, byKey)))
+		res := run(t, logged, signature(t, s, bundled, digest, byKey))
+		wantVerified(t, res)
+		kinds := map[string]bool{}
+		for _, ts := range res.Authorities[0].Signatures[0].Timestamps {
+			kinds[ts.Kind] = true
+		}
+		if ts := res.Authorities[0].Signatures[0].Timestamps; len(ts) != 2 || !kinds["Tlog"] || !kinds["TimestampAuthority"] {
+			t.Errorf("timestamps %+v, want the log's and the TSA's", ts)
+		}
 		wantDenied(t, run(t, logged, badTSA), "RFC 3161 timestamp of the signature does not verify with a trusted timestamp authority: ", verify.ErrTimestamp)
 	})
 	t.Run("keyless, a timestamp that does not verify", func(t *testing.T) {

@@ -26,14 +26,20 @@ const (
 	logged shape = 1 << iota
 	// stamped: an RFC 3161 timestamp.
 	stamped
+	// promised: a log entry with an inclusion promise (a Rekor v1 SET),
+	// which dates the signature with its integrated time.
+	promised
 	// shapes is the number of shapes.
-	shapes = 4
+	shapes = 8
 )
 
 func shapeOf(b *bundle.Bundle) shape {
 	var s shape
 	if b.HasInclusionPromise() || b.HasInclusionProof() {
 		s |= logged
+	}
+	if b.HasInclusionPromise() {
+		s |= promised
 	}
 	if len(b.GetVerificationMaterial().GetTimestampVerificationData().GetRfc3161Timestamps()) > 0 {
 		s |= stamped
@@ -51,6 +57,9 @@ type checks struct {
 	// signedTime: an RFC 3161 timestamp of a timestamp authority of the
 	// trusted material must verify; it dates the signature.
 	signedTime bool
+	// integratedTime (with signedTime): so does the integrated time of a
+	// verified log entry with an inclusion promise.
+	integratedTime bool
 	// observedTime: the integrated time of a verified log entry (a Rekor
 	// v1 SET) or an RFC 3161 timestamp must date the signature; a
 	// timestamp that does not verify is ignored when the log's time
@@ -72,8 +81,9 @@ type checks struct {
 //     InsecureIgnoreTlog the entry a bundle carries all the same, as long
 //     as there is TrustedMaterial to verify it with (a bundle that carries
 //     a log entry that does not verify is denied). An RFC 3161 timestamp
-//     the bundle carries must verify and dates the signature; otherwise a
-//     log entry's integrated time does; with neither (a signature made
+//     the bundle carries must verify and dates the signature, with the
+//     integrated time of a Rekor v1 entry; without a timestamp, a log
+//     entry's integrated time dates it; with neither (a signature made
 //     offline, InsecureIgnoreTlog) a key has no validity window to check
 //     and the current time is used;
 //   - a key without TrustedMaterial (only under InsecureIgnoreTlog): the
@@ -90,6 +100,7 @@ func checksFor(a *Authority, s shape) checks {
 	switch {
 	case s&stamped != 0:
 		c.signedTime = true
+		c.integratedTime = c.tlog && s&promised != 0
 	case c.tlog:
 		c.observedTime = true
 	}
@@ -105,6 +116,9 @@ func (c checks) options() []sgverify.VerifierOption {
 	switch {
 	case c.signedTime:
 		opts = append(opts, sgverify.WithSignedTimestamps(1))
+		if c.integratedTime {
+			opts = append(opts, sgverify.WithIntegratedTimestamps(1))
+		}
 	case c.observedTime:
 		opts = append(opts, sgverify.WithObserverTimestamps(1))
 	default:
