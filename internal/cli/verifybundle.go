@@ -54,6 +54,12 @@ transparency log of the trusted root. Transparency log entries and RFC 3161
 timestamps in the bundle are verified against the trusted root; the
 signature needs a verified time of signing: a Rekor v1 entry's integrated
 time or an RFC 3161 timestamp (Rekor v2 entries have no integrated time).
+With --key, an RFC 3161 timestamp the bundle carries must verify even when
+a log entry dates the signature, and a log entry it carries must verify
+even with --insecure-ignore-tlog.
+
+The bundle goes through the checks signet makes of image signatures
+(signet verify), bound to the artifact instead of an image digest.
 
 This is the Sigstore client conformance "verify-bundle" interface. Exit 0 only
 if the bundle verifies; 1 if it does not; 2 on bad usage.`,

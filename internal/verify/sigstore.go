@@ -362,17 +362,18 @@ func noLogEntryVerified(cand candidate, tm root.TrustedMaterial) bool {
 // error of the step), under the checks c: the RFC 3161 timestamps that
 // did not verify, and why.
 func timestampDenial(cand candidate, tm root.TrustedMaterial, c checks, stepErr error) *Denial {
-	_, errs, err := sgverify.VerifySignedTimestamp(cand.bundle, tm)
+	verified, errs, err := sgverify.VerifySignedTimestamp(cand.bundle, tm)
 	if err != nil {
 		errs = append(errs, err)
 	}
-	if c.signedTime {
+	switch {
+	case c.signedTime && (len(verified) == 0 || err != nil):
 		// The bundle carries a timestamp, which must verify whatever
 		// else dates the signature.
-		if len(errs) == 0 {
-			errs = append(errs, stepErr)
-		}
 		return deny(ErrTimestamp, "RFC 3161 timestamp of the signature does not verify with a trusted timestamp authority: %s", oneLine(errs))
+	case c.signedTime:
+		// A timestamp verified: the log entry's integrated time did not.
+		return deny(ErrTimestamp, "%v", stepErr)
 	}
 	if len(errs) == 0 {
 		return deny(ErrTimestamp, reasonNoSigningTime)
