@@ -8,6 +8,7 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/sha512"
 	"encoding/hex"
 	"errors"
 	"slices"
@@ -221,16 +222,10 @@ func TestVerifyArtifactSameReasons(t *testing.T) {
 	}
 }
 
-// TestVerifyArtifactEd25519Digest: a message signature by an Ed25519 key
-// signs the content itself, so it verifies with the artifact, and against
-// its digest alone it is denied saying why.
-func TestVerifyArtifactEd25519Digest(t *testing.T) {
-	pub, priv, err := ed25519.GenerateKey(rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	file := []byte("release 1.2.3\n")
-	sum := sha256.Sum256(file)
+// messageBundle is a v0.3 bundle of a message signature with a public key
+// hint, no log entry and no timestamp: a signature made offline.
+func messageBundle(t *testing.T, alg protocommon.HashAlgorithm, digest, sig []byte) *bundle.Bundle {
+	t.Helper()
 	mediaType, err := bundle.MediaTypeString("0.3")
 	if err != nil {
 		t.Fatal(err)
@@ -238,23 +233,45 @@ func TestVerifyArtifactEd25519Digest(t *testing.T) {
 	b, err := bundle.NewBundle(&protobundle.Bundle{
 		MediaType: mediaType,
 		VerificationMaterial: &protobundle.VerificationMaterial{Content: &protobundle.VerificationMaterial_PublicKey{
-			PublicKey: &protocommon.PublicKeyIdentifier{Hint: "ed25519"},
+			PublicKey: &protocommon.PublicKeyIdentifier{Hint: "offline"},
 		}},
 		Content: &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
-			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
-			Signature:     ed25519.Sign(priv, file),
+			MessageDigest: &protocommon.HashOutput{Algorithm: alg, Digest: digest},
+			Signature:     sig,
 		}},
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	return b
+}
+
+// TestVerifyArtifactDigestOnly: what cannot be checked against the
+// artifact's sha256 digest alone is denied saying so: a message signature
+// by an Ed25519 key, which signs the content itself (and verifies with
+// it), and one over a digest of another algorithm.
+func TestVerifyArtifactDigestOnly(t *testing.T) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	file := []byte("release 1.2.3\n")
+	sum := sha256.Sum256(file)
 	p := compile(t, verify.Policy{Name: "offline", Authorities: []verify.Authority{keyAuthority(t, pub, nil, true)}})
+	b := messageBundle(t, protocommon.HashAlgorithm_SHA2_256, sum[:], ed25519.Sign(priv, file))
 	if _, err := p.VerifyArtifact(b, content(file)); err != nil {
 		t.Fatalf("with the content: %v", err)
 	}
 	_, err = p.VerifyArtifact(b, artifactDigest(t, file))
 	if !errors.Is(err, verify.ErrMalformed) || !strings.Contains(err.Error(), "verifies only against the artifact itself, not its digest") {
-		t.Errorf("with the digest: %v", err)
+		t.Errorf("Ed25519, with the digest: %v", err)
+	}
+
+	sum384 := sha512.Sum384(file)
+	b = messageBundle(t, protocommon.HashAlgorithm_SHA2_384, sum384[:], []byte("signature"))
+	_, err = p.VerifyArtifact(b, artifactDigest(t, file))
+	if !errors.Is(err, verify.ErrMalformed) || !strings.Contains(err.Error(), "the bundle signs a SHA2_384 digest") {
+		t.Errorf("SHA-384, with the digest: %v", err)
 	}
 }
 

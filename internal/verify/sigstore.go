@@ -259,17 +259,21 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, s shape, digest []byte, 
 }
 
 // artifactDenial says why a message signature cannot be for the artifact
-// of digest, before any other step: the bundle signs another digest, or
-// only the artifact's digest is known and the signature is by an Ed25519
-// key (cert: the certificate, for keyless), which signs the content
-// itself. Nil when neither.
+// of digest, before any other step: the bundle signs another digest; or
+// only the artifact's sha256 digest is known, and the bundle signs a
+// digest of another algorithm, or is signed by an Ed25519 key (cert: the
+// certificate, for keyless), which signs the content itself. Nil when
+// none of these.
 func artifactDenial(cand candidate, kv keyedVerifier, cert *x509.Certificate, digest []byte) *Denial {
 	msg := cand.bundle.GetMessageSignature()
 	if msg == nil {
 		return nil
 	}
-	if md := msg.GetMessageDigest(); md.GetAlgorithm() == protocommon.HashAlgorithm_SHA2_256 && !bytes.Equal(md.GetDigest(), digest) {
+	switch md := msg.GetMessageDigest(); {
+	case md.GetAlgorithm() == protocommon.HashAlgorithm_SHA2_256 && !bytes.Equal(md.GetDigest(), digest):
 		return deny(ErrDigestMismatch, "signature is for sha256:%x, not the artifact's sha256:%x", md.GetDigest(), digest)
+	case md.GetAlgorithm() != protocommon.HashAlgorithm_SHA2_256 && cand.artifact.content == nil:
+		return deny(ErrMalformed, "the bundle signs a %s digest, which the artifact's sha256 digest cannot be compared with: verify it against the artifact itself", md.GetAlgorithm())
 	}
 	var key crypto.PublicKey
 	switch {
