@@ -1,18 +1,14 @@
 package cli
 
 import (
-	"encoding/hex"
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/bundle"
-	"github.com/sigstore/sigstore-go/pkg/root"
-	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
-	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/local"
@@ -58,6 +54,12 @@ transparency log of the trusted root. Transparency log entries and RFC 3161
 timestamps in the bundle are verified against the trusted root; the
 signature needs a verified time of signing: a Rekor v1 entry's integrated
 time or an RFC 3161 timestamp (Rekor v2 entries have no integrated time).
+With --key, an RFC 3161 timestamp the bundle carries must verify even when
+a log entry dates the signature, and a log entry it carries must verify
+even with --insecure-ignore-tlog.
+
+The bundle goes through the checks signet makes of image signatures
+(signet verify), bound to the artifact instead of an image digest.
 
 This is the Sigstore client conformance "verify-bundle" interface. Exit 0 only
 if the bundle verifies; 1 if it does not; 2 on bad usage.`,
@@ -95,93 +97,85 @@ func (o *verifyBundleOptions) run(artifact string) error {
 	if err := b.UnmarshalJSON(data); err != nil {
 		return failed(fmt.Errorf("bundle %s: %w", o.bundle, err))
 	}
-	tr, err := local.TrustedRoot(o.trustedRoot)
+	p, err := o.policy()
 	if err != nil {
 		return usage(err)
 	}
-
-	var (
-		tm     root.TrustedMaterial = tr
-		opts   []sgverify.VerifierOption
-		idOpt  sgverify.PolicyOption
-		hasLog = b.HasInclusionPromise() || b.HasInclusionProof()
-	)
-	tsd := b.GetVerificationMaterial().GetTimestampVerificationData()
-	hasTSA := len(tsd.GetRfc3161Timestamps()) > 0
-	if hasLog {
-		opts = append(opts, sgverify.WithTransparencyLog(1))
+	art, done, err := openArtifact(artifact)
+	if err != nil {
+		return usage(err)
 	}
+	defer done()
+
+	_, err = p.VerifyArtifact(&b, art)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, verify.ErrUndecided):
+		return usage(fmt.Errorf("%s: %w", artifact, err))
+	case o.key != "" && !o.ignoreTlog && errors.Is(err, verify.ErrTransparencyLog) && !b.HasInclusionPromise() && !b.HasInclusionProof():
+		return failed(fmt.Errorf("bundle %s has no transparency log entry; a signature made offline verifies only with --insecure-ignore-tlog", o.bundle))
+	}
+	return failed(fmt.Errorf("bundle %s does not verify: %w", o.bundle, err))
+}
+
+// policy is the one-authority policy the flags describe: the key, or the
+// exact identity and issuer, with the trusted root.
+func (o *verifyBundleOptions) policy() (*verify.Compiled, error) {
+	tr, err := local.TrustedRoot(o.trustedRoot)
+	if err != nil {
+		return nil, err
+	}
+	a := verify.Authority{Name: "verify-bundle", TrustedMaterial: tr}
 	if o.key != "" {
-		if hasTSA {
-			opts = append(opts, sgverify.WithSignedTimestamps(1))
-		}
 		keyData, err := local.ReadFile(o.key, maxKeyFileSize)
 		if err != nil {
-			return usage(fmt.Errorf("--key: %w", err))
+			return nil, fmt.Errorf("--key: %w", err)
 		}
 		k, err := verify.ParsePublicKeyPEM(keyData)
 		if err != nil {
-			return usage(fmt.Errorf("--key %s: %w", o.key, err))
+			return nil, fmt.Errorf("--key %s: %w", o.key, err)
 		}
-		sv, err := signature.LoadDefaultVerifier(k.Key)
-		if err != nil {
-			return usage(fmt.Errorf("--key %s: %w", o.key, err))
-		}
-		keyMaterial := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
-			return root.NewExpiringKey(sv, time.Time{}, time.Time{}), nil
-		})
-		tm = root.TrustedMaterialCollection{keyMaterial, tr}
-		switch {
-		case hasLog && !hasTSA:
-			// The log's integrated time (a Rekor v1 SET) dates the
-			// signature; a Rekor v2 entry has none and fails here.
-			opts = append(opts, sgverify.WithObserverTimestamps(1))
-		case !hasLog && !o.ignoreTlog:
-			return failed(fmt.Errorf("bundle %s has no transparency log entry; a signature made offline verifies only with --insecure-ignore-tlog", o.bundle))
-		case !hasLog && !hasTSA:
-			// A key is trusted without a time window; nothing to anchor.
-			opts = append(opts, sgverify.WithCurrentTime())
-		}
-		idOpt = sgverify.WithKey()
+		a.Keys = []verify.PublicKey{k}
+		// A keyless signature is always logged: the flag is for keys.
+		a.InsecureIgnoreTlog = o.ignoreTlog
 	} else {
-		// A certificate signature is always logged, whatever the bundle
-		// holds, and the certificate must be valid at a verified time: the
-		// log's integrated time or an RFC 3161 timestamp.
-		if !hasLog {
-			opts = append(opts, sgverify.WithTransparencyLog(1))
-		}
-		opts = append(opts, sgverify.WithSignedCertificateTimestamps(1), sgverify.WithObserverTimestamps(1))
-		id, err := sgverify.NewShortCertificateIdentity(o.issuer, "", o.identity, "")
-		if err != nil {
-			return usage(err)
-		}
-		idOpt = sgverify.WithCertificateIdentity(id)
+		a.Keyless = &verify.Keyless{Identities: []verify.Identity{{Issuer: o.issuer, Subject: o.identity}}}
 	}
-	v, err := sgverify.NewVerifier(tm, opts...)
-	if err != nil {
-		return failed(fmt.Errorf("bundle %s: %w", o.bundle, err))
-	}
+	return verify.Compile(verify.Policy{Name: "verify-bundle", Authorities: []verify.Authority{a}})
+}
 
-	var artifactOpt sgverify.ArtifactPolicyOption
-	if hexDigest, ok := strings.CutPrefix(artifact, "sha256:"); ok {
-		raw, err := hex.DecodeString(hexDigest)
-		if err != nil || len(raw) != 32 {
-			return usage(fmt.Errorf("%q is not a sha256 digest", artifact))
-		}
-		artifactOpt = sgverify.WithArtifactDigest("sha256", raw)
-	} else {
-		f, err := os.Open(artifact) //nolint:gosec // G304: the artifact named on the command line
-		if err != nil {
-			return usage(err)
-		}
-		defer f.Close()
-		artifactOpt = sgverify.WithArtifact(io.Reader(f))
+// maxArtifactInMemory bounds an artifact that is not a regular file (a
+// pipe), which is read into memory to be read more than once.
+const maxArtifactInMemory = 1 << 30
+
+// openArtifact opens FILE_OR_DIGEST: "sha256:<hex>", or a file; done
+// closes the file.
+func openArtifact(arg string) (a verify.Artifact, done func(), err error) {
+	done = func() {}
+	if strings.HasPrefix(arg, "sha256:") {
+		a, err = verify.ArtifactDigest(arg)
+		return a, done, err
 	}
-	if _, err := v.Verify(&b, sgverify.NewPolicy(artifactOpt, idOpt)); err != nil {
-		if msg := verify.ExplainTransparencyError(err.Error()); msg != err.Error() {
-			return failed(fmt.Errorf("bundle %s does not verify: %s", o.bundle, msg))
-		}
-		return failed(fmt.Errorf("bundle %s does not verify: %w", o.bundle, err))
+	f, err := os.Open(arg) //nolint:gosec // G304: the artifact named on the command line
+	if err != nil {
+		return a, done, err
 	}
-	return nil
+	fi, err := f.Stat()
+	if err != nil {
+		_ = f.Close()
+		return a, done, err
+	}
+	if fi.Mode().IsRegular() {
+		return verify.ArtifactContent(f, fi.Size()), func() { _ = f.Close() }, nil
+	}
+	defer f.Close()
+	data, err := io.ReadAll(io.LimitReader(f, maxArtifactInMemory+1))
+	switch {
+	case err != nil:
+		return a, done, fmt.Errorf("reading %s: %w", arg, err)
+	case len(data) > maxArtifactInMemory:
+		return a, done, fmt.Errorf("%s is not a regular file and larger than %d bytes: give a file", arg, maxArtifactInMemory)
+	}
+	return verify.ArtifactContent(bytes.NewReader(data), int64(len(data))), done, nil
 }

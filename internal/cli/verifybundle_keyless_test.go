@@ -118,7 +118,7 @@ func TestVerifyBundleKeyless(t *testing.T) {
 		{"wrong issuer", append(keyless(message, file)[:6], "https://accounts.google.com", "--trusted-root", trustedRoot, file), ExitDenied,
 			[]string{"does not verify", "https://accounts.google.com"}},
 		{"subject that contains the expected one", keyless(bundleFile("evil.json", s.MessageBundle(t, content, evil)), file), ExitDenied,
-			[]string{"does not verify", `got "https://evil.example/` + vbIdentity + `"`}},
+			[]string{"does not verify", "certificate identity (issuer " + vbIssuer + ", subject https://evil.example/" + vbIdentity + ") does not match identities [issuer " + vbIssuer + ", subject " + vbIdentity + "]"}},
 		{"subject that extends the expected one", keyless(bundleFile("longer.json", s.MessageBundle(t, content, longer)), file), ExitDenied, []string{"does not verify"}},
 		{"issuer that contains the expected one", keyless(bundleFile("evil-issuer.json", s.MessageBundle(t, content, evilIssuer)), file), ExitDenied, []string{"does not verify"}},
 		{"no SCT", keyless(bundleFile("no-sct.json", s.MessageBundle(t, content, noSCT)), file), ExitDenied, []string{"does not verify", "signed certificate timestamp"}},
@@ -177,4 +177,48 @@ func TestVerifyBundleKeyRekorV2(t *testing.T) {
 	signet(t, "verify-bundle", "--bundle", noTSA, "--key", pub, "--trusted-root", trustedRoot, file).want(t, ExitDenied, "does not verify", "no verified time of signing")
 	// A Rekor v1 entry's SET dates the signature without a TSA.
 	signet(t, "verify-bundle", "--bundle", v1NoTSA, "--key", pub, "--trusted-root", trustedRoot, file).want(t, ExitOK, "verified")
+}
+
+// TestVerifyBundleKeyEvidenceCarried: with --key, what a bundle carries is
+// verified whatever else would do: an RFC 3161 timestamp by an authority
+// the trusted root does not hold is refused even though the log's entry
+// dates the signature, and with --insecure-ignore-tlog a log entry must
+// still be of a log of the trusted root. A bundle without either verifies
+// with --insecure-ignore-tlog alone.
+func TestVerifyBundleKeyEvidenceCarried(t *testing.T) {
+	s, other := sigstoretest.New(t), sigstoretest.New(t)
+	dir := t.TempDir()
+	trustedRoot := writeBytes(t, dir, "trusted_root.json", s.TrustedRootJSON())
+	content := []byte("release 1.2.3\n")
+	file := writeBytes(t, dir, "artifact.txt", content)
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	der, err := x509.MarshalPKIXPublicKey(&key.PublicKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub := writeBytes(t, dir, "key.pub", pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
+	signed := s.MessageBundle(t, content, sigstoretest.SignOptions{Key: key})
+	var theirs protobundle.Bundle
+	if err := protojson.Unmarshal(other.MessageBundle(t, content, sigstoretest.SignOptions{Key: key}), &theirs); err != nil {
+		t.Fatal(err)
+	}
+	badTSA := writeBytes(t, dir, "bad-tsa.json", editBundleJSON(t, signed, func(pb *protobundle.Bundle) {
+		pb.VerificationMaterial.TimestampVerificationData = theirs.VerificationMaterial.TimestampVerificationData
+	}))
+	otherLog := writeBytes(t, dir, "other-log.json", other.MessageBundle(t, content, sigstoretest.SignOptions{Key: key, NoTimestamp: true}))
+	offline := writeBytes(t, dir, "offline.json", editBundleJSON(t, s.MessageBundle(t, content, sigstoretest.SignOptions{Key: key, NoTimestamp: true}), func(pb *protobundle.Bundle) {
+		pb.VerificationMaterial.TlogEntries = nil
+	}))
+
+	args := func(bundle string, extra ...string) []string {
+		return append([]string{"verify-bundle", "--bundle", bundle, "--key", pub, "--trusted-root", trustedRoot, file}, extra...)
+	}
+	signet(t, args(writeBytes(t, dir, "signed.json", signed))...).want(t, ExitOK, "verified")
+	signet(t, args(badTSA)...).want(t, ExitDenied, "does not verify", "RFC 3161 timestamp of the signature does not verify with a trusted timestamp authority")
+	signet(t, args(otherLog, "--insecure-ignore-tlog")...).want(t, ExitDenied, "does not verify", "the log is not in the trusted root")
+	signet(t, args(offline)...).want(t, ExitDenied, "no transparency log entry", "--insecure-ignore-tlog")
+	signet(t, args(offline, "--insecure-ignore-tlog")...).want(t, ExitOK, "verified")
 }

@@ -9,7 +9,12 @@
 // the certificate chain, SCTs, the transparency log entry, timestamps. Then the
 // payload is bound to the digest being verified (the simple-signing
 // docker-manifest-digest, or the in-toto subject) and, for attestations, the
-// predicate type and conditions are checked.
+// predicate type and conditions are checked. A bundle for a file or blob
+// (Compiled.VerifyArtifact, signet verify-bundle) goes through the same
+// steps up to the signer; the binding is then to the artifact, and the
+// steps of images alone are not run. Which of sigstore-go's checks a bundle
+// goes through depends on the authority and on what the bundle carries (a
+// log entry, an RFC 3161 timestamp), in one place for both.
 //
 // Attestation conditions (CEL) run over statements that a trusted signer
 // made, which can be large: a statement is evaluated only within

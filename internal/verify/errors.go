@@ -27,7 +27,8 @@ var (
 	// ErrMalformed: evidence that is not a usable signature or statement (a
 	// malformed bundle, annotation or payload, a message-signature bundle,
 	// a statement that is not JSON), or a digest to verify that is not a
-	// sha256 digest.
+	// sha256 digest; for an artifact known only by its digest, a message
+	// signature by an Ed25519 key (which signs the content itself).
 	ErrMalformed error = newKind("MalformedEvidence", "malformed evidence", ErrDenied)
 	// ErrBadSignature: the signature does not verify with the trusted key
 	// (another key signed, or the payload was altered), or, keyless, with
@@ -41,7 +42,8 @@ var (
 	// issuer and subject that none of the authority's identities accepts.
 	ErrIdentityMismatch error = newKind("IdentityMismatch", "certificate identity does not match", ErrDenied)
 	// ErrDigestMismatch: the signed payload or statement is for another
-	// digest (a signature copied from another image).
+	// digest (a signature copied from another image), or a bundle given
+	// to VerifyArtifact is for another artifact.
 	ErrDigestMismatch error = newKind("DigestMismatch", "signed for another digest", ErrDenied)
 	// ErrSignedIdentity: the reference the signer wrote does not name the
 	// image as the policy's signedIdentity requires.

@@ -47,6 +47,9 @@ type candidate struct {
 	// signature to stamp), which a bundle cannot express, so it is verified
 	// beside the bundle over ev.Content.
 	rfc3161 []byte
+	// artifact is what a bundle given to VerifyArtifact is for; nil for
+	// image evidence.
+	artifact *Artifact
 }
 
 func (c candidate) isSignature() bool {

@@ -66,10 +66,15 @@ type Authority struct {
 	Attestations []Attestation
 	// TrustedMaterial verifies certificate chains, SCTs, transparency log
 	// entries and timestamps. Required for keyless, and for keys unless
-	// InsecureIgnoreTlog is set.
+	// InsecureIgnoreTlog is set. With a key, an RFC 3161 timestamp a
+	// bundle carries must verify with it.
 	TrustedMaterial root.TrustedMaterial
 	// InsecureIgnoreTlog accepts key-based signatures that were never
-	// written to a transparency log. Not allowed for keyless.
+	// written to a transparency log. Not allowed for keyless. A log entry
+	// a bundle does carry is still verified when TrustedMaterial is set
+	// (and the bundle denied when it does not verify); without
+	// TrustedMaterial only the signature is checked, and log entries and
+	// timestamps are not looked at.
 	InsecureIgnoreTlog bool
 	// InsecureIgnoreSCT accepts Fulcio certificates without an embedded
 	// signed certificate timestamp.
@@ -129,9 +134,12 @@ type compiledAuthority struct {
 
 type keyedVerifier struct {
 	key *PublicKey // nil for keyless
-	v   *sgverify.Verifier
+	// v verifies a bundle of each shape with the checks the authority
+	// requires of it (checksFor); shapes that need the same checks share
+	// a verifier.
+	v [shapes]*sgverify.Verifier
 	// tm is the trusted material v verifies with (the key, and the
-	// authority's trust root unless it ignores the log).
+	// authority's trust root when it has one).
 	tm root.TrustedMaterial
 	// sigOnly verifies with the key alone, without a log or timestamps:
 	// it says whether the key signed a candidate that v rejects (nil for
@@ -229,15 +237,11 @@ func compileAuthority(a Authority) (*compiledAuthority, error) {
 			}
 			ca.identities = append(ca.identities, m)
 		}
-		opts := []sgverify.VerifierOption{sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1)}
-		if !a.InsecureIgnoreSCT {
-			opts = append(opts, sgverify.WithSignedCertificateTimestamps(1))
-		}
-		v, err := sgverify.NewVerifier(a.TrustedMaterial, opts...)
-		if err != nil {
+		kv := keyedVerifier{tm: a.TrustedMaterial}
+		if err := kv.build(&a); err != nil {
 			return nil, fmt.Errorf("keyless: %w", err)
 		}
-		ca.verifiers = []keyedVerifier{{v: v, tm: a.TrustedMaterial}}
+		ca.verifiers = []keyedVerifier{kv}
 	}
 	for i, at := range a.Attestations {
 		cat, cerr := compileAttestation(at)
@@ -249,7 +253,8 @@ func compileAuthority(a Authority) (*compiledAuthority, error) {
 	return ca, err
 }
 
-// keyVerifier builds a sigstore-go verifier that trusts exactly one key.
+// keyVerifier builds the sigstore-go verifiers that trust exactly one key
+// (and the authority's trust root for log entries and timestamps).
 func keyVerifier(k *PublicKey, a Authority) (keyedVerifier, error) {
 	sv, err := signature.LoadDefaultVerifier(k.Key)
 	if err != nil {
@@ -262,13 +267,28 @@ func keyVerifier(k *PublicKey, a Authority) (keyedVerifier, error) {
 	if kv.sigOnly, err = sgverify.NewVerifier(keyMaterial, sgverify.WithCurrentTime()); err != nil {
 		return kv, err
 	}
-	if a.InsecureIgnoreTlog {
-		kv.v = kv.sigOnly
-		return kv, nil
+	if a.TrustedMaterial != nil {
+		kv.tm = root.TrustedMaterialCollection{keyMaterial, a.TrustedMaterial}
 	}
-	kv.tm = root.TrustedMaterialCollection{keyMaterial, a.TrustedMaterial}
-	kv.v, err = sgverify.NewVerifier(kv.tm, sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
-	return kv, err
+	return kv, kv.build(&a)
+}
+
+// build makes kv's verifier of each shape, with kv.tm: one per distinct
+// set of checks.
+func (kv *keyedVerifier) build(a *Authority) error {
+	built := map[checks]*sgverify.Verifier{}
+	for s := range shape(shapes) {
+		c := checksFor(a, s)
+		if built[c] == nil {
+			v, err := sgverify.NewVerifier(kv.tm, c.options()...)
+			if err != nil {
+				return err
+			}
+			built[c] = v
+		}
+		kv.v[s] = built[c]
+	}
+	return nil
 }
 
 // describe says what the authority trusts, for messages.

@@ -67,7 +67,8 @@ type Signature struct {
 	Source string `json:"source"`
 	// Format is "legacy signature", "legacy attestation" or "sigstore bundle".
 	Format string `json:"format"`
-	// Artifact is the digest of the manifest holding it.
+	// Artifact is the digest of the manifest holding it; for
+	// Compiled.VerifyArtifact, the artifact's digest.
 	Artifact string `json:"artifact"`
 	// Signer is the key fingerprint or the certificate identity.
 	Signer         string `json:"signer"`

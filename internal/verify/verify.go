@@ -282,9 +282,12 @@ func failureReason(what string, tried int, failures []Failure, a *compiledAuthor
 	return fmt.Sprintf("%d %s%s checked, none verified by %s: %s", tried, what, s, a.describe(), strings.Join(uniq, "; "))
 }
 
-// verifyCandidate runs the one verification path: sigstore-go on the bundle
-// with the authority's trust, then the identity and the binding to the
-// digest. The error is a *Denial of the kind that says which check failed.
+// verifyCandidate runs the one verification path on image evidence: the
+// steps every bundle goes through (verifyBundle), then those of images
+// alone: the RFC 3161 timestamp of a legacy attestation, the binding of
+// the payload to the digest, the predicate type of a signature statement,
+// the signed identity. The error is a *Denial of the kind that says which
+// check failed.
 func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []byte, cand candidate) (sig Signature, err error) {
 	defer func() {
 		// sigstore-go and the protobuf accessors must not take the process
@@ -293,54 +296,13 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 			err = deny(ErrMalformed, "malformed evidence: %v", r)
 		}
 	}()
-	var (
-		vr     *sgverify.VerificationResult
-		key    *PublicKey
-		failed []keyedVerifier
-		errs   []error
-	)
-	for _, kv := range a.verifiers {
-		// A policy reads its artifact: build one per verifier.
-		res, err := kv.v.Verify(cand.bundle, sigstorePolicy(a, cand, digest))
-		if err == nil {
-			vr, key = res, kv.key
-			break
-		}
-		failed, errs = append(failed, kv), append(errs, err)
+	sig, vr, err := verifyBundle(a, cand, digest)
+	if err != nil {
+		return sig, err
 	}
-	if vr == nil {
-		return sig, rejection(a, digest, cand, failed, errs)
-	}
-
-	sig = Signature{
-		Source:   cand.ev.Source(),
-		Format:   cand.ev.Kind.String(),
-		Artifact: cand.ev.Manifest,
-	}
-	switch {
-	case key != nil:
-		sig.Signer = "key " + key.Fingerprint
-		sig.KeyFingerprint = key.Fingerprint
-	case vr.Signature != nil && vr.Signature.Certificate != nil:
-		cs := vr.Signature.Certificate
-		matched := false
-		for _, m := range a.identities {
-			if m.matches(*cs) {
-				matched = true
-				break
-			}
-		}
-		if !matched {
-			return sig, deny(ErrIdentityMismatch, "certificate identity (issuer %s, subject %s) does not match %s", cs.Issuer, cs.SubjectAlternativeName, a.describe())
-		}
-		sig.Issuer, sig.Subject = cs.Issuer, cs.SubjectAlternativeName
-		sig.Signer = fmt.Sprintf("identity %s %s", cs.Issuer, cs.SubjectAlternativeName)
-	default:
-		return sig, deny(ErrBadSignature, "verified, but neither by a trusted key nor a certificate")
-	}
-	for _, ts := range vr.VerifiedTimestamps {
-		sig.Timestamps = append(sig.Timestamps, Timestamp{Kind: ts.Type, URI: ts.URI, Time: ts.Timestamp.UTC()})
-	}
+	sig.Source = cand.ev.Source()
+	sig.Format = cand.ev.Kind.String()
+	sig.Artifact = cand.ev.Manifest
 	if cand.rfc3161 != nil {
 		ts, err := verifyEnvelopeTimestamp(a, cand)
 		if err != nil {
@@ -348,12 +310,6 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 		}
 		if ts != nil {
 			sig.Timestamps = append(sig.Timestamps, *ts)
-		}
-	}
-	if !a.InsecureIgnoreTlog {
-		if entries, err := cand.bundle.TlogEntries(); err == nil && len(entries) > 0 {
-			idx := entries[0].LogIndex()
-			sig.LogIndex = &idx
 		}
 	}
 
@@ -373,7 +329,6 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 		if vr.Statement == nil {
 			return sig, deny(ErrMalformed, "DSSE envelope holds no in-toto statement")
 		}
-		sig.PredicateType = vr.Statement.GetPredicateType()
 		if cand.isSignature() && sig.PredicateType != CosignSignPredicateType {
 			return sig, deny(ErrMalformed, "statement has predicate type %q, not an image signature", sig.PredicateType)
 		}
@@ -388,6 +343,71 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 		return sig, deny(ErrSignedIdentity, "%v", err)
 	}
 	return sig, nil
+}
+
+// verifyBundle runs the steps every candidate goes through, image evidence
+// and artifacts alike: sigstore-go on the bundle with the authority's
+// trust and the checks it requires of what the bundle carries (checksFor),
+// over what the signature must be for (sigstorePolicy), each failure
+// classified by its step (rejection); then the signer: one of the trusted
+// keys, or a certificate whose identity the authority accepts. The
+// Signature names the signer, the verified times, the log index and the
+// predicate type of a DSSE statement; the error is a *Denial of the kind
+// that says which check failed.
+func verifyBundle(a *compiledAuthority, cand candidate, digest []byte) (sig Signature, vr *sgverify.VerificationResult, err error) {
+	s := shapeOf(cand.bundle)
+	var (
+		key    *PublicKey
+		failed []keyedVerifier
+		errs   []error
+	)
+	for _, kv := range a.verifiers {
+		// A policy reads its artifact: build one per verifier.
+		res, err := kv.v[s].Verify(cand.bundle, sigstorePolicy(a, cand, digest))
+		if err == nil {
+			vr, key = res, kv.key
+			break
+		}
+		failed, errs = append(failed, kv), append(errs, err)
+	}
+	if vr == nil {
+		return sig, nil, rejection(a, s, digest, cand, failed, errs)
+	}
+
+	switch {
+	case key != nil:
+		sig.Signer = "key " + key.Fingerprint
+		sig.KeyFingerprint = key.Fingerprint
+	case vr.Signature != nil && vr.Signature.Certificate != nil:
+		cs := vr.Signature.Certificate
+		matched := false
+		for _, m := range a.identities {
+			if m.matches(*cs) {
+				matched = true
+				break
+			}
+		}
+		if !matched {
+			return sig, nil, deny(ErrIdentityMismatch, "certificate identity (issuer %s, subject %s) does not match %s", cs.Issuer, cs.SubjectAlternativeName, a.describe())
+		}
+		sig.Issuer, sig.Subject = cs.Issuer, cs.SubjectAlternativeName
+		sig.Signer = fmt.Sprintf("identity %s %s", cs.Issuer, cs.SubjectAlternativeName)
+	default:
+		return sig, nil, deny(ErrBadSignature, "verified, but neither by a trusted key nor a certificate")
+	}
+	for _, ts := range vr.VerifiedTimestamps {
+		sig.Timestamps = append(sig.Timestamps, Timestamp{Kind: ts.Type, URI: ts.URI, Time: ts.Timestamp.UTC()})
+	}
+	if checksFor(&a.Authority, s).tlog {
+		if entries, err := cand.bundle.TlogEntries(); err == nil && len(entries) > 0 {
+			idx := entries[0].LogIndex()
+			sig.LogIndex = &idx
+		}
+	}
+	if vr.Statement != nil {
+		sig.PredicateType = vr.Statement.GetPredicateType()
+	}
+	return sig, vr, nil
 }
 
 // verifyEnvelopeTimestamp verifies the RFC 3161 timestamp cosign puts on a
