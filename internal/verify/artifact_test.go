@@ -23,6 +23,7 @@ import (
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/verifytest"
 )
 
 func parseBundle(t *testing.T, raw []byte) *bundle.Bundle {
@@ -135,7 +136,7 @@ func TestVerifyArtifact(t *testing.T) {
 		{"statement of another artifact", keyless, dsse, content(otherFile), verify.ErrDigestMismatch,
 			"signed statement is for another artifact: no subject has the artifact's digest sha256:"},
 		{"another identity", keyless, s.MessageBundle(t, file, mail), content(file), verify.ErrIdentityMismatch,
-			"certificate identity (issuer " + mailIssuer + ", subject " + mailSubject + ") does not match identities [issuer " + ghIssuer + ", subject " + ghWorkflow + "]"},
+			"certificate identity (issuer " + sigstoretest.MailIssuer + ", subject " + sigstoretest.MailSubject + ") does not match identities [issuer " + sigstoretest.GitHubIssuer + ", subject " + sigstoretest.ReleaseWorkflow + "]"},
 		{"no SCT", keyless, s.MessageBundle(t, file, noSCT), content(file), verify.ErrUntrustedCertificate, "failed to verify signed certificate timestamp"},
 		{"keyless, no log entry", keyless, editRaw(t, message, func(pb *protobundle.Bundle) { pb.VerificationMaterial.TlogEntries = nil }), content(file),
 			verify.ErrTransparencyLog, "no entry of a transparency log in the trusted root verified"},
@@ -150,7 +151,7 @@ func TestVerifyArtifact(t *testing.T) {
 			other.MessageBundle(t, file, sigstoretest.SignOptions{Key: key, NoTimestamp: true}), content(file), verify.ErrTransparencyLog, "the log is not in the trusted root"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := compile(t, verify.Policy{Name: "artifact", Authorities: []verify.Authority{tc.authority}})
+			p := verifytest.Compile(t, verify.Policy{Name: "artifact", Authorities: []verify.Authority{tc.authority}})
 			sig, err := p.VerifyArtifact(parseBundle(t, tc.bundle), tc.artifact)
 			if tc.kind == nil {
 				if err != nil {
@@ -182,12 +183,12 @@ func TestVerifyArtifactSignature(t *testing.T) {
 	file := []byte("release 1.2.3\n")
 	sum := sha256.Sum256(file)
 	statement := sigstoretest.Statement(t, provenance, nil, "artifact.txt", "sha256:"+hex.EncodeToString(sum[:]))
-	p := compile(t, verify.Policy{Name: "artifact", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "artifact", Authorities: []verify.Authority{keyless(s, "release", releaseID)}})
 	sig, err := p.VerifyArtifact(parseBundle(t, s.Bundle(t, statement, release)), content(file))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if sig.Issuer != ghIssuer || sig.Subject != ghWorkflow || sig.PredicateType != provenance || sig.LogIndex == nil || len(sig.Timestamps) != 2 {
+	if sig.Issuer != sigstoretest.GitHubIssuer || sig.Subject != sigstoretest.ReleaseWorkflow || sig.PredicateType != provenance || sig.LogIndex == nil || len(sig.Timestamps) != 2 {
 		t.Errorf("credited as %+v", sig)
 	}
 }
@@ -209,7 +210,7 @@ func TestVerifyArtifactSameReasons(t *testing.T) {
 		{"no verified time of signing", keyless(s, "release", releaseID), v2NoTSA},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := compile(t, verify.Policy{Name: "p", Authorities: []verify.Authority{tc.authority}})
+			p := verifytest.Compile(t, verify.Policy{Name: "p", Authorities: []verify.Authority{tc.authority}})
 			res := run(t, p, signature(t, s, bundled, digest, tc.o))
 			if res.Verified || len(res.Authorities[0].Failures) != 1 {
 				t.Fatalf("image: %+v", res)
@@ -257,7 +258,7 @@ func TestVerifyArtifactDigestOnly(t *testing.T) {
 	}
 	file := []byte("release 1.2.3\n")
 	sum := sha256.Sum256(file)
-	p := compile(t, verify.Policy{Name: "offline", Authorities: []verify.Authority{keyAuthority(t, pub, nil, true)}})
+	p := verifytest.Compile(t, verify.Policy{Name: "offline", Authorities: []verify.Authority{keyAuthority(t, pub, nil, true)}})
 	b := messageBundle(t, protocommon.HashAlgorithm_SHA2_256, sum[:], ed25519.Sign(priv, file))
 	if _, err := p.VerifyArtifact(b, content(file)); err != nil {
 		t.Fatalf("with the content: %v", err)
@@ -292,7 +293,7 @@ func TestVerifyArtifactPolicy(t *testing.T) {
 		{"two authorities", verify.Policy{Authorities: []verify.Authority{keyless(s, "a", releaseID), keyless(s, "b", mailID)}}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := compile(t, tc.p).VerifyArtifact(b, content(file))
+			_, err := verifytest.Compile(t, tc.p).VerifyArtifact(b, content(file))
 			if err == nil || errors.Is(err, verify.ErrDenied) || !strings.Contains(err.Error(), "needs a policy of one key or keyless authority without attestations") {
 				t.Errorf("got %v", err)
 			}
