@@ -9,7 +9,7 @@ import (
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/policytest"
 )
 
 // TestRefusalsSayWhy: a refusal's code and reason say whether a policy
@@ -19,17 +19,10 @@ import (
 func TestRefusalsSayWhy(t *testing.T) {
 	// A policy whose onError is deny, over a registry that answers 503.
 	unreachable := func(onError string) *Handler {
-		p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "signed", Spec: v1alpha1.ImagePolicySpec{
+		snap := policytest.Snapshot(t, "signed", v1alpha1.ImagePolicySpec{
 			Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}, OnError: onError,
-			Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))}}},
-		}}, nil)
-		if p.Err != nil {
-			t.Fatal(p.Err)
-		}
-		snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{})
-		if err != nil {
-			t.Fatal(err)
-		}
+			Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
+		}, nil, policy.Config{})
 		rc, err := registry.New(registry.WithTransport(statusTransport(http.StatusServiceUnavailable)))
 		if err != nil {
 			t.Fatal(err)

@@ -8,7 +8,7 @@ import (
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
-	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/policytest"
 )
 
 // countingTransport answers every request 404 and counts them.
@@ -29,17 +29,10 @@ func TestCachedOnlyMakesNoRequest(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "pass", Spec: v1alpha1.ImagePolicySpec{
+	snap := policytest.Snapshot(t, "pass", v1alpha1.ImagePolicySpec{
 		Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
-		Authorities: []v1alpha1.Authority{{Name: "k", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))}}},
-	}}, nil)
-	if p.Err != nil {
-		t.Fatal(p.Err)
-	}
-	snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
+		Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
+	}, nil, policy.Config{})
 	dc := &Decider{Registry: rc, Cache: NewCache(0, 0, 10)}
 	target := policy.Target{Namespace: "default"}
 	for _, image := range []string{"registry.example.org/app:v1", "registry.example.org/app@sha256:" + sixtyFourZeros} {

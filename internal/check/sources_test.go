@@ -10,8 +10,8 @@ import (
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/policytest"
 	"github.com/signet-dev/signet/test/registrytest"
-	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
 // pathRecorder records the paths of the requests it passes on.
@@ -36,14 +36,7 @@ func (p *pathRecorder) RoundTrip(r *http.Request) (*http.Response, error) {
 func TestEvidenceOnlyWhereAuthoritiesLook(t *testing.T) {
 	reg := registrytest.StartInProcess(t, true)
 	img := reg.PushRandomImage(t, "app", "v1")
-	pub := string(sigstoretest.PublicKeyPEM(t, sigstoretest.NewKey(t)))
-	authority := func(name, source string) v1alpha1.Authority {
-		a := v1alpha1.Authority{Name: name, InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: pub}}
-		if source != "" {
-			a.Source = &v1alpha1.Source{OCI: source}
-		}
-		return a
-	}
+	authority := func(name, source string) v1alpha1.Authority { return policytest.KeyAuthority(t, name, source) }
 	for _, tc := range []struct {
 		name        string
 		authorities []v1alpha1.Authority
@@ -53,16 +46,9 @@ func TestEvidenceOnlyWhereAuthoritiesLook(t *testing.T) {
 		{"one authority reads the image's repository", []v1alpha1.Authority{authority("elsewhere", reg.Repo("signatures")), authority("here", "")}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: "p", Spec: v1alpha1.ImagePolicySpec{
+			snap := policytest.Snapshot(t, "p", v1alpha1.ImagePolicySpec{
 				Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}}, Authorities: tc.authorities,
-			}}, nil)
-			if p.Err != nil {
-				t.Fatal(p.Err)
-			}
-			snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
+			}, nil, policy.Config{})
 			rec := &pathRecorder{next: http.DefaultTransport}
 			rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(rec))
 			if err != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/policytest"
 	"github.com/signet-dev/signet/test/registrytest"
 )
 
@@ -64,15 +65,7 @@ func keySnapshot(t *testing.T, host string, key *v1alpha1.KeyAuthority, r policy
 // snapshotOf is a snapshot of one ClusterImagePolicy, which must compile.
 func snapshotOf(t *testing.T, name string, spec v1alpha1.ImagePolicySpec, r policy.Resolver) *policy.Snapshot {
 	t.Helper()
-	p := policy.CompileObject(t.Context(), policy.Object{Kind: policy.KindClusterImagePolicy, Name: name, Spec: spec}, r)
-	if p.Err != nil {
-		t.Fatal(p.Err)
-	}
-	snap, err := policy.NewSnapshot([]*policy.Policy{p}, policy.Config{TrustVersion: "test"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return snap
+	return policytest.Snapshot(t, name, spec, r, policy.Config{TrustVersion: "test"})
 }
 
 // TestDeciderCacheAndSingleFlight measures the cache and single-flight in
