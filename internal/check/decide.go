@@ -187,6 +187,7 @@ func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey st
 	}
 	d.Digest = digest
 	outcomes := make([]policy.Outcome, len(matched))
+	undecided := false // a policy has no result: fetchErr
 	for i, p := range matched {
 		o := policy.Outcome{Policy: p}
 		pd := PolicyDecision{Policy: p.Object.ID(), Mode: p.Mode()}
@@ -199,6 +200,7 @@ func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey st
 			pd.Result = results[i]
 		default:
 			o.Err = fetchErr
+			undecided = true
 		}
 		if o.Err != nil {
 			pd.Error = o.Err.Error()
@@ -208,11 +210,16 @@ func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey st
 	}
 	v := snap.Combine(image, ref.Digest() != "", outcomes)
 	d.setVerdict(v)
-	if v.Pin && digest != "" && ref.Digest() == "" {
+	switch {
+	case v.Pin && digest != "" && ref.Digest() == "":
 		if _, err := ref.WithDigest(digest); err == nil {
 			// Keep the spelling the user wrote: repo:tag becomes repo:tag@sha256:...
 			d.PinnedImage = image + "@" + digest
 		}
+	case v.Pin && fetchErr != nil && !undecided:
+		// Static policies admitted the tag; only its pin needed the
+		// registry, which did not answer.
+		d.Warnings = append(d.Warnings, fmt.Sprintf("%s is admitted by static policies but not pinned to a digest: %v", image, fetchErr))
 	}
 	return d, true
 }
@@ -226,26 +233,31 @@ func (d *Decision) setVerdict(v policy.Verdict) {
 // means signet could not decide; err says why.
 func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy, r reach) ([]*verify.Result, string, error) {
 	results := make([]*verify.Result, len(matched))
-	needsEvidence := false
+	needsEvidence, pins := false, false
 	for i, p := range matched {
 		switch {
 		case p.Err != nil:
-		case p.Verifier.StaticOnly() && ref.Digest() == "" && p.Digest() != policy.DigestPin:
-			// Nothing to fetch: static authorities decide alone.
-			r := p.Verifier.Verify(ctx, verify.Request{Image: ref})
+		case p.Verifier.StaticOnly():
+			// Static authorities decide alone: their verdict never
+			// depends on the registry, whether or not it answers.
+			r := p.Verifier.Verify(ctx, verify.Request{Image: ref, Digest: ref.Digest()})
 			results[i] = &r
+			pins = pins || (r.Verified && p.Digest() == policy.DigestPin)
 		default:
 			needsEvidence = true
 		}
 	}
-	if !needsEvidence {
-		return results, "", nil
+	if !needsEvidence && (!pins || ref.Digest() != "") {
+		return results, ref.Digest(), nil
 	}
 	trustVersion := snap.Config().TrustVersion
 
 	// The digest: given, or resolved once (resolutions of one reference in
 	// flight or within the resolution window share a request; verified
 	// facts are cached by digest only).
+	// Only static policies: the digest is wanted for the pin alone, and a
+	// failed resolution leaves the tag unpinned (err says why) without
+	// changing their verdict.
 	var manifest *registry.Manifest
 	digest := ref.Digest()
 	if digest == "" {
@@ -254,6 +266,9 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 			return results, "", err
 		}
 		manifest, digest = &m, m.Digest
+	}
+	if !needsEvidence {
+		return results, digest, nil
 	}
 
 	var missing []int
