@@ -190,23 +190,18 @@ func (c *conv) pjFile(f *pjFile, file string) {
 	// Only the most specific scope applies in policy.json; signet applies
 	// every matching policy. So each policy excludes the scopes nested
 	// directly in its own (they exclude theirs in turn): an image is then
-	// governed by its most specific scope's policy alone. A reject scope
-	// needs no policy when the images no policy governs are denied anyway.
-	var emitted []*pjScope
-	for _, s := range scopes {
-		if s.kind == "reject" && root.kind == "reject" {
-			c.note(s.path, "reject: no policy needed, its images are governed by no policy and denied by signet serve --unmatched=deny (the default), as %s rejects them", root.path)
-			continue
-		}
-		emitted = append(emitted, s)
-	}
+	// governed by its most specific scope's policy alone. Every scope
+	// becomes a policy, reject and insecureAcceptAnything ones (static fail
+	// and pass) included, and so does the root ("" or default) over every
+	// image: the converted policies decide alone what the file decides,
+	// whatever signet serve's --unmatched says.
+	emitted := append([]*pjScope{root}, scopes...)
 	switch root.kind {
 	case "reject":
-		c.note(root.path, "reject: images no scope selects are denied by signet serve --unmatched=deny (the default)")
+		c.note(root.path, "reject: becomes a policy denying every image (glob **) no more specific scope selects, as containers/image does, whatever signet serve --unmatched says")
 	case "accept":
-		c.note(root.path, "insecureAcceptAnything: run signet serve --unmatched=allow")
+		c.note(root.path, "insecureAcceptAnything: becomes a policy admitting every image (glob **) no more specific scope selects, as containers/image does, whatever signet serve --unmatched says")
 	default:
-		emitted = append([]*pjScope{root}, emitted...)
 		c.note(root.path, "becomes a policy for every image (glob **) except those of the more specific scopes")
 	}
 	for _, s := range emitted {

@@ -991,7 +991,7 @@ spec:
     },
     "docker-daemon": {"": [{"type": "insecureAcceptAnything"}]}
   }
-}`, notes: []string{"--unmatched=deny", "not converted"}, decide: []decision{
+}`, notes: []string{"default: reject: becomes a policy denying every image", "not converted"}, decide: []decision{
 				{image: "signed", code: ok, want: "allowed"},
 				// containers/image reads no bundles, and a bundle names no image:
 				// denied in both.
@@ -1000,7 +1000,9 @@ spec:
 				{image: "unsigned", code: denied, want: "no signature found"},
 				// A scope is a namespace: prod/special is governed, prod-evil is not.
 				{image: "special", code: denied, want: "DENIED"},
-				{image: "evil", code: denied, want: unmatched},
+				// The default decides alone: rejected, whatever --unmatched says.
+				{image: "evil", code: denied, want: "rejected by policy"},
+				{image: "evil", args: []string{"--unmatched", "allow"}, code: denied, want: "rejected by policy"},
 				{image: "elsewhere", code: ok, want: "allowed"},
 			}},
 			{name: "policyjson most specific reject under accept", format: "policy.json", source: `{
@@ -1009,9 +1011,12 @@ spec:
     "{{HOST}}/prod/special": [{"type": "reject"}],
     "{{HOST}}": [{"type": "insecureAcceptAnything"}]
   }}
-}`, notes: []string{"--unmatched=allow"}, decide: []decision{
+}`, notes: []string{"default: insecureAcceptAnything: becomes a policy admitting every image"}, decide: []decision{
 				{image: "special", code: denied, want: "rejected by policy"},
+				// The default decides alone: admitted, whatever --unmatched says.
+				{image: "unsigned", code: ok, want: "allowed"},
 				{image: "unsigned", args: []string{"--unmatched", "allow"}, code: ok, want: "allowed"},
+				{image: "evil", code: ok, want: "allowed"},
 			}},
 			{name: "policyjson nested reject falls to reject", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
@@ -1021,7 +1026,8 @@ spec:
   }}
 }`, decide: []decision{
 				{image: "special", code: ok, want: "allowed"},
-				{image: "signed", code: denied, want: unmatched},
+				{image: "signed", code: denied, want: "rejected by policy"},
+				{image: "evil", code: denied, want: "rejected by policy"},
 			}},
 			{name: "policyjson most specific wins", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
