@@ -78,7 +78,7 @@ func (o *nodeAgentOptions) Validate() error {
 	if o.resync < time.Second {
 		return errors.New("--resync must be at least 1s")
 	}
-	if err := o.clusterSettings.validate(); err != nil {
+	if err := o.validate(); err != nil {
 		return err
 	}
 	return nil

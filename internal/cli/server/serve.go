@@ -106,7 +106,7 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 
 // Validate checks the flags, before anything starts.
 func (o *serveOptions) Validate() error {
-	if err := o.clusterSettings.validate(); err != nil {
+	if err := o.validate(); err != nil {
 		return err
 	}
 	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil {
