@@ -82,6 +82,9 @@ func (o *policyConvertOptions) run(ctx context.Context, files []string, stdout, 
 			return WithExitCode(ExitDenied, err)
 		}
 		if res != nil {
+			// Nothing converted: the notes say what became of each
+			// source (a pattern that selects nothing, ...).
+			printNotes(stderr, res.Notes)
 			return WithExitCode(ExitDenied, err)
 		}
 		return WithExitCode(ExitUndecided, err)
@@ -95,13 +98,18 @@ func (o *policyConvertOptions) run(ctx context.Context, files []string, stdout, 
 	if err != nil {
 		return WithExitCode(ExitUndecided, err)
 	}
-	for _, n := range res.Notes {
-		if n.Lossy {
-			fmt.Fprintf(stderr, "warning: lossy: %s\n", n)
-		} else {
-			fmt.Fprintf(stderr, "note: %s\n", n)
-		}
-	}
+	printNotes(stderr, res.Notes)
 	_, err = stdout.Write(out)
 	return err
+}
+
+// printNotes writes a conversion's notes, lossy ones as warnings.
+func printNotes(w io.Writer, notes []convert.Note) {
+	for _, n := range notes {
+		if n.Lossy {
+			fmt.Fprintf(w, "warning: lossy: %s\n", n)
+		} else {
+			fmt.Fprintf(w, "note: %s\n", n)
+		}
+	}
 }

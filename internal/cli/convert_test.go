@@ -56,4 +56,19 @@ metadata: {name: not-image-policy}
 spec: {verification: {images: [{namePattern: "*", keys: [{name: k}]}]}}
 `)
 	signet(t, "policy", "convert", "--from", "tanzu", "--allow-lossy", tanzu).want(t, ExitDenied, "the source is invalid", "Tanzu enforces only the ClusterImagePolicy named image-policy")
+
+	// Nothing to convert: the notes that say why are shown with the error.
+	// policy-controller compares <repository>@sha256:<digest>, so a glob
+	// without "*" and without a digest selects nothing.
+	dead := clitest.WriteFile(t, dir, "dead.yaml", `apiVersion: policy.sigstore.dev/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: dead}
+spec:
+  images: [{glob: ghcr.io/acme/app}]
+  authorities: [{static: {action: pass}}]
+`)
+	signet(t, "policy", "convert", "--from", "policy-controller", dead).want(t, ExitDenied,
+		"the sources hold no image policy to convert",
+		"note: "+dead+": spec.images[0].glob: \"ghcr.io/acme/app\" selects no image in the source system",
+		"--namespace-opt-in-label policy.sigstore.dev/include")
 }

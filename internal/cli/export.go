@@ -79,6 +79,9 @@ Exit codes: 0 written; 1 refused (not expressible); 2 bad input.`,
 }
 
 func (o *policyExportOptions) Validate() error {
+	if err := o.validateSettings(); err != nil {
+		return err
+	}
 	if o.to != formatContainersPolicy {
 		return fmt.Errorf("--to must be %s, not %q", formatContainersPolicy, o.to)
 	}

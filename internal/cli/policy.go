@@ -36,7 +36,7 @@ type policySetOptions struct {
 	trustedRoot string
 	unmatched   policy.Action
 	excluded    []string
-	optIn       bool
+	optIn       NamespaceOptIn
 }
 
 func (o *policySetOptions) addFlags(cmd *cobra.Command, withSettings bool) {
@@ -46,8 +46,13 @@ func (o *policySetOptions) addFlags(cmd *cobra.Command, withSettings bool) {
 		f.StringArrayVar(&o.paths, "policy", nil, "policy file or directory (YAML or JSON; repeatable); Secrets named by key.secretRef may be in the same files")
 		EnumVar(f, &o.unmatched, "unmatched", policy.ActionDeny, policy.ParseAction, "what happens to an image no policy selects: deny, warn or allow")
 		f.StringArrayVar(&o.excluded, "exclude-namespace", nil, "namespace that is never enforced (repeatable)")
-		f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
+		o.optIn.AddFlags(f)
 	}
+}
+
+// validateSettings checks the cluster-wide settings of test and export.
+func (o *policySetOptions) validateSettings() error {
+	return o.optIn.Validate()
 }
 
 // load reads and compiles the policies; invalid policies are returned in
@@ -80,7 +85,7 @@ func (o *policySetOptions) load(ctx context.Context) (snap *policy.Snapshot, set
 		}
 		compiled = append(compiled, p)
 	}
-	snap, err = policy.NewSnapshot(compiled, policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: o.excluded, NamespaceOptIn: o.optIn})
+	snap, err = policy.NewSnapshot(compiled, policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: o.excluded, NamespaceOptIn: o.optIn.Enabled, NamespaceOptInLabel: o.optIn.Label})
 	return snap, set, invalid, err
 }
 
@@ -137,6 +142,9 @@ Exit codes: 0 every image allowed (warnings included), 1 some image denied,
 }
 
 func (o *policyTestOptions) Validate() error {
+	if err := o.validateSettings(); err != nil {
+		return err
+	}
 	switch o.output {
 	case "text", "json":
 	default:

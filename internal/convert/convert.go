@@ -135,8 +135,10 @@ const MaxFileSize = manifests.MaxFileSize
 
 // Convert reads files in the given format and converts them. It returns a
 // *RefusedError when something cannot be expressed and opts.AllowLossy is
-// off; other errors mean the input could not be read. ctx bounds checking
-// the TrustRoots it emits (see selfCheck).
+// off. When the sources convert to no policy at all (every pattern selects
+// nothing in the source system, say), it returns the Result, whose Notes
+// say why, with an error. Other errors mean the input could not be read.
+// ctx bounds checking the TrustRoots it emits (see selfCheck).
 func Convert(ctx context.Context, format string, files []string, opts Options) (*Result, error) {
 	var f *Format
 	for _, cand := range Formats() {

@@ -116,7 +116,7 @@ func convertPolicyController(c *conv, docs []manifests.Document) {
 			c.invalid("kind", "%s %s is not a policy-controller ClusterImagePolicy or TrustRoot", doc.APIVersion, doc.Kind)
 		}
 	}
-	c.clusterNote("policy-controller enforces only namespaces labelled policy.sigstore.dev/include=true: to keep that, run signet serve --namespace-opt-in and label them signet.dev/include=true")
+	c.clusterNote("policy-controller enforces only namespaces labelled policy.sigstore.dev/include=true: to keep that, run signet serve (and node-agent) with --namespace-opt-in --namespace-opt-in-label policy.sigstore.dev/include (Helm values namespaceOptIn: true, namespaceOptInLabel: policy.sigstore.dev/include)")
 	c.clusterNote("policy-controller's no-match-policy (default deny) is signet serve --unmatched (default deny; warn and allow as there)")
 }
 

@@ -244,6 +244,47 @@ func TestExempt(t *testing.T) {
 	_ = reference.Reference{}
 }
 
+// TestExemptOptInLabel: another opt-in label (seed 004's) replaces
+// signet.dev/include, which then opts nothing in; the label must be a label
+// key.
+func TestExemptOptInLabel(t *testing.T) {
+	const seed = "policy.sigstore.dev/include"
+	snap, err := NewSnapshot(nil, Config{NamespaceOptIn: true, NamespaceOptInLabel: seed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		labels map[string]string
+		want   bool
+		why    string
+	}{
+		{map[string]string{seed: "true"}, false, ""},
+		{map[string]string{OptInLabel: "true"}, true, "namespace team-a has not opted in (label policy.sigstore.dev/include=true)"},
+		{map[string]string{seed: "false"}, true, "namespace team-a has not opted in (label policy.sigstore.dev/include=true)"},
+	} {
+		got, why := snap.Exempt(Target{Namespace: "team-a", NamespaceLabels: tc.labels})
+		if got != tc.want || why != tc.why {
+			t.Errorf("%v: exempt=%v (%q), want %v (%q)", tc.labels, got, why, tc.want, tc.why)
+		}
+	}
+	if got := snap.Config().NamespaceOptInLabel; got != seed {
+		t.Errorf("NamespaceOptInLabel = %q, want %q", got, seed)
+	}
+	def, err := NewSnapshot(nil, Config{NamespaceOptIn: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := def.Config().NamespaceOptInLabel; got != OptInLabel {
+		t.Errorf("default NamespaceOptInLabel = %q, want %q", got, OptInLabel)
+	}
+	for _, bad := range []string{"include=true", "-x/include", "policy.sigstore.dev/", "a/b/c"} {
+		_, err := NewSnapshot(nil, Config{NamespaceOptIn: true, NamespaceOptInLabel: bad})
+		if err == nil || !strings.Contains(err.Error(), "namespace opt-in label") {
+			t.Errorf("label %q: err = %v, want it refused", bad, err)
+		}
+	}
+}
+
 // TestSignaturePullSecrets: source.signaturePullSecrets are read from
 // signet's namespace for a ClusterImagePolicy ("" to the resolver) and from
 // the policy's own namespace for an ImagePolicy; they need source.oci and

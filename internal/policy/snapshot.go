@@ -1,14 +1,17 @@
 package policy
 
 import (
+	"errors"
 	"fmt"
 	"sort"
 	"strings"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	"github.com/signet-dev/signet/internal/reference"
 )
 
-// OptInLabel is the namespace label that opts a namespace in when
+// OptInLabel is the default namespace label that opts a namespace in when
 // Config.NamespaceOptIn is set (value "true").
 const OptInLabel = "signet.dev/include"
 
@@ -20,9 +23,14 @@ type Config struct {
 	Unmatched Action
 	// ExcludedNamespaces are never enforced (signet's own, kube-system, ...).
 	ExcludedNamespaces []string
-	// NamespaceOptIn enforces only namespaces labelled signet.dev/include=true;
-	// otherwise every namespace not excluded is enforced.
+	// NamespaceOptIn enforces only namespaces labelled
+	// NamespaceOptInLabel=true; otherwise every namespace not excluded is
+	// enforced.
 	NamespaceOptIn bool
+	// NamespaceOptInLabel is the label key that opts a namespace in, a
+	// Kubernetes label key: OptInLabel (signet.dev/include) when empty;
+	// policy.sigstore.dev/include keeps policy-controller's namespaces.
+	NamespaceOptInLabel string
 	// TrustVersion identifies the trust material the policies were compiled
 	// with; cached verification results are keyed by it.
 	TrustVersion string
@@ -32,6 +40,20 @@ type Config struct {
 func (c Config) Validate() error {
 	if _, err := ParseAction(string(c.Unmatched)); err != nil {
 		return fmt.Errorf("unmatched images: %w", err)
+	}
+	if c.NamespaceOptInLabel != "" {
+		if err := ValidateLabelKey(c.NamespaceOptInLabel); err != nil {
+			return fmt.Errorf("namespace opt-in label %q: %w", c.NamespaceOptInLabel, err)
+		}
+	}
+	return nil
+}
+
+// ValidateLabelKey checks that key is a Kubernetes label key: a name of at
+// most 63 characters, optionally prefixed by a DNS subdomain and "/".
+func ValidateLabelKey(key string) error {
+	if errs := validation.IsQualifiedName(key); len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
 	}
 	return nil
 }
@@ -53,6 +75,9 @@ func NewSnapshot(policies []*Policy, cfg Config) (*Snapshot, error) {
 	}
 	if cfg.Unmatched == "" {
 		cfg.Unmatched = ActionDeny
+	}
+	if cfg.NamespaceOptInLabel == "" {
+		cfg.NamespaceOptInLabel = OptInLabel
 	}
 	s := &Snapshot{config: cfg, policies: policies, index: newIndex(), excluded: map[string]bool{}}
 	for _, ns := range cfg.ExcludedNamespaces {
@@ -90,8 +115,8 @@ func (s *Snapshot) Exempt(t Target) (bool, string) {
 	if s.excluded[t.Namespace] {
 		return true, fmt.Sprintf("namespace %s is excluded from image policy enforcement", t.Namespace)
 	}
-	if s.config.NamespaceOptIn && t.NamespaceLabels[OptInLabel] != "true" {
-		return true, fmt.Sprintf("namespace %s has not opted in (label %s=true)", t.Namespace, OptInLabel)
+	if label := s.config.NamespaceOptInLabel; s.config.NamespaceOptIn && t.NamespaceLabels[label] != "true" {
+		return true, fmt.Sprintf("namespace %s has not opted in (label %s=true)", t.Namespace, label)
 	}
 	return false, ""
 }

@@ -115,6 +115,15 @@ stringData:
 	signet(t, append(base, "--namespace", "payments", "--unmatched", "allow", "--image", other.Tag)...).Want(t, cli.ExitOK, "allowed")
 	signet(t, append(base, "--namespace", "payments", "--exclude-namespace", "payments", "--image", unsigned.Tag)...).
 		Want(t, cli.ExitOK, "namespace payments is excluded")
+	// Namespace opt-in with seed 004's label: a namespace labelled with it
+	// is enforced; one labelled with signet's default label is not.
+	seed004 := append(base, "--namespace-opt-in", "--namespace-opt-in-label", "policy.sigstore.dev/include", "--namespace", "shipping", "--image", unsigned.Tag)
+	signet(t, append(seed004, "--namespace-label", "policy.sigstore.dev/include=true")...).
+		Want(t, cli.ExitDenied, "denied by policy prod-signed: authority ci-key: no signature found")
+	signet(t, append(seed004, "--namespace-label", "signet.dev/include=true")...).
+		Want(t, cli.ExitOK, "namespace shipping has not opted in (label policy.sigstore.dev/include=true)")
+	signet(t, append(base, "--namespace-opt-in", "--namespace", "shipping", "--namespace-label", "signet.dev/include=true", "--image", unsigned.Tag)...).
+		Want(t, cli.ExitDenied, "no signature found")
 
 	// Every image of a Deployment, with its field path.
 	deploy := clitest.WriteFile(t, dir, "deploy.yaml", fmt.Sprintf(`apiVersion: apps/v1

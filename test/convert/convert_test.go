@@ -235,6 +235,12 @@ const (
 	denied = cli.ExitDenied
 )
 
+// seed004OptIn are the policy test flags for an image admitted in namespace
+// ns, labelled label, under the namespace opt-in of seed 004.
+func seed004OptIn(ns, label string) []string {
+	return []string{"--namespace-opt-in", "--namespace-opt-in-label", "policy.sigstore.dev/include", "--namespace", ns, "--namespace-label", label}
+}
+
 // TestPolicyController: seed 004 (keyless, subjectRegExp) and key
 // authorities, globs, static, mode, attestations with policies refused.
 func TestConvertedDecisions(t *testing.T) {
@@ -255,11 +261,15 @@ spec:
           - issuer: https://token.actions.githubusercontent.com
             subjectRegExp: "github.com/acme/.+/release.yml"
       ctlog: {url: https://rekor.sigstore.dev}
-`, notes: []string{"--namespace-opt-in"}, decide: []decision{
+`, notes: []string{"--namespace-opt-in", "--namespace-opt-in-label policy.sigstore.dev/include"}, decide: []decision{
 				{image: "keyless", code: ok, want: "allowed"},
 				{image: "intruder", code: denied, want: "DENIED"},
 				{image: "keyless-unsigned", code: denied, want: "no signature found"},
 				{image: "signed", code: denied, want: unmatched},
+				// Run as the note says, the namespaces the seed labels are
+				// enforced and the others not.
+				{image: "keyless-unsigned", args: seed004OptIn("stackable", "policy.sigstore.dev/include=true"), code: denied, want: "no signature found"},
+				{image: "keyless-unsigned", args: seed004OptIn("elsewhere", "signet.dev/include=true"), code: ok, want: "namespace elsewhere has not opted in"},
 			}},
 			{name: "pc key glob star", format: "policy-controller", source: `
 apiVersion: policy.sigstore.dev/v1beta1

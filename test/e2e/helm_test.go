@@ -56,10 +56,17 @@ func TestHelmChart(t *testing.T) {
 		unmatched                string
 		fullname                 string
 		sameAsManifests          bool
+		// optInLabel is the label that opts namespaces in; "": no opt-in.
+		optInLabel string
+		nodeAgent  bool
 	}{
 		{name: "defaults", release: "signet", namespace: "signet-system", replicas: 2, unmatched: "deny", fullname: "signet", sameAsManifests: true},
 		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h", "crossplaneRegistry=xpkg.upbound.io"},
 			replicas: 3, unmatched: "warn", fullname: "prod-signet"},
+		// Seed 004 as written: policy-controller's namespace label.
+		{name: "opt-in by policy-controller's label, node agent", release: "signet", namespace: "policy-system",
+			set:      []string{"namespaceOptIn=true", "namespaceOptInLabel=policy.sigstore.dev/include", "nodeAgent.enabled=true"},
+			replicas: 2, unmatched: "deny", fullname: "signet", optInLabel: "policy.sigstore.dev/include", nodeAgent: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", tc.release, chart, "--namespace", tc.namespace, "--include-crds", "--kube-version", kubeVersion}
@@ -92,6 +99,11 @@ func TestHelmChart(t *testing.T) {
 				"Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "PodDisruptionBudget": 1,
 				"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1,
 			}
+			if tc.nodeAgent {
+				for _, k := range []string{"DaemonSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"} {
+					wantKinds[k]++
+				}
+			}
 			if diff := cmp.Diff(wantKinds, kinds); diff != "" {
 				t.Errorf("rendered kinds (-want +got):\n%s", diff)
 			}
@@ -116,6 +128,7 @@ func TestHelmChart(t *testing.T) {
 			if tuf := slices.Contains(tc.set, "tuf.enabled=true"); tuf != slices.Contains(a, "--tuf") || tuf != slices.Contains(a, "--tuf-refresh-interval=12h") {
 				t.Errorf("signet serve args %q: --tuf and its interval should be there exactly when tuf.enabled", a)
 			}
+			checkOptIn(t, r, tc.fullname, tc.optInLabel, tc.nodeAgent)
 			if tc.sameAsManifests {
 				compareWithManifests(t, r)
 			}
@@ -186,6 +199,7 @@ func TestHelmChart(t *testing.T) {
 		{"misspelt value", []string{"replicaCount=3"}, "replicaCount"},
 		{"TUF mirror that is not a URL", []string{"tuf.enabled=true", "tuf.mirror=ftp://mirror"}, "/tuf/mirror"},
 		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
+		{"opt-in label that is not a label key", []string{"namespaceOptIn=true", "namespaceOptInLabel=Policy_Sigstore.dev/include"}, "/namespaceOptInLabel"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
 			args := []string{"template", "signet", chart, "--namespace", "signet-system"}
@@ -305,19 +319,70 @@ func fieldOf[T any](t *testing.T, o *unstructured.Unstructured, path ...string) 
 // are a `signet serve` command line that signet itself parses.
 func serveArgs(t *testing.T, dep *unstructured.Unstructured) []string {
 	t.Helper()
-	containers := fieldOf[[]any](t, dep, "spec", "template", "spec", "containers")
+	return commandArgs(t, dep, "serve")
+}
+
+// commandArgs returns the first container's arguments of a workload,
+// checking that they are a `signet <command>` command line that signet
+// itself parses.
+func commandArgs(t *testing.T, workload *unstructured.Unstructured, command string) []string {
+	t.Helper()
+	containers := fieldOf[[]any](t, workload, "spec", "template", "spec", "containers")
 	var args []string
 	for _, a := range containers[0].(map[string]any)["args"].([]any) {
 		args = append(args, a.(string))
 	}
-	serve, rest, err := server.NewRootCommand().Find(args)
-	if err != nil || serve.Name() != "serve" {
-		t.Fatalf("container args %q are not a signet serve command line: %v", args, err)
+	cmd, rest, err := server.NewRootCommand().Find(args)
+	if err != nil || cmd.Name() != command {
+		t.Fatalf("container args %q are not a signet %s command line: %v", args, command, err)
 	}
-	if err := serve.ParseFlags(rest); err != nil {
-		t.Fatalf("signet serve rejects the chart's args %q: %v", args, err)
+	if err := cmd.ParseFlags(rest); err != nil {
+		t.Fatalf("signet %s rejects the chart's args %q: %v", command, args, err)
 	}
 	return args
+}
+
+// checkOptIn checks that signet serve, the node agent and both webhooks'
+// namespaceSelectors opt namespaces in by label exactly when label is set.
+func checkOptIn(t *testing.T, r renderedObjects, fullname, label string, nodeAgent bool) {
+	t.Helper()
+	commands := map[string][]string{"signet serve": serveArgs(t, r.get(t, "Deployment", fullname+"-webhook"))}
+	if nodeAgent {
+		commands["signet node-agent"] = commandArgs(t, r.get(t, "DaemonSet", fullname+"-node-agent"), "node-agent")
+	}
+	for name, args := range commands {
+		var got []string
+		for _, a := range args {
+			if strings.HasPrefix(a, "--namespace-opt-in") {
+				got = append(got, a)
+			}
+		}
+		var want []string
+		if label != "" {
+			want = []string{"--namespace-opt-in", "--namespace-opt-in-label=" + label}
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s opt-in args (-want +got):\n%s", name, diff)
+		}
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		for _, wh := range fieldOf[[]any](t, r.get(t, kind, fullname), "webhooks") {
+			sel := wh.(map[string]any)["namespaceSelector"].(map[string]any)
+			var got []any
+			for _, e := range sel["matchExpressions"].([]any) {
+				if e.(map[string]any)["key"] != "kubernetes.io/metadata.name" {
+					got = append(got, e)
+				}
+			}
+			var want []any
+			if label != "" {
+				want = []any{map[string]any{"key": label, "operator": "In", "values": []any{"true"}}}
+			}
+			if diff := cmp.Diff(want, got); diff != "" {
+				t.Errorf("%s namespaceSelector opt-in expressions (-want +got):\n%s", kind, diff)
+			}
+		}
+	}
 }
 
 // checkConsistent checks what the API server cannot: that the rendered

@@ -83,7 +83,8 @@ func (g *airGap) check(t *testing.T) {
 }
 
 // trustWorld is a real API server with signet serve as its webhook (TUF off,
-// namespace opt-in as in seed 004), a registry, and a local Sigstore.
+// namespace opt-in by seed 004's label, seedOptInLabel), a registry, and a
+// local Sigstore.
 type trustWorld struct {
 	cluster *harness.Cluster
 	reg     *registrytest.Registry
@@ -91,6 +92,10 @@ type trustWorld struct {
 	wh      *webhook.Webhook
 	pushed  int
 }
+
+// seedOptInLabel is the namespace label seed 004 (policy-controller) opts
+// namespaces in with.
+const seedOptInLabel = "policy.sigstore.dev/include"
 
 const (
 	ghWorkflow = "https://github.com/stackabletech/docker-images/.github/workflows/build.yml@refs/tags/25.3.0"
@@ -128,11 +133,12 @@ func (w *trustWorld) keylessPolicy(t *testing.T, name, repo, subjectRegExp, trus
 	}
 }
 
-func (w *trustWorld) namespace(t *testing.T, name string, optIn bool) {
+// namespace creates a namespace labelled label=true ("": unlabelled).
+func (w *trustWorld) namespace(t *testing.T, name, label string) {
 	t.Helper()
 	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if optIn {
-		ns.Labels = map[string]string{"signet.dev/include": "true"}
+	if label != "" {
+		ns.Labels = map[string]string{label: "true"}
 	}
 	if err := w.cluster.Client.Create(t.Context(), ns); err != nil {
 		t.Fatal(err)
@@ -230,7 +236,7 @@ func TestTrustRoots(t *testing.T) {
 		reg:     registrytest.StartInProcess(t, true),
 		sig:     sigstoretest.New(t),
 	}
-	w.wh = webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s", "--namespace-opt-in")
+	w.wh = webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s", "--namespace-opt-in", "--namespace-opt-in-label", seedOptInLabel)
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("signet serve logs:\n%s", w.wh.Logs())
@@ -282,7 +288,7 @@ func TestTrustRoots(t *testing.T) {
 		"configmap":  {TrustedRoot: &v1alpha1.TrustedRootSource{ConfigMapRef: &v1alpha1.ConfigMapKeyRef{Name: "sigstore-root"}}},
 		"keys":       {Keys: keysSpec(t, w.sig)},
 	}
-	w.namespace(t, "kinds", true)
+	w.namespace(t, "kinds", seedOptInLabel)
 	for kind, spec := range kinds {
 		w.trustRoot(t, "kind-"+kind, spec)
 		w.keylessPolicy(t, "kind-"+kind, "kind-"+kind, `https://github\.com/stackabletech/.+`, "kind-"+kind)
@@ -469,8 +475,9 @@ func TestTrustRoots(t *testing.T) {
 		if st.MetadataExpires == nil {
 			t.Error("the status does not say when the repository's metadata expires")
 		}
-		w.namespace(t, "stackable", true)
-		w.namespace(t, "elsewhere", false)
+		w.namespace(t, "stackable", seedOptInLabel)
+		// signet's default label opts nothing in when another is configured.
+		w.namespace(t, "elsewhere", "signet.dev/include")
 
 		w.admitted(t, "stackable", "kafka", w.signed(t, stack, "sdp/kafka", ghWorkflow).Tag)
 		w.denied(t, "stackable", "unsigned", w.unsigned(t, "sdp/kafka").Tag, "no signature found")

@@ -51,8 +51,8 @@ from the TrustRoot's initial root; until it exists, policies naming that
 TrustRoot reject every image they select. TrustRoots and the ConfigMaps of
 signet's namespace are watched, so new material applies at once.
 
---unmatched, --exclude-namespace and --namespace-opt-in must be those of
-signet serve.`,
+--unmatched, --exclude-namespace, --namespace-opt-in and
+--namespace-opt-in-label must be those of signet serve.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := o.Validate(); err != nil {
@@ -77,6 +77,9 @@ func (o *nodeAgentOptions) Validate() error {
 	}
 	if o.resync < time.Second {
 		return errors.New("--resync must be at least 1s")
+	}
+	if err := o.validate(); err != nil {
+		return err
 	}
 	return nil
 }

@@ -106,6 +106,9 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 
 // Validate checks the flags, before anything starts.
 func (o *serveOptions) Validate() error {
+	if err := o.validate(); err != nil {
+		return err
+	}
 	if err := o.level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return fmt.Errorf("--log-level %q: want debug, info, warn or error", o.logLevel)
 	}

@@ -42,6 +42,40 @@ func TestServeTUFFlags(t *testing.T) {
 	}
 }
 
+// TestNamespaceOptInLabelFlag: every command with --namespace-opt-in takes
+// --namespace-opt-in-label, refuses a value that is not a label key and
+// refuses it without --namespace-opt-in, before anything starts.
+func TestNamespaceOptInLabelFlag(t *testing.T) {
+	policies := clitest.WriteTemp(t, "policies.yaml", []byte(`apiVersion: signet.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: all}
+spec:
+  images: [{glob: "**"}]
+  authorities: [{static: {action: pass}}]
+`))
+	for _, cmd := range [][]string{
+		{"serve"},
+		{"node-agent", "--dir", t.TempDir()},
+		{"policy", "test", "--policy", policies, "--image", "registry.example/app:v1"},
+		{"policy", "export", "--to", "containers-policy", "--policy", policies},
+	} {
+		for _, tc := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--namespace-opt-in", "--namespace-opt-in-label", "include=true"}, `--namespace-opt-in-label "include=true" is not a label key: name part must consist of alphanumeric characters`},
+			{[]string{"--namespace-opt-in", "--namespace-opt-in-label", "Policy_Sigstore.dev/include"}, `--namespace-opt-in-label "Policy_Sigstore.dev/include" is not a label key: prefix part a lowercase RFC 1123 subdomain`},
+			{[]string{"--namespace-opt-in-label", "policy.sigstore.dev/include"}, "--namespace-opt-in-label needs --namespace-opt-in"},
+		} {
+			args := append(append([]string(nil), cmd...), tc.args...)
+			_, stderr, code := runServer(t, args...)
+			if code != cli.ExitUndecided || !strings.Contains(stderr, tc.want) {
+				t.Errorf("signet %v: exit %d, stderr %q; want 2 and %q", args, code, stderr, tc.want)
+			}
+		}
+	}
+}
+
 // TestDefaultTrustTUF: with --tuf the default root starts as the embedded
 // one without any request, stays so while the mirror is down, and becomes
 // the mirror's once a refresh succeeds, with a new version.

@@ -20,7 +20,7 @@ type clusterSettings struct {
 	trustedRoot string
 	unmatched   policy.Action
 	excluded    []string
-	optIn       bool
+	optIn       cli.NamespaceOptIn
 }
 
 func (o *clusterSettings) addFlags(f *pflag.FlagSet) {
@@ -29,14 +29,19 @@ func (o *clusterSettings) addFlags(f *pflag.FlagSet) {
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
 	cli.EnumVar(f, &o.unmatched, "unmatched", policy.ActionDeny, policy.ParseAction, "what happens to an image no policy selects: deny, warn or allow")
 	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
-	f.BoolVar(&o.optIn, "namespace-opt-in", false, "enforce only namespaces labelled "+policy.OptInLabel+"=true")
+	o.optIn.AddFlags(f)
+}
+
+// validate checks the settings that can be wrong on their own.
+func (o *clusterSettings) validate() error {
+	return o.optIn.Validate()
 }
 
 // policyConfig is the policy configuration the settings give: signet's own
 // namespace is never enforced.
 func (o *clusterSettings) policyConfig() policy.Config {
 	excluded := append([]string{o.namespace}, o.excluded...)
-	return policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn}
+	return policy.Config{Unmatched: o.unmatched, ExcludedNamespaces: excluded, NamespaceOptIn: o.optIn.Enabled, NamespaceOptInLabel: o.optIn.Label}
 }
 
 func envOr(name, def string) string {
