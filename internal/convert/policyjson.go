@@ -484,6 +484,9 @@ func (c *conv) pjKeyMaterial(path string, v pjSigstore, rekor int) (v1alpha1.Aut
 				TransparencyLogs:       logs,
 			}})
 		c.note(path+".fulcio", "containers/image does not check the certificate's SCT: the authority sets insecureIgnoreSCT, as the source decides")
+		if pjRootAlone(chain) {
+			c.note(path+".fulcio.caData", "holds a root certificate and no intermediate: containers/image takes intermediates from each signature's chain annotation, signet only from the trust root, so it denies signatures whose certificate an intermediate issued (every Fulcio's); add the intermediates to the TrustRoot's certChain before the root")
+		}
 		a.Keyless = &v1alpha1.KeylessAuthority{TrustRootRef: name, Identities: []v1alpha1.Identity{{Issuer: f.OIDCIssuer, Subject: f.SubjectEmail}}}
 		a.InsecureIgnoreSCT = true
 		return a, true
@@ -526,6 +529,17 @@ func (c *conv) pjRekorLogs(path string, v pjSigstore) ([]v1alpha1.LogPublicKey, 
 		logs = append(logs, v1alpha1.LogPublicKey{PublicKey: string(pem.EncodeToMemory(b))})
 	}
 	return logs, true
+}
+
+// pjRootAlone reports whether chain (PEM, checked by pjCertChain) is a
+// single self-signed certificate: a root without intermediates.
+func pjRootAlone(chain string) bool {
+	b, rest := pem.Decode([]byte(chain))
+	if b == nil || len(bytes.TrimSpace(rest)) > 0 {
+		return false
+	}
+	cert, err := x509.ParseCertificate(b.Bytes)
+	return err == nil && bytes.Equal(cert.RawIssuer, cert.RawSubject) && cert.CheckSignatureFrom(cert) == nil
 }
 
 // pjCertChain checks that caData is one certificate chain (each

@@ -37,6 +37,7 @@ type world struct {
 	// The local Sigstore's Fulcio chain (intermediate, root), Rekor and CT
 	// log keys, in PEM: a private Sigstore as Kyverno names one.
 	fulcioChain, rekorKey, ctKey string
+	fulcioRoot                   string // the root alone, as containers-policy.json's caData holds it
 	images                       map[string]registrytest.Image
 }
 
@@ -51,7 +52,7 @@ func newWorld(t *testing.T) *world {
 	w.trustedRoot = w.write(t, "trusted_root.json", string(s.TrustedRootJSON()))
 	w.key, w.other = clitest.ReadFile(t, key.Public), clitest.ReadFile(t, other.Public)
 	w.ca = selfSignedCA(t)
-	w.fulcioChain, w.rekorKey, w.ctKey = sigstorePEMs(t, s)
+	w.fulcioChain, w.fulcioRoot, w.rekorKey, w.ctKey = sigstorePEMs(t, s)
 	push := func(name, repo string) registrytest.Image {
 		i := reg.PushRandomImage(t, repo, "v1")
 		w.images[name] = i
@@ -74,21 +75,27 @@ func newWorld(t *testing.T) *world {
 	cosign.Attest(t, push("attested-bundle", "attest/bundle").Ref, key, slsa, reviewed, harness.Bundle)
 	cosign.Sign(t, push("attest-signed-only", "attest/signed-only").Ref, key, harness.Legacy)
 	cosign.Sign(t, push("evil", "prod-evil/app").Ref, other, harness.Legacy)
-	keyless := func(name, repo, id string) {
+	// Keyless legacy .sig signatures, as cosign writes them: a
+	// simple-signing payload naming the repository.
+	keyless := func(name, repo string, o sigstoretest.SignOptions) {
 		i := push(name, repo)
 		n, _, _ := strings.Cut(i.Ref, "@")
 		payload := sigstoretest.SimpleSigning(n, i.Digest)
-		reg.AttachLegacy(t, i, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, sigstoretest.SignOptions{Identity: id, Issuer: sigstoretest.GitHubIssuer}))
+		reg.AttachLegacy(t, i, ".sig", sigstoretest.SimpleSigningMediaType, payload, s.SignLegacy(t, payload, o))
 	}
-	keyless("keyless", "keyless/app", sigstoretest.ReleaseWorkflow)
-	keyless("intruder", "keyless/other", "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main")
+	keyless("keyless", "keyless/app", sigstoretest.Release())
+	keyless("intruder", "keyless/other", sigstoretest.SignOptions{Identity: "https://github.com/mallory/app/.github/workflows/release.yml@refs/heads/main", Issuer: sigstoretest.GitHubIssuer})
 	push("keyless-unsigned", "keyless/unsigned")
+	// Seed 003's images: quay.io/crio/signed, signed by an email
+	// identity from GitHub's OAuth issuer, and quay.io/crio/unsigned.
+	keyless("crio-signed", "crio/signed", sigstoretest.SignOptions{Identity: crioEmail, Issuer: crioIssuer})
+	push("crio-unsigned", "crio/unsigned")
 	return w
 }
 
-// sigstorePEMs are s's Fulcio chain (intermediates, then the root), Rekor
-// key and CT log key in PEM.
-func sigstorePEMs(t *testing.T, s *sigstoretest.Sigstore) (chain, rekor, ct string) {
+// sigstorePEMs are s's Fulcio chain (intermediates, then the root), its
+// root alone, Rekor key and CT log key in PEM.
+func sigstorePEMs(t *testing.T, s *sigstoretest.Sigstore) (chain, fulcioRoot, rekor, ct string) {
 	t.Helper()
 	tr := s.TrustedRoot()
 	ca, ok := tr.FulcioCertificateAuthorities()[0].(*root.FulcioCertificateAuthority)
@@ -98,6 +105,7 @@ func sigstorePEMs(t *testing.T, s *sigstoretest.Sigstore) (chain, rekor, ct stri
 	for _, c := range append(slices.Clone(ca.Intermediates), ca.Root) {
 		chain += string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: c.Raw}))
 	}
+	fulcioRoot = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Root.Raw}))
 	keyPEM := func(logs map[string]*root.TransparencyLog) string {
 		for _, l := range logs {
 			der, err := x509.MarshalPKIXPublicKey(l.PublicKey)
@@ -109,7 +117,7 @@ func sigstorePEMs(t *testing.T, s *sigstoretest.Sigstore) (chain, rekor, ct stri
 		t.Fatal("no log")
 		return ""
 	}
-	return chain, keyPEM(tr.RekorLogs()), keyPEM(tr.CTLogs())
+	return chain, fulcioRoot, keyPEM(tr.RekorLogs()), keyPEM(tr.CTLogs())
 }
 
 // selfSignedCA is a CA certificate in PEM, for converted trust roots.
@@ -139,12 +147,17 @@ func indent(s string, n int) string {
 }
 
 // expand fills a source template: {{HOST}}, {{KEY:n}} and {{OTHER:n}}
-// (PEM indented by n), {{KEY64}} and {{OTHER64}} (base64 of the PEM).
+// (PEM indented by n), {{KEY64}} and {{OTHER64}} (base64 of the PEM),
+// {{FULCIOCHAIN64}}, {{FULCIOROOT64}} and {{REKOR64}} (base64 of the local
+// Sigstore's Fulcio chain, its root alone, and its Rekor key).
 func (w *world) expand(src string) string {
 	r := strings.NewReplacer("{{HOST}}", w.host,
 		"{{KEY64}}", base64.StdEncoding.EncodeToString([]byte(w.key)),
 		"{{OTHER64}}", base64.StdEncoding.EncodeToString([]byte(w.other)),
-		"{{CA64}}", base64.StdEncoding.EncodeToString([]byte(w.ca)))
+		"{{CA64}}", base64.StdEncoding.EncodeToString([]byte(w.ca)),
+		"{{FULCIOCHAIN64}}", base64.StdEncoding.EncodeToString([]byte(w.fulcioChain)),
+		"{{FULCIOROOT64}}", base64.StdEncoding.EncodeToString([]byte(w.fulcioRoot)),
+		"{{REKOR64}}", base64.StdEncoding.EncodeToString([]byte(w.rekorKey)))
 	src = r.Replace(src)
 	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}, {"CA", w.ca},
 		{"FULCIO", w.fulcioChain}, {"REKOR", w.rekorKey}, {"CTLOG", w.ctKey}} {
@@ -239,6 +252,40 @@ const (
 // ns, labelled label, under the namespace opt-in of seed 004.
 func seed004OptIn(ns, label string) []string {
 	return []string{"--namespace-opt-in", "--namespace-opt-in-label", "policy.sigstore.dev/include", "--namespace", ns, "--namespace-label", label}
+}
+
+// Seed 003's keyless identity (an email from GitHub's OAuth issuer) and
+// the address its "changed subjectEmail" edit requires instead.
+const (
+	crioIssuer     = "https://github.com/login/oauth"
+	crioEmail      = "release@acme.example"
+	crioOtherEmail = "someone-else@acme.example"
+)
+
+// seed003Policy is seed 003's policy.json as written, with the scope
+// (quay.io/crio/signed there), the required email, the Fulcio CA (ca, a
+// template: the local Sigstore's chain or root) and the Rekor key (the
+// local Sigstore's) substituted.
+func seed003Policy(scope, email, ca string) string {
+	return strings.NewReplacer("{{SCOPE}}", scope, "{{EMAIL}}", email, "{{CADATA}}", ca).Replace(`{
+  "default": [{ "type": "reject" }],
+  "transports": {
+    "docker": {
+      "{{SCOPE}}": [
+        {
+          "type": "sigstoreSigned",
+          "signedIdentity": { "type": "matchRepository" },
+          "fulcio": {
+            "oidcIssuer": "` + crioIssuer + `",
+            "subjectEmail": "{{EMAIL}}",
+            "caData": "{{CADATA}}"
+          },
+          "rekorPublicKeyData": "{{REKOR64}}"
+        }
+      ]
+    }
+  }
+}`)
 }
 
 // TestPolicyController: seed 004 (keyless, subjectRegExp) and key
@@ -991,7 +1038,34 @@ spec:
 	})
 
 	t.Run("policy.json", func(t *testing.T) {
+		// Seed 003's own policy and its two edits: a changed subjectEmail,
+		// and the scope renamed to the unsigned repository.
+		crioSigned, crioUnsigned := "{{HOST}}/crio/signed", "{{HOST}}/crio/unsigned"
+		certIdentity := "certificate identity (issuer " + crioIssuer + ", subject " + crioEmail + ")"
+		chain := "{{FULCIOCHAIN64}}"
 		runCases(t, w, []formatCase{
+			{name: "policyjson seed 003 fulcio", format: "policy.json", source: seed003Policy(crioSigned, crioEmail, chain),
+				notes: []string{"default: reject: becomes a policy denying every image", "insecureIgnoreSCT"}, decide: []decision{
+					{image: "crio-signed", code: ok, want: "allowed"},
+					// Outside the scope, the default decides: rejected.
+					{image: "crio-unsigned", code: denied, want: "rejected by policy"},
+					{image: "keyless", code: denied, want: "rejected by policy"},
+				}},
+			{name: "policyjson seed 003 changed subjectEmail", format: "policy.json", source: seed003Policy(crioSigned, crioOtherEmail, chain), decide: []decision{
+				// CRI-O: "Required email <policy's> not found (got <certificate's>)".
+				{image: "crio-signed", code: denied, want: certIdentity + " does not match identities [issuer " + crioIssuer + ", subject " + crioOtherEmail + "]"},
+			}},
+			// Gap: containers/image takes the intermediates from each
+			// signature's chain annotation, signet only from the trust root.
+			// With the root alone in caData, signet denies what CRI-O admits.
+			{name: "policyjson seed 003 fulcio root alone", format: "policy.json", source: seed003Policy(crioSigned, crioEmail, "{{FULCIOROOT64}}"),
+				notes: []string{"intermediate"}, decide: []decision{
+					{image: "crio-signed", code: denied, want: "leaf certificate verification failed"},
+				}},
+			{name: "policyjson seed 003 unsigned image", format: "policy.json", source: seed003Policy(crioUnsigned, crioEmail, chain), decide: []decision{
+				{image: "crio-unsigned", code: denied, want: "no signature found"},
+				{image: "crio-signed", code: denied, want: "rejected by policy"},
+			}},
 			{name: "policyjson seed 003 keys", format: "policy.json", source: `{
   "default": [{"type": "reject"}],
   "transports": {
