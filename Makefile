@@ -113,6 +113,8 @@ test: tools fmt-check vet lint verify-generated ## run every test (unit, real-co
 	SIGNET_BIN_DIR=$(BIN) $(GO) test -race -count=1 -timeout 5m -run '^TestLoadUnderRace$$' ./bench
 	@# test/crio is a module of its own (containers-image's dependencies stay out of signet's).
 	cd test/crio && SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 10m -tags containers_image_openpgp,exclude_graphdriver_btrfs ./...
+	@# test/crio-v5.26: the same export loaded by containers-image v5.26 (CRI-O 1.28), the default --min-runtime.
+	cd test/crio-v5.26 && SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 10m -tags containers_image_openpgp,exclude_graphdriver_btrfs ./...
 	$(MAKE) fuzz
 
 .PHONY: bench

@@ -29,6 +29,7 @@ type policyExportOptions struct {
 	nsLabels   []string
 	output     string
 	allowLossy bool
+	minRuntime policyjson.Runtime
 	labels     map[string]string
 }
 
@@ -59,6 +60,21 @@ translation instead where one exists (an authority that never passes,
 requiring every alternative, reject); it never makes the file weaker than
 signet.
 
+--min-runtime names the oldest runtime that will load the file: a CRI-O
+version (crio-1.28) or the containers-image library version podman and skopeo
+link (containers-image-5.26); default crio-1.28. containers-image rejects a
+whole policy.json with a field it does not know ("Unknown key"), and every
+pull then fails, so the file uses only the fields that version reads. One key
+is written as keyData, which every version reads. Any one of several keys
+(keyDatas) or Rekor logs (rekorPublicKeyDatas) needs containers-image 5.33
+(CRI-O 1.32, podman 5.3); for an older runtime it is refused naming the field,
+and --allow-lossy requires a signature by every key (entries of the newest
+Rekor log only). Versions before containers-image 5.24 (CRI-O 1.27) are not
+supported: they read no fulcio or rekorPublicKeyData.
+
+CRI-O  1.27  1.28  1.29  1.30  1.31  1.32  1.33  1.34
+image  5.25  5.27  5.29  5.29  5.32  5.33  5.34  5.35
+
 Exit codes: 0 written; 1 refused (not expressible); 2 bad input.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -75,6 +91,8 @@ Exit codes: 0 written; 1 refused (not expressible); 2 bad input.`,
 	f.StringArrayVar(&o.nsLabels, "namespace-label", nil, "label of that namespace, KEY=VALUE (repeatable), for namespaceSelectors")
 	f.StringVarP(&o.output, "output", "o", "-", "directory to write <namespace>.json and registries.d/signet.yaml to, or - for standard output")
 	f.BoolVar(&o.allowLossy, "allow-lossy", false, "apply a stricter translation to what policy.json cannot express, with a warning, instead of refusing")
+	o.minRuntime = policyjson.DefaultRuntime
+	f.Var(&o.minRuntime, "min-runtime", "oldest runtime that will load the file, crio-1.MINOR or containers-image-5.MINOR: only the policy.json fields it reads are written (several keys in one requirement need crio-1.32)")
 	return cmd
 }
 
@@ -121,6 +139,7 @@ func (o *policyExportOptions) run(ctx context.Context, stdout, stderr io.Writer)
 		Config:     snap.Config(),
 		Resolver:   res,
 		AllowLossy: o.allowLossy,
+		Runtime:    o.minRuntime,
 	})
 	if out != nil {
 		for _, n := range out.Notes {

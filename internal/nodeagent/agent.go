@@ -52,6 +52,10 @@ type Agent struct {
 	Config policy.Config
 	// AllowLossy applies stricter translations instead of failing closed.
 	AllowLossy bool
+	// Runtime is the oldest containers-image the node's runtime links (the
+	// zero value: policyjson.DefaultRuntime, CRI-O 1.28); what it cannot
+	// read fails the namespace closed.
+	Runtime policyjson.Runtime
 	// Trust returns the default trusted material.
 	Trust func() (root.TrustedMaterial, error)
 	// Resync is how often everything is rebuilt even without events (so a
@@ -230,6 +234,7 @@ func (a *Agent) export(ctx context.Context, compiled []*policy.Policy, ns corev1
 		Config:     a.Config,
 		Resolver:   res,
 		AllowLossy: a.AllowLossy,
+		Runtime:    a.Runtime,
 	})
 	if out == nil {
 		return nil, policyjson.Registries{}, err

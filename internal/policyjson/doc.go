@@ -16,7 +16,10 @@
 // regular-expression or non-email keyless identities; attestations and
 // their CEL conditions; a choice between different ways of signing; a
 // threshold below the number of authorities; digest: require; signatures
-// kept in another repository. Export refuses the policy set when there is
+// kept in another repository; any one of several keys or Rekor logs when
+// Options.Runtime (default CRI-O 1.28) predates containers-image v5.33,
+// which first reads keyDatas and rekorPublicKeyDatas (one key is always
+// keyData). Export refuses the policy set when there is
 // one; with Options.AllowLossy it applies the stricter fallback
 // instead (an authority that never passes, requiring every alternative,
 // reject, or a wider scope when every image it adds is already governed or

@@ -28,6 +28,11 @@ type Options struct {
 	// AllowLossy applies each issue's stricter fallback instead of
 	// refusing. Issues without a stricter fallback are refused anyway.
 	AllowLossy bool
+	// Runtime is the oldest containers-image the file must load in; the
+	// zero value is DefaultRuntime (CRI-O 1.28). What it cannot read
+	// (several keys or Rekor logs in one requirement before v5.33) is an
+	// issue.
+	Runtime Runtime
 }
 
 // Issue is something policy.json cannot say exactly.
@@ -106,7 +111,7 @@ func Export(ctx context.Context, policies []*policy.Policy, o Options) (*Result,
 			continue
 		}
 		e := &entry{id: p.Object.ID(), namespaced: p.Object.Kind == policy.KindImagePolicy}
-		c := converter{id: e.id, notes: &res.Notes, issues: &res.Issues}
+		c := converter{id: e.id, notes: &res.Notes, issues: &res.Issues, runtime: o.Runtime.orDefault()}
 		e.scopes = c.scopes(p)
 		e.excludes = c.excludes(p)
 		e.outcome = c.requirements(ctx, p, o.Resolver)
@@ -324,6 +329,8 @@ type converter struct {
 	id     string
 	notes  *[]string
 	issues *[]Issue
+	// runtime is the oldest runtime the file is for.
+	runtime Runtime
 }
 
 func (c converter) note(format string, args ...any) {

@@ -85,6 +85,8 @@ func summarize(reqs []Requirement) []string {
 		switch {
 		case r.Fulcio != nil:
 			s = fmt.Sprintf("fulcio %s %s", r.Fulcio.OIDCIssuer, r.Fulcio.SubjectEmail)
+		case r.KeyData != nil:
+			s = "key"
 		case r.KeyDatas != nil:
 			s = fmt.Sprintf("keys %d", len(r.KeyDatas))
 		}
@@ -111,6 +113,9 @@ func TestExport(t *testing.T) {
 	keyAuth := func(k string) string {
 		return fmt.Sprintf("  - insecureIgnoreTlog: true\n    key:\n      data: |\n        %s\n", indent(k))
 	}
+	tlogKeyAuth := func(k string) string {
+		return fmt.Sprintf("  - key:\n      data: |\n        %s\n", indent(k))
+	}
 	const gh = "https://github.com/login/oauth"
 
 	for _, tc := range []struct {
@@ -119,6 +124,7 @@ func TestExport(t *testing.T) {
 		labels     map[string]string
 		unmatched  policy.Action
 		lossy      bool
+		runtime    string // --min-runtime; the default when empty
 		docs       []string
 		want       map[string][]string
 		wantIssues []string // "field: substring"; a refused export has File nil
@@ -132,7 +138,7 @@ func TestExport(t *testing.T) {
 		docs:      []string{"ClusterImagePolicy signed\nimages: [{prefix: quay.io/crio/signed}]\nsignedIdentity: matchRepository\nauthorities:\n" + keyAuth(k1)},
 		want: map[string][]string{
 			"default":                    {"reject"},
-			"docker:quay.io/crio/signed": {"keys 1 matchRepository"},
+			"docker:quay.io/crio/signed": {"key matchRepository"},
 		},
 		wantRegs: []string{"quay.io/crio/signed"},
 	}, {
@@ -152,7 +158,7 @@ func TestExport(t *testing.T) {
 		docs:      []string{"ImagePolicy payments/signed\nimages: [{prefix: quay.io/crio/signed}]\nsignedIdentity: matchRepository\nauthorities:\n" + keyAuth(k1)},
 		want: map[string][]string{
 			"default":                    {"insecureAcceptAnything"},
-			"docker:quay.io/crio/signed": {"keys 1 matchRepository"},
+			"docker:quay.io/crio/signed": {"key matchRepository"},
 		},
 		wantRegs: []string{"quay.io/crio/signed"},
 	}, {
@@ -171,8 +177,8 @@ func TestExport(t *testing.T) {
 		},
 		want: map[string][]string{
 			"default":                       {"reject"},
-			"docker:reg.example.org":        {"keys 1 matchRepository"},
-			"docker:reg.example.org/team-a": {"keys 1 matchRepository", "keys 1 matchRepository"},
+			"docker:reg.example.org":        {"key matchRepository"},
+			"docker:reg.example.org/team-a": {"key matchRepository", "key matchRepository"},
 		},
 		wantRegs: []string{"reg.example.org", "reg.example.org/team-a"},
 	}, {
@@ -187,8 +193,8 @@ func TestExport(t *testing.T) {
 		},
 		want: map[string][]string{
 			"default":                       {"reject"},
-			"docker:reg.example.org":        {"keys 1 matchRepository"},
-			"docker:reg.example.org/vendor": {"keys 1 matchRepository"},
+			"docker:reg.example.org":        {"key matchRepository"},
+			"docker:reg.example.org/vendor": {"key matchRepository"},
 			"docker:reg.example.org/tools":  {"reject"},
 		},
 		wantRegs: []string{"reg.example.org", "reg.example.org/vendor"},
@@ -215,7 +221,7 @@ func TestExport(t *testing.T) {
 		name:      "key.trustRootRef: the named TrustRoot's Rekor key",
 		namespace: "default",
 		docs:      []string{"ClusterImagePolicy private\nimages: [{prefix: reg.example.org/app}]\nsignedIdentity: matchRepository\nauthorities:\n" + fmt.Sprintf("  - key:\n      trustRootRef: private\n      data: |\n        %s\n", indent(k1))},
-		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 1 +rekor matchRepository"}},
+		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"key +rekor matchRepository"}},
 		wantRegs:  []string{"reg.example.org/app"},
 	}, {
 		name:      "key.trustRootRef naming a TrustRoot the resolver lacks: the scope rejects",
@@ -234,7 +240,7 @@ func TestExport(t *testing.T) {
 		labels:    map[string]string{"env": "prod"},
 		unmatched: "allow",
 		docs:      []string{"ClusterImagePolicy prod\nimages: [{glob: \"**\"}]\nmatch: {namespaceSelector: {matchLabels: {env: prod}}}\nauthorities:\n" + keyAuth(k1)},
-		want:      map[string][]string{"default": {"insecureAcceptAnything"}, "docker:": {"keys 1 matchRepository"}},
+		want:      map[string][]string{"default": {"insecureAcceptAnything"}, "docker:": {"key matchRepository"}},
 		wantRegs:  []string{""},
 	}, {
 		name:      "kinds without Pod do not govern pulls",
@@ -242,18 +248,32 @@ func TestExport(t *testing.T) {
 		docs:      []string{"ClusterImagePolicy packages\nimages: [{glob: \"xpkg.upbound.io/**\"}]\nmatch: {kinds: [Provider]}\nauthorities:\n" + keyAuth(k1)},
 		want:      map[string][]string{"default": {"reject"}},
 	}, {
-		name:      "keys of two authorities, any one: one requirement listing both; tlog keeps the Rekor key",
+		name:      "keys of two authorities, any one, CRI-O 1.32: one requirement listing both; tlog keeps the Rekor key",
 		namespace: "default",
-		docs: []string{"ClusterImagePolicy keys\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n" +
-			fmt.Sprintf("  - key:\n      data: |\n        %s\n", strings.ReplaceAll(strings.TrimSpace(k1), "\n", "\n        ")) +
-			fmt.Sprintf("  - key:\n      data: |\n        %s\n", strings.ReplaceAll(strings.TrimSpace(k3), "\n", "\n        "))},
-		want:     map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 2 +rekor matchRepository"}},
-		wantRegs: []string{"reg.example.org/app"},
+		runtime:   "crio-1.32",
+		docs:      []string{"ClusterImagePolicy keys\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n" + tlogKeyAuth(k1) + tlogKeyAuth(k3)},
+		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 2 +rekor matchRepository"}},
+		wantRegs:  []string{"reg.example.org/app"},
+	}, {
+		name:       "keys of two authorities, any one, the default CRI-O 1.28: keyDatas refused",
+		namespace:  "default",
+		docs:       []string{"ClusterImagePolicy keys\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n" + tlogKeyAuth(k1) + tlogKeyAuth(k3)},
+		wantIssues: []string{"spec.authorities: keyDatas (a signature by any one of 2 keys) is read by containers-image v5.33 (CRI-O 1.32) and newer; CRI-O 1.28 (containers-image v5.27)"},
+		refused:    true,
+	}, {
+		name:       "keys of two authorities, any one, containers-image 5.26 with --allow-lossy: both required",
+		namespace:  "default",
+		runtime:    "containers-image-5.26.1",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy keys\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n" + keyAuth(k1) + keyAuth(k3)},
+		want:       map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"key matchRepository", "key matchRepository"}},
+		wantIssues: []string{"spec.authorities: keyDatas (a signature by any one of 2 keys) is read by containers-image v5.33 (CRI-O 1.32) and newer; containers-image v5.26, the oldest"},
+		wantRegs:   []string{"reg.example.org/app"},
 	}, {
 		name:      "threshold 2 of 2 distinct keys: both required",
 		namespace: "default",
 		docs:      []string{"ClusterImagePolicy two\nimages: [{prefix: reg.example.org/app}]\nthreshold: 2\nsignedIdentity: matchExact\nauthorities:\n" + keyAuth(k1) + keyAuth(k3)},
-		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 1 matchExact", "keys 1 matchExact"}},
+		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"key matchExact", "key matchExact"}},
 		wantRegs:  []string{"reg.example.org/app"},
 	}, {
 		name:       "threshold 2 of 3: refused",
@@ -266,7 +286,7 @@ func TestExport(t *testing.T) {
 		namespace:  "default",
 		lossy:      true,
 		docs:       []string{"ClusterImagePolicy two\nimages: [{prefix: reg.example.org/app}]\nthreshold: 2\nauthorities:\n" + keyAuth(k1) + keyAuth(k2) + keyAuth(k3)},
-		want:       map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"keys 1 matchRepository", "keys 1 matchRepository", "keys 1 matchRepository"}},
+		want:       map[string][]string{"default": {"reject"}, "docker:reg.example.org/app": {"key matchRepository", "key matchRepository", "key matchRepository"}},
 		wantIssues: []string{"spec.threshold: 2 of 3 authorities"},
 		wantRegs:   []string{"reg.example.org/app"},
 	}, {
@@ -306,7 +326,7 @@ func TestExport(t *testing.T) {
 		namespace:  "default",
 		lossy:      true,
 		docs:       []string{"ClusterImagePolicy either\nimages: [{glob: \"ghcr.io/acme/**\"}]\nauthorities:\n" + keyAuth(k1) + "  - keyless:\n      identities: [{issuer: " + gh + ", subject: a@acme.example}]\n"},
-		want:       map[string][]string{"default": {"reject"}, "docker:ghcr.io/acme": {"fulcio " + gh + " a@acme.example +rekor matchRepository", "keys 1 matchRepository"}},
+		want:       map[string][]string{"default": {"reject"}, "docker:ghcr.io/acme": {"fulcio " + gh + " a@acme.example +rekor matchRepository", "key matchRepository"}},
 		wantIssues: []string{"spec.authorities: policy.json cannot express a choice between 2 ways of signing"},
 		wantRegs:   []string{"ghcr.io/acme"},
 	}, {
@@ -362,7 +382,7 @@ func TestExport(t *testing.T) {
 			"ClusterImagePolicy all\nimages: [{prefix: reg.example.org}]\nauthorities:\n" + keyAuth(k1),
 			"ClusterImagePolicy prod\nimages: [{glob: \"reg.example.org/*/prod/**\"}]\nauthorities:\n" + keyAuth(k3),
 		},
-		want:       map[string][]string{"default": {"reject"}, "docker:reg.example.org": {"keys 1 matchRepository", "keys 1 matchRepository"}},
+		want:       map[string][]string{"default": {"reject"}, "docker:reg.example.org": {"key matchRepository", "key matchRepository"}},
 		wantIssues: []string{"spec.images[0].glob: \"reg.example.org/*/prod/**\": policy.json scopes are a host or a repository prefix"},
 		wantRegs:   []string{"reg.example.org"},
 	}, {
@@ -384,7 +404,7 @@ func TestExport(t *testing.T) {
 		lossy:      true,
 		unmatched:  "allow",
 		docs:       []string{"ClusterImagePolicy domain\nimages: [{glob: \"*.example.org/**\"}]\nauthorities:\n" + keyAuth(k1)},
-		want:       map[string][]string{"default": {"insecureAcceptAnything"}, "docker:*.example.org": {"keys 1 matchRepository"}},
+		want:       map[string][]string{"default": {"insecureAcceptAnything"}, "docker:*.example.org": {"key matchRepository"}},
 		wantIssues: []string{"spec.images[0].glob: \"*.example.org/**\""},
 		wantRegs:   []string{"*.example.org"},
 	}, {
@@ -398,11 +418,19 @@ func TestExport(t *testing.T) {
 			for k, v := range tc.labels {
 				labels[k] = v
 			}
+			var rt Runtime
+			if tc.runtime != "" {
+				var err error
+				if rt, err = ParseRuntime(tc.runtime); err != nil {
+					t.Fatal(err)
+				}
+			}
 			res, err := Export(t.Context(), compile(t, r, tc.docs...), Options{
 				Target:     policy.Target{Namespace: tc.namespace, NamespaceLabels: labels},
 				Config:     policy.Config{Unmatched: tc.unmatched, ExcludedNamespaces: []string{"kube-system"}},
 				Resolver:   r,
 				AllowLossy: tc.lossy,
+				Runtime:    rt,
 			})
 			if tc.refused {
 				if !errors.Is(err, ErrNotExpressible) {
@@ -449,7 +477,8 @@ func TestExport(t *testing.T) {
 // TestFileFormat: the JSON is containers-policy.json's, keys base64 of PEM.
 func TestFileFormat(t *testing.T) {
 	f := &File{Default: []Requirement{reject}, Transports: map[string]map[string][]Requirement{TransportDocker: {
-		"reg.example.org": {{Type: TypeSigstoreSigned, KeyDatas: [][]byte{[]byte("PEM")}, SignedIdentity: &SignedIdentity{Type: "matchRepository"}}},
+		"reg.example.org":     {{Type: TypeSigstoreSigned, KeyDatas: [][]byte{[]byte("PEM"), []byte("PEM2")}, SignedIdentity: &SignedIdentity{Type: "matchRepository"}}},
+		"reg.example.org/one": {{Type: TypeSigstoreSigned, KeyData: []byte("PEM"), SignedIdentity: &SignedIdentity{Type: "matchExact"}}},
 	}}}
 	data, err := f.MarshalIndent()
 	if err != nil {
@@ -467,10 +496,20 @@ func TestFileFormat(t *testing.T) {
         {
           "type": "sigstoreSigned",
           "keyDatas": [
-            "UEVN"
+            "UEVN",
+            "UEVNMg=="
           ],
           "signedIdentity": {
             "type": "matchRepository"
+          }
+        }
+      ],
+      "reg.example.org/one": [
+        {
+          "type": "sigstoreSigned",
+          "keyData": "UEVN",
+          "signedIdentity": {
+            "type": "matchExact"
           }
         }
       ]
@@ -509,5 +548,50 @@ func TestContains(t *testing.T) {
 		if got := contains(tc.a, tc.b); got != tc.want {
 			t.Errorf("contains(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)
 		}
+	}
+}
+
+func TestParseRuntime(t *testing.T) {
+	for _, tc := range []struct {
+		in      string
+		want    Runtime
+		str     string
+		lists   bool
+		wantErr string
+	}{
+		{in: "crio-1.28", want: Runtime{Minor: 27, CRIO: 28}, str: "crio-1.28"},
+		{in: "cri-o-1.28.11", want: Runtime{Minor: 27, CRIO: 28}, str: "crio-1.28"},
+		{in: "crio-1.31", want: Runtime{Minor: 32, CRIO: 31}, str: "crio-1.31"},
+		{in: "crio-v1.32.0", want: Runtime{Minor: 33, CRIO: 32}, str: "crio-1.32", lists: true},
+		{in: "crio-1.40", want: Runtime{Minor: 35, CRIO: 40}, str: "crio-1.40", lists: true},
+		{in: "containers-image-5.26", want: Runtime{Minor: 26}, str: "containers-image-5.26"},
+		{in: "containers-image-v5.33.1", want: Runtime{Minor: 33}, str: "containers-image-5.33", lists: true},
+		{in: "crio-1.26", wantErr: "since v5.24 (CRI-O 1.27)"},
+		{in: "containers-image-5.23", wantErr: "since v5.24"},
+		{in: "crio-2.0", wantErr: "CRI-O versions are 1.MINOR"},
+		{in: "podman-5.3", wantErr: "want crio-1.MINOR or containers-image-5.MINOR"},
+		{in: "crio-1.x", wantErr: `"x" is not a number`},
+	} {
+		t.Run(tc.in, func(t *testing.T) {
+			got, err := ParseRuntime(tc.in)
+			if tc.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("err = %v, want it to contain %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if got.String() != tc.str || got.readsLists() != tc.lists {
+				t.Errorf("String() = %q, readsLists() = %v; want %q, %v", got, got.readsLists(), tc.str, tc.lists)
+			}
+		})
+	}
+	if (Runtime{}).String() != "crio-1.28" || (Runtime{}).readsLists() {
+		t.Errorf("the zero Runtime is %s, want the default crio-1.28", Runtime{})
 	}
 }

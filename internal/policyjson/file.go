@@ -17,11 +17,17 @@ type File struct {
 // sigstoreSigned.
 type Requirement struct {
 	Type string `json:"type"`
-	// KeyDatas are PEM public keys; a signature by any one passes.
+	// KeyData is the PEM public key the signature must verify with; every
+	// runtime reads it.
+	KeyData []byte `json:"keyData,omitempty"`
+	// KeyDatas are PEM public keys, a signature by any one passes; only
+	// with more than one key, for runtimes that read it (containers-image
+	// v5.33).
 	KeyDatas [][]byte `json:"keyDatas,omitempty"`
 	// Fulcio trusts certificates of these CAs for one email and issuer.
 	Fulcio *Fulcio `json:"fulcio,omitempty"`
-	// RekorPublicKeyData(s) require a Rekor SET by (one of) these keys.
+	// RekorPublicKeyData(s) require a Rekor SET by (one of) these keys;
+	// the list only with more than one key (containers-image v5.33).
 	RekorPublicKeyData  []byte   `json:"rekorPublicKeyData,omitempty"`
 	RekorPublicKeyDatas [][]byte `json:"rekorPublicKeyDatas,omitempty"`
 	// SignedIdentity says how the signed docker-reference must relate to

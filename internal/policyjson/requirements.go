@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 
@@ -19,6 +20,8 @@ import (
 // alternative is one sigstoreSigned requirement an authority accepts.
 type alternative struct {
 	req Requirement
+	// field is the signet field it comes from.
+	field string
 	// signers name who can satisfy it (key fingerprints, issuer+subject),
 	// for signet's distinct-signer rule.
 	signers []string
@@ -101,10 +104,14 @@ func (c converter) requirements(ctx context.Context, p *policy.Policy, r policy.
 			alts = append(alts, au.alts...)
 		}
 		if m, ok := merge(alts); ok {
-			return []Requirement{m}
+			field := "spec.authorities"
+			if len(alts) == 1 {
+				field = alts[0].field
+			}
+			return c.fit(field, m)
 		}
 		c.issue("spec.authorities", "require every one of them", "policy.json cannot express a choice between %d ways of signing (%s): requirements of a scope must all pass, and a sigstoreSigned requirement can only list keys", len(alts), describe(alts))
-		return reqsOf(alts)
+		return c.fitEach(alts)
 	case need < len(live):
 		c.issue("spec.threshold", fmt.Sprintf("require all %d", len(live)), "%d of %d authorities: policy.json cannot count signatures", need, len(live))
 	}
@@ -121,19 +128,47 @@ func (c converter) requirements(ctx context.Context, p *policy.Policy, r policy.
 			}
 		}
 		if m, ok := merge(au.alts); ok {
-			out = append(out, m)
+			field := au.field
+			if len(au.alts) == 1 {
+				field = au.alts[0].field
+			}
+			out = append(out, c.fit(field, m)...)
 			continue
 		}
 		c.issue(au.field, "require every one of them", "policy.json cannot express a choice between %d ways of signing (%s)", len(au.alts), describe(au.alts))
-		out = append(out, reqsOf(au.alts)...)
+		out = append(out, c.fitEach(au.alts)...)
 	}
 	return out
 }
 
-func reqsOf(alts []alternative) []Requirement {
-	out := make([]Requirement, len(alts))
-	for i, a := range alts {
-		out[i] = a.req
+// fitEach is the AND of the alternatives, each fitted to the runtime.
+func (c converter) fitEach(alts []alternative) []Requirement {
+	var out []Requirement
+	for _, a := range alts {
+		out = append(out, c.fit(a.field, a.req)...)
+	}
+	return out
+}
+
+// fit writes a requirement with the fields the target runtime reads:
+// keyData for one key, keyDatas for several. A runtime before
+// containers-image v5.33 reads no keyDatas and a scope's requirements all
+// must pass, so "any one of several keys" cannot be written for it: that
+// is an issue whose stricter fallback requires a signature by every key.
+func (c converter) fit(field string, r Requirement) []Requirement {
+	switch {
+	case len(r.KeyDatas) == 1:
+		r.KeyData, r.KeyDatas = r.KeyDatas[0], nil
+		return []Requirement{r}
+	case len(r.KeyDatas) < 2 || c.runtime.readsLists():
+		return []Requirement{r}
+	}
+	c.issue(field, "require a signature by every one of the keys", "keyDatas (a signature by any one of %d keys) is read by containers-image v5.%d (CRI-O 1.32) and newer; %s, the oldest runtime the file is for, rejects the whole file with it", len(r.KeyDatas), minImageKeyDatas, c.runtime.describe())
+	out := make([]Requirement, 0, len(r.KeyDatas))
+	for _, k := range r.KeyDatas {
+		q := r
+		q.KeyData, q.KeyDatas = k, nil
+		out = append(out, q)
 	}
 	return out
 }
@@ -213,7 +248,7 @@ func (c converter) authority(field string, a verify.Authority, identity *SignedI
 	}
 	switch {
 	case len(a.Keys) > 0:
-		alt := alternative{rekor: string(joinBytes(rekor))}
+		alt := alternative{field: field + ".key", rekor: string(joinBytes(rekor))}
 		for _, k := range a.Keys {
 			der, err := x509.MarshalPKIXPublicKey(k.Key)
 			if err != nil {
@@ -249,6 +284,7 @@ func (c converter) authority(field string, a verify.Authority, identity *SignedI
 			}
 			au.alts = append(au.alts, alternative{
 				req:     withRekor(Requirement{Type: TypeSigstoreSigned, Fulcio: &Fulcio{CAData: ca, OIDCIssuer: id.Issuer, SubjectEmail: id.Subject}, SignedIdentity: identity}),
+				field:   ifield,
 				signers: []string{id.Issuer + "\x00" + id.Subject},
 			})
 		}
@@ -270,7 +306,10 @@ func joinBytes(bs [][]byte) []byte {
 }
 
 // rekorKeys are the trusted material's Rekor public keys as PEM; the
-// runtime accepts only ECDSA ones.
+// runtime accepts only ECDSA ones. A runtime before containers-image v5.33
+// reads one (rekorPublicKeyData): with several, that is an issue whose
+// stricter fallback keeps the log that started last, the one being
+// written to.
 func (c converter) rekorKeys(field string, tm root.TrustedMaterial) ([][]byte, error) {
 	if tm == nil {
 		return nil, errors.New("no trusted material to take the Rekor keys from")
@@ -282,6 +321,11 @@ func (c converter) rekorKeys(field string, tm root.TrustedMaterial) ([][]byte, e
 	}
 	sort.Strings(ids)
 	var out [][]byte
+	var (
+		newest      int
+		newestURL   string
+		newestStart time.Time
+	)
 	for _, id := range ids {
 		l := logs[id]
 		if _, ok := l.PublicKey.(*ecdsa.PublicKey); !ok {
@@ -292,10 +336,17 @@ func (c converter) rekorKeys(field string, tm root.TrustedMaterial) ([][]byte, e
 		if err != nil {
 			return nil, fmt.Errorf("the Rekor key of %s: %w", l.BaseURL, err)
 		}
+		if len(out) == 0 || l.ValidityPeriodStart.After(newestStart) {
+			newest, newestURL, newestStart = len(out), l.BaseURL, l.ValidityPeriodStart
+		}
 		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der}))
 	}
 	if len(out) == 0 {
 		return nil, errors.New("the trusted root has no Rekor log with an ECDSA key, which policy.json requires")
+	}
+	if len(out) > 1 && !c.runtime.readsLists() {
+		c.issue(field, "accept only entries of the Rekor log "+newestURL, "rekorPublicKeyDatas (an entry in any one of %d Rekor logs) is read by containers-image v5.%d (CRI-O 1.32) and newer; %s, the oldest runtime the file is for, rejects the whole file with it", len(out), minImageKeyDatas, c.runtime.describe())
+		return out[newest : newest+1], nil
 	}
 	return out, nil
 }

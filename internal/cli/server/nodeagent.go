@@ -18,6 +18,7 @@ import (
 	"github.com/signet-dev/signet/internal/listener"
 	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/nodeagent"
+	"github.com/signet-dev/signet/internal/policyjson"
 )
 
 type nodeAgentOptions struct {
@@ -26,6 +27,7 @@ type nodeAgentOptions struct {
 	listen        string
 	clusterSettings
 	allowLossy bool
+	minRuntime policyjson.Runtime
 	resync     time.Duration
 }
 
@@ -51,6 +53,14 @@ from the TrustRoot's initial root; until it exists, policies naming that
 TrustRoot reject every image they select. TrustRoots and the ConfigMaps of
 signet's namespace are watched, so new material applies at once.
 
+--min-runtime names the oldest CRI-O (crio-1.MINOR) or containers-image
+(containers-image-5.MINOR) on the nodes; default crio-1.28. containers-image
+rejects a whole policy.json with a field it does not know, so the files use only
+the fields that version reads: a requirement met by any one of several keys
+(keyDatas) or Rekor logs (rekorPublicKeyDatas) needs crio-1.32
+(containers-image 5.33); for older runtimes such a namespace fails closed, or
+with --allow-lossy requires every key (only the newest Rekor log).
+
 --unmatched, --exclude-namespace, --namespace-opt-in and
 --namespace-opt-in-label must be those of signet serve.`,
 		Args: cobra.NoArgs,
@@ -67,6 +77,8 @@ signet's namespace are watched, so new material applies at once.
 	f.StringVar(&o.registriesDir, "registries-dir", "", "registries.d directory to write signet.yaml (use-sigstore-attachments for the scopes that verify signatures) to; empty: none")
 	f.StringVar(&o.listen, "listen", ":9464", "address to serve /healthz, /readyz and /metrics on (plain HTTP); empty: none")
 	f.BoolVar(&o.allowLossy, "allow-lossy", false, "apply stricter translations to what policy.json cannot express instead of failing closed")
+	o.minRuntime = policyjson.DefaultRuntime
+	f.Var(&o.minRuntime, "min-runtime", "oldest runtime on the nodes, crio-1.MINOR or containers-image-5.MINOR: the files use only the policy.json fields it reads (several keys in one requirement need crio-1.32)")
 	f.DurationVar(&o.resync, "resync", time.Minute, "rewrite every file at least this often (re-reading key Secrets)")
 	return cmd
 }
@@ -129,6 +141,7 @@ func (o *nodeAgentOptions) run(ctx context.Context, logOut io.Writer) error {
 		Namespace:     o.namespace,
 		Config:        o.policyConfig(),
 		AllowLossy:    o.allowLossy,
+		Runtime:       o.minRuntime,
 		Trust:         trustFn,
 		Resync:        o.resync,
 		Log:           log,
