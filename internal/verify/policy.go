@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync/atomic"
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
@@ -135,16 +136,45 @@ type compiledAuthority struct {
 type keyedVerifier struct {
 	key *PublicKey // nil for keyless
 	// v verifies a bundle of each shape with the checks the authority
-	// requires of it (checksFor); shapes that need the same checks share
-	// a verifier.
-	v [shapes]*sgverify.Verifier
+	// requires of it (checksFor).
+	v *shapeVerifiers
 	// tm is the trusted material v verifies with (the key, and the
 	// authority's trust root when it has one).
 	tm root.TrustedMaterial
-	// sigOnly verifies with the key alone, without a log or timestamps:
-	// it says whether the key signed a candidate that v rejects (nil for
-	// keyless).
-	sigOnly *sgverify.Verifier
+	// keyMaterial trusts the key alone (nil for keyless): sigOnly verifies
+	// with it.
+	keyMaterial root.TrustedMaterial
+}
+
+// sigOnly verifies with the key alone, without a log or timestamps: it
+// says whether the key signed a candidate that v rejects. It is made when
+// a candidate failed, so a policy holds no verifier for it.
+func (kv keyedVerifier) sigOnly() (*sgverify.Verifier, error) {
+	return sgverify.NewVerifier(kv.keyMaterial, sgverify.WithCurrentTime())
+}
+
+// shapeVerifiers holds the verifier of each bundle shape, made the first
+// time a bundle of that shape is verified: an authority meets one or two
+// shapes, and 10,000 policies then hold a verifier or two each rather than
+// one per shape. Compile has checked that each can be made.
+type shapeVerifiers struct {
+	tm     root.TrustedMaterial
+	checks [shapes]checks
+	v      [shapes]atomic.Pointer[sgverify.Verifier]
+}
+
+// of returns the verifier of shape s.
+func (sv *shapeVerifiers) of(s shape) *sgverify.Verifier {
+	if v := sv.v[s].Load(); v != nil {
+		return v
+	}
+	v, err := sgverify.NewVerifier(sv.tm, sv.checks[s].options()...)
+	if err != nil {
+		// Compile made one with the same material and options.
+		panic(fmt.Sprintf("verify: a verifier Compile checked does not build: %v", err))
+	}
+	sv.v[s].CompareAndSwap(nil, v)
+	return sv.v[s].Load()
 }
 
 // Compile checks a policy and prepares its verifiers. Errors name the field.
@@ -263,8 +293,8 @@ func keyVerifier(k *PublicKey, a Authority) (keyedVerifier, error) {
 	keyMaterial := root.NewTrustedPublicKeyMaterial(func(string) (root.TimeConstrainedVerifier, error) {
 		return root.NewExpiringKey(sv, timeZero, timeZero), nil
 	})
-	kv := keyedVerifier{key: k, tm: keyMaterial}
-	if kv.sigOnly, err = sgverify.NewVerifier(keyMaterial, sgverify.WithCurrentTime()); err != nil {
+	kv := keyedVerifier{key: k, tm: keyMaterial, keyMaterial: keyMaterial}
+	if _, err := kv.sigOnly(); err != nil {
 		return kv, err
 	}
 	if a.TrustedMaterial != nil {
@@ -273,20 +303,20 @@ func keyVerifier(k *PublicKey, a Authority) (keyedVerifier, error) {
 	return kv, kv.build(&a)
 }
 
-// build makes kv's verifier of each shape, with kv.tm: one per distinct
-// set of checks.
+// build prepares kv's verifier of each shape, with kv.tm, and checks that
+// each distinct set of checks makes one (they are made on first use).
 func (kv *keyedVerifier) build(a *Authority) error {
-	built := map[checks]*sgverify.Verifier{}
+	kv.v = &shapeVerifiers{tm: kv.tm}
+	checked := map[checks]bool{}
 	for s := range shape(shapes) {
 		c := checksFor(a, s)
-		if built[c] == nil {
-			v, err := sgverify.NewVerifier(kv.tm, c.options()...)
-			if err != nil {
+		kv.v.checks[s] = c
+		if !checked[c] {
+			if _, err := sgverify.NewVerifier(kv.tm, c.options()...); err != nil {
 				return err
 			}
-			built[c] = v
+			checked[c] = true
 		}
-		kv.v[s] = built[c]
 	}
 	return nil
 }

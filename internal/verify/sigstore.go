@@ -200,7 +200,7 @@ func rejection(a *compiledAuthority, s shape, digest []byte, cand candidate, fai
 // thresholds or byte values; otherwise they are sigstore-go's.
 func failedStep(a *compiledAuthority, kv keyedVerifier, s shape, digest []byte, cand candidate, verifyErr error) *Denial {
 	b := cand.bundle
-	v := kv.v[s]
+	v := kv.v.of(s)
 	vc, err := b.VerificationContent()
 	if err != nil {
 		return deny(ErrMalformed, "%v", verifyErr)
@@ -221,7 +221,11 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, s shape, digest []byte, 
 	}
 
 	if !keyless && vc.Certificate() == nil {
-		if _, err := kv.sigOnly.Verify(b, unbound); err != nil {
+		sigOnly, err := kv.sigOnly()
+		if err != nil {
+			return deny(ErrMalformed, "%v", err)
+		}
+		if _, err := sigOnly.Verify(b, unbound); err != nil {
 			return deny(ErrBadSignature, "signature does not verify with the trusted key (wrong key or tampered payload)")
 		}
 	}

@@ -363,7 +363,7 @@ func verifyBundle(a *compiledAuthority, cand candidate, digest []byte) (sig Sign
 	)
 	for _, kv := range a.verifiers {
 		// A policy reads its artifact: build one per verifier.
-		res, err := kv.v[s].Verify(cand.bundle, sigstorePolicy(a, cand, digest))
+		res, err := kv.v.of(s).Verify(cand.bundle, sigstorePolicy(a, cand, digest))
 		if err == nil {
 			vr, key = res, kv.key
 			break
