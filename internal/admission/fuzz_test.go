@@ -12,20 +12,13 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // deploymentReview is a Deployment whose pod template has an init container,
 // a container and ephemeral containers: one image the static policy passes,
 // one no policy matches, one given by digest (which needs the registry).
 const deploymentReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-2","kind":{"group":"apps","version":"v1","kind":"Deployment"},"resource":{"group":"apps","version":"v1","resource":"deployments"},"namespace":"default","operation":"CREATE","userInfo":{"username":"alice"},"object":{"apiVersion":"apps/v1","kind":"Deployment","metadata":{"name":"d"},"spec":{"template":{"spec":{"initContainers":[{"name":"i","image":"registry.example.org/init:v1"}],"containers":[{"name":"a","image":"registry.example.org/app:v1"}],"ephemeralContainers":[{"name":"e","image":"docker.io/library/busybox:1"},{"name":"f","image":"registry.example.org/debug@sha256:0000000000000000000000000000000000000000000000000000000000000000"}]}}}}}}`
-
-// notFound is a registry with nothing in it, answering in-process: an image
-// given by digest is decided (and denied) without the network.
-type notFound struct{}
-
-func (notFound) RoundTrip(r *http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: http.StatusNotFound, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
-}
 
 // knownOperation lists the operations the API server sends.
 var knownOperation = map[admissionv1.Operation]bool{admissionv1.Create: true, admissionv1.Update: true, admissionv1.Delete: true, admissionv1.Connect: true}
@@ -63,7 +56,7 @@ func FuzzValidate(f *testing.F) {
 		// Images under registry.example.org pass a static policy; no policy
 		// matches the others, and unmatched images are denied.
 		h := handler(t, staticSnapshot(t, "pass"))
-		rc, err := registry.New(registry.WithTransport(notFound{}))
+		rc, err := registry.New(registry.WithTransport(registrytest.Status(http.StatusNotFound)))
 		if err != nil {
 			t.Fatal(err)
 		}

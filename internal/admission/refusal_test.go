@@ -10,6 +10,7 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/policytest"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // TestRefusalsSayWhy: a refusal's code and reason say whether a policy
@@ -23,7 +24,7 @@ func TestRefusalsSayWhy(t *testing.T) {
 			Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}, OnError: onError,
 			Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
 		}, nil, policy.Config{})
-		rc, err := registry.New(registry.WithTransport(statusTransport(http.StatusServiceUnavailable)))
+		rc, err := registry.New(registry.WithTransport(registrytest.Status(http.StatusServiceUnavailable)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -70,11 +71,4 @@ func TestRefusalsSayWhy(t *testing.T) {
 	if resp := post(t, unreachable("allow").Validate(), []byte(podReview)); !resp.Allowed {
 		t.Fatalf("onError allow refused: %+v", resp.Result)
 	}
-}
-
-// statusTransport answers every request with its status code.
-type statusTransport int
-
-func (s statusTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: int(s), Header: http.Header{}, Body: http.NoBody, Request: r}, nil
 }

@@ -84,7 +84,7 @@ func TestCacheNeverChangesADecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hidden, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(notFoundTransport{}))
+	hidden, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(registrytest.Status(http.StatusNotFound)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -157,14 +157,6 @@ func outcomes(d Decision) []string {
 		}
 	}
 	return out
-}
-
-// notFoundTransport answers 404 to everything, as a registry answers a
-// reader it does not authorize to see a private repository.
-type notFoundTransport struct{}
-
-func (notFoundTransport) RoundTrip(r *http.Request) (*http.Response, error) {
-	return &http.Response{StatusCode: http.StatusNotFound, Status: "404 Not Found", Body: http.NoBody, Header: http.Header{}, Request: r}, nil
 }
 
 type signingKey struct {

@@ -120,6 +120,9 @@ func (dc *Decider) Decide(ctx context.Context, req Request) ([]Decision, error) 
 		}
 		pending = append(pending, i)
 	}
+	if len(pending) == 0 {
+		return decisions, nil
+	}
 	decideOne := func(i int) {
 		decisions[i], _ = dc.decide(ctx, rc, clientKey, req.Snapshot, req.Images[i], req.Target, withRegistry)
 	}

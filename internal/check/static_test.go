@@ -3,7 +3,6 @@ package check_test
 import (
 	"net/http"
 	"strings"
-	"sync/atomic"
 	"testing"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
@@ -11,15 +10,8 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/policytest"
+	"github.com/signet-dev/signet/test/registrytest"
 )
-
-// down answers every request 503 and counts them.
-type down struct{ n atomic.Int64 }
-
-func (d *down) RoundTrip(r *http.Request) (*http.Response, error) {
-	d.n.Add(1)
-	return &http.Response{StatusCode: http.StatusServiceUnavailable, Header: http.Header{}, Body: http.NoBody, Request: r}, nil
-}
 
 // TestStaticVerdictsNeedNoRegistry: a static authority's verdict (what
 // containers-policy.json's reject and insecureAcceptAnything convert to)
@@ -53,7 +45,7 @@ func TestStaticVerdictsNeedNoRegistry(t *testing.T) {
 		{"pass, pin wanted", static("pass", "", ""), tag, true, true, "not pinned to a digest", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			reg := &down{}
+			reg := registrytest.Status(http.StatusServiceUnavailable)
 			rc, err := registry.New(registry.WithTransport(reg))
 			if err != nil {
 				t.Fatal(err)
@@ -66,8 +58,8 @@ func TestStaticVerdictsNeedNoRegistry(t *testing.T) {
 			if d.Allowed != tc.allowed || d.Undecided != tc.undecided || d.PinnedImage != "" {
 				t.Fatalf("allowed %v (want %v), undecided %v, pinned %q: %+v", d.Allowed, tc.allowed, d.Undecided, d.PinnedImage, d)
 			}
-			if asked := reg.n.Load() > 0; asked != tc.requests {
-				t.Errorf("registry asked: %v (%d requests), want %v", asked, reg.n.Load(), tc.requests)
+			if asked := reg.Requests() > 0; asked != tc.requests {
+				t.Errorf("registry asked: %v (%d requests), want %v", asked, reg.Requests(), tc.requests)
 			}
 			for _, msg := range append(d.Denials, d.Warnings...) {
 				if strings.Contains(msg, "could not decide") {

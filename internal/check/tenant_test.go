@@ -3,6 +3,7 @@ package check
 import (
 	"fmt"
 	mrand "math/rand/v2"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/registrytest"
 )
 
 // TestImagePoliciesOnlyAddRequirements is invariant 10 as a property: over
@@ -20,7 +22,7 @@ import (
 // everything, so key authorities deny ("no signature found") or cannot
 // decide (a tag that does not resolve), and onError decides what that does.
 func TestImagePoliciesOnlyAddRequirements(t *testing.T) {
-	rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(notFoundTransport{}))
+	rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(registrytest.Status(http.StatusNotFound)))
 	if err != nil {
 		t.Fatal(err)
 	}
