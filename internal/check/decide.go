@@ -33,6 +33,9 @@ type Decision struct {
 	// not decide (a policy's onError is deny), not because a policy refused
 	// it: trying again may decide otherwise.
 	Undecided bool `json:"undecided,omitempty"`
+	// Unmatched is set when no ClusterImagePolicy selects the image: what
+	// --unmatched made of it.
+	Unmatched *policy.PolicyVerdict `json:"unmatched,omitempty"`
 	// PinnedImage is the reference to admit instead, bound to the verified
 	// digest, when a policy asks for pinning ("" otherwise).
 	PinnedImage string `json:"pinnedImage,omitempty"`
@@ -47,6 +50,12 @@ type PolicyDecision struct {
 	// invalid (rather than signet not being able to decide).
 	Error   string `json:"error,omitempty"`
 	Invalid bool   `json:"invalid,omitempty"`
+	// Effect is what this policy made of the image (pass, fail, warn,
+	// error), and Reason its denial or warning in admission's words.
+	Effect policy.Effect `json:"effect"`
+	Reason string        `json:"reason,omitempty"`
+	// Denies says the image is denied because of this policy.
+	Denies bool `json:"denies,omitempty"`
 }
 
 // Decider is the one way signet decides images, whoever asks (admission,
@@ -229,6 +238,12 @@ func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey st
 
 func (d *Decision) setVerdict(v policy.Verdict) {
 	d.Allowed, d.Denials, d.Warnings, d.Undecided = v.Allowed, v.Denials, v.Warnings, v.Undecided
+	for i, pv := range v.Policies {
+		d.Policies[i].Effect, d.Policies[i].Reason, d.Policies[i].Denies = pv.Effect, pv.Reason, pv.Denies
+	}
+	if v.Unmatched.Effect != "" {
+		d.Unmatched = &v.Unmatched
+	}
 }
 
 // verify returns, for each valid matched policy, its result for the image

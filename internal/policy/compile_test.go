@@ -8,6 +8,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -174,24 +175,27 @@ func TestCombine(t *testing.T) {
 		pin       bool
 		denials   []string
 		warnings  []string
+		// effects are each outcome's Effect, then the unmatched one ("" when
+		// a ClusterImagePolicy matched).
+		effects []Effect
 	}{
-		{name: "one passing policy pins", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: pass}}, allowed: true, pin: true},
-		{name: "digest none does not pin", outcomes: []Outcome{{Policy: pol("a", "", "", "none"), Result: pass}}, allowed: true},
-		{name: "AND: one failing policy denies", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: pass}, {Policy: pol("b", "", "", ""), Result: fail}}, denials: []string{"no signature found"}},
-		{name: "warn mode warns", outcomes: []Outcome{{Policy: pol("a", "warn", "", ""), Result: fail}}, allowed: true, warnings: []string{"no signature found (policy in warn mode)"}},
-		{name: "warn mode does not relax an enforcing policy", outcomes: []Outcome{{Policy: pol("a", "warn", "", ""), Result: fail}, {Policy: pol("b", "", "", ""), Result: fail}}, denials: []string{"no signature found"}, warnings: []string{"warn mode"}},
-		{name: "undecided denies by default", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Err: undecided}}, denials: []string{"ClusterImagePolicy a: could not decide: registry unreachable"}},
-		{name: "undecided with onError warn", outcomes: []Outcome{{Policy: pol("a", "", "warn", ""), Err: undecided}}, allowed: true, warnings: []string{"could not decide"}},
-		{name: "undecided with onError allow", outcomes: []Outcome{{Policy: pol("a", "", "allow", ""), Err: undecided}}, allowed: true},
-		{name: "undecided result denies by default, as undecided", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: stopped}}, denials: []string{"ClusterImagePolicy a: could not decide: policy p: authority ci: attestation slsa: evaluating condition"}},
-		{name: "undecided result with onError warn", outcomes: []Outcome{{Policy: pol("a", "", "warn", ""), Result: stopped}}, allowed: true, warnings: []string{"could not decide"}},
-		{name: "undecided result with onError allow", outcomes: []Outcome{{Policy: pol("a", "", "allow", ""), Result: stopped}}, allowed: true},
-		{name: "digest required but absent", outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, denials: []string{"requires images by digest"}},
-		{name: "digest required and present", hasDigest: true, outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, allowed: true},
-		{name: "broken policy denies what it matches", outcomes: []Outcome{{Policy: broken, Err: broken.Err}}, denials: []string{"ClusterImagePolicy broken cannot be enforced"}},
-		{name: "unmatched denies by default", denials: []string{"img did not match any image policies"}},
-		{name: "unmatched warn", unmatched: "warn", allowed: true, warnings: []string{"img did not match any image policies"}},
-		{name: "unmatched allow", unmatched: "allow", allowed: true},
+		{name: "one passing policy pins", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: pass}}, allowed: true, pin: true, effects: []Effect{EffectPass, ""}},
+		{name: "digest none does not pin", outcomes: []Outcome{{Policy: pol("a", "", "", "none"), Result: pass}}, allowed: true, effects: []Effect{EffectPass, ""}},
+		{name: "AND: one failing policy denies", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: pass}, {Policy: pol("b", "", "", ""), Result: fail}}, denials: []string{"no signature found"}, effects: []Effect{EffectPass, EffectFail, ""}},
+		{name: "warn mode warns", outcomes: []Outcome{{Policy: pol("a", "warn", "", ""), Result: fail}}, allowed: true, warnings: []string{"no signature found (policy in warn mode)"}, effects: []Effect{EffectWarn, ""}},
+		{name: "warn mode does not relax an enforcing policy", outcomes: []Outcome{{Policy: pol("a", "warn", "", ""), Result: fail}, {Policy: pol("b", "", "", ""), Result: fail}}, denials: []string{"no signature found"}, warnings: []string{"warn mode"}, effects: []Effect{EffectWarn, EffectFail, ""}},
+		{name: "undecided denies by default", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Err: undecided}}, denials: []string{"ClusterImagePolicy a: could not decide: registry unreachable"}, effects: []Effect{EffectError, ""}},
+		{name: "undecided with onError warn", outcomes: []Outcome{{Policy: pol("a", "", "warn", ""), Err: undecided}}, allowed: true, warnings: []string{"could not decide"}, effects: []Effect{EffectError, ""}},
+		{name: "undecided with onError allow", outcomes: []Outcome{{Policy: pol("a", "", "allow", ""), Err: undecided}}, allowed: true, effects: []Effect{EffectError, ""}},
+		{name: "undecided result denies by default, as undecided", outcomes: []Outcome{{Policy: pol("a", "", "", ""), Result: stopped}}, denials: []string{"ClusterImagePolicy a: could not decide: policy p: authority ci: attestation slsa: evaluating condition"}, effects: []Effect{EffectError, ""}},
+		{name: "undecided result with onError warn", outcomes: []Outcome{{Policy: pol("a", "", "warn", ""), Result: stopped}}, allowed: true, warnings: []string{"could not decide"}, effects: []Effect{EffectError, ""}},
+		{name: "undecided result with onError allow", outcomes: []Outcome{{Policy: pol("a", "", "allow", ""), Result: stopped}}, allowed: true, effects: []Effect{EffectError, ""}},
+		{name: "digest required but absent", outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, denials: []string{"requires images by digest"}, effects: []Effect{EffectFail, ""}},
+		{name: "digest required and present", hasDigest: true, outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, allowed: true, effects: []Effect{EffectPass, ""}},
+		{name: "broken policy denies what it matches", outcomes: []Outcome{{Policy: broken, Err: broken.Err}}, denials: []string{"ClusterImagePolicy broken cannot be enforced"}, effects: []Effect{EffectFail, ""}},
+		{name: "unmatched denies by default", denials: []string{"img did not match any image policies"}, effects: []Effect{EffectFail}},
+		{name: "unmatched warn", unmatched: "warn", allowed: true, warnings: []string{"img did not match any image policies"}, effects: []Effect{EffectWarn}},
+		{name: "unmatched allow", unmatched: "allow", allowed: true, effects: []Effect{EffectSkip}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			snap, err := NewSnapshot(nil, Config{Unmatched: tc.unmatched})
@@ -215,6 +219,28 @@ func TestCombine(t *testing.T) {
 			}
 			contains(v.Denials, tc.denials, "denials")
 			contains(v.Warnings, tc.warnings, "warnings")
+			var effects []Effect
+			denies, warns := 0, 0
+			for _, pv := range append(slices.Clone(v.Policies), v.Unmatched) {
+				effects = append(effects, pv.Effect)
+				if pv.Denies {
+					denies++
+				}
+				if pv.Warns {
+					warns++
+				}
+				if pv.Effect != "" && (pv.Effect == EffectPass) != (pv.Reason == "") {
+					t.Errorf("effect %s with reason %q", pv.Effect, pv.Reason)
+				}
+			}
+			if !slices.Equal(effects, tc.effects) {
+				t.Errorf("effects %q, want %q", effects, tc.effects)
+			}
+			// Each policy's part accounts for the verdict's denials and
+			// warnings, one each.
+			if denies != len(v.Denials) || warns != len(v.Warnings) {
+				t.Errorf("%d policies deny and %d warn; the verdict has %d denials and %d warnings", denies, warns, len(v.Denials), len(v.Warnings))
+			}
 		})
 	}
 }

@@ -39,6 +39,43 @@ type Verdict struct {
 	// policy whose onError is deny could not be decided): no policy refused
 	// the image, and trying again may admit it.
 	Undecided bool
+	// Policies says what each outcome made of the image, in the order of
+	// the outcomes: the audit reports it per policy.
+	Policies []PolicyVerdict
+	// Unmatched is what --unmatched made of an image no ClusterImagePolicy
+	// selects (EffectSkip when it allows it); its Effect is "" when one
+	// does.
+	Unmatched PolicyVerdict
+}
+
+// Effect is what one policy's outcome made of an image: the result the
+// audit reports for it (the values are PolicyReport results).
+type Effect string
+
+const (
+	// EffectPass: the policy passed.
+	EffectPass Effect = "pass"
+	// EffectFail: the policy refused the image and denies it.
+	EffectFail Effect = "fail"
+	// EffectWarn: the policy refused the image, and only warns (warn mode).
+	EffectWarn Effect = "warn"
+	// EffectError: signet could not decide; Denies and Warns say what the
+	// policy's onError (or warn mode) made of that.
+	EffectError Effect = "error"
+	// EffectSkip: no policy governs the image and --unmatched allows it.
+	EffectSkip Effect = "skip"
+)
+
+// PolicyVerdict is one policy's part in a Verdict.
+type PolicyVerdict struct {
+	Effect Effect `json:"effect"`
+	// Reason is the denial or warning it gave, as admission words it
+	// ("" when it passed).
+	Reason string `json:"reason,omitempty"`
+	// Denies says the image is denied because of it; Warns that it gave a
+	// warning.
+	Denies bool `json:"denies,omitempty"`
+	Warns  bool `json:"warns,omitempty"`
 }
 
 // Combine applies the combination rules to the outcomes of every matching
@@ -62,22 +99,32 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 		}
 		switch s.config.Unmatched {
 		case ActionAllow:
+			v.Unmatched = PolicyVerdict{Effect: EffectSkip, Reason: msg}
 		case ActionWarn:
+			v.Unmatched = PolicyVerdict{Effect: EffectWarn, Reason: msg, Warns: true}
 			v.Warnings = append(v.Warnings, msg)
 		default:
+			v.Unmatched = PolicyVerdict{Effect: EffectFail, Reason: msg, Denies: true}
 			v.Allowed = false
 			v.Denials = append(v.Denials, msg)
 		}
 	}
-	deny := func(p *Policy, msg string) {
+	if len(outcomes) > 0 {
+		v.Policies = make([]PolicyVerdict, len(outcomes))
+	}
+	deny := func(pv *PolicyVerdict, p *Policy, msg string) {
 		if p.Mode() == ModeWarn {
-			v.Warnings = append(v.Warnings, msg+" (policy in warn mode)")
+			msg += " (policy in warn mode)"
+			*pv = PolicyVerdict{Effect: EffectWarn, Reason: msg, Warns: true}
+			v.Warnings = append(v.Warnings, msg)
 			return
 		}
+		*pv = PolicyVerdict{Effect: EffectFail, Reason: msg, Denies: true}
 		v.Allowed = false
 		v.Denials = append(v.Denials, msg)
 	}
-	for _, o := range outcomes {
+	for i, o := range outcomes {
+		pv := &v.Policies[i]
 		p := o.Policy
 		if o.Err == nil && o.Result != nil && !o.Result.Verified && errors.Is(o.Result.Err, verify.ErrUndecided) {
 			// A result that could not be decided (an attestation's
@@ -91,14 +138,17 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 			if invalid == nil {
 				invalid = p.Err
 			}
-			deny(p, fmt.Sprintf("%s cannot be enforced: %v", p.Object.ID(), invalid))
+			deny(pv, p, fmt.Sprintf("%s cannot be enforced: %v", p.Object.ID(), invalid))
 		case o.Err != nil:
 			msg := fmt.Sprintf("%s: could not decide: %v", p.Object.ID(), o.Err)
+			*pv = PolicyVerdict{Effect: EffectError, Reason: msg}
 			switch {
 			case p.Mode() == ModeWarn || p.OnError() == ActionWarn:
+				pv.Warns = true
 				v.Warnings = append(v.Warnings, msg)
 			case p.OnError() == ActionAllow:
 			default:
+				pv.Denies = true
 				v.Allowed = false
 				v.Denials = append(v.Denials, msg)
 				undecided++
@@ -108,10 +158,11 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 			if o.Result != nil && o.Result.Err != nil {
 				reason = o.Result.Err.Error()
 			}
-			deny(p, reason)
+			deny(pv, p, reason)
 		case p.Digest() == DigestRequire && !hasDigest:
-			deny(p, fmt.Sprintf("policy %s requires images by digest (name@sha256:...)", p.Object.Name))
+			deny(pv, p, fmt.Sprintf("policy %s requires images by digest (name@sha256:...)", p.Object.Name))
 		default:
+			pv.Effect = EffectPass
 			if p.Digest() == DigestPin {
 				v.Pin = true
 			}
