@@ -50,12 +50,17 @@ type PolicyDecision struct {
 	// invalid (rather than signet not being able to decide).
 	Error   string `json:"error,omitempty"`
 	Invalid bool   `json:"invalid,omitempty"`
+	// Err is Error as an error, to match kinds (verify.ErrUndecided,
+	// registry.ErrRateLimited, ...).
+	Err error `json:"-"`
 	// Effect is what this policy made of the image (pass, fail, warn,
 	// error), and Reason its denial or warning in admission's words.
 	Effect policy.Effect `json:"effect"`
 	Reason string        `json:"reason,omitempty"`
-	// Denies says the image is denied because of this policy.
+	// Denies says the image is denied because of this policy; Warns that
+	// admission warns because of it.
 	Denies bool `json:"denies,omitempty"`
+	Warns  bool `json:"warns,omitempty"`
 }
 
 // Decider is the one way signet decides images, whoever asks (admission,
@@ -215,7 +220,7 @@ func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey st
 			undecided = true
 		}
 		if o.Err != nil {
-			pd.Error = o.Err.Error()
+			pd.Err, pd.Error = o.Err, o.Err.Error()
 		}
 		outcomes[i] = o
 		d.Policies = append(d.Policies, pd)
@@ -239,7 +244,8 @@ func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey st
 func (d *Decision) setVerdict(v policy.Verdict) {
 	d.Allowed, d.Denials, d.Warnings, d.Undecided = v.Allowed, v.Denials, v.Warnings, v.Undecided
 	for i, pv := range v.Policies {
-		d.Policies[i].Effect, d.Policies[i].Reason, d.Policies[i].Denies = pv.Effect, pv.Reason, pv.Denies
+		p := &d.Policies[i]
+		p.Effect, p.Reason, p.Denies, p.Warns = pv.Effect, pv.Reason, pv.Denies, pv.Warns
 	}
 	if v.Unmatched.Effect != "" {
 		d.Unmatched = &v.Unmatched

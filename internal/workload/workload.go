@@ -6,6 +6,7 @@ package workload
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -127,6 +128,29 @@ func NewExtractor(opts ...Option) (*Extractor, error) {
 		e.shapes[k] = e.shapeOf(k)
 	}
 	return e, nil
+}
+
+// Kinds returns the kinds whose images the extractor knows, but for the
+// Crossplane packages (in any pkg.crossplane.io group) and PodTemplate:
+// the built-in workload kinds and the declared ones, sorted.
+func (e *Extractor) Kinds() []Kind {
+	var out []Kind
+	for k := range podSpecPaths {
+		if k.Kind != "PodTemplate" {
+			out = append(out, k)
+		}
+	}
+	for k := range e.custom {
+		out = append(out, k)
+	}
+	slices.SortFunc(out, func(a, b Kind) int { return strings.Compare(a.String(), b.String()) })
+	return out
+}
+
+// CrossplanePackageKinds are the Crossplane package kinds in
+// pkg.crossplane.io.
+func CrossplanePackageKinds() []Kind {
+	return []Kind{{"pkg.crossplane.io", "Configuration"}, {"pkg.crossplane.io", "Function"}, {"pkg.crossplane.io", "Provider"}}
 }
 
 // Handles reports whether objects of kind can hold images.
