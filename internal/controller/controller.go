@@ -100,6 +100,10 @@ func New(cfg *rest.Config, c *Controller) (*Controller, error) {
 	return c, nil
 }
 
+// Leading reports whether this replica leads now (it writes status, and
+// runs the audit).
+func (c *Controller) Leading() bool { return c.leader.Leading() }
+
 // Snapshot returns the current snapshot (nil until the first sync).
 func (c *Controller) Snapshot() *policy.Snapshot { return c.snap.Load() }
 

@@ -7,6 +7,7 @@ import (
 	"k8s.io/client-go/rest"
 
 	"github.com/signet-dev/signet/internal/admission"
+	"github.com/signet-dev/signet/internal/audit"
 	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/policy"
 )
@@ -24,6 +25,12 @@ type policySource struct {
 	ready <-chan struct{}
 	// run keeps the snapshot current until ctx ends.
 	run func(ctx context.Context)
+	// leading reports whether this replica leads (nil: policies from
+	// files, no cluster to audit).
+	leading func() bool
+	// auditNamespaces reads namespace labels and pull secrets for the
+	// audit (the controller).
+	auditNamespaces audit.Namespaces
 }
 
 // loadPolicies compiles the policy files (--policies), or connects the
@@ -46,10 +53,12 @@ func clusterPolicies(log *slog.Logger, cluster *rest.Config, namespace string, c
 		return nil, err
 	}
 	return &policySource{
-		snapshot:    ctl.Snapshot,
-		namespaces:  ctl,
-		credentials: ctl,
-		ready:       ctl.Ready(),
+		snapshot:        ctl.Snapshot,
+		namespaces:      ctl,
+		credentials:     ctl,
+		ready:           ctl.Ready(),
+		leading:         ctl.Leading,
+		auditNamespaces: ctl,
 		run: func(ctx context.Context) {
 			go defaultRoot.Run(ctx, log, ctl.Refresh)
 			if err := ctl.Run(ctx); err != nil && ctx.Err() == nil {

@@ -29,6 +29,7 @@ type serveOptions struct {
 	cacheTTL       time.Duration
 	cacheNegTTL    time.Duration
 	cacheSize      int
+	auditInterval  time.Duration
 	enableHTTP2    bool
 	imageFields    []string
 	crossplaneReg  string
@@ -99,6 +100,7 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.cacheTTL, "cache-ttl", 10*time.Minute, "how long a verified result is reused")
 	f.DurationVar(&o.cacheNegTTL, "cache-negative-ttl", 30*time.Second, "how long a definite denial is reused")
 	f.IntVar(&o.cacheSize, "cache-size", 100000, "most cached results")
+	f.DurationVar(&o.auditInterval, "audit-interval", time.Hour, "time between full audits of what runs in the cluster (the leader writes PolicyReports, Events and metrics; changed policies and workloads are audited as they change); 0 turns the audit off. Needs cluster policies")
 	f.StringArrayVar(&o.imageFields, "image-field", nil, "declare the image fields of another kind, KIND.GROUP=PATH[,PATH...] where a path like spec.steps[].image walks lists, e.g. Task.tekton.dev=spec.steps[].image (repeatable; add the kind to the webhook rules too)")
 	f.StringVar(&o.crossplaneReg, "crossplane-registry", workload.DefaultCrossplaneRegistry, cli.CrossplaneRegistryUsage)
 	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream exhaustion attacks)")
@@ -123,6 +125,9 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.tlsSecret != "" && o.tlsCertDir != "" {
 		return errors.New("give --tls-secret or --tls-cert-dir, not both")
+	}
+	if o.auditInterval < 0 {
+		return errors.New("--audit-interval must not be negative (0 turns the audit off)")
 	}
 	if o.certValidity < 3*time.Second {
 		return errors.New("--cert-validity is too short")

@@ -46,7 +46,15 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 		return err
 	}
 
+	scanner, err := o.audit(log, cluster, policies, handler, metrics)
+	if err != nil {
+		return err
+	}
+
 	go policies.run(ctx)
+	if scanner != nil {
+		go scanner.Run(ctx)
+	}
 	if certs != nil {
 		go certs.Run(ctx)
 	}

@@ -3,7 +3,6 @@ package audit
 import (
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -177,7 +176,3 @@ func dropTemplateMetadata(obj map[string]any) {
 		}
 	}
 }
-
-// scopeOf is the report scope of an object: its namespace, "" for a
-// cluster-scoped one.
-func scopeOf(o audit.Object) string { return strings.TrimSpace(o.Namespace) }
