@@ -5,7 +5,9 @@ import (
 	"io"
 	"log/slog"
 
+	"github.com/go-logr/logr"
 	"k8s.io/client-go/rest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // run is signet serve's start-up, in order. Everything a wrong flag, file
@@ -18,6 +20,8 @@ import (
 // controller has loaded the cluster's policies otherwise.
 func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: o.level}))
+	// controller-runtime's informers log through logr: into the same log.
+	ctrllog.SetLogger(logr.FromSlogHandler(log.Handler()))
 	metrics := newServeMetrics()
 	defaultRoot, err := newDefaultTrust(o.trustedRoot, o.tuf, metrics.trustRoots)
 	if err != nil {
