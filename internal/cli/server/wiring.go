@@ -5,17 +5,19 @@ import (
 	"io"
 	"log/slog"
 
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/rest"
 )
 
 // run is signet serve's start-up, in order. Everything a wrong flag, file
 // or cluster can make fail is built first, and nothing runs until all of
 // it is: the default trust root, the cluster connection, the policies, the
-// admission handler, the serving certificate, the listener. Then the
-// background work starts (trust root refreshes, the policy controller,
-// certificate rotation) and HTTPS is served until ctx ends. /readyz
-// answers 200 once policies.ready is closed: at once for files, when the
-// controller has loaded the cluster's policies otherwise.
+// admission handler, the serving certificate, the listeners (HTTPS, and
+// --metrics-listen's). Then the background work starts (trust root
+// refreshes, the policy controller, certificate rotation) and both are
+// served until ctx ends. /readyz answers 200 once policies.ready is
+// closed: at once for files, when the controller has loaded the cluster's
+// policies otherwise.
 func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: o.level}))
 	metrics := newServeMetrics()
@@ -45,11 +47,23 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	msrv, mln, err := o.metricsHTTP(ctx, metrics)
+	if err != nil {
+		ln.Close()
+		return err
+	}
 
 	go policies.run(ctx)
 	if certs != nil {
 		go certs.Run(ctx)
 	}
+	// Either server failing stops the other, and serve.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveUntilDone(gctx, srv, func() error { return srv.ServeTLS(ln, "", "") }) })
+	if msrv != nil {
+		log.Info("serving metrics", "address", mln.Addr().String())
+		g.Go(func() error { return serveUntilDone(gctx, msrv, func() error { return msrv.Serve(mln) }) })
+	}
 	log.Info("serving", "address", ln.Addr().String(), "policies", o.policiesSource())
-	return serveUntilDone(ctx, srv, ln)
+	return g.Wait()
 }
