@@ -15,7 +15,7 @@ LDFLAGS := -X github.com/signet-dev/signet/internal/version.version=$(VERSION) \
 # Third-party binaries the tests run, each built from a pinned Go module under
 # tools/. A binary is rebuilt only when it is missing or its module's pins change.
 TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(BIN)/registry $(BIN)/cosign $(BIN)/controller-gen \
-         $(BIN)/golangci-lint $(BIN)/helm
+         $(BIN)/golangci-lint $(BIN)/helm $(BIN)/promtool
 TOOLBUILD = cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s $(2)" -o $(BIN)/$(notdir $@)
 # Kubernetes reads its own version from link-time stamps; the pin is in tools/kube/go.mod.
 KUBE_VERSION := $(shell awk '$$1=="k8s.io/kubernetes"{print $$2; exit}' tools/kube/go.mod)
@@ -63,6 +63,16 @@ $(BIN)/golangci-lint: tools/golangci-lint/go.mod tools/golangci-lint/go.sum
 	$(call TOOLBUILD,golangci-lint) github.com/golangci/golangci-lint/v2/cmd/golangci-lint
 $(BIN)/helm: tools/helm/go.mod tools/helm/go.sum
 	$(call TOOLBUILD,helm,$(HELM_LDFLAGS)) helm.sh/helm/v3/cmd/helm
+
+# promtool checks the chart's PrometheusRule (test/monitoring). It is not built: it
+# is extracted from Debian's prometheus package (apt-get download, from this
+# machine's package sources; nothing is installed system-wide), only when missing.
+$(BIN)/promtool:
+	@mkdir -p $(CURDIR)/.cache
+	tmp=$$(mktemp -d $(CURDIR)/.cache/prometheus.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && apt-get download prometheus) && \
+	  dpkg-deb -x "$$tmp"/prometheus_*.deb "$$tmp/root" && \
+	  install -D -m 0755 "$$tmp/root/usr/bin/promtool" $@
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from api/

@@ -73,11 +73,19 @@ type Handler struct {
 	// timeoutSeconds so the API server never applies its failure policy.
 	Timeout time.Duration
 	Log     *slog.Logger
-	// Observe, when set, is told each decision's outcome ("allowed" or
-	// "denied") and duration, with the object's kind: one the extractor
-	// handles, "other" or, for a request that could not be decoded,
-	// "unknown" (so a metric labelled with them has boundedly many series).
+	// Observe, when set, is told each decision's outcome and duration, with
+	// the object's kind: one the extractor handles, "other" or, for a
+	// request that could not be decoded, "unknown" (so a metric labelled
+	// with them has boundedly many series). The outcome is "allowed",
+	// "denied" (a policy, or the request itself, was refused: 4xx) or
+	// "error" (signet could not decide, or failed: 5xx, which the API
+	// server may retry).
 	Observe func(kind, outcome string, d time.Duration)
+	// ObserveDecisions, when set, is told the per-image decisions of each
+	// request whose images were decided, before the answer is made; it
+	// must not keep or change them. Requests refused before their images
+	// are decided (malformed, policies not loaded) are not told.
+	ObserveDecisions func(decisions []check.Decision)
 	// BodyBudget, when set, bounds the bytes of request bodies held at once
 	// by all the requests this handler serves, counted in chunks of
 	// [BodyChunk] as they arrive (nothing is reserved from Content-Length). A
@@ -132,7 +140,11 @@ func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
 	}
 	review.Response = resp
 	outcome := "allowed"
-	if !resp.Allowed {
+	switch {
+	case resp.Allowed:
+	case resp.Result != nil && resp.Result.Code >= http.StatusInternalServerError:
+		outcome = "error"
+	default:
 		outcome = "denied"
 	}
 	if h.Observe != nil {

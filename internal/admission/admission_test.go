@@ -395,3 +395,43 @@ func TestCrossplanePackageWithoutRegistry(t *testing.T) {
 		})
 	}
 }
+
+// Observe tells a refusal signet could not decide (5xx) from a denial, and
+// ObserveDecisions is told the decisions of the requests whose images were
+// decided, and only those.
+func TestObservedOutcomes(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		snap      *policy.Snapshot
+		body      string
+		outcome   string
+		decisions []string // "policy:verified" per matching policy
+	}{
+		{"allowed", staticSnapshot(t, "pass"), podReview, "allowed", []string{"ClusterImagePolicy static-pass:true"}},
+		{"denied by a policy", staticSnapshot(t, "fail"), podReview, "denied", []string{"ClusterImagePolicy static-fail:false"}},
+		{"malformed", staticSnapshot(t, "pass"), `{"request":`, "denied", nil},
+		{"policies not loaded", nil, podReview, "error", nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := handler(t, tc.snap)
+			h.Log = slog.New(slog.DiscardHandler)
+			var outcome string
+			var decided []string
+			h.Observe = func(_, o string, _ time.Duration) { outcome = o }
+			h.ObserveDecisions = func(ds []check.Decision) {
+				for _, d := range ds {
+					for _, pd := range d.Policies {
+						decided = append(decided, fmt.Sprintf("%s:%v", pd.Policy, pd.Result != nil && pd.Result.Verified))
+					}
+				}
+			}
+			post(t, h.Validate(), []byte(tc.body))
+			if outcome != tc.outcome {
+				t.Errorf("outcome %q, want %q", outcome, tc.outcome)
+			}
+			if diff := cmp.Diff(tc.decisions, decided); diff != "" {
+				t.Errorf("decisions observed (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

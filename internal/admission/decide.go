@@ -108,6 +108,9 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 		log.Warn("pull credentials unusable", "err", err)
 		return undecided(fmt.Sprintf("%s %s: %v", wr.Kind, req.Name, err))
 	}
+	if h.ObserveDecisions != nil {
+		h.ObserveDecisions(decisions)
+	}
 	return h.answer(log, images, decisions, mutate, pinnable)
 }
 

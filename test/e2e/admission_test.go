@@ -365,6 +365,8 @@ func TestAdmission(t *testing.T) {
 		for _, want := range []string{
 			`signet_admission_duration_seconds_count{decision="denied",kind="Pod"}`,
 			`signet_admission_duration_seconds_count{decision="allowed",kind="Pod"}`,
+			`signet_admission_policy_results_total{policy="ClusterImagePolicy prod-signed",result="pass"}`,
+			`signet_admission_policy_results_total{policy="ClusterImagePolicy prod-signed",result="fail"}`,
 			`signet_registry_requests_total{host="` + w.reg.Host + `",result="2xx"}`,
 			`signet_verification_cache_hits_total`,
 		} {

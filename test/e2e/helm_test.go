@@ -59,6 +59,8 @@ func TestHelmChart(t *testing.T) {
 		// optInLabel is the label that opts namespaces in; "": no opt-in.
 		optInLabel string
 		nodeAgent  bool
+		// monitoring: the metrics values are on (metrics port 9090).
+		monitoring bool
 	}{
 		{name: "defaults", release: "signet", namespace: "signet-system", replicas: 2, unmatched: "deny", fullname: "signet", sameAsManifests: true},
 		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h", "crossplaneRegistry=xpkg.upbound.io"},
@@ -67,6 +69,11 @@ func TestHelmChart(t *testing.T) {
 		{name: "opt-in by policy-controller's label, node agent", release: "signet", namespace: "policy-system",
 			set:      []string{"namespaceOptIn=true", "namespaceOptInLabel=policy.sigstore.dev/include", "nodeAgent.enabled=true"},
 			replicas: 2, unmatched: "deny", fullname: "signet", optInLabel: "policy.sigstore.dev/include", nodeAgent: true},
+		{name: "metrics port, ServiceMonitor, alerts, dashboard, network policy", release: "signet", namespace: "monitored",
+			set: []string{"metrics.port=9090", "metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.labels.release=kube-prometheus-stack",
+				"metrics.prometheusRule.enabled=true", "metrics.prometheusRule.labels.release=kube-prometheus-stack", "metrics.dashboard.enabled=true",
+				"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.0/24}", "networkPolicy.metricsNamespaceSelector.matchLabels.team=monitoring"},
+			replicas: 2, unmatched: "deny", fullname: "signet", monitoring: true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", tc.release, chart, "--namespace", tc.namespace, "--include-crds", "--kube-version", kubeVersion}
@@ -90,6 +97,11 @@ func TestHelmChart(t *testing.T) {
 				if obj.GetNamespace() != "" && obj.GetNamespace() != tc.namespace {
 					t.Errorf("%s %s is in namespace %q, not the release namespace %q", obj.GetKind(), obj.GetName(), obj.GetNamespace(), tc.namespace)
 				}
+				if obj.GroupVersionKind().Group == "monitoring.coreos.com" {
+					// The Prometheus Operator's CRDs are not signet's, and
+					// not in this cluster: checkMonitoring checks these.
+					continue
+				}
 				if err := c.Client.Create(t.Context(), obj.DeepCopy(), client.DryRunAll, client.FieldValidation("Strict")); err != nil {
 					t.Errorf("%s %s: %v", obj.GetKind(), obj.GetName(), err)
 				}
@@ -103,6 +115,9 @@ func TestHelmChart(t *testing.T) {
 				for _, k := range []string{"DaemonSet", "ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"} {
 					wantKinds[k]++
 				}
+			}
+			if tc.monitoring {
+				wantKinds["ServiceMonitor"], wantKinds["PrometheusRule"], wantKinds["ConfigMap"], wantKinds["NetworkPolicy"] = 1, 1, 1, 1
 			}
 			if diff := cmp.Diff(wantKinds, kinds); diff != "" {
 				t.Errorf("rendered kinds (-want +got):\n%s", diff)
@@ -129,6 +144,7 @@ func TestHelmChart(t *testing.T) {
 				t.Errorf("signet serve args %q: --tuf and its interval should be there exactly when tuf.enabled", a)
 			}
 			checkOptIn(t, r, tc.fullname, tc.optInLabel, tc.nodeAgent)
+			checkMonitoring(t, r, tc.fullname, tc.namespace, tc.monitoring)
 			if tc.sameAsManifests {
 				compareWithManifests(t, r)
 			}
@@ -172,7 +188,8 @@ func TestHelmChart(t *testing.T) {
 	})
 
 	t.Run("lint", func(t *testing.T) {
-		for _, set := range [][]string{nil, {"replicas=3", "unmatched=warn"}} {
+		for _, set := range [][]string{nil, {"replicas=3", "unmatched=warn"},
+			{"metrics.port=9090", "metrics.serviceMonitor.enabled=true", "metrics.prometheusRule.enabled=true", "metrics.dashboard.enabled=true"}} {
 			args := []string{"lint", "--strict", chart, "--namespace", "signet-system", "--kube-version", kubeVersion}
 			for _, s := range set {
 				args = append(args, "--set", s)
@@ -200,6 +217,10 @@ func TestHelmChart(t *testing.T) {
 		{"TUF mirror that is not a URL", []string{"tuf.enabled=true", "tuf.mirror=ftp://mirror"}, "/tuf/mirror"},
 		{"existing service account without a name", []string{"serviceAccount.create=false"}, "serviceAccount.name is required"},
 		{"opt-in label that is not a label key", []string{"namespaceOptIn=true", "namespaceOptInLabel=Policy_Sigstore.dev/include"}, "/namespaceOptInLabel"},
+		{"metrics port that is the HTTPS port", []string{"metrics.port=8443"}, "/metrics/port"},
+		{"metrics port below 1024", []string{"metrics.port=80"}, "/metrics/port"},
+		{"audit interval in days", []string{"audit.interval=7d"}, "/audit/interval"},
+		{"scrape both unverified and with a CA", []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.tls.insecureSkipVerify=true", "metrics.serviceMonitor.tls.caFile=/ca.crt"}, "give caFile or insecureSkipVerify, not both"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
 			args := []string{"template", "signet", chart, "--namespace", "signet-system"}
@@ -506,4 +527,87 @@ func readFiles(t *testing.T, dir string) map[string]string {
 		files[e.Name()] = string(data)
 	}
 	return files
+}
+
+// checkMonitoring checks the metrics values: with on, /metrics on port 9090
+// of its own (--metrics-listen, the container and Service port "metrics"),
+// scraped there by the ServiceMonitor, opened to the scrapers by the
+// NetworkPolicy instead of 8443, and the PrometheusRule and the dashboard
+// ConfigMap labelled as asked; with on false (the defaults), none of it.
+// test/monitoring checks the alerts and the dashboard themselves.
+func checkMonitoring(t *testing.T, r renderedObjects, fullname, namespace string, on bool) {
+	t.Helper()
+	dep := r.get(t, "Deployment", fullname+"-webhook")
+	args := serveArgs(t, dep)
+	if got := slices.Contains(args, "--metrics-listen=:9090"); got != on {
+		t.Errorf("signet serve args %q: --metrics-listen=:9090 there is %v, want %v", args, got, on)
+	}
+	container := fieldOf[[]any](t, dep, "spec", "template", "spec", "containers")[0].(map[string]any)
+	wantPorts := []any{map[string]any{"name": "https", "containerPort": int64(8443)}}
+	svcPorts := []any{map[string]any{"name": "https", "port": int64(443), "targetPort": "https"}}
+	if on {
+		wantPorts = append(wantPorts, map[string]any{"name": "metrics", "containerPort": int64(9090)})
+		svcPorts = append(svcPorts, map[string]any{"name": "metrics", "port": int64(9090), "targetPort": "metrics"})
+	}
+	if diff := cmp.Diff(wantPorts, container["ports"]); diff != "" {
+		t.Errorf("container ports (-want +got):\n%s", diff)
+	}
+	svc := r.get(t, "Service", fullname+"-webhook")
+	if diff := cmp.Diff(svcPorts, fieldOf[[]any](t, svc, "spec", "ports")); diff != "" {
+		t.Errorf("Service ports (-want +got):\n%s", diff)
+	}
+	if !on {
+		for key := range r {
+			if kind, _, _ := strings.Cut(key, "/"); kind == "ServiceMonitor" || kind == "PrometheusRule" || kind == "ConfigMap" {
+				t.Errorf("%s rendered with the metrics values off", key)
+			}
+		}
+		return
+	}
+
+	sm := r.get(t, "ServiceMonitor", fullname+"-webhook")
+	if got := sm.GetLabels()["release"]; got != "kube-prometheus-stack" {
+		t.Errorf("ServiceMonitor label release=%q, want kube-prometheus-stack", got)
+	}
+	for k, v := range fieldOf[map[string]any](t, sm, "spec", "selector", "matchLabels") {
+		if svc.GetLabels()[k] != v {
+			t.Errorf("ServiceMonitor selector %s=%v does not select the Service (labels %v)", k, v, svc.GetLabels())
+		}
+	}
+	if diff := cmp.Diff([]any{namespace}, fieldOf[[]any](t, sm, "spec", "namespaceSelector", "matchNames")); diff != "" {
+		t.Errorf("ServiceMonitor namespaces (-want +got):\n%s", diff)
+	}
+	wantEndpoints := []any{map[string]any{"port": "metrics", "scheme": "http", "path": "/metrics", "interval": "30s"}}
+	if diff := cmp.Diff(wantEndpoints, fieldOf[[]any](t, sm, "spec", "endpoints")); diff != "" {
+		t.Errorf("ServiceMonitor endpoints (-want +got):\n%s", diff)
+	}
+
+	pr := r.get(t, "PrometheusRule", fullname)
+	if got := pr.GetLabels()["release"]; got != "kube-prometheus-stack" {
+		t.Errorf("PrometheusRule label release=%q, want kube-prometheus-stack", got)
+	}
+	for _, g := range fieldOf[[]any](t, pr, "spec", "groups") {
+		for _, rule := range g.(map[string]any)["rules"].([]any) {
+			if expr := rule.(map[string]any)["expr"].(string); !strings.Contains(expr, `job="`+fullname+`-webhook",namespace="`+namespace+`"`) {
+				t.Errorf("alert %v does not select the ServiceMonitor's series: %s", rule.(map[string]any)["alert"], expr)
+			}
+		}
+	}
+
+	cm := r.get(t, "ConfigMap", fullname+"-dashboard")
+	if got := cm.GetLabels()["grafana_dashboard"]; got != "1" {
+		t.Errorf("dashboard ConfigMap label grafana_dashboard=%q, want 1", got)
+	}
+	if !strings.Contains(fieldOf[string](t, cm, "data", "signet-dashboard.json"), `"uid": "signet-overview"`) {
+		t.Error("the dashboard ConfigMap does not hold files/signet-dashboard.json")
+	}
+
+	np := r.get(t, "NetworkPolicy", fullname+"-webhook")
+	var ports []any
+	for _, rule := range fieldOf[[]any](t, np, "spec", "ingress") {
+		ports = append(ports, rule.(map[string]any)["ports"].([]any)[0].(map[string]any)["port"])
+	}
+	if diff := cmp.Diff([]any{int64(8443), int64(9090)}, ports); diff != "" {
+		t.Errorf("NetworkPolicy ports: the API server's, then the scrapers' (-want +got):\n%s", diff)
+	}
 }

@@ -32,12 +32,13 @@ func (o *serveOptions) admissionHandler(log *slog.Logger, policies *policySource
 				return local.RegistryClient(o.allowHTTP, rt, kc)
 			},
 		}},
-		Extractor:   o.extractor,
-		Namespaces:  policies.namespaces,
-		Credentials: policies.credentials,
-		Timeout:     o.timeout,
-		Log:         log,
-		Observe:     metrics.observe,
-		BodyBudget:  o.serving.bodyBudget(),
+		Extractor:        o.extractor,
+		Namespaces:       policies.namespaces,
+		Credentials:      policies.credentials,
+		Timeout:          o.timeout,
+		Log:              log,
+		Observe:          metrics.observe,
+		ObserveDecisions: metrics.observeDecisions,
+		BodyBudget:       o.serving.bodyBudget(),
 	}, nil
 }

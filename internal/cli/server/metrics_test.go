@@ -2,6 +2,7 @@ package server
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -10,7 +11,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/clitest"
 )
 
@@ -104,5 +107,79 @@ spec:
 	want := map[string]float64{"registry.example.org": 3000, "index.docker.io": 3000, "other": 6000}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("requests by host label (-want +got):\n%s", diff)
+	}
+}
+
+// policyResult tells pass, fail, warn and error apart from the fields of a
+// check.PolicyDecision.
+func TestPolicyResult(t *testing.T) {
+	verified := &verify.Result{Verified: true}
+	refused := &verify.Result{Err: fmt.Errorf("authority ci: %w", verify.ErrNoSignature)}
+	stopped := &verify.Result{Err: verify.AsUndecided(errors.New("deadline"))}
+	for _, tc := range []struct {
+		name string
+		pd   check.PolicyDecision
+		want string
+	}{
+		{"verified", check.PolicyDecision{Mode: policy.ModeEnforce, Result: verified}, "pass"},
+		{"verified in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Result: verified}, "pass"},
+		{"refused", check.PolicyDecision{Mode: policy.ModeEnforce, Result: refused}, "fail"},
+		{"refused in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Result: refused}, "warn"},
+		{"invalid policy", check.PolicyDecision{Mode: policy.ModeEnforce, Invalid: true, Error: "spec.images: required"}, "fail"},
+		{"invalid policy in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Invalid: true, Error: "spec.images: required"}, "warn"},
+		{"registry unreachable", check.PolicyDecision{Mode: policy.ModeEnforce, Error: "registry unreachable"}, "error"},
+		{"registry unreachable in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Error: "registry unreachable"}, "warn"},
+		{"a result that could not be decided", check.PolicyDecision{Mode: policy.ModeEnforce, Result: stopped}, "error"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := resultNames[policyResult(tc.pd)]; got != tc.want {
+				t.Errorf("%s, want %s", got, tc.want)
+			}
+		})
+	}
+}
+
+// Decisions by thousands of policies leave
+// signet_admission_policy_results_total with at most maxPolicyLabels
+// policies and "other", and every result counted once.
+func TestPolicyResultsAreBounded(t *testing.T) {
+	m := newServeMetrics()
+	const policies = 1000
+	for i := range policies {
+		m.observeDecisions([]check.Decision{{Policies: []check.PolicyDecision{
+			{Policy: fmt.Sprintf("ImagePolicy tenant-%d/p", i), Mode: policy.ModeEnforce, Result: &verify.Result{Verified: true}},
+			{Policy: "ClusterImagePolicy base", Mode: policy.ModeWarn, Result: &verify.Result{Err: verify.ErrNoSignature}},
+		}}})
+	}
+	families, err := m.registry.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	labels := map[string]bool{}
+	got := map[string]float64{} // by result, over every policy
+	for _, f := range families {
+		if f.GetName() != "signet_admission_policy_results_total" {
+			continue
+		}
+		for _, metric := range f.GetMetric() {
+			var pol, result string
+			for _, l := range metric.GetLabel() {
+				switch l.GetName() {
+				case "policy":
+					pol = l.GetValue()
+				case "result":
+					result = l.GetValue()
+				}
+			}
+			labels[pol] = true
+			got[result] += metric.GetCounter().GetValue()
+		}
+	}
+	if len(labels) != maxPolicyLabels+1 || !labels["other"] || !labels["ClusterImagePolicy base"] || !labels["ImagePolicy tenant-0/p"] {
+		t.Errorf("%d policy labels (want %d, with other, ClusterImagePolicy base and the first tenant's)", len(labels), maxPolicyLabels+1)
+	}
+	want := map[string]float64{"pass": policies, "warn": policies, "fail": 0, "error": 0}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("results (-want +got):\n%s", diff)
 	}
 }

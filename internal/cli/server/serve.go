@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 type serveOptions struct {
 	logLevel       string
 	listen         string
+	metricsListen  string
 	tlsCertDir     string
 	tlsHosts       []string
 	caOut          string
@@ -55,7 +57,8 @@ func newServeCommand() *cobra.Command {
   /mutate    MutatingAdmissionWebhook: pin tags to the verified digest
   /healthz   alive
   /readyz    ready once policies (and trust roots) are loaded
-  /metrics   Prometheus metrics
+  /metrics   Prometheus metrics (with --metrics-listen, on that plain-HTTP
+             address only)
 
 Policies come from the cluster (ClusterImagePolicy and ImagePolicy objects,
 watched; in-cluster configuration or --kubeconfig) or, with --policies DIR,
@@ -84,6 +87,7 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	o.addFlags(f)
 	f.StringVar(&o.listen, "listen", ":8443", "address to serve HTTPS on")
+	f.StringVar(&o.metricsListen, "metrics-listen", "", "address to serve /metrics on, in plain HTTP, instead of on the HTTPS address (default: on --listen), e.g. :9090")
 	f.StringVar(&o.tlsCertDir, "tls-cert-dir", "", "directory with tls.crt and tls.key (default: a self-generated certificate)")
 	f.StringArrayVar(&o.tlsHosts, "tls-host", []string{"localhost", "127.0.0.1", "signet-webhook.signet-system.svc"}, "DNS name or IP of the self-generated certificate (repeatable)")
 	f.StringVar(&o.tlsSecret, "tls-secret", "", "keep the self-generated certificate in this Secret of --namespace, shared by every replica and rotated before expiry (needs a cluster)")
@@ -119,6 +123,14 @@ func (o *serveOptions) Validate() error {
 	}
 	if err := o.serving.Validate(); err != nil {
 		return err
+	}
+	if o.metricsListen != "" {
+		if _, _, err := net.SplitHostPort(o.metricsListen); err != nil {
+			return fmt.Errorf("--metrics-listen %q: want HOST:PORT or :PORT: %w", o.metricsListen, err)
+		}
+		if o.metricsListen == o.listen {
+			return fmt.Errorf("--metrics-listen %s is --listen's address: give another port, or leave --metrics-listen out to serve /metrics there", o.metricsListen)
+		}
 	}
 	if o.timeout <= 0 || o.timeout > 29*time.Second {
 		return errors.New("--decision-timeout must be positive and below 30s, the longest webhook timeout")

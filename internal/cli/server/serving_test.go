@@ -28,6 +28,7 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 
+	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/test/clitest"
 )
 
@@ -363,4 +364,109 @@ func clientCert(t *testing.T) ([]byte, tls.Certificate) {
 		t.Fatal(err)
 	}
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// With --metrics-listen, /metrics is served there in plain HTTP, with the
+// policy results of the admissions, and no longer on the HTTPS port; the
+// metrics listener keeps its bounds (connections, header size).
+func TestServeMetricsListen(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	maddr := ln.Addr().String()
+	ln.Close()
+	s := startServe(t, "--metrics-listen", maddr)
+	hc := s.client(nil)
+	if code, resp := s.review(t, hc, podReview); code != http.StatusOK || !resp.Allowed {
+		t.Fatalf("review: %d %+v", code, resp)
+	}
+	resp, err := hc.Get("https://" + s.addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusNotFound {
+		t.Errorf("/metrics on the HTTPS port: %d, want 404", resp.StatusCode)
+	}
+
+	plain := &http.Client{Timeout: 10 * time.Second}
+	resp, err = plain.Get("http://" + maddr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("/metrics on --metrics-listen: %d", resp.StatusCode)
+	}
+	for _, want := range []string{
+		`signet_admission_policy_results_total{policy="ClusterImagePolicy pass",result="pass"} 1`,
+		`signet_admission_duration_seconds_count{decision="allowed",kind="Pod"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+	for _, path := range []string{"/validate", "/healthz"} {
+		resp, err := plain.Get("http://" + maddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusNotFound {
+			t.Errorf("%s on --metrics-listen: %d, want 404", path, resp.StatusCode)
+		}
+	}
+
+	// Headers over 16 KiB are refused.
+	req, _ := http.NewRequest(http.MethodGet, "http://"+maddr+"/metrics", nil)
+	req.Header.Set("X-Big", strings.Repeat("a", 32<<10))
+	if resp, err := plain.Do(req); err == nil {
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
+			t.Errorf("32 KiB of headers: %d, want 431", resp.StatusCode)
+		}
+	}
+
+	// A connection over metricsMaxConns is closed at once.
+	var conns []net.Conn
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range metricsMaxConns {
+		c, err := net.Dial("tcp", maddr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, c)
+	}
+	extra, err := net.Dial("tcp", maddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	_ = extra.SetReadDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprint(extra, "GET /metrics HTTP/1.1\r\nHost: signet\r\n\r\n")
+	var ne net.Error
+	if n, err := extra.Read(make([]byte, 1)); n > 0 || (errors.As(err, &ne) && ne.Timeout()) {
+		t.Errorf("connection %d was served (read %d bytes, %v), want it closed", metricsMaxConns+1, n, err)
+	}
+}
+
+func TestServeMetricsListenFlag(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--metrics-listen", "9090"}, `--metrics-listen "9090": want HOST:PORT or :PORT`},
+		{[]string{"--listen", ":8443", "--metrics-listen", ":8443"}, "--metrics-listen :8443 is --listen's address"},
+	} {
+		_, stderr, code := runServer(t, append([]string{"serve"}, tc.args...)...)
+		if code != cli.ExitUndecided || !strings.Contains(stderr, tc.want) {
+			t.Errorf("serve %v: exit %d, stderr %q; want 2 and %q", tc.args, code, stderr, tc.want)
+		}
+	}
 }

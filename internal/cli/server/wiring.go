@@ -6,6 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/go-logr/logr"
+	"golang.org/x/sync/errgroup"
 	"k8s.io/client-go/rest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
@@ -13,11 +14,13 @@ import (
 // run is signet serve's start-up, in order. Everything a wrong flag, file
 // or cluster can make fail is built first, and nothing runs until all of
 // it is: the default trust root, the cluster connection, the policies, the
-// admission handler, the serving certificate, the listener. Then the
-// background work starts (trust root refreshes, the policy controller,
-// certificate rotation) and HTTPS is served until ctx ends. /readyz
-// answers 200 once policies.ready is closed: at once for files, when the
-// controller has loaded the cluster's policies otherwise.
+// admission handler, the audit, the serving certificate, the listeners
+// (HTTPS, and --metrics-listen's). Then the background work starts (trust
+// root refreshes, the policy controller, the audit, certificate rotation)
+// and both are
+// served until ctx ends. /readyz answers 200 once policies.ready is
+// closed: at once for files, when the controller has loaded the cluster's
+// policies otherwise.
 func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: o.level}))
 	// controller-runtime's informers log through logr: into the same log.
@@ -41,6 +44,10 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
+	scanner, err := o.audit(log, cluster, policies, handler, metrics)
+	if err != nil {
+		return err
+	}
 	tlsCfg, certs, err := o.servingTLS(ctx, log, cluster)
 	if err != nil {
 		return err
@@ -49,9 +56,9 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-
-	scanner, err := o.audit(log, cluster, policies, handler, metrics)
+	msrv, mln, err := o.metricsHTTP(ctx, metrics)
 	if err != nil {
+		ln.Close()
 		return err
 	}
 
@@ -62,6 +69,13 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if certs != nil {
 		go certs.Run(ctx)
 	}
+	// Either server failing stops the other, and serve.
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return serveUntilDone(gctx, srv, func() error { return srv.ServeTLS(ln, "", "") }) })
+	if msrv != nil {
+		log.Info("serving metrics", "address", mln.Addr().String())
+		g.Go(func() error { return serveUntilDone(gctx, msrv, func() error { return msrv.Serve(mln) }) })
+	}
 	log.Info("serving", "address", ln.Addr().String(), "policies", o.policiesSource())
-	return serveUntilDone(ctx, srv, ln)
+	return g.Wait()
 }

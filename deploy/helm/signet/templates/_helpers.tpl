@@ -89,3 +89,25 @@ less than webhook.timeoutSeconds (4/5 of it for 5s or less).
 {{- end -}}
 {{- end -}}
 {{- end -}}
+
+{{/*
+Label matchers that select this release's series in the alerts:
+metrics.prometheusRule.selector, else those of the ServiceMonitor's scrapes.
+*/}}
+{{- define "signet.metricsSelector" -}}
+{{- default (printf "job=%q,namespace=%q" (include "signet.webhookName" .) .Release.Namespace) .Values.metrics.prometheusRule.selector -}}
+{{- end -}}
+
+{{/*
+Seconds in a duration of hours, minutes and seconds ("1h30m"), the form
+values.schema.json allows for audit.interval; "0" is 0.
+*/}}
+{{- define "signet.durationSeconds" -}}
+{{- $seconds := 0 -}}
+{{- range $unit, $factor := dict "h" 3600 "m" 60 "s" 1 -}}
+{{- with regexFind (printf "[0-9]+%s" $unit) (toString $) -}}
+{{- $seconds = add $seconds (mul (trimSuffix $unit . | atoi) $factor) -}}
+{{- end -}}
+{{- end -}}
+{{- $seconds -}}
+{{- end -}}
