@@ -107,7 +107,7 @@ func TestHelmChart(t *testing.T) {
 				}
 			}
 			wantKinds := map[string]int{
-				"CustomResourceDefinition": 3, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
+				"CustomResourceDefinition": 5, "ServiceAccount": 1, "ClusterRole": 1, "ClusterRoleBinding": 1,
 				"Role": 1, "RoleBinding": 1, "Deployment": 1, "Service": 1, "PodDisruptionBudget": 1,
 				"MutatingWebhookConfiguration": 1, "ValidatingWebhookConfiguration": 1,
 			}
@@ -130,6 +130,9 @@ func TestHelmChart(t *testing.T) {
 				t.Errorf("replicas: got %d, want %d", got, tc.replicas)
 			}
 			a := serveArgs(t, dep)
+			if !slices.Contains(a, "--audit-interval=1h") {
+				t.Errorf("signet serve args %q lack the audit's interval", a)
+			}
 			if !slices.Contains(a, "--unmatched="+tc.unmatched) {
 				t.Errorf("signet serve args %q lack --unmatched=%s", a, tc.unmatched)
 			}

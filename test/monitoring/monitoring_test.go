@@ -19,17 +19,6 @@ import (
 
 const chartDir = "deploy/helm/signet"
 
-// auditMetricsByContract are the background audit's metrics (issue 20),
-// by kind. internal/controller/audit will define them; until it has
-// landed they are known here by their contract. Delete this list then:
-// signetMetrics finds them in the source.
-var auditMetricsByContract = map[string]string{
-	"signet_audit_results":                              "Gauge",
-	"signet_audit_scan_duration_seconds":                "Histogram",
-	"signet_audit_last_complete_scan_timestamp_seconds": "Gauge",
-	"signet_audit_scan_errors_total":                    "Counter",
-}
-
 // The alerts the chart defines, with audit.interval other than 0.
 var wantAlerts = []string{"SignetAuditFailures", "SignetAuditScanStale", "SignetDenialBurst", "SignetTrustRootExpiringSoon", "SignetWebhookErrors"}
 
@@ -226,9 +215,6 @@ var metricDefinition = regexp.MustCompile(`(Counter|Gauge|Histogram|Summary)Opts
 func signetMetrics(t *testing.T) map[string]string {
 	t.Helper()
 	out := map[string]string{}
-	for name, kind := range auditMetricsByContract {
-		out[name] = kind
-	}
 	root := repoRoot(t)
 	err := filepath.WalkDir(filepath.Join(root, "internal"), func(path string, d os.DirEntry, err error) error {
 		if err != nil || d.IsDir() || !strings.HasSuffix(path, ".go") || strings.HasSuffix(path, "_test.go") {

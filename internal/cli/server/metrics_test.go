@@ -2,7 +2,6 @@ package server
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -110,35 +109,6 @@ spec:
 	}
 }
 
-// policyResult tells pass, fail, warn and error apart from the fields of a
-// check.PolicyDecision.
-func TestPolicyResult(t *testing.T) {
-	verified := &verify.Result{Verified: true}
-	refused := &verify.Result{Err: fmt.Errorf("authority ci: %w", verify.ErrNoSignature)}
-	stopped := &verify.Result{Err: verify.AsUndecided(errors.New("deadline"))}
-	for _, tc := range []struct {
-		name string
-		pd   check.PolicyDecision
-		want string
-	}{
-		{"verified", check.PolicyDecision{Mode: policy.ModeEnforce, Result: verified}, "pass"},
-		{"verified in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Result: verified}, "pass"},
-		{"refused", check.PolicyDecision{Mode: policy.ModeEnforce, Result: refused}, "fail"},
-		{"refused in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Result: refused}, "warn"},
-		{"invalid policy", check.PolicyDecision{Mode: policy.ModeEnforce, Invalid: true, Error: "spec.images: required"}, "fail"},
-		{"invalid policy in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Invalid: true, Error: "spec.images: required"}, "warn"},
-		{"registry unreachable", check.PolicyDecision{Mode: policy.ModeEnforce, Error: "registry unreachable"}, "error"},
-		{"registry unreachable in warn mode", check.PolicyDecision{Mode: policy.ModeWarn, Error: "registry unreachable"}, "warn"},
-		{"a result that could not be decided", check.PolicyDecision{Mode: policy.ModeEnforce, Result: stopped}, "error"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := resultNames[policyResult(tc.pd)]; got != tc.want {
-				t.Errorf("%s, want %s", got, tc.want)
-			}
-		})
-	}
-}
-
 // Decisions by thousands of policies leave
 // signet_admission_policy_results_total with at most maxPolicyLabels
 // policies and "other", and every result counted once.
@@ -147,8 +117,8 @@ func TestPolicyResultsAreBounded(t *testing.T) {
 	const policies = 1000
 	for i := range policies {
 		m.observeDecisions([]check.Decision{{Policies: []check.PolicyDecision{
-			{Policy: fmt.Sprintf("ImagePolicy tenant-%d/p", i), Mode: policy.ModeEnforce, Result: &verify.Result{Verified: true}},
-			{Policy: "ClusterImagePolicy base", Mode: policy.ModeWarn, Result: &verify.Result{Err: verify.ErrNoSignature}},
+			{Policy: fmt.Sprintf("ImagePolicy tenant-%d/p", i), Mode: policy.ModeEnforce, Result: &verify.Result{Verified: true}, Effect: policy.EffectPass},
+			{Policy: "ClusterImagePolicy base", Mode: policy.ModeWarn, Result: &verify.Result{Err: verify.ErrNoSignature}, Effect: policy.EffectWarn},
 		}}})
 	}
 	families, err := m.registry.Gather()

@@ -1,14 +1,12 @@
 package server
 
 import (
-	"errors"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
-	"github.com/signet-dev/signet/internal/verify"
 )
 
 // maxPolicyLabels bounds the distinct values of the policy label of
@@ -50,7 +48,7 @@ func newPolicyResults() *policyResults {
 		vec: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "signet_admission_policy_results_total",
 			Help: "Results of matching policies in admission decisions, one per image and policy: result pass, fail, " +
-				"warn (a failure of a warn-mode policy) or error (could not decide). The policy label is the policy's ID " +
+				"warn (a failure of a warn-mode policy) or error (could not decide, whatever onError made of it). The policy label is the policy's ID " +
 				"(\"ClusterImagePolicy NAME\", \"ImagePolicy NAMESPACE/NAME\") for the first 200 policies seen since start, \"other\" for later ones.",
 		}, []string{"policy", "result"}),
 		counters: map[string]*[numResults]prometheus.Counter{},
@@ -88,29 +86,17 @@ func (p *policyResults) countersOf(id string) *[numResults]prometheus.Counter {
 	return c
 }
 
-// policyResult classifies one matching policy's outcome from what a
-// check.PolicyDecision says of it: an invalid policy or a result that is
-// not verified fails (warns, in warn mode); no result, or a result that
-// could not be decided, is an error (warns, in warn mode). Two outcomes
-// are not visible in these fields and are classified from the rest: a
-// policy with onError warn that could not decide is an error, and a
-// verified policy that denies a tag because it requires a digest passes.
+// policyResult is the result of one matching policy: its Effect, as the
+// verdict (policy.Snapshot.Combine) gave it.
 func policyResult(pd check.PolicyDecision) int {
-	failed := resultFail
-	if pd.Mode == policy.ModeWarn {
-		failed = resultWarn
-	}
-	switch {
-	case pd.Invalid:
-		return failed
-	case pd.Error != "", pd.Result == nil, !pd.Result.Verified && errors.Is(pd.Result.Err, verify.ErrUndecided):
-		if pd.Mode == policy.ModeWarn {
-			return resultWarn
-		}
-		return resultError
-	case !pd.Result.Verified:
-		return failed
-	default:
+	switch pd.Effect {
+	case policy.EffectPass:
 		return resultPass
+	case policy.EffectWarn:
+		return resultWarn
+	case policy.EffectError:
+		return resultError
+	default:
+		return resultFail
 	}
 }

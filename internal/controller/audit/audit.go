@@ -223,8 +223,9 @@ func (s *Scanner) poke() {
 	}
 }
 
-// loop scans what is queued, writes what changed, and queues: every object
-// each Interval; the objects a changed policy selects when the snapshot
+// loop scans what is queued and writes what changed while this replica
+// leads, and queues: every object each Interval and when it starts
+// leading again; the objects a changed policy selects when the snapshot
 // changes.
 func (s *Scanner) loop(ctx context.Context) {
 	var interval <-chan time.Time
@@ -236,16 +237,17 @@ func (s *Scanner) loop(ctx context.Context) {
 	snapTick := time.NewTicker(time.Second)
 	defer snapTick.Stop()
 	snap := s.Snapshot()
-	s.queueAll()
-	// Scopes with reports from before: brought up to date (or deleted)
-	// whatever runs there now.
-	s.mu.Lock()
-	for _, scope := range s.scopesWithReports(ctx) {
-		s.dirty[scope] = true
-	}
-	s.mu.Unlock()
+	leading := false
 	for {
-		if s.Leading() {
+		switch now := s.Leading(); {
+		case now && !leading:
+			s.takeOver(ctx)
+		case !now && leading:
+			s.Metrics.stepDown()
+			s.Log.Info("audit: paused, another replica leads")
+		}
+		leading = s.Leading()
+		if leading {
 			s.scan(ctx, snap)
 			s.write(ctx)
 		}
@@ -260,13 +262,26 @@ func (s *Scanner) loop(ctx context.Context) {
 				s.queueChanged(snap, next)
 				snap = next
 			}
-			if !s.Leading() {
-				continue
-			}
 		}
 		// Coalesce a burst of changes.
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// takeOver starts a leader's audit: every object is scanned, and every
+// scope that holds signet's reports is brought up to date (an object
+// deleted while no replica led leaves results behind otherwise). What
+// another leader wrote meanwhile is read again before it is replaced.
+func (s *Scanner) takeOver(ctx context.Context) {
+	s.Metrics.lead()
+	scopes := s.scopesWithReports(ctx)
+	s.mu.Lock()
+	clear(s.written)
+	for _, scope := range scopes {
+		s.dirty[scope] = true
+	}
+	s.mu.Unlock()
+	s.queueAll()
 }
 
 // queueAll queues every object: a full scan.

@@ -12,7 +12,7 @@ import (
 type Metrics struct {
 	results  *prometheus.GaugeVec
 	duration prometheus.Histogram
-	lastScan prometheus.Gauge
+	lastScan *prometheus.GaugeVec
 	errors   prometheus.Counter
 	limited  *prometheus.CounterVec
 }
@@ -29,10 +29,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help:    "Time a full audit scan took.",
 			Buckets: []float64{.1, .5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600},
 		}),
-		lastScan: prometheus.NewGauge(prometheus.GaugeOpts{
+		lastScan: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "signet_audit_last_complete_scan_timestamp_seconds",
-			Help: "When the last full audit scan completed, Unix seconds (0: none yet on this replica).",
-		}),
+			Help: "When the last full audit scan completed, Unix seconds; when this replica started leading until then. Only the leader, which audits, has it.",
+		}, nil),
 		errors: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "signet_audit_scan_errors_total",
 			Help: "Objects the audit could not read as admission would, and report writes that failed.",
@@ -51,7 +51,24 @@ func (m *Metrics) scanned(d time.Duration) {
 		return
 	}
 	m.duration.Observe(d.Seconds())
-	m.lastScan.SetToCurrentTime()
+	m.lastScan.WithLabelValues().SetToCurrentTime()
+}
+
+// lead starts the leader's series: a scan that never completes is stale
+// from the moment this replica took over.
+func (m *Metrics) lead() {
+	if m != nil {
+		m.lastScan.WithLabelValues().SetToCurrentTime()
+	}
+}
+
+// stepDown removes the series only the leader has: another replica audits
+// now, and its figures are the ones to read.
+func (m *Metrics) stepDown() {
+	if m != nil {
+		m.lastScan.Reset()
+		m.results.Reset()
+	}
 }
 
 func (m *Metrics) scanError() {
