@@ -22,6 +22,7 @@ import (
 	"sync"
 	"time"
 
+	"k8s.io/apimachinery/pkg/api/equality"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
@@ -159,8 +160,12 @@ func (s *Scanner) watch(ctx context.Context) ([]Kind, error) {
 			return nil, fmt.Errorf("watching %s: %w", k.Kind, err)
 		}
 		if _, err := inf.AddEventHandler(toolscache.ResourceEventHandlerFuncs{
-			AddFunc:    func(o any) { s.changed(i, o) },
-			UpdateFunc: func(_, o any) { s.changed(i, o) },
+			AddFunc: func(o any) { s.changed(i, o) },
+			UpdateFunc: func(old, o any) {
+				if !sameTrimmed(old, o) {
+					s.changed(i, o)
+				}
+			},
 			DeleteFunc: func(o any) { s.deleted(i, o) },
 		}); err != nil {
 			return nil, err
@@ -193,6 +198,28 @@ func (s *Scanner) changed(kind int, o any) {
 	s.queue[k] = true
 	s.mu.Unlock()
 	s.poke()
+}
+
+// sameTrimmed reports whether an update changed nothing the audit reads
+// (a Pod's conditions, a Deployment's status: the transform dropped them).
+func sameTrimmed(old, o any) bool {
+	a, ok1 := old.(*unstructured.Unstructured)
+	b, ok2 := o.(*unstructured.Unstructured)
+	if !ok1 || !ok2 {
+		return false
+	}
+	return equality.Semantic.DeepEqual(withoutVersion(a), withoutVersion(b))
+}
+
+func withoutVersion(u *unstructured.Unstructured) map[string]any {
+	out := maps.Clone(u.Object)
+	if m, ok := out["metadata"].(map[string]any); ok {
+		m = maps.Clone(m)
+		delete(m, "resourceVersion")
+		delete(m, "generation")
+		out["metadata"] = m
+	}
+	return out
 }
 
 func (s *Scanner) deleted(kind int, o any) {
@@ -430,6 +457,7 @@ func (s *Scanner) decide(ctx context.Context, snap *policy.Snapshot, k key) {
 	var results []audit.Result
 	if ok {
 		results = s.Auditor.Evaluate(ctx, snap, subject)
+		s.Metrics.decided()
 	}
 	if ctx.Err() != nil {
 		return

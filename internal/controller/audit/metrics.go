@@ -14,6 +14,7 @@ type Metrics struct {
 	duration prometheus.Histogram
 	lastScan *prometheus.GaugeVec
 	errors   prometheus.Counter
+	objects  prometheus.Counter
 	limited  *prometheus.CounterVec
 }
 
@@ -42,7 +43,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Help: "Times a registry answered the audit 429 and the audit slowed down, by registry host.",
 		}, []string{"host"}),
 	}
-	reg.MustRegister(m.results, m.duration, m.lastScan, m.errors, m.limited)
+	m.objects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "signet_audit_objects_decided_total",
+		Help: "Objects the audit decided (each decision reads the verification cache first): a full scan decides every object, a policy change only those whose images it selects.",
+	})
+	reg.MustRegister(m.results, m.duration, m.lastScan, m.errors, m.limited, m.objects)
 	return m
 }
 
@@ -68,6 +73,12 @@ func (m *Metrics) stepDown() {
 	if m != nil {
 		m.lastScan.Reset()
 		m.results.Reset()
+	}
+}
+
+func (m *Metrics) decided() {
+	if m != nil {
+		m.objects.Inc()
 	}
 }
 
