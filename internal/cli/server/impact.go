@@ -137,7 +137,7 @@ func (o *impactOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 			return undecided(fmt.Errorf("no ClusterImagePolicy or ImagePolicy found in --policy %v", o.policies))
 		}
 	}
-	cl, err := o.client()
+	cl, host, err := o.client()
 	if err != nil {
 		return undecided(err)
 	}
@@ -145,7 +145,7 @@ func (o *impactOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 	clusterRes := &controller.APIResolver{Client: cl, Namespace: o.namespace, Trust: trust}
 	cps, err := controller.CompilePolicies(ctx, cl, clusterRes)
 	if err != nil {
-		return undecided(fmt.Errorf("reading the cluster's policies: %w", err))
+		return undecided(fmt.Errorf("reading the policies of the cluster at %s: %w", host, err))
 	}
 	for _, cp := range cps {
 		if cp.Policy.Err != nil {
@@ -200,22 +200,21 @@ func (o *impactOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 	return impactExit(im)
 }
 
-// client connects to the cluster with the caller's credentials and checks
-// that it answers.
-func (o *impactOptions) client() (client.Client, error) {
+// client connects to the cluster with the caller's credentials; host is
+// where, for messages.
+func (o *impactOptions) client() (cl client.Client, host string, err error) {
 	restCfg, err := o.restConfig()
 	if err != nil {
-		return nil, fmt.Errorf("reading the kubeconfig: %w", err)
+		return nil, "", fmt.Errorf("reading the kubeconfig: %w", err)
 	}
 	scheme, err := controller.Scheme()
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	cl, err := client.New(restCfg, client.Options{Scheme: scheme})
-	if err != nil {
-		return nil, fmt.Errorf("connecting to the cluster at %s: %w", restCfg.Host, err)
+	if cl, err = client.New(restCfg, client.Options{Scheme: scheme}); err != nil {
+		return nil, "", fmt.Errorf("connecting to the cluster at %s: %w", restCfg.Host, err)
 	}
-	return cl, nil
+	return cl, restCfg.Host, nil
 }
 
 // defaultTrust reads --trusted-root (or the embedded root) once, when a
