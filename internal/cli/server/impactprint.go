@@ -59,13 +59,20 @@ func writeImpact(w io.Writer, output string, im audit.Impact) error {
 // summaryLine counts the report in one line.
 func summaryLine(im audit.Impact) string {
 	s := im.Summary
-	scanned := fmt.Sprintf("%d objects (%d images) decided", s.Objects, s.Images)
+	scanned := fmt.Sprintf("%s (%s) decided", plural(s.Objects, "object"), plural(s.Images, "image"))
 	if len(s.Unread) > 0 {
 		scanned += fmt.Sprintf(", %d not read", len(s.Unread))
 	}
 	if im.Compared {
-		return fmt.Sprintf("%s: %d images newly denied, %d newly warned, %d newly undecided, %d newly allowed\n",
-			scanned, s.Denied, s.Warned, s.Undecided, s.Allowed)
+		return fmt.Sprintf("%s: %s newly denied, %d newly warned, %d newly undecided, %d newly allowed\n",
+			scanned, plural(s.Denied, "image"), s.Warned, s.Undecided, s.Allowed)
 	}
-	return fmt.Sprintf("%s: %d images denied, %d warned, %d undecided today\n", scanned, s.Denied, s.Warned, s.Undecided)
+	return fmt.Sprintf("%s: %s denied, %d warned, %d undecided today\n", scanned, plural(s.Denied, "image"), s.Warned, s.Undecided)
+}
+
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }
