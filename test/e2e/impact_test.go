@@ -13,8 +13,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/tools/clientcmd"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -72,6 +74,7 @@ func TestPolicyImpact(t *testing.T) {
 	// runner was created from a tag that now names another image: what
 	// runs is the digest the kubelet reported, the unsigned image.
 	runner := pod("team-b", "runner", reg.Host+"/prod/app:latest")
+	runner.Spec.ImagePullSecrets = []corev1.LocalObjectReference{{Name: "regcred"}}
 	mustCreate(runner)
 	runner.Status = corev1.PodStatus{Phase: corev1.PodRunning, ContainerStatuses: []corev1.ContainerStatus{{
 		Name: "c0", Image: reg.Host + "/prod/app:latest", ImageID: "docker-pullable://" + unsigned.Ref,
@@ -207,6 +210,28 @@ spec:
 		r.Want(t, cli.ExitOK, "allowed → warned (ClusterImagePolicy base)", "frozen", "0 images newly denied, 4 newly warned")
 	})
 
+	// A caller who may read workloads and policies but not Secrets: said
+	// once, and images decided with local credentials (the registry needs
+	// none).
+	t.Run("a caller who may not read Secrets", func(t *testing.T) {
+		viewer := impersonating(t, c, "impact-viewer", "apps", "batch", "signet.dev")
+		r := clitest.Run(t, server.Execute, "policy", "impact", "--kubeconfig", viewer, "--allow-http-registry", "--policy", strictFile)
+		r.Want(t, cli.ExitDenied, "Pod runner", "2 images newly denied")
+		if n := strings.Count(r.Stderr, "you may not read pull secrets"); n != 1 {
+			t.Errorf("stderr says %d times that pull secrets cannot be read, want once:\n%s", n, r.Stderr)
+		}
+	})
+
+	// A kind the caller may not list: nothing can be said of it (exit 2),
+	// unless something else would be denied (exit 1).
+	t.Run("a caller who may not list Deployments", func(t *testing.T) {
+		podsOnly := impersonating(t, c, "impact-pods", "signet.dev")
+		clitest.Run(t, server.Execute, "policy", "impact", "--kubeconfig", podsOnly, "--allow-http-registry", "--policy", unrelated).
+			Want(t, cli.ExitUndecided, "not read: deployments.apps", "2 objects (2 images) decided, 6 not read")
+		clitest.Run(t, server.Execute, "policy", "impact", "--kubeconfig", podsOnly, "--allow-http-registry", "--policy", strictFile).
+			Want(t, cli.ExitDenied, "Pod runner", "1 image newly denied")
+	})
+
 	t.Run("bad input", func(t *testing.T) {
 		impact("--policy", filepath.Join(dir, "missing.yaml")).Want(t, cli.ExitUndecided, "reading --policy", "missing.yaml")
 		clitest.Run(t, server.Execute, "policy", "impact", "--kubeconfig", filepath.Join(dir, "no-kubeconfig")).
@@ -283,6 +308,39 @@ current-context: c
 		}
 		impact().Want(t, cli.ExitDenied, "denied (ClusterImagePolicy strict)", "2 images denied, 0 warned, 0 undecided today")
 	})
+}
+
+// impersonating writes a kubeconfig of c acting as user, who may read
+// Pods, ReplicationControllers, namespaces, service accounts and every
+// resource of groups, but not Secrets.
+func impersonating(t *testing.T, c *harness.Cluster, user string, groups ...string) string {
+	t.Helper()
+	ctx := t.Context()
+	role := &rbacv1.ClusterRole{ObjectMeta: metav1.ObjectMeta{Name: user}, Rules: []rbacv1.PolicyRule{
+		{APIGroups: []string{""}, Resources: []string{"pods", "replicationcontrollers", "namespaces", "serviceaccounts", "configmaps"}, Verbs: []string{"get", "list"}},
+		{APIGroups: groups, Resources: []string{"*"}, Verbs: []string{"get", "list"}},
+	}}
+	if err := c.Client.Create(ctx, role); err != nil {
+		t.Fatal(err)
+	}
+	b := &rbacv1.ClusterRoleBinding{ObjectMeta: metav1.ObjectMeta{Name: user},
+		RoleRef:  rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: user},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: user}}}
+	if err := c.Client.Create(ctx, b); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := clientcmd.LoadFromFile(c.Kubeconfig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range cfg.AuthInfos {
+		a.Impersonate = user
+	}
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*cfg, path); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
 
 func deployment(ns, name, image string) *appsv1.Deployment {
