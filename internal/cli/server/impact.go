@@ -189,10 +189,11 @@ func (o *impactOptions) run(ctx context.Context, stdout, stderr io.Writer) error
 		before:  before, after: after,
 		progress: newProgress(stderr),
 	}
-	if err := sc.scan(ctx, cl, o.extractor, o.scope); err != nil {
+	err = sc.scan(ctx, cl, o.extractor, o.scope)
+	sc.progress.done()
+	if err != nil {
 		return undecided(err)
 	}
-	sc.progress.done()
 	im := audit.NewImpact(after != nil, sc.entries, sc.objects, sc.images, sc.unread)
 	if err := writeImpact(stdout, o.output, im); err != nil {
 		return undecided(err)
