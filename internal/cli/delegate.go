@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -17,29 +18,37 @@ import (
 const ServerBinary = "signet-server"
 
 // ClusterCommands are the commands of signet-server that signet runs for
-// the user: their names and what they do, as signet --help lists them.
-var ClusterCommands = []struct{ Name, Short string }{
-	{"serve", "Run the admission webhook (validate and mutate) with its policy controller"},
-	{"node-agent", "Keep a node's CRI-O signature policies (<dir>/<namespace>.json) in step with the cluster's policies"},
+// the user: their parent ("" for top level, "policy" for signet policy),
+// names and what they do, as signet --help lists them.
+var ClusterCommands = []struct{ Parent, Name, Short string }{
+	{"", "serve", "Run the admission webhook (validate and mutate) with its policy controller"},
+	{"", "node-agent", "Keep a node's CRI-O signature policies (<dir>/<namespace>.json) in step with the cluster's policies"},
+	{"policy", "impact", "Show what policies would change for the workloads running in a cluster, or what it denies today"},
 }
+
+// ParentAnnotation, in a cluster command's Annotations, names the command
+// it belongs under ("policy"); without it, it is a top-level command.
+const ParentAnnotation = "signet.dev/parent"
 
 // delegatedCommands are the cluster commands as signet has them: each runs
 // signet-server with the same arguments (flags and --help included).
 func delegatedCommands() []*cobra.Command {
 	out := make([]*cobra.Command, 0, len(ClusterCommands))
 	for _, c := range ClusterCommands {
+		path := strings.TrimSpace(c.Parent + " " + c.Name)
 		out = append(out, &cobra.Command{
 			Use:   c.Name,
 			Short: c.Short,
 			Long: c.Short + ".\n\n" + `This command is in ` + ServerBinary + `, which signet runs with the same
-arguments: signet ` + c.Name + ` --help lists its flags.`,
+arguments: signet ` + path + ` --help lists its flags.`,
+			Annotations:        map[string]string{ParentAnnotation: c.Parent},
 			DisableFlagParsing: true,
 			RunE: func(cmd *cobra.Command, args []string) error {
-				path, err := findServer(c.Name)
+				server, err := findServer(path)
 				if err != nil {
 					return WithExitCode(ExitUndecided, err)
 				}
-				return runServer(cmd, path, append([]string{c.Name}, args...))
+				return runServer(cmd, server, append(strings.Fields(path), args...))
 			},
 		})
 	}

@@ -34,6 +34,7 @@ func TestClusterCommandsRunSignetServer(t *testing.T) {
 		{[]string{"serve", "--listen", ":8443", "--unmatched=allow"}, "0", ExitOK},
 		{[]string{"node-agent", "--dir", "/etc/crio/policies"}, "1", ExitDenied},
 		{[]string{"serve", "--no-such-flag"}, "2", ExitUndecided},
+		{[]string{"policy", "impact", "--policy", "strict.yaml", "-o", "json"}, "1", ExitDenied},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			fakeServer(t, tc.code)

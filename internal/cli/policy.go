@@ -24,7 +24,7 @@ import (
 func newPolicyCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "policy",
-		Short: "Test and lint image policies without a cluster",
+		Short: "Test, lint, export and convert image policies; see what they would change in a cluster",
 	}
 	cmd.AddCommand(newPolicyTestCommand(), newPolicyLintCommand(), newPolicyExportCommand(), newPolicyConvertCommand())
 	return cmd

@@ -45,9 +45,13 @@ func (e *exitError) Unwrap() error { return e.err }
 // WithExitCode makes a command exit with code and print err.
 func WithExitCode(code int, err error) error { return &exitError{code: code, err: err} }
 
+// ExitCode makes a command exit with code after it has said everything.
+func ExitCode(code int) error { return WithExitCode(code, errSilent) }
+
 // NewRootCommand returns the signet command tree. cluster are the commands
-// of package server (serve, node-agent); without them, commands of those
-// names run signet-server.
+// of package server (serve, node-agent, policy impact: one whose
+// ParentAnnotation is "policy" goes under signet policy); without them,
+// commands of those names run signet-server.
 func NewRootCommand(cluster ...*cobra.Command) *cobra.Command {
 	root := &cobra.Command{
 		Use:   "signet",
@@ -61,11 +65,18 @@ bad usage.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), newPolicyCommand(), newTrustRootCommand())
+	policyCmd := newPolicyCommand()
+	root.AddCommand(newVersionCommand(), newVerifyCommand(), newVerifyBundleCommand(), policyCmd, newTrustRootCommand())
 	if len(cluster) == 0 {
 		cluster = delegatedCommands()
 	}
-	root.AddCommand(cluster...)
+	for _, c := range cluster {
+		if c.Annotations[ParentAnnotation] == "policy" {
+			policyCmd.AddCommand(c)
+		} else {
+			root.AddCommand(c)
+		}
+	}
 	return root
 }
 

@@ -18,14 +18,19 @@ func (c *Controller) Labels(ctx context.Context, name string) (map[string]string
 	return ns.Labels, nil
 }
 
-// PullSecrets implements admission.Credentials: the named Secrets of the
-// namespace, then the imagePullSecrets of the service account. A missing
-// Secret is skipped, as the kubelet does; a missing service account means
-// none.
+// PullSecrets implements admission.Credentials with ReadPullSecrets.
 func (c *Controller) PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error) {
+	return ReadPullSecrets(ctx, c.client, namespace, names, serviceAccount)
+}
+
+// ReadPullSecrets reads an object's pull credentials through r, uncached:
+// the named Secrets of the namespace, then the imagePullSecrets of the
+// service account. A missing Secret is skipped, as the kubelet does; a
+// missing service account means none.
+func ReadPullSecrets(ctx context.Context, r client.Reader, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error) {
 	if serviceAccount != "" {
 		var sa corev1.ServiceAccount
-		err := c.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: serviceAccount}, &sa)
+		err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: serviceAccount}, &sa)
 		switch {
 		case err == nil:
 			for _, ref := range sa.ImagePullSecrets {
@@ -43,7 +48,7 @@ func (c *Controller) PullSecrets(ctx context.Context, namespace string, names []
 		}
 		seen[n] = true
 		var s corev1.Secret
-		err := c.client.Get(ctx, client.ObjectKey{Namespace: namespace, Name: n}, &s)
+		err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: n}, &s)
 		switch {
 		case apierrors.IsNotFound(err):
 			continue

@@ -118,7 +118,7 @@ func (r resolver) SecretKeys(ctx context.Context, namespace, name string) (map[s
 
 // ReadSecret reads a Secret's data by name, uncached, from namespace (or
 // defaultNamespace when it is ""), for policy.Resolver implementations.
-func ReadSecret(ctx context.Context, c client.Client, defaultNamespace, namespace, name string) (map[string][]byte, error) {
+func ReadSecret(ctx context.Context, c client.Reader, defaultNamespace, namespace, name string) (map[string][]byte, error) {
 	if namespace == "" {
 		namespace = defaultNamespace
 	}

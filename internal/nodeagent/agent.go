@@ -20,7 +20,6 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -35,7 +34,6 @@ import (
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/policydir"
 	"github.com/signet-dev/signet/internal/policyjson"
-	"github.com/signet-dev/signet/internal/trustspec"
 )
 
 // Agent writes the policy files of one node.
@@ -65,14 +63,12 @@ type Agent struct {
 	// Metrics registers the agent's metrics when set.
 	Metrics prometheus.Registerer
 
-	client     client.Client
 	cache      cache.Cache
 	kick       chan struct{}
 	failClosed *prometheus.GaugeVec
 	synced     chan struct{}
 
-	trustMu    sync.Mutex
-	trustCache map[string]trustCached
+	resolver *controller.APIResolver
 }
 
 // New connects the agent to the cluster.
@@ -99,7 +95,10 @@ func New(cfg *rest.Config, a *Agent) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a.client, a.cache, a.kick, a.synced = cl, ca, make(chan struct{}, 1), make(chan struct{})
+	a.cache, a.kick, a.synced = ca, make(chan struct{}, 1), make(chan struct{})
+	// Secrets and TrustRoots are read uncached: the agent has no reason to
+	// watch Secrets.
+	a.resolver = &controller.APIResolver{Client: cl, Namespace: a.Namespace, Trust: a.Trust}
 	if a.Log == nil {
 		a.Log = slog.Default()
 	}
@@ -170,7 +169,7 @@ func (a *Agent) sync(ctx context.Context) error {
 	if err := a.cache.List(ctx, &nss); err != nil {
 		return err
 	}
-	res := resolver{a: a}
+	res := a.resolver
 	cps, err := controller.CompilePolicies(ctx, a.cache, res)
 	if err != nil {
 		return err
@@ -252,87 +251,4 @@ func (a *Agent) export(ctx context.Context, compiled []*policy.Policy, ns corev1
 		return nil, policyjson.Registries{}, err
 	}
 	return data, out.Registries, nil
-}
-
-// resolver reads Secrets through the API (uncached: the agent has no
-// reason to watch Secrets) and the default trust root.
-type resolver struct {
-	a *Agent
-}
-
-var _ policy.Resolver = resolver{}
-
-func (r resolver) SecretKeys(ctx context.Context, namespace, name string) (map[string][]byte, error) {
-	return controller.ReadSecret(ctx, r.a.client, r.a.Namespace, namespace, name)
-}
-
-// TrustedMaterial resolves the default root, or a TrustRoot read through
-// the API (uncached reads, resolved material cached by resourceVersion)
-// whose material is given in the object or a ConfigMap: keys, trustedRoot
-// and repository (TUF verified in memory), with trustspec.Resolve as
-// signet serve resolves them. The agent does not fetch TUF mirrors: a
-// remote TrustRoot is read from the state signet serve's leader saves of
-// it (controller.SavedRemote), verified from its initial root; until that
-// exists, policies naming it fail closed on the node.
-func (r resolver) TrustedMaterial(ctx context.Context, name string) (root.TrustedMaterial, error) {
-	if name == "" {
-		if r.a.Trust == nil {
-			return nil, errors.New("no default trust root")
-		}
-		return r.a.Trust()
-	}
-	var tr v1alpha1.TrustRoot
-	if err := r.a.client.Get(ctx, client.ObjectKey{Name: name}, &tr); err != nil {
-		return nil, fmt.Errorf("reading the TrustRoot %s: %w", name, err)
-	}
-	spec := tr.Spec
-	version := tr.ResourceVersion
-	what := "TrustRoot " + name
-	switch {
-	case spec.Remote != nil:
-		saved, cmVersion, err := controller.SavedRemote(ctx, r.a.client, r.a.Namespace, &tr)
-		if err != nil {
-			return nil, err
-		}
-		spec = saved
-		version += "/" + cmVersion
-		what += " (as signet serve saved it)"
-	case spec.TrustedRoot != nil && spec.TrustedRoot.ConfigMapRef != nil:
-		ref := spec.TrustedRoot.ConfigMapRef
-		var cm corev1.ConfigMap
-		if err := r.a.client.Get(ctx, client.ObjectKey{Namespace: r.a.Namespace, Name: ref.Name}, &cm); err != nil {
-			return nil, fmt.Errorf("TrustRoot %s: reading the ConfigMap %s/%s: %w", name, r.a.Namespace, ref.Name, err)
-		}
-		key := ref.Key
-		if key == "" {
-			key = "trusted_root.json"
-		}
-		data, ok := cm.Data[key]
-		if !ok {
-			return nil, fmt.Errorf("TrustRoot %s: the ConfigMap %s/%s has no key %q", name, r.a.Namespace, ref.Name, key)
-		}
-		spec = v1alpha1.TrustRootSpec{TrustedRoot: &v1alpha1.TrustedRootSource{Data: data}}
-		version += "/" + cm.ResourceVersion
-	}
-	r.a.trustMu.Lock()
-	defer r.a.trustMu.Unlock()
-	if c, ok := r.a.trustCache[name]; ok && c.version == version {
-		return c.material, nil
-	}
-	m, err := trustspec.Resolve(ctx, spec)
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", what, err)
-	}
-	if r.a.trustCache == nil {
-		r.a.trustCache = map[string]trustCached{}
-	}
-	r.a.trustCache[name] = trustCached{version: version, material: m.TrustedRoot}
-	return m.TrustedRoot, nil
-}
-
-// trustCached is a TrustRoot's resolved material and the resourceVersion
-// (and ConfigMap's) it was resolved from.
-type trustCached struct {
-	version  string
-	material root.TrustedMaterial
 }

@@ -150,18 +150,23 @@ func (o *serveOptions) Validate() error {
 	if o.policies != "" && (o.validatingName != "" || o.mutatingName != "" || o.tlsSecret != "") && o.kubeconfig == "" {
 		return errors.New("--validating-webhook/--mutating-webhook need a cluster: give --kubeconfig")
 	}
-	custom, err := parseImageFields(o.imageFields)
+	var err error
+	o.extractor, err = newExtractor(o.imageFields, o.crossplaneReg)
+	return err
+}
+
+// newExtractor reads images as --image-field and --crossplane-registry
+// say (serve and policy impact).
+func newExtractor(imageFields []string, crossplaneReg string) (*workload.Extractor, error) {
+	custom, err := parseImageFields(imageFields)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	opts := []workload.Option{workload.CrossplaneRegistry(o.crossplaneReg)}
+	opts := []workload.Option{workload.CrossplaneRegistry(crossplaneReg)}
 	for _, c := range custom {
 		opts = append(opts, c)
 	}
-	if o.extractor, err = workload.NewExtractor(opts...); err != nil {
-		return err
-	}
-	return nil
+	return workload.NewExtractor(opts...)
 }
 
 // parseImageFields parses --image-field values: KIND.GROUP=PATH[,PATH...]

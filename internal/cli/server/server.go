@@ -1,5 +1,5 @@
-// Package server holds signet's cluster commands, serve and node-agent,
-// which link the Kubernetes client libraries. The signet-server binary runs
+// Package server holds signet's cluster commands, serve, node-agent and
+// policy impact, which link the Kubernetes client libraries. The signet-server binary runs
 // the whole command tree with them; the signet binary runs signet-server
 // for them (see package cli).
 //
@@ -18,6 +18,10 @@
 //   - probes.go: /healthz and /readyz, which answers from a signal;
 //   - metrics.go, registrytransport.go: the metrics, and the transport
 //     that counts registry requests.
+//
+// signet policy impact: impact.go (the command and the scan), impactread.go
+// (what it reads with the caller's credentials), impactprint.go (its
+// output).
 package server
 
 import (
@@ -29,9 +33,12 @@ import (
 	"github.com/signet-dev/signet/internal/cli"
 )
 
-// Commands returns signet serve and signet node-agent.
+// Commands returns signet serve, signet node-agent and signet policy
+// impact (under signet policy: cli.ParentAnnotation).
 func Commands() []*cobra.Command {
-	return []*cobra.Command{newServeCommand(), newNodeAgentCommand()}
+	impact := newPolicyImpactCommand()
+	impact.Annotations = map[string]string{cli.ParentAnnotation: "policy"}
+	return []*cobra.Command{newServeCommand(), newNodeAgentCommand(), impact}
 }
 
 // NewRootCommand returns the whole command tree: signet's commands and these.

@@ -23,9 +23,13 @@ type clusterSettings struct {
 	optIn       cli.NamespaceOptIn
 }
 
-func (o *clusterSettings) addFlags(f *pflag.FlagSet) {
+func (o *clusterSettings) addFlags(f *pflag.FlagSet) { o.addFlagsNamed(f, "namespace") }
+
+// addFlagsNamed is addFlags with signet's own namespace under the flag
+// namespaceFlag (policy impact's --namespace is the namespace it reads).
+func (o *clusterSettings) addFlagsNamed(f *pflag.FlagSet, namespaceFlag string) {
 	f.StringVar(&o.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster (default: in-cluster configuration, then $KUBECONFIG)")
-	f.StringVar(&o.namespace, "namespace", envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
+	f.StringVar(&o.namespace, namespaceFlag, envOr("POD_NAMESPACE", "signet-system"), "signet's own namespace: where secretRefs without a namespace look; never enforced")
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to use as the default trust root instead of the embedded public-good root")
 	cli.EnumVar(f, &o.unmatched, "unmatched", policy.ActionDeny, policy.ParseAction, "what happens to an image no policy selects: deny, warn or allow")
 	f.StringArrayVar(&o.excluded, "exclude-namespace", []string{"kube-system"}, "namespace never enforced (repeatable; signet's own namespace is always excluded)")
