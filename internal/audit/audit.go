@@ -61,7 +61,7 @@ const (
 	// PolicyReference: the image reference cannot be parsed.
 	PolicyReference = "(reference)"
 	// PolicyCredentials: the object's pull credentials could not be read.
-	PolicyCredentials = "(pull credentials)"
+	PolicyCredentials = "(pull credentials)" //nolint:gosec // a name in reports, not a credential
 )
 
 // Result is one policy's result for one image of one object.

@@ -127,7 +127,7 @@ func (s *Scanner) apply(ctx context.Context, scope string, p audit.Report) error
 		return err
 	}
 	u.Object["summary"], u.Object["results"] = fields["summary"], fields["results"]
-	if err := s.client.Patch(ctx, u, client.Apply, fieldOwner, client.ForceOwnership); err != nil {
+	if err := s.client.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), fieldOwner, client.ForceOwnership); err != nil {
 		if meta.IsNoMatchError(err) {
 			return fmt.Errorf("the %s CRD is not installed (the Helm chart and deploy/crds ship it): %w", u.GetKind(), err)
 		}

@@ -1,0 +1,125 @@
+package audit
+
+import (
+	"encoding/json"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/signet-dev/signet/internal/workload"
+)
+
+func object(t *testing.T, doc string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	if err := json.Unmarshal([]byte(doc), &u.Object); err != nil {
+		t.Fatal(err)
+	}
+	return u
+}
+
+const runningPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","namespace":"team","uid":"u1","resourceVersion":"7",
+  "annotations":{"signet.dev/skip":"true"},"managedFields":[{"manager":"kubectl"}],"labels":{"app":"x"}},
+ "spec":{"containers":[{"name":"app","image":"registry.example.org/app:v1","env":[{"name":"A","value":"b"}]}],"imagePullSecrets":[{"name":"regcred"}]},
+ "status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}],
+  "containerStatuses":[{"name":"app","image":"registry.example.org/app:v1","imageID":"registry.example.org/app@sha256:1111111111111111111111111111111111111111111111111111111111111111","ready":true,"restartCount":3}]}}`
+
+// TestTrimKeepsWhatTheAuditReads: the informers' caches keep image fields,
+// the kubelet's image IDs and identity, and drop the rest; the audit reads
+// a trimmed object as it reads the whole one.
+func TestTrimKeepsWhatTheAuditReads(t *testing.T) {
+	ex, err := workload.NewExtractor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pod := Kind{Kind: workload.Kind{Kind: "Pod"}, GVK: schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespaced: true}
+	whole := object(t, runningPod)
+	trimmedAny, err := Trim(object(t, runningPod))
+	if err != nil {
+		t.Fatal(err)
+	}
+	trimmed := trimmedAny.(*unstructured.Unstructured)
+	for _, gone := range [][]string{{"metadata", "annotations"}, {"metadata", "managedFields"}, {"metadata", "labels"}, {"status", "conditions"}} {
+		if _, found, _ := unstructured.NestedFieldNoCopy(trimmed.Object, gone...); found {
+			t.Errorf("%v is kept", gone)
+		}
+	}
+	a, okA, errA := SubjectOf(ex, pod, whole)
+	b, okB, errB := SubjectOf(ex, pod, trimmed)
+	if errA != nil || errB != nil || !okA || !okB {
+		t.Fatalf("SubjectOf: %v %v %v %v", okA, errA, okB, errB)
+	}
+	if len(a.Images) != 1 || a.Images[0] != b.Images[0] || a.Object != b.Object || a.ServiceAccount != b.ServiceAccount || len(b.PullSecrets) != 1 {
+		t.Fatalf("whole %+v, trimmed %+v", a, b)
+	}
+	if want := "registry.example.org/app:v1@sha256:1111111111111111111111111111111111111111111111111111111111111111"; b.Images[0].Image != want {
+		t.Errorf("the running image is %s, want %s", b.Images[0].Image, want)
+	}
+
+	t.Run("an update of what the audit does not read is no change", func(t *testing.T) {
+		next := object(t, runningPod)
+		if err := unstructured.SetNestedField(next.Object, "8", "metadata", "resourceVersion"); err != nil {
+			t.Fatal(err)
+		}
+		unstructured.SetNestedSlice(next.Object, []any{map[string]any{"type": "Ready", "status": "False"}}, "status", "conditions")
+		trimmedNext, _ := Trim(next)
+		if !sameTrimmed(trimmed, trimmedNext) {
+			t.Error("a condition's change is a change")
+		}
+		if err := unstructured.SetNestedSlice(next.Object, []any{map[string]any{"name": "app", "imageID": "registry.example.org/app@sha256:2222222222222222222222222222222222222222222222222222222222222222"}}, "status", "containerStatuses"); err != nil {
+			t.Fatal(err)
+		}
+		trimmedNext, _ = Trim(next)
+		if sameTrimmed(trimmed, trimmedNext) {
+			t.Error("a new image ID is no change")
+		}
+	})
+	t.Run("a declared kind keeps every field", func(t *testing.T) {
+		task := object(t, `{"apiVersion":"tekton.dev/v1","kind":"Task","metadata":{"name":"t","annotations":{"a":"b"}},"data":{"image":"x"},"status":{"image":"y"}}`)
+		out, _ := Trim(task)
+		u := out.(*unstructured.Unstructured)
+		if _, found, _ := unstructured.NestedString(u.Object, "data", "image"); !found {
+			t.Error("a declared kind's fields are dropped")
+		}
+		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "annotations"); found {
+			t.Error("annotations are kept")
+		}
+	})
+}
+
+// TestSubjectOfSkipsWhatRunsElsewhere: owned ReplicaSets and Jobs are
+// audited through their owner's template; finished Pods run nothing.
+func TestSubjectOfSkipsWhatRunsElsewhere(t *testing.T) {
+	ex, err := workload.NewExtractor()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rs := Kind{Kind: workload.Kind{Group: "apps", Kind: "ReplicaSet"}, GVK: schema.GroupVersionKind{Group: "apps", Version: "v1", Kind: "ReplicaSet"}}
+	pod := Kind{Kind: workload.Kind{Kind: "Pod"}, GVK: schema.GroupVersionKind{Version: "v1", Kind: "Pod"}}
+	const template = `"spec":{"template":{"spec":{"containers":[{"name":"a","image":"registry.example.org/a:v1"}]}}}`
+	for _, tc := range []struct {
+		name string
+		kind Kind
+		doc  string
+		want bool
+	}{
+		{"owned ReplicaSet", rs, `{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"r","ownerReferences":[{"apiVersion":"apps/v1","kind":"Deployment","name":"d","uid":"x","controller":true}]},` + template + `}`, false},
+		{"ReplicaSet without an owner", rs, `{"apiVersion":"apps/v1","kind":"ReplicaSet","metadata":{"name":"r"},` + template + `}`, true},
+		{"succeeded Pod", pod, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a"}]},"status":{"phase":"Succeeded"}}`, false},
+		{"pending Pod", pod, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":"a"}]},"status":{"phase":"Pending"}}`, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, ok, err := SubjectOf(ex, tc.kind, object(t, tc.doc))
+			if err != nil || ok != tc.want {
+				t.Fatalf("audited %v (%v), want %v", ok, err, tc.want)
+			}
+		})
+	}
+	t.Run("a malformed object is an error, as admission refuses it", func(t *testing.T) {
+		_, _, err := SubjectOf(ex, pod, object(t, `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"},"spec":{"containers":[{"name":"a","image":42}]}}`))
+		if err == nil {
+			t.Fatal("no error")
+		}
+	})
+}
