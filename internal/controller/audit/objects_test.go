@@ -62,7 +62,9 @@ func TestTrimKeepsWhatTheAuditReads(t *testing.T) {
 		if err := unstructured.SetNestedField(next.Object, "8", "metadata", "resourceVersion"); err != nil {
 			t.Fatal(err)
 		}
-		unstructured.SetNestedSlice(next.Object, []any{map[string]any{"type": "Ready", "status": "False"}}, "status", "conditions")
+		if err := unstructured.SetNestedSlice(next.Object, []any{map[string]any{"type": "Ready", "status": "False"}}, "status", "conditions"); err != nil {
+			t.Fatal(err)
+		}
 		trimmedNext, _ := Trim(next)
 		if !sameTrimmed(trimmed, trimmedNext) {
 			t.Error("a condition's change is a change")
