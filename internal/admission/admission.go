@@ -20,6 +20,7 @@ import (
 	"net/http"
 	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	admissionv1 "k8s.io/api/admission/v1"
@@ -92,7 +93,13 @@ type Handler struct {
 	// request that needs more than is left is answered 503 Service
 	// Unavailable with Retry-After: 1 at once.
 	BodyBudget *semaphore.Weighted
+
+	inFlight atomic.Int64
 }
+
+// InFlight is how many admission requests are being answered now: the
+// background audit yields to them.
+func (h *Handler) InFlight() int64 { return h.inFlight.Load() }
 
 // BodyChunk is the most a request body is read at once, and the unit of
 // Handler.BodyBudget.
@@ -106,6 +113,8 @@ const maxPooledBody = 1 << 20
 
 // ServeHTTP serves /validate (mutate false) and /mutate (mutate true).
 func (h *Handler) serve(w http.ResponseWriter, r *http.Request, mutate bool) {
+	h.inFlight.Add(1)
+	defer h.inFlight.Add(-1)
 	start := time.Now()
 	buf := bodies.Get().(*bytes.Buffer)
 	defer func() {

@@ -26,5 +26,6 @@ func (o *serveOptions) audit(log *slog.Logger, cluster *rest.Config, policies *p
 		Interval:  o.auditInterval,
 		Log:       log.With("component", "audit"),
 		Metrics:   controlleraudit.NewMetrics(metrics.registry),
+		Busy:      handler.InFlight,
 	})
 }

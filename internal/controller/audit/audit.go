@@ -55,6 +55,11 @@ type Scanner struct {
 	Interval time.Duration
 	Log      *slog.Logger
 	Metrics  *Metrics
+	// Busy, when set, reports admission requests in flight: the audit
+	// waits for them to end (up to yieldAtMost per object) before it
+	// decides an object, so that it takes the CPU and the registry from
+	// no admission.
+	Busy func() int64
 
 	cfg    *rest.Config
 	client client.Client
@@ -456,6 +461,7 @@ func (s *Scanner) decide(ctx context.Context, snap *policy.Snapshot, k key) {
 	}
 	var results []audit.Result
 	if ok {
+		s.yield(ctx)
 		results = s.Auditor.Evaluate(ctx, snap, subject)
 		s.Metrics.decided()
 	}
@@ -492,6 +498,21 @@ func (s *Scanner) decide(ctx context.Context, snap *policy.Snapshot, k key) {
 	e.results = results
 	if turnedFailed {
 		go s.event(context.WithoutCancel(ctx), u, subject.Object, results)
+	}
+}
+
+// yieldAtMost bounds how long the audit waits for admissions to end before
+// it decides an object: under constant admission load it goes on, slowly.
+const yieldAtMost = 250 * time.Millisecond
+
+// yield waits while admission requests are in flight, up to yieldAtMost.
+func (s *Scanner) yield(ctx context.Context) {
+	if s.Busy == nil {
+		return
+	}
+	deadline := time.Now().Add(yieldAtMost)
+	for s.Busy() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
+		time.Sleep(2 * time.Millisecond)
 	}
 }
 
