@@ -86,7 +86,9 @@ func startWebhookWorld(t *testing.T) *webhookWorld {
 	}
 	w.client = cl
 
-	wh := webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s")
+	// team-excluded reaches signet (the webhook's own selector skips only
+	// kube-system and signet-system): signet's --exclude-namespace admits it.
+	wh := webhook.Start(t, w.cluster, "--allow-http-registry", "--decision-timeout", "10s", "--exclude-namespace", "team-excluded")
 	w.webhook = wh
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -304,8 +306,50 @@ func TestAdmission(t *testing.T) {
 		wantDenied(t, err, "spec.ephemeralContainers[0].image: "+w.unsig.Tag)
 	})
 	t.Run("excluded namespace", func(t *testing.T) {
-		w.namespace(t, "signet-system", nil)
-		if err := w.client.Create(ctx, pod("signet-system", "own", w.unsig.Tag)); err != nil {
+		// Sent to signet, which admits it because of --exclude-namespace,
+		// and says so.
+		w.namespace(t, "team-excluded", nil)
+		w.warns.take()
+		if err := w.client.Create(ctx, pod("team-excluded", "unchecked", w.unsig.Tag)); err != nil {
+			t.Fatal(err)
+		}
+		if got := w.warns.take(); !strings.Contains(got, "namespace team-excluded is excluded from image policy enforcement") {
+			t.Fatalf("admitted without signet's word: warnings %q", got)
+		}
+		// Another namespace is not excluded by it.
+		w.namespace(t, "team-excluded-not", nil)
+		wantDenied(t, w.client.Create(ctx, pod("team-excluded-not", "checked", w.unsig.Tag)), "no signature found")
+	})
+	t.Run("a namespace's ImagePolicy adds requirements there only", func(t *testing.T) {
+		// prod-signed admits w.signed in every namespace; team-b's own
+		// policy also requires the other key, which w.signed lacks.
+		w.namespace(t, "team-b", nil)
+		other, err := os.ReadFile(w.other.Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ip := &v1alpha1.ImagePolicy{ObjectMeta: metav1.ObjectMeta{Namespace: "team-b", Name: "team-key"}, Spec: v1alpha1.ImagePolicySpec{
+			Images:      []v1alpha1.ImageMatcher{{Glob: w.reg.Host + "/prod/**"}},
+			Authorities: []v1alpha1.Authority{{Name: "team-key", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(other)}}},
+		}}
+		if err := w.cluster.Client.Create(ctx, ip); err != nil {
+			t.Fatal(err)
+		}
+		eventually(t, "team-b's policy in force", func() error {
+			err := w.client.Create(ctx, pod("team-b", "signed", w.signed.Tag))
+			if err == nil {
+				return fmt.Errorf("admitted")
+			}
+			if !strings.Contains(err.Error(), "ImagePolicy team-b/team-key") && !strings.Contains(err.Error(), "team-key") {
+				return fmt.Errorf("denied for another reason: %w", err)
+			}
+			return nil
+		})
+		// Elsewhere the cluster's policy alone applies.
+		if err := w.client.Create(ctx, pod("team-a", "signed-elsewhere", w.signed.Tag)); err != nil {
+			t.Fatalf("team-b's ImagePolicy reached team-a: %v", err)
+		}
+		if err := w.cluster.Client.Delete(ctx, ip); err != nil {
 			t.Fatal(err)
 		}
 	})
