@@ -663,7 +663,8 @@ func TestAuditTrustRootChangeRechecksOnlyItsPolicies(t *testing.T) {
 		Authorities: []v1alpha1.Authority{{Name: "ci-key", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}}},
 	}})
 	// The TrustRoot's policy selects 4 objects (one of them through a
-	// second container); the other policy 5; 2 match no policy.
+	// second container); the other policy 5 (the same one among them); 2
+	// match no policy.
 	const selected = 4
 	for i := range 2 {
 		mustCreate(t, c, pod("team", fmt.Sprintf("before-%d", i), before.Ref))
@@ -676,7 +677,7 @@ func TestAuditTrustRootChangeRechecksOnlyItsPolicies(t *testing.T) {
 	for i := range 2 {
 		mustCreate(t, c, pod("team", fmt.Sprintf("unmatched-%d", i), unmatched.Ref))
 	}
-	const objects = 11
+	const objects = 10
 
 	wh := webhook.Start(t, cluster, "--allow-http-registry", "--audit-interval", "1h", "--unmatched", "allow")
 	t.Cleanup(func() {
