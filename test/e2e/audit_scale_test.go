@@ -403,7 +403,9 @@ type replica struct {
 	mu     sync.Mutex
 	logs   bytes.Buffer
 	cancel context.CancelFunc
-	done   chan int
+	// done is closed when serve has returned, with code.
+	done chan struct{}
+	code int
 }
 
 func (r *replica) Write(p []byte) (int, error) {
@@ -448,13 +450,16 @@ func startReplica(t *testing.T, cluster *harness.Cluster, flags ...string) *repl
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &replica{addr: l.Addr().String(), done: make(chan int, 1)}
+	r := &replica{addr: l.Addr().String(), done: make(chan struct{})}
 	l.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
 	args := append([]string{"serve", "--listen", r.addr, "--kubeconfig", cluster.Kubeconfig, "--ca-out", caFile, "--namespace", "signet-system"}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	go func() { r.done <- server.Execute(ctx, args, r, r) }()
+	go func() {
+		r.code = server.Execute(ctx, args, r, r)
+		close(r.done)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		select {
@@ -466,8 +471,8 @@ func startReplica(t *testing.T, cluster *harness.Cluster, flags ...string) *repl
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
-		case code := <-r.done:
-			t.Fatalf("signet serve (replica) exited with %d:\n%s", code, r.Logs())
+		case <-r.done:
+			t.Fatalf("signet serve (replica) exited with %d:\n%s", r.code, r.Logs())
 		default:
 		}
 		if ca, err := os.ReadFile(caFile); err == nil {
