@@ -264,10 +264,17 @@ func TestAuditReportsStayBounded(t *testing.T) {
 	})
 
 	var parts map[string]reportPart
+	logged := time.Now()
 	waitFor(t, 90*time.Second, "every Pod's result reported", func() error {
 		parts = reportParts(t, c, "scale")
 		if n := count(parts); n != pods {
-			return fmt.Errorf("%d results in %d parts, want %d", n, len(parts), pods)
+			decided, _ := metric(t, wh, decidedMetric)
+			err := fmt.Errorf("%d results in %d parts, want %d (%v objects decided)", n, len(parts), pods, decided)
+			if time.Since(logged) > 10*time.Second {
+				t.Logf("%s: %v", time.Since(started).Round(time.Second), err)
+				logged = time.Now()
+			}
+			return err
 		}
 		return nil
 	})
