@@ -53,16 +53,18 @@ func (s *Scanner) write(ctx context.Context) {
 		if err := s.writeScope(ctx, scope); err != nil {
 			s.Log.Warn("audit: writing reports", "namespace", scope, "err", err)
 			s.Metrics.scanError()
-			continue
+			s.mu.Lock()
+			s.dirty[scope] = true
+			s.mu.Unlock()
 		}
-		s.mu.Lock()
-		delete(s.dirty, scope)
-		s.mu.Unlock()
 	}
 }
 
+// writeScope clears scope's dirty mark as it reads the results it writes,
+// so that a change made while it writes marks the scope again.
 func (s *Scanner) writeScope(ctx context.Context, scope string) error {
 	s.mu.Lock()
+	delete(s.dirty, scope)
 	var results []audit.Result
 	for k, e := range s.objects {
 		if k.namespace == scope {
