@@ -55,8 +55,26 @@ func envOr(name, def string) string {
 	return def
 }
 
-// restConfig connects to --kubeconfig, else in-cluster, else $KUBECONFIG.
+// restConfig connects to --kubeconfig, else in-cluster, else $KUBECONFIG,
+// with a rate limit of clientQPS.
 func (o *clusterSettings) restConfig() (*rest.Config, error) {
+	cfg, err := o.loadRestConfig()
+	if err != nil {
+		return nil, err
+	}
+	if cfg.QPS == 0 {
+		cfg.QPS, cfg.Burst = clientQPS, 2*clientQPS
+	}
+	return cfg, nil
+}
+
+// clientQPS bounds signet's requests to the API server a second, per
+// client: admission reads each admitted object's service account and pull
+// secrets, so client-go's default of 5 would queue a burst of admissions
+// behind one another.
+const clientQPS = 50
+
+func (o *clusterSettings) loadRestConfig() (*rest.Config, error) {
 	if o.kubeconfig != "" {
 		return clientcmd.BuildConfigFromFlags("", o.kubeconfig)
 	}

@@ -36,6 +36,14 @@ import (
 	"github.com/signet-dev/signet/internal/workload"
 )
 
+// auditQPS bounds the audit's requests to the API server a second: pull
+// secrets and service accounts (once per chunk each), report writes.
+const auditQPS = 20
+
+// scanChunk is how many objects the audit decides between two writes of
+// the reports: results of a long scan reach the reports as they come.
+const scanChunk = 500
+
 // Workers is how many objects the audit decides at once: few, so that
 // admission's parallel decisions always find the registry (and the CPU)
 // free; results of images admission has decided come from the cache.
@@ -101,8 +109,12 @@ type backoff struct {
 	wait  time.Duration
 }
 
-// New prepares the scanner; nothing is read until Run.
+// New prepares the scanner; nothing is read until Run. Its client has a
+// rate limit of its own (auditQPS), apart from the policy controller's
+// and admission's.
 func New(cfg *rest.Config, s *Scanner) (*Scanner, error) {
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = auditQPS, 2*auditQPS
 	hc, err := rest.HTTPClientFor(cfg)
 	if err != nil {
 		return nil, err
@@ -118,6 +130,12 @@ func New(cfg *rest.Config, s *Scanner) (*Scanner, error) {
 		s.Log = slog.Default()
 	}
 	s.cfg = cfg
+	if s.Auditor.Namespaces != nil {
+		// Labels from the policy controller's cache; pull secrets through
+		// the audit's own client (its own rate limit: admission never
+		// queues behind the audit's reads), once per object set per chunk.
+		s.Auditor.Namespaces = &namespaceReader{labels: s.Auditor.Namespaces, client: s.client, memo: map[string]pullSecrets{}}
+	}
 	s.objects, s.queue, s.kick = map[key]*entry{}, map[key]bool{}, make(chan struct{}, 1)
 	s.written, s.dirty, s.backoff = map[string][]audit.Report{}, map[string]bool{}, map[string]backoff{}
 	s.events = newEventLimiter()
@@ -396,10 +414,19 @@ func (s *Scanner) scan(ctx context.Context, snap *policy.Snapshot) {
 	}
 	for ctx.Err() == nil && s.Leading() {
 		s.mu.Lock()
-		batch := slices.Collect(maps.Keys(s.queue))
-		clear(s.queue)
+		batch := make([]key, 0, min(len(s.queue), scanChunk))
+		for k := range s.queue {
+			if len(batch) == scanChunk {
+				break
+			}
+			batch = append(batch, k)
+			delete(s.queue, k)
+		}
 		full := s.fullSince
 		s.mu.Unlock()
+		if n, ok := s.Auditor.Namespaces.(*namespaceReader); ok {
+			n.forget()
+		}
 		if len(batch) == 0 {
 			if !full.IsZero() {
 				s.mu.Lock()
