@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -165,7 +166,7 @@ func TestReportsStayBounded(t *testing.T) {
 		{"nothing", nil, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			parts := audit.Reports(tc.results, nil, time.Unix(100, 0))
+			parts := audit.Reports(tc.results, audit.Written{}, time.Unix(100, 0))
 			if len(parts) != tc.wantParts {
 				t.Errorf("%d parts, want %d", len(parts), tc.wantParts)
 			}
@@ -230,19 +231,16 @@ func TestReportsStayBounded(t *testing.T) {
 // value, so that a scan that changes nothing makes the same reports (and
 // nothing is written); a changed result takes the time of the scan.
 func TestReportsKeepTimestamps(t *testing.T) {
-	first := audit.Reports(results(3, 1, "r"), nil, time.Unix(100, 0))
-	var previous []audit.ReportResult
-	for _, p := range first {
-		previous = append(previous, p.Results...)
-	}
-	again := audit.Reports(results(3, 1, "r"), previous, time.Unix(200, 0))
-	if len(again) != 1 || !audit.Same(first[0], again[0]) {
+	first := audit.Reports(results(3, 1, "r"), audit.Written{}, time.Unix(100, 0))
+	written := audit.Record(first)
+	again := audit.Reports(results(3, 1, "r"), written, time.Unix(200, 0))
+	if len(again) != 1 || written.Changed(again[0]) {
 		t.Fatalf("the same results make other reports: %+v", again)
 	}
 	changed := results(3, 1, "r")
 	changed[1].Reason = "another reason"
-	next := audit.Reports(changed, previous, time.Unix(300, 0))
-	if audit.Same(first[0], next[0]) {
+	next := audit.Reports(changed, written, time.Unix(300, 0))
+	if !written.Changed(next[0]) {
 		t.Fatal("a changed result makes the same report")
 	}
 	for _, r := range next[0].Results {
@@ -256,6 +254,49 @@ func TestReportsKeepTimestamps(t *testing.T) {
 	}
 	if !strings.Contains(next[0].Results[1].Message, "another reason") || next[0].Results[1].Properties["digest"] != "sha256:abc" {
 		t.Errorf("result %+v", next[0].Results[1])
+	}
+}
+
+// TestReportsChangeOnlyWhatChanged: objects stay in their part, so new
+// objects change the part they go to and deleted ones the part they left,
+// never every part after them (5,000 Pods would otherwise rewrite every
+// part at every change).
+func TestReportsChangeOnlyWhatChanged(t *testing.T) {
+	all := results(5000, 2, "denied by policy p: authority ci: no signature found")
+	first := audit.Reports(all[2000:], audit.Written{}, time.Unix(100, 0)) // pods 1000-4999
+	written := audit.Record(first)
+	changedParts := func(parts []audit.Report) (changed []string) {
+		for _, p := range parts {
+			if written.Changed(p) {
+				changed = append(changed, p.Name)
+			}
+		}
+		return changed
+	}
+	// 500 new Pods whose names sort first.
+	grown := audit.Reports(all[1000:], written, time.Unix(200, 0))
+	if changed := changedParts(grown); len(changed) != 1 || len(grown) != len(first)+1 {
+		t.Errorf("500 new objects changed parts %q (%d parts, then %d); want one new part", changed, len(first), len(grown))
+	}
+	// Delete Pods 1000-1099: the first part shrinks, no other changes.
+	shrunk := audit.Reports(all[2200:], written, time.Unix(300, 0))
+	if changed := changedParts(shrunk); len(changed) != 1 || changed[0] != audit.ReportName || len(shrunk) != len(first) {
+		t.Errorf("deleting objects of one part changed %q", changed)
+	}
+	// Deleting most objects packs the parts again.
+	var fifth []audit.Result // every fifth Pod of the first parts: 1,600 results
+	for i, r := range all[2000:] {
+		if i/2%5 == 0 {
+			fifth = append(fifth, r)
+		}
+	}
+	if few := audit.Reports(fifth, written, time.Unix(350, 0)); len(first) != 8 || len(few) != 2 {
+		t.Errorf("%d parts of 8 hold %d results after deletions; want them packed into 2", len(few), len(fifth))
+	}
+	// New objects fill the room deleted ones left before a new part.
+	refilled := audit.Reports(append(slices.Clone(all[2200:]), all[:100]...), audit.Record(shrunk), time.Unix(400, 0))
+	if len(refilled) != len(shrunk) {
+		t.Errorf("%d parts after refilling, want %d", len(refilled), len(shrunk))
 	}
 }
 

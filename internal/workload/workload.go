@@ -231,6 +231,41 @@ func (e *Extractor) shapeOf(k Kind) *Shape {
 	return root
 }
 
+// MergeShapes is the shape that reads what a or b reads.
+func MergeShapes(a, b *Shape) *Shape { return mergeShapes(a, b) }
+
+// Prune returns the part of v (decoded JSON) that s reads: fields s does
+// not name are left out, recursively; a value whose type s does not expect
+// is kept whole (as a decoder pruning by s keeps it). v is not changed.
+func Prune(v any, s *Shape) any {
+	if s == nil {
+		return v
+	}
+	switch v := v.(type) {
+	case map[string]any:
+		if s.Fields == nil {
+			return v
+		}
+		out := make(map[string]any, len(s.Fields))
+		for name, fs := range s.Fields {
+			if fv, ok := v[name]; ok {
+				out[name] = Prune(fv, fs)
+			}
+		}
+		return out
+	case []any:
+		if s.Elem == nil {
+			return v
+		}
+		out := make([]any, len(v))
+		for i, e := range v {
+			out[i] = Prune(e, s.Elem)
+		}
+		return out
+	}
+	return v
+}
+
 // mergeShapes is the shape that reads what a or b reads.
 func mergeShapes(a, b *Shape) *Shape {
 	if a == nil || b == nil {

@@ -79,7 +79,7 @@ type Scanner struct {
 	queue   map[key]bool
 	kick    chan struct{}
 	// written are the report parts of each scope as last written or read.
-	written map[string][]audit.Report
+	written map[string]audit.Written
 	dirty   map[string]bool
 	backoff map[string]backoff
 	// fullSince is when the full scan in progress started (zero: none).
@@ -137,7 +137,7 @@ func New(cfg *rest.Config, s *Scanner) (*Scanner, error) {
 		s.Auditor.Namespaces = &namespaceReader{labels: s.Auditor.Namespaces, client: s.client, memo: map[string]pullSecrets{}}
 	}
 	s.objects, s.queue, s.kick = map[key]*entry{}, map[key]bool{}, make(chan struct{}, 1)
-	s.written, s.dirty, s.backoff = map[string][]audit.Report{}, map[string]bool{}, map[string]backoff{}
+	s.written, s.dirty, s.backoff = map[string]audit.Written{}, map[string]bool{}, map[string]backoff{}
 	s.events = newEventLimiter()
 	return s, nil
 }
@@ -164,13 +164,13 @@ func (s *Scanner) Run(ctx context.Context) {
 }
 
 // watch starts an informer per kind the cluster serves, each trimming what
-// it caches (Trim), and waits for them to sync.
+// it caches (TrimFor), and waits for them to sync.
 func (s *Scanner) watch(ctx context.Context) ([]Kind, error) {
 	found, missing := Kinds(s.client.RESTMapper(), s.Extractor)
 	if len(missing) > 0 {
 		s.Log.Info("audit: kinds the cluster does not serve are not audited", "kinds", missing)
 	}
-	ca, err := cache.New(s.cfg, cache.Options{Mapper: s.client.RESTMapper(), DefaultTransform: Trim})
+	ca, err := cache.New(s.cfg, cache.Options{Mapper: s.client.RESTMapper(), DefaultTransform: TrimFor(s.Extractor)})
 	if err != nil {
 		return nil, err
 	}

@@ -96,83 +96,48 @@ func controlled(u *unstructured.Unstructured) bool {
 	return false
 }
 
-// builtin are the kinds whose image fields are all in spec.
-var builtin = map[workload.Kind]bool{
-	{Kind: "Pod"}: true, {Kind: "ReplicationController"}: true, {Group: "apps", Kind: "Deployment"}: true,
-	{Group: "apps", Kind: "ReplicaSet"}: true, {Group: "apps", Kind: "StatefulSet"}: true, {Group: "apps", Kind: "DaemonSet"}: true,
-	{Group: "batch", Kind: "Job"}: true, {Group: "batch", Kind: "CronJob"}: true,
-}
-
-// Trim keeps of an object what SubjectOf and the audit read, so that the
-// informers' caches hold little more than image fields. Of a built-in kind:
-// metadata's identity and owners, spec but its Pod template's metadata, and
-// a Pod's phase and container statuses' names and image IDs; of another
-// kind, all but managed fields and annotations. It is the informers'
-// transform.
-func Trim(obj any) (any, error) {
-	u, ok := obj.(*unstructured.Unstructured)
-	if !ok {
-		return obj, nil
-	}
-	gvk := u.GroupVersionKind()
-	if !builtin[workload.Kind{Group: gvk.Group, Kind: gvk.Kind}] {
-		// A declared kind's image fields may be anywhere: keep all but
-		// what no extraction reads.
-		unstructured.RemoveNestedField(u.Object, "metadata", "managedFields")
-		unstructured.RemoveNestedField(u.Object, "metadata", "annotations")
-		return u, nil
-	}
-	meta := map[string]any{}
-	if m, ok := u.Object["metadata"].(map[string]any); ok {
-		for _, f := range []string{"name", "namespace", "uid", "resourceVersion", "generation", "ownerReferences", "deletionTimestamp"} {
-			if v, ok := m[f]; ok {
-				meta[f] = v
-			}
+// TrimFor returns the informers' transform: it keeps of an object what
+// SubjectOf and the audit read, so that the caches hold little more than
+// image fields. It keeps metadata's identity and owners, what ex reads of
+// the kind (workload.Extractor.Shape: image fields, pull secrets, service
+// account), and of a Pod its containers' names, its phase and its
+// container statuses' names and image IDs.
+func TrimFor(ex *workload.Extractor) func(any) (any, error) {
+	return func(obj any) (any, error) {
+		u, ok := obj.(*unstructured.Unstructured)
+		if !ok {
+			return obj, nil
 		}
-	}
-	out := map[string]any{"apiVersion": u.Object["apiVersion"], "kind": u.Object["kind"], "metadata": meta}
-	if spec, ok := u.Object["spec"]; ok {
-		out["spec"] = spec
-	}
-	if status, ok := u.Object["status"].(map[string]any); ok && u.GetKind() == "Pod" {
-		st := map[string]any{}
-		if p, ok := status["phase"]; ok {
-			st["phase"] = p
+		gvk := u.GroupVersionKind()
+		k := workload.Kind{Group: gvk.Group, Kind: gvk.Kind}
+		shape := ex.Shape(k)
+		if k == (workload.Kind{Kind: "Pod"}) {
+			shape = workload.MergeShapes(shape, podRunShape)
 		}
-		for _, list := range []string{"containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses"} {
-			items, ok := status[list].([]any)
-			if !ok {
-				continue
-			}
-			kept := make([]any, 0, len(items))
-			for _, it := range items {
-				if c, ok := it.(map[string]any); ok {
-					kept = append(kept, map[string]any{"name": c["name"], "imageID": c["imageID"]})
+		out, _ := workload.Prune(u.Object, shape).(map[string]any)
+		if out == nil {
+			return u, nil
+		}
+		if m, ok := u.Object["metadata"].(map[string]any); ok {
+			meta := map[string]any{}
+			for _, f := range []string{"name", "namespace", "uid", "resourceVersion", "generation", "ownerReferences", "deletionTimestamp"} {
+				if v, ok := m[f]; ok {
+					meta[f] = v
 				}
 			}
-			st[list] = kept
+			out["metadata"] = meta
 		}
-		out["status"] = st
+		return &unstructured.Unstructured{Object: out}, nil
 	}
-	// A Pod template's metadata is not read either.
-	dropTemplateMetadata(out)
-	return &unstructured.Unstructured{Object: out}, nil
 }
 
-func dropTemplateMetadata(obj map[string]any) {
-	spec, ok := obj["spec"].(map[string]any)
-	if !ok {
-		return
-	}
-	for _, path := range [][]string{{"template"}, {"jobTemplate", "spec", "template"}} {
-		m := spec
-		for _, p := range path[:len(path)-1] {
-			if m, ok = m[p].(map[string]any); !ok {
-				break
-			}
-		}
-		if t, ok := m[path[len(path)-1]].(map[string]any); ok && m != nil {
-			delete(t, "metadata")
-		}
-	}
-}
+// podRunShape is what RunningImages and skipped read of a Pod besides its
+// images.
+var podRunShape = func() *workload.Shape {
+	named := &workload.Shape{Elem: &workload.Shape{Fields: map[string]*workload.Shape{"name": nil}}}
+	status := &workload.Shape{Elem: &workload.Shape{Fields: map[string]*workload.Shape{"name": nil, "imageID": nil}}}
+	return &workload.Shape{Fields: map[string]*workload.Shape{
+		"spec":   {Fields: map[string]*workload.Shape{"containers": named, "initContainers": named, "ephemeralContainers": named}},
+		"status": {Fields: map[string]*workload.Shape{"phase": nil, "containerStatuses": status, "initContainerStatuses": status, "ephemeralContainerStatuses": status}},
+	}}
+}()

@@ -35,7 +35,8 @@ func TestTrimKeepsWhatTheAuditReads(t *testing.T) {
 	}
 	pod := Kind{Kind: workload.Kind{Kind: "Pod"}, GVK: schema.GroupVersionKind{Version: "v1", Kind: "Pod"}, Namespaced: true}
 	whole := object(t, runningPod)
-	trimmedAny, err := Trim(object(t, runningPod))
+	trim := TrimFor(ex)
+	trimmedAny, err := trim(object(t, runningPod))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,6 +45,10 @@ func TestTrimKeepsWhatTheAuditReads(t *testing.T) {
 		if _, found, _ := unstructured.NestedFieldNoCopy(trimmed.Object, gone...); found {
 			t.Errorf("%v is kept", gone)
 		}
+	}
+	containers, _, _ := unstructured.NestedSlice(trimmed.Object, "spec", "containers")
+	if c := containers[0].(map[string]any); len(c) != 2 || c["name"] != "app" {
+		t.Errorf("a container keeps %v; want its name and image", c)
 	}
 	a, okA, errA := SubjectOf(ex, pod, whole)
 	b, okB, errB := SubjectOf(ex, pod, trimmed)
@@ -65,27 +70,34 @@ func TestTrimKeepsWhatTheAuditReads(t *testing.T) {
 		if err := unstructured.SetNestedSlice(next.Object, []any{map[string]any{"type": "Ready", "status": "False"}}, "status", "conditions"); err != nil {
 			t.Fatal(err)
 		}
-		trimmedNext, _ := Trim(next)
+		trimmedNext, _ := trim(next)
 		if !sameTrimmed(trimmed, trimmedNext) {
 			t.Error("a condition's change is a change")
 		}
 		if err := unstructured.SetNestedSlice(next.Object, []any{map[string]any{"name": "app", "imageID": "registry.example.org/app@sha256:2222222222222222222222222222222222222222222222222222222222222222"}}, "status", "containerStatuses"); err != nil {
 			t.Fatal(err)
 		}
-		trimmedNext, _ = Trim(next)
+		trimmedNext, _ = trim(next)
 		if sameTrimmed(trimmed, trimmedNext) {
 			t.Error("a new image ID is no change")
 		}
 	})
-	t.Run("a declared kind keeps every field", func(t *testing.T) {
-		task := object(t, `{"apiVersion":"tekton.dev/v1","kind":"Task","metadata":{"name":"t","annotations":{"a":"b"}},"data":{"image":"x"},"status":{"image":"y"}}`)
-		out, _ := Trim(task)
-		u := out.(*unstructured.Unstructured)
-		if _, found, _ := unstructured.NestedString(u.Object, "data", "image"); !found {
-			t.Error("a declared kind's fields are dropped")
+	t.Run("a declared kind keeps its image fields", func(t *testing.T) {
+		ex, err := workload.NewExtractor(workload.Custom{Kind: workload.Kind{Group: "tekton.dev", Kind: "Task"}, Paths: []string{"spec.steps[].image"}})
+		if err != nil {
+			t.Fatal(err)
 		}
-		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "annotations"); found {
-			t.Error("annotations are kept")
+		task := object(t, `{"apiVersion":"tekton.dev/v1","kind":"Task","metadata":{"name":"t","annotations":{"a":"b"}},"spec":{"steps":[{"name":"s","image":"x","script":"echo"}]},"status":{"image":"y"}}`)
+		out, _ := TrimFor(ex)(task)
+		u := out.(*unstructured.Unstructured)
+		steps, _, _ := unstructured.NestedSlice(u.Object, "spec", "steps")
+		if len(steps) != 1 || steps[0].(map[string]any)["image"] != "x" || steps[0].(map[string]any)["script"] != nil {
+			t.Errorf("steps %v: want the image only", steps)
+		}
+		for _, gone := range [][]string{{"metadata", "annotations"}, {"status"}} {
+			if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, gone...); found {
+				t.Errorf("%v is kept", gone)
+			}
 		}
 	})
 }

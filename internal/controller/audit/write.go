@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -74,32 +76,33 @@ func (s *Scanner) writeScope(ctx context.Context, scope string) error {
 	old, known := s.written[scope]
 	s.mu.Unlock()
 	if !known {
-		var err error
-		if old, err = s.readReports(ctx, scope); err != nil {
+		parts, err := s.readReports(ctx, scope)
+		if err != nil {
 			return err
 		}
+		old = audit.Record(parts)
 	}
-	var previous []audit.ReportResult
-	for _, r := range old {
-		previous = append(previous, r.Results...)
-	}
-	parts := audit.Reports(results, previous, time.Now())
-	for i, p := range parts {
-		if i < len(old) && old[i].Name == p.Name && audit.Same(old[i], p) {
+	parts := audit.Reports(results, old, time.Now())
+	kept := map[string]bool{}
+	for _, p := range parts {
+		kept[p.Name] = true
+		if !old.Changed(p) {
 			continue
 		}
 		if err := s.apply(ctx, scope, p); err != nil {
 			return err
 		}
 	}
-	for _, o := range old[min(len(parts), len(old)):] {
-		u := reportObject(scope, o.Name)
-		if err := s.client.Delete(ctx, u); err != nil && !apierrors.IsNotFound(err) {
+	for _, o := range old.Parts {
+		if kept[o.Name] {
+			continue
+		}
+		if err := s.client.Delete(ctx, reportObject(scope, o.Name)); err != nil && !apierrors.IsNotFound(err) {
 			return fmt.Errorf("deleting %s: %w", o.Name, err)
 		}
 	}
 	s.mu.Lock()
-	s.written[scope] = parts
+	s.written[scope] = audit.Record(parts)
 	s.mu.Unlock()
 	return nil
 }
@@ -173,20 +176,9 @@ func (s *Scanner) readReports(ctx context.Context, scope string) ([]audit.Report
 		r.Name = item.GetName()
 		byName[r.Name] = r
 	}
-	// In part order; a missing part ends the list (the rest are deleted
-	// as extra parts are).
 	var out []audit.Report
-	for i := 0; len(byName) > 0; i++ {
-		name := audit.ReportName
-		if i > 0 {
-			name = fmt.Sprintf("%s-%d", audit.ReportName, i+1)
-		}
-		r, ok := byName[name]
-		if !ok {
-			r = audit.Report{Name: name}
-		}
-		delete(byName, name)
-		out = append(out, r)
+	for _, name := range slices.Sorted(maps.Keys(byName)) {
+		out = append(out, byName[name])
 	}
 	return out, nil
 }
