@@ -118,7 +118,7 @@ type ivValidationConfig struct {
 }
 
 type ivAttestation struct {
-	Name     string `json:"name"`
+	Name     string  `json:"name"`
 	InToto   *ivType `json:"intoto"`
 	Referrer *ivType `json:"referrer"`
 }
