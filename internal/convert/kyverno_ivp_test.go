@@ -1,0 +1,270 @@
+package convert
+
+import (
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// TestIVGlobTranslation: each ImageValidatingPolicy glob selects in signet
+// exactly what Kyverno selects, in every spelling Kyverno sees (the pod's:
+// untagged, by tag, by digest, both; and with mutateDigest the full name
+// with tag and digest), or, where Kyverno misses some spellings of a
+// repository ("covers"), signet selects the repository exactly when
+// Kyverno selects one of its spellings; or it is refused.
+func TestIVGlobTranslation(t *testing.T) {
+	type outcome int
+	const (
+		exact outcome = iota
+		covers
+		refused
+	)
+	for _, tc := range []struct {
+		pattern string
+		want    outcome
+	}{
+		// Kyverno's documentation and samples.
+		{"ghcr.io/kyverno/test-verify-image*", exact},
+		{"ghcr.io/kyverno/*", exact},
+		{"ghcr.io/*", exact},
+		{"ghcr.io/myorg/dev-*", exact},
+		{"ghcr.io/myorg/myrepo:*", covers},
+		{"docker.io/kyverno/kyverno*", covers},
+		{"myreg.org/path/repo:*", covers},
+		// Others.
+		{"*", exact},
+		{"**", exact},
+		{"cgr.dev/chainguard/*", exact},
+		{"localhost:5000/team/*", exact},
+		{"ghcr.io/acme/app", refused},     // only the untagged spelling
+		{"ghcr.io/acme/*-x*", refused},    // "-x" may lie in the tag
+		{"ghcr.io/acme/app:v1*", refused}, // a tag
+		{"ghcr.io/acme/app?", refused},
+		{"ghcr.io/{acme,evil}/*", refused},
+		{"*.example.org/*", refused}, // a wildcard registry: short names too
+		{"*/nginx*", refused},
+		{"nginx*", refused},
+		{"bitnami/*", refused},
+		{"index.docker.io/*", refused},
+		{"docker.io/nginx*", refused},   // docker.io/nginx or docker.io/library/nginx
+		{"docker.io/nginx:*", refused},  // the same
+		{"docker.io/bitnami/*", covers}, // bitnami/redis@sha256:... escapes Kyverno
+	} {
+		t.Run(tc.pattern, func(t *testing.T) {
+			globs, dead, hub, reason := ivGlob(tc.pattern)
+			got := exact
+			switch {
+			case reason != "":
+				got = refused
+			case hub || strings.HasSuffix(tc.pattern, ":*"):
+				got = covers
+			}
+			if got != tc.want || dead {
+				t.Fatalf("outcome %d (dead %v), want %d (globs %q, reason %q)", got, dead, tc.want, globs, reason)
+			}
+			if got == refused {
+				return
+			}
+			digest := "@sha256:" + hex64
+			for _, s := range ivSamples {
+				spellings := []string{s.written, s.written + ":v1", s.written + digest, s.written + ":v1" + digest,
+					s.kyName + ":v1" + digest, s.kyName + ":latest" + digest}
+				anyKy := false
+				for _, sp := range spellings {
+					anyKy = anyKy || wildMatches(tc.pattern, sp)
+				}
+				for _, suffix := range []string{"", ":v1", digest} {
+					sig := signetMatches(t, globs, s.written+suffix)
+					if got == covers {
+						if sig != anyKy {
+							t.Errorf("%s: Kyverno selects a spelling: %v, signet (globs %q): %v", s.written+suffix, anyKy, globs, sig)
+						}
+						continue
+					}
+					for _, sp := range spellings {
+						if ky := wildMatches(tc.pattern, sp); ky != sig {
+							t.Errorf("%s: Kyverno selects %s: %v, signet (globs %q): %v", s.written+suffix, sp, ky, globs, sig)
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// ivSamples adds the repositories of Kyverno's samples to the shared ones.
+var ivSamples = append([]sample{
+	{"ghcr.io/myorg/myrepo", "", "ghcr.io/myorg/myrepo"},
+	{"ghcr.io/myorg/myrepo-x", "", "ghcr.io/myorg/myrepo-x"},
+	{"ghcr.io/myorg/dev-app", "", "ghcr.io/myorg/dev-app"},
+	{"myreg.org/path/repo", "", "myreg.org/path/repo"},
+	{"ghcr.io/kyverno/test-verify-image", "", "ghcr.io/kyverno/test-verify-image"},
+	{"kyverno/kyverno", "", "docker.io/kyverno/kyverno"},
+	{"docker.io/kyverno/kyverno-x", "", "docker.io/kyverno/kyverno-x"},
+	{"docker.io/library/nginx", "", "docker.io/library/nginx"},
+}, samples...)
+
+func TestIVRefExpression(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want []string
+	}{
+		{`ref.startsWith("ghcr.io/acme/")`, []string{"ghcr.io/acme/*"}},
+		{`ref.startsWith('ghcr.io/a/') || ref.startsWith("cgr.dev/b/")`, []string{"ghcr.io/a/*", "cgr.dev/b/*"}},
+		{`image.registry == 'ghcr.io'`, nil},
+		{`ref.startsWith("ghcr.io/") && ref.contains("x")`, nil},
+		{`ref.matches("^ghcr")`, nil},
+		{`ref.startsWith(ref)`, nil},
+	} {
+		got, why := ivRefExpression(tc.expr)
+		if diff := cmp.Diff(tc.want, got); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.expr, diff)
+		}
+		if (why == "") != (tc.want != nil) {
+			t.Errorf("%s: reason %q", tc.expr, why)
+		}
+	}
+}
+
+// TestIVReadCheck reads the validation shapes of Kyverno's documentation
+// and samples, and refuses the others saying why.
+func TestIVReadCheck(t *testing.T) {
+	for _, tc := range []struct {
+		expr string
+		want ivCheck
+		why  string // refused, saying this
+	}{
+		{expr: `images.containers.map(image, verifyImageSignatures(image, [attestors.notary])).all(e ,e > 0)`,
+			want: ivCheck{kind: ivSignatures, categories: []string{"containers"}, attestors: []string{"notary"}, min: 1}},
+		{expr: "images.containers.map(image, verifyImageSignatures(image,  [attestors.a, attestors[\"b-c\"]])).all(e, e >= 2)",
+			want: ivCheck{kind: ivSignatures, categories: []string{"containers"}, attestors: []string{"a", "b-c"}, min: 2}},
+		{expr: `images.containers.all(i, verifyImageSignatures(i, [attestors.a, attestors.b]) == 2)`,
+			want: ivCheck{kind: ivSignatures, categories: []string{"containers"}, attestors: []string{"a", "b"}, min: 2}},
+		{expr: `(images.containers + images.initContainers).map(image, verifyImageSignatures(image, [attestors.a])).all(e, e > 0)`,
+			want: ivCheck{kind: ivSignatures, categories: []string{"containers", "initContainers"}, attestors: []string{"a"}, min: 1}},
+		{expr: `images.containers.map(image, verifyAttestationSignatures(image, attestations.slsa, [attestors.cosign])).all(e, e > 0)`,
+			want: ivCheck{kind: ivAttestationCheck, categories: []string{"containers"}, attestors: []string{"cosign"}, min: 1, attestation: "slsa"}},
+		{expr: `images.containers.map(image, extractPayload(image, attestations.slsa).predicate.builder.id == "https://ci.example.org/builder").all(e, e)`,
+			want: ivCheck{kind: ivPayload, categories: []string{"containers"}, attestation: "slsa", condition: `predicate.builder.id == "https://ci.example.org/builder"`}},
+		{expr: `images.containers.all(image, extractPayload(image, attestations.slsa).predicate.reviewers.exists(r, r == "ana@example.com"))`,
+			want: ivCheck{kind: ivPayload, categories: []string{"containers"}, attestation: "slsa", condition: `predicate.reviewers.exists(r, r == "ana@example.com")`}},
+		{expr: `images.containers.map(image, extractPayload(image, attestations.slsa).builder.id.matches('^x')).all(e, e)`, why: "whole in-toto statement"},
+		{expr: `images.containers.map(image, extractPayload(image, attestations.slsa).predicate.x == image).all(e, e)`, why: "does not compile"},
+		{expr: `images.containers.map(image, extractPayload(image, attestations.a).predicate.x == extractPayload(image, attestations.b).predicate.x).all(e, e)`, why: "two attestations"},
+		{expr: `images.containers.map(image, verifyImageSignatures(image, [attestors.a])).all(e, e == 0)`, why: "exactly that many"},
+		{expr: `images.containers.map(image, verifyImageSignatures(image, [attestors.a])).all(e, e >= 0)`, why: "always true"},
+		{expr: `images.containers.map(image, verifyImageSignatures(image, [attestors.a])).all(e, e > 1)`, why: "never verifies"},
+		{expr: `images.containers.map(image, verifyImageSignatures(image, [attestors.a])).exists(e, e > 0)`, why: "only verifyImageSignatures"},
+		{expr: `images.containers.map(image, verifyImageSignatures("ghcr.io/x", [attestors.a])).all(e, e > 0)`, why: "image of the iteration"},
+		{expr: `imageverify.verify(images.containers, attestors.devAttestor).all(result, result.verified)`, why: "only verifyImageSignatures"},
+		{expr: `object.spec.containers.all(c, verifyImageSignatures(c.image, [attestors.a]) > 0)`, why: "only verifyImageSignatures"},
+		{expr: `images.containers.map(image, verifyImageSignatures(image, variables.attestors)).all(e, e > 0)`, why: "list of attestors"},
+		{expr: `images.containers.map(image,`, why: "not a CEL expression"},
+	} {
+		got, why := ivReadCheck(tc.expr)
+		if tc.why != "" {
+			if !strings.Contains(why, tc.why) {
+				t.Errorf("%s: reason %q, want one saying %q", tc.expr, why, tc.why)
+			}
+			continue
+		}
+		if why != "" {
+			t.Errorf("%s: refused: %s", tc.expr, why)
+			continue
+		}
+		if diff := cmp.Diff(tc.want, got, cmp.AllowUnexported(ivCheck{})); diff != "" {
+			t.Errorf("%s (-want +got):\n%s", tc.expr, diff)
+		}
+	}
+}
+
+// TestIVSamples converts the ImageValidatingPolicies of Kyverno's
+// documentation and policy library (testdata/kyverno-ivp, each file naming
+// its source): each converts, or is refused naming the field and why.
+func TestIVSamples(t *testing.T) {
+	for _, tc := range []struct {
+		file    string
+		refused []string
+		kinds   []string // of the converted objects
+		images  string   // first glob
+	}{
+		{file: "policies-verify-image-ivpol.yaml", refused: []string{"spec.attestors[0].notary: not supported: Notation"}},
+		{file: "website-verify-image-slsa.yaml", refused: []string{"spec.validations[1].expression: not supported: extractPayload(...).builder: Kyverno's payload is the whole in-toto statement"}},
+		{file: "docs-namespaced-verify-team-images.yaml", refused: []string{"spec.validations[0].expression: not supported: only verifyImageSignatures"}},
+		{file: "docs-image-verification-library.yaml", refused: []string{"spec.matchImageReferences[0].attestors: not supported", "spec.validations[2].expression"}},
+		{file: "docs-keyless-require-vulnerability-scan.yaml", kinds: []string{"ClusterImagePolicy", "ClusterImagePolicy"}, images: "ghcr.io/myorg/myrepo"},
+		{file: "docs-key-verify-image-ivpol.yaml", kinds: []string{"ClusterImagePolicy"}, images: "docker.io/kyverno/kyverno*"},
+	} {
+		t.Run(tc.file, func(t *testing.T) {
+			res, err := Convert(t.Context(), "kyverno", []string{filepath.Join("testdata", "kyverno-ivp", tc.file)}, Options{})
+			if len(tc.refused) > 0 {
+				var refused *RefusedError
+				if !errors.As(err, &refused) {
+					t.Fatalf("converted, want refused (err %v)", err)
+				}
+				for _, want := range tc.refused {
+					if !strings.Contains(err.Error(), want) {
+						t.Errorf("refusal does not say %q:\n%v", want, err)
+					}
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var kinds []string
+			for _, o := range res.Objects {
+				p, ok := o.Policy.(*v1alpha1.ClusterImagePolicy)
+				if !ok {
+					t.Fatalf("%T", o.Policy)
+				}
+				kinds = append(kinds, p.Kind)
+				if p.Spec.Images[0].Glob != tc.images {
+					t.Errorf("images %v, want %s first", p.Spec.Images, tc.images)
+				}
+			}
+			if diff := cmp.Diff(tc.kinds, kinds); diff != "" {
+				t.Errorf("kinds (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// FuzzKyvernoIVPValidation: whatever a validation holds, it is refused or
+// read into a check whose condition (if any) signet compiles.
+func FuzzKyvernoIVPValidation(f *testing.F) {
+	for _, seed := range []string{
+		`images.containers.map(image, verifyImageSignatures(image, [attestors.notary])).all(e ,e > 0)`,
+		`images.containers.map(image, verifyAttestationSignatures(image, attestations.x, [attestors.a])).all(e, e >= 1)`,
+		`images.containers.map(image, extractPayload(image, attestations.x).predicate.a == "b").all(e, e)`,
+		`images.initContainers.all(i, extractPayload(i, attestations["x"]).predicateType.startsWith("https://"))`,
+		`images.containers.map(image, extractPayload(image, attestations.x).predicate.a == {"k": [image]}).all(e, e)`,
+	} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, expr string) {
+		ck, why := ivReadCheck(expr)
+		if why != "" {
+			return
+		}
+		if len(ck.categories) == 0 {
+			t.Fatalf("%s: read without image categories", expr)
+		}
+		switch ck.kind {
+		case ivPayload:
+			if err := verify.CheckCondition(ck.condition); err != nil || ck.attestation == "" {
+				t.Fatalf("%s became a condition signet rejects: %s: %v", expr, ck.condition, err)
+			}
+		default:
+			if ck.min < 1 || ck.min > len(ck.attestors) {
+				t.Fatalf("%s: %d of %d attestors", expr, ck.min, len(ck.attestors))
+			}
+		}
+	})
+}
