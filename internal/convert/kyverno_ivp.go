@@ -224,7 +224,7 @@ func (c *conv) ivPolicy(kind string, p *ivPolicy) {
 		full := spec
 		full.Authorities = ps.authorities
 		if ps.threshold > 1 {
-			n := int32(ps.threshold)
+			n := ps.threshold
 			full.Threshold = &n
 			c.note(ps.path, "%d attestors must pass; signet counts distinct signers (two attestors satisfied by one key count once)", n)
 		}

@@ -92,7 +92,7 @@ type ivSource struct {
 type ivPolicyOut struct {
 	path        string
 	authorities []v1alpha1.Authority
-	threshold   int
+	threshold   int32
 }
 
 // ivAuthorities turns the validations into policies: each signature or

@@ -40,7 +40,7 @@ type ivCheck struct {
 	kind        ivCheckKind
 	categories  []string
 	attestors   []string // the attestors listed (signatures, attestation)
-	min         int      // how many of them must verify
+	min         int32    // how many of them must verify
 	attestation string   // attestation, payload
 	condition   string   // payload: a signet condition
 }
@@ -168,6 +168,9 @@ func ivCount(ck ivCheck, count ast.Expr, op string, n int64, v string) (ivCheck,
 		}
 		ck.attestors = append(ck.attestors, name)
 	}
+	if len(ck.attestors) > 64 {
+		return ck, "more than 64 attestors: signet allows at most 64 authorities in a policy"
+	}
 	listed := int64(len(ck.attestors))
 	switch op {
 	case "_>_":
@@ -180,10 +183,10 @@ func ivCount(ck ivCheck, count ast.Expr, op string, n int64, v string) (ivCheck,
 	switch {
 	case n < 1:
 		return ck, "the comparison is always true: it requires nothing"
-	case n > listed:
+	case n > listed || n > 64: // listed is at most 64
 		return ck, fmt.Sprintf("it asks for %d of %d attestors, which never verifies (Kyverno denies every image it selects)", n, listed)
 	}
-	ck.min = int(n)
+	ck.min = int32(n)
 	return ck, ""
 }
 

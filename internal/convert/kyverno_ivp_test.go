@@ -262,7 +262,7 @@ func FuzzKyvernoIVPValidation(f *testing.F) {
 				t.Fatalf("%s became a condition signet rejects: %s: %v", expr, ck.condition, err)
 			}
 		default:
-			if ck.min < 1 || ck.min > len(ck.attestors) {
+			if ck.min < 1 || int(ck.min) > len(ck.attestors) {
 				t.Fatalf("%s: %d of %d attestors", expr, ck.min, len(ck.attestors))
 			}
 		}
