@@ -196,6 +196,9 @@ func (c *conv) ivPolicy(kind string, p *ivPolicy) {
 		verifyDigest = vc.VerifyDigest == nil || *vc.VerifyDigest
 		required = vc.Required == nil || *vc.Required
 	}
+	if !required {
+		c.note("spec.validationConfigurations.required", "false: Kyverno skips only its final check that no selected image went unverified; the validations still decide, and signet verifies every image its policies select")
+	}
 	switch {
 	case mutate:
 	case verifyDigest:

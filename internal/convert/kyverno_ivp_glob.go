@@ -1,11 +1,15 @@
 package convert
 
 import (
+	"fmt"
 	"strings"
 
 	"cel.dev/cel-go/common"
 	"cel.dev/cel-go/common/ast"
 	"cel.dev/cel-go/parser"
+
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/reference"
 )
 
 // ImageValidatingPolicy image references. Kyverno matches
@@ -35,13 +39,18 @@ func ivGlob(pat string) (globs []string, dead, dockerHub bool, reason string) {
 	if strings.Trim(pat, "*") == "" {
 		return []string{"**"}, false, false, ""
 	}
+	if strings.IndexFunc(pat, func(r rune) bool { return !strings.ContainsRune(ivRefChars, r) }) >= 0 {
+		return nil, true, false, "" // a character no image reference holds
+	}
 	host, _, found := strings.Cut(pat, "/")
 	switch {
 	case !found || strings.Contains(host, "*"):
 		return nil, false, false, "its registry part is not a plain registry name: Kyverno compares the reference as the pod spells it, so it would select short Docker Hub names (nginx, org/app) only in some spellings"
 	case !validHost(strings.ToLower(host)):
 		return nil, false, false, "it names Docker Hub images by a short name (no registry), which Kyverno sees only when the pod spells them so: signet cannot tell spellings apart"
-	case isDockerHubName(strings.ToLower(host)) && strings.ToLower(host) != "docker.io":
+	case ivHostReason(host) != "":
+		return nil, false, false, ivHostReason(host)
+	case isDockerHubName(host) && host != "docker.io":
 		return nil, false, false, "Kyverno selects only references spelled with " + host + "; signet reads every spelling of Docker Hub as docker.io"
 	case strings.HasSuffix(pat, ":*") && !strings.Contains(strings.TrimSuffix(pat, ":*"), "*"):
 		return ivAnyTag(strings.TrimSuffix(pat, ":*"), host)
@@ -49,7 +58,30 @@ func ivGlob(pat string) (globs []string, dead, dockerHub bool, reason string) {
 		return nil, false, false, "it ends without a wildcard, so whether it matches depends on how the pod spells the tag (Kyverno also sees references without one)"
 	}
 	globs, dead, reason = translate(starTokens(pat), ivDialect)
-	return globs, dead, strings.ToLower(host) == "docker.io", reason
+	for _, g := range globs {
+		if err := policy.CheckGlob(g); err != nil {
+			return nil, false, false, fmt.Sprintf("it translates to %q, which signet refuses: %v", g, err)
+		}
+	}
+	return globs, dead, host == "docker.io", reason
+}
+
+// ivRefChars are the characters of image references (names, tags,
+// digests), and the wildcard.
+const ivRefChars = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-/:@*"
+
+// ivHostReason says why a registry name cannot be translated: signet
+// refuses it, or reads it as another spelling (Kyverno compares the
+// spelling).
+func ivHostReason(host string) string {
+	canonical, err := reference.CanonicalHost(host)
+	switch {
+	case err != nil:
+		return "signet refuses its registry name: " + err.Error()
+	case canonical != host:
+		return "Kyverno compares the registry name as spelled, and signet reads " + host + " as " + canonical + ", which the pod may spell either way"
+	}
+	return ""
 }
 
 // ivAnyTag translates "<repository>:*", which Kyverno matches against
@@ -61,13 +93,17 @@ func ivAnyTag(repo, host string) (globs []string, dead, dockerHub bool, reason s
 	if strings.ContainsAny(path, "@:") || path == "" {
 		return nil, false, false, "it names a tag or digest before the wildcard; signet selects repositories"
 	}
-	if path != strings.ToLower(path) {
-		return nil, true, false, "" // no repository has an upper-case path
+	if _, err := reference.Parse(repo + ":v1"); err != nil || path != strings.ToLower(path) {
+		return nil, true, false, "" // no image has such a repository
 	}
-	if strings.EqualFold(host, "docker.io") && (!strings.Contains(path, "/") || strings.HasPrefix(path, "library/")) {
+	if host == "docker.io" && (!strings.Contains(path, "/") || strings.HasPrefix(path, "library/")) {
 		return nil, false, false, "an official Docker Hub image, which Kyverno names docker.io/nginx or docker.io/library/nginx as the pod spells it, while signet names it docker.io/library/nginx"
 	}
-	return []string{strings.ToLower(host) + "/" + path}, false, strings.EqualFold(host, "docker.io"), ""
+	g := host + "/" + path
+	if err := policy.CheckGlob(g); err != nil {
+		return nil, false, false, fmt.Sprintf("it translates to %q, which signet refuses: %v", g, err)
+	}
+	return []string{g}, false, host == "docker.io", ""
 }
 
 // ivRefExpression reduces a matchImageReferences expression to globs: one

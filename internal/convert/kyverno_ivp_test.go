@@ -268,3 +268,21 @@ func FuzzKyvernoIVPValidation(f *testing.F) {
 		}
 	})
 }
+
+// FuzzKyvernoIVPGlob: any glob is refused, reported dead, or becomes
+// globs signet compiles.
+func FuzzKyvernoIVPGlob(f *testing.F) {
+	for _, seed := range []string{"ghcr.io/kyverno/test-verify-image*", "docker.io/kyverno/kyverno*", "ghcr.io/myorg/myrepo:*", "*", "a.b/**/c*", "localhost:5000/x*"} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, pat string) {
+		globs, dead, _, reason := ivGlob(pat)
+		if reason != "" || dead {
+			return
+		}
+		if len(globs) == 0 {
+			t.Fatalf("%q: no globs, not dead, not refused", pat)
+		}
+		signetMatches(t, globs, "ghcr.io/x/y:v1") // compiles them
+	})
+}
