@@ -353,10 +353,10 @@ func (c *conv) ivMatch(s *ivSpec, namespaced bool) (*v1alpha1.MatchResources, bo
 		}
 	}
 	if all {
-		if out.NamespaceSelector == nil {
-			return nil, true
+		// Every resource, of which Kyverno takes images from these.
+		for _, k := range ivResourceKinds {
+			kinds[k] = true
 		}
-		return out, true
 	}
 	if len(kinds) == 0 {
 		c.note("spec.matchConstraints.resourceRules", "no resource Kyverno takes images from: the policy checks nothing")

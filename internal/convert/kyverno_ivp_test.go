@@ -2,11 +2,15 @@ package convert
 
 import (
 	"errors"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/verify"
@@ -285,4 +289,63 @@ func FuzzKyvernoIVPGlob(f *testing.F) {
 		}
 		signetMatches(t, globs, "ghcr.io/x/y:v1") // compiles them
 	})
+}
+
+// TestIVSettings: match constraints, actions and digest settings as
+// signet policy settings.
+func TestIVSettings(t *testing.T) {
+	const key = "-----BEGIN PUBLIC KEY-----\n" +
+		"MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAE6QsNef3SKYhJVYSVj+ZfbPwJd0pv\n" +
+		"DLYNHXITZkhIzfE+apcxDjCCkDPcJ3A3zvhPATYOIsCxYPch7Q2JdJLsDQ==\n" +
+		"-----END PUBLIC KEY-----"
+	pods := `{resourceRules: [{apiGroups: [""], apiVersions: [v1], resources: [pods], operations: [CREATE, UPDATE]}]}`
+	for _, tc := range []struct {
+		name, spec string
+		want       v1alpha1.ImagePolicySpec // authorities and images left out
+		note       string
+	}{
+		{name: "autogen", spec: "matchConstraints: " + pods,
+			want: v1alpha1.ImagePolicySpec{Match: &v1alpha1.MatchResources{Kinds: []string{"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"}}}},
+		{name: "autogen controllers", spec: "autogen: {podControllers: {controllers: [deployments, cronjobs]}}\nmatchConstraints: " + pods,
+			want: v1alpha1.ImagePolicySpec{Match: &v1alpha1.MatchResources{Kinds: []string{"Pod", "Deployment", "CronJob"}}}},
+		{name: "two resources no autogen", spec: `matchConstraints: {resourceRules: [{apiGroups: ["", apps], apiVersions: [v1], resources: [pods, deployments], operations: [CREATE]}],
+    namespaceSelector: {matchLabels: {team: a}}}`,
+			want: v1alpha1.ImagePolicySpec{Match: &v1alpha1.MatchResources{Kinds: []string{"Pod", "Deployment"},
+				NamespaceSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}}}},
+			note: "signet checks updates too"},
+		{name: "every resource", spec: `matchConstraints: {resourceRules: [{apiGroups: ["*"], apiVersions: ["*"], resources: ["*"], operations: ["*"]}]}`,
+			want: v1alpha1.ImagePolicySpec{Match: &v1alpha1.MatchResources{Kinds: []string{"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"}}}},
+		{name: "warn", spec: "validationActions: [Warn]\nmatchConstraints: " + pods,
+			want: v1alpha1.ImagePolicySpec{Mode: "warn", OnError: "warn", Match: &v1alpha1.MatchResources{Kinds: []string{"Pod", "Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Job", "CronJob"}}}},
+		{name: "deny ignore, verifyDigest", spec: "validationActions: [Deny, Audit]\nfailurePolicy: Ignore\nvalidationConfigurations: {mutateDigest: false}\nautogen: {podControllers: {controllers: []}}\nmatchConstraints: " + pods,
+			want: v1alpha1.ImagePolicySpec{OnError: "allow", Digest: "require", Match: &v1alpha1.MatchResources{Kinds: []string{"Pod"}}},
+			note: "onError: allow"},
+		{name: "no digest rule", spec: "validationConfigurations: {mutateDigest: false, verifyDigest: false, required: false}\nautogen: {podControllers: {controllers: []}}\nmatchConstraints: " + pods,
+			want: v1alpha1.ImagePolicySpec{Digest: "none", Match: &v1alpha1.MatchResources{Kinds: []string{"Pod"}}},
+			note: "required is false"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			src := "apiVersion: policies.kyverno.io/v1\nkind: ImageValidatingPolicy\nmetadata: {name: p}\nspec:\n" +
+				"  " + strings.ReplaceAll(tc.spec, "\n", "\n  ") + "\n" +
+				"  matchImageReferences: [{glob: 'ghcr.io/acme/*'}]\n" +
+				"  attestors: [{name: k, cosign: {key: {data: " + strconv.Quote(key) + "}}}]\n" +
+				"  validations: [{expression: 'images.containers.map(i, verifyImageSignatures(i, [attestors.k])).all(e, e > 0)'}]\n"
+			file := filepath.Join(t.TempDir(), "p.yaml")
+			if err := os.WriteFile(file, []byte(src), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			res, err := Convert(t.Context(), "kyverno", []string{file}, Options{})
+			if err != nil {
+				t.Fatalf("%v\n%s", err, src)
+			}
+			got := res.Objects[0].Policy.(*v1alpha1.ClusterImagePolicy).Spec
+			got.Authorities, got.Images = nil, nil
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if tc.note != "" && !slices.ContainsFunc(res.Notes, func(n Note) bool { return strings.Contains(n.Text, tc.note) }) {
+				t.Errorf("no note saying %q: %v", tc.note, res.Notes)
+			}
+		})
+	}
 }
