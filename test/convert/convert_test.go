@@ -1046,6 +1046,37 @@ spec:
 				{image: "unsigned", args: []string{"--namespace", "team"}, code: denied, want: "DENIED"},
 				{image: "signed", args: []string{"--namespace", "other"}, code: denied, want: unmatched},
 			}},
+			{name: "ivp keyless private sigstore", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: private-sigstore}
+spec:
+  validationConfigurations: {mutateDigest: false, verifyDigest: false}
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+  matchImageReferences: [{glob: '{{HOST}}/keyless/*'}]
+  attestors:
+    - name: private
+      cosign:
+        keyless:
+          identities:
+            - subjectRegExp: '^https://github\.com/acme/'
+              issuer: https://token.actions.githubusercontent.com
+          roots: |-
+{{FULCIO:12}}
+        ctlog:
+          url: https://rekor.example.internal
+          rekorPubKey: |-
+{{REKOR:12}}
+          ctLogPubKey: |-
+{{CTLOG:12}}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.private])).all(e, e > 0)
+`, contains: []string{"kind: TrustRoot", "trustRootRef: kyverno-", "baseURL: https://rekor.example.internal"}, notes: []string{"roots must include the intermediates"}, decide: []decision{
+				// Verified with the converted TrustRoot, not the default one.
+				{image: "keyless", args: []string{"--trusted-root", ""}, code: ok, want: "allowed"},
+				{image: "intruder", args: []string{"--trusted-root", ""}, code: denied, want: "DENIED"},
+			}},
 			{name: "ivp object selector refused", format: "kyverno", source: `
 apiVersion: policies.kyverno.io/v1
 kind: ImageValidatingPolicy
