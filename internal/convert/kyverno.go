@@ -23,13 +23,18 @@ import (
 // transparency log is required; validationFailureAction defaults to Audit;
 // Pod rules also apply to the pod controllers (autogen); a rule's exclude
 // of namespaces takes them out of its namespace selector (kyverno_match.go).
-// Attestations: see kyverno_attestation.go.
+// Attestations: see kyverno_attestation.go. ImageValidatingPolicy:
+// kyverno_ivp.go.
 var kyvernoFormat = Format{
 	Name:        "kyverno",
-	Description: "Kyverno ClusterPolicy and Policy verifyImages rules (kyverno.io/v1)",
+	Description: "Kyverno ClusterPolicy and Policy verifyImages rules (kyverno.io/v1), ImageValidatingPolicy and NamespacedImageValidatingPolicy (policies.kyverno.io)",
 	yaml:        true,
 	convert:     convertKyverno,
 }
+
+// ivVersions are the API versions of ImageValidatingPolicy, which share
+// one schema.
+var ivVersions = map[string]bool{"policies.kyverno.io/v1": true, "policies.kyverno.io/v1beta1": true, "policies.kyverno.io/v1alpha1": true}
 
 var kyvernoDialect = dialect{dockerHost: "docker.io", hubAmbiguous: true, suffix: suffixTagOrDigest, subject: "<registry>/<path>:<tag>, or <registry>/<path>@<digest> when a digest is given"}
 
@@ -140,11 +145,14 @@ func convertKyverno(c *conv, docs []manifests.Document) {
 			if c.decode(doc.JSON, &p) {
 				c.kyPolicy(doc.Kind, &p)
 			}
-		case strings.HasPrefix(doc.APIVersion, "policies.kyverno.io/") && strings.HasSuffix(doc.Kind, "ImageValidatingPolicy"):
-			c.refuse("spec.validations", "skipped", "%s decides with CEL programs over the image verification functions; signet cannot express them (convert its attestors by hand)", doc.Kind)
+		case ivVersions[doc.APIVersion] && (doc.Kind == "ImageValidatingPolicy" || doc.Kind == "NamespacedImageValidatingPolicy"):
+			var p ivPolicy
+			if c.decode(doc.JSON, &p) {
+				c.ivPolicy(doc.Kind, &p)
+			}
 		case doc.Kind == "Secret":
 		default:
-			c.invalid("kind", "%s %s is not a Kyverno ClusterPolicy or Policy", doc.APIVersion, doc.Kind)
+			c.invalid("kind", "%s %s is not a Kyverno ClusterPolicy, Policy or (Namespaced)ImageValidatingPolicy", doc.APIVersion, doc.Kind)
 		}
 	}
 	c.clusterNote("Kyverno admits images no rule selects: to keep that, run signet serve --unmatched=allow (signet's default is deny)")

@@ -46,6 +46,13 @@ func (p *pattern) literalPrefix() (host string, segs []string, ok bool) {
 	return p.host, p.segs, true
 }
 
+// CheckGlob reports whether text is a glob signet accepts in
+// ImageMatcher.Glob, with the reason when it is not.
+func CheckGlob(text string) error {
+	_, err := compilePatterns(text, true)
+	return err
+}
+
 // compilePatterns parses a glob or prefix into the patterns it stands for:
 // one, except for a prefix naming a single Docker Hub path segment
 // ("docker.io/bitnami", "nginx"), which selects both the official image

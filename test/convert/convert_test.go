@@ -866,6 +866,251 @@ spec:
 			}},
 		})
 	})
+	// Kyverno ImageValidatingPolicy: the shapes of Kyverno's documentation
+	// (website src/content/docs/docs/policy-types/image-validating-policy.mdx,
+	// "Cosign Keyless Signature and Attestation Verification" and "Cosign
+	// Public Key Signature Verification"), pointed at the test registry.
+	t.Run("kyverno ImageValidatingPolicy", func(t *testing.T) {
+		runCases(t, w, []formatCase{
+			{name: "ivp keyless", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: keyless}
+spec:
+  validationActions: [Deny]
+  webhookConfiguration: {timeoutSeconds: 15}
+  failurePolicy: Fail
+  matchConstraints:
+    resourceRules:
+      - apiGroups: ['']
+        apiVersions: ['v1']
+        resources: ['pods']
+        operations: ['CREATE', 'UPDATE']
+  matchImageReferences:
+    - glob: '{{HOST}}/keyless/*'
+  attestors:
+    - name: cosign
+      cosign:
+        keyless:
+          identities:
+            - subjectRegExp: '^https://github\.com/acme/[^/]+/\.github/workflows/release\.yml@refs/heads/main$'
+              issuer: 'https://token.actions.githubusercontent.com'
+        ctlog:
+          url: 'https://rekor.sigstore.dev'
+  validations:
+    - expression: >-
+        images.containers.map(image, verifyImageSignatures(image,  [attestors.cosign])).all(e, e > 0)
+      message: 'Failed image signature verification'
+`, notes: []string{"they verify no initContainers"}, decide: []decision{
+				{image: "keyless", code: ok, want: "allowed"},
+				{image: "intruder", code: denied, want: "DENIED"},
+				{image: "keyless-unsigned", code: denied, want: "no signature found"},
+				// Autogen: a pods policy applies to the pod controllers.
+				{image: "keyless", args: []string{"--kind", "Deployment"}, code: ok, want: "allowed"},
+				{image: "elsewhere", code: denied, want: unmatched},
+			}},
+			{name: "ivp keyless subject compared exactly", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1beta1
+kind: ImageValidatingPolicy
+metadata: {name: exact}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+  matchImageReferences: [{glob: '{{HOST}}/keyless/*'}]
+  attestors:
+    - name: cosign
+      cosign:
+        keyless:
+          identities:
+            - subject: 'https://github.com/acme/*/.github/workflows/release.yml@refs/heads/main'
+              issuer: 'https://token.actions.githubusercontent.com'
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.cosign])).all(e, e > 0)
+`, notes: []string{"compares subject exactly"}, decide: []decision{
+				// cosign compares subject exactly: the "*" matches no workflow.
+				{image: "keyless", code: denied, want: "DENIED"},
+			}},
+			{name: "ivp key", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: verify-image-ivpol}
+spec:
+  webhookConfiguration: {timeoutSeconds: 15}
+  evaluation: {background: {enabled: false}}
+  validationActions: [Deny]
+  matchConstraints:
+    resourceRules:
+      - apiGroups: ['']
+        apiVersions: ['v1']
+        operations: ['CREATE', 'UPDATE']
+        resources: ['pods']
+  matchImageReferences:
+    - glob: '{{HOST}}/prod/*'
+  attestors:
+    - name: cosign
+      cosign:
+        key:
+          data: |
+{{KEY:12}}
+        ctlog: {insecureIgnoreTlog: true}
+  validations:
+    - expression: >-
+        images.containers.map(image, verifyImageSignatures(image, [attestors.cosign])).all(e ,e > 0)
+      message: failed the image Signature verification
+`, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "bundle", code: ok, want: "allowed"},
+				{image: "special", code: denied, want: "DENIED"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+			}},
+			{name: "ivp two attestors verifyDigest audit", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1alpha1
+kind: ImageValidatingPolicy
+metadata: {name: both}
+spec:
+  validationActions: [Audit]
+  validationConfigurations: {mutateDigest: false, verifyDigest: false}
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+  matchImageReferences: [{expression: 'ref.startsWith("{{HOST}}/prod/")'}]
+  attestors:
+    - name: ci
+      cosign:
+        key:
+          data: |
+{{KEY:12}}
+        ctlog: {insecureIgnoreTlog: true}
+    - name: other
+      cosign:
+        key:
+          data: |
+{{OTHER:12}}
+        ctlog: {insecureIgnoreTlog: true}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.ci, attestors.other])).all(e, e > 0)
+`, notes: []string{"[Audit]: Kyverno admits and only records"}, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "special", code: ok, want: "allowed"},
+				// Audit: admitted with a warning.
+				{image: "unsigned", code: ok, want: "warning"},
+			}},
+			{name: "ivp attestation and payload condition", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: reviewed}
+spec:
+  validationConfigurations: {mutateDigest: false, verifyDigest: false}
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+  matchImageReferences: [{glob: '{{HOST}}/attest/*'}]
+  attestors:
+    - name: ci
+      cosign:
+        key:
+          data: |
+{{KEY:12}}
+        ctlog: {insecureIgnoreTlog: true}
+  attestations:
+    - name: slsa
+      intoto: {type: https://slsa.dev/provenance/v1}
+  validations:
+    - expression: images.containers.map(image, verifyAttestationSignatures(image, attestations.slsa, [attestors.ci])).all(e, e > 0)
+    - expression: >-
+        images.containers.map(image, extractPayload(image, attestations.slsa).predicate.reviewers.exists(r, r == 'ana@example.com')).all(e, e)
+`, contains: []string{`predicate.reviewers.exists(r, r == "ana@example.com")`, "match: all"}, decide: []decision{
+				{image: "attested", code: ok, want: "allowed"},
+				{image: "attested-bundle", code: ok, want: "allowed"},
+				{image: "attested-unreviewed", code: denied, want: "is false"},
+				{image: "attest-signed-only", code: denied, want: "no statement found"},
+			}},
+			{name: "ivp namespaced", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: NamespacedImageValidatingPolicy
+metadata: {name: team-images, namespace: team}
+spec:
+  validationConfigurations: {mutateDigest: false}
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+  matchImageReferences: [{glob: '{{HOST}}/prod/*'}]
+  attestors:
+    - name: ci
+      cosign:
+        key:
+          data: |
+{{KEY:12}}
+        ctlog: {insecureIgnoreTlog: true}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.ci])).all(e, e > 0)
+`, contains: []string{"kind: ImagePolicy", "namespace: team", "digest: require"}, decide: []decision{
+				{image: "signed", args: []string{"--namespace", "team"}, code: denied, want: "requires images by digest"},
+				{image: "unsigned", args: []string{"--namespace", "team"}, code: denied, want: "DENIED"},
+				{image: "signed", args: []string{"--namespace", "other"}, code: denied, want: unmatched},
+			}},
+			{name: "ivp keyless private sigstore", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: private-sigstore}
+spec:
+  validationConfigurations: {mutateDigest: false, verifyDigest: false}
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+  matchImageReferences: [{glob: '{{HOST}}/keyless/*'}]
+  attestors:
+    - name: private
+      cosign:
+        keyless:
+          identities:
+            - subjectRegExp: '^https://github\.com/acme/'
+              issuer: https://token.actions.githubusercontent.com
+          roots: |-
+{{FULCIO:12}}
+        ctlog:
+          url: https://rekor.example.internal
+          rekorPubKey: |-
+{{REKOR:12}}
+          ctLogPubKey: |-
+{{CTLOG:12}}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.private])).all(e, e > 0)
+`, contains: []string{"kind: TrustRoot", "trustRootRef: kyverno-", "baseURL: https://rekor.example.internal"}, notes: []string{"roots must include the intermediates"}, decide: []decision{
+				// Verified with the converted TrustRoot, not the default one.
+				{image: "keyless", args: []string{"--trusted-root", ""}, code: ok, want: "allowed"},
+				{image: "intruder", args: []string{"--trusted-root", ""}, code: denied, want: "DENIED"},
+			}},
+			{name: "ivp object selector refused", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: labels}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+    objectSelector: {matchLabels: {verify: "true"}}
+  matchImageReferences: [{glob: '{{HOST}}/prod/*'}]
+  attestors:
+    - name: ci
+      cosign: {key: {kms: 'gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k'}}
+    - name: notary
+      notary: {certs: {value: x}}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.ci])).all(e, e > 0)
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.notary])).all(e, e > 0)
+`, refused: []string{"spec.matchConstraints.objectSelector: not supported: signet never selects by the admitted object's own labels"}},
+			{name: "ivp kms refused", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: kms}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [''], apiVersions: ['v1'], resources: ['pods'], operations: ['CREATE', 'UPDATE']}]
+  matchImageReferences: [{glob: '{{HOST}}/prod/*'}]
+  attestors:
+    - name: ci
+      cosign: {key: {kms: 'gcpkms://projects/p/locations/l/keyRings/r/cryptoKeys/k'}}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.ci])).all(e, e > 0)
+`, refused: []string{"spec.attestors[0].cosign.key.kms: not supported: KMS keys"}},
+		})
+	})
 
 	t.Run("tanzu", func(t *testing.T) {
 		runCases(t, w, []formatCase{
