@@ -5,6 +5,11 @@
 // authorities; warn mode and onError soften failures only as each policy
 // says; unmatched images follow the cluster setting.
 //
+// Image patterns select repositories (glob or prefix), optionally narrowed
+// by a tag pattern checked after the repository matched. A reference by
+// digest alone is selected by every tag pattern of its repository; a tag
+// only selects policies and never changes what is verified (the digest).
+//
 // It imports nothing from Kubernetes client libraries: the CLI uses it on
 // files, the server on objects from the API server.
 package policy
