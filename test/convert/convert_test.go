@@ -1134,6 +1134,15 @@ spec:
 				{image: "evil", args: []string{"--unmatched", "allow"}, code: denied, want: "rejected by policy"},
 				{image: "elsewhere", code: ok, want: "allowed"},
 			}},
+			// A repo:tag scope replaces the requirements of the scopes
+			// containing it for that tag; signet lifts none by tag.
+			{name: "policyjson tag scope refused", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {
+    "{{HOST}}/prod/app": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}"}],
+    "{{HOST}}/prod/app:debug": [{"type": "insecureAcceptAnything"}]
+  }}
+}`, refused: []string{"names a tag or digest", "signet lifts none by tag or digest"}},
 			{name: "policyjson most specific reject under accept", format: "policy.json", source: `{
   "default": [{"type": "insecureAcceptAnything"}],
   "transports": {"docker": {
