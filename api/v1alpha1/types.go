@@ -82,8 +82,8 @@ type ImagePolicyList struct {
 //
 // +kubebuilder:validation:XValidation:rule="!has(self.threshold) || self.threshold <= size(self.authorities)",message="threshold cannot exceed the number of authorities"
 type ImagePolicySpec struct {
-	// Images selects the images the policy governs, by repository. An image
-	// matched by any entry is governed.
+	// Images selects the images the policy governs, by repository and
+	// tag. An image matched by any entry is governed.
 	// +kubebuilder:validation:MinItems=1
 	// +kubebuilder:validation:MaxItems=256
 	// +listType=atomic
@@ -94,7 +94,10 @@ type ImagePolicySpec struct {
 	// containers-policy.json's most specific scope wins, or Kyverno's
 	// skipImageReferences). Other policies still apply to them; an image no
 	// policy governs follows the cluster's setting for unmatched images.
+	// A tag cannot exclude (whoever writes the reference chooses its tag):
+	// tag is refused here.
 	// +kubebuilder:validation:MaxItems=256
+	// +kubebuilder:validation:XValidation:rule="self.all(m, !has(m.tag))",message="a tag cannot exclude an image: whoever writes the reference chooses its tag"
 	// +listType=atomic
 	// +optional
 	ExcludeImages []ImageMatcher `json:"excludeImages,omitempty"`
@@ -164,15 +167,15 @@ type ImagePolicySpec struct {
 	Match *MatchResources `json:"match,omitempty"`
 }
 
-// ImageMatcher selects images by repository (never by tag: a tag cannot
-// select a weaker rule). Exactly one of glob or prefix.
+// ImageMatcher selects images by repository, and optionally by tag.
+// Exactly one of glob or prefix; tag narrows either to some tags.
 //
 // +kubebuilder:validation:XValidation:rule="has(self.glob) != has(self.prefix)",message="give exactly one of glob or prefix"
 type ImageMatcher struct {
 	// Glob matches the normalized repository (registry/path, as in
 	// docker.io/library/nginx): "*" matches within one path segment, "**"
 	// across segments. "nginx" means docker.io/library/nginx; "**" matches
-	// every image.
+	// every image. A tag goes in tag, not here.
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
@@ -189,6 +192,27 @@ type ImageMatcher struct {
 	// +kubebuilder:validation:MaxLength=512
 	// +optional
 	Prefix string `json:"prefix,omitempty"`
+
+	// Tag, when set, narrows glob or prefix to the images whose reference
+	// names a matching tag: "*" matches any run of characters ("v1.*",
+	// "release-*"); "*" alone is every tag, as is no tag field. An image
+	// written without tag or digest has the tag latest (what the runtime
+	// pulls). An image given by digest alone (repo@sha256:...) has no tag
+	// to compare and is selected by every tag pattern of its repository:
+	// deploying by digest never escapes a policy, it meets the
+	// requirements of every tag. A reference with both (repo:tag@sha256:...)
+	// is selected by its tag, and verified at its digest: the tag only
+	// selects policies, it never changes what is verified. Whoever writes
+	// the reference chooses its tag, so a tag cannot lift a requirement:
+	// tag is refused in excludeImages (the policy is invalid and denies
+	// what it selects), and images of a repository that no pattern
+	// selects for their tag follow the cluster's setting for unmatched
+	// images (deny by default).
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	// +kubebuilder:validation:Pattern=`^[A-Za-z0-9_.*-]+$`
+	// +optional
+	Tag string `json:"tag,omitempty"`
 }
 
 // Authority is one way to satisfy a policy. Exactly one of key, keyless or

@@ -16,7 +16,8 @@ import (
 )
 
 // TestImagePoliciesOnlyAddRequirements is invariant 10 as a property: over
-// generated sets of cluster policies, settings, targets and images, adding
+// generated sets of cluster policies (tag patterns among them), settings,
+// targets and images (by tag, digest, or both), adding
 // any generated ImagePolicies never turns a denial into an admission.
 // Authorities are static or key-based; the registry answers 404 to
 // everything, so key authorities deny ("no signature found") or cannot
@@ -91,16 +92,25 @@ type policyGen struct {
 func (g *policyGen) pick(xs ...string) string { return xs[g.r.IntN(len(xs))] }
 
 func (g *policyGen) matcher() v1alpha1.ImageMatcher {
+	var m v1alpha1.ImageMatcher
 	if g.r.IntN(3) == 0 {
-		return v1alpha1.ImageMatcher{Prefix: g.pick("reg.example.org/prod", "reg.example.org", "other.example.org/tools/x", "nginx")}
+		m = v1alpha1.ImageMatcher{Prefix: g.pick("reg.example.org/prod", "reg.example.org", "other.example.org/tools/x", "nginx")}
+	} else {
+		m = v1alpha1.ImageMatcher{Glob: g.pick("**", "reg.example.org/**", "reg.example.org/team-a/**", "*.example.org/**", "reg.example.org/*/app", "docker.io/library/*")}
 	}
-	return v1alpha1.ImageMatcher{Glob: g.pick("**", "reg.example.org/**", "reg.example.org/team-a/**", "*.example.org/**", "reg.example.org/*/app", "docker.io/library/*")}
+	// Tag patterns (in excludeImages they make the policy invalid).
+	m.Tag = g.pick("", "", "v1", "v*", "latest")
+	return m
 }
 
 func (g *policyGen) image() string {
 	repo := g.pick("reg.example.org/team-a/app", "reg.example.org/team-b/app", "reg.example.org/prod/api", "other.example.org/tools/x", "nginx")
-	if g.r.IntN(2) == 0 {
-		return repo + "@sha256:" + strings.Repeat("ab", 32)
+	digest := "@sha256:" + strings.Repeat("ab", 32)
+	switch g.r.IntN(5) {
+	case 0, 1:
+		return repo + digest
+	case 2:
+		return repo + g.pick(":v2", ":dev", "") + g.pick("", digest)
 	}
 	return repo + ":v1"
 }

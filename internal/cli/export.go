@@ -52,7 +52,9 @@ requirements with the CAs and Rekor keys of the trusted root (--trusted-root,
 or the embedded public-good root). Images no policy selects follow --unmatched.
 
 policy.json cannot express everything signet can. Glob patterns other than a
-host, a repository prefix, ** or *.domain/**, regular-expression or URI
+host, a repository prefix, ** or *.domain/**, tags (a literal repository and
+tag is the scope repo:tag, but images given by digest alone, which the tag
+pattern selects too, are checked against the scope repo), regular-expression or URI
 identities, attestations and their CEL conditions, a choice between different
 ways of signing, thresholds, digest: require and signatures kept in another
 repository are refused, with the field named. --allow-lossy applies a stricter

@@ -83,7 +83,7 @@ func translate(toks []tok, d dialect) (globs []string, dead bool, reason string)
 	final := segs[len(segs)-1]
 	for _, t := range final {
 		if t.kind == tLit && strings.ContainsAny(t.s, ":@") {
-			return nil, false, "the pattern names a tag or digest; signet selects repositories (every tag of a repository is governed alike)"
+			return nil, false, "the pattern names a tag or digest; this system's patterns convert to repository globs only (a tag is converted from Tanzu name patterns)"
 		}
 	}
 	if d.suffix != suffixNone {

@@ -253,7 +253,7 @@ func pjScopeProblem(scope string) string {
 	}
 	last := scope[strings.LastIndex(scope, "/")+1:]
 	if strings.Contains(scope, "@") || (strings.Contains(scope, "/") && strings.Contains(last, ":")) {
-		return fmt.Sprintf("%q names a tag or digest; signet selects repositories (every tag of a repository is governed alike)", scope)
+		return fmt.Sprintf("%q names a tag or digest: policy.json's most specific scope lifts the requirements of the scopes containing it, and signet lifts none by tag or digest (whoever writes a reference chooses its tag; excludeImages refuses tag)", scope)
 	}
 	return ""
 }

@@ -16,7 +16,8 @@ import (
 // image-policy (signing.apps.tanzu.vmware.com/v1beta1). Its source is not
 // public; semantics followed (its documentation): namePattern "*" matches
 // any characters, "/" included, and a pattern without a tag matches every
-// tag; an image is verified when one of the keys of a matching pattern
+// tag (a pattern's tag, after its last "/" and ":", becomes the
+// ImageMatcher's tag); an image is verified when one of the keys of a matching pattern
 // signed it; excluded namespaces are not enforced at all; unmatched images
 // are denied unless allow_unmatched_images. Key signatures are accepted
 // without a transparency log entry (the cosign of its era did not look).
@@ -76,7 +77,8 @@ func convertTanzu(c *conv, docs []manifests.Document) {
 }
 
 type tzEntry struct {
-	pattern string // without the implied tag
+	pattern string // without the tag
+	tag     string // the tag pattern, "*" for every tag
 	keys    string // sorted key names, to compare entries
 }
 
@@ -104,23 +106,31 @@ func (c *conv) tzPolicy(p *tzPolicy) {
 	var entries []tzEntry
 	for i, im := range v.Images {
 		path := fmt.Sprintf("spec.verification.images[%d]", i)
-		pattern := im.NamePattern
+		if strings.Contains(im.NamePattern, "@") {
+			c.refuse(path+".namePattern", "entry skipped", "%q names a digest; signet selects images by repository and tag, and verifies the digest each image has", im.NamePattern)
+			continue
+		}
 		// A pattern without a tag matches every tag; so does ":*".
+		pattern, tag := im.NamePattern, "*"
 		if slash := strings.LastIndex(pattern, "/"); strings.Contains(pattern[slash+1:], ":") {
-			name, tag, _ := strings.Cut(pattern[slash+1:], ":")
-			if strings.Trim(tag, "*") != "" {
-				c.refuse(path+".namePattern", "entry skipped", "%q names a tag; signet selects repositories (every tag of a repository is governed alike)", im.NamePattern)
+			name, t, _ := strings.Cut(pattern[slash+1:], ":")
+			if t == "" || strings.IndexFunc(t, notTagGlob) >= 0 {
+				c.note(path+".namePattern", "%q selects no image in Tanzu (no tag is %q); dropped, which changes nothing", im.NamePattern, t)
 				continue
 			}
-			pattern = pattern[:slash+1] + name
-		}
-		if strings.ContainsAny(pattern, "@") {
-			c.refuse(path+".namePattern", "entry skipped", "%q names a digest; signet selects repositories", im.NamePattern)
-			continue
+			pattern, tag = pattern[:slash+1]+name, t
+			if strings.Trim(tag, "*") == "" {
+				tag = "*"
+			}
 		}
 		spec := v1alpha1.ImagePolicySpec{}
 		if !c.addGlobs(&spec, path+".namePattern", im.NamePattern, starTokens(pattern), tanzuDialect) {
 			continue
+		}
+		if tag != "*" {
+			for j := range spec.Images {
+				spec.Images[j].Tag = tag
+			}
 		}
 		if len(im.Keys) == 0 {
 			c.invalid(path+".keys", "at least one key is required")
@@ -146,19 +156,39 @@ func (c *conv) tzPolicy(p *tzPolicy) {
 			Key:                &v1alpha1.KeyAuthority{Data: strings.Join(data, "")},
 			InsecureIgnoreTlog: true,
 		}}
-		e := tzEntry{pattern: pattern, keys: strings.Join(names, ",")}
+		e := tzEntry{pattern: pattern, tag: tag, keys: strings.Join(names, ",")}
 		conflict := false
 		for _, prev := range entries {
-			if prev.keys != e.keys && wildIntersect(prev.pattern, e.pattern) {
-				conflict = !c.refuse(path+".namePattern", "both entries are required of images both match", "%q and %q can match the same image with different keys: Tanzu accepts either entry's keys, signet requires every matching policy", prev.pattern, e.pattern)
+			if prev.keys == e.keys || !wildIntersect(prev.pattern, e.pattern) {
+				continue
 			}
+			if wildIntersect(prev.tag, e.tag) {
+				conflict = !c.refuse(path+".namePattern", "both entries are required of images both match", "%q and %q can match the same image with different keys: Tanzu accepts either entry's keys, signet requires every matching policy", prev.pattern+":"+prev.tag, e.pattern+":"+e.tag)
+				continue
+			}
+			// Different tags: only an image given by digest alone is
+			// selected by both.
+			c.note(path+".namePattern", "%q and %q select different tags of the same repositories; an image given by digest alone (no tag) is selected by both in signet and needs a signature by a key of each", prev.pattern+":"+prev.tag, e.pattern+":"+e.tag)
 		}
 		if conflict {
 			continue
 		}
+		if tag != "*" {
+			c.note(path+".namePattern", "%q selects tag %q; an image given by digest alone (no tag to compare) is selected too, so deploying by digest cannot escape it", im.NamePattern, tag)
+		}
 		entries = append(entries, e)
-		c.addCluster(c.objectName("image-policy", pattern), "Tanzu ClusterImagePolicy image-policy "+path, spec)
+		name := c.objectName("image-policy", pattern)
+		if tag != "*" {
+			name = c.objectName("image-policy", pattern, tag)
+		}
+		c.addCluster(name, "Tanzu ClusterImagePolicy image-policy "+path, spec)
 	}
+}
+
+// notTagGlob reports whether r cannot appear in a tag pattern: a tag's
+// characters and "*".
+func notTagGlob(r rune) bool {
+	return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' || r == '.' || r == '-' || r == '*')
 }
 
 // wildIntersect reports whether some string matches both patterns, where

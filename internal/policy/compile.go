@@ -5,6 +5,11 @@
 // authorities; warn mode and onError soften failures only as each policy
 // says; unmatched images follow the cluster setting.
 //
+// Image patterns select repositories (glob or prefix), optionally narrowed
+// by a tag pattern checked after the repository matched. A reference by
+// digest alone is selected by every tag pattern of its repository; a tag
+// only selects policies and never changes what is verified (the digest).
+//
 // It imports nothing from Kubernetes client libraries: the CLI uses it on
 // files, the server on objects from the API server.
 package policy
@@ -177,6 +182,52 @@ func (c *compiler) patternError(path, text string, err error) {
 	c.fail(path, "%q: %v", text, err)
 }
 
+// matcher compiles one ImageMatcher at path (spec.images[0]), recording
+// what is wrong with it.
+func (c *compiler) matcher(path string, m v1alpha1.ImageMatcher) ([]*pattern, bool) {
+	pats, field, err := compileMatcher(m)
+	switch {
+	case err == nil:
+		return pats, true
+	case field == "":
+		c.fail(path, "%v", err)
+	case field == "tag":
+		c.patternError(path+".tag", m.Tag, err)
+	default:
+		c.patternError(path+"."+field, orDefault(m.Glob, m.Prefix), err)
+	}
+	return nil, false
+}
+
+// compileMatcher compiles a glob or prefix with its tag into patterns; an
+// error names the field at fault (glob, prefix, tag; "" the matcher).
+func compileMatcher(m v1alpha1.ImageMatcher) (pats []*pattern, field string, err error) {
+	switch {
+	case (m.Glob != "") == (m.Prefix != ""):
+		return nil, "", errors.New("give exactly one of glob or prefix")
+	case m.Glob != "":
+		pats, err = compilePatterns(m.Glob, true)
+		field = "glob"
+	default:
+		pats, err = compilePatterns(m.Prefix, false)
+		field = "prefix"
+	}
+	if err != nil {
+		return nil, field, err
+	}
+	if m.Tag == "" {
+		return pats, "", nil
+	}
+	tag, err := compileTag(m.Tag)
+	if err != nil {
+		return nil, "tag", err
+	}
+	for _, p := range pats {
+		p.tag = tag
+	}
+	return pats, "", nil
+}
+
 // CompileObject compiles one policy object, reading the Secrets and trust
 // material it names through r (nil: none are available) within ctx. A
 // policy that does not compile is returned with Err set, and still matches
@@ -205,53 +256,24 @@ func CompileObject(ctx context.Context, o Object, r Resolver) *Policy {
 		c.fail("spec.images", "at least one image pattern is required")
 	}
 	for i, m := range spec.Images {
-		path := fmt.Sprintf("spec.images[%d]", i)
-		var (
-			pats []*pattern
-			err  error
-		)
-		switch {
-		case m.Glob != "" && m.Prefix != "":
-			c.fail(path, "give exactly one of glob or prefix")
-			continue
-		case m.Glob != "":
-			pats, err = compilePatterns(m.Glob, true)
-			path += ".glob"
-		case m.Prefix != "":
-			pats, err = compilePatterns(m.Prefix, false)
-			path += ".prefix"
-		default:
-			c.fail(path, "give exactly one of glob or prefix")
-			continue
+		pats, ok := c.matcher(fmt.Sprintf("spec.images[%d]", i), m)
+		if ok {
+			p.patterns = append(p.patterns, pats...)
 		}
-		if err != nil {
-			c.patternError(path, orDefault(m.Glob, m.Prefix), err)
-			continue
-		}
-		p.patterns = append(p.patterns, pats...)
 	}
 	for i, m := range spec.ExcludeImages {
 		path := fmt.Sprintf("spec.excludeImages[%d]", i)
-		var (
-			pats []*pattern
-			err  error
-		)
-		switch {
-		case (m.Glob != "") == (m.Prefix != ""):
-			c.fail(path, "give exactly one of glob or prefix")
-			continue
-		case m.Glob != "":
-			pats, err = compilePatterns(m.Glob, true)
-			path += ".glob"
-		default:
-			pats, err = compilePatterns(m.Prefix, false)
-			path += ".prefix"
-		}
-		if err != nil {
-			c.patternError(path, orDefault(m.Glob, m.Prefix), err)
+		if m.Tag != "" {
+			// An exclusion by tag would lift the policy from any image
+			// whoever writes the reference names so (repo:tag@sha256:...
+			// runs the digest, whatever the tag).
+			c.fail(path+".tag", "a tag cannot exclude an image: whoever writes the reference chooses its tag")
 			continue
 		}
-		p.excludes = append(p.excludes, pats...)
+		pats, ok := c.matcher(path, m)
+		if ok {
+			p.excludes = append(p.excludes, pats...)
+		}
 	}
 	p.settings = c.settings(spec.Mode, spec.OnError, spec.Digest, spec.Platforms, spec.SignedIdentity)
 	if spec.Match != nil {

@@ -86,7 +86,7 @@ func TestCompileValidation(t *testing.T) {
 		{"valid keyless with trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}, TrustRootRef: "airgap"}}}}, nil},
 		{"valid secretRef with two keys", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: &v1alpha1.KeyAuthority{SecretRef: &v1alpha1.SecretReference{Name: "keys", Namespace: "signet"}}}}}, nil},
 		{"no images", v1alpha1.ImagePolicySpec{Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images: at least one image pattern is required"}},
-		{"glob with tag", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/app:v1"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0].glob", "not tags"}},
+		{"glob with tag", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "registry.example.org/app:v1"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0].glob", "write the tag"}},
 		{"glob and prefix", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "a/b", Prefix: "a"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0]: give exactly one of glob or prefix"}},
 		{"uppercase pattern cannot match", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/Team"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0].prefix", "no image can match"}},
 		{"no authorities", v1alpha1.ImagePolicySpec{Images: images}, []string{"spec.authorities: at least one authority is required"}},

@@ -27,6 +27,11 @@ type Pattern struct {
 	// for nginx); glob segments may hold * and **. Empty for a prefix that
 	// names a whole registry.
 	Segments []string
+	// Tag is the tag pattern ("*" any run of characters) the image's
+	// reference must name, "" for every tag; TagField is its path
+	// (spec.images[0].tag). Match selects a reference by digest alone
+	// whatever the tag pattern.
+	Tag, TagField string
 }
 
 // Patterns returns the policy's image patterns that compile, normalized as
@@ -50,15 +55,16 @@ func patternsOf(path string, ms []v1alpha1.ImageMatcher) []Pattern {
 		if m.Glob != "" {
 			text, glob, field = m.Glob, true, fmt.Sprintf("%s[%d].glob", path, i)
 		}
-		if (m.Glob != "") == (m.Prefix != "") {
-			continue
-		}
-		pats, err := compilePatterns(text, glob)
+		pats, _, err := compileMatcher(m)
 		if err != nil {
 			continue
 		}
 		for _, pat := range pats {
-			out = append(out, Pattern{Field: field, Text: text, Glob: glob, All: pat.all, Host: pat.host, Segments: append([]string(nil), pat.segs...)})
+			x := Pattern{Field: field, Text: text, Glob: glob, All: pat.all, Host: pat.host, Segments: append([]string(nil), pat.segs...), Tag: pat.tag}
+			if pat.tag != "" {
+				x.TagField = fmt.Sprintf("%s[%d].tag", path, i)
+			}
+			out = append(out, x)
 		}
 	}
 	return out

@@ -14,11 +14,15 @@ import (
 // at most 255 characters.
 const maxPatternLength = 512
 
-// tooLongError is a pattern over maxPatternLength characters.
-type tooLongError struct{ length int }
+// maxTagPatternLength bounds a tag pattern, as the CRD's maxLength does: a
+// tag has at most 128 characters.
+const maxTagPatternLength = 128
+
+// tooLongError is a pattern over its limit of characters.
+type tooLongError struct{ length, limit int }
 
 func (e *tooLongError) Error() string {
-	return fmt.Sprintf("has %d characters, over the limit of %d", e.length, maxPatternLength)
+	return fmt.Sprintf("has %d characters, over the limit of %d", e.length, e.limit)
 }
 
 // pattern is a compiled image matcher: a glob or a prefix over the
@@ -30,6 +34,64 @@ type pattern struct {
 	host   string   // normalized host, or a host glob
 	segs   []string // path segments (glob segments may hold * and **)
 	prefix bool
+	// tag is the tag pattern ("*" any run of characters); "" selects
+	// every tag. It is checked after the repository matches (matchesTag).
+	tag string
+}
+
+// anyTag is what a reference given by digest alone offers a tag pattern: no
+// tag to compare, so every tag pattern selects it.
+const anyTag = ""
+
+// tagOf is the tag a reference offers tag patterns: the tag it names, latest
+// when it names neither tag nor digest (what the runtime pulls), anyTag
+// when it names a digest alone.
+func tagOf(tag, digest string) string {
+	switch {
+	case tag != "":
+		return tag
+	case digest != "":
+		return anyTag
+	}
+	return "latest"
+}
+
+// matchesTag reports whether the pattern's tag selects tag (from tagOf):
+// always without a tag pattern or for anyTag, else a linear wildcard match
+// (globSegment) of at most 129·129+128 steps.
+func (p *pattern) matchesTag(tag string) bool {
+	ok, _ := p.matchTag(tag)
+	return ok
+}
+
+// matchTag is matchesTag, also counting the steps (for the linear bound).
+func (p *pattern) matchTag(tag string) (bool, int) {
+	if p.tag == "" || tag == anyTag {
+		return true, 0
+	}
+	var w work
+	ok := globSegment(p.tag, tag, &w)
+	return ok, w.steps
+}
+
+// compileTag checks a tag pattern: the characters of a tag and "*", at most
+// maxTagPatternLength of them. "*" alone is every tag ("").
+func compileTag(text string) (string, error) {
+	if n := utf8.RuneCountInString(text); n > maxTagPatternLength {
+		return "", &tooLongError{n, maxTagPatternLength}
+	}
+	if text == "" {
+		return "", errors.New("empty tag: leave tag out to select every tag")
+	}
+	for _, c := range text {
+		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '*') {
+			return "", fmt.Errorf("character %q cannot appear in a tag", c)
+		}
+	}
+	if strings.Trim(text, "*") == "" {
+		return "", nil
+	}
+	return text, nil
 }
 
 // literalPrefix is the host and the leading path segments without
@@ -60,7 +122,7 @@ func CheckGlob(text string) error {
 // (docker.io/bitnami/redis): selecting more is the safe reading.
 func compilePatterns(text string, glob bool) ([]*pattern, error) {
 	if n := utf8.RuneCountInString(text); n > maxPatternLength {
-		return nil, &tooLongError{n}
+		return nil, &tooLongError{n, maxPatternLength}
 	}
 	p, err := compilePattern(text, glob)
 	if err != nil {
@@ -118,7 +180,7 @@ func compilePattern(text string, glob bool) (*pattern, error) {
 			return nil, errors.New("empty path segment")
 		}
 		if strings.Contains(s, ":") {
-			return nil, fmt.Errorf("patterns match repositories, not tags: remove %q", s[strings.Index(s, ":"):])
+			return nil, fmt.Errorf("patterns match repositories: write the tag %q in tag", s[strings.Index(s, ":")+1:])
 		}
 		if !glob && strings.Contains(s, "*") {
 			return nil, errors.New("a prefix has no wildcards: use glob")
@@ -312,20 +374,21 @@ func (ix *index) add(p *pattern, policy int) {
 // lookup calls f with the index of every policy with a pattern matching the
 // repository; a policy may be reported more than once.
 func (ix *index) lookup(host string, segs []string, f func(policy int)) {
-	ix.lookupFor(host, segs, nil, f)
+	ix.lookupFor(host, segs, anyTag, nil, f)
 }
 
 // lookupFor is lookup for the policies want accepts (nil: all), asked before
 // any of their patterns is matched, so a policy that cannot apply costs no
-// matching. It returns the number of patterns matched.
-func (ix *index) lookupFor(host string, segs []string, want func(policy int) bool, f func(policy int)) (tried int) {
+// matching, and for patterns whose tag selects tag (tagOf; anyTag: every
+// pattern of the repository). It returns the number of patterns matched.
+func (ix *index) lookupFor(host string, segs []string, tag string, want func(policy int) bool, f func(policy int)) (tried int) {
 	try := func(es []entry) {
 		for _, e := range es {
 			if want != nil && !want(e.policy) {
 				continue
 			}
 			tried++
-			if e.p.matches(host, segs) {
+			if e.p.matches(host, segs) && e.p.matchesTag(tag) {
 				f(e.policy)
 			}
 		}

@@ -46,6 +46,8 @@ func FuzzGlobMatch(f *testing.F) {
 		{"nginx", "docker.io/library/nginx"},
 		{"*/**", "h"},
 		{"**", "a/b"},
+		{"v1.*", "v1.2.3"},
+		{"*-rc*", "v2-rc1"},
 	} {
 		f.Add(s[0], s[1])
 	}
@@ -76,6 +78,22 @@ func FuzzGlobMatch(f *testing.F) {
 		// And on the pattern compilePattern makes of it.
 		if p, err := compilePattern(glob, true); err == nil && !p.all {
 			check(p.host, p.segs, p)
+		}
+		// The glob as a tag pattern, on the name as a tag: "*" is any run
+		// of characters, checked after the repository matched (a tag holds
+		// no "/", which the reference's "*" does not match).
+		if tag, err := compileTag(glob); err == nil && tag != "" && name != anyTag && !strings.Contains(name, "/") {
+			re, err := globRegexp(tag, nil)
+			if err != nil {
+				t.Fatalf("reference for tag %q: %v", tag, err)
+			}
+			got, steps := (&pattern{tag: tag}).matchTag(name)
+			if want := re.MatchString(name); got != want {
+				t.Fatalf("tag pattern %q on %q: matched %v, the regular expression %s says %v", tag, name, got, re, want)
+			}
+			if bound := linearBound(tag, nil, name, nil); steps > bound {
+				t.Fatalf("tag pattern %q on %q: %d steps, over the linear bound %d", tag, name, steps, bound)
+			}
 		}
 	})
 }

@@ -101,6 +101,28 @@ func TestMatchLinear(t *testing.T) {
 	}
 }
 
+// TestTagMatchLinear: a tag pattern at its length limit, all stars and
+// literals, against the longest tag costs at most stepsPerCell steps per
+// (pattern character, tag character) pair.
+func TestTagMatchLinear(t *testing.T) {
+	for _, tc := range []struct{ tag, name string }{
+		{strings.Repeat("*a", maxTagPatternLength/2-1) + "*b", strings.Repeat("a", 128)},
+		{"*" + strings.Repeat("a", maxTagPatternLength-2) + "b", strings.Repeat("a", 128)},
+	} {
+		tag, err := compileTag(tc.tag)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, steps := (&pattern{tag: tag}).matchTag(tc.name)
+		if got {
+			t.Errorf("%q on %q: matched, want no match", tc.tag, tc.name)
+		}
+		if bound := linearBound(tag, nil, tc.name, nil); steps > bound {
+			t.Errorf("%q on %q: %d steps, over the linear bound %d", tc.tag, tc.name, steps, bound)
+		}
+	}
+}
+
 // TestPrefixLinear: a prefix compares each of its segments once.
 func TestPrefixLinear(t *testing.T) {
 	p, err := compilePattern("registry.example.org/"+strings.Repeat("a/", 200)+"b", false)
@@ -131,15 +153,16 @@ func TestCompileBounds(t *testing.T) {
 		want []string
 	}{
 		{"at the limit", v1alpha1.ImagePolicySpec{
-			Images:        []v1alpha1.ImageMatcher{{Glob: atLimit}},
+			Images:        []v1alpha1.ImageMatcher{{Glob: atLimit}, {Prefix: "nginx", Tag: strings.Repeat("*a", maxTagPatternLength/2)}},
 			ExcludeImages: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/" + strings.Repeat("x", maxPatternLength-len("registry.example.org/"))}},
 		}, nil},
 		{"over the limit", v1alpha1.ImagePolicySpec{
-			Images:        []v1alpha1.ImageMatcher{{Glob: "nginx"}, {Glob: over}, {Prefix: strings.Repeat("a/", 1000) + "a"}},
+			Images:        []v1alpha1.ImageMatcher{{Glob: "nginx"}, {Glob: over}, {Prefix: strings.Repeat("a/", 1000) + "a"}, {Glob: "nginx", Tag: strings.Repeat("v", 2000)}},
 			ExcludeImages: []v1alpha1.ImageMatcher{{Glob: strings.Repeat("**/", 200) + "x"}},
 		}, []string{
 			"spec.images[1].glob: has 513 characters, over the limit of 512",
 			"spec.images[2].prefix: has 2001 characters, over the limit of 512",
+			"spec.images[3].tag: has 2000 characters, over the limit of 128",
 			"spec.excludeImages[0].glob: has 601 characters, over the limit of 512",
 		}},
 		{"identity regular expressions", v1alpha1.ImagePolicySpec{

@@ -95,7 +95,7 @@ func TestPatternRejects(t *testing.T) {
 		glob bool
 		want string
 	}{
-		{"registry.example.org/app:v1", true, "not tags"},
+		{"registry.example.org/app:v1", true, `write the tag "v1" in tag`},
 		{"registry.example.org/app@sha256:" + strings.Repeat("a", 64), true, "remove the digest"},
 		{"registry.example.org/App", true, "lower case"},
 		{"registry.example.org//app", true, "empty path segment"},
@@ -114,7 +114,8 @@ func TestPatternRejects(t *testing.T) {
 }
 
 // TestSnapshotMatchScopes: ImagePolicies apply only in their namespace,
-// selectors and kinds narrow, and a tag never selects a policy.
+// selectors and kinds narrow, and an image's tag never stands for a
+// repository.
 func TestSnapshotMatchScopes(t *testing.T) {
 	static := []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	mk := func(kind, ns, name, glob string, match *v1alpha1.MatchResources) *Policy {

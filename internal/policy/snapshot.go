@@ -124,7 +124,9 @@ func (s *Snapshot) Exempt(t Target) (bool, string) {
 // Match returns the policies that govern ref in the target: cluster
 // policies and the ImagePolicies of the target's namespace, whose images,
 // namespace selector and kinds all select it. The result is sorted by
-// policy ID.
+// policy ID. A pattern with a tag selects ref by the tag it names (latest
+// without tag and digest), and every reference by digest alone: deploying
+// by digest meets the requirements of every tag of the repository.
 func (s *Snapshot) Match(ref reference.Reference, t Target) []*Policy {
 	out, _ := s.match(ref, t)
 	return out
@@ -151,7 +153,7 @@ func (s *Snapshot) match(ref reference.Reference, t Target) ([]*Policy, int) {
 		}
 		return p.kinds == nil || t.Kind == "" || p.kinds[t.Kind]
 	}
-	tried := s.index.lookupFor(host, segs, want, func(i int) {
+	tried := s.index.lookupFor(host, segs, tagOf(ref.Tag(), ref.Digest()), want, func(i int) {
 		seen[i] = true
 		p := s.policies[i]
 		// A policy that cannot be compiled governs all it selects: its

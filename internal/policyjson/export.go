@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -178,7 +179,13 @@ func Export(ctx context.Context, policies []*policy.Policy, o Options) (*Result,
 		addScope(closed, name, []Requirement{reject})
 		for _, r := range reqs {
 			if r.Type == TypeSigstoreSigned {
-				signed = append(signed, name)
+				// Attachments are read per repository: repo:tag needs repo.
+				if tag := scopeTag(name); tag != "" {
+					name = strings.TrimSuffix(name, ":"+tag)
+				}
+				if !slices.Contains(signed, name) {
+					signed = append(signed, name)
+				}
 				break
 			}
 		}
@@ -300,13 +307,22 @@ func coveredExactly(entries []*entry, name string) bool {
 
 // contains reports whether every image in scope b is in scope a, with
 // policy.json's namespace rules (path boundaries; *.domain covers every
-// deeper subdomain, ports ignored).
+// deeper subdomain, ports ignored; repo:tag holds that tag of repo only,
+// and is in every scope holding repo).
 func contains(a, b string) bool {
 	switch {
 	case a == "" || a == b:
 		return true
-	case b == "":
+	case b == "" || scopeTag(a) != "":
 		return false
+	}
+	if tag := scopeTag(b); tag != "" {
+		b = strings.TrimSuffix(b, ":"+tag)
+		if a == b {
+			return true
+		}
+	}
+	switch {
 	case strings.HasPrefix(a, "*."):
 		domain := a[1:] // ".example.org"
 		host := b
@@ -322,6 +338,17 @@ func contains(a, b string) bool {
 		return false
 	}
 	return strings.HasPrefix(b, a+"/")
+}
+
+// scopeTag is the tag a repo:tag scope names ("" for other scopes): what
+// follows a ":" after the last "/" (a host's port has no "/" after it).
+func scopeTag(s string) string {
+	slash := strings.LastIndex(s, "/")
+	if slash < 0 {
+		return ""
+	}
+	_, tag, _ := strings.Cut(s[slash+1:], ":")
+	return tag
 }
 
 // converter translates one policy, recording issues and notes.
@@ -345,9 +372,37 @@ func (c converter) issue(field, fallback, format string, args ...any) {
 func (c converter) scopes(p *policy.Policy) []scope {
 	var out []scope
 	for _, pat := range p.Patterns() {
+		if pat.Tag != "" {
+			out = append(out, tagScopes(pat)...)
+			continue
+		}
 		out = append(out, patternScope(pat))
 	}
 	return out
+}
+
+// tagScopes translates a pattern with a tag. policy.json names one tag of
+// one repository (repo:tag, exactly that repository), and a pull by digest
+// never uses a repo:tag scope; signet's tag pattern also selects the
+// repository's images given by digest alone. So a literal repository and
+// tag become the exact scope repo:tag and the widened scope repo (the
+// images by digest, and with them every other tag); anything else the
+// nearest repository scope, widened to every tag.
+func tagScopes(p policy.Pattern) []scope {
+	p.Field = p.TagField
+	base := patternScope(p)
+	literal := p.Glob && !p.All && !strings.Contains(p.Host, "*") && !strings.Contains(p.Tag, "*") && len(p.Segments) > 0
+	for _, seg := range p.Segments {
+		literal = literal && !strings.Contains(seg, "*")
+	}
+	if !literal {
+		base.widened = fmt.Sprintf("%q: policy.json names one tag of one repository (repo:tag); the nearest scope is %s, every tag", p.Tag, scopeName(base.name))
+		return []scope{base}
+	}
+	return []scope{
+		{name: base.name + ":" + p.Tag, field: p.Field},
+		{name: base.name, field: p.Field, widened: fmt.Sprintf("%q selects the images of %s given by digest alone, which the runtime checks against the scope %s (every tag, and the repositories below), never %s:%s", p.Tag, base.name, base.name, base.name, p.Tag)},
+	}
 }
 
 // excludes translates spec.excludeImages into scopes. policy.json has no

@@ -218,6 +218,38 @@ func TestExport(t *testing.T) {
 		docs:      []string{"ClusterImagePolicy broken\nimages: [{glob: \"reg.example.org/**\"}]\nexcludeImages: [{prefix: reg.example.org/vendor}]\nauthorities: [{key: {secretRef: {name: missing}}}]\n"},
 		want:      map[string][]string{"default": {"reject"}, "docker:reg.example.org": {"reject"}},
 	}, {
+		// A tag pattern: the exact scope repo:tag, and repo for the images
+		// given by digest alone (which the runtime checks against repo),
+		// stricter than signet only where repo is governed anyway.
+		name:      "tag pattern inside a governed repository: repo:tag exact, repo widened (lossy)",
+		namespace: "default",
+		lossy:     true,
+		docs: []string{
+			"ClusterImagePolicy org\nimages: [{glob: \"reg.example.org/**\"}]\nauthorities:\n" + keyAuth(k1),
+			"ClusterImagePolicy release\nimages: [{glob: reg.example.org/app, tag: v1}]\nauthorities:\n" + keyAuth(k3),
+		},
+		want: map[string][]string{
+			"default":                       {"reject"},
+			"docker:reg.example.org":        {"key matchRepository"},
+			"docker:reg.example.org/app":    {"key matchRepository", "key matchRepository"},
+			"docker:reg.example.org/app:v1": {"key matchRepository", "key matchRepository"},
+		},
+		wantIssues: []string{`spec.images[0].tag: "v1" selects the images of reg.example.org/app given by digest alone`},
+		wantRegs:   []string{"reg.example.org", "reg.example.org/app"},
+	}, {
+		name:       "tag pattern alone under unmatched deny: refused naming the tag, even lossy",
+		namespace:  "default",
+		lossy:      true,
+		docs:       []string{"ClusterImagePolicy release\nimages: [{glob: reg.example.org/app, tag: v1}]\nauthorities:\n" + keyAuth(k3)},
+		wantIssues: []string{`spec.images[0].tag: "v1" selects the images of reg.example.org/app given by digest alone`},
+		refused:    true,
+	}, {
+		name:       "tag glob: the nearest scope is the repository, every tag",
+		namespace:  "default",
+		docs:       []string{"ClusterImagePolicy release\nimages: [{glob: reg.example.org/app, tag: \"v1.*\"}]\nauthorities:\n" + keyAuth(k3)},
+		wantIssues: []string{`spec.images[0].tag: "v1.*": policy.json names one tag of one repository (repo:tag); the nearest scope is reg.example.org/app, every tag`},
+		refused:    true,
+	}, {
 		name:      "key.trustRootRef: the named TrustRoot's Rekor key",
 		namespace: "default",
 		docs:      []string{"ClusterImagePolicy private\nimages: [{prefix: reg.example.org/app}]\nsignedIdentity: matchRepository\nauthorities:\n" + fmt.Sprintf("  - key:\n      trustRootRef: private\n      data: |\n        %s\n", indent(k1))},
@@ -544,6 +576,14 @@ func TestContains(t *testing.T) {
 		{"*.a.example.org", "*.example.org", false},
 		{"reg.example.org", "*.example.org", false},
 		{"reg.example.org", "", false},
+		{"reg.example.org/a", "reg.example.org/a:v1", true},
+		{"reg.example.org", "reg.example.org/a:v1", true},
+		{"reg.example.org/a:v1", "reg.example.org/a:v1", true},
+		{"reg.example.org/a:v1", "reg.example.org/a", false},
+		{"reg.example.org/a:v1", "reg.example.org/a:v2", false},
+		{"reg.example.org/a:v1", "reg.example.org/a/b", false},
+		{"localhost:5000", "localhost:5000/a:v1", true},
+		{"*.example.org", "reg.example.org/a:v1", true},
 	} {
 		if got := contains(tc.a, tc.b); got != tc.want {
 			t.Errorf("contains(%q, %q) = %v, want %v", tc.a, tc.b, got, tc.want)

@@ -171,10 +171,22 @@ func (w *world) expand(src string) string {
 // decision is what signet's policy test says of one image under the
 // converted policies.
 type decision struct {
-	image string   // name in world.images
-	args  []string // extra policy test flags
-	code  int
-	want  string
+	image string // name in world.images
+	// ref spells the image (default: its tagged reference).
+	ref  func(registrytest.Image) string
+	args []string // extra policy test flags
+	code int
+	want string
+}
+
+// byDigest is an image given by digest alone; tagAndDigest(tag) by tag and
+// digest.
+func byDigest(i registrytest.Image) string { return i.Ref }
+func tagAndDigest(tag string) func(registrytest.Image) string {
+	return func(i registrytest.Image) string {
+		repo, _, _ := strings.Cut(i.Ref, "@")
+		return repo + ":" + tag + "@" + i.Digest
+	}
 }
 
 func signet(args ...string) (int, string) {
@@ -233,10 +245,14 @@ func runCases(t *testing.T, w *world, cases []formatCase) {
 			policies := w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".yaml", string(out))
 			for _, d := range tc.decide {
 				img := w.images[d.image]
-				args := append([]string{"policy", "test", "--policy", policies, "--allow-http-registry", "--trusted-root", w.trustedRoot, "--image", img.Tag}, d.args...)
+				ref := img.Tag
+				if d.ref != nil {
+					ref = d.ref(img)
+				}
+				args := append([]string{"policy", "test", "--policy", policies, "--allow-http-registry", "--trusted-root", w.trustedRoot, "--image", ref}, d.args...)
 				code, got := signet(args...)
 				if code != d.code || !strings.Contains(got, d.want) {
-					t.Errorf("%s (%s %v): exit %d, want %d saying %q:\n%s\npolicies:\n%s", d.image, img.Tag, d.args, code, d.code, d.want, got, out)
+					t.Errorf("%s (%s %v): exit %d, want %d saying %q:\n%s\npolicies:\n%s", d.image, ref, d.args, code, d.code, d.want, got, out)
 				}
 			}
 		})
@@ -1154,15 +1170,44 @@ spec:
     - {namePattern: "{{HOST}}/prod/*", keys: [{name: a}]}
     - {namePattern: "{{HOST}}/prod/special/*", keys: [{name: b}]}
 `, refused: []string{"spec.verification.images[1].namePattern: not supported", "Tanzu accepts either entry's keys"}},
-			{name: "tanzu tag pattern refused", format: "tanzu", source: `
+			// Seed 001's rows naming a tag: the tag selects, the digest is
+			// verified; by digest alone an image meets every tag pattern of
+			// its repository; another tag is unmatched (denied).
+			{name: "tanzu tag patterns", format: "tanzu", source: `
+apiVersion: signing.apps.tanzu.vmware.com/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: image-policy}
+spec:
+  verification:
+    keys:
+    - name: a
+      publicKey: |
+{{KEY:8}}
+    images:
+    - {namePattern: "{{HOST}}/prod/app:v1", keys: [{name: a}]}
+    - {namePattern: "{{HOST}}/*/unsigned:v1", keys: [{name: a}]}
+    - {namePattern: "{{HOST}}/prod/wrong:v2", keys: [{name: a}]}
+`, notes: []string{"selects tag \"v1\"", "deploying by digest cannot escape it"}, decide: []decision{
+				{image: "signed", code: ok, want: "allowed"},
+				{image: "signed", ref: byDigest, code: ok, want: "allowed"},
+				{image: "signed", ref: tagAndDigest("v1"), code: ok, want: "allowed"},
+				{image: "unsigned", code: denied, want: "no signature found"},
+				{image: "unsigned", ref: byDigest, code: denied, want: "no signature found"},
+				{image: "wrong", code: denied, want: unmatched},
+				{image: "wrong", ref: tagAndDigest("v1"), code: denied, want: unmatched},
+				{image: "wrong", ref: byDigest, code: denied, want: "prod-wrong-v2 (enforce): failed"},
+				// v2 is no tag in the registry: the digest is what is verified.
+				{image: "wrong", ref: tagAndDigest("v2"), code: denied, want: "prod-wrong-v2 (enforce): failed"},
+			}},
+			{name: "tanzu digest pattern refused", format: "tanzu", source: `
 apiVersion: signing.apps.tanzu.vmware.com/v1beta1
 kind: ClusterImagePolicy
 metadata: {name: image-policy}
 spec:
   verification:
     keys: [{name: a, publicKey: "{{KEY64}}"}]
-    images: [{namePattern: "registry.example.org/myproject/my-image:mytag", keys: [{name: a}]}]
-`, refused: []string{"names a tag"}},
+    images: [{namePattern: "registry.example.org/myproject/my-image@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef", keys: [{name: a}]}]
+`, refused: []string{"spec.verification.images[0].namePattern: not supported", "names a digest"}},
 		})
 	})
 
@@ -1334,6 +1379,15 @@ spec:
 				{image: "evil", args: []string{"--unmatched", "allow"}, code: denied, want: "rejected by policy"},
 				{image: "elsewhere", code: ok, want: "allowed"},
 			}},
+			// A repo:tag scope replaces the requirements of the scopes
+			// containing it for that tag; signet lifts none by tag.
+			{name: "policyjson tag scope refused", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {
+    "{{HOST}}/prod/app": [{"type": "sigstoreSigned", "keyData": "{{KEY64}}"}],
+    "{{HOST}}/prod/app:debug": [{"type": "insecureAcceptAnything"}]
+  }}
+}`, refused: []string{"names a tag or digest", "signet lifts none by tag or digest"}},
 			{name: "policyjson most specific reject under accept", format: "policy.json", source: `{
   "default": [{"type": "insecureAcceptAnything"}],
   "transports": {"docker": {

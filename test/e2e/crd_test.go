@@ -83,6 +83,12 @@ func TestCRDsAgainstAPIServer(t *testing.T) {
 	})
 
 	const head = "apiVersion: signet.dev/v1alpha1\nkind: ClusterImagePolicy\nmetadata:\n  name: %s\nspec:\n"
+	t.Run("accepts tag patterns", func(t *testing.T) {
+		doc := strings.Replace(head, "%s", "tags", 1) + "  images: [{glob: 'registry.example.org/*/my-image', tag: mytag}, {prefix: registry.example.org/team, tag: 'release-*'}]\n  authorities:\n    - static: {action: pass}\n"
+		if err := create(t, c, doc); err != nil {
+			t.Fatalf("%v:\n%s", err, doc)
+		}
+	})
 	key := "      key:\n        data: x\n"
 	for _, tc := range []struct {
 		name, spec, want string
@@ -97,6 +103,8 @@ func TestCRDsAgainstAPIServer(t *testing.T) {
 		{"threshold-too-high", "  images: [{glob: 'a/**'}]\n  threshold: 2\n  authorities:\n    - static: {action: pass}\n", "threshold cannot exceed the number of authorities"},
 		{"bad-mode", "  images: [{glob: 'a/**'}]\n  mode: audit\n  authorities:\n    - static: {action: pass}\n", `spec.mode: Unsupported value: "audit"`},
 		{"unknown-field", "  images: [{glob: 'a/**'}]\n  authorities:\n    - static: {action: pass}\n      keyles: {}\n", "unknown field"},
+		{"tag-in-excludeImages", "  images: [{glob: 'a/**'}]\n  excludeImages: [{glob: 'a/b', tag: debug}]\n  authorities:\n    - static: {action: pass}\n", "a tag cannot exclude an image"},
+		{"tag-characters", "  images: [{glob: 'a/**', tag: 'v1@sha256'}]\n  authorities:\n    - static: {action: pass}\n", "spec.images[0].tag"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
 			doc := strings.Replace(head, "%s", "bad-"+tc.name, 1) + tc.spec
