@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -31,7 +32,9 @@ const (
 
 // serveChild runs signet serve in this process (the test binary run as a
 // child) until SIGTERM; on SIGUSR1 it collects garbage and writes its
-// resident set and live heap to the file named by serveMemoryEnv.
+// resident set and live heap to the file named by serveMemoryEnv, and a
+// heap profile next to it (.heap); on SIGUSR2 it writes a CPU profile of
+// the next second there (.cpu).
 func serveChild(encoded string) int {
 	var args []string
 	if err := json.Unmarshal([]byte(encoded), &args); err != nil {
@@ -47,9 +50,28 @@ func serveChild(encoded string) int {
 			rss, heap := memoryNow()
 			data, _ := json.Marshal(memoryReport{RSSMiB: rss, HeapMiB: heap})
 			path := os.Getenv(serveMemoryEnv)
+			if f, err := os.Create(path + ".heap"); err == nil {
+				_ = pprof.Lookup("heap").WriteTo(f, 0)
+				f.Close()
+			}
 			if err := os.WriteFile(path+".tmp", data, 0o644); err == nil {
 				_ = os.Rename(path+".tmp", path)
 			}
+		}
+	}()
+	usr2 := make(chan os.Signal, 1)
+	signal.Notify(usr2, syscall.SIGUSR2)
+	go func() {
+		for range usr2 {
+			f, err := os.Create(os.Getenv(serveMemoryEnv) + ".cpu")
+			if err != nil {
+				continue
+			}
+			if err := pprof.StartCPUProfile(f); err == nil {
+				time.Sleep(time.Second)
+				pprof.StopCPUProfile()
+			}
+			f.Close()
 		}
 	}()
 	return signetserver.Execute(ctx, args, os.Stdout, os.Stderr)
@@ -128,12 +150,44 @@ func (p *serveProcess) stop() {
 		return
 	default:
 	}
+	_ = p.cmd.Process.Signal(syscall.SIGCONT) // if stopped
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-p.done:
 	case <-time.After(15 * time.Second):
 		_ = p.cmd.Process.Kill()
 		<-p.done
+	}
+}
+
+// startCPUProfile makes the child profile its next second (in .cpu next
+// to memFile), when $SIGNET_BENCH_PROFILES asks for profiles.
+func (p *serveProcess) startCPUProfile(tb testing.TB) {
+	if os.Getenv("SIGNET_BENCH_PROFILES") != "" {
+		p.signal(tb, syscall.SIGUSR2)
+	}
+}
+
+// cpu is the CPU time the child has used (user and system).
+func (p *serveProcess) cpu(tb testing.TB) time.Duration {
+	tb.Helper()
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	// Fields after the command name (which ends at the last ')'): utime
+	// and stime are the 12th and 13th, in clock ticks (100 a second).
+	f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+1:]))
+	utime, _ := strconv.Atoi(f[11])
+	stime, _ := strconv.Atoi(f[12])
+	return time.Duration(utime+stime) * 10 * time.Millisecond
+}
+
+// signal sends sig to the child.
+func (p *serveProcess) signal(tb testing.TB, sig syscall.Signal) {
+	tb.Helper()
+	if err := p.cmd.Process.Signal(sig); err != nil {
+		tb.Fatalf("signalling signet serve: %v", err)
 	}
 }
 
