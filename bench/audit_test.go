@@ -138,8 +138,12 @@ func (w *world) auditMeasurements(tb testing.TB, full bool) []Entry {
 			complete = false
 			n := audit.metric(tb, "signet_audit_objects_decided_total")
 			pace := n / time.Since(t0).Seconds()
+			whole := "never"
+			if pace > 0 {
+				whole = (time.Duration(float64(pods)/pace) * time.Second).Round(time.Second).String()
+			}
 			tb.Errorf("the first audit scan has not completed %s after start: %v of %d objects decided, %.1f a second (a whole scan would take %s); the figures below are taken during it",
-				budget, n, pods, pace, (time.Duration(float64(pods)/pace) * time.Second).Round(time.Second))
+				budget, n, pods, pace, whole)
 			break
 		}
 	}
@@ -153,8 +157,12 @@ func (w *world) auditMeasurements(tb testing.TB, full bool) []Entry {
 	auditRSS, auditHeap := audit.memory(tb)
 	keepFile(tb, plain.memFile+".heap", "serve-without-audit.heap")
 	keepFile(tb, audit.memFile+".heap", "serve-after-audit.heap")
-	tb.Logf("audit: first complete scan %s after start (the scan itself %.1fs), %v objects decided, %d registry requests (signet counted %v); verifying the %d images once: %d",
-		firstScan.Round(time.Millisecond), scanSeconds, decided, scanRequests, audit.metric(tb, "signet_registry_requests_total"), len(imgs), once)
+	scan := fmt.Sprintf("first complete scan %s after start (the scan itself %.1fs)", firstScan.Round(time.Millisecond), scanSeconds)
+	if !complete {
+		scan = fmt.Sprintf("no complete scan %s after start", firstScan.Round(time.Second))
+	}
+	tb.Logf("audit: %s, %v objects decided, %d registry requests (signet counted %v); verifying the %d images once: %d",
+		scan, decided, scanRequests, audit.metric(tb, "signet_registry_requests_total"), len(imgs), once)
 	if complete && decided < float64(pods) {
 		tb.Errorf("the first complete scan decided %v objects, want at least %d", decided, pods)
 	}
