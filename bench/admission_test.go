@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -9,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,9 +102,24 @@ func (w *world) signedImagesAs(tb testing.TB, prefix string, n int, f harness.Fo
 	out := make([]registrytest.Image, n)
 	for i := range out {
 		out[i] = w.reg.PushRandomImage(tb, fmt.Sprintf("%s-%d", prefix, i), "v1")
-		w.cosign.Sign(tb, out[i].Ref, w.key, f)
 	}
+	w.sign(tb, out, f)
 	return out
+}
+
+// sign signs images with the world's key in format f, in one run of
+// cosign (cosign sign takes several images; its start-up and the key's
+// decryption are most of its time).
+func (w *world) sign(tb testing.TB, images []registrytest.Image, f harness.Format) {
+	tb.Helper()
+	if len(images) == 0 {
+		return
+	}
+	var more []string
+	for _, im := range images[1:] {
+		more = append(more, im.Ref)
+	}
+	w.cosign.Sign(tb, images[0].Ref, w.key, f, more...)
 }
 
 func allowed(_ int, r *admissionv1.AdmissionResponse) error {
@@ -254,6 +271,16 @@ func (w *world) coldPodWidth(tb testing.TB, full bool, delay time.Duration) Entr
 type countingProxy struct {
 	Host string
 	n    atomic.Int64
+
+	mu    sync.Mutex
+	paths map[string]int // requests by method and path
+}
+
+// byPath returns the requests counted so far by method and path.
+func (p *countingProxy) byPath() map[string]int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return maps.Clone(p.paths)
 }
 
 func startCountingProxy(tb testing.TB, registryHost string) *countingProxy {
@@ -269,10 +296,13 @@ func startProxy(tb testing.TB, registryHost string, delay time.Duration) *counti
 	if err != nil {
 		tb.Fatal(err)
 	}
-	p := &countingProxy{}
+	p := &countingProxy{paths: map[string]int{}}
 	rp := httputil.NewSingleHostReverseProxy(target)
 	srv := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
 		p.n.Add(1)
+		p.mu.Lock()
+		p.paths[r.Method+" "+r.URL.Path]++
+		p.mu.Unlock()
 		if delay > 0 {
 			time.Sleep(delay)
 		}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"slices"
 	"sort"
@@ -37,7 +38,10 @@ import (
 	"github.com/signet-dev/signet/test/registrytest"
 )
 
-var record = flag.String("record", "", "run the whole suite and write results (latest.json, a dated copy, README.md) into this directory")
+var (
+	record = flag.String("record", "", "run the whole suite and write results (latest.json, a dated copy, README.md) into this directory")
+	only   = flag.String("step", "", "run only the steps of TestSuite whose names match this regular expression (with -record: in full, and nothing is written)")
+)
 
 // Entry is one recorded figure: value against a baseline measured in the same
 // run. Lower is better unless HigherIsBetter.
@@ -101,8 +105,22 @@ func TestSuite(t *testing.T) {
 		{"100 concurrent admissions", func() []Entry { return []Entry{w.concurrentAdmissions(t)} }},
 		{"Deployment through the API server", func() []Entry { return []Entry{w.deploymentRequests(t)} }},
 		{"resident memory", func() []Entry { return []Entry{residentMemory(t, full)} }},
+		{"audit of 5,000 Pods", func() []Entry { return w.auditMeasurements(t, full) }},
+	}
+	// Steps too slow for a smoke run (part of make test); -step runs them
+	// anyway.
+	fullOnly := map[string]bool{"audit of 5,000 Pods": true}
+	var step *regexp.Regexp
+	if *only != "" {
+		var err error
+		if step, err = regexp.Compile(*only); err != nil {
+			t.Fatalf("-step: %v", err)
+		}
 	}
 	for _, s := range steps {
+		if step != nil && !step.MatchString(s.name) || step == nil && fullOnly[s.name] && !full {
+			continue
+		}
 		t0 := time.Now()
 		entries = append(entries, s.run()...)
 		t.Logf("%s: %s", s.name, time.Since(t0).Round(time.Millisecond))
@@ -114,7 +132,7 @@ func TestSuite(t *testing.T) {
 			t.Errorf("%s: nothing measured", e.Name)
 		}
 	}
-	if full {
+	if full && step == nil {
 		if err := write(*record, entries, sw); err != nil {
 			t.Fatal(err)
 		}

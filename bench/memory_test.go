@@ -36,6 +36,9 @@ import (
 const memoryChildEnv = "SIGNET_BENCH_MEMORY_CHILD"
 
 func TestMain(m *testing.M) {
+	if args := os.Getenv(serveChildEnv); args != "" {
+		os.Exit(serveChild(args))
+	}
 	if n := os.Getenv(memoryChildEnv); n != "" {
 		results, err := strconv.Atoi(n)
 		if err == nil {
