@@ -64,6 +64,10 @@ type Client struct {
 	// no referrers API; within referrersAPIMemo, its tag schema is read
 	// directly (a registry with the API must not answer 404).
 	noReferrersAPI map[string]time.Time
+	// referrersAPI are the hosts that answered the referrers API;
+	// probing those whose first answer is awaited.
+	referrersAPI map[string]bool
+	probing      map[string]chan struct{}
 	// legacySuffices holds the repositories whose last image passed on
 	// its legacy .sig (and .att) alone: their next image's referrers are
 	// read only if its legacy evidence is not enough. A repository not in
@@ -104,6 +108,40 @@ func (c *Client) lacksReferrersAPI(host string) bool {
 	defer c.mu.Unlock()
 	at, ok := c.noReferrersAPI[host]
 	return ok && time.Since(at) < referrersAPIMemo
+}
+
+// probeReferrersAPI: for a host not known to have the referrers API, the
+// first caller probes it (done ends the probe) and the others get wait,
+// closed when the probe ends; for a known host, both are nil.
+func (c *Client) probeReferrersAPI(host string) (done func(), wait <-chan struct{}) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.referrersAPI[host] {
+		return nil, nil
+	}
+	if ch, ok := c.probing[host]; ok {
+		return nil, ch
+	}
+	if c.probing == nil {
+		c.probing = map[string]chan struct{}{}
+	}
+	ch := make(chan struct{})
+	c.probing[host] = ch
+	return func() {
+		c.mu.Lock()
+		delete(c.probing, host)
+		c.mu.Unlock()
+		close(ch)
+	}, nil
+}
+
+func (c *Client) markReferrersAPI(host string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.referrersAPI == nil || len(c.referrersAPI) >= 1024 {
+		c.referrersAPI = map[string]bool{}
+	}
+	c.referrersAPI[host] = true
 }
 
 func (c *Client) markNoReferrersAPI(host string) {

@@ -310,6 +310,20 @@ func (c *Client) Referrers(ctx context.Context, repo Repository, digest string) 
 	if c.lacksReferrersAPI(repo.Host) {
 		return c.referrersFallback(ctx, repo, digest)
 	}
+	// The first requests to a host wait for the first one's answer to
+	// whether it has the API, rather than each asking.
+	if done, wait := c.probeReferrersAPI(repo.Host); wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if c.lacksReferrersAPI(repo.Host) {
+			return c.referrersFallback(ctx, repo, digest)
+		}
+	} else if done != nil {
+		defer done()
+	}
 	body, _, err := c.get(ctx, repo, "referrers/"+digest, []string{MediaTypeOCIIndex}, c.opts.limits.MaxManifestBytes)
 	var se *StatusError
 	// No referrers API: registries answer 404, some 400 or 405.
@@ -320,6 +334,7 @@ func (c *Client) Referrers(ctx context.Context, repo Repository, digest string) 
 	if err != nil {
 		return nil, fmt.Errorf("listing referrers of %s@%s: %w", repo, digest, err)
 	}
+	c.markReferrersAPI(repo.Host)
 	return c.referrerIndex(repo, digest, body)
 }
 

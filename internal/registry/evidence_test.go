@@ -128,7 +128,8 @@ func TestEvidenceReferrerFiltering(t *testing.T) {
 }
 
 // TestReferrersAPIAbsenceRemembered: a registry that answered it has no
-// referrers API is asked its tag schema directly afterwards; one with the
+// referrers API is asked its tag schema directly afterwards, and requests
+// made while the first waits for that answer wait with it; one with the
 // API is asked the API every time.
 func TestReferrersAPIAbsenceRemembered(t *testing.T) {
 	for _, withAPI := range []bool{false, true} {
@@ -143,12 +144,21 @@ func TestReferrersAPIAbsenceRemembered(t *testing.T) {
 				return http.DefaultTransport.RoundTrip(r)
 			})
 			c := newClient(t, registry.WithTransport(rt))
+			// The first requests come at once (the audit's workers, a pod
+			// of several images): they ask the API once between them.
+			var imgs []registrytest.Image
 			for _, tag := range []string{"a", "b", "c"} {
-				img := reg.PushRandomImage(t, "app", tag)
-				if _, err := c.Referrers(t.Context(), repoOf(t, img.Ref), img.Digest); err != nil {
-					t.Fatal(err)
-				}
+				imgs = append(imgs, reg.PushRandomImage(t, "app", tag))
 			}
+			var wg sync.WaitGroup
+			for _, img := range imgs {
+				wg.Go(func() {
+					if _, err := c.Referrers(t.Context(), repoOf(t, img.Ref), img.Digest); err != nil {
+						t.Error(err)
+					}
+				})
+			}
+			wg.Wait()
 			api := 0
 			for _, p := range paths {
 				if strings.Contains(p, "/referrers/") {
