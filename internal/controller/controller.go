@@ -33,6 +33,7 @@ import (
 
 	"github.com/sigstore/sigstore-go/pkg/root"
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -83,7 +84,16 @@ func New(cfg *rest.Config, c *Controller) (*Controller, error) {
 	if err != nil {
 		return nil, err
 	}
-	ca, err := cache.New(cfg, cache.Options{Scheme: scheme})
+	ca, err := cache.New(cfg, cache.Options{Scheme: scheme, ByObject: map[client.Object]cache.ByObject{
+		// Service accounts are cached for their imagePullSecrets alone.
+		&corev1.ServiceAccount{}: {Transform: func(o any) (any, error) {
+			if sa, ok := o.(*corev1.ServiceAccount); ok {
+				return &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: sa.Name, Namespace: sa.Namespace, UID: sa.UID, ResourceVersion: sa.ResourceVersion},
+					ImagePullSecrets: sa.ImagePullSecrets}, nil
+			}
+			return o, nil
+		}},
+	}})
 	if err != nil {
 		return nil, err
 	}
@@ -119,10 +129,10 @@ func (c *Controller) Ready() <-chan struct{} { return c.ready }
 // error only when it cannot start (the caches do not sync, or the first
 // snapshot cannot be built); errors after that are logged.
 func (c *Controller) Run(ctx context.Context) error {
-	// Namespaces are cached for their labels; a change to one needs no
-	// new snapshot.
+	// Namespaces are cached for their labels, service accounts for their
+	// pull secrets; a change to one needs no new snapshot.
 	watched := []client.Object{&v1alpha1.ClusterImagePolicy{}, &v1alpha1.ImagePolicy{}, &v1alpha1.TrustRoot{}}
-	if err := StartWatches(ctx, c.cache, c.Log, c.trigger, watched, &corev1.Namespace{}); err != nil {
+	if err := StartWatches(ctx, c.cache, c.Log, c.trigger, watched, &corev1.Namespace{}, &corev1.ServiceAccount{}); err != nil {
 		return err
 	}
 	if err := c.rebuild(ctx); err != nil {

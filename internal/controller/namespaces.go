@@ -18,19 +18,35 @@ func (c *Controller) Labels(ctx context.Context, name string) (map[string]string
 	return ns.Labels, nil
 }
 
-// PullSecrets implements admission.Credentials with ReadPullSecrets.
+// PullSecrets implements admission.Credentials: service accounts from the
+// informer cache (every admitted Pod names one), Secrets read by name.
 func (c *Controller) PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error) {
-	return ReadPullSecrets(ctx, c.client, namespace, names, serviceAccount)
+	return ReadPullSecretsFrom(ctx, c.cache, c.client, namespace, names, serviceAccount)
 }
 
-// ReadPullSecrets reads an object's pull credentials through r, uncached:
-// the named Secrets of the namespace, then the imagePullSecrets of the
-// service account. A missing Secret is skipped, as the kubelet does; a
-// missing service account means none.
+// ServiceAccounts reads service accounts from the controller's informer
+// cache (their imagePullSecrets only).
+func (c *Controller) ServiceAccounts() client.Reader { return c.cache }
+
+// ReadPullSecrets reads an object's pull credentials through r: the named
+// Secrets of the namespace, then the imagePullSecrets of the service
+// account. A missing Secret is skipped, as the kubelet does; a missing
+// service account means none.
 func ReadPullSecrets(ctx context.Context, r client.Reader, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error) {
+	return ReadPullSecretsFrom(ctx, r, r, namespace, names, serviceAccount)
+}
+
+// ReadPullSecretsFrom is ReadPullSecrets with service accounts read
+// through accounts and Secrets through secrets.
+func ReadPullSecretsFrom(ctx context.Context, accounts, secrets client.Reader, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error) {
 	if serviceAccount != "" {
 		var sa corev1.ServiceAccount
-		err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: serviceAccount}, &sa)
+		key := client.ObjectKey{Namespace: namespace, Name: serviceAccount}
+		err := accounts.Get(ctx, key, &sa)
+		if apierrors.IsNotFound(err) && accounts != secrets {
+			// Created a moment ago, not in the cache yet: ask.
+			err = secrets.Get(ctx, key, &sa)
+		}
 		switch {
 		case err == nil:
 			for _, ref := range sa.ImagePullSecrets {
@@ -48,7 +64,7 @@ func ReadPullSecrets(ctx context.Context, r client.Reader, namespace string, nam
 		}
 		seen[n] = true
 		var s corev1.Secret
-		err := r.Get(ctx, client.ObjectKey{Namespace: namespace, Name: n}, &s)
+		err := secrets.Get(ctx, client.ObjectKey{Namespace: namespace, Name: n}, &s)
 		switch {
 		case apierrors.IsNotFound(err):
 			continue

@@ -40,7 +40,11 @@ func (n *namespaceReader) PullSecrets(ctx context.Context, namespace string, nam
 		return p.data, p.err
 	}
 	n.mu.Unlock()
-	data, err := controller.ReadPullSecrets(ctx, n.client, namespace, names, serviceAccount)
+	accounts := n.client
+	if c, ok := n.labels.(interface{ ServiceAccounts() client.Reader }); ok {
+		accounts = c.ServiceAccounts()
+	}
+	data, err := controller.ReadPullSecretsFrom(ctx, accounts, n.client, namespace, names, serviceAccount)
 	if ctx.Err() == nil {
 		n.mu.Lock()
 		n.memo[key] = pullSecrets{data, err}
