@@ -15,7 +15,9 @@
 // like every face of signet does. They need only Go.
 //
 // A legacy attestation whose Rekor entry is intoto v0.0.1 (what cosign
-// wrote for attestations) is not verifiable today: sigstore-go does not
-// parse that entry type, and the evidence is denied as malformed.
-// TestLegacyAttestationKeyless records it.
+// wrote for attestations before v2.2.3) is not verifiable today:
+// sigstore-go does not parse that entry type, and the evidence is denied as
+// malformed. TestLegacyAttestationKeyless records it. Since v2.2.3 cosign
+// logs attestations as dsse v0.0.1 entries, which verify:
+// TestLegacyAttestationKeylessDSSE.
 package realsigs

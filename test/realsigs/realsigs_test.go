@@ -5,8 +5,10 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -43,6 +45,8 @@ var (
 		Issuer:  "https://token.actions.githubusercontent.com",
 		Subject: "https://github.com/distroless/static/.github/workflows/release.yaml@refs/heads/main",
 	}
+	// rhtasID signed rhtas-console's example attestation.
+	rhtasID = verify.Identity{Issuer: "https://accounts.google.com", Subject: "fghanmi@redhat.com"}
 	// strangerID is nobody who signed any of them.
 	strangerID = verify.Identity{Issuer: "https://github.com/login/oauth", Subject: "someone@example.com"}
 )
@@ -131,10 +135,7 @@ func TestLegacyAttestationKeyless(t *testing.T) {
 	)
 	w := newWorld(t, true)
 	envelope := readFixture(t, "legacy-att-keyless", "envelope.json")
-	var ann map[string]string
-	if err := json.Unmarshal(readFixture(t, "legacy-att-keyless", "annotations.json"), &ann); err != nil {
-		t.Fatal(err)
-	}
+	ann := readAnnotations(t, "legacy-att-keyless")
 	if got, want := recordedEntry(t, ann[annotationBundle]).kind(t), "intoto 0.0.1"; got != want {
 		t.Fatalf("the recorded Rekor entry is %s, want %s", got, want)
 	}
@@ -144,6 +145,64 @@ func TestLegacyAttestationKeyless(t *testing.T) {
 	verifytest.WantDenied(t, w.check(t, img.Ref, policy),
 		"entry body is not a recognizable Rekor v1 or Rekor v2 type: intoto implementation for version '0.0.1' not found",
 		verify.ErrNoAttestation, verify.ErrMalformed)
+}
+
+// TestLegacyAttestationKeylessDSSE verifies a legacy .att that cosign made
+// keyless with the public-good Fulcio and Rekor in 2025 (rhtas-console's
+// recorded example). Since v2.2.3 cosign logs attestations as dsse v0.0.1
+// entries, which sigstore-go verifies. Only the attestation was recorded,
+// not the image (a ttl.sh image long expired): it is read by digest, which
+// needs no manifest.
+func TestLegacyAttestationKeylessDSSE(t *testing.T) {
+	const (
+		fixture       = "legacy-att-keyless-dsse"
+		digest        = "sha256:26228cd4256c4370c51b4a25cfd8636cb18b1ef34ae51f7152fc05c803c41aa7"
+		predicateType = "https://example.com/attestations/build"
+	)
+	envelope := readFixture(t, fixture, "envelope.json")
+	ann := readAnnotations(t, fixture)
+	entry := recordedEntry(t, ann[annotationBundle])
+	if got, want := entry.kind(t), "dsse 0.0.1"; got != want {
+		t.Fatalf("the recorded Rekor entry is %s, want %s", got, want)
+	}
+	// The log entry hashes the envelope cosign pushed: these are the layer's bytes.
+	if got, want := fmt.Sprintf("%x", sha256.Sum256(envelope)), entry.envelopeHash(t); got != want {
+		t.Fatalf("envelope.json hashes to %s, the log entry records %s", got, want)
+	}
+	builds := func(cond string) verify.Attestation {
+		return verify.Attestation{Name: "build", PredicateType: predicateType, Conditions: []string{cond}}
+	}
+	w := newWorld(t, true)
+	img := registrytest.Image{Digest: digest, Ref: w.reg.Repo("rhtas/console-test-image") + "@" + digest}
+	w.reg.AttachLegacy(t, img, ".att", dsseMediaType, envelope, ann)
+
+	t.Run("the signer's identity", func(t *testing.T) {
+		res := w.check(t, img.Ref, keylessPolicy(t, rhtasID, builds(`predicate.builder.id == "example-builder"`)))
+		verifytest.WantVerified(t, res)
+		wantSignature(t, res, rhtasID, "", entry.Payload.LogIndex, time.Unix(entry.Payload.IntegratedTime, 0))
+	})
+	t.Run("a condition the statement does not meet", func(t *testing.T) {
+		verifytest.WantDenied(t, w.check(t, img.Ref, keylessPolicy(t, rhtasID, builds(`predicate.builder.id == "another-builder"`))),
+			`condition "predicate.builder.id == \"another-builder\"" is false`, verify.ErrConditionFailed)
+	})
+	t.Run("another identity", func(t *testing.T) {
+		verifytest.WantDenied(t, w.check(t, img.Ref, keylessPolicy(t, strangerID, builds("true"))),
+			"certificate identity (issuer https://accounts.google.com, subject fghanmi@redhat.com) does not match identities [issuer https://github.com/login/oauth, subject someone@example.com]",
+			verify.ErrIdentityMismatch)
+	})
+	t.Run("copied to another image", func(t *testing.T) {
+		other := w.reg.PushRandomImage(t, "rhtas/console-test-image", "copied")
+		w.reg.AttachLegacy(t, other, ".att", dsseMediaType, envelope, ann)
+		verifytest.WantDenied(t, w.check(t, other.Ref, keylessPolicy(t, rhtasID, builds("true"))), "signed statement is for another digest", verify.ErrDigestMismatch)
+	})
+	t.Run("its statement retargeted to another image", func(t *testing.T) {
+		other := w.reg.PushRandomImage(t, "rhtas/console-test-image", "retargeted")
+		forged := retarget(t, envelope, strings.TrimPrefix(digest, "sha256:"), strings.TrimPrefix(other.Digest, "sha256:"))
+		w.reg.AttachLegacy(t, other, ".att", dsseMediaType, forged, ann)
+		// The log entry records the hash of the statement that was signed:
+		// the changed one no longer matches it.
+		verifytest.WantDenied(t, w.check(t, other.Ref, keylessPolicy(t, rhtasID, builds("true"))), "does not match envelope payload hash 0b1a060585223b7373d8e90e730b163820fd49e32ce49a685f61aa99cb88df8e", verify.ErrTransparencyLog)
+	})
 }
 
 // TestBundleAttestation verifies a Sigstore bundle (v0.3, DSSE, Rekor dsse
@@ -354,6 +413,41 @@ func readFixture(t *testing.T, fixture, file string) []byte {
 	return b
 }
 
+// readAnnotations reads a fixture's annotations.json: the annotations of
+// its legacy layer.
+func readAnnotations(t *testing.T, fixture string) map[string]string {
+	t.Helper()
+	var ann map[string]string
+	if err := json.Unmarshal(readFixture(t, fixture, "annotations.json"), &ann); err != nil {
+		t.Fatalf("%s/annotations.json: %v", fixture, err)
+	}
+	return ann
+}
+
+// retarget returns envelope with its statement naming the hex digest to
+// wherever it named from, and the signature kept.
+func retarget(t *testing.T, envelope []byte, from, to string) []byte {
+	t.Helper()
+	var env map[string]any
+	if err := json.Unmarshal(envelope, &env); err != nil {
+		t.Fatal(err)
+	}
+	payload, err := base64.StdEncoding.DecodeString(env["payload"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed := strings.ReplaceAll(string(payload), from, to)
+	if changed == string(payload) {
+		t.Fatalf("the statement does not name %s", from)
+	}
+	env["payload"] = base64.StdEncoding.EncodeToString([]byte(changed))
+	b, err := json.Marshal(env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // legacyLayer is one layer of a legacy .sig or .att manifest.
 type legacyLayer struct {
 	mediaType   string
@@ -430,6 +524,28 @@ func (rb rekorBundle) kind(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return kv.Kind + " " + kv.APIVersion
+}
+
+// envelopeHash is the hex SHA-256 of the DSSE envelope that a dsse entry
+// records.
+func (rb rekorBundle) envelopeHash(t *testing.T) string {
+	t.Helper()
+	body, err := base64.StdEncoding.DecodeString(rb.Payload.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e struct {
+		Spec struct {
+			EnvelopeHash struct {
+				Algorithm string `json:"algorithm"`
+				Value     string `json:"value"`
+			} `json:"envelopeHash"`
+		} `json:"spec"`
+	}
+	if err := json.Unmarshal(body, &e); err != nil || e.Spec.EnvelopeHash.Algorithm != "sha256" {
+		t.Fatalf("the entry records no SHA-256 envelope hash: %v", err)
+	}
+	return e.Spec.EnvelopeHash.Value
 }
 
 func recordedEntry(t *testing.T, annotation string) rekorBundle {
