@@ -96,8 +96,6 @@ type key struct {
 type entry struct {
 	obj     *unstructured.Unstructured
 	subject audit.Subject
-	// refs are its images, parsed, to find it when a policy changes.
-	refs    []reference.Reference
 	results []audit.Result
 	failed  bool
 	tries   int
@@ -367,7 +365,11 @@ func (s *Scanner) queueChanged(old, next *policy.Snapshot) {
 			continue
 		}
 	refs:
-		for _, ref := range e.refs {
+		for _, im := range e.subject.Images {
+			ref, err := reference.Parse(im.Image)
+			if err != nil {
+				continue
+			}
 			for _, snap := range []*policy.Snapshot{old, next} {
 				for _, p := range snap.Match(ref, t) {
 					if changed[p.Object.ID()] {
@@ -516,7 +518,12 @@ func (s *Scanner) decide(ctx context.Context, snap *policy.Snapshot, k key) {
 		return
 	}
 	e.tries = 0
-	e.subject, e.refs, e.skip = subject, refs, !ok
+	// Kept for queueChanged; the JSON Pointers are admission's, for
+	// patches, and field paths repeat from object to object.
+	for i := range subject.Images {
+		subject.Images[i].Pointer, subject.Images[i].Path = "", intern(subject.Images[i].Path)
+	}
+	e.subject, e.skip = subject, !ok
 	turnedFailed := audit.Failed(results) && !e.failed
 	e.failed = audit.Failed(results)
 	if !sameResults(e.results, results) {
@@ -541,6 +548,17 @@ func (s *Scanner) yield(ctx context.Context) {
 	for s.Busy() > 0 && time.Now().Before(deadline) && ctx.Err() == nil {
 		time.Sleep(2 * time.Millisecond)
 	}
+}
+
+// paths interns image field paths: thousands of Pods share a few.
+var paths sync.Map
+
+func intern(p string) string {
+	if v, ok := paths.Load(p); ok {
+		return v.(string)
+	}
+	v, _ := paths.LoadOrStore(p, p)
+	return v.(string)
 }
 
 // maxTries: an object rate-limited this many times in a row is reported

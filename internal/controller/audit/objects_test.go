@@ -25,6 +25,20 @@ const runningPod = `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p","name
  "status":{"phase":"Running","conditions":[{"type":"Ready","status":"True"}],
   "containerStatuses":[{"name":"app","image":"registry.example.org/app:v1","imageID":"registry.example.org/app@sha256:1111111111111111111111111111111111111111111111111111111111111111","ready":true,"restartCount":3}]}}`
 
+// readTrimmed is what a trimmed object keeps for extraction.
+func readTrimmed(t *testing.T, u *unstructured.Unstructured) map[string]any {
+	t.Helper()
+	raw, ok := u.Object[trimmedField].(string)
+	if !ok {
+		t.Fatalf("no %s in %v", trimmedField, u.Object)
+	}
+	var out map[string]any
+	if err := json.Unmarshal([]byte(raw), &out); err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
 // TestTrimKeepsWhatTheAuditReads: the informers' caches keep image fields,
 // the kubelet's image IDs and identity, and drop the rest; the audit reads
 // a trimmed object as it reads the whole one.
@@ -41,12 +55,26 @@ func TestTrimKeepsWhatTheAuditReads(t *testing.T) {
 		t.Fatal(err)
 	}
 	trimmed := trimmedAny.(*unstructured.Unstructured)
-	for _, gone := range [][]string{{"metadata", "annotations"}, {"metadata", "managedFields"}, {"metadata", "labels"}, {"status", "conditions"}} {
+	kept := readTrimmed(t, trimmed)
+	for _, gone := range [][]string{{"metadata", "annotations"}, {"metadata", "managedFields"}, {"metadata", "labels"}} {
 		if _, found, _ := unstructured.NestedFieldNoCopy(trimmed.Object, gone...); found {
 			t.Errorf("%v is kept", gone)
 		}
 	}
-	containers, _, _ := unstructured.NestedSlice(trimmed.Object, "spec", "containers")
+	if _, found, _ := unstructured.NestedFieldNoCopy(kept, "status", "conditions"); found {
+		t.Error("status.conditions is kept")
+	}
+	if trimmed.GetName() != "p" || trimmed.GetNamespace() != "team" || string(trimmed.GetUID()) != "u1" {
+		t.Errorf("identity lost: %v", trimmed.Object["metadata"])
+	}
+	if again, _ := trim(trimmed); again.(*unstructured.Unstructured).Object[trimmedField] != trimmed.Object[trimmedField] {
+		t.Error("trimming twice loses what the first kept")
+	}
+	copied := trimmed.DeepCopy() // as controller-runtime's cache does on Get
+	if copied.Object[trimmedField] != trimmed.Object[trimmedField] {
+		t.Error("a deep copy differs")
+	}
+	containers, _, _ := unstructured.NestedSlice(kept, "spec", "containers")
 	if c := containers[0].(map[string]any); len(c) != 2 || c["name"] != "app" {
 		t.Errorf("a container keeps %v; want its name and image", c)
 	}
@@ -90,14 +118,16 @@ func TestTrimKeepsWhatTheAuditReads(t *testing.T) {
 		task := object(t, `{"apiVersion":"tekton.dev/v1","kind":"Task","metadata":{"name":"t","annotations":{"a":"b"}},"spec":{"steps":[{"name":"s","image":"x","script":"echo"}]},"status":{"image":"y"}}`)
 		out, _ := TrimFor(ex)(task)
 		u := out.(*unstructured.Unstructured)
-		steps, _, _ := unstructured.NestedSlice(u.Object, "spec", "steps")
+		kept := readTrimmed(t, u)
+		steps, _, _ := unstructured.NestedSlice(kept, "spec", "steps")
 		if len(steps) != 1 || steps[0].(map[string]any)["image"] != "x" || steps[0].(map[string]any)["script"] != nil {
 			t.Errorf("steps %v: want the image only", steps)
 		}
-		for _, gone := range [][]string{{"metadata", "annotations"}, {"status"}} {
-			if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, gone...); found {
-				t.Errorf("%v is kept", gone)
-			}
+		if _, found, _ := unstructured.NestedFieldNoCopy(u.Object, "metadata", "annotations"); found {
+			t.Error("annotations are kept")
+		}
+		if _, found := kept["status"]; found {
+			t.Error("status is kept")
 		}
 	})
 }
