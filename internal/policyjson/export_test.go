@@ -2,11 +2,14 @@ package policyjson
 
 import (
 	"context"
+	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/sigstore/sigstore-go/pkg/root"
@@ -633,5 +636,85 @@ func TestParseRuntime(t *testing.T) {
 	}
 	if (Runtime{}).String() != "crio-1.28" || (Runtime{}).readsLists() {
 		t.Errorf("the zero Runtime is %s, want the default crio-1.28", Runtime{})
+	}
+}
+
+// twoLogs is trusted material with the Rekor logs given.
+type twoLogs struct {
+	root.TrustedMaterial
+	logs map[string]*root.TransparencyLog
+}
+
+func (m twoLogs) RekorLogs() map[string]*root.TransparencyLog { return m.logs }
+
+// TestExportSeveralRekorLogs: a TrustRoot with two Rekor logs is one
+// requirement listing both keys for containers-image v5.33 and newer; for
+// an older runtime (which reads one rekorPublicKeyData) the export is
+// refused naming the field, and --allow-lossy keeps only the log that
+// started last.
+func TestExportSeveralRekorLogs(t *testing.T) {
+	older := sigstoretest.New(t).TrustedRoot()
+	newer := sigstoretest.New(t).TrustedRoot()
+	logs := map[string]*root.TransparencyLog{}
+	var newest []byte
+	for i, tm := range []root.TrustedMaterial{older, newer} {
+		for id, l := range tm.RekorLogs() {
+			l := *l
+			l.ValidityPeriodStart = time.Date(2024+i, 1, 1, 0, 0, 0, 0, time.UTC)
+			logs[id] = &l
+			if i == 1 {
+				der, err := x509.MarshalPKIXPublicKey(l.PublicKey)
+				if err != nil {
+					t.Fatal(err)
+				}
+				newest = pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: der})
+			}
+		}
+	}
+	if len(logs) != 2 {
+		t.Fatalf("%d logs, want 2", len(logs))
+	}
+	r := resolver{tm: older, private: twoLogs{TrustedMaterial: older, logs: logs}}
+	indent := strings.ReplaceAll(strings.TrimSpace(newKey(t)), "\n", "\n        ")
+	doc := "ClusterImagePolicy logs\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n" +
+		fmt.Sprintf("  - key:\n      trustRootRef: private\n      data: |\n        %s\n", indent)
+	export := func(runtime string, lossy bool) (*Result, error) {
+		rt, err := ParseRuntime(runtime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Export(t.Context(), compile(t, r, doc), Options{Target: policy.Target{Namespace: "default"}, Resolver: r, AllowLossy: lossy, Runtime: rt})
+	}
+	requirement := func(res *Result) Requirement {
+		t.Helper()
+		reqs := res.File.Transports[TransportDocker]["reg.example.org/app"]
+		if len(reqs) != 1 {
+			t.Fatalf("requirements %v", summarize(reqs))
+		}
+		return reqs[0]
+	}
+
+	res, err := export("crio-1.32", false)
+	if err != nil {
+		t.Fatalf("CRI-O 1.32: %v", err)
+	}
+	if got := requirement(res); len(got.RekorPublicKeyDatas) != 2 || got.RekorPublicKeyData != nil {
+		t.Errorf("CRI-O 1.32: %d Rekor keys listed (and rekorPublicKeyData %v); want both in rekorPublicKeyDatas", len(got.RekorPublicKeyDatas), got.RekorPublicKeyData != nil)
+	}
+
+	res, err = export("crio-1.28", false)
+	if !errors.Is(err, ErrNotExpressible) || res.File != nil {
+		t.Fatalf("CRI-O 1.28 without --allow-lossy: %v; want refused", err)
+	}
+	if len(res.Issues) != 1 || !strings.Contains(res.Issues[0].Message, "rekorPublicKeyDatas") || !strings.Contains(res.Issues[0].Field, "spec.authorities[0]") {
+		t.Errorf("issues %+v; want one naming the authority and rekorPublicKeyDatas", res.Issues)
+	}
+
+	res, err = export("crio-1.28", true)
+	if err != nil {
+		t.Fatalf("CRI-O 1.28 with --allow-lossy: %v", err)
+	}
+	if got := requirement(res); got.RekorPublicKeyDatas != nil || string(got.RekorPublicKeyData) != string(newest) {
+		t.Errorf("--allow-lossy kept %q; want only the newest log's key %q", got.RekorPublicKeyData, newest)
 	}
 }

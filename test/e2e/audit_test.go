@@ -190,8 +190,23 @@ func TestAudit(t *testing.T) {
 			t.Fatalf("%d reports with %d results in an excluded namespace", n, len(r.Results))
 		}
 	})
-	t.Run("a Crossplane package gets a ClusterPolicyReport result", func(t *testing.T) {
+	t.Run("a Crossplane package gets a ClusterPolicyReport result and an Event", func(t *testing.T) {
 		waitReport(t, c, "", wantResult("Provider", "provider-unsigned", "spec.package", "fail", "no signature found"))
+		// A cluster-scoped object's Events are in "default", as
+		// kubectl describe looks for them.
+		eventually(t, "the Event on the Provider", func() error {
+			var events corev1.EventList
+			if err := c.List(ctx, &events, client.InNamespace("default")); err != nil {
+				return err
+			}
+			for _, e := range events.Items {
+				if e.InvolvedObject.Kind == "Provider" && e.InvolvedObject.Name == "provider-unsigned" && e.Reason == "SignatureVerificationFailed" &&
+					e.InvolvedObject.UID == provider.GetUID() && strings.Contains(e.Message, "spec.package") {
+					return nil
+				}
+			}
+			return fmt.Errorf("no SignatureVerificationFailed Event on the Provider among %d", len(events.Items))
+		})
 	})
 	t.Run("a failing object gets a SignatureVerificationFailed Event", func(t *testing.T) {
 		eventually(t, "the Event on the unsigned Pod", func() error {
