@@ -275,22 +275,7 @@ func TestAudit(t *testing.T) {
 	})
 	t.Run("summaries count the results", func(t *testing.T) {
 		r, _ := reports(t, c, "team-a")
-		var want audit.Summary
-		for _, res := range r.Results {
-			switch res.Result {
-			case "pass":
-				want.Pass++
-			case "fail":
-				want.Fail++
-			case "warn":
-				want.Warn++
-			case "error":
-				want.Error++
-			case "skip":
-				want.Skip++
-			}
-		}
-		if r.Summary != want {
+		if want := summaryOf(r.Results); r.Summary != want {
 			t.Fatalf("summary %+v, results count %+v", r.Summary, want)
 		}
 	})
