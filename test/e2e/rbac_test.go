@@ -85,7 +85,7 @@ func TestServeWithTheShippedRBAC(t *testing.T) {
 		eventually(t, "the policy in force", func() error {
 			err := c.Create(ctx, pod("team", "unsigned", unsigned.Tag))
 			if err == nil || !strings.Contains(err.Error(), "no signature found") {
-				return fmt.Errorf("got %v", err)
+				return fmt.Errorf("got %w", err)
 			}
 			return nil
 		})
