@@ -287,14 +287,15 @@ func (s *Scanner) loop(ctx context.Context) {
 	snap := s.Snapshot()
 	leading := false
 	for {
-		switch now := s.Leading(); {
+		now := s.Leading()
+		switch {
 		case now && !leading:
 			s.takeOver(ctx)
 		case !now && leading:
 			s.Metrics.stepDown()
 			s.Log.Info("audit: paused, another replica leads")
 		}
-		leading = s.Leading()
+		leading = now
 		if leading {
 			s.scan(ctx, snap)
 			s.write(ctx)
@@ -456,9 +457,9 @@ func (s *Scanner) scan(ctx context.Context, snap *policy.Snapshot) {
 		close(work)
 		wg.Wait()
 		s.updateMetrics()
-		// Results of long scans reach the reports as they come.
+		// Results of long scans reach the reports as they come. A policy
+		// changed meanwhile queues what it selects again (loop).
 		s.write(ctx)
-		snap = s.Snapshot()
 	}
 }
 
