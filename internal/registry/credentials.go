@@ -22,6 +22,10 @@ type CredentialSource struct {
 	// Fallback marks the sources tried after the matching policies'
 	// pull secrets (signet's fallback service account).
 	Fallback bool
+	// Problem says why the source gives fewer credentials than it was
+	// meant to (a missing Secret, no imagePullSecrets), for undecided
+	// reasons; "" when none.
+	Problem string
 }
 
 // SecretKeychain holds registry credentials from Kubernetes pull secrets
