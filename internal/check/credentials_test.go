@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -194,5 +195,47 @@ func TestCredentialSources(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestCredentialFallThroughWarm: once decided with a later credential, the
+// same request is decided from the cache, without asking the registry
+// again (the refused credential first included).
+func TestCredentialFallThroughWarm(t *testing.T) {
+	reg := registrytest.StartInProcess(t, true)
+	img := reg.PushRandomImage(t, "app", "v1")
+	gate := &authGate{want: map[string]string{reg.Host: "u:good"}, sent: map[string][]string{}}
+	snap := policytest.Snapshot(t, "p", v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}},
+		Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
+	}, nil, policy.Config{})
+	dc := &check.Decider{Cache: check.NewCache(time.Hour, time.Hour, 100), ResolutionWindow: time.Hour, Clients: &check.Clients{New: func(kc *registry.SecretKeychain) (*registry.Client, error) {
+		return registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(gate), registry.WithKeychain(kc))
+	}}}
+	req := check.Request{Snapshot: snap, Target: policy.Target{Namespace: "default"}, Images: []string{img.Tag}, Sources: []registry.CredentialSource{
+		{Name: "object", Secrets: []map[string][]byte{pullSecret(map[string]string{reg.Host: "u:bad"})}},
+		{Name: "service account", Secrets: []map[string][]byte{pullSecret(map[string]string{reg.Host: "u:good"})}},
+	}}
+	for i := range 2 {
+		gate.mu.Lock()
+		gate.sent = map[string][]string{}
+		gate.mu.Unlock()
+		ds, err := dc.Decide(t.Context(), req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ds[0].Undecided || ds[0].Allowed {
+			t.Fatalf("decision %d: %+v", i, ds[0])
+		}
+		gate.mu.Lock()
+		sent := gate.sent[reg.Host]
+		gate.mu.Unlock()
+		want := []string{"u:bad", "u:good"}
+		if i == 1 {
+			want = nil
+		}
+		if diff := cmp.Diff(want, sent); diff != "" {
+			t.Errorf("decision %d: credentials sent (-want +got):\n%s", i, diff)
+		}
 	}
 }

@@ -280,21 +280,19 @@ func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *pol
 		return results, digest, err
 	}
 	host := ref.Registry()
-	attempts := 1
-	var alts []int // by attempt, the credential's index in creds.data
-	if r == withRegistry {
-		kc, err := dc.Clients.keychain(creds.data, creds.key)
-		if err != nil {
-			return make([]*verify.Result, len(matched)), "", verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", creds.explain(err)))
-		}
-		alts = kc.Alternatives(host)
-		attempts = min(max(len(alts), 1), maxAttempts)
+	kc, err := dc.Clients.keychain(creds.data, creds.key)
+	if err != nil {
+		return make([]*verify.Result, len(matched)), "", verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", creds.explain(err)))
 	}
+	attempts := min(max(kc.Count(host), 1), maxAttempts)
 	var (
 		results  []*verify.Result
 		digest   string
 		fetchErr error
 	)
+	// Warm (cachedOnly), a tag resolved with a later credential is found
+	// under that credential's attempt; cached results are kept under the
+	// whole set (creds.key) whichever credential found them.
 	for a := range attempts {
 		rc, err := dc.Clients.attempt(creds.data, creds.key, host, a)
 		if err != nil {
@@ -305,10 +303,14 @@ func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *pol
 			key = attemptKey(creds.key, host, a)
 		}
 		results, digest, fetchErr = dc.verify(ctx, rc, key, creds.key, snap, ref, matched, r)
-		if !refused(fetchErr) {
+		if !refused(fetchErr) && !errors.Is(fetchErr, errNotCached) {
 			return results, digest, fetchErr
 		}
 	}
+	if errors.Is(fetchErr, errNotCached) {
+		return results, digest, fetchErr
+	}
+	alts := kc.Alternatives(host) // by attempt, the credential's index in creds.data
 	var notes []string
 	if len(alts) > 0 {
 		notes = append(notes, fmt.Sprintf("credentials tried for %s: %s", host, creds.names(alts[:attempts])))

@@ -112,6 +112,15 @@ func (k *SecretKeychain) Alternatives(host string) []int {
 	return out
 }
 
+// Count returns how many distinct credentials k holds for host.
+func (k *SecretKeychain) Count(host string) int {
+	h, ok := authHost(host)
+	if !ok {
+		return 0
+	}
+	return len(k.auths[h])
+}
+
 // Alternative returns a keychain that answers for host with its i-th
 // distinct credential (see Alternatives) and for every other host as k
 // does. i out of range answers anonymously for host.
