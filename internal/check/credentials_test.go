@@ -239,3 +239,27 @@ func TestCredentialFallThroughWarm(t *testing.T) {
 		}
 	}
 }
+
+// TestUnreadableCredentialSource: a source whose Secret is not a readable
+// pull secret makes the request undecided, naming the source and never
+// what the Secret holds.
+func TestUnreadableCredentialSource(t *testing.T) {
+	snap := policytest.Snapshot(t, "p", v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
+		Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
+	}, nil, policy.Config{})
+	dc := &check.Decider{Clients: &check.Clients{New: func(kc *registry.SecretKeychain) (*registry.Client, error) { return registry.New(registry.WithKeychain(kc)) }}}
+	for _, bad := range []map[string][]byte{
+		{"password": []byte("hunter2")},
+		{".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"auth":"hunter2`)},
+		{".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"auth":"not base64 hunter2"}}}`)},
+	} {
+		_, err := dc.Decide(t.Context(), check.Request{Snapshot: snap, Images: []string{"registry.example.org/app:v1"}, Sources: []registry.CredentialSource{
+			{Name: "pull secret app/good of the object", Secrets: []map[string][]byte{pullSecret(map[string]string{"registry.example.org": "u:p"})}},
+			{Name: "pull secret app/bad of service account builder", Secrets: []map[string][]byte{bad}},
+		}})
+		if !check.IsUndecided(err) || !strings.Contains(err.Error(), "pull secret app/bad of service account builder") || strings.Contains(err.Error(), "hunter2") {
+			t.Errorf("got %v, want undecided naming the bad source, not its contents", err)
+		}
+	}
+}
