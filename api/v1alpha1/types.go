@@ -124,11 +124,11 @@ type ImagePolicySpec struct {
 	// tries registry credentials in this order: the workload's
 	// imagePullSecrets, its service account's, these (of every matching
 	// policy, in the order of the policies), those of signet's fallback
-	// service account (--fallback-service-account), then its own Docker
-	// config. Each credential is sent only to the registry it names; when a
-	// registry refuses one (401 or 403), the next one for that registry is
-	// tried. A missing Secret, or one without registry credentials, makes
-	// the policy invalid.
+	// service account (--fallback-service-account); its own Docker config
+	// only for registries none of those names. Each credential is sent only
+	// to the registry it names; when a registry refuses one (401 or 403),
+	// the next one for that registry is tried. A missing Secret, or one
+	// without registry credentials, makes the policy invalid.
 	// +kubebuilder:validation:MaxItems=16
 	// +listType=atomic
 	// +optional
