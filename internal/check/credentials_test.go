@@ -248,7 +248,9 @@ func TestUnreadableCredentialSource(t *testing.T) {
 		Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
 		Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
 	}, nil, policy.Config{})
-	dc := &check.Decider{Clients: &check.Clients{New: func(kc *registry.SecretKeychain) (*registry.Client, error) { return registry.New(registry.WithKeychain(kc)) }}}
+	dc := &check.Decider{Clients: &check.Clients{New: func(kc *registry.SecretKeychain) (*registry.Client, error) {
+		return registry.New(registry.WithKeychain(kc))
+	}}}
 	for _, bad := range []map[string][]byte{
 		{"password": []byte("hunter2")},
 		{".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"auth":"hunter2`)},
