@@ -117,6 +117,23 @@ type ImagePolicySpec struct {
 	// +optional
 	Threshold *int32 `json:"threshold,omitempty"`
 
+	// PullSecrets are registry credentials for the images this policy
+	// governs and their signatures: kubernetes.io/dockerconfigjson Secrets,
+	// for registries whose pull secrets are not on the workloads (nodes
+	// pulling with containerd-configured credentials, for example). Signet
+	// tries registry credentials in this order: the workload's
+	// imagePullSecrets, its service account's, these (of every matching
+	// policy, in the order of the policies), those of signet's fallback
+	// service account (--fallback-service-account); its own Docker config
+	// only for registries none of those names. Each credential is sent only
+	// to the registry it names; when a registry refuses one (401 or 403),
+	// the next one for that registry is tried. A missing Secret, or one
+	// without registry credentials, makes the policy invalid.
+	// +kubebuilder:validation:MaxItems=16
+	// +listType=atomic
+	// +optional
+	PullSecrets []PullSecretReference `json:"pullSecrets,omitempty"`
+
 	// Mode is enforce (deny images that fail, the default) or warn (admit
 	// them with a warning).
 	// +kubebuilder:validation:Enum=enforce;warn
@@ -399,6 +416,19 @@ type Source struct {
 }
 
 // LocalObjectReference names an object in the same namespace.
+// PullSecretReference names a Secret of registry credentials.
+type PullSecretReference struct {
+	// +kubebuilder:validation:MinLength=1
+	Name string `json:"name"`
+	// Namespace is where the Secret is, for a ClusterImagePolicy; default:
+	// the namespace signet runs in (signet then needs to read Secrets in
+	// that namespace). An ImagePolicy reads Secrets of its own namespace
+	// only: any other namespace here makes the policy invalid (it then
+	// denies every image it selects).
+	// +optional
+	Namespace string `json:"namespace,omitempty"`
+}
+
 type LocalObjectReference struct {
 	Name string `json:"name"`
 }

@@ -31,6 +31,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -52,10 +53,11 @@ type Namespaces interface {
 	Labels(ctx context.Context, name string) (map[string]string, error)
 }
 
-// Credentials supplies the pull secrets of a request: the object's
-// imagePullSecrets and its service account's, in that order, as Secret data.
+// Credentials supplies the pull secrets of a request, as named sources in
+// order: the object's imagePullSecrets and its service account's, then
+// (marked Fallback) signet's fallback service account's.
 type Credentials interface {
-	PullSecrets(ctx context.Context, namespace string, secrets []string, serviceAccount string) ([]map[string][]byte, error)
+	PullSecrets(ctx context.Context, namespace string, secrets []string, serviceAccount string) ([]registry.CredentialSource, error)
 }
 
 // Handler answers AdmissionReviews.

@@ -93,7 +93,7 @@ func (h *Handler) decide(ctx context.Context, req *request, mutate bool) *admiss
 		dreq.Target.NamespaceLabels = labels
 	}
 	if h.Credentials != nil && h.Decider.Clients != nil && req.Namespace != "" {
-		dreq.PullSecrets, err = h.Credentials.PullSecrets(ctx, req.Namespace, obj.PullSecrets, obj.ServiceAccount)
+		dreq.Sources, err = h.Credentials.PullSecrets(ctx, req.Namespace, obj.PullSecrets, obj.ServiceAccount)
 		if err != nil {
 			log.Warn("pull credentials unavailable", "err", err)
 			return undecided(fmt.Sprintf("%s %s: reading pull credentials: %v", wr.Kind, req.Name, err))

@@ -91,7 +91,7 @@ type Result struct {
 // namespace labels and pull credentials (package controller implements it).
 type Namespaces interface {
 	Labels(ctx context.Context, namespace string) (map[string]string, error)
-	PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error)
+	PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]registry.CredentialSource, error)
 }
 
 // Auditor evaluates subjects.
@@ -140,7 +140,7 @@ func (a *Auditor) Evaluate(ctx context.Context, snap *policy.Snapshot, s Subject
 			return nil
 		}
 		if a.Decider.Clients != nil {
-			if req.PullSecrets, err = a.Namespaces.PullSecrets(ctx, s.Object.Namespace, s.PullSecrets, s.ServiceAccount); err != nil {
+			if req.Sources, err = a.Namespaces.PullSecrets(ctx, s.Object.Namespace, s.PullSecrets, s.ServiceAccount); err != nil {
 				return credentialsFailed(fmt.Errorf("reading pull credentials: %w", err))
 			}
 		}

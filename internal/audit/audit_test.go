@@ -48,7 +48,7 @@ func (n namespaces) Labels(_ context.Context, ns string) (map[string]string, err
 	return n.labels[ns], nil
 }
 
-func (namespaces) PullSecrets(context.Context, string, []string, string) ([]map[string][]byte, error) {
+func (namespaces) PullSecrets(context.Context, string, []string, string) ([]registry.CredentialSource, error) {
 	return nil, nil
 }
 

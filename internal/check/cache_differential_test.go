@@ -88,15 +88,22 @@ func TestCacheNeverChangesADecision(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// With the team's pull secret the registry is seen; without, hidden.
+	team := newCredentials([]registry.CredentialSource{{Name: "team", Secrets: []map[string][]byte{{
+		".dockerconfigjson": []byte(`{"auths":{"` + reg.Host + `":{"username":"team","password":"p"}}}`),
+	}}}}, nil)
 	clients := []struct {
-		rc  *registry.Client
-		key string
-	}{{seen, "team-credentials"}, {hidden, ""}}
+		creds *credentials
+		key   string
+	}{{&team, "team-credentials"}, {&credentials{}, ""}}
+	withTeam := func() *Clients {
+		return &Clients{New: func(*registry.SecretKeychain) (*registry.Client, error) { return seen, nil }}
+	}
 
 	now := time.Unix(1_800_000_000, 0)
 	cache := NewCache(time.Hour, time.Minute, 10_000)
 	cache.now = func() time.Time { return now }
-	warm := &Decider{Registry: seen, Cache: cache, ResolutionWindow: -1}
+	warm := &Decider{Registry: hidden, Clients: withTeam(), Cache: cache, ResolutionWindow: -1}
 
 	r := mrand.New(mrand.NewPCG(9, 1))
 	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
@@ -126,8 +133,8 @@ func TestCacheNeverChangesADecision(t *testing.T) {
 		cl := clients[r.IntN(len(clients))]
 		target := policy.Target{Namespace: "default", Kind: "Pod"}
 
-		got, _ := warm.decide(t.Context(), cl.rc, cl.key, snap, image, target, withRegistry)
-		want, _ := (&Decider{Registry: seen, ResolutionWindow: -1}).decide(t.Context(), cl.rc, cl.key, snap, image, target, withRegistry)
+		got, _ := warm.decide(t.Context(), cl.creds, snap, image, target, withRegistry)
+		want, _ := (&Decider{Registry: hidden, Clients: withTeam(), ResolutionWindow: -1}).decide(t.Context(), cl.creds, snap, image, target, withRegistry)
 		if got.Allowed != want.Allowed || got.Digest != want.Digest || !slices.Equal(outcomes(got), outcomes(want)) {
 			differences++
 			t.Errorf("step %d: %s (policy %s, credentials %q): with the cache allowed=%v %v, without allowed=%v %v",

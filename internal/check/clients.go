@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"sort"
+	"strconv"
 	"sync"
 
 	"github.com/signet-dev/signet/internal/registry"
@@ -23,6 +24,8 @@ type Clients struct {
 
 	mu sync.Mutex
 	m  map[string]*registry.Client
+	// kcs are the parsed keychains of the sets in m, by credentialsKey.
+	kcs map[string]*registry.SecretKeychain
 }
 
 // For returns the client for the credentials in data (Secret data, in
@@ -36,24 +39,77 @@ func (c *Clients) For(data []map[string][]byte) (*registry.Client, string, error
 		return nil, "", fmt.Errorf("registry credentials from Secrets are not available here")
 	}
 	key := credentialsKey(data)
+	rc, err := c.attempt(data, key, "", 0)
+	if err != nil {
+		return nil, "", err
+	}
+	return rc, key, nil
+}
+
+// keychain returns the parsed keychain of data, whose credentialsKey is
+// key.
+func (c *Clients) keychain(data []map[string][]byte, key string) (*registry.SecretKeychain, error) {
+	if c == nil || c.New == nil {
+		return nil, fmt.Errorf("registry credentials from Secrets are not available here")
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if rc, ok := c.m[key]; ok {
-		return rc, key, nil
+	return c.keychainLocked(data, key)
+}
+
+func (c *Clients) keychainLocked(data []map[string][]byte, key string) (*registry.SecretKeychain, error) {
+	if kc, ok := c.kcs[key]; ok {
+		return kc, nil
 	}
 	kc, err := registry.NewSecretKeychain(data...)
 	if err != nil {
-		return nil, "", err
+		return nil, err
+	}
+	if c.kcs == nil || len(c.kcs) >= maxClients {
+		c.kcs = map[string]*registry.SecretKeychain{}
+	}
+	c.kcs[key] = kc
+	return kc, nil
+}
+
+// attempt returns the client for data (whose credentialsKey is key) that
+// answers host with its i-th distinct credential (registry.SecretKeychain
+// Alternative); attempt 0 is For's client.
+func (c *Clients) attempt(data []map[string][]byte, key, host string, i int) (*registry.Client, error) {
+	if c == nil || c.New == nil {
+		return nil, fmt.Errorf("registry credentials from Secrets are not available here")
+	}
+	ckey := key
+	if i > 0 {
+		ckey = attemptKey(key, host, i)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if rc, ok := c.m[ckey]; ok {
+		return rc, nil
+	}
+	kc, err := c.keychainLocked(data, key)
+	if err != nil {
+		return nil, err
+	}
+	if i > 0 {
+		kc = kc.Alternative(host, i)
 	}
 	rc, err := c.New(kc)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	if c.m == nil || len(c.m) >= maxClients {
 		c.m = map[string]*registry.Client{}
 	}
-	c.m[key] = rc
-	return rc, key, nil
+	c.m[ckey] = rc
+	return rc, nil
+}
+
+// attemptKey names the credentials of attempt i > 0 for host of the set
+// whose credentialsKey is key.
+func attemptKey(key, host string, i int) string {
+	return key + "\x00" + host + "\x00" + strconv.Itoa(i)
 }
 
 // credentialsKey hashes a set of Secret data, keys sorted, lengths

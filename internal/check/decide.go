@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -98,12 +99,19 @@ type Request struct {
 	// Target is where the images would run.
 	Target policy.Target
 	Images []string
-	// PullSecrets are the pull credentials of the request, as Secret data
-	// in order of precedence (the object's imagePullSecrets, then its
-	// service account's); Decider.Clients makes the registry client for
-	// them. None: the Decider's own Registry client.
-	PullSecrets []map[string][]byte
+	// Sources are the pull credentials of the request, in order of
+	// precedence: the object's imagePullSecrets, its service account's,
+	// then those marked Fallback (signet's fallback service account's).
+	// The pull secrets of the policies matching an image are tried after
+	// the sources that are not Fallback and before those that are.
+	// Decider.Clients makes the registry clients for them; none at all:
+	// the Decider's own Registry client.
+	Sources []registry.CredentialSource
 }
+
+// maxAttempts bounds the credentials tried for an image's registry: a
+// registry refusing one (401, 403) is asked with the next one for it.
+const maxAttempts = 8
 
 // Decide decides every image of req, in req.Images' order: each reference
 // is resolved once, its evidence fetched once for every policy that governs
@@ -116,19 +124,18 @@ type Request struct {
 // when the request's pull credentials cannot be used; nothing is decided
 // then.
 func (dc *Decider) Decide(ctx context.Context, req Request) ([]Decision, error) {
-	rc, clientKey, err := dc.Clients.For(req.PullSecrets)
-	if err != nil {
-		return nil, verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", err))
-	}
-	if rc == nil {
-		rc = dc.Registry
+	creds := newCredentials(req.Sources, nil)
+	if creds.key != "" {
+		if _, err := dc.Clients.keychain(creds.data, creds.key); err != nil {
+			return nil, verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", creds.explain(err)))
+		}
 	}
 	// Warm decisions (cached results, no registry request) run inline; the
 	// rest in parallel.
 	decisions := make([]Decision, len(req.Images))
 	var pending []int
 	for i, image := range req.Images {
-		if d, ok := dc.decide(ctx, rc, clientKey, req.Snapshot, image, req.Target, cachedOnly); ok {
+		if d, ok := dc.decide(ctx, &creds, req.Snapshot, image, req.Target, cachedOnly); ok {
 			decisions[i] = d
 			continue
 		}
@@ -138,7 +145,7 @@ func (dc *Decider) Decide(ctx context.Context, req Request) ([]Decision, error) 
 		return decisions, nil
 	}
 	decideOne := func(i int) {
-		decisions[i], _ = dc.decide(ctx, rc, clientKey, req.Snapshot, req.Images[i], req.Target, withRegistry)
+		decisions[i], _ = dc.decide(ctx, &creds, req.Snapshot, req.Images[i], req.Target, withRegistry)
 	}
 	if len(pending) == 1 {
 		decideOne(pending[0])
@@ -175,11 +182,13 @@ const (
 // errNotCached: a cachedOnly decision needs the registry.
 var errNotCached = errors.New("not cached")
 
-// decide decides one image with the registry client rc, whose credentials
-// clientKey names (so that concurrent requests share work, and cached
-// results, only when they use the same ones; see Cache). Under cachedOnly
-// it reports false when the decision needs the registry.
-func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, image string, t policy.Target, r reach) (Decision, bool) {
+// decide decides one image with the request's credentials and those of
+// the policies matching it (so that concurrent requests share work, and
+// cached results, only when they use the same ones; see Cache). A registry
+// refusing a credential (401, 403) is asked again with the next one for
+// it, at most maxAttempts in all. Under cachedOnly it reports false when
+// the decision needs the registry.
+func (dc *Decider) decide(ctx context.Context, req *credentials, snap *policy.Snapshot, image string, t policy.Target, r reach) (Decision, bool) {
 	d := Decision{Image: image, Policies: []PolicyDecision{}}
 	ref, err := dc.parse(image)
 	if err != nil {
@@ -198,7 +207,15 @@ func (dc *Decider) decide(ctx context.Context, rc *registry.Client, clientKey st
 		return d, true
 	}
 
-	results, digest, fetchErr := dc.verify(ctx, rc, clientKey, snap, ref, matched, r)
+	creds := req
+	for _, p := range matched {
+		if len(p.PullSecrets) > 0 && p.Err == nil {
+			c := newCredentials(req.sources, matched)
+			creds = &c
+			break
+		}
+	}
+	results, digest, fetchErr := dc.verifyWith(ctx, creds, snap, ref, matched, r)
 	if errors.Is(fetchErr, errNotCached) {
 		return Decision{}, false
 	}
@@ -252,10 +269,72 @@ func (d *Decision) setVerdict(v policy.Verdict) {
 	}
 }
 
+// verifyWith is verify with the credentials of creds, trying the next
+// credential for the image's registry while the registry refuses one.
+func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy, r reach) ([]*verify.Result, string, error) {
+	if creds.key == "" {
+		results, digest, err := dc.verify(ctx, dc.Registry, "", "", snap, ref, matched, r)
+		if refused(err) && creds.problems() != "" {
+			err = fmt.Errorf("%w (no pull credentials: %s)", err, creds.problems())
+		}
+		return results, digest, err
+	}
+	host := ref.Registry()
+	kc, err := dc.Clients.keychain(creds.data, creds.key)
+	if err != nil {
+		return make([]*verify.Result, len(matched)), "", verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", creds.explain(err)))
+	}
+	attempts := min(max(kc.Count(host), 1), maxAttempts)
+	var (
+		results  []*verify.Result
+		digest   string
+		fetchErr error
+	)
+	// Warm (cachedOnly), a tag resolved with a later credential is found
+	// under that credential's attempt; cached results are kept under the
+	// whole set (creds.key) whichever credential found them.
+	for a := range attempts {
+		rc, err := dc.Clients.attempt(creds.data, creds.key, host, a)
+		if err != nil {
+			return make([]*verify.Result, len(matched)), "", verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", err))
+		}
+		key := creds.key
+		if a > 0 {
+			key = attemptKey(creds.key, host, a)
+		}
+		results, digest, fetchErr = dc.verify(ctx, rc, key, creds.key, snap, ref, matched, r)
+		if !refused(fetchErr) && !errors.Is(fetchErr, errNotCached) {
+			return results, digest, fetchErr
+		}
+	}
+	if errors.Is(fetchErr, errNotCached) {
+		return results, digest, fetchErr
+	}
+	alts := kc.Alternatives(host) // by attempt, the credential's index in creds.data
+	var notes []string
+	if len(alts) > 0 {
+		notes = append(notes, fmt.Sprintf("credentials tried for %s: %s", host, creds.names(alts[:attempts])))
+	} else {
+		notes = append(notes, "no pull credentials for "+host)
+	}
+	if p := creds.problems(); p != "" {
+		notes = append(notes, p)
+	}
+	return results, digest, fmt.Errorf("%w (%s)", fetchErr, strings.Join(notes, "; "))
+}
+
+// refused says the registry refused the credential (401, 403).
+func refused(err error) bool {
+	return errors.Is(err, registry.ErrUnauthorized) || errors.Is(err, registry.ErrForbidden)
+}
+
 // verify returns, for each valid matched policy, its result for the image
 // (from the cache or fresh), and the digest they are bound to. A nil result
-// means signet could not decide; err says why.
-func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey string, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy, r reach) ([]*verify.Result, string, error) {
+// means signet could not decide; err says why. clientKey names the
+// credentials of rc (requests share work only when they use the same
+// ones), credsKey the whole set of credentials the decision may use (what
+// cached results are kept under: see Cache).
+func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey, credsKey string, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy, r reach) ([]*verify.Result, string, error) {
 	results := make([]*verify.Result, len(matched))
 	needsEvidence, pins := false, false
 	for i, p := range matched {
@@ -298,7 +377,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey st
 	var missing []int
 	subject := &subjects{ref: ref}
 	keyOf := func(p *policy.Policy) cacheKey {
-		return cacheKey{digest: digest, subject: subject.of(p.Verifier), policy: p.Hash, trust: trustVersion, creds: clientKey}
+		return cacheKey{digest: digest, subject: subject.of(p.Verifier), policy: p.Hash, trust: trustVersion, creds: credsKey}
 	}
 	for i, p := range matched {
 		if p.Err != nil || results[i] != nil {

@@ -28,15 +28,15 @@ func TestCachedOnlyMakesNoRequest(t *testing.T) {
 	dc := &Decider{Registry: rc, Cache: NewCache(0, 0, 10)}
 	target := policy.Target{Namespace: "default"}
 	for _, image := range []string{"registry.example.org/app:v1", "registry.example.org/app@sha256:" + sixtyFourZeros} {
-		if _, ok := dc.decide(t.Context(), rc, "", snap, image, target, cachedOnly); ok || c.Requests() != 0 {
+		if _, ok := dc.decide(t.Context(), &credentials{}, snap, image, target, cachedOnly); ok || c.Requests() != 0 {
 			t.Fatalf("%s: cold cachedOnly decided (%v) or made %d requests", image, ok, c.Requests())
 		}
-		if d, ok := dc.decide(t.Context(), rc, "", snap, image, target, withRegistry); !ok || d.Allowed || c.Requests() == 0 {
+		if d, ok := dc.decide(t.Context(), &credentials{}, snap, image, target, withRegistry); !ok || d.Allowed || c.Requests() == 0 {
 			t.Fatalf("%s: withRegistry: decided %v, allowed %v, after %d requests", image, ok, d.Allowed, c.Requests())
 		}
 		c.Reset()
 	}
-	if d, ok := dc.decide(t.Context(), rc, "", snap, "elsewhere.example.org/app:v1", target, cachedOnly); !ok || d.Allowed || c.Requests() != 0 {
+	if d, ok := dc.decide(t.Context(), &credentials{}, snap, "elsewhere.example.org/app:v1", target, cachedOnly); !ok || d.Allowed || c.Requests() != 0 {
 		t.Fatalf("unmatched image under cachedOnly: decided %v, allowed %v, %d requests", ok, d.Allowed, c.Requests())
 	}
 }

@@ -75,7 +75,7 @@ func TestTagSelectsDigestIsVerified(t *testing.T) {
 		{app + ":v2", false, "", true},
 		{app + ":v2@" + signed.digest, false, "", true},
 	} {
-		d, _ := (&Decider{Registry: rc, ResolutionWindow: -1}).decide(t.Context(), rc, "", snap, tc.image, policy.Target{Namespace: "default", Kind: "Pod"}, withRegistry)
+		d, _ := (&Decider{Registry: rc, ResolutionWindow: -1}).decide(t.Context(), &credentials{}, snap, tc.image, policy.Target{Namespace: "default", Kind: "Pod"}, withRegistry)
 		if d.Allowed != tc.allowed || (tc.digest != "" && d.Digest != tc.digest) || (d.Unmatched != nil) != tc.unmatched {
 			t.Errorf("%s: allowed %v, digest %s, unmatched %v (%v); want allowed %v, digest %s, unmatched %v",
 				tc.image, d.Allowed, d.Digest, d.Unmatched != nil, d.Denials, tc.allowed, tc.digest, tc.unmatched)

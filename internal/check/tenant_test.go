@@ -70,7 +70,7 @@ func decide(t *testing.T, rc *registry.Client, ps []*policy.Policy, cfg policy.C
 	if err != nil {
 		t.Fatal(err)
 	}
-	d, _ := (&Decider{Registry: rc, ResolutionWindow: -1}).decide(t.Context(), rc, "", snap, image, target, withRegistry)
+	d, _ := (&Decider{Registry: rc, ResolutionWindow: -1}).decide(t.Context(), &credentials{}, snap, image, target, withRegistry)
 	return d
 }
 

@@ -53,7 +53,11 @@ type Controller struct {
 	// Namespace is where signet runs: secretRefs without a namespace look
 	// here.
 	Namespace string
-	Config    policy.Config
+	// FallbackServiceAccount, if set, names a service account in
+	// Namespace whose imagePullSecrets are tried after the matching
+	// policies' pull secrets (see PullSecrets).
+	FallbackServiceAccount string
+	Config                 policy.Config
 	// Trust returns the default trusted material.
 	Trust func() (root.TrustedMaterial, error)
 	// TrustVersion, if set, names the default trusted material now (it

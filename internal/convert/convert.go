@@ -240,6 +240,7 @@ func selfCheck(ctx context.Context, o Object) error {
 	// Only what needs no trust material: swap the authorities for static ones.
 	obj.Spec.Authorities = []v1alpha1.Authority{{Static: &v1alpha1.StaticAuthority{Action: "pass"}}}
 	obj.Spec.Threshold = nil
+	obj.Spec.PullSecrets = nil // Secrets are the cluster's
 	if p := policy.CompileObject(ctx, obj, nil); p.Err != nil {
 		return fmt.Errorf("%s: internal error: the converted policy does not compile: %w", o.Source, p.Err)
 	}

@@ -73,6 +73,7 @@ func convertTanzu(c *conv, docs []manifests.Document) {
 			c.invalid("kind", "%s %s is not a Tanzu ClusterImagePolicy (signing.apps.tanzu.vmware.com/v1beta1)", doc.APIVersion, doc.Kind)
 		}
 	}
+	c.clusterNote("Tanzu also reads registry credentials from the imagePullSecrets of the service account image-policy-registry-credentials in its namespace, after the workloads' and the policy's secretRef: to keep that, create it with its Secrets in signet's namespace and run signet serve --fallback-service-account image-policy-registry-credentials (Helm value fallbackServiceAccount)")
 	c.clusterNote("Tanzu denies images no pattern matches unless allow_unmatched_images is true: run signet serve --unmatched=deny (the default), or --unmatched=warn where allow_unmatched_images is true (admitted with \"<image> did not match any image policies\")")
 }
 
@@ -149,7 +150,14 @@ func (c *conv) tzPolicy(p *tzPolicy) {
 		}
 		sort.Strings(names)
 		if im.SecretRef != nil {
-			c.note(path+".secretRef", "registry credentials: signet takes them from the workload's imagePullSecrets, its service account's, then its own Docker config; put Secret %s/%s's credentials in one of those", im.SecretRef.Namespace, im.SecretRef.Name)
+			switch {
+			case im.SecretRef.Name == "":
+				c.invalid(path+".secretRef.name", "a secretRef needs a name")
+				continue
+			case im.SecretRef.Namespace == "":
+				c.note(path+".secretRef", "Secret %s is read from signet's namespace: give its namespace if it is elsewhere", im.SecretRef.Name)
+			}
+			spec.PullSecrets = []v1alpha1.PullSecretReference{{Name: im.SecretRef.Name, Namespace: im.SecretRef.Namespace}}
 		}
 		spec.Authorities = []v1alpha1.Authority{{
 			Name:               "tanzu-keys",

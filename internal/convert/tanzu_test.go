@@ -12,6 +12,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
@@ -182,4 +184,56 @@ func tanzuSnapshot(t *testing.T, key string, patterns ...string) *policy.Snapsho
 		t.Fatal(err)
 	}
 	return snap
+}
+
+// TestTanzuSecretRef: an images entry's secretRef becomes the policy's
+// spec.pullSecrets (the namespace it names, signet's when none), and the
+// conversion points Tanzu's image-policy-registry-credentials service
+// account at --fallback-service-account.
+func TestTanzuSecretRef(t *testing.T) {
+	key := tanzuTestKey(t)
+	src := `apiVersion: signing.apps.tanzu.vmware.com/v1beta1
+kind: ClusterImagePolicy
+metadata: {name: image-policy}
+spec:
+  verification:
+    keys: [{name: k, publicKey: "` + key + `"}]
+    images:
+    - {namePattern: "registry.example.org/myproject/*", keys: [{name: k}], secretRef: {name: registry-credentials, namespace: default}}
+    - {namePattern: "other.example.org/*", keys: [{name: k}], secretRef: {name: other-credentials}}
+    - {namePattern: "public.example.org/*", keys: [{name: k}]}
+`
+	res, err := Convert(t.Context(), "tanzu", []string{writeTemp(t, src)}, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]v1alpha1.PullSecretReference{}
+	for _, o := range res.Objects {
+		cip := o.Policy.(*v1alpha1.ClusterImagePolicy)
+		got[cip.Spec.Images[0].Glob] = cip.Spec.PullSecrets
+	}
+	want := map[string][]v1alpha1.PullSecretReference{
+		"registry.example.org/myproject/*/**": {{Name: "registry-credentials", Namespace: "default"}},
+		"other.example.org/*/**":              {{Name: "other-credentials"}},
+		"public.example.org/*/**":             nil,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("pull secrets by images (-want +got):\n%s", diff)
+	}
+	var notes []string
+	for _, n := range res.Notes {
+		notes = append(notes, n.Path+": "+n.Text)
+	}
+	all := strings.Join(notes, "\n")
+	for _, w := range []string{
+		"spec.verification.images[1].secretRef: Secret other-credentials is read from signet's namespace",
+		"--fallback-service-account image-policy-registry-credentials",
+	} {
+		if !strings.Contains(all, w) {
+			t.Errorf("notes do not say %q:\n%s", w, all)
+		}
+	}
+	if strings.Contains(all, "registry-credentials's credentials") {
+		t.Errorf("secretRef still noted as unsupported:\n%s", all)
+	}
 }

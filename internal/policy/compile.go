@@ -121,6 +121,10 @@ type Policy struct {
 	// source.signaturePullSecrets; signatures there are read with these
 	// credentials, not the admitted object's.
 	SourceSecrets map[registry.Repository][]map[string][]byte
+	// PullSecrets are the Secrets of spec.pullSecrets, one source each:
+	// credentials for the images the policy governs, tried after the
+	// admitted object's (see check.Decider).
+	PullSecrets []registry.CredentialSource
 	// Err is set when the policy could not be compiled: images it selects
 	// are denied with this error (fail closed).
 	Err *InvalidError
@@ -334,6 +338,7 @@ func CompileObject(ctx context.Context, o Object, r Resolver) *Policy {
 		}
 		vp.Authorities = append(vp.Authorities, va)
 	}
+	p.PullSecrets = c.pullSecrets(ctx, spec.PullSecrets, o, r)
 	if len(c.errs) == 0 {
 		v, err := verify.Compile(vp)
 		if err != nil {

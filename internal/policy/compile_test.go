@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/sigstore/sigstore-go/pkg/root"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
@@ -488,5 +489,80 @@ func TestImagePolicyKeySecretsStayInTheirNamespace(t *testing.T) {
 	p := CompileObject(t.Context(), Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.SecretReference{Name: "keys", Namespace: "team-b", Key: "cosign.pub"})}, res)
 	if p.Err != nil {
 		t.Fatalf("cluster policy reading team-b/keys: %v", p.Err)
+	}
+}
+
+// TestPolicyPullSecrets: spec.pullSecrets are one named credential source
+// each, read from the namespace a ClusterImagePolicy names (signet's by
+// default, "" to the resolver) and from an ImagePolicy's own namespace
+// only; a Secret missing or without registry credentials makes the policy
+// invalid, naming the Secret and never its contents.
+func TestPolicyPullSecrets(t *testing.T) {
+	dockercfg := map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"auth":"dTpw"}}}`)}
+	res := fakeResolver{secrets: map[string]map[string][]byte{
+		"/reader":        dockercfg,
+		"ops/reader":     dockercfg,
+		"team-a/reader":  dockercfg,
+		"/not-a-docker":  {"password": []byte("hunter2")},
+		"/empty-config":  {".dockerconfigjson": []byte(`{"auths":{}}`)},
+		"/malformed-cfg": {".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"auth":"hunter2`)},
+	}}
+	spec := func(refs ...v1alpha1.PullSecretReference) v1alpha1.ImagePolicySpec {
+		return v1alpha1.ImagePolicySpec{
+			Images:      []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}},
+			Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: pemKey(t)}}},
+			PullSecrets: refs,
+		}
+	}
+	for _, tc := range []struct {
+		name    string
+		obj     Object
+		want    []string // source names
+		invalid string
+	}{
+		{name: "cluster policy, signet's namespace", obj: Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.PullSecretReference{Name: "reader"})},
+			want: []string{"ClusterImagePolicy c's pull secret reader"}},
+		{name: "cluster policy, any namespace", obj: Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.PullSecretReference{Name: "reader"}, v1alpha1.PullSecretReference{Name: "reader", Namespace: "ops"})},
+			want: []string{"ClusterImagePolicy c's pull secret reader", "ClusterImagePolicy c's pull secret ops/reader"}},
+		{name: "namespaced policy, its own namespace", obj: Object{Kind: KindImagePolicy, Namespace: "team-a", Name: "n", Spec: spec(v1alpha1.PullSecretReference{Name: "reader"})},
+			want: []string{"ImagePolicy team-a/n's pull secret team-a/reader"}},
+		{name: "namespaced policy naming its own namespace", obj: Object{Kind: KindImagePolicy, Namespace: "team-a", Name: "n", Spec: spec(v1alpha1.PullSecretReference{Name: "reader", Namespace: "team-a"})},
+			want: []string{"ImagePolicy team-a/n's pull secret team-a/reader"}},
+		{name: "namespaced policy, another namespace", obj: Object{Kind: KindImagePolicy, Namespace: "team-a", Name: "n", Spec: spec(v1alpha1.PullSecretReference{Name: "reader", Namespace: "ops"})},
+			invalid: `spec.pullSecrets[0].namespace: an ImagePolicy reads Secrets of its own namespace only: remove namespace "ops"`},
+		{name: "missing", obj: Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.PullSecretReference{Name: "nope"})},
+			invalid: "spec.pullSecrets[0]: Secret /nope not found"},
+		{name: "not a pull secret", obj: Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.PullSecretReference{Name: "not-a-docker"})},
+			invalid: "spec.pullSecrets[0]: Secret not-a-docker: pull secret 1 has neither .dockerconfigjson nor .dockercfg"},
+		{name: "no credentials", obj: Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.PullSecretReference{Name: "empty-config"})},
+			invalid: "spec.pullSecrets[0]: Secret empty-config holds no registry credentials"},
+		{name: "malformed", obj: Object{Kind: KindClusterImagePolicy, Name: "c", Spec: spec(v1alpha1.PullSecretReference{Name: "malformed-cfg"})},
+			invalid: "spec.pullSecrets[0]: Secret malformed-cfg: pull secret 1: .dockerconfigjson"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := CompileObject(t.Context(), tc.obj, res)
+			if tc.invalid != "" {
+				if p.Err == nil || !strings.Contains(p.Err.Error(), tc.invalid) {
+					t.Fatalf("error %v, want %q", p.Err, tc.invalid)
+				}
+				if strings.Contains(p.Err.Error(), "hunter2") {
+					t.Errorf("the error tells the Secret's contents: %v", p.Err)
+				}
+				return
+			}
+			if p.Err != nil {
+				t.Fatal(p.Err)
+			}
+			var got []string
+			for _, s := range p.PullSecrets {
+				got = append(got, s.Name)
+				if len(s.Secrets) != 1 || string(s.Secrets[0][".dockerconfigjson"]) != string(dockercfg[".dockerconfigjson"]) {
+					t.Errorf("%s: Secret data %v", s.Name, s.Secrets)
+				}
+			}
+			if diff := cmp.Diff(tc.want, got); diff != "" {
+				t.Errorf("sources (-want +got):\n%s", diff)
+			}
+		})
 	}
 }

@@ -56,6 +56,55 @@ func (c *compiler) signaturePullSecrets(ctx context.Context, path string, src *v
 	return out
 }
 
+// pullSecrets reads the Secrets of spec.pullSecrets: a ClusterImagePolicy
+// from the namespace each names (default: signet's), an ImagePolicy from
+// its own namespace only. Each is one credential source, named by the
+// policy and the Secret (never its contents).
+func (c *compiler) pullSecrets(ctx context.Context, refs []v1alpha1.PullSecretReference, o Object, r Resolver) []registry.CredentialSource {
+	if len(refs) == 0 {
+		return nil
+	}
+	if r == nil {
+		c.fail("spec.pullSecrets", "secrets are not available here")
+		return nil
+	}
+	var out []registry.CredentialSource
+	for i, ref := range refs {
+		path := fmt.Sprintf("spec.pullSecrets[%d]", i)
+		ns := ref.Namespace
+		if o.Kind == KindImagePolicy {
+			if ns != "" && ns != o.Namespace {
+				c.fail(path+".namespace", "an ImagePolicy reads Secrets of its own namespace only: remove namespace %q (the Secret is read from %s)", ns, o.Namespace)
+				continue
+			}
+			ns = o.Namespace
+		}
+		name := ref.Name
+		if ns != "" {
+			name = ns + "/" + ref.Name
+		}
+		data, err := r.SecretKeys(ctx, ns, ref.Name)
+		if err != nil {
+			c.fail(path, "%v", err)
+			continue
+		}
+		kc, err := registry.NewSecretKeychain(data)
+		if err != nil {
+			c.fail(path, "Secret %s: %v", name, err)
+			continue
+		}
+		if kc.Empty() {
+			c.fail(path, "Secret %s holds no registry credentials (want a kubernetes.io/dockerconfigjson Secret with .dockerconfigjson)", name)
+			continue
+		}
+		out = append(out, registry.CredentialSource{
+			Name:    fmt.Sprintf("%s's pull secret %s", o.ID(), name),
+			Secrets: []map[string][]byte{data},
+		})
+	}
+	return out
+}
+
 // keys parses key.data (one or more PEM blocks) or the Secret's values. A
 // ClusterImagePolicy reads the Secret from secretRef.namespace (default:
 // signet's namespace); an ImagePolicy only from its own namespace, so a

@@ -129,3 +129,56 @@ func TestSecretKeychainSpellingsOrder(t *testing.T) {
 		t.Errorf("credential chosen among spellings of one registry (-want +got):\n%s", diff)
 	}
 }
+
+// TestSecretKeychainAlternatives: each distinct credential for a host, in
+// the order of the secrets (one per secret, the same one twice counted
+// once), can be chosen for that host alone; other hosts keep the first.
+func TestSecretKeychainAlternatives(t *testing.T) {
+	k, err := NewSecretKeychain(
+		map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"username":"a","password":"1"},"registry.example.org/v2/":{"username":"a-spelled-again","password":"1"},"other.example.org":{"username":"o","password":"1"}}}`)},
+		map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"username":"a","password":"1"}}}`)},
+		map[string][]byte{".dockerconfigjson": []byte(`{"auths":{"registry.example.org":{"username":"b","password":"2"},"other.example.org":{"username":"o2","password":"2"}}}`)},
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]int{0, 2}, k.Alternatives("registry.example.org")); diff != "" {
+		t.Errorf("alternatives (-want +got):\n%s", diff)
+	}
+	if got := k.Count("registry.example.org"); got != 2 {
+		t.Errorf("count %d, want 2", got)
+	}
+	user := func(kc *SecretKeychain, repo string) string {
+		r, err := name.NewRepository(repo)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a, err := kc.Resolve(r.Registry)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg, err := a.Authorization()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cfg.Username
+	}
+	for _, tc := range []struct {
+		pick            int
+		registry, other string
+		evil            string
+	}{
+		{0, "a", "o", ""},
+		{1, "b", "o", ""},
+		{2, "", "o", ""}, // past the last: anonymous for that host
+	} {
+		kc := k.Alternative("registry.example.org", tc.pick)
+		got := []string{user(kc, "registry.example.org/app"), user(kc, "other.example.org/app"), user(kc, "evil.example.org/app")}
+		if diff := cmp.Diff([]string{tc.registry, tc.other, tc.evil}, got); diff != "" {
+			t.Errorf("alternative %d: users for registry, other, evil (-want +got):\n%s", tc.pick, diff)
+		}
+	}
+	if user(k, "registry.example.org/app") != "a" {
+		t.Error("Alternative changed the keychain it was made from")
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/signet-dev/signet/internal/controller"
 	"github.com/signet-dev/signet/internal/manifests"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 )
 
 // filesThenCluster resolves what the --policy files' policies name: a
@@ -82,7 +83,7 @@ func (c *callerNamespaces) Labels(ctx context.Context, namespace string) (map[st
 	return ns.Labels, nil
 }
 
-func (c *callerNamespaces) PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error) {
+func (c *callerNamespaces) PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]registry.CredentialSource, error) {
 	data, err := controller.ReadPullSecrets(ctx, c.client, namespace, names, serviceAccount)
 	if apierrors.IsForbidden(err) {
 		c.mu.Lock()

@@ -41,13 +41,13 @@ func (o *serveOptions) loadPolicies(ctx context.Context, log *slog.Logger, clust
 	if o.policies != "" {
 		return filePolicies(ctx, log, o.policies, cfg, defaultRoot)
 	}
-	return clusterPolicies(log, cluster, o.namespace, cfg, defaultRoot, metrics.trustRoots)
+	return clusterPolicies(log, cluster, o.namespace, o.fallbackSA, cfg, defaultRoot, metrics.trustRoots)
 }
 
 // clusterPolicies are the cluster's policies, kept by the controller; a new
 // default root (--tuf) recompiles them.
-func clusterPolicies(log *slog.Logger, cluster *rest.Config, namespace string, cfg policy.Config, defaultRoot *defaultTrust, metrics *controller.TrustRootMetrics) (*policySource, error) {
-	ctl, err := controller.New(cluster, &controller.Controller{Namespace: namespace, Config: cfg, Trust: defaultRoot.Material, Log: log,
+func clusterPolicies(log *slog.Logger, cluster *rest.Config, namespace, fallbackSA string, cfg policy.Config, defaultRoot *defaultTrust, metrics *controller.TrustRootMetrics) (*policySource, error) {
+	ctl, err := controller.New(cluster, &controller.Controller{Namespace: namespace, FallbackServiceAccount: fallbackSA, Config: cfg, Trust: defaultRoot.Material, Log: log,
 		TrustVersion: defaultRoot.Version, Metrics: metrics})
 	if err != nil {
 		return nil, err

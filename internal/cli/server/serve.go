@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/workload"
@@ -35,6 +36,7 @@ type serveOptions struct {
 	enableHTTP2    bool
 	imageFields    []string
 	crossplaneReg  string
+	fallbackSA     string
 	tlsSecret      string
 	certValidity   time.Duration
 	tuf            tufOptions
@@ -107,6 +109,7 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 	f.DurationVar(&o.auditInterval, "audit-interval", time.Hour, "time between full audits of what runs in the cluster (the leader writes PolicyReports, Events and metrics; changed policies and workloads are audited as they change); 0 turns the audit off. Needs cluster policies")
 	f.StringArrayVar(&o.imageFields, "image-field", nil, "declare the image fields of another kind, KIND.GROUP=PATH[,PATH...] where a path like spec.steps[].image walks lists, e.g. Task.tekton.dev=spec.steps[].image (repeatable; add the kind to the webhook rules too)")
 	f.StringVar(&o.crossplaneReg, "crossplane-registry", workload.DefaultCrossplaneRegistry, cli.CrossplaneRegistryUsage)
+	f.StringVar(&o.fallbackSA, "fallback-service-account", "", "a service account in --namespace whose imagePullSecrets are tried for registries after the object's, its service account's and the matching policies' pull secrets (Tanzu's image-policy-registry-credentials); default none. Needs cluster policies")
 	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream exhaustion attacks)")
 }
 
@@ -140,6 +143,14 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.auditInterval < 0 {
 		return errors.New("--audit-interval must not be negative (0 turns the audit off)")
+	}
+	if o.fallbackSA != "" {
+		if o.policies != "" {
+			return errors.New("--fallback-service-account needs cluster policies: leave out --policies")
+		}
+		if errs := validation.IsDNS1123Subdomain(o.fallbackSA); len(errs) > 0 {
+			return fmt.Errorf("--fallback-service-account %q is not a service account name: %s", o.fallbackSA, strings.Join(errs, "; "))
+		}
 	}
 	if o.certValidity < 3*time.Second {
 		return errors.New("--cert-validity is too short")

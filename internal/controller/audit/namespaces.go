@@ -9,6 +9,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/audit"
 	"github.com/signet-dev/signet/internal/controller"
+	"github.com/signet-dev/signet/internal/registry"
 )
 
 // namespaceReader is what the audit reads of namespaces: labels from the
@@ -24,7 +25,7 @@ type namespaceReader struct {
 }
 
 type pullSecrets struct {
-	data []map[string][]byte
+	data []registry.CredentialSource
 	err  error
 }
 
@@ -32,7 +33,10 @@ func (n *namespaceReader) Labels(ctx context.Context, namespace string) (map[str
 	return n.labels.Labels(ctx, namespace)
 }
 
-func (n *namespaceReader) PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]map[string][]byte, error) {
+// PullSecrets reads an object's pull credentials as admission does: its
+// own, its service account's, then signet's fallback service account's
+// when the controller has one.
+func (n *namespaceReader) PullSecrets(ctx context.Context, namespace string, names []string, serviceAccount string) ([]registry.CredentialSource, error) {
 	key := namespace + "\x00" + serviceAccount + "\x00" + strings.Join(names, "\x00")
 	n.mu.Lock()
 	if p, ok := n.memo[key]; ok {
@@ -45,6 +49,15 @@ func (n *namespaceReader) PullSecrets(ctx context.Context, namespace string, nam
 		accounts = c.ServiceAccounts()
 	}
 	data, err := controller.ReadPullSecretsFrom(ctx, accounts, n.client, namespace, names, serviceAccount)
+	if c, ok := n.labels.(interface {
+		FallbackPullSecrets(context.Context) (registry.CredentialSource, bool, error)
+	}); ok && err == nil {
+		var fb registry.CredentialSource
+		var has bool
+		if fb, has, err = c.FallbackPullSecrets(ctx); has && err == nil {
+			data = append(data, fb)
+		}
+	}
 	if ctx.Err() == nil {
 		n.mu.Lock()
 		n.memo[key] = pullSecrets{data, err}
