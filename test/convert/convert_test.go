@@ -205,7 +205,10 @@ type formatCase struct {
 	// contains are strings the converted objects must hold (for objects
 	// policy test cannot load: TrustRoots need a cluster).
 	contains []string
-	decide   []decision
+	// with are manifests policy test reads beside the converted ones
+	// (the Secrets a converted policy names).
+	with   string
+	decide []decision
 }
 
 func runCases(t *testing.T, w *world, cases []formatCase) {
@@ -243,13 +246,18 @@ func runCases(t *testing.T, w *world, cases []formatCase) {
 				}
 			}
 			policies := w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".yaml", string(out))
+			policyArgs := []string{"--policy", policies}
+			if tc.with != "" {
+				policyArgs = append(policyArgs, "--policy", w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".with.yaml", w.expand(tc.with)))
+			}
 			for _, d := range tc.decide {
 				img := w.images[d.image]
 				ref := img.Tag
 				if d.ref != nil {
 					ref = d.ref(img)
 				}
-				args := append([]string{"policy", "test", "--policy", policies, "--allow-http-registry", "--trusted-root", w.trustedRoot, "--image", ref}, d.args...)
+				args := append(append([]string{"policy", "test"}, policyArgs...), "--allow-http-registry", "--trusted-root", w.trustedRoot, "--image", ref)
+				args = append(args, d.args...)
 				code, got := signet(args...)
 				if code != d.code || !strings.Contains(got, d.want) {
 					t.Errorf("%s (%s %v): exit %d, want %d saying %q:\n%s\npolicies:\n%s", d.image, ref, d.args, code, d.code, d.want, got, out)
@@ -1147,7 +1155,18 @@ spec:
     - namePattern: {{HOST}}/prod/*
       keys: [{name: first-key}]
       secretRef: {name: registry-creds, namespace: image-policy-system}
-`, notes: []string{"--exclude-namespace=kube-system --exclude-namespace=dev-sandbox", "--unmatched=warn", "registry-creds"}, decide: []decision{
+`, notes: []string{"--exclude-namespace=kube-system --exclude-namespace=dev-sandbox", "--unmatched=warn", "registry-creds"},
+				// The policy's secretRef became spec.pullSecrets: policy test
+				// needs the Secret among its files, as serve needs it in the
+				// cluster (a missing one denies what the policy selects).
+				with: `
+apiVersion: v1
+kind: Secret
+metadata: {name: registry-creds, namespace: image-policy-system}
+type: kubernetes.io/dockerconfigjson
+stringData:
+  .dockerconfigjson: '{"auths": {"{{HOST}}": {"username": "ci", "password": "not-checked-here"}}}'
+`, decide: []decision{
 				{image: "signed", code: ok, want: "allowed"},
 				// "*" crosses "/": prod/special/app is governed (and signed by another key).
 				{image: "special", code: denied, want: "DENIED"},
