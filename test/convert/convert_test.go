@@ -1167,15 +1167,15 @@ type: kubernetes.io/dockerconfigjson
 stringData:
   .dockerconfigjson: '{"auths": {"{{HOST}}": {"username": "ci", "password": "not-checked-here"}}}'
 `, decide: []decision{
-				{image: "signed", code: ok, want: "allowed"},
-				// "*" crosses "/": prod/special/app is governed (and signed by another key).
-				{image: "special", code: denied, want: "DENIED"},
-				{image: "wrong", code: denied, want: "DENIED"},
-				{image: "unsigned", code: denied, want: "no signature found"},
-				{image: "evil", code: denied, want: unmatched},
-				{image: "elsewhere", args: []string{"--unmatched", "warn"}, code: ok, want: unmatched},
-				{image: "unsigned", args: []string{"--namespace", "dev-sandbox", "--exclude-namespace", "dev-sandbox"}, code: ok, want: "excluded"},
-			}},
+					{image: "signed", code: ok, want: "allowed"},
+					// "*" crosses "/": prod/special/app is governed (and signed by another key).
+					{image: "special", code: denied, want: "DENIED"},
+					{image: "wrong", code: denied, want: "DENIED"},
+					{image: "unsigned", code: denied, want: "no signature found"},
+					{image: "evil", code: denied, want: unmatched},
+					{image: "elsewhere", args: []string{"--unmatched", "warn"}, code: ok, want: unmatched},
+					{image: "unsigned", args: []string{"--namespace", "dev-sandbox", "--exclude-namespace", "dev-sandbox"}, code: ok, want: "excluded"},
+				}},
 			{name: "tanzu overlapping patterns refused", format: "tanzu", source: `
 apiVersion: signing.apps.tanzu.vmware.com/v1beta1
 kind: ClusterImagePolicy
