@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/authn"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/check"
@@ -193,6 +194,62 @@ func TestCredentialSources(t *testing.T) {
 				if strings.Contains(reason, secret) || slices.ContainsFunc(d.Policies, func(p check.PolicyDecision) bool { return strings.Contains(p.Error, ":"+secret) }) {
 					t.Errorf("reason %q tells a credential", reason)
 				}
+			}
+		})
+	}
+}
+
+// TestOwnCredentialsLast: when the registry refuses every pull secret
+// naming it, it is asked once more with signet's own credentials (here a
+// keychain standing for the cloud providers and the Docker config), or
+// anonymously when signet has none, as the kubelet pulls.
+func TestOwnCredentialsLast(t *testing.T) {
+	reg := registrytest.StartInProcess(t, true)
+	img := reg.PushRandomImage(t, "app", "v1")
+	snap := policytest.Snapshot(t, "p", v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}},
+		Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
+	}, nil, policy.Config{})
+	own, err := registry.NewSecretKeychain(pullSecret(map[string]string{reg.Host: "u:own"}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	sources := []registry.CredentialSource{
+		{Name: "object", Secrets: []map[string][]byte{pullSecret(map[string]string{reg.Host: "u:bad"})}},
+		{Name: "service account", Secrets: []map[string][]byte{pullSecret(map[string]string{reg.Host: "u:worse"})}},
+	}
+	for _, tc := range []struct {
+		name    string
+		want    string // the credential the registry takes
+		decided bool
+		sent    []string
+		reason  string
+	}{
+		{name: "signet's own credential admits", want: "u:own", decided: true, sent: []string{"u:bad", "u:worse", "u:own"}},
+		{name: "none works", want: "u:other", sent: []string{"u:bad", "u:worse", "u:own"},
+			reason: "credentials tried for " + reg.Host + ": object, service account, then signet's own (cloud providers, Docker config) or none"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			gate := &authGate{want: map[string]string{reg.Host: tc.want}, sent: map[string][]string{}}
+			dc := &check.Decider{Clients: &check.Clients{New: func(kc *registry.SecretKeychain) (*registry.Client, error) {
+				return registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(gate), registry.WithKeychain(authn.NewMultiKeychain(kc, own)))
+			}}}
+			dc.Registry, _ = registry.New(registry.InsecureAllowHTTP(), registry.WithTransport(gate))
+			ds, err := dc.Decide(t.Context(), check.Request{Snapshot: snap, Target: policy.Target{Namespace: "default"}, Images: []string{img.Tag}, Sources: sources})
+			if err != nil {
+				t.Fatal(err)
+			}
+			d := ds[0]
+			if d.Allowed || d.Undecided == tc.decided {
+				t.Fatalf("allowed %v undecided %v, want an unsigned image decided=%v: %v", d.Allowed, d.Undecided, tc.decided, d.Denials)
+			}
+			gate.mu.Lock()
+			defer gate.mu.Unlock()
+			if diff := cmp.Diff(tc.sent, gate.sent[reg.Host]); diff != "" {
+				t.Errorf("credentials sent (-want +got):\n%s", diff)
+			}
+			if reason := strings.Join(d.Denials, "\n"); !strings.Contains(reason, tc.reason) {
+				t.Errorf("reason %q does not say %q", reason, tc.reason)
 			}
 		})
 	}

@@ -113,6 +113,10 @@ type Request struct {
 // registry refusing one (401, 403) is asked with the next one for it.
 const maxAttempts = 8
 
+// ownCredentials names, in reasons, what a registry is asked with after
+// every pull secret naming it was refused.
+const ownCredentials = "signet's own (cloud providers, Docker config) or none"
+
 // Decide decides every image of req, in req.Images' order: each reference
 // is resolved once, its evidence fetched once for every policy that governs
 // it in the target, each policy verified, and the outcomes combined into the
@@ -284,7 +288,16 @@ func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *pol
 	if err != nil {
 		return make([]*verify.Result, len(matched)), "", verify.AsUndecided(fmt.Errorf("reading pull credentials: %w", creds.explain(err)))
 	}
-	attempts := min(max(kc.Count(host), 1), maxAttempts)
+	// Each Secret credential for host in order, then (when a Secret named
+	// host) one attempt without them: signet's own credentials for host
+	// (cloud providers, Docker config) or none, as the kubelet pulls
+	// anonymously when every pull secret fails.
+	count := kc.Count(host)
+	attempts := min(max(count, 1), maxAttempts)
+	own := count > 0 && count < maxAttempts
+	if own {
+		attempts++
+	}
 	var (
 		results  []*verify.Result
 		digest   string
@@ -313,7 +326,11 @@ func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *pol
 	alts := kc.Alternatives(host) // by attempt, the credential's index in creds.data
 	var notes []string
 	if len(alts) > 0 {
-		notes = append(notes, fmt.Sprintf("credentials tried for %s: %s", host, creds.names(alts[:attempts])))
+		tried := creds.names(alts[:min(len(alts), attempts)])
+		if own {
+			tried += ", then " + ownCredentials
+		}
+		notes = append(notes, fmt.Sprintf("credentials tried for %s: %s", host, tried))
 	} else {
 		notes = append(notes, "no pull credentials for "+host)
 	}

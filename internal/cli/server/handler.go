@@ -3,6 +3,8 @@ package server
 import (
 	"log/slog"
 
+	"github.com/google/go-containerregistry/pkg/authn"
+
 	"github.com/signet-dev/signet/internal/admission"
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/local"
@@ -15,7 +17,7 @@ import (
 // --cache-size), its pull secrets read from the cluster when there is one.
 func (o *serveOptions) admissionHandler(log *slog.Logger, policies *policySource, metrics *serveMetrics) (*admission.Handler, error) {
 	rt := metrics.transport(registry.NewTransport())
-	rc, err := local.RegistryClient(o.allowHTTP, rt)
+	rc, err := local.RegistryClient(o.allowHTTP, rt, o.keychains()...)
 	if err != nil {
 		return nil, err
 	}
@@ -29,7 +31,7 @@ func (o *serveOptions) admissionHandler(log *slog.Logger, policies *policySource
 		Snapshot: policies.snapshot,
 		Decider: &check.Decider{Registry: rc, Cache: cache, Clients: &check.Clients{
 			New: func(kc *registry.SecretKeychain) (*registry.Client, error) {
-				return local.RegistryClient(o.allowHTTP, rt, kc)
+				return local.RegistryClient(o.allowHTTP, rt, o.keychains(kc)...)
 			},
 		}},
 		Extractor:        o.extractor,
@@ -41,4 +43,18 @@ func (o *serveOptions) admissionHandler(log *slog.Logger, policies *policySource
 		ObserveDecisions: metrics.observeDecisions,
 		BodyBudget:       o.serving.bodyBudget(),
 	}, nil
+}
+
+// keychains are the credentials a registry client tries before signet's own
+// Docker config: the pull secrets kc (if any), then the cloud providers
+// (--registry-credential-providers), which answer only for their hosts.
+func (o *serveOptions) keychains(kc ...*registry.SecretKeychain) []authn.Keychain {
+	var out []authn.Keychain
+	for _, k := range kc {
+		out = append(out, k)
+	}
+	if o.cloud != nil {
+		out = append(out, o.cloud)
+	}
+	return out
 }

@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 
 	"github.com/signet-dev/signet/internal/cli"
+	"github.com/signet-dev/signet/internal/cloudauth"
 	"github.com/signet-dev/signet/internal/workload"
 )
 
@@ -37,6 +38,8 @@ type serveOptions struct {
 	imageFields    []string
 	crossplaneReg  string
 	fallbackSA     string
+	cloudNames     []string
+	cloud          *cloudauth.Keychain
 	tlsSecret      string
 	certValidity   time.Duration
 	tuf            tufOptions
@@ -110,6 +113,7 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 	f.StringArrayVar(&o.imageFields, "image-field", nil, "declare the image fields of another kind, KIND.GROUP=PATH[,PATH...] where a path like spec.steps[].image walks lists, e.g. Task.tekton.dev=spec.steps[].image (repeatable; add the kind to the webhook rules too)")
 	f.StringVar(&o.crossplaneReg, "crossplane-registry", workload.DefaultCrossplaneRegistry, cli.CrossplaneRegistryUsage)
 	f.StringVar(&o.fallbackSA, "fallback-service-account", "", "a service account in --namespace whose imagePullSecrets are tried for registries after the object's, its service account's and the matching policies' pull secrets (Tanzu's image-policy-registry-credentials); default none. Needs cluster policies")
+	f.StringSliceVar(&o.cloudNames, "registry-credential-providers", nil, "pull from cloud registries with the pod's cloud identity, for those registries' hosts only: aws (Amazon ECR), google (Artifact Registry, GCR), azure (ACR); comma-separated, default none. Tried after the pull secrets that name the registry, before signet's own Docker config")
 	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream exhaustion attacks)")
 }
 
@@ -152,6 +156,11 @@ func (o *serveOptions) Validate() error {
 			return fmt.Errorf("--fallback-service-account %q is not a service account name: %s", o.fallbackSA, strings.Join(errs, "; "))
 		}
 	}
+	cloud, err := cloudauth.New(o.cloudNames, cloudauth.Options{})
+	if err != nil {
+		return fmt.Errorf("--registry-credential-providers: %w", err)
+	}
+	o.cloud = cloud
 	if o.certValidity < 3*time.Second {
 		return errors.New("--cert-validity is too short")
 	}
@@ -161,7 +170,6 @@ func (o *serveOptions) Validate() error {
 	if o.policies != "" && (o.validatingName != "" || o.mutatingName != "" || o.tlsSecret != "") && o.kubeconfig == "" {
 		return errors.New("--validating-webhook/--mutating-webhook need a cluster: give --kubeconfig")
 	}
-	var err error
 	o.extractor, err = newExtractor(o.imageFields, o.crossplaneReg)
 	return err
 }
