@@ -61,6 +61,8 @@ func TestHelmChart(t *testing.T) {
 		nodeAgent  bool
 		// monitoring: the metrics values are on (metrics port 9090).
 		monitoring bool
+		// cloud: --registry-credential-providers ("": none).
+		cloud string
 	}{
 		{name: "defaults", release: "signet", namespace: "signet-system", replicas: 2, unmatched: "deny", fullname: "signet", sameAsManifests: true},
 		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h", "crossplaneRegistry=xpkg.upbound.io"},
@@ -74,6 +76,11 @@ func TestHelmChart(t *testing.T) {
 				"metrics.prometheusRule.enabled=true", "metrics.prometheusRule.labels.release=kube-prometheus-stack", "metrics.dashboard.enabled=true",
 				"networkPolicy.enabled=true", "networkPolicy.apiServerCIDRs={10.0.0.0/24}", "networkPolicy.metricsNamespaceSelector.matchLabels.team=monitoring"},
 			replicas: 2, unmatched: "deny", fullname: "signet", monitoring: true},
+		// Seed 001's fallback service account; cloud registries by workload identity.
+		{name: "fallback service account, cloud credential providers", release: "signet", namespace: "image-policy-system",
+			set: []string{"fallbackServiceAccount=image-policy-registry-credentials", "registryCredentialProviders={aws,azure}",
+				"serviceAccount.annotations.azure\\.workload\\.identity/client-id=00000000-0000-0000-0000-000000000001"},
+			replicas: 2, unmatched: "deny", fullname: "signet", cloud: "aws,azure"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			args := []string{"template", tc.release, chart, "--namespace", tc.namespace, "--include-crds", "--kube-version", kubeVersion}
@@ -146,6 +153,16 @@ func TestHelmChart(t *testing.T) {
 			if tuf := slices.Contains(tc.set, "tuf.enabled=true"); tuf != slices.Contains(a, "--tuf") || tuf != slices.Contains(a, "--tuf-refresh-interval=12h") {
 				t.Errorf("signet serve args %q: --tuf and its interval should be there exactly when tuf.enabled", a)
 			}
+			fallback := ""
+			for _, s := range tc.set {
+				if v, ok := strings.CutPrefix(s, "fallbackServiceAccount="); ok {
+					fallback = "--fallback-service-account=" + v
+				}
+			}
+			if got := slices.IndexFunc(a, func(s string) bool { return strings.HasPrefix(s, "--fallback-service-account") }) >= 0; got != (fallback != "") || (got && !slices.Contains(a, fallback)) {
+				t.Errorf("signet serve args %q: want %q exactly when fallbackServiceAccount is set", a, fallback)
+			}
+			checkCloud(t, dep, r.get(t, "ServiceAccount", tc.fullname), a, tc.cloud)
 			checkOptIn(t, r, tc.fullname, tc.optInLabel, tc.nodeAgent)
 			checkMonitoring(t, r, tc.fullname, tc.namespace, tc.monitoring)
 			if tc.sameAsManifests {
@@ -612,5 +629,27 @@ func checkMonitoring(t *testing.T, r renderedObjects, fullname, namespace string
 	}
 	if diff := cmp.Diff([]any{int64(8443), int64(9090)}, ports); diff != "" {
 		t.Errorf("NetworkPolicy ports: the API server's, then the scrapers' (-want +got):\n%s", diff)
+	}
+}
+
+// checkCloud: --registry-credential-providers as the values say, the AKS
+// workload identity pod label exactly with azure, the service account's
+// annotations as given.
+func checkCloud(t *testing.T, dep, sa *unstructured.Unstructured, args []string, cloud string) {
+	t.Helper()
+	has := slices.Contains(args, "--registry-credential-providers="+cloud)
+	if cloud == "" {
+		has = !slices.ContainsFunc(args, func(s string) bool { return strings.HasPrefix(s, "--registry-credential-providers") })
+	}
+	if !has {
+		t.Errorf("signet serve args %q: want --registry-credential-providers=%q", args, cloud)
+	}
+	labels, _, _ := unstructured.NestedStringMap(dep.Object, "spec", "template", "metadata", "labels")
+	azure := slices.Contains(strings.Split(cloud, ","), "azure")
+	if got := labels["azure.workload.identity/use"] == "true"; got != azure {
+		t.Errorf("pod labels %v: azure.workload.identity/use=true should be there exactly with the azure provider", labels)
+	}
+	if azure && sa.GetAnnotations()["azure.workload.identity/client-id"] == "" {
+		t.Errorf("service account annotations %v lack the client id given", sa.GetAnnotations())
 	}
 }
