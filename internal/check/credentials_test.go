@@ -1,7 +1,9 @@
 package check_test
 
 import (
+	"context"
 	"encoding/base64"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/cloudauth"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/test/policytest"
@@ -253,6 +256,40 @@ func TestOwnCredentialsLast(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestCloudProviderFailureUndecided: a cloud provider that cannot give a
+// credential for its registry makes the image undecided, the reason naming
+// the provider and the host.
+func TestCloudProviderFailureUndecided(t *testing.T) {
+	reg := registrytest.StartInProcess(t, true)
+	img := reg.PushRandomImage(t, "app", "v1")
+	snap := policytest.Snapshot(t, "p", v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}},
+		Authorities: []v1alpha1.Authority{policytest.KeyAuthority(t, "k", "")},
+	}, nil, policy.Config{})
+	cloud := cloudauth.NewKeychain(failingProvider{host: reg.Host})
+	rc, err := registry.New(registry.InsecureAllowHTTP(), registry.WithKeychain(authn.NewMultiKeychain(cloud)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ds, err := (&check.Decider{Registry: rc}).Decide(t.Context(), check.Request{Snapshot: snap, Target: policy.Target{Namespace: "default"}, Images: []string{img.Tag}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := ds[0]
+	want := "test registry credentials for " + reg.Host + " (--registry-credential-providers): no identity bound"
+	if d.Allowed || !d.Undecided || !strings.Contains(strings.Join(d.Denials, "\n"), want) {
+		t.Fatalf("allowed %v undecided %v %q; want undecided saying %q", d.Allowed, d.Undecided, d.Denials, want)
+	}
+}
+
+type failingProvider struct{ host string }
+
+func (failingProvider) Name() string            { return "test" }
+func (p failingProvider) Handles(h string) bool { return h == p.host }
+func (failingProvider) Credential(context.Context, string) (authn.AuthConfig, time.Time, error) {
+	return authn.AuthConfig{}, time.Time{}, errors.New("no identity bound")
 }
 
 // TestCredentialFallThroughWarm: once decided with a later credential, the
