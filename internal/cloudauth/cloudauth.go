@@ -53,6 +53,8 @@ const (
 type Options struct {
 	// Google configures the google provider.
 	Google GoogleOptions
+	// Azure configures the azure provider.
+	Azure AzureOptions
 }
 
 // Error is a provider that could not give a credential for a host.
@@ -112,6 +114,8 @@ func New(names []string, o Options) (*Keychain, error) {
 		switch n {
 		case "google":
 			p = newGoogle(o.Google)
+		case "azure":
+			p = newAzure(o.Azure)
 		default:
 			return nil, fmt.Errorf("unknown registry credential provider %q (want %s)", n, strings.Join(Names, ", "))
 		}
