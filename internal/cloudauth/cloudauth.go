@@ -51,6 +51,8 @@ const (
 // Options configure the providers. Zero values are the clouds' own
 // defaults; tests point them at loopback stand-ins.
 type Options struct {
+	// AWS configures the aws provider.
+	AWS AWSOptions
 	// Google configures the google provider.
 	Google GoogleOptions
 	// Azure configures the azure provider.
@@ -112,6 +114,8 @@ func New(names []string, o Options) (*Keychain, error) {
 		}
 		var p Provider
 		switch n {
+		case "aws":
+			p = newAWS(o.AWS)
 		case "google":
 			p = newGoogle(o.Google)
 		case "azure":
