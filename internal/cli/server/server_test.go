@@ -25,7 +25,9 @@ func runServer(t *testing.T, args ...string) (string, string, int) {
 	return r.Stdout, r.Stderr, r.Code
 }
 
-func TestServeTUFFlags(t *testing.T) {
+// TestServeFlagsRefused: serve refuses contradictory or unknown flag values
+// before anything starts, saying which and why.
+func TestServeFlagsRefused(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
 		want string
@@ -34,6 +36,8 @@ func TestServeTUFFlags(t *testing.T) {
 		{[]string{"--tuf", "--trusted-root", "x.json"}, "--trusted-root replaces the default root"},
 		{[]string{"--tuf-root", "root.json"}, "--tuf-root needs --tuf"},
 		{[]string{"--tuf-mirror", "ftp://mirror"}, "want an http:// or https:// URL"},
+		{[]string{"--registry-credential-providers", "aws,gcp"}, `--registry-credential-providers: unknown registry credential provider "gcp" (want aws, google, azure)`},
+		{[]string{"--registry-credential-providers", "google,google"}, `--registry-credential-providers: registry credential provider "google" named twice`},
 	} {
 		_, stderr, code := runServer(t, append([]string{"serve"}, tc.args...)...)
 		if code != cli.ExitUndecided || !strings.Contains(stderr, tc.want) {
