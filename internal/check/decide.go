@@ -115,6 +115,8 @@ const maxAttempts = 8
 
 // ownCredentials names, in reasons, what a registry is asked with after
 // every pull secret naming it was refused.
+//
+//nolint:gosec // G101: a message naming where credentials come from, no credential.
 const ownCredentials = "signet's own (cloud providers, Docker config) or none"
 
 // Decide decides every image of req, in req.Images' order: each reference

@@ -186,7 +186,8 @@ func (k *Keychain) credential(ctx context.Context, p Provider, host string) (aut
 	if !ok {
 		c = &call{done: make(chan struct{})}
 		k.flight[key] = c
-		go k.fetch(p, host, key, c)
+		go k.fetch(p, host, key, c) //nolint:gosec // G118: detached on purpose, see fetch
+
 	}
 	k.mu.Unlock()
 	select {

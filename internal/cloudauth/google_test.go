@@ -62,13 +62,13 @@ func startMetadata(t *testing.T, lifetime time.Duration) *metadataServer {
 		}
 		switch r.URL.Path {
 		case "/computeMetadata/v1/project/project-id":
-			w.Write([]byte("signet-test"))
+			_, _ = w.Write([]byte("signet-test"))
 		case "/computeMetadata/v1/instance/service-accounts/default/token":
 			m.mu.Lock()
 			m.scopes = append(m.scopes, r.URL.Query().Get("scopes"))
 			m.mu.Unlock()
 			n := m.tokens.Add(1)
-			json.NewEncoder(w).Encode(map[string]any{
+			_ = json.NewEncoder(w).Encode(map[string]any{
 				"access_token": "ya29.token-" + string(rune('0'+n)),
 				"expires_in":   int(m.lifetime.Seconds()),
 				"token_type":   "Bearer",
