@@ -139,6 +139,15 @@ func TestCredentialSources(t *testing.T) {
 			reason: []string{"no pull credentials for " + one.Host},
 		},
 		{
+			name:   "no source at all: the reason says there is no credential",
+			reason: []string{"registry answered 401 Unauthorized (no pull credentials for " + one.Host + ")"},
+		},
+		{
+			name:    "no source gives one: the reason says why",
+			sources: []registry.CredentialSource{fallback(registry.CredentialSource{Name: "fallback", Fallback: true, Problem: "has no imagePullSecrets"})},
+			reason:  []string{"(no pull credentials for " + one.Host + "; fallback: has no imagePullSecrets)"},
+		},
+		{
 			name: "none works: the reason names the sources tried",
 			sources: []registry.CredentialSource{
 				src("object", map[string]string{one.Host: "one:bad"}),

@@ -274,8 +274,14 @@ func (d *Decision) setVerdict(v policy.Verdict) {
 func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy, r reach) ([]*verify.Result, string, error) {
 	if creds.key == "" {
 		results, digest, err := dc.verify(ctx, dc.Registry, "", "", snap, ref, matched, r)
-		if refused(err) && creds.problems() != "" {
-			err = fmt.Errorf("%w (no pull credentials: %s)", err, creds.problems())
+		if refused(err) {
+			// No source names a credential for any registry: say so, as
+			// below for one without a credential for this one.
+			note := "no pull credentials for " + ref.Registry()
+			if p := creds.problems(); p != "" {
+				note += "; " + p
+			}
+			err = fmt.Errorf("%w (%s)", err, note)
 		}
 		return results, digest, err
 	}
