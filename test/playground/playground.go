@@ -63,7 +63,7 @@ const (
 	privateUser     = "reader"
 	privatePassword = "pw-reader"
 	privateSecret   = "authproject-reader"
-	secretNamespace = "image-policy-system"
+	secretNamespace = "image-policy-system" //nolint:gosec // G101: a namespace's name, not a credential
 	// excludedNamespace is one of the Tanzu system namespaces the seed's
 	// policy excludes (testdata/tanzu-image-policy.yaml).
 	excludedNamespace = "tekton-pipelines"
@@ -194,7 +194,7 @@ func (w *World) convertTanzu(tb testing.TB, template, dir, publicKey string) str
 		tb.Fatalf("%s: a placeholder is left:\n%s", template, manifest)
 	}
 	w.tanzu = filepath.Join(dir, "tanzu-image-policy.yaml")
-	if err := os.WriteFile(w.tanzu, []byte(manifest), 0o600); err != nil {
+	if err := os.WriteFile(w.tanzu, []byte(manifest), 0o600); err != nil { //nolint:gosec // G703: a file in the test's own temporary directory
 		tb.Fatal(err)
 	}
 	var stdout, stderr bytes.Buffer
