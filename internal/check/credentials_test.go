@@ -140,7 +140,16 @@ func TestCredentialSources(t *testing.T) {
 			sources: []registry.CredentialSource{
 				src("object", map[string]string{two.Host: "two:good"}),
 			},
-			reason: []string{"no pull credentials for " + one.Host},
+			reason: []string{"no pull secret names " + one.Host},
+		},
+		{
+			name:   "no source at all: the reason says there is no credential",
+			reason: []string{"registry answered 401 Unauthorized (no pull secret names " + one.Host + ")"},
+		},
+		{
+			name:    "no source gives one: the reason says why",
+			sources: []registry.CredentialSource{fallback(registry.CredentialSource{Name: "fallback", Fallback: true, Problem: "has no imagePullSecrets"})},
+			reason:  []string{"(no pull secret names " + one.Host + "; fallback: has no imagePullSecrets)"},
 		},
 		{
 			name: "none works: the reason names the sources tried",

@@ -280,8 +280,15 @@ func (d *Decision) setVerdict(v policy.Verdict) {
 func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *policy.Snapshot, ref reference.Reference, matched []*policy.Policy, r reach) ([]*verify.Result, string, error) {
 	if creds.key == "" {
 		results, digest, err := dc.verify(ctx, dc.Registry, "", "", snap, ref, matched, r)
-		if refused(err) && creds.problems() != "" {
-			err = fmt.Errorf("%w (no pull credentials: %s)", err, creds.problems())
+		if refused(err) {
+			// No source names a credential for any registry: say so, as
+			// below for one without a credential for this one (signet's
+			// own, if it has any for the host, were used).
+			note := "no pull secret names " + ref.Registry()
+			if p := creds.problems(); p != "" {
+				note += "; " + p
+			}
+			err = fmt.Errorf("%w (%s)", err, note)
 		}
 		return results, digest, err
 	}
@@ -334,7 +341,7 @@ func (dc *Decider) verifyWith(ctx context.Context, creds *credentials, snap *pol
 		}
 		notes = append(notes, fmt.Sprintf("credentials tried for %s: %s", host, tried))
 	} else {
-		notes = append(notes, "no pull credentials for "+host)
+		notes = append(notes, "no pull secret names "+host)
 	}
 	if p := creds.problems(); p != "" {
 		notes = append(notes, p)

@@ -33,8 +33,12 @@ func (c *Controller) rebuild(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	c.snap.Store(snap)
+	prev := c.snap.Swap(snap)
 	c.Log.Info("policy snapshot loaded", "policies", len(compiled))
+	if snap.ClusterPolicies() == 0 && (prev == nil || prev.ClusterPolicies() > 0) {
+		// Said once, when it becomes true: every image is unmatched now.
+		c.Log.Warn("no ClusterImagePolicy exists: every image in an enforced namespace is unmatched", "unmatched", snap.Config().Unmatched)
+	}
 	c.writeTrustRootStatus(ctx, trustRoots)
 	c.writePolicyStatus(ctx, targets)
 	return nil

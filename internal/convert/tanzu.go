@@ -74,7 +74,7 @@ func convertTanzu(c *conv, docs []manifests.Document) {
 		}
 	}
 	c.clusterNote("Tanzu also reads registry credentials from the imagePullSecrets of the service account image-policy-registry-credentials in its namespace, after the workloads' and the policy's secretRef: to keep that, create it with its Secrets in signet's namespace and run signet serve --fallback-service-account image-policy-registry-credentials (Helm value fallbackServiceAccount)")
-	c.clusterNote("Tanzu denies images no pattern matches unless allow_unmatched_images is true: run signet serve --unmatched=deny (the default), or --unmatched=warn where allow_unmatched_images is true (admitted with \"<image> did not match any image policies\")")
+	c.clusterNote("Tanzu denies images no pattern matches unless allow_unmatched_images is true: run signet serve --unmatched=deny (the default), or --unmatched=warn where allow_unmatched_images is true (admitted with \"<image> did not match any image policies; admitted because signet runs with --unmatched=warn\")")
 }
 
 type tzEntry struct {

@@ -166,16 +166,22 @@ func TestCombine(t *testing.T) {
 		return p
 	}
 	broken := pol("broken", "", "", "")
+	imagePolicy := pol("team", "", "", "")
+	imagePolicy.Object.Kind, imagePolicy.Object.Namespace = KindImagePolicy, "team-a"
 	broken.Err = &InvalidError{Object: "ClusterImagePolicy broken", Errors: []*FieldError{{Path: "spec.images", Reason: "required"}}}
 	for _, tc := range []struct {
 		name      string
 		unmatched Action
+		// noPolicy: the snapshot holds no ClusterImagePolicy at all.
+		noPolicy  bool
 		hasDigest bool
-		outcomes  []Outcome
-		allowed   bool
-		pin       bool
-		denials   []string
-		warnings  []string
+		// reason is the unmatched verdict's reason, when set.
+		reason   string
+		outcomes []Outcome
+		allowed  bool
+		pin      bool
+		denials  []string
+		warnings []string
 		// effects are each outcome's Effect, then the unmatched one ("" when
 		// a ClusterImagePolicy matched).
 		effects []Effect
@@ -194,16 +200,39 @@ func TestCombine(t *testing.T) {
 		{name: "digest required but absent", outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, denials: []string{"requires images by digest"}, effects: []Effect{EffectFail, ""}},
 		{name: "digest required and present", hasDigest: true, outcomes: []Outcome{{Policy: pol("a", "", "", "require"), Result: pass}}, allowed: true, effects: []Effect{EffectPass, ""}},
 		{name: "broken policy denies what it matches", outcomes: []Outcome{{Policy: broken, Err: broken.Err}}, denials: []string{"ClusterImagePolicy broken cannot be enforced"}, effects: []Effect{EffectFail, ""}},
-		{name: "unmatched denies by default", denials: []string{"img did not match any image policies"}, effects: []Effect{EffectFail}},
-		{name: "unmatched warn", unmatched: "warn", allowed: true, warnings: []string{"img did not match any image policies"}, effects: []Effect{EffectWarn}},
-		{name: "unmatched allow", unmatched: "allow", allowed: true, effects: []Effect{EffectSkip}},
+		{name: "unmatched denies by default", denials: []string{"img did not match any image policies; unmatched images are denied (--unmatched=deny, the default)"}, effects: []Effect{EffectFail}},
+		{name: "unmatched warn", unmatched: "warn", allowed: true, warnings: []string{"img did not match any image policies; admitted because signet runs with --unmatched=warn"}, effects: []Effect{EffectWarn}},
+		{name: "unmatched allow", unmatched: "allow", allowed: true, reason: "img did not match any image policies; admitted because signet runs with --unmatched=allow", effects: []Effect{EffectSkip}},
+		{name: "only an ImagePolicy matched", unmatched: "warn", outcomes: []Outcome{{Policy: imagePolicy, Result: pass}}, allowed: true, pin: true,
+			warnings: []string{"img did not match any ClusterImagePolicy (an ImagePolicy only adds requirements to the cluster's); admitted because signet runs with --unmatched=warn"}, effects: []Effect{EffectPass, EffectWarn}},
+		// No ClusterImagePolicy at all: every image is unmatched, and
+		// --unmatched decides, saying so.
+		{name: "no policy denies by default", noPolicy: true, denials: []string{"img did not match any image policies: no ClusterImagePolicy exists; unmatched images are denied (--unmatched=deny, the default)"}, effects: []Effect{EffectFail}},
+		{name: "no policy, unmatched warn", noPolicy: true, unmatched: "warn", allowed: true,
+			warnings: []string{"img did not match any image policies: no ClusterImagePolicy exists, so image policy enforcement was not applied; admitted because signet runs with --unmatched=warn"}, effects: []Effect{EffectWarn}},
+		{name: "no policy, unmatched allow", noPolicy: true, unmatched: "allow", allowed: true,
+			reason: "img did not match any image policies: no ClusterImagePolicy exists, so image policy enforcement was not applied; admitted because signet runs with --unmatched=allow", effects: []Effect{EffectSkip}},
+		{name: "no ClusterImagePolicy, an ImagePolicy matched", noPolicy: true, outcomes: []Outcome{{Policy: imagePolicy, Result: pass}},
+			denials: []string{"img did not match any ClusterImagePolicy: none exists (an ImagePolicy only adds requirements to the cluster's); unmatched images are denied"}, effects: []Effect{EffectPass, EffectFail}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			snap, err := NewSnapshot(nil, Config{Unmatched: tc.unmatched})
+			// A ClusterImagePolicy exists (selecting other images) unless
+			// the case says none does.
+			var policies []*Policy
+			if !tc.noPolicy {
+				policies = []*Policy{pol("elsewhere", "", "", "")}
+			}
+			snap, err := NewSnapshot(policies, Config{Unmatched: tc.unmatched})
 			if err != nil {
 				t.Fatal(err)
 			}
+			if want := len(policies); snap.ClusterPolicies() != want {
+				t.Errorf("ClusterPolicies() = %d, want %d", snap.ClusterPolicies(), want)
+			}
 			v := snap.Combine("img", tc.hasDigest, tc.outcomes)
+			if tc.reason != "" && v.Unmatched.Reason != tc.reason {
+				t.Errorf("unmatched reason %q, want %q", v.Unmatched.Reason, tc.reason)
+			}
 			if v.Allowed != tc.allowed || v.Pin != tc.pin {
 				t.Errorf("allowed=%v pin=%v, want %v %v (%+v)", v.Allowed, v.Pin, tc.allowed, tc.pin, v)
 			}

@@ -17,9 +17,11 @@ const OptInLabel = "signet.dev/include"
 
 // Config holds the cluster-wide settings.
 type Config struct {
-	// Unmatched is what happens to an image no policy selects: ActionDeny
-	// (the default, also for ""), ActionWarn (admit with "<image> did not
-	// match any image policies") or ActionAllow.
+	// Unmatched is what happens to an image no ClusterImagePolicy selects,
+	// and so to every image when none exists: ActionDeny (the default,
+	// also for ""), ActionWarn (admit with "<image> did not match any image
+	// policies; admitted because signet runs with --unmatched=warn") or
+	// ActionAllow.
 	Unmatched Action
 	// ExcludedNamespaces are never enforced (signet's own, kube-system, ...).
 	ExcludedNamespaces []string
@@ -66,6 +68,8 @@ type Snapshot struct {
 	index    *index
 	excluded map[string]bool
 	hosts    map[string]bool
+	// clusterPolicies counts the ClusterImagePolicies, valid or not.
+	clusterPolicies int
 }
 
 // NewSnapshot indexes compiled policies.
@@ -84,6 +88,9 @@ func NewSnapshot(policies []*Policy, cfg Config) (*Snapshot, error) {
 		s.excluded[ns] = true
 	}
 	for i, p := range policies {
+		if p.Object.Kind != KindImagePolicy {
+			s.clusterPolicies++
+		}
 		for _, pat := range p.patterns {
 			s.index.add(pat, i)
 		}
@@ -94,6 +101,12 @@ func NewSnapshot(policies []*Policy, cfg Config) (*Snapshot, error) {
 
 // Policies returns every policy, valid or not.
 func (s *Snapshot) Policies() []*Policy { return s.policies }
+
+// ClusterPolicies returns the number of ClusterImagePolicies, valid or
+// not. With none, every image is unmatched and follows Config.Unmatched:
+// denied under the default, admitted with "no ClusterImagePolicy exists, so
+// image policy enforcement was not applied" under ActionWarn.
+func (s *Snapshot) ClusterPolicies() int { return s.clusterPolicies }
 
 // Config returns the cluster-wide settings.
 func (s *Snapshot) Config() Config { return s.config }

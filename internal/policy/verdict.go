@@ -78,6 +78,38 @@ type PolicyVerdict struct {
 	Warns  bool `json:"warns,omitempty"`
 }
 
+// unmatchedReason says why an image no ClusterImagePolicy selects is
+// unmatched, and what --unmatched made of it: Tanzu's "<image> did not
+// match any image policies", then which setting admitted or denied it.
+// When no ClusterImagePolicy exists at all it says so: every image is
+// unmatched then, and --unmatched decides them all (under warn, "image
+// policy enforcement was not applied", as Tanzu says without a policy).
+// imagePolicies says whether ImagePolicies of the namespace selected it.
+func (s *Snapshot) unmatchedReason(image string, imagePolicies bool) string {
+	var msg string
+	switch {
+	case s.clusterPolicies == 0 && imagePolicies:
+		msg = image + " did not match any ClusterImagePolicy: none exists (an ImagePolicy only adds requirements to the cluster's)"
+	case s.clusterPolicies == 0:
+		msg = image + " did not match any image policies: no ClusterImagePolicy exists"
+		if s.config.Unmatched != ActionDeny {
+			msg += ", so image policy enforcement was not applied"
+		}
+	case imagePolicies:
+		msg = image + " did not match any ClusterImagePolicy (an ImagePolicy only adds requirements to the cluster's)"
+	default:
+		msg = image + " did not match any image policies"
+	}
+	switch s.config.Unmatched {
+	case ActionAllow:
+		return msg + "; admitted because signet runs with --unmatched=allow"
+	case ActionWarn:
+		return msg + "; admitted because signet runs with --unmatched=warn"
+	default:
+		return msg + "; unmatched images are denied (--unmatched=deny, the default)"
+	}
+}
+
 // Combine applies the combination rules to the outcomes of every matching
 // policy for image (as written; hasDigest says whether it named a digest):
 // every policy must pass; warn mode and onError turn failures into warnings
@@ -93,10 +125,7 @@ func (s *Snapshot) Combine(image string, hasDigest bool, outcomes []Outcome) Ver
 		clusterMatched = clusterMatched || o.Policy.Object.Kind != KindImagePolicy
 	}
 	if !clusterMatched {
-		msg := image + " did not match any image policies"
-		if len(outcomes) > 0 {
-			msg = image + " did not match any ClusterImagePolicy (an ImagePolicy only adds requirements to the cluster's)"
-		}
+		msg := s.unmatchedReason(image, len(outcomes) > 0)
 		switch s.config.Unmatched {
 		case ActionAllow:
 			v.Unmatched = PolicyVerdict{Effect: EffectSkip, Reason: msg}

@@ -96,9 +96,9 @@ stringData:
 	signet(t, append(base, "--image", unsigned.Tag)...).
 		Want(t, cli.ExitDenied, "DENIED", "denied by policy prod-signed: authority ci-key: no signature found")
 	signet(t, append(base, "--image", other.Tag)...).
-		Want(t, cli.ExitDenied, other.Tag+" did not match any image policies")
+		Want(t, cli.ExitDenied, other.Tag+" did not match any image policies; unmatched images are denied (--unmatched=deny, the default)")
 	signet(t, append(base, "--unmatched", "warn", "--image", other.Tag)...).
-		Want(t, cli.ExitOK, "warning: "+other.Tag+" did not match any image policies")
+		Want(t, cli.ExitOK, "warning: "+other.Tag+" did not match any image policies; admitted because signet runs with --unmatched=warn")
 	signet(t, append(base, "--unmatched", "allow", "--image", other.Tag)...).Want(t, cli.ExitOK, "allowed")
 	signet(t, append(base, "--unmatched", "audit", "--image", other.Tag)...).
 		Want(t, cli.ExitUndecided, `invalid argument "audit" for "--unmatched" flag: "audit" is not one of deny, warn, allow`)
