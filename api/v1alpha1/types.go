@@ -235,7 +235,7 @@ type ImageMatcher struct {
 // Authority is one way to satisfy a policy. Exactly one of key, keyless or
 // static.
 //
-// +kubebuilder:validation:XValidation:rule="(has(self.key) ? 1 : 0) + (has(self.keyless) ? 1 : 0) + (has(self.static) ? 1 : 0) == 1",message="give exactly one of key, keyless or static"
+// +kubebuilder:validation:XValidation:rule="(has(self.key) ? 1 : 0) + (has(self.keyless) ? 1 : 0) + (has(self.certificate) ? 1 : 0) + (has(self.static) ? 1 : 0) == 1",message="give exactly one of key, keyless, certificate or static"
 // +kubebuilder:validation:XValidation:rule="!(has(self.keyless) && has(self.insecureIgnoreTlog) && self.insecureIgnoreTlog)",message="insecureIgnoreTlog applies only to key authorities"
 type Authority struct {
 	// Name names the authority in results and denial messages. Default
@@ -252,6 +252,13 @@ type Authority struct {
 	// +optional
 	Keyless *KeylessAuthority `json:"keyless,omitempty"`
 
+	// Certificate trusts cosign signatures made with a certificate from
+	// your own certificate authority (an enterprise PKI, no Fulcio:
+	// cosign sign --key ... --certificate ... --certificate-chain ...),
+	// issued to one of the given identities.
+	// +optional
+	Certificate *CertificateAuthority `json:"certificate,omitempty"`
+
 	// Static passes or fails every image without looking at signatures.
 	// +optional
 	Static *StaticAuthority `json:"static,omitempty"`
@@ -267,8 +274,8 @@ type Authority struct {
 	// +optional
 	Source *Source `json:"source,omitempty"`
 
-	// InsecureIgnoreTlog accepts key-based signatures that were never
-	// written to a transparency log. Not allowed for keyless.
+	// InsecureIgnoreTlog accepts key or certificate signatures that were
+	// never written to a transparency log. Not allowed for keyless.
 	// +optional
 	InsecureIgnoreTlog bool `json:"insecureIgnoreTlog,omitempty"`
 
@@ -302,6 +309,83 @@ type KeyAuthority struct {
 	// insecureIgnoreTlog.
 	// +optional
 	TrustRootRef string `json:"trustRootRef,omitempty"`
+}
+
+// CertificateAuthority trusts signing certificates that chain to one of
+// its CA roots, through its intermediates, and were issued to one of its
+// identities. The chain is checked at the time of signing: a verified
+// transparency log entry or RFC 3161 timestamp (with trustRootRef), else
+// the current time (with insecureIgnoreTlog), so a signature made with a
+// certificate that has expired since is denied unless a log or timestamp
+// authority dated it. Signing certificates need the code-signing extended
+// key usage, as cosign's do.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.roots) != has(self.secretRef)",message="give exactly one of roots or secretRef"
+type CertificateAuthority struct {
+	// Roots are PEM CA certificates; a signing certificate must chain to
+	// one of them.
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	Roots string `json:"roots,omitempty"`
+
+	// SecretRef names a Secret whose key ca.crt (or secretRef.key) holds
+	// the PEM CA roots, and whose key intermediates.crt, when present,
+	// holds intermediates. Namespaces as for key.secretRef.
+	// +optional
+	SecretRef *SecretReference `json:"secretRef,omitempty"`
+
+	// Intermediates are PEM CA certificates that may stand between a root
+	// and a signing certificate; never trusted alone. The chain a
+	// signature carries is not used: give the intermediates here.
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	Intermediates string `json:"intermediates,omitempty"`
+
+	// Identities: a signing certificate matching any one passes.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	Identities []CertificateIdentity `json:"identities"`
+
+	// TrustRootRef names a TrustRoot whose transparency logs and timestamp
+	// authorities date signatures (its Fulcio CAs are not used); default:
+	// the Sigstore public-good root built into signet. Unused with
+	// insecureIgnoreTlog.
+	// +optional
+	TrustRootRef string `json:"trustRootRef,omitempty"`
+}
+
+// CertificateIdentity is who a signing certificate was issued to: every
+// field given must match, and at least one is given. Regular expressions
+// (RE2) must match the whole value.
+//
+// +kubebuilder:validation:XValidation:rule="!(has(self.email) && has(self.emailRegExp))",message="give at most one of email or emailRegExp"
+// +kubebuilder:validation:XValidation:rule="!(has(self.uri) && has(self.uriRegExp))",message="give at most one of uri or uriRegExp"
+// +kubebuilder:validation:XValidation:rule="!(has(self.subject) && has(self.subjectRegExp))",message="give at most one of subject or subjectRegExp"
+type CertificateIdentity struct {
+	// Email is one of the certificate's email SANs.
+	// +optional
+	Email string `json:"email,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	EmailRegExp string `json:"emailRegExp,omitempty"`
+	// URI is one of the certificate's URI SANs.
+	// +optional
+	URI string `json:"uri,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	URIRegExp string `json:"uriRegExp,omitempty"`
+	// Hostname is matched against the certificate's DNS SANs as TLS
+	// matches host names (wildcard SANs included).
+	// +optional
+	Hostname string `json:"hostname,omitempty"`
+	// Subject is the certificate's subject distinguished name as RFC 2253
+	// writes it, e.g. "CN=release,O=Example Corp,C=US".
+	// +optional
+	Subject string `json:"subject,omitempty"`
+	// +kubebuilder:validation:MaxLength=1024
+	// +optional
+	SubjectRegExp string `json:"subjectRegExp,omitempty"`
 }
 
 // SecretReference names a Secret.

@@ -386,13 +386,13 @@ func (c *compiler) authority(ctx context.Context, path string, a v1alpha1.Author
 		va.Name = fmt.Sprintf("authority-%d", i)
 	}
 	n := 0
-	for _, set := range []bool{a.Key != nil, a.Keyless != nil, a.Static != nil} {
+	for _, set := range []bool{a.Key != nil, a.Keyless != nil, a.Certificate != nil, a.Static != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		c.fail(path, "give exactly one of key, keyless or static")
+		c.fail(path, "give exactly one of key, keyless, certificate or static")
 		return va, false
 	}
 	switch {
@@ -415,6 +415,11 @@ func (c *compiler) authority(ctx context.Context, path string, a v1alpha1.Author
 			va.Keyless = appendIdentity(va.Keyless, vid)
 		}
 		va.TrustedMaterial = c.trust(ctx, path+".keyless.trustRootRef", a.Keyless.TrustRootRef, r)
+	case a.Certificate != nil:
+		va.Certificate = c.certificate(ctx, path+".certificate", a.Certificate, o, r)
+		if !a.InsecureIgnoreTlog {
+			va.TrustedMaterial = c.trust(ctx, path+".certificate.trustRootRef", a.Certificate.TrustRootRef, r)
+		}
 	case a.Static != nil:
 		switch a.Static.Action {
 		case "pass":

@@ -14,6 +14,7 @@ import (
 	protodsse "github.com/sigstore/protobuf-specs/gen/pb-go/dsse"
 	protorekor "github.com/sigstore/protobuf-specs/gen/pb-go/rekor/v1"
 	"github.com/sigstore/sigstore-go/pkg/bundle"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/signet-dev/signet/internal/registry"
 )
@@ -60,11 +61,11 @@ func (c candidate) isSignature() bool {
 func toCandidate(ev registry.Evidence) (candidate, error) {
 	switch ev.Kind {
 	case registry.SigstoreBundle:
-		var b bundle.Bundle
-		if err := b.UnmarshalJSON(ev.Content); err != nil {
+		b, err := parseImageBundle(ev.Content)
+		if err != nil {
 			return candidate{}, fmt.Errorf("malformed bundle: %w", err)
 		}
-		c := candidate{ev: ev, bundle: &b}
+		c := candidate{ev: ev, bundle: b}
 		env := b.GetDsseEnvelope()
 		if env == nil {
 			return candidate{}, fmt.Errorf("bundle holds a message signature, which cannot bind an image digest; image signatures must be DSSE in-toto statements")
@@ -230,4 +231,23 @@ func peekPredicateType(payload []byte) string {
 		return ""
 	}
 	return strings.TrimSpace(s.PredicateType)
+}
+
+// parseImageBundle parses a bundle attached to an image. cosign sign
+// --certificate-chain (cosign 2.5 to 3) writes a v0.3 bundle whose
+// verification material is the whole chain, which the bundle specification
+// allows only before v0.3 and sigstore-go refuses; the leaf is kept and the
+// rest dropped, as sigstore-go drops a chain's intermediates from older
+// bundles: trust in a chain comes from the policy, never from the
+// signature.
+func parseImageBundle(data []byte) (*bundle.Bundle, error) {
+	pb := new(protobundle.Bundle)
+	if err := protojson.Unmarshal(data, pb); err != nil {
+		return nil, err
+	}
+	if chain := pb.GetVerificationMaterial().GetX509CertificateChain(); chain != nil && len(chain.GetCertificates()) > 0 &&
+		(pb.GetMediaType() == "application/vnd.dev.sigstore.bundle.v0.3+json" || pb.GetMediaType() == "application/vnd.dev.sigstore.bundle+json;version=0.3") {
+		pb.VerificationMaterial.Content = &protobundle.VerificationMaterial_Certificate{Certificate: chain.GetCertificates()[0]}
+	}
+	return bundle.NewBundle(pb)
 }

@@ -59,6 +59,10 @@ type Authority struct {
 	// Keyless trusts certificates issued by a Fulcio CA of TrustedMaterial to
 	// one of the identities.
 	Keyless *Keyless
+	// Certificate trusts certificates of an enterprise PKI (no Fulcio)
+	// issued to one of its identities; TrustedMaterial, when set, gives
+	// the transparency logs and timestamp authorities that date them.
+	Certificate *Certificate
 	// Static passes or fails without looking at signatures.
 	Static *Static
 	// Attestations, when set, are required instead of a plain signature:
@@ -130,6 +134,7 @@ type compiledAuthority struct {
 	// verifier, so a passing verifier names its key), or one for keyless.
 	verifiers    []keyedVerifier
 	identities   []identityMatcher
+	certIDs      []certMatcher
 	attestations []compiledAttestation
 }
 
@@ -219,13 +224,13 @@ func Compile(p Policy) (*Compiled, error) {
 func compileAuthority(a Authority) (*compiledAuthority, error) {
 	ca := &compiledAuthority{Authority: a}
 	kinds := 0
-	for _, set := range []bool{len(a.Keys) > 0, a.Keyless != nil, a.Static != nil} {
+	for _, set := range []bool{len(a.Keys) > 0, a.Keyless != nil, a.Certificate != nil, a.Static != nil} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		return nil, errors.New("exactly one of key, keyless or static is required")
+		return nil, errors.New("exactly one of key, keyless, certificate or static is required")
 	}
 	if a.Static != nil {
 		if len(a.Attestations) > 0 {
@@ -270,6 +275,28 @@ func compileAuthority(a Authority) (*compiledAuthority, error) {
 		kv := keyedVerifier{tm: a.TrustedMaterial}
 		if err := kv.build(&a); err != nil {
 			return nil, fmt.Errorf("keyless: %w", err)
+		}
+		ca.verifiers = []keyedVerifier{kv}
+	case a.Certificate != nil:
+		if !a.InsecureIgnoreTlog && a.TrustedMaterial == nil {
+			return nil, &Undecided{Kind: ErrNoTrustRoot, Err: errors.New("certificate: a trust root is needed to verify transparency log entries (or set insecureIgnoreTlog for signatures made without a log)")}
+		}
+		if len(a.Certificate.Roots) == 0 {
+			return nil, errors.New("certificate.roots: at least one CA certificate is required")
+		}
+		if len(a.Certificate.Identities) == 0 {
+			return nil, errors.New("certificate.identities: at least one identity is required")
+		}
+		for i, id := range a.Certificate.Identities {
+			m, err := compileCertIdentity(id)
+			if err != nil {
+				return nil, fmt.Errorf("certificate.identities[%d]: %w", i, err)
+			}
+			ca.certIDs = append(ca.certIDs, m)
+		}
+		kv := keyedVerifier{tm: newPKIMaterial(a.Certificate, a.TrustedMaterial)}
+		if err := kv.build(&a); err != nil {
+			return nil, fmt.Errorf("certificate: %w", err)
 		}
 		ca.verifiers = []keyedVerifier{kv}
 	}
@@ -338,6 +365,8 @@ func (a *compiledAuthority) describe() string {
 			ids[i] = id.String()
 		}
 		return "identities [" + strings.Join(ids, "; ") + "]"
+	case a.Certificate != nil:
+		return describeCertificate(a.Certificate)
 	}
 	return "static"
 }

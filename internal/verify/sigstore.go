@@ -149,7 +149,7 @@ func signedArtifact(cand candidate, digest []byte) sgverify.ArtifactPolicyOption
 }
 
 func identityPolicy(a *compiledAuthority) sgverify.PolicyOption {
-	if a.Keyless != nil {
+	if a.Keyless != nil || a.Certificate != nil {
 		// signet matches the certificate's identity itself (anchored
 		// regular expressions, any of several identities).
 		return sgverify.WithoutIdentitiesUnsafe()
@@ -233,7 +233,8 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, s shape, digest []byte, 
 	if err != nil {
 		return tlogDenial(cand, kv.tm, err, verifyErr)
 	}
-	if _, err := v.VerifyObserverTimestamps(b, logTimes); err != nil {
+	signedAt, err := v.VerifyObserverTimestamps(b, logTimes)
+	if err != nil {
 		return timestampDenial(cand, kv.tm, checksFor(&a.Authority, s), err)
 	}
 	if !message {
@@ -259,6 +260,9 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, s shape, digest []byte, 
 	}
 	// The signature verifies with the certificate's key: the certificate
 	// is not trusted (chain, validity at the time of signing, SCT).
+	if a.Certificate != nil {
+		return deny(ErrUntrustedCertificate, "%s", untrustedReason(a.Certificate, vc.Certificate(), signedAt, verifyErr))
+	}
 	return deny(ErrUntrustedCertificate, "%v", verifyErr)
 }
 

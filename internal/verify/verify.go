@@ -2,8 +2,10 @@ package verify
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -378,6 +380,23 @@ func verifyBundle(a *compiledAuthority, cand candidate, digest []byte) (sig Sign
 	case key != nil:
 		sig.Signer = "key " + key.Fingerprint
 		sig.KeyFingerprint = key.Fingerprint
+	case a.Certificate != nil:
+		// sigstore-go verified the chain to a root of the authority; the
+		// identity is the leaf's.
+		vc, err := cand.bundle.VerificationContent()
+		leaf := (*x509.Certificate)(nil)
+		if err == nil {
+			leaf = vc.Certificate()
+		}
+		if leaf == nil {
+			return sig, nil, deny(ErrUntrustedCertificate, "signature carries no certificate: %s needs one", a.describe())
+		}
+		if !slices.ContainsFunc(a.certIDs, func(m certMatcher) bool { return m.matches(leaf) }) {
+			return sig, nil, deny(ErrIdentityMismatch, "certificate (subject %s, %s) does not match %s", leaf.Subject, certSANs(leaf), a.describe())
+		}
+		sig.Subject = leaf.Subject.String()
+		sig.Issuer = leaf.Issuer.String()
+		sig.Signer = fmt.Sprintf("certificate %s issued by %s", sig.Subject, sig.Issuer)
 	case vr.Signature != nil && vr.Signature.Certificate != nil:
 		cs := vr.Signature.Certificate
 		matched := false

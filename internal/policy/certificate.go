@@ -1,0 +1,141 @@
+package policy
+
+import (
+	"context"
+	"crypto/x509"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/verify"
+)
+
+// Keys of a certificate authority's Secret.
+const (
+	certRootsKey         = "ca.crt"
+	certIntermediatesKey = "intermediates.crt"
+)
+
+// certificate compiles a certificate authority: its CA roots (inline or
+// from a Secret, read as key.secretRef reads its Secret), intermediates
+// and identities.
+func (c *compiler) certificate(ctx context.Context, path string, ca *v1alpha1.CertificateAuthority, o Object, r Resolver) *verify.Certificate {
+	out := &verify.Certificate{}
+	var rootsPEM, intermediatesPEM []byte
+	rootsField, intermediatesField := path+".roots", path+".intermediates"
+	switch {
+	case (ca.Roots != "") == (ca.SecretRef != nil):
+		c.fail(path, "give exactly one of roots or secretRef")
+	case ca.Roots != "":
+		rootsPEM = []byte(ca.Roots)
+	default:
+		values := c.secretValues(ctx, path+".secretRef", ca.SecretRef, o, r)
+		if values == nil {
+			break
+		}
+		key := ca.SecretRef.Key
+		if key == "" {
+			key = certRootsKey
+		}
+		rootsField = fmt.Sprintf("%s.secretRef (Secret %s key %s)", path, ca.SecretRef.Name, key)
+		if rootsPEM = values[key]; rootsPEM == nil {
+			c.fail(path+".secretRef.key", "Secret %s has no key %q", ca.SecretRef.Name, key)
+		}
+		if v, ok := values[certIntermediatesKey]; ok {
+			if ca.Intermediates != "" {
+				c.fail(path+".intermediates", "Secret %s holds %s too: give intermediates in one place", ca.SecretRef.Name, certIntermediatesKey)
+			}
+			intermediatesPEM = v
+			intermediatesField = fmt.Sprintf("%s.secretRef (Secret %s key %s)", path, ca.SecretRef.Name, certIntermediatesKey)
+		}
+	}
+	if ca.Intermediates != "" {
+		intermediatesPEM = []byte(ca.Intermediates)
+	}
+	if rootsPEM != nil {
+		roots, err := parseCACertificates(rootsPEM)
+		if err != nil {
+			c.fail(rootsField, "%v", err)
+		}
+		out.Roots = roots
+	}
+	if intermediatesPEM != nil {
+		im, err := parseCACertificates(intermediatesPEM)
+		if err != nil {
+			c.fail(intermediatesField, "%v", err)
+		}
+		out.Intermediates = im
+	}
+	if len(ca.Identities) == 0 {
+		c.fail(path+".identities", "at least one identity is required")
+	}
+	for j, id := range ca.Identities {
+		vid := verify.CertIdentity{Email: id.Email, EmailRegExp: id.EmailRegExp, URI: id.URI, URIRegExp: id.URIRegExp,
+			Hostname: id.Hostname, Subject: id.Subject, SubjectRegExp: id.SubjectRegExp}
+		if err := verify.CheckCertIdentity(vid); err != nil {
+			c.fail(fmt.Sprintf("%s.identities[%d]", path, j), "%v", err)
+		}
+		out.Identities = append(out.Identities, vid)
+	}
+	return out
+}
+
+// secretValues reads the Secret ref names for a policy o: a
+// ClusterImagePolicy from ref.namespace (default: signet's), an
+// ImagePolicy from its own namespace only. Nil after a failure.
+func (c *compiler) secretValues(ctx context.Context, path string, ref *v1alpha1.SecretReference, o Object, r Resolver) map[string][]byte {
+	ns := ref.Namespace
+	if o.Kind == KindImagePolicy {
+		if ns != "" && ns != o.Namespace {
+			c.fail(path+".namespace", "an ImagePolicy reads Secrets of its own namespace only: remove namespace %q (the Secret is read from %s)", ns, o.Namespace)
+			return nil
+		}
+		ns = o.Namespace
+	}
+	if r == nil {
+		c.fail(path, "secrets are not available here")
+		return nil
+	}
+	values, err := r.SecretKeys(ctx, ns, ref.Name)
+	if err != nil {
+		c.fail(path, "%v", err)
+		return nil
+	}
+	for _, v := range values {
+		c.secretKeys = append(c.secretKeys, v)
+	}
+	return values
+}
+
+// parseCACertificates parses one or more PEM CA certificates.
+func parseCACertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := data
+	for {
+		block, r := pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", len(out)+1, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
+		}
+		if !cert.IsCA || !cert.BasicConstraintsValid {
+			return nil, fmt.Errorf("certificate %d (%s) is not a CA certificate", len(out)+1, cert.Subject)
+		}
+		out = append(out, cert)
+		rest = r
+	}
+	if len(out) == 0 {
+		return nil, errors.New("not a PEM certificate")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return nil, errors.New("text after the last PEM block")
+	}
+	return out, nil
+}

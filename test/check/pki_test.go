@@ -1,0 +1,107 @@
+package check_test
+
+import (
+	"crypto/x509"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/pkitest"
+	"github.com/signet-dev/signet/test/registrytest"
+	"github.com/signet-dev/signet/test/verifytest"
+)
+
+// TestCosignCertificateSignatures verifies images the real cosign CLI
+// signed with a certificate from an enterprise CA (cosign sign --key
+// --certificate --certificate-chain), in both storage formats, with a
+// certificate authority; and denies, saying which check failed, an
+// untrusted CA, a missing intermediate, another identity, an expired
+// certificate and a signature made with the key alone. (cosign refuses to
+// sign with a certificate without the code-signing usage: the verify
+// package's tests cover that one.)
+func TestCosignCertificateSignatures(t *testing.T) {
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	pub := keyOf(t, key).Key
+	reg := registrytest.StartInProcess(t, true)
+	w := newWorld(t, reg, cosign, key, key)
+
+	root := pkitest.NewRoot(t, "Example Root CA")
+	inter := root.Intermediate(t, "Example Code Signing CA")
+	other := pkitest.NewRoot(t, "Other Root CA")
+	dir := t.TempDir()
+	write := func(name string, certs ...*x509.Certificate) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(pkitest.PEM(certs...)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	chain := write("chain.pem", inter.Cert, root.Cert)
+	leaf := write("leaf.pem", inter.Issue(t, pub, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}, URIs: []string{"https://ci.example.com/pipelines/release"}}))
+	expired := write("expired.pem", inter.Issue(t, pub, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"},
+		NotBefore: time.Now().Add(-3 * time.Hour), NotAfter: time.Now().Add(-2 * time.Hour)}))
+
+	policy := func(roots []*x509.Certificate, intermediates []*x509.Certificate, ids ...verify.CertIdentity) *verify.Compiled {
+		return verifytest.Compile(t, verify.Policy{Name: "pki", Authorities: []verify.Authority{{Name: "corp-ca", InsecureIgnoreTlog: true,
+			Certificate: &verify.Certificate{Roots: roots, Intermediates: intermediates, Identities: ids}}}})
+	}
+	release := verify.CertIdentity{Email: "release@example.com"}
+	good := policy([]*x509.Certificate{root.Cert}, []*x509.Certificate{inter.Cert}, release)
+
+	for _, f := range harness.Formats {
+		t.Run(f.String(), func(t *testing.T) {
+			repo := "pki-" + f.String()
+			sign := func(tag, cert string) registrytest.Image {
+				img := reg.PushRandomImage(t, repo, tag)
+				args := []string{}
+				if cert != "" {
+					args = append(args, "--certificate", cert, "--certificate-chain", chain)
+				}
+				cosign.Sign(t, img.Ref, key, f, args...)
+				return img
+			}
+			signed := sign("signed", leaf)
+
+			t.Run("trusted CA and identity", func(t *testing.T) {
+				res := w.check(t, signed.Ref, good, check.Options{})
+				verifytest.WantVerified(t, res)
+				sig := res.Authorities[0].Signatures[0]
+				if sig.Subject != "CN=release,O=Example Corp" || sig.Issuer != "CN=Example Code Signing CA,O=Example Corp" {
+					t.Errorf("signature credited to subject %q issuer %q", sig.Subject, sig.Issuer)
+				}
+			})
+			t.Run("any identity field, anchored expressions", func(t *testing.T) {
+				verifytest.WantVerified(t, w.check(t, signed.Ref, policy([]*x509.Certificate{root.Cert}, []*x509.Certificate{inter.Cert},
+					verify.CertIdentity{Email: "someone@example.com"},
+					verify.CertIdentity{URIRegExp: `https://ci\.example\.com/pipelines/.+`, Subject: "CN=release,O=Example Corp"}), check.Options{}))
+				verifytest.WantDenied(t, w.check(t, signed.Ref, policy([]*x509.Certificate{root.Cert}, []*x509.Certificate{inter.Cert},
+					verify.CertIdentity{EmailRegExp: `release@example\.co`}), check.Options{}), "does not match", verify.ErrIdentityMismatch)
+			})
+			t.Run("another identity", func(t *testing.T) {
+				verifytest.WantDenied(t, w.check(t, signed.Ref, policy([]*x509.Certificate{root.Cert}, []*x509.Certificate{inter.Cert},
+					verify.CertIdentity{Email: "release@example.com", URI: "https://ci.example.com/pipelines/other"}), check.Options{}),
+					"certificate (subject CN=release,O=Example Corp, SANs release@example.com, https://ci.example.com/pipelines/release) does not match", verify.ErrIdentityMismatch)
+			})
+			t.Run("untrusted CA", func(t *testing.T) {
+				verifytest.WantDenied(t, w.check(t, signed.Ref, policy([]*x509.Certificate{other.Cert}, nil, release), check.Options{}),
+					"certificate signed by unknown authority", verify.ErrUntrustedCertificate)
+			})
+			t.Run("intermediate not given", func(t *testing.T) {
+				// The chain the signature carries is not trusted.
+				verifytest.WantDenied(t, w.check(t, signed.Ref, policy([]*x509.Certificate{root.Cert}, nil, release), check.Options{}),
+					"certificate signed by unknown authority", verify.ErrUntrustedCertificate)
+			})
+			t.Run("expired certificate, no time of signing", func(t *testing.T) {
+				verifytest.WantDenied(t, w.check(t, sign("expired", expired).Ref, good, check.Options{}), "expired", verify.ErrUntrustedCertificate)
+			})
+			t.Run("the key alone", func(t *testing.T) {
+				verifytest.WantDenied(t, w.check(t, sign("key-only", "").Ref, good, check.Options{}), "", verify.ErrUntrustedCertificate)
+			})
+		})
+	}
+}
