@@ -236,7 +236,7 @@ type ImageMatcher struct {
 // static.
 //
 // +kubebuilder:validation:XValidation:rule="(has(self.key) ? 1 : 0) + (has(self.keyless) ? 1 : 0) + (has(self.certificate) ? 1 : 0) + (has(self.static) ? 1 : 0) == 1",message="give exactly one of key, keyless, certificate or static"
-// +kubebuilder:validation:XValidation:rule="!(has(self.keyless) && has(self.insecureIgnoreTlog) && self.insecureIgnoreTlog)",message="insecureIgnoreTlog applies only to key authorities"
+// +kubebuilder:validation:XValidation:rule="!(has(self.keyless) && has(self.insecureIgnoreTlog) && self.insecureIgnoreTlog)",message="insecureIgnoreTlog applies only to key and certificate authorities"
 type Authority struct {
 	// Name names the authority in results and denial messages. Default
 	// authority-<index>.

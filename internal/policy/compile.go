@@ -403,7 +403,7 @@ func (c *compiler) authority(ctx context.Context, path string, a v1alpha1.Author
 		}
 	case a.Keyless != nil:
 		if a.InsecureIgnoreTlog {
-			c.fail(path+".insecureIgnoreTlog", "applies only to key authorities: keyless signatures are verified against the transparency log")
+			c.fail(path+".insecureIgnoreTlog", "applies only to key and certificate authorities: keyless signatures are verified against the transparency log")
 		}
 		if len(a.Keyless.Identities) == 0 {
 			c.fail(path+".keyless.identities", "at least one identity is required")

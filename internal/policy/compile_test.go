@@ -19,6 +19,7 @@ import (
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -69,15 +70,19 @@ func TestCompileValidation(t *testing.T) {
 	key := pemKey(t)
 	res := fakeResolver{
 		secrets: map[string]map[string][]byte{
-			"signet/keys":     {"cosign.pub": []byte(key), "second.pub": []byte(pemKey(t))},
-			"signet/not-keys": {"password": []byte("hunter2")},
-			"signet/mixed":    {"cosign.pub": []byte(key), "cosign.key": []byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")},
+			"signet/keys":              {"cosign.pub": []byte(key), "second.pub": []byte(pemKey(t))},
+			"signet/not-keys":          {"password": []byte("hunter2")},
+			"signet-system/cosign-key": {"cosign.pub": []byte(key)},
+			"signet/mixed":             {"cosign.pub": []byte(key), "cosign.key": []byte("-----BEGIN ENCRYPTED SIGSTORE PRIVATE KEY-----")},
 		},
 		roots: map[string]bool{"airgap": true},
 	}
 	images := []v1alpha1.ImageMatcher{{Glob: "registry.example.org/**"}}
 	keyAuth := v1alpha1.Authority{Name: "ci", Key: &v1alpha1.KeyAuthority{Data: key}}
 	id := v1alpha1.Identity{Issuer: "https://token.actions.githubusercontent.com", SubjectRegExp: "https://github.com/acme/.+"}
+	ca := pkitest.NewRoot(t, "root")
+	caPEM := ca.PEM()
+	leafPEM := pkitest.PEM(ca.Issue(t, sigstoretest.NewKey(t).Public(), pkitest.Leaf{CommonName: "leaf"}))
 	for _, tc := range []struct {
 		name string
 		spec v1alpha1.ImagePolicySpec
@@ -91,13 +96,20 @@ func TestCompileValidation(t *testing.T) {
 		{"glob and prefix", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: "a/b", Prefix: "a"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0]: give exactly one of glob or prefix"}},
 		{"uppercase pattern cannot match", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Prefix: "registry.example.org/Team"}}, Authorities: []v1alpha1.Authority{keyAuth}}, []string{"spec.images[0].prefix", "no image can match"}},
 		{"no authorities", v1alpha1.ImagePolicySpec{Images: images}, []string{"spec.authorities: at least one authority is required"}},
-		{"two kinds in one authority", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Static: &v1alpha1.StaticAuthority{Action: "pass"}}}}, []string{"spec.authorities[0]: give exactly one of key, keyless or static"}},
+		{"two kinds in one authority", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Static: &v1alpha1.StaticAuthority{Action: "pass"}}}}, []string{"spec.authorities[0]: give exactly one of key, keyless, certificate or static"}},
 		{"identity without issuer", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{{Subject: "me@example.org"}}}}}}, []string{"spec.authorities[0].keyless.identities[0]: no issuer"}},
 		{"identity without subject", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{{Issuer: "https://accounts.google.com"}}}}}}, []string{"spec.authorities[0].keyless.identities[0]: no subject"}},
 		{"invalid regexp", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{{Issuer: "x", SubjectRegExp: "(unclosed"}}}}}}, []string{"spec.authorities[0].keyless.identities[0]: subjectRegExp: invalid regular expression"}},
 		{"no identities", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{}}}}, []string{"spec.authorities[0].keyless.identities: at least one identity"}},
 		{"unknown trust root", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}, TrustRootRef: "nope"}}}}, []string{"spec.authorities[0].keyless.trustRootRef: TrustRoot nope not found"}},
-		{"keyless ignoring tlog", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}}}}}, []string{"spec.authorities[0].insecureIgnoreTlog: applies only to key authorities"}},
+		{"keyless ignoring tlog", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Keyless: &v1alpha1.KeylessAuthority{Identities: []v1alpha1.Identity{id}}}}}, []string{"spec.authorities[0].insecureIgnoreTlog: applies only to key and certificate authorities"}},
+		{"certificate roots and secretRef", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{Roots: caPEM, SecretRef: &v1alpha1.SecretReference{Name: "ca"}, Identities: []v1alpha1.CertificateIdentity{{Email: "a@example.com"}}}}}}, []string{"spec.authorities[0].certificate: give exactly one of roots or secretRef"}},
+		{"certificate roots not PEM", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{Roots: "not pem", Identities: []v1alpha1.CertificateIdentity{{Email: "a@example.com"}}}}}}, []string{"spec.authorities[0].certificate.roots: not a PEM certificate"}},
+		{"certificate root is a leaf", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{Roots: leafPEM, Identities: []v1alpha1.CertificateIdentity{{Email: "a@example.com"}}}}}}, []string{"spec.authorities[0].certificate.roots: certificate 1 (CN=leaf,O=Example Corp) is not a CA certificate"}},
+		{"certificate without identities", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{Roots: caPEM}}}}, []string{"spec.authorities[0].certificate.identities: at least one identity is required"}},
+		{"certificate identity empty", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{Roots: caPEM, Identities: []v1alpha1.CertificateIdentity{{}}}}}}, []string{"spec.authorities[0].certificate.identities[0]: no identity"}},
+		{"certificate identity exact and regexp", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{Roots: caPEM, Identities: []v1alpha1.CertificateIdentity{{Email: "a@example.com", EmailRegExp: ".*"}}}}}}, []string{"spec.authorities[0].certificate.identities[0]: email and emailRegExp are both set"}},
+		{"certificate Secret without ca.crt", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{SecretRef: &v1alpha1.SecretReference{Name: "cosign-key", Namespace: "signet-system"}, Identities: []v1alpha1.CertificateIdentity{{Email: "a@example.com"}}}}}}, []string{`spec.authorities[0].certificate.secretRef.key: Secret cosign-key has no key "ca.crt"`}},
 		{"bad CEL", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Attestations: []v1alpha1.Attestation{{PredicateType: "https://slsa.dev/provenance/v1", Conditions: []string{"predicate.builder.id =="}}}}}}, []string{"spec.authorities[0].attestations[0].conditions[0]"}},
 		{"CEL that is not a bool", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Attestations: []v1alpha1.Attestation{{PredicateType: "p", Conditions: []string{`"yes"`}}}}}}, []string{"spec.authorities[0].attestations[0].conditions[0]", "want a bool"}},
 		{"attestation without predicate type", v1alpha1.ImagePolicySpec{Images: images, Authorities: []v1alpha1.Authority{{Key: keyAuth.Key, Attestations: []v1alpha1.Attestation{{}}}}}, []string{"spec.authorities[0].attestations[0].predicateType: required"}},
