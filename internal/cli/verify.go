@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,6 +33,8 @@ type verifyOptions struct {
 	issuer              string
 	issuerRegExp        string
 	trustedRoot         string
+	caRoots             string
+	caIntermediates     string
 	predicateType       string
 	conditions          []string
 	ignoreTlog          bool
@@ -52,10 +55,12 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.identityRegExp, "certificate-identity-regexp", "", "keyless: a regular expression the whole certificate identity must match")
 	f.StringVar(&o.issuer, "certificate-oidc-issuer", "", "keyless: the exact OIDC issuer of the signer's certificate")
 	f.StringVar(&o.issuerRegExp, "certificate-oidc-issuer-regexp", "", "keyless: a regular expression the whole OIDC issuer must match")
+	f.StringVar(&o.caRoots, "ca-roots", "", "PEM CA root certificates `file`: trust signatures made with a certificate your own CA issued (cosign sign --certificate), to --certificate-identity[-regexp] (an email or URI SAN)")
+	f.StringVar(&o.caIntermediates, "ca-intermediates", "", "with --ca-roots: PEM intermediate CA certificates `file` between a root and signing certificates (a signature's own chain is not trusted)")
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to trust instead of the embedded public-good root")
 	f.StringVar(&o.predicateType, "type", "", "verify an attestation with this in-toto predicate type instead of a signature")
 	f.StringArrayVar(&o.conditions, "condition", nil, "with --type: a CEL condition over the statement (predicateType, subject, predicate) that must hold; repeatable")
-	f.BoolVar(&o.ignoreTlog, "insecure-ignore-tlog", false, "accept key-based signatures that are not in a transparency log")
+	f.BoolVar(&o.ignoreTlog, "insecure-ignore-tlog", false, "accept --key or --ca-roots signatures that are not in a transparency log")
 	f.BoolVar(&o.ignoreSCT, "insecure-ignore-sct", false, "accept keyless certificates without an embedded signed certificate timestamp")
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.BoolVar(&o.allPlatforms, "all-platforms", false, "for an image index, require every platform manifest to be signed too")
@@ -74,13 +79,32 @@ func (o *verifyOptions) Validate() error {
 	}
 	keyless := o.identity != "" || o.identityRegExp != "" || o.issuer != "" || o.issuerRegExp != ""
 	if len(o.policies) > 0 {
-		if len(o.keys) > 0 || keyless || o.predicateType != "" || o.ignoreTlog || o.ignoreSCT || o.signatureRepository != "" || o.allPlatforms {
+		if len(o.keys) > 0 || keyless || o.caRoots != "" || o.predicateType != "" || o.ignoreTlog || o.ignoreSCT || o.signatureRepository != "" || o.allPlatforms {
 			return errors.New("--policy says what to trust: do not combine it with --key, identity, --type, --insecure-*, --signature-repository or --all-platforms flags")
 		}
 		return nil
 	}
 	if o.namespace != "" {
 		return errors.New("--namespace needs --policy")
+	}
+	if o.caRoots != "" || o.caIntermediates != "" {
+		switch {
+		case o.caRoots == "":
+			return errors.New("--ca-intermediates needs --ca-roots")
+		case len(o.keys) > 0:
+			return errors.New("give either --key or --ca-roots, not both")
+		case (o.identity == "") == (o.identityRegExp == ""):
+			return errors.New("--ca-roots needs one of --certificate-identity or --certificate-identity-regexp: the email or URI your CA certified the signer as")
+		case o.issuer != "" || o.issuerRegExp != "":
+			return errors.New("--certificate-oidc-issuer applies to Fulcio certificates, not those of --ca-roots")
+		case o.ignoreSCT:
+			return errors.New("--insecure-ignore-sct applies to Fulcio certificates, not those of --ca-roots")
+		case len(o.conditions) > 0 && o.predicateType == "":
+			return errors.New("--condition needs --type")
+		case o.timeout <= 0:
+			return errors.New("--timeout must be positive")
+		}
+		return nil
 	}
 	switch {
 	case len(o.keys) > 0 && keyless:
@@ -116,12 +140,19 @@ func (o *verifyOptions) policy(sigRepo *registry.Repository) (*verify.Compiled, 
 		}
 		a.Keys = append(a.Keys, k)
 	}
-	if len(o.keys) == 0 {
+	switch {
+	case o.caRoots != "":
+		c, err := o.certificate()
+		if err != nil {
+			return nil, err
+		}
+		a.Certificate = c
+	case len(o.keys) == 0:
 		a.Keyless = &verify.Keyless{Identities: []verify.Identity{{
 			Issuer: o.issuer, IssuerRegExp: o.issuerRegExp, Subject: o.identity, SubjectRegExp: o.identityRegExp,
 		}}}
 	}
-	if len(o.keys) == 0 || !o.ignoreTlog {
+	if a.Keyless != nil || !o.ignoreTlog {
 		tr, err := local.TrustedRoot(o.trustedRoot)
 		if err != nil {
 			return nil, err
@@ -134,6 +165,36 @@ func (o *verifyOptions) policy(sigRepo *registry.Repository) (*verify.Compiled, 
 	return verify.Compile(verify.Policy{Name: "command-line", Authorities: []verify.Authority{a}})
 }
 
+// certificate is the certificate authority of --ca-roots: the identity is
+// an email or a URI SAN, as cosign verify --certificate-identity takes it.
+func (o *verifyOptions) certificate() (*verify.Certificate, error) {
+	read := func(flag, path string) ([]*x509.Certificate, error) {
+		data, err := local.ReadFile(path, maxKeyFileSize)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", flag, err)
+		}
+		certs, err := verify.ParseCACertificates(data)
+		if err != nil {
+			return nil, fmt.Errorf("%s %s: %w", flag, path, err)
+		}
+		return certs, nil
+	}
+	c := &verify.Certificate{Identities: []verify.CertIdentity{
+		{Email: o.identity, EmailRegExp: o.identityRegExp},
+		{URI: o.identity, URIRegExp: o.identityRegExp},
+	}}
+	var err error
+	if c.Roots, err = read("--ca-roots", o.caRoots); err != nil {
+		return nil, err
+	}
+	if o.caIntermediates != "" {
+		if c.Intermediates, err = read("--ca-intermediates", o.caIntermediates); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
 func newVerifyCommand() *cobra.Command {
 	o := &verifyOptions{}
 	cmd := &cobra.Command{
@@ -142,9 +203,10 @@ func newVerifyCommand() *cobra.Command {
 		Long: `Verify resolves each IMAGE to a digest once, finds its signatures (cosign's
 legacy .sig/.att tags and Sigstore bundles attached as OCI referrers, with the
 referrers tag schema for registries without the API) and checks them against
-what you trust: --key, or a keyless identity (--certificate-identity[-regexp]
+what you trust: --key, a keyless identity (--certificate-identity[-regexp]
 and --certificate-oidc-issuer[-regexp]; regular expressions match the whole
-value). With --type it checks an attestation of that predicate type instead,
+value), or certificates of your own CA (--ca-roots, --ca-intermediates, and
+--certificate-identity[-regexp] for the email or URI it certified). With --type it checks an attestation of that predicate type instead,
 optionally with CEL --condition expressions.
 
 Registry credentials come from the Docker config file ($DOCKER_CONFIG or
@@ -161,6 +223,8 @@ each other candidate failed.`,
 		Example: `  signet verify --key cosign.pub registry.example.org/app:v1
   signet verify --certificate-identity-regexp '^https://github.com/acme/.+$' \
       --certificate-oidc-issuer https://token.actions.githubusercontent.com ghcr.io/acme/app:v2
+  signet verify --ca-roots corp-root.pem --ca-intermediates corp-codesigning-ca.pem \
+      --certificate-identity release@example.com --insecure-ignore-tlog registry.example.org/app:v1
   signet verify --key cosign.pub --type https://slsa.dev/provenance/v1 \
       --condition 'predicate.buildDefinition.buildType.startsWith("https://github.com/")' ghcr.io/acme/app@sha256:...`,
 		Args: cobra.MinimumNArgs(1),

@@ -2,11 +2,7 @@ package policy
 
 import (
 	"context"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/verify"
@@ -55,14 +51,14 @@ func (c *compiler) certificate(ctx context.Context, path string, ca *v1alpha1.Ce
 		intermediatesPEM = []byte(ca.Intermediates)
 	}
 	if rootsPEM != nil {
-		roots, err := parseCACertificates(rootsPEM)
+		roots, err := verify.ParseCACertificates(rootsPEM)
 		if err != nil {
 			c.fail(rootsField, "%v", err)
 		}
 		out.Roots = roots
 	}
 	if intermediatesPEM != nil {
-		im, err := parseCACertificates(intermediatesPEM)
+		im, err := verify.ParseCACertificates(intermediatesPEM)
 		if err != nil {
 			c.fail(intermediatesField, "%v", err)
 		}
@@ -107,35 +103,4 @@ func (c *compiler) secretValues(ctx context.Context, path string, ref *v1alpha1.
 		c.secretKeys = append(c.secretKeys, v)
 	}
 	return values
-}
-
-// parseCACertificates parses one or more PEM CA certificates.
-func parseCACertificates(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	rest := data
-	for {
-		block, r := pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", len(out)+1, block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
-		}
-		if !cert.IsCA || !cert.BasicConstraintsValid {
-			return nil, fmt.Errorf("certificate %d (%s) is not a CA certificate", len(out)+1, cert.Subject)
-		}
-		out = append(out, cert)
-		rest = r
-	}
-	if len(out) == 0 {
-		return nil, errors.New("not a PEM certificate")
-	}
-	if strings.TrimSpace(string(rest)) != "" {
-		return nil, errors.New("text after the last PEM block")
-	}
-	return out, nil
 }

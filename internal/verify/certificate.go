@@ -2,6 +2,7 @@ package verify
 
 import (
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"regexp"
@@ -212,4 +213,36 @@ func untrustedReason(c *Certificate, leaf *x509.Certificate, signedAt []sgverify
 		}
 	}
 	return verifyErr.Error()
+}
+
+// ParseCACertificates parses one or more PEM CA certificates (roots or
+// intermediates of a certificate authority).
+func ParseCACertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := data
+	for {
+		block, r := pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", len(out)+1, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
+		}
+		if !cert.IsCA || !cert.BasicConstraintsValid {
+			return nil, fmt.Errorf("certificate %d (%s) is not a CA certificate", len(out)+1, cert.Subject)
+		}
+		out = append(out, cert)
+		rest = r
+	}
+	if len(out) == 0 {
+		return nil, errors.New("not a PEM certificate")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return nil, errors.New("text after the last PEM block")
+	}
+	return out, nil
 }
