@@ -95,7 +95,7 @@ func (c *Compiled) Verify(ctx context.Context, req Request) Result {
 	for i, a := range c.authorities {
 		ar, err := c.verifyAuthority(ctx, a, req, raw, cands, malformed, &spent)
 		for _, s := range ar.Signatures {
-			signers[i] = append(signers[i], s.Signer)
+			signers[i] = append(signers[i], signerID(s))
 		}
 		if err != nil {
 			undecided++
@@ -145,10 +145,21 @@ func distinctSignersOf(res Result) int {
 	signers := make([][]string, len(res.Authorities))
 	for i, ar := range res.Authorities {
 		for _, s := range ar.Signatures {
-			signers[i] = append(signers[i], s.Signer)
+			signers[i] = append(signers[i], signerID(s))
 		}
 	}
 	return distinctSigners(signers)
+}
+
+// signerID is who made s, for threshold: its key when known (a key signs
+// as itself whether an authority trusts the key or a certificate for it,
+// so one signature never counts twice), else its signer (a keyless
+// identity).
+func signerID(s Signature) string {
+	if s.KeyFingerprint != "" {
+		return "key " + s.KeyFingerprint
+	}
+	return s.Signer
 }
 
 // distinctSigners is the largest number of authorities that can each be
@@ -397,6 +408,9 @@ func verifyBundle(a *compiledAuthority, cand candidate, digest []byte) (sig Sign
 		sig.Subject = leaf.Subject.String()
 		sig.Issuer = leaf.Issuer.String()
 		sig.Signer = fmt.Sprintf("certificate %s issued by %s", sig.Subject, sig.Issuer)
+		if k, err := NewPublicKey(leaf.PublicKey); err == nil {
+			sig.KeyFingerprint = k.Fingerprint
+		}
 	case vr.Signature != nil && vr.Signature.Certificate != nil:
 		cs := vr.Signature.Certificate
 		matched := false

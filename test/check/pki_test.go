@@ -25,7 +25,7 @@ import (
 // package's tests cover that one.)
 func TestCosignCertificateSignatures(t *testing.T) {
 	cosign := harness.NewCosign(t)
-	key := cosign.GenerateKeyPair(t)
+	key, other2 := cosign.GenerateKeyPair(t), cosign.GenerateKeyPair(t)
 	pub := keyOf(t, key).Key
 	reg := registrytest.StartInProcess(t, true)
 	w := newWorld(t, reg, cosign, key, key)
@@ -98,6 +98,23 @@ func TestCosignCertificateSignatures(t *testing.T) {
 			})
 			t.Run("expired certificate, no time of signing", func(t *testing.T) {
 				verifytest.WantDenied(t, w.check(t, sign("expired", expired).Ref, good, check.Options{}), "expired", verify.ErrUntrustedCertificate)
+			})
+			t.Run("threshold with distinct signers", func(t *testing.T) {
+				// The key the certificate certifies, trusted also as a key:
+				// one signature, one signer (a key authority does not take
+				// a signature that carries a certificate at all).
+				both := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+					{Name: "corp-ca", InsecureIgnoreTlog: true, Certificate: &verify.Certificate{Roots: []*x509.Certificate{root.Cert}, Intermediates: []*x509.Certificate{inter.Cert}, Identities: []verify.CertIdentity{release}}},
+					{Name: "ci-key", InsecureIgnoreTlog: true, Keys: []verify.PublicKey{keyOf(t, key)}},
+				}})
+				verifytest.WantDenied(t, w.check(t, signed.Ref, both, check.Options{}), "1 of 2 required authorities passed with distinct signers", verify.ErrBadSignature, verify.ErrThreshold)
+				// Another key's signature as well: two signers.
+				cosign.Sign(t, signed.Ref, other2, f)
+				two := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+					{Name: "corp-ca", InsecureIgnoreTlog: true, Certificate: &verify.Certificate{Roots: []*x509.Certificate{root.Cert}, Intermediates: []*x509.Certificate{inter.Cert}, Identities: []verify.CertIdentity{release}}},
+					{Name: "ci-key", InsecureIgnoreTlog: true, Keys: []verify.PublicKey{keyOf(t, other2)}},
+				}})
+				verifytest.WantVerified(t, w.check(t, signed.Ref, two, check.Options{}))
 			})
 			t.Run("the key alone", func(t *testing.T) {
 				verifytest.WantDenied(t, w.check(t, sign("key-only", "").Ref, good, check.Options{}), "", verify.ErrUntrustedCertificate)

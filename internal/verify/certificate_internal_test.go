@@ -1,0 +1,58 @@
+package verify
+
+import (
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"net/url"
+	"testing"
+)
+
+// TestDistinctSignersByKey: a signature credited to a certificate and one
+// credited to the key it certifies are one signer.
+func TestDistinctSignersByKey(t *testing.T) {
+	res := Result{Authorities: []AuthorityResult{
+		{Signatures: []Signature{{Signer: "certificate CN=release issued by CN=CA", KeyFingerprint: "sha256:aa"}}},
+		{Signatures: []Signature{{Signer: "key sha256:aa", KeyFingerprint: "sha256:aa"}}},
+		{Signatures: []Signature{{Signer: "identity https://issuer me@example.com"}}},
+	}}
+	if n := distinctSignersOf(res); n != 2 {
+		t.Errorf("distinct signers %d, want 2", n)
+	}
+}
+
+// TestCertIdentityMatches: every field given must match; expressions
+// match the whole value; the hostname as TLS matches it.
+func TestCertIdentityMatches(t *testing.T) {
+	u, _ := url.Parse("https://ci.example.com/pipelines/release")
+	cert := &x509.Certificate{
+		Subject:        pkix.Name{CommonName: "release", Organization: []string{"Example Corp"}},
+		EmailAddresses: []string{"other@example.com", "release@example.com"},
+		URIs:           []*url.URL{u},
+		DNSNames:       []string{"*.build.example.com"},
+	}
+	for _, tc := range []struct {
+		id   CertIdentity
+		want bool
+	}{
+		{CertIdentity{Email: "release@example.com"}, true},
+		{CertIdentity{Email: "Release@example.com"}, false},
+		{CertIdentity{EmailRegExp: `release@example\.co`}, false},
+		{CertIdentity{EmailRegExp: `[a-z]+@example\.com`}, true},
+		{CertIdentity{URI: "https://ci.example.com/pipelines/release"}, true},
+		{CertIdentity{URIRegExp: `https://ci\.example\.com/`}, false},
+		{CertIdentity{Hostname: "eu.build.example.com"}, true},
+		{CertIdentity{Hostname: "build.example.com"}, false},
+		{CertIdentity{Subject: "CN=release,O=Example Corp"}, true},
+		{CertIdentity{SubjectRegExp: `CN=release,.*`}, true},
+		{CertIdentity{Email: "release@example.com", Subject: "CN=other"}, false},
+		{CertIdentity{Email: "release@example.com", Hostname: "eu.build.example.com"}, true},
+	} {
+		m, err := compileCertIdentity(tc.id)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.id, err)
+		}
+		if got := m.matches(cert); got != tc.want {
+			t.Errorf("%s matches %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}
