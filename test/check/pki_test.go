@@ -99,6 +99,18 @@ func TestCosignCertificateSignatures(t *testing.T) {
 			t.Run("expired certificate, no time of signing", func(t *testing.T) {
 				verifytest.WantDenied(t, w.check(t, sign("expired", expired).Ref, good, check.Options{}), "expired", verify.ErrUntrustedCertificate)
 			})
+			t.Run("attestation", func(t *testing.T) {
+				attested := reg.PushRandomImage(t, repo, "attested")
+				cosign.Attest(t, attested.Ref, key, "https://slsa.dev/provenance/v1", []byte(`{"builder":{"id":"https://ci.example.com"}}`), f,
+					"--certificate", leaf, "--certificate-chain", chain)
+				p := func(cond string) *verify.Compiled {
+					return verifytest.Compile(t, verify.Policy{Name: "pki", Authorities: []verify.Authority{{Name: "corp-ca", InsecureIgnoreTlog: true,
+						Certificate: &verify.Certificate{Roots: []*x509.Certificate{root.Cert}, Intermediates: []*x509.Certificate{inter.Cert}, Identities: []verify.CertIdentity{release}},
+						Attestations: []verify.Attestation{{Name: "provenance", PredicateType: "https://slsa.dev/provenance/v1", Conditions: []string{cond}}}}}})
+				}
+				verifytest.WantVerified(t, w.check(t, attested.Ref, p(`predicate.builder.id == "https://ci.example.com"`), check.Options{}))
+				verifytest.WantDenied(t, w.check(t, attested.Ref, p(`predicate.builder.id == "https://other.example.com"`), check.Options{}), "", verify.ErrConditionFailed)
+			})
 			t.Run("threshold with distinct signers", func(t *testing.T) {
 				// The key the certificate certifies, trusted also as a key:
 				// one signature, one signer (a key authority does not take

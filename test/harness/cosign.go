@@ -127,14 +127,16 @@ func (c *Cosign) Sign(t testing.TB, image string, key KeyPair, f Format, extra .
 }
 
 // Attest attaches an in-toto attestation with the given predicate type and
-// predicate (JSON) to image, signed with key, in format f.
-func (c *Cosign) Attest(t testing.TB, image string, key KeyPair, predicateType string, predicate []byte, f Format) {
+// predicate (JSON) to image, signed with key, in format f; extra are more
+// cosign attest flags (e.g. --certificate).
+func (c *Cosign) Attest(t testing.TB, image string, key KeyPair, predicateType string, predicate []byte, f Format, extra ...string) {
 	t.Helper()
 	path := filepath.Join(c.dir, fmt.Sprintf("predicate-%d.json", time.Now().UnixNano()))
 	if err := os.WriteFile(path, predicate, 0o600); err != nil {
 		t.Fatalf("writing the predicate: %v", err)
 	}
 	args := append([]string{"attest", "--key", key.Private, "--type", predicateType, "--predicate", path}, offlineFlags(f)...)
+	args = append(args, extra...)
 	c.must(t, append(args, image)...)
 }
 
