@@ -105,7 +105,7 @@ func TestCosignCertificateSignatures(t *testing.T) {
 					"--certificate", leaf, "--certificate-chain", chain)
 				p := func(cond string) *verify.Compiled {
 					return verifytest.Compile(t, verify.Policy{Name: "pki", Authorities: []verify.Authority{{Name: "corp-ca", InsecureIgnoreTlog: true,
-						Certificate: &verify.Certificate{Roots: []*x509.Certificate{root.Cert}, Intermediates: []*x509.Certificate{inter.Cert}, Identities: []verify.CertIdentity{release}},
+						Certificate:  &verify.Certificate{Roots: []*x509.Certificate{root.Cert}, Intermediates: []*x509.Certificate{inter.Cert}, Identities: []verify.CertIdentity{release}},
 						Attestations: []verify.Attestation{{Name: "provenance", PredicateType: "https://slsa.dev/provenance/v1", Conditions: []string{cond}}}}}})
 				}
 				verifytest.WantVerified(t, w.check(t, attested.Ref, p(`predicate.builder.id == "https://ci.example.com"`), check.Options{}))
