@@ -235,7 +235,7 @@ type ImageMatcher struct {
 // Authority is one way to satisfy a policy. Exactly one of key, keyless or
 // static.
 //
-// +kubebuilder:validation:XValidation:rule="(has(self.key) ? 1 : 0) + (has(self.keyless) ? 1 : 0) + (has(self.certificate) ? 1 : 0) + (has(self.static) ? 1 : 0) == 1",message="give exactly one of key, keyless, certificate or static"
+// +kubebuilder:validation:XValidation:rule="(has(self.key) ? 1 : 0) + (has(self.keyless) ? 1 : 0) + (has(self.certificate) ? 1 : 0) + (has(self.notation) ? 1 : 0) + (has(self.static) ? 1 : 0) == 1",message="give exactly one of key, keyless, certificate, notation or static"
 // +kubebuilder:validation:XValidation:rule="!(has(self.keyless) && has(self.insecureIgnoreTlog) && self.insecureIgnoreTlog)",message="insecureIgnoreTlog applies only to key and certificate authorities"
 type Authority struct {
 	// Name names the authority in results and denial messages. Default
@@ -258,6 +258,13 @@ type Authority struct {
 	// issued to one of the given identities.
 	// +optional
 	Certificate *CertificateAuthority `json:"certificate,omitempty"`
+
+	// Notation trusts Notary Project signatures (notation sign; ACR with
+	// Ratify, AWS Signer), stored as OCI referrers of the image, as a
+	// Notary Project trust policy statement with these trust stores and
+	// identities would.
+	// +optional
+	Notation *NotationAuthority `json:"notation,omitempty"`
 
 	// Static passes or fails every image without looking at signatures.
 	// +optional
@@ -386,6 +393,66 @@ type CertificateIdentity struct {
 	// +kubebuilder:validation:MaxLength=1024
 	// +optional
 	SubjectRegExp string `json:"subjectRegExp,omitempty"`
+}
+
+// NotationAuthority is one Notary Project trust policy statement: its trust
+// stores, trusted identities and verification level. Signatures are
+// verified by the Notary Project's notation-go library: the envelope's
+// integrity (JWS or COSE), the signing certificate chain to a CA or signing
+// authority of the trust store, a trusted identity, expiry, an RFC 3161
+// timestamp against timestampAuthorities (without one, the signing
+// certificate must be valid now), revocation (OCSP or CRL, online, for
+// certificates that name them), and unknown critical attributes refused.
+//
+// +kubebuilder:validation:XValidation:rule="has(self.certificateAuthorities) || has(self.signingAuthorities) || has(self.secretRef)",message="give certificateAuthorities, signingAuthorities or secretRef"
+type NotationAuthority struct {
+	// CertificateAuthorities are PEM CA certificates: the trust store of
+	// type "ca".
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	CertificateAuthorities string `json:"certificateAuthorities,omitempty"`
+
+	// SigningAuthorities are PEM certificates of signing services (AWS
+	// Signer): the trust store of type "signingAuthority".
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	SigningAuthorities string `json:"signingAuthorities,omitempty"`
+
+	// TimestampAuthorities are PEM root certificates of timestamp
+	// authorities: the trust store of type "tsa".
+	// +kubebuilder:validation:MaxLength=262144
+	// +optional
+	TimestampAuthorities string `json:"timestampAuthorities,omitempty"`
+
+	// SecretRef names a Secret holding trust stores by key: ca.crt,
+	// signingAuthority.crt and tsa.crt (PEM), added to those given here.
+	// Namespaces as for key.secretRef.
+	// +optional
+	SecretRef *SecretReference `json:"secretRef,omitempty"`
+
+	// TrustedIdentities are "x509.subject: <distinguished name>" entries
+	// (e.g. "x509.subject: C=US, ST=WA, O=Example, CN=release"), or "*"
+	// alone for every identity the trust stores certify.
+	// +kubebuilder:validation:MinItems=1
+	// +kubebuilder:validation:MaxItems=64
+	// +listType=atomic
+	TrustedIdentities []string `json:"trustedIdentities"`
+
+	// VerificationLevel is the Notary Project level: strict (default:
+	// every check enforced), permissive (expiry, timestamp and revocation
+	// failures are only noted on the signature) or audit (only integrity
+	// enforced; authenticity noted). What a level enforces denies the
+	// signature, and the policy's mode and onError apply as to any denial.
+	// +kubebuilder:validation:Enum=strict;permissive;audit
+	// +optional
+	VerificationLevel string `json:"verificationLevel,omitempty"`
+
+	// Revocation overrides the level's revocation action: enforce, log or
+	// skip. Air-gapped clusters whose certificates name OCSP responders or
+	// CRLs they cannot reach use log or skip.
+	// +kubebuilder:validation:Enum=enforce;log;skip
+	// +optional
+	Revocation string `json:"revocation,omitempty"`
 }
 
 // SecretReference names a Secret.

@@ -2,7 +2,9 @@ package policy
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
+	"slices"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/verify"
@@ -103,4 +105,49 @@ func (c *compiler) secretValues(ctx context.Context, path string, ref *v1alpha1.
 		c.secretKeys = append(c.secretKeys, v)
 	}
 	return values
+}
+
+// notation compiles a notation authority: its trust stores (inline, plus a
+// Secret's ca.crt, signingAuthority.crt and tsa.crt), identities, level.
+func (c *compiler) notation(ctx context.Context, path string, n *v1alpha1.NotationAuthority, o Object, r Resolver) *verify.Notation {
+	out := &verify.Notation{TrustedIdentities: n.TrustedIdentities, Level: n.VerificationLevel, Revocation: n.Revocation}
+	add := func(field string, data []byte, into *[]*x509.Certificate) {
+		if len(data) == 0 {
+			return
+		}
+		certs, err := verify.ParseCACertificates(data)
+		if err != nil {
+			c.fail(field, "%v", err)
+			return
+		}
+		*into = append(*into, certs...)
+	}
+	add(path+".certificateAuthorities", []byte(n.CertificateAuthorities), &out.CAs)
+	add(path+".signingAuthorities", []byte(n.SigningAuthorities), &out.SigningAuthorities)
+	add(path+".timestampAuthorities", []byte(n.TimestampAuthorities), &out.TSAs)
+	if n.SecretRef != nil {
+		if values := c.secretValues(ctx, path+".secretRef", n.SecretRef, o, r); values != nil {
+			field := func(key string) string { return fmt.Sprintf("%s.secretRef (Secret %s key %s)", path, n.SecretRef.Name, key) }
+			add(field("ca.crt"), values["ca.crt"], &out.CAs)
+			add(field("signingAuthority.crt"), values["signingAuthority.crt"], &out.SigningAuthorities)
+			add(field("tsa.crt"), values["tsa.crt"], &out.TSAs)
+		}
+	}
+	if len(out.CAs) == 0 && len(out.SigningAuthorities) == 0 {
+		c.fail(path, "no CA or signing authority certificate: give certificateAuthorities, signingAuthorities or a secretRef holding ca.crt or signingAuthority.crt")
+	}
+	if len(n.TrustedIdentities) == 0 {
+		c.fail(path+".trustedIdentities", `at least one identity is required ("*" trusts every identity the trust stores certify)`)
+	}
+	for i, id := range n.TrustedIdentities {
+		if err := verify.CheckNotationIdentity(id); err != nil {
+			c.fail(fmt.Sprintf("%s.trustedIdentities[%d]", path, i), "%v", err)
+		}
+	}
+	if len(n.TrustedIdentities) > 1 && slices.Contains(n.TrustedIdentities, "*") {
+		c.fail(path+".trustedIdentities", `"*" must be the only identity`)
+	}
+	c.enum(path+".verificationLevel", n.VerificationLevel, verify.NotationLevels...)
+	c.enum(path+".revocation", n.Revocation, verify.NotationActions...)
+	return out
 }

@@ -386,13 +386,13 @@ func (c *compiler) authority(ctx context.Context, path string, a v1alpha1.Author
 		va.Name = fmt.Sprintf("authority-%d", i)
 	}
 	n := 0
-	for _, set := range []bool{a.Key != nil, a.Keyless != nil, a.Certificate != nil, a.Static != nil} {
+	for _, set := range []bool{a.Key != nil, a.Keyless != nil, a.Certificate != nil, a.Notation != nil, a.Static != nil} {
 		if set {
 			n++
 		}
 	}
 	if n != 1 {
-		c.fail(path, "give exactly one of key, keyless, certificate or static")
+		c.fail(path, "give exactly one of key, keyless, certificate, notation or static")
 		return va, false
 	}
 	switch {
@@ -419,6 +419,17 @@ func (c *compiler) authority(ctx context.Context, path string, a v1alpha1.Author
 		va.Certificate = c.certificate(ctx, path+".certificate", a.Certificate, o, r)
 		if !a.InsecureIgnoreTlog {
 			va.TrustedMaterial = c.trust(ctx, path+".certificate.trustRootRef", a.Certificate.TrustRootRef, r)
+		}
+	case a.Notation != nil:
+		va.Notation = c.notation(ctx, path+".notation", a.Notation, o, r)
+		if a.InsecureIgnoreTlog || a.InsecureIgnoreSCT {
+			c.fail(path, "insecureIgnoreTlog and insecureIgnoreSCT do not apply to notation authorities: Notary signatures use no transparency log")
+		}
+		if len(a.Attestations) > 0 {
+			c.fail(path+".attestations", "a notation authority verifies image signatures; Notary attestations are not supported")
+		}
+		if a.Source != nil {
+			c.fail(path+".source", "Notary signatures are read from the image's own repository")
 		}
 	case a.Static != nil:
 		switch a.Static.Action {

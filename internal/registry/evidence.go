@@ -26,6 +26,10 @@ const (
 	// SigstoreBundle is a Sigstore bundle attached as an OCI 1.1 referrer (found
 	// through the referrers API or the referrers tag schema).
 	SigstoreBundle
+	// NotarySignature is a Notary Project signature envelope (JWS or COSE)
+	// attached as a referrer with the artifact type
+	// application/vnd.cncf.notary.signature; MediaType says which envelope.
+	NotarySignature
 )
 
 func (k Kind) String() string {
@@ -36,12 +40,21 @@ func (k Kind) String() string {
 		return "legacy attestation"
 	case SigstoreBundle:
 		return "sigstore bundle"
+	case NotarySignature:
+		return "notary signature"
 	}
 	return "unknown"
 }
 
 // BundleMediaTypePrefix starts the media type of every Sigstore bundle version.
 const BundleMediaTypePrefix = "application/vnd.dev.sigstore.bundle"
+
+// The Notary Project's signature artifact type and envelope media types.
+const (
+	NotaryArtifactType  = "application/vnd.cncf.notary.signature"
+	MediaTypeNotaryJWS  = "application/jose+json"
+	MediaTypeNotaryCOSE = "application/cose"
+)
 
 // Evidence is one candidate signature or attestation as stored, unverified.
 type Evidence struct {
@@ -132,7 +145,7 @@ func (c *Client) Evidence(ctx context.Context, repo Repository, digest string, o
 		return nil, err
 	}
 	if opts.Enough != nil {
-		onlyLegacy := !slices.ContainsFunc(found, func(e Evidence) bool { return e.Kind == SigstoreBundle })
+		onlyLegacy := !slices.ContainsFunc(found, func(e Evidence) bool { return e.Kind == SigstoreBundle || e.Kind == NotarySignature })
 		if !enough && onlyLegacy && len(found) > 0 {
 			// Every lookup ended before the question could save one: ask
 			// now, to learn where legacy evidence suffices.
@@ -262,7 +275,8 @@ func (c *Client) bundles(ctx context.Context, repo Repository, digest string) ([
 	}
 	var out []Evidence
 	for _, d := range refs {
-		if !mayHoldBundle(d) {
+		notary := d.ArtifactType == NotaryArtifactType
+		if !notary && !mayHoldBundle(d) {
 			continue
 		}
 		m, err := c.Resolve(ctx, repo, d.Digest)
@@ -282,16 +296,21 @@ func (c *Client) bundles(ctx context.Context, repo Repository, digest string) ([
 			// The registry listed it, but the manifest does not refer to this image.
 			continue
 		}
+		kind := SigstoreBundle
 		var which []int
 		for i, l := range im.Layers {
-			if strings.HasPrefix(l.MediaType, BundleMediaTypePrefix) {
+			switch {
+			case notary && (l.MediaType == MediaTypeNotaryJWS || l.MediaType == MediaTypeNotaryCOSE):
+				kind = NotarySignature
+				which = append(which, i)
+			case !notary && strings.HasPrefix(l.MediaType, BundleMediaTypePrefix):
 				which = append(which, i)
 			}
 		}
 		if len(which) > c.opts.limits.MaxLayers {
-			return nil, fmt.Errorf("reading referrer %s@%s: %w: %d bundle layers, at most %d are read", repo, d.Digest, ErrLimit, len(which), c.opts.limits.MaxLayers)
+			return nil, fmt.Errorf("reading referrer %s@%s: %w: %d signature layers, at most %d are read", repo, d.Digest, ErrLimit, len(which), c.opts.limits.MaxLayers)
 		}
-		ev, err := c.layers(ctx, repo, m.Digest, im.Layers, which, SigstoreBundle, nil)
+		ev, err := c.layers(ctx, repo, m.Digest, im.Layers, which, kind, nil)
 		if err != nil {
 			return nil, err
 		}

@@ -139,7 +139,7 @@ func TestEvidenceLimits(t *testing.T) {
 				Manifests: []registry.Descriptor{{MediaType: registry.MediaTypeOCIManifest, ArtifactType: bundle, Digest: refDigest, Size: int64(len(ref))}},
 			})))
 		},
-		want: []string{"65 bundle layers", "at most 64"},
+		want: []string{"65 signature layers", "at most 64"},
 	}} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

@@ -54,12 +54,15 @@ type candidate struct {
 }
 
 func (c candidate) isSignature() bool {
-	return c.payload != nil || c.predicateType == CosignSignPredicateType
+	return c.payload != nil || c.predicateType == CosignSignPredicateType || isNotary(c.ev)
 }
 
 // toCandidate converts evidence in any storage format into a Sigstore bundle.
 func toCandidate(ev registry.Evidence) (candidate, error) {
 	switch ev.Kind {
+	case registry.NotarySignature:
+		// Verified by notation-go from ev itself (verifyNotation).
+		return candidate{ev: ev}, nil
 	case registry.SigstoreBundle:
 		b, err := parseImageBundle(ev.Content)
 		if err != nil {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync/atomic"
 
+	"github.com/notaryproject/notation-go"
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 	"github.com/sigstore/sigstore/pkg/signature"
@@ -63,6 +64,9 @@ type Authority struct {
 	// issued to one of its identities; TrustedMaterial, when set, gives
 	// the transparency logs and timestamp authorities that date them.
 	Certificate *Certificate
+	// Notation trusts Notary Project signatures (OCI referrers of artifact
+	// type application/vnd.cncf.notary.signature), verified by notation-go.
+	Notation *Notation
 	// Static passes or fails without looking at signatures.
 	Static *Static
 	// Attestations, when set, are required instead of a plain signature:
@@ -135,6 +139,7 @@ type compiledAuthority struct {
 	verifiers    []keyedVerifier
 	identities   []identityMatcher
 	certIDs      []certMatcher
+	notary       notation.Verifier
 	attestations []compiledAttestation
 }
 
@@ -224,13 +229,30 @@ func Compile(p Policy) (*Compiled, error) {
 func compileAuthority(a Authority) (*compiledAuthority, error) {
 	ca := &compiledAuthority{Authority: a}
 	kinds := 0
-	for _, set := range []bool{len(a.Keys) > 0, a.Keyless != nil, a.Certificate != nil, a.Static != nil} {
+	for _, set := range []bool{len(a.Keys) > 0, a.Keyless != nil, a.Certificate != nil, a.Notation != nil, a.Static != nil} {
 		if set {
 			kinds++
 		}
 	}
 	if kinds != 1 {
-		return nil, errors.New("exactly one of key, keyless, certificate or static is required")
+		return nil, errors.New("exactly one of key, keyless, certificate, notation or static is required")
+	}
+	if a.Notation != nil {
+		if a.InsecureIgnoreTlog || a.InsecureIgnoreSCT {
+			return nil, errors.New("insecureIgnoreTlog, insecureIgnoreSCT: Notary signatures use no transparency log")
+		}
+		if len(a.Attestations) > 0 {
+			return nil, errors.New("attestations: a notation authority verifies image signatures; Notary attestations are not supported")
+		}
+		if a.SignatureRepository != nil {
+			return nil, errors.New("source: Notary signatures are read from the image's own repository")
+		}
+		v, err := newNotationVerifier(a.Name, a.Notation)
+		if err != nil {
+			return nil, err
+		}
+		ca.notary = v
+		return ca, nil
 	}
 	if a.Static != nil {
 		if len(a.Attestations) > 0 {
@@ -367,6 +389,8 @@ func (a *compiledAuthority) describe() string {
 		return "identities [" + strings.Join(ids, "; ") + "]"
 	case a.Certificate != nil:
 		return describeCertificate(a.Certificate)
+	case a.Notation != nil:
+		return "Notary signers " + strings.Join(a.Notation.TrustedIdentities, "; ")
 	}
 	return "static"
 }

@@ -65,7 +65,8 @@ type AuthorityResult struct {
 type Signature struct {
 	// Source is where it was found: format, repository, manifest, layer.
 	Source string `json:"source"`
-	// Format is "legacy signature", "legacy attestation" or "sigstore bundle".
+	// Format is "legacy signature", "legacy attestation", "sigstore bundle"
+	// or "notary signature".
 	Format string `json:"format"`
 	// Artifact is the digest of the manifest holding it; for
 	// Compiled.VerifyArtifact, the artifact's digest.
@@ -80,6 +81,9 @@ type Signature struct {
 	LogIndex *int64 `json:"logIndex,omitempty"`
 	// Timestamps are the verified times of signing (log or TSA).
 	Timestamps []Timestamp `json:"timestamps,omitempty"`
+	// Notes are checks that failed without failing the signature (a
+	// Notary verification level that only logs them).
+	Notes []string `json:"notes,omitempty"`
 }
 
 // Timestamp is one verified time of signing.

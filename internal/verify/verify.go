@@ -220,11 +220,17 @@ func (c *Compiled) verifyAuthority(ctx context.Context, a *compiledAuthority, re
 	tried := 0
 	ar.Failures = append(ar.Failures, malformed...)
 	for _, cand := range cands {
-		if !cand.isSignature() || !a.readsFrom(req, cand) {
+		if !cand.isSignature() || !a.readsFrom(req, cand) || isNotary(cand.ev) != (a.Notation != nil) {
 			continue
 		}
 		tried++
-		sig, err := c.verifyCandidate(a, req, digest, cand)
+		var sig Signature
+		var err error
+		if a.Notation != nil {
+			sig, err = c.verifyNotation(ctx, a, req, cand)
+		} else {
+			sig, err = c.verifyCandidate(a, req, digest, cand)
+		}
 		if err != nil {
 			ar.Failures = append(ar.Failures, failure(cand.ev.Source(), err))
 			continue

@@ -95,8 +95,8 @@ func TestCRDsAgainstAPIServer(t *testing.T) {
 	}{
 		{"glob-and-prefix", "  images: [{glob: 'a/**', prefix: 'a'}]\n  authorities:\n    - static: {action: pass}\n", "give exactly one of glob or prefix"},
 		{"no-images", "  images: []\n  authorities:\n    - static: {action: pass}\n", "spec.images"},
-		{"two-authority-kinds", "  images: [{glob: 'a/**'}]\n  authorities:\n    - static: {action: pass}\n" + key, "give exactly one of key, keyless, certificate or static"},
-		{"no-authority-kind", "  images: [{glob: 'a/**'}]\n  authorities:\n    - name: empty\n", "give exactly one of key, keyless, certificate or static"},
+		{"two-authority-kinds", "  images: [{glob: 'a/**'}]\n  authorities:\n    - static: {action: pass}\n" + key, "give exactly one of key, keyless, certificate, notation or static"},
+		{"no-authority-kind", "  images: [{glob: 'a/**'}]\n  authorities:\n    - name: empty\n", "give exactly one of key, keyless, certificate, notation or static"},
 		{"issuer-twice", "  images: [{glob: 'a/**'}]\n  authorities:\n    - keyless:\n        identities: [{issuer: a, issuerRegExp: b, subject: c}]\n", "give exactly one of issuer or issuerRegExp"},
 		{"no-subject", "  images: [{glob: 'a/**'}]\n  authorities:\n    - keyless:\n        identities: [{issuer: a}]\n", "give exactly one of subject or subjectRegExp"},
 		{"keyless-ignoring-tlog", "  images: [{glob: 'a/**'}]\n  authorities:\n    - insecureIgnoreTlog: true\n      keyless:\n        identities: [{issuer: a, subject: b}]\n", "insecureIgnoreTlog applies only to key and certificate authorities"},
