@@ -127,7 +127,9 @@ func (c *compiler) notation(ctx context.Context, path string, n *v1alpha1.Notati
 	add(path+".timestampAuthorities", []byte(n.TimestampAuthorities), &out.TSAs)
 	if n.SecretRef != nil {
 		if values := c.secretValues(ctx, path+".secretRef", n.SecretRef, o, r); values != nil {
-			field := func(key string) string { return fmt.Sprintf("%s.secretRef (Secret %s key %s)", path, n.SecretRef.Name, key) }
+			field := func(key string) string {
+				return fmt.Sprintf("%s.secretRef (Secret %s key %s)", path, n.SecretRef.Name, key)
+			}
 			add(field("ca.crt"), values["ca.crt"], &out.CAs)
 			add(field("signingAuthority.crt"), values["signingAuthority.crt"], &out.SigningAuthorities)
 			add(field("tsa.crt"), values["tsa.crt"], &out.TSAs)
