@@ -572,9 +572,9 @@ func (c *conv) pjPKI(path string, v pjSigstore, rekor int) (v1alpha1.Authority, 
 		return fail("pki requirement not converted")
 	}
 	if p.CAIntermediatesData == nil {
-		c.note(path+".pki", "no caIntermediatesData: containers-image takes intermediates from each signature's certificate chain, signet only from the authority, so it denies certificates an intermediate issued; add every intermediate to the authority's intermediates")
+		c.note(path+".pki", "no caIntermediatesData: signet takes intermediates only from the authority, never from a signature's certificate chain (containers-image takes all of that chain but its last certificate), so it denies certificates an intermediate issued; add every intermediate to the authority's intermediates")
 	} else {
-		c.note(path+".pki.caIntermediatesData", "containers-image also takes intermediates from each signature's certificate chain, signet only these: a certificate issued by an intermediate not listed here is denied")
+		c.note(path+".pki.caIntermediatesData", "containers-image also takes intermediates from each signature's certificate chain (all but its last certificate), signet only these: a certificate issued by an intermediate not listed here is denied")
 	}
 	c.note(path+".pki", "containers-image checks no transparency log for pki (it refuses Rekor keys there) and checks the certificate chain at the current time: the authority sets insecureIgnoreTlog, under which signet checks the chain at the current time too")
 	return v1alpha1.Authority{Name: "policy-json", Certificate: ca, InsecureIgnoreTlog: true}, true

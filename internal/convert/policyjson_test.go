@@ -59,12 +59,12 @@ func TestPolicyJSONPKI(t *testing.T) {
 			pki:  `{"caRootsData": "` + roots + `", "caIntermediatesData": "` + intermediates + `", "subjectEmail": "release@example.com", "subjectHostname": "build.example.com"}`,
 			want: &v1alpha1.CertificateAuthority{Roots: ca.PEM(), Intermediates: inter.PEM(),
 				Identities: []v1alpha1.CertificateIdentity{{Email: "release@example.com", Hostname: "build.example.com"}}},
-			note: "pki.caIntermediatesData: containers-image also takes intermediates from each signature's certificate chain, signet only these",
+			note: "pki.caIntermediatesData: containers-image also takes intermediates from each signature's certificate chain (all but its last certificate), signet only these",
 		}, {
 			name: "roots and an email, no intermediates: noted",
 			pki:  `{"caRootsData": "` + roots + `", "subjectEmail": "release@example.com"}`,
 			want: &v1alpha1.CertificateAuthority{Roots: ca.PEM(), Identities: []v1alpha1.CertificateIdentity{{Email: "release@example.com"}}},
-			note: "pki: no caIntermediatesData: containers-image takes intermediates from each signature's certificate chain, signet only from the authority",
+			note: "pki: no caIntermediatesData: signet takes intermediates only from the authority, never from a signature's certificate chain",
 		}, {
 			name: "a hostname alone",
 			pki:  `{"caRootsData": "` + roots + `", "caIntermediatesData": "` + intermediates + `", "subjectHostname": "build.example.com"}`,

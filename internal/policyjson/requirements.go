@@ -315,7 +315,7 @@ func (c converter) certificate(field string, a verify.Authority, identity *Signe
 	}
 	cert := a.Certificate
 	roots, intermediates := pemCertificates(cert.Roots), pemCertificates(cert.Intermediates)
-	c.note("%s.certificate: containers-image also takes intermediates from each signature's certificate chain: a certificate issued under the roots by an intermediate the authority does not list is accepted by the runtime, denied by signet", field)
+	c.note("%s.certificate: containers-image also takes intermediates from each signature's certificate chain, all but its last certificate, which it takes for the root (cosign writes the chain without the root): a certificate under an intermediate the authority does not list is accepted by the runtime, denied by signet, when the signature's chain holds another intermediate after it", field)
 	for j, id := range cert.Identities {
 		ifield := fmt.Sprintf("%s.certificate.identities[%d]", field, j)
 		expressible := true
