@@ -491,11 +491,123 @@ func (c *conv) pjKeyMaterial(path string, v pjSigstore, rekor int) (v1alpha1.Aut
 		a.InsecureIgnoreSCT = true
 		return a, true
 	default:
-		if !c.refuse(path+".pki", "the requirement rejects every image", "X.509 PKI signatures (caRoots, subjectEmail/subjectHostname) are not supported by signet") {
-			return v1alpha1.Authority{}, false
+		return c.pjPKI(path, v, rekor)
+	}
+}
+
+type pjPKIBlock struct {
+	CARootsPath         string `json:"caRootsPath"`
+	CARootsData         []byte `json:"caRootsData"`
+	CAIntermediatesPath string `json:"caIntermediatesPath"`
+	CAIntermediatesData []byte `json:"caIntermediatesData"`
+	SubjectEmail        string `json:"subjectEmail"`
+	SubjectHostname     string `json:"subjectHostname"`
+}
+
+// pjPKI converts a pki requirement into a certificate authority, checked
+// as containers-image checks it (policy_config_sigstore.go). It accepts no
+// Rekor key with pki and verifies no log, so the authority ignores the
+// tlog; verifyPKI (pki_cert.go) checks the chain at the current time, as
+// signet does without a log.
+func (c *conv) pjPKI(path string, v pjSigstore, rekor int) (v1alpha1.Authority, bool) {
+	var p pjPKIBlock
+	if !c.strict(v.PKI, &p, path+".pki") {
+		return v1alpha1.Authority{}, false
+	}
+	switch {
+	case p.CARootsPath != "" && p.CARootsData != nil:
+		c.invalid(path+".pki", "caRootsPath and caRootsData cannot be used simultaneously")
+		return v1alpha1.Authority{}, false
+	case p.CARootsPath == "" && p.CARootsData == nil:
+		c.invalid(path+".pki", "At least one of caRootsPath and caRootsData must be specified")
+		return v1alpha1.Authority{}, false
+	case p.CAIntermediatesPath != "" && p.CAIntermediatesData != nil:
+		c.invalid(path+".pki", "caIntermediatesPath and caIntermediatesData cannot be used simultaneously")
+		return v1alpha1.Authority{}, false
+	case p.SubjectEmail == "" && p.SubjectHostname == "":
+		c.invalid(path+".pki", "At least one of subjectEmail, subjectHostname must be specified")
+		return v1alpha1.Authority{}, false
+	case rekor > 0:
+		c.invalid(path, "rekorPublickeyPath, rekorPublicKeyPaths, rekorPublickeyData and rekorPublicKeyDatas are not supported for pki")
+		return v1alpha1.Authority{}, false
+	}
+	fail := func(msg string) (v1alpha1.Authority, bool) {
+		return v1alpha1.Authority{Name: "policy-json", Static: &v1alpha1.StaticAuthority{Action: "fail", Message: msg}}, true
+	}
+	// Every unconvertible field is reported at once; any one makes the
+	// requirement reject every image (--allow-lossy).
+	converted, refused := true, false
+	unconvertible := func(field, why string) {
+		converted = false
+		refused = !c.refuse(path+".pki."+field, "the requirement rejects every image", "%s", why) || refused
+	}
+	if p.CARootsPath != "" {
+		unconvertible("caRootsPath", "CA files on the node cannot be read here; give the roots as caRootsData")
+	}
+	if p.CAIntermediatesPath != "" {
+		unconvertible("caIntermediatesPath", "CA files on the node cannot be read here; give the intermediates as caIntermediatesData")
+	}
+	ca := &v1alpha1.CertificateAuthority{Identities: []v1alpha1.CertificateIdentity{{Email: p.SubjectEmail, Hostname: p.SubjectHostname}}}
+	for _, f := range []struct {
+		field string
+		data  []byte
+		into  *string
+	}{
+		{"caRootsData", p.CARootsData, &ca.Roots},
+		{"caIntermediatesData", p.CAIntermediatesData, &ca.Intermediates},
+	} {
+		if f.data == nil {
+			continue
 		}
+		certs, why := pjCACertificates(f.data)
+		if why != "" {
+			unconvertible(f.field, why)
+		}
+		*f.into = certs
+	}
+	if refused {
+		return v1alpha1.Authority{}, false
+	}
+	if !converted {
 		return fail("pki requirement not converted")
 	}
+	if p.CAIntermediatesData == nil {
+		c.note(path+".pki", "no caIntermediatesData: signet takes intermediates only from the authority, never from a signature's certificate chain (containers-image takes all of that chain but its last certificate), so it denies certificates an intermediate issued; add every intermediate to the authority's intermediates")
+	} else {
+		c.note(path+".pki.caIntermediatesData", "containers-image also takes intermediates from each signature's certificate chain (all but its last certificate), signet only these: a certificate issued by an intermediate not listed here is denied")
+	}
+	c.note(path+".pki", "containers-image checks no transparency log for pki (it refuses Rekor keys there) and checks the certificate chain at the current time: the authority sets insecureIgnoreTlog, under which signet checks the chain at the current time too")
+	return v1alpha1.Authority{Name: "policy-json", Certificate: ca, InsecureIgnoreTlog: true}, true
+}
+
+// pjCACertificates re-encodes caRootsData or caIntermediatesData (PEM) for
+// a certificate authority, which holds CA certificates only; why says what
+// it cannot hold.
+func pjCACertificates(data []byte) (string, string) {
+	var out bytes.Buffer
+	rest := data
+	for n := 1; ; n++ {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "CERTIFICATE" {
+			return "", fmt.Sprintf("PEM block %d is a %s, not a CERTIFICATE", n, b.Type)
+		}
+		cert, err := x509.ParseCertificate(b.Bytes)
+		if err != nil {
+			return "", fmt.Sprintf("certificate %d: %v", n, err)
+		}
+		if !cert.IsCA || !cert.BasicConstraintsValid {
+			return "", fmt.Sprintf("certificate %d (%s) is not a CA certificate; a signet certificate authority trusts CA certificates only", n, cert.Subject)
+		}
+		_ = pem.Encode(&out, &pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
+	}
+	if out.Len() == 0 {
+		return "", "no PEM certificate"
+	}
+	return out.String(), ""
 }
 
 type pjFulcio struct {

@@ -6,6 +6,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -88,6 +90,8 @@ func summarize(reqs []Requirement) []string {
 		switch {
 		case r.Fulcio != nil:
 			s = fmt.Sprintf("fulcio %s %s", r.Fulcio.OIDCIssuer, r.Fulcio.SubjectEmail)
+		case r.PKI != nil:
+			s = strings.TrimSpace(fmt.Sprintf("pki %s %s", r.PKI.SubjectEmail, r.PKI.SubjectHostname))
 		case r.KeyData != nil:
 			s = "key"
 		case r.KeyDatas != nil:
@@ -501,6 +505,113 @@ func TestExport(t *testing.T) {
 				t.Fatalf("issues = %q, want %d matching %q", got, len(tc.wantIssues), tc.wantIssues)
 			}
 			for i, w := range tc.wantIssues {
+				if !strings.Contains(got[i], w) {
+					t.Errorf("issue %d = %q, want it to contain %q", i, got[i], w)
+				}
+			}
+		})
+	}
+}
+
+// TestExportPKI: a certificate authority becomes pki (its compiled roots,
+// Secret-sourced ones too, and intermediates, one requirement per
+// identity) for runtimes that read it; what pki cannot say is an issue
+// naming the field.
+func TestExportPKI(t *testing.T) {
+	ca := pkitest.NewRoot(t, "Example Root CA")
+	inter := ca.Intermediate(t, "Example Code Signing CA")
+	r := resolver{tm: sigstoretest.New(t).TrustedRoot(), secrets: map[string]map[string][]byte{
+		"signet-system/corp-ca": {"ca.crt": []byte(ca.PEM()), "intermediates.crt": []byte(inter.PEM())},
+	}}
+	indent := func(s string) string { return strings.ReplaceAll(strings.TrimSpace(s), "\n", "\n        ") }
+	inline := fmt.Sprintf("      roots: |\n        %s\n      intermediates: |\n        %s\n", indent(ca.PEM()), indent(inter.PEM()))
+	doc := func(source, tlog, identities string) string {
+		return "ClusterImagePolicy pki\nimages: [{prefix: reg.example.org/app}]\nauthorities:\n  - name: corp-ca\n" + tlog + "    certificate:\n" + source + "      identities: " + identities + "\n"
+	}
+	const ignoreTlog = "    insecureIgnoreTlog: true\n"
+	const release = "[{email: release@example.com, hostname: build.example.com}]"
+	export := func(t *testing.T, runtime, d string) (*Result, error) {
+		t.Helper()
+		rt, err := ParseRuntime(runtime)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return Export(t.Context(), compile(t, r, d), Options{Target: policy.Target{Namespace: "default"}, Resolver: r, Runtime: rt})
+	}
+	issues := func(res *Result) []string {
+		var out []string
+		for _, is := range res.Issues {
+			out = append(out, is.Field+": "+is.Message)
+		}
+		return out
+	}
+
+	for _, source := range []struct{ name, yaml string }{
+		{"inline", inline},
+		{"from a Secret", "      secretRef: {name: corp-ca, namespace: signet-system}\n"},
+	} {
+		for _, runtime := range []string{"crio-1.34", "containers-image-5.35"} {
+			t.Run(source.name+" "+runtime, func(t *testing.T) {
+				res, err := export(t, runtime, doc(source.yaml, ignoreTlog, release))
+				if err != nil {
+					t.Fatalf("Export: %v", err)
+				}
+				reqs := res.File.Transports[TransportDocker]["reg.example.org/app"]
+				if len(reqs) != 1 || reqs[0].PKI == nil {
+					t.Fatalf("requirements %v, want one pki", summarize(reqs))
+				}
+				want := &PKI{CARootsData: []byte(ca.PEM()), CAIntermediatesData: []byte(inter.PEM()), SubjectEmail: "release@example.com", SubjectHostname: "build.example.com"}
+				if diff := cmp.Diff(want, reqs[0].PKI); diff != "" {
+					t.Errorf("pki (-want +got):\n%s", diff)
+				}
+				if reqs[0].RekorPublicKeyData != nil || reqs[0].RekorPublicKeyDatas != nil {
+					t.Errorf("Rekor keys written with pki, which containers-image refuses")
+				}
+				if !slices.ContainsFunc(res.Notes, func(n string) bool {
+					return strings.Contains(n, "spec.authorities[0].certificate: containers-image also takes intermediates from each signature's certificate chain")
+				}) {
+					t.Errorf("notes %q do not say the runtime takes the signature's intermediates", res.Notes)
+				}
+			})
+		}
+	}
+
+	for _, tc := range []struct {
+		name, runtime, doc string
+		want               []string
+	}{{
+		name: "before CRI-O 1.34", runtime: "crio-1.33", doc: doc(inline, ignoreTlog, release),
+		want: []string{"spec.authorities[0].certificate: pki is read by containers-image v5.35 (CRI-O 1.34) and newer; CRI-O 1.33 (containers-image v5.34), the oldest runtime"},
+	}, {
+		name: "the default runtime", runtime: "crio-1.28", doc: doc(inline, ignoreTlog, release),
+		want: []string{"spec.authorities[0].certificate: pki is read by containers-image v5.35 (CRI-O 1.34) and newer; CRI-O 1.28 (containers-image v5.27)"},
+	}, {
+		name: "a transparency log required", runtime: "crio-1.34", doc: doc(inline, "", release),
+		want: []string{"spec.authorities[0].insecureIgnoreTlog: not set: the authority requires a transparency log entry, which policy.json's pki cannot check"},
+	}, {
+		name: "regular expression and URI identities", runtime: "crio-1.34",
+		doc: doc(inline, ignoreTlog, `[{emailRegExp: ".*@example\\.com"}, {uri: "https://ci.example.com/release", hostname: build.example.com}]`),
+		want: []string{
+			"spec.authorities[0].certificate.identities[0].emailRegExp: policy.json's pki compares subjectEmail exactly",
+			"spec.authorities[0].certificate.identities[1].uri: policy.json's pki matches email and hostname SANs only, not URIs",
+		},
+	}, {
+		name: "a subject identity", runtime: "crio-1.34", doc: doc(inline, ignoreTlog, `[{subject: "CN=release,O=Example Corp"}]`),
+		want: []string{"spec.authorities[0].certificate.identities[0].subject: policy.json's pki matches email and hostname SANs only, not the subject name"},
+	}, {
+		name: "two identities, any one", runtime: "crio-1.34", doc: doc(inline, ignoreTlog, "[{email: a@example.com}, {hostname: build.example.com}]"),
+		want: []string{"spec.authorities: policy.json cannot express a choice between 2 ways of signing (certificate a@example.com, certificate build.example.com)"},
+	}} {
+		t.Run(tc.name, func(t *testing.T) {
+			res, err := export(t, tc.runtime, tc.doc)
+			if !errors.Is(err, ErrNotExpressible) || res.File != nil {
+				t.Fatalf("err = %v, want the export refused", err)
+			}
+			got := issues(res)
+			if len(got) != len(tc.want) {
+				t.Fatalf("issues %q, want %d matching %q", got, len(tc.want), tc.want)
+			}
+			for i, w := range tc.want {
 				if !strings.Contains(got[i], w) {
 					t.Errorf("issue %d = %q, want it to contain %q", i, got[i], w)
 				}

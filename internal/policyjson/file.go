@@ -26,6 +26,9 @@ type Requirement struct {
 	KeyDatas [][]byte `json:"keyDatas,omitempty"`
 	// Fulcio trusts certificates of these CAs for one email and issuer.
 	Fulcio *Fulcio `json:"fulcio,omitempty"`
+	// PKI trusts certificates of an enterprise PKI for one email and/or
+	// hostname (containers-image v5.35).
+	PKI *PKI `json:"pki,omitempty"`
 	// RekorPublicKeyData(s) require a Rekor SET by (one of) these keys;
 	// the list only with more than one key (containers-image v5.33).
 	RekorPublicKeyData  []byte   `json:"rekorPublicKeyData,omitempty"`
@@ -40,6 +43,16 @@ type Fulcio struct {
 	CAData       []byte `json:"caData"`
 	OIDCIssuer   string `json:"oidcIssuer"`
 	SubjectEmail string `json:"subjectEmail"`
+}
+
+// PKI is the pki block of a sigstoreSigned requirement: PEM certificates
+// (base64 in the JSON, as every []byte field), and the identity, whose
+// fields given must all match.
+type PKI struct {
+	CARootsData         []byte `json:"caRootsData"`
+	CAIntermediatesData []byte `json:"caIntermediatesData,omitempty"`
+	SubjectEmail        string `json:"subjectEmail,omitempty"`
+	SubjectHostname     string `json:"subjectHostname,omitempty"`
 }
 
 // SignedIdentity is a policy reference match (matchRepository, matchExact).

@@ -176,9 +176,12 @@ func (c converter) fit(field string, r Requirement) []Requirement {
 func describe(alts []alternative) string {
 	var parts []string
 	for _, a := range alts {
-		if a.req.Fulcio != nil {
+		switch {
+		case a.req.Fulcio != nil:
 			parts = append(parts, "keyless "+a.req.Fulcio.SubjectEmail)
-		} else {
+		case a.req.PKI != nil:
+			parts = append(parts, "certificate "+strings.TrimSpace(a.req.PKI.SubjectEmail+" "+a.req.PKI.SubjectHostname))
+		default:
 			parts = append(parts, fmt.Sprintf("%d key(s)", len(a.keys)))
 		}
 	}
@@ -209,7 +212,7 @@ func merge(alts []alternative) (Requirement, bool) {
 	return m, true
 }
 
-// authority translates one key or keyless authority; an authority that
+// authority translates one key, keyless or certificate authority; an authority that
 // cannot be expressed (and whose fallback is never passing) has no
 // alternatives.
 func (c converter) authority(field string, a verify.Authority, identity *SignedIdentity) authority {
@@ -229,6 +232,9 @@ func (c converter) authority(field string, a verify.Authority, identity *SignedI
 	if a.SignatureRepository != nil {
 		c.issue(field+".source.oci", never, "policy.json reads signatures only from the image's own repository, not %s", a.SignatureRepository)
 		return au
+	}
+	if a.Certificate != nil {
+		return c.certificate(field, a, identity)
 	}
 	var rekor [][]byte
 	if a.Keyless != nil || !a.InsecureIgnoreTlog {
@@ -290,6 +296,62 @@ func (c converter) authority(field string, a verify.Authority, identity *SignedI
 		}
 	}
 	return au
+}
+
+// certificate translates a certificate authority into pki requirements,
+// one per identity. containers-image refuses Rekor keys with pki and checks
+// no log, so only an authority with insecureIgnoreTlog can be written; it
+// then checks the chain at the current time, as signet does without a log.
+func (c converter) certificate(field string, a verify.Authority, identity *SignedIdentity) authority {
+	au := authority{field: field}
+	never := "the authority never passes"
+	if !c.runtime.readsPKI() {
+		c.issue(field+".certificate", never, "pki is read by containers-image v5.%d (CRI-O 1.34) and newer; %s, the oldest runtime the file is for, rejects the whole file with it", minImagePKI, c.runtime.describe())
+		return au
+	}
+	if !a.InsecureIgnoreTlog {
+		c.issue(field+".insecureIgnoreTlog", never, "not set: the authority requires a transparency log entry, which policy.json's pki cannot check (containers-image refuses Rekor keys with pki and accepts signatures never logged); set insecureIgnoreTlog to export it")
+		return au
+	}
+	cert := a.Certificate
+	roots, intermediates := pemCertificates(cert.Roots), pemCertificates(cert.Intermediates)
+	c.note("%s.certificate: containers-image also takes intermediates from each signature's certificate chain, all but its last certificate, which it takes for the root (cosign writes the chain without the root): a certificate under an intermediate the authority does not list is accepted by the runtime, denied by signet, when the signature's chain holds another intermediate after it", field)
+	for j, id := range cert.Identities {
+		ifield := fmt.Sprintf("%s.certificate.identities[%d]", field, j)
+		expressible := true
+		for _, f := range []struct{ name, value, why string }{
+			{"emailRegExp", id.EmailRegExp, "policy.json's pki compares subjectEmail exactly; a regular expression cannot be expressed"},
+			{"uri", id.URI, "policy.json's pki matches email and hostname SANs only, not URIs"},
+			{"uriRegExp", id.URIRegExp, "policy.json's pki matches email and hostname SANs only, not URIs"},
+			{"subject", id.Subject, "policy.json's pki matches email and hostname SANs only, not the subject name"},
+			{"subjectRegExp", id.SubjectRegExp, "policy.json's pki matches email and hostname SANs only, not the subject name"},
+		} {
+			if f.value != "" {
+				c.issue(ifield+"."+f.name, "the identity is not accepted", "%s", f.why)
+				expressible = false
+			}
+		}
+		if !expressible {
+			continue
+		}
+		au.alts = append(au.alts, alternative{
+			req: Requirement{Type: TypeSigstoreSigned, SignedIdentity: identity, PKI: &PKI{
+				CARootsData: roots, CAIntermediatesData: intermediates, SubjectEmail: id.Email, SubjectHostname: id.Hostname,
+			}},
+			field:   ifield,
+			signers: []string{"pki\x00" + id.Email + "\x00" + id.Hostname},
+		})
+	}
+	return au
+}
+
+// pemCertificates encodes certs as one PEM bundle; nil for none.
+func pemCertificates(certs []*x509.Certificate) []byte {
+	var out []byte
+	for _, cert := range certs {
+		out = append(out, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})...)
+	}
+	return out
 }
 
 func isEmail(s string) bool {

@@ -50,6 +50,7 @@ var crioImage = []struct{ crio, image int }{
 const (
 	minImageFulcio   = 24 // fulcio, rekorPublicKeyData
 	minImageKeyDatas = 33 // keyPaths, keyDatas, rekorPublicKeyDatas
+	minImagePKI      = 35 // pki
 )
 
 // ParseRuntime reads a runtime named as crio-1.MINOR[.PATCH] or
@@ -146,6 +147,9 @@ func (r Runtime) describe() string {
 // readsLists reports whether the runtime reads keyDatas and
 // rekorPublicKeyDatas.
 func (r Runtime) readsLists() bool { return r.orDefault().Minor >= minImageKeyDatas }
+
+// readsPKI reports whether the runtime reads pki.
+func (r Runtime) readsPKI() bool { return r.orDefault().Minor >= minImagePKI }
 
 // Set parses s with ParseRuntime (flag.Value).
 func (r *Runtime) Set(s string) error {

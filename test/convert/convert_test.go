@@ -24,6 +24,7 @@ import (
 	"github.com/signet-dev/signet/internal/convert"
 	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
@@ -38,7 +39,10 @@ type world struct {
 	// log keys, in PEM: a private Sigstore as Kyverno names one.
 	fulcioChain, rekorKey, ctKey string
 	fulcioRoot                   string // the root alone, as containers-policy.json's caData holds it
-	images                       map[string]registrytest.Image
+	// An enterprise PKI's root and intermediate, in PEM: the "pki" image
+	// is signed by key with a certificate they issued to release@example.com.
+	pkiRoot, pkiIntermediate string
+	images                   map[string]registrytest.Image
 }
 
 const slsa = "https://slsa.dev/provenance/v1"
@@ -59,6 +63,16 @@ func newWorld(t *testing.T) *world {
 		return i
 	}
 	cosign.Sign(t, push("signed", "prod/app").Ref, key, harness.Legacy)
+	corp := pkitest.NewRoot(t, "Example Root CA")
+	codeSigning := corp.Intermediate(t, "Example Code Signing CA")
+	w.pkiRoot, w.pkiIntermediate = corp.PEM(), codeSigning.PEM()
+	b, _ := pem.Decode([]byte(w.key))
+	pub, err := x509.ParsePKIXPublicKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf := w.write(t, "pki-leaf.pem", pkitest.PEM(codeSigning.Issue(t, pub, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}})))
+	cosign.Sign(t, push("pki", "pki/app").Ref, key, harness.Legacy, "--certificate", leaf, "--certificate-chain", w.write(t, "pki-chain.pem", codeSigning.PEM()+corp.PEM()))
 	cosign.Sign(t, push("bundle", "prod/bundle").Ref, key, harness.Bundle)
 	cosign.Sign(t, push("wrong", "prod/wrong").Ref, other, harness.Legacy)
 	push("unsigned", "prod/unsigned")
@@ -149,7 +163,9 @@ func indent(s string, n int) string {
 // expand fills a source template: {{HOST}}, {{KEY:n}} and {{OTHER:n}}
 // (PEM indented by n), {{KEY64}} and {{OTHER64}} (base64 of the PEM),
 // {{FULCIOCHAIN64}}, {{FULCIOROOT64}} and {{REKOR64}} (base64 of the local
-// Sigstore's Fulcio chain, its root alone, and its Rekor key).
+// Sigstore's Fulcio chain, its root alone, and its Rekor key),
+// {{PKIROOT64}} and {{PKIINTER64}} (base64 of the PKI's root and
+// intermediate).
 func (w *world) expand(src string) string {
 	r := strings.NewReplacer("{{HOST}}", w.host,
 		"{{KEY64}}", base64.StdEncoding.EncodeToString([]byte(w.key)),
@@ -157,7 +173,9 @@ func (w *world) expand(src string) string {
 		"{{CA64}}", base64.StdEncoding.EncodeToString([]byte(w.ca)),
 		"{{FULCIOCHAIN64}}", base64.StdEncoding.EncodeToString([]byte(w.fulcioChain)),
 		"{{FULCIOROOT64}}", base64.StdEncoding.EncodeToString([]byte(w.fulcioRoot)),
-		"{{REKOR64}}", base64.StdEncoding.EncodeToString([]byte(w.rekorKey)))
+		"{{REKOR64}}", base64.StdEncoding.EncodeToString([]byte(w.rekorKey)),
+		"{{PKIROOT64}}", base64.StdEncoding.EncodeToString([]byte(w.pkiRoot)),
+		"{{PKIINTER64}}", base64.StdEncoding.EncodeToString([]byte(w.pkiIntermediate)))
 	src = r.Replace(src)
 	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}, {"CA", w.ca},
 		{"FULCIO", w.fulcioChain}, {"REKOR", w.rekorKey}, {"CTLOG", w.ctKey}} {
@@ -1479,10 +1497,31 @@ spec:
 				// cosign signs the repository only: matchExact refuses it, as containers/image does.
 				{image: "signed", code: denied, want: "DENIED"},
 			}},
-			{name: "policyjson fulcio path and pki refused", format: "policy.json", source: `{
-  "default": [{"type": "sigstoreSigned", "pki": {"caRootsData": "eA==", "subjectEmail": "a@b"}}],
+			{name: "policyjson fulcio path and pki path refused", format: "policy.json", source: `{
+  "default": [{"type": "sigstoreSigned", "pki": {"caRootsPath": "/etc/ca.pem", "subjectEmail": "a@b"}}],
   "transports": {"docker": {"{{HOST}}/prod": [{"type": "sigstoreSigned", "fulcio": {"caPath": "/etc/ca.pem", "oidcIssuer": "i", "subjectEmail": "e"}, "rekorPublicKeyData": "{{OTHER64}}", "signedIdentity": {"type": "matchRepository"}}]}}
-}`, refused: []string{"default[0].pki: not supported", ".fulcio.caPath: not supported"}},
+}`, refused: []string{"default[0].pki.caRootsPath: not supported", ".fulcio.caPath: not supported"}},
+			// containers-image checks the chain with the policy's and the
+			// signature's intermediates; signet with the policy's only.
+			{name: "policyjson pki", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {
+    "{{HOST}}/pki": [{"type": "sigstoreSigned", "pki": {"caRootsData": "{{PKIROOT64}}", "caIntermediatesData": "{{PKIINTER64}}", "subjectEmail": "release@example.com"}, "signedIdentity": {"type": "matchRepository"}}],
+    "{{HOST}}/prod": [{"type": "sigstoreSigned", "pki": {"caRootsData": "{{PKIROOT64}}", "caIntermediatesData": "{{PKIINTER64}}", "subjectEmail": "release@example.com"}, "signedIdentity": {"type": "matchRepository"}}]
+  }}
+}`, notes: []string{"checks the certificate chain at the current time"}, contains: []string{"insecureIgnoreTlog: true", "email: release@example.com"}, decide: []decision{
+				{image: "pki", code: ok, want: "allowed"},
+				// Signed by the same key, without a certificate.
+				{image: "signed", code: denied, want: "DENIED"},
+			}},
+			{name: "policyjson pki another email", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {"{{HOST}}/pki": [{"type": "sigstoreSigned", "pki": {"caRootsData": "{{PKIROOT64}}", "caIntermediatesData": "{{PKIINTER64}}", "subjectEmail": "intruder@example.com"}, "signedIdentity": {"type": "matchRepository"}}]}}
+}`, decide: []decision{{image: "pki", code: denied, want: "does not match"}}},
+			{name: "policyjson pki without the intermediate", format: "policy.json", source: `{
+  "default": [{"type": "reject"}],
+  "transports": {"docker": {"{{HOST}}/pki": [{"type": "sigstoreSigned", "pki": {"caRootsData": "{{PKIROOT64}}", "subjectEmail": "release@example.com"}, "signedIdentity": {"type": "matchRepository"}}]}}
+}`, notes: []string{"no caIntermediatesData"}, decide: []decision{{image: "pki", code: denied, want: "unknown authority"}}},
 			{name: "policyjson invalid", format: "policy.json", source: `{"default": [{"type": "reject"}], "transports": {"docker": {"x.io": [{"type": "reject", "extra": 1}]}}}`,
 				refused: []string{"invalid"}},
 		})

@@ -10,6 +10,9 @@ package crio
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -23,6 +26,7 @@ import (
 
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
@@ -257,4 +261,98 @@ spec:
 	if ok, _ := runtime(t, policyJSON, t.TempDir(), signedCI.Tag); ok {
 		t.Errorf("%s allowed without use-sigstore-attachments", signedCI.Tag)
 	}
+
+	// A certificate authority (an enterprise PKI: cosign sign --certificate
+	// --certificate-chain, the legacy format the runtime reads), exported
+	// as pki for CRI-O 1.34.
+	t.Run("pki certificate authority, CRI-O 1.34", func(t *testing.T) {
+		corp := pkitest.NewRoot(t, "Example Root CA")
+		codeSigning := corp.Intermediate(t, "Example Code Signing CA")
+		unlisted := corp.Intermediate(t, "Example Unlisted CA")
+		rogue := pkitest.NewRoot(t, "Other Root CA")
+		pk := publicKey(t, ci)
+		n := 0
+		sign := func(repo string, ca *pkitest.CA, email string, chain ...*x509.Certificate) registrytest.Image {
+			t.Helper()
+			n++
+			leaf := write(fmt.Sprintf("leaf-%d.pem", n), []byte(pkitest.PEM(ca.Issue(t, pk, pkitest.Leaf{CommonName: "release", Emails: []string{email}}))))
+			i := img(repo)
+			cosign.Sign(t, i.Ref, ci, harness.Legacy, "--certificate", leaf, "--certificate-chain", write(fmt.Sprintf("chain-%d.pem", n), []byte(pkitest.PEM(chain...))))
+			return i
+		}
+		good := sign("pki/app", codeSigning, "release@example.com", codeSigning.Cert, corp.Cert)
+		otherCA := sign("pki/other-ca", rogue, "release@example.com", rogue.Cert)
+		otherEmail := sign("pki/other-email", codeSigning, "intruder@example.com", codeSigning.Cert, corp.Cert)
+		viaUnlisted := sign("pki/unlisted", unlisted, "release@example.com", unlisted.Cert, corp.Cert)
+		keyOnly := img("pki/key-only")
+		cosign.Sign(t, keyOnly.Ref, ci, harness.Legacy)
+		unsigned := img("pki/unsigned")
+
+		indent := func(pem string) string {
+			return "          " + strings.ReplaceAll(strings.TrimSpace(pem), "\n", "\n          ")
+		}
+		pkiPolicy := write("pki.yaml", []byte(fmt.Sprintf(`apiVersion: signet.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: corp-pki}
+spec:
+  images: [{glob: "%[1]s/pki/**"}]
+  signedIdentity: matchRepository
+  authorities:
+    - name: corp-ca
+      insecureIgnoreTlog: true
+      certificate:
+        roots: |
+%[2]s
+        intermediates: |
+%[3]s
+        identities: [{email: release@example.com}]
+`, reg.Host, indent(corp.PEM()), indent(codeSigning.PEM()))))
+		args := []string{"--policy", pkiPolicy, "--unmatched", "deny"}
+		policyJSON, regsDir := export(t, append(append([]string(nil), args...), "--min-runtime", "crio-1.34"), "default")
+		if !bytes.Contains(policyJSON, []byte(`"pki"`)) {
+			t.Fatalf("the export has no pki requirement:\n%s", policyJSON)
+		}
+		for _, tc := range []struct {
+			img  registrytest.Image
+			want bool
+		}{{good, true}, {otherCA, false}, {otherEmail, false}, {keyOnly, false}, {unsigned, false}} {
+			for _, ref := range []string{tc.img.Tag, tc.img.Ref} {
+				allowed, report := signet(t, args, ref, "default")
+				got, err := runtime(t, policyJSON, regsDir, ref)
+				if allowed != tc.want || got != tc.want {
+					t.Errorf("%s: signet allowed=%v, containers-image allowed=%v (%v), want %v\nsignet:\n%s\npolicy.json:\n%s", ref, allowed, got, err, tc.want, report, policyJSON)
+				}
+			}
+		}
+		// An intermediate the authority does not list, carried by the
+		// signature's chain: signet never uses that chain; containers-image
+		// uses all of it but the last certificate, which it takes for the
+		// root, and cosign writes the chain without its root, so the one
+		// intermediate is not used there either.
+		for _, ref := range []string{viaUnlisted.Tag, viaUnlisted.Ref} {
+			allowed, report := signet(t, args, ref, "default")
+			got, err := runtime(t, policyJSON, regsDir, ref)
+			if allowed || got {
+				t.Errorf("%s: signet allowed=%v, containers-image allowed=%v (%v), want both denied\nsignet:\n%s", ref, allowed, got, err, report)
+			}
+		}
+	})
+}
+
+// publicKey reads a cosign key pair's public key.
+func publicKey(t *testing.T, k harness.KeyPair) crypto.PublicKey {
+	t.Helper()
+	data, err := os.ReadFile(k.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := pem.Decode(data)
+	if b == nil {
+		t.Fatalf("%s: no PEM", k.Public)
+	}
+	pk, err := x509.ParsePKIXPublicKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pk
 }
