@@ -71,7 +71,8 @@ is written as keyData, which every version reads. Any one of several keys
 (keyDatas) or Rekor logs (rekorPublicKeyDatas) needs containers-image 5.33
 (CRI-O 1.32, podman 5.3); for an older runtime it is refused naming the field,
 and --allow-lossy requires a signature by every key (entries of the newest
-Rekor log only). Versions before containers-image 5.24 (CRI-O 1.27) are not
+Rekor log only). A certificate authority is written as pki, which needs
+containers-image 5.35 (CRI-O 1.34). Versions before containers-image 5.24 (CRI-O 1.27) are not
 supported: they read no fulcio or rekorPublicKeyData.
 
 CRI-O  1.27  1.28  1.29  1.30  1.31  1.32  1.33  1.34
@@ -94,7 +95,7 @@ Exit codes: 0 written; 1 refused (not expressible); 2 bad input.`,
 	f.StringVarP(&o.output, "output", "o", "-", "directory to write <namespace>.json and registries.d/signet.yaml to, or - for standard output")
 	f.BoolVar(&o.allowLossy, "allow-lossy", false, "apply a stricter translation to what policy.json cannot express, with a warning, instead of refusing")
 	o.minRuntime = policyjson.DefaultRuntime
-	f.Var(&o.minRuntime, "min-runtime", "oldest runtime that will load the file, crio-1.MINOR or containers-image-5.MINOR: only the policy.json fields it reads are written (several keys in one requirement need crio-1.32)")
+	f.Var(&o.minRuntime, "min-runtime", "oldest runtime that will load the file, crio-1.MINOR or containers-image-5.MINOR: only the policy.json fields it reads are written (several keys in one requirement need crio-1.32, pki crio-1.34)")
 	return cmd
 }
 
