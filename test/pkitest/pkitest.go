@@ -1,6 +1,8 @@
 // Package pkitest makes a small enterprise PKI for tests: a root CA, an
 // intermediate CA and code-signing certificates for given public keys, as
-// a company CA issues them for cosign sign --certificate.
+// a company CA issues them for cosign sign --certificate or notation sign
+// (the leaves meet the Notary Project's certificate requirements), and
+// RFC 3161 time-stamping certificates.
 package pkitest
 
 import (
@@ -10,6 +12,7 @@ import (
 	"crypto/rand"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/asn1"
 	"encoding/pem"
 	"math/big"
 	"net/url"
@@ -22,6 +25,18 @@ import (
 type CA struct {
 	Cert *x509.Certificate
 	Key  crypto.Signer
+	// parent is the CA that issued this one; nil for a root.
+	parent *CA
+}
+
+// Chain is the CA's certificate followed by those of the CAs above it, up to
+// and including the root.
+func (c *CA) Chain() []*x509.Certificate {
+	var chain []*x509.Certificate
+	for ca := c; ca != nil; ca = ca.parent {
+		chain = append(chain, ca.Cert)
+	}
+	return chain
 }
 
 // PEM is the CA's certificate in PEM.
@@ -83,7 +98,7 @@ func (c *CA) Intermediate(t testing.TB, cn string) *CA {
 		Subject: pkix.Name{CommonName: cn, Organization: []string{"Example Corp"}}, NotBefore: c.Cert.NotBefore, NotAfter: c.Cert.NotAfter,
 		IsCA: true, BasicConstraintsValid: true, MaxPathLenZero: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign,
 	}
-	return &CA{Cert: sign(t, tmpl, c.Cert, k.Public(), c.Key), Key: k}
+	return &CA{Cert: sign(t, tmpl, c.Cert, k.Public(), c.Key), Key: k, parent: c}
 }
 
 // Leaf describes a signing certificate.
@@ -96,6 +111,9 @@ type Leaf struct {
 	NotBefore, NotAfter time.Time
 	// NoCodeSigning leaves out the code-signing extended key usage.
 	NoCodeSigning bool
+	// Country and Province, when set, add the subject's C and ST attributes
+	// (Notary Project trusted identities name at least C, ST and O).
+	Country, Province string
 }
 
 // Issue signs a certificate for pub as l describes.
@@ -112,6 +130,12 @@ func (c *CA) Issue(t testing.TB, pub crypto.PublicKey, l Leaf) *x509.Certificate
 		EmailAddresses: l.Emails, DNSNames: l.DNSNames, KeyUsage: x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
 	}
+	if l.Country != "" {
+		tmpl.Subject.Country = []string{l.Country}
+	}
+	if l.Province != "" {
+		tmpl.Subject.Province = []string{l.Province}
+	}
 	if l.NoCodeSigning {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
@@ -121,6 +145,23 @@ func (c *CA) Issue(t testing.TB, pub crypto.PublicKey, l Leaf) *x509.Certificate
 			t.Fatal(err)
 		}
 		tmpl.URIs = append(tmpl.URIs, pu)
+	}
+	return sign(t, tmpl, c.Cert, pub, c.Key)
+}
+
+// IssueTimestamping signs an RFC 3161 time-stamping certificate for pub named
+// cn, valid as long as c: digital signature key usage and the time-stamping
+// extended key usage alone, marked critical as RFC 3161 requires.
+func (c *CA) IssueTimestamping(t testing.TB, pub crypto.PublicKey, cn string) *x509.Certificate {
+	t.Helper()
+	eku, err := asn1.Marshal([]asn1.ObjectIdentifier{{1, 3, 6, 1, 5, 5, 7, 3, 8}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		Subject: pkix.Name{CommonName: cn, Organization: []string{"Example Corp"}}, NotBefore: c.Cert.NotBefore, NotAfter: c.Cert.NotAfter,
+		KeyUsage:        x509.KeyUsageDigitalSignature,
+		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
 	}
 	return sign(t, tmpl, c.Cert, pub, c.Key)
 }
