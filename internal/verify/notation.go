@@ -173,6 +173,15 @@ func (c *Compiled) verifyNotation(ctx context.Context, a *compiledAuthority, req
 	if err != nil {
 		return sig, notationDenial(outcome, err)
 	}
+	// The signature specification: a verifier must refuse a signature with
+	// a critical attribute it does not understand. signet understands no
+	// extended attribute (verification plugins, the only ones notation-go
+	// handles, do not run here); notation-go lets them pass.
+	for _, attr := range outcome.EnvelopeContent.SignerInfo.SignedAttributes.ExtendedAttributes {
+		if attr.Critical {
+			return sig, deny(ErrBadSignature, "notary signature has the critical attribute %v, which signet does not understand (verification plugins do not run in signet)", attr.Key)
+		}
+	}
 	if ec := outcome.EnvelopeContent; ec != nil && len(ec.SignerInfo.CertificateChain) > 0 {
 		leaf := ec.SignerInfo.CertificateChain[0]
 		sig.Subject, sig.Issuer = leaf.Subject.String(), leaf.Issuer.String()

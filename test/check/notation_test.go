@@ -1,0 +1,128 @@
+package check_test
+
+import (
+	"crypto/x509"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/notationtest"
+	"github.com/signet-dev/signet/test/pkitest"
+	"github.com/signet-dev/signet/test/registrytest"
+	"github.com/signet-dev/signet/test/verifytest"
+)
+
+// TestNotationSignatures verifies images signed by the Notary Project's
+// own library (as notation sign signs them), JWS and COSE, stored as
+// referrers through the referrers API and the referrers tag schema, with a
+// notation authority; and denies, saying which check failed, an untrusted
+// CA, another identity, a tampered envelope, a signature for another
+// image, an unknown critical attribute, an expired signature, an expired
+// certificate without a timestamp, and a missing timestamp the policy
+// requires.
+func TestNotationSignatures(t *testing.T) {
+	root := pkitest.NewRoot(t, "Notary Root CA")
+	ca := root.Intermediate(t, "Notary Signing CA")
+	good := notationtest.NewSigner(t, ca, pkitest.Leaf{CommonName: "release"})
+	expired := notationtest.NewSigner(t, ca, pkitest.Leaf{CommonName: "release",
+		NotBefore: time.Now().Add(-3 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
+	stranger := pkitest.NewRoot(t, "Other Root CA")
+	tsa := notationtest.StartTSA(t)
+
+	policy := func(edit func(*verify.Notation)) *verify.Compiled {
+		n := &verify.Notation{CAs: []*x509.Certificate{root.Cert}, TrustedIdentities: []string{good.Identity()}}
+		if edit != nil {
+			edit(n)
+		}
+		return verifytest.Compile(t, verify.Policy{Name: "notary", Authorities: []verify.Authority{{Name: "release", Notation: n}}})
+	}
+	trusted := policy(nil)
+
+	for regName, start := range map[string]func(t *testing.T) *registrytest.Registry{
+		"referrers API":        func(t *testing.T) *registrytest.Registry { return registrytest.StartInProcess(t, true) },
+		"referrers tag schema": func(t *testing.T) *registrytest.Registry { return harness.StartRegistry(t) },
+	} {
+		t.Run(regName, func(t *testing.T) {
+			reg := start(t)
+			w := newWorld(t, reg, nil, harness.KeyPair{}, harness.KeyPair{})
+			for _, format := range []string{notationtest.JWS, notationtest.COSE} {
+				name := map[string]string{notationtest.JWS: "jws", notationtest.COSE: "cose"}[format]
+				t.Run(name, func(t *testing.T) {
+					n := 0
+					sign := func(s notationtest.Signer, opts notationtest.Options) registrytest.Image {
+						n++
+						img := reg.PushRandomImage(t, "notary-"+name, fmt.Sprintf("v%d", n))
+						opts.Format = format
+						notationtest.Sign(t, img.Ref, s, opts)
+						return img
+					}
+					signed := sign(good, notationtest.Options{})
+
+					t.Run("trusted", func(t *testing.T) {
+						res := w.check(t, signed.Ref, trusted, check.Options{})
+						verifytest.WantVerified(t, res)
+						sig := res.Authorities[0].Signatures[0]
+						if sig.Format != "notary signature" || !strings.Contains(sig.Signer, "CN=release") {
+							t.Errorf("signature %+v", sig)
+						}
+						// By tag too: the digest is resolved first.
+						verifytest.WantVerified(t, w.check(t, signed.Tag, trusted, check.Options{}))
+					})
+					t.Run("any identity the CA certifies", func(t *testing.T) {
+						verifytest.WantVerified(t, w.check(t, signed.Ref, policy(func(n *verify.Notation) { n.TrustedIdentities = []string{"*"} }), check.Options{}))
+					})
+					t.Run("untrusted CA", func(t *testing.T) {
+						verifytest.WantDenied(t, w.check(t, signed.Ref, policy(func(n *verify.Notation) { n.CAs = []*x509.Certificate{stranger.Cert} }), check.Options{}),
+							"notary signature authenticity", verify.ErrUntrustedCertificate)
+					})
+					t.Run("another identity", func(t *testing.T) {
+						verifytest.WantDenied(t, w.check(t, signed.Ref, policy(func(n *verify.Notation) {
+							n.TrustedIdentities = []string{"x509.subject: C=US, ST=WA, O=Example Corp, CN=someone else"}
+						}), check.Options{}), "notary signature authenticity", verify.ErrIdentityMismatch)
+					})
+					t.Run("tampered envelope", func(t *testing.T) {
+						verifytest.WantDenied(t, w.check(t, sign(good, notationtest.Options{Tamper: true}).Ref, trusted, check.Options{}),
+							"notary signature integrity", verify.ErrBadSignature)
+					})
+					t.Run("signature for another image", func(t *testing.T) {
+						victim := reg.PushRandomImage(t, "notary-"+name, "victim")
+						notationtest.Sign(t, signed.Ref, good, notationtest.Options{Format: format, AttachTo: victim.Ref})
+						verifytest.WantDenied(t, w.check(t, victim.Ref, trusted, check.Options{}), "copied from another image", verify.ErrDigestMismatch)
+					})
+					t.Run("unknown critical attribute", func(t *testing.T) {
+						verifytest.WantDenied(t, w.check(t, sign(good, notationtest.Options{UnknownCritical: true}).Ref, trusted, check.Options{}),
+							"critical attribute "+notationtest.UnknownCriticalAttribute, verify.ErrBadSignature)
+					})
+					t.Run("expired signature", func(t *testing.T) {
+						img := sign(good, notationtest.Options{SigningTime: time.Now().Add(-30 * time.Minute), Expiry: 10 * time.Minute})
+						verifytest.WantDenied(t, w.check(t, img.Ref, trusted, check.Options{}), "notary signature expiry", verify.ErrUntrustedCertificate)
+						// permissive only notes it.
+						res := w.check(t, img.Ref, policy(func(n *verify.Notation) { n.Level = "permissive" }), check.Options{})
+						verifytest.WantVerified(t, res)
+						if notes := res.Authorities[0].Signatures[0].Notes; len(notes) != 1 || !strings.HasPrefix(notes[0], "expiry (logged by the permissive level, not enforced)") {
+							t.Errorf("notes %q, want the expiry logged", notes)
+						}
+					})
+					t.Run("expired certificate without a timestamp", func(t *testing.T) {
+						verifytest.WantDenied(t, w.check(t, sign(expired, notationtest.Options{}).Ref, trusted, check.Options{}),
+							"notary signature timestamp", verify.ErrTimestamp)
+					})
+					t.Run("timestamp authority", func(t *testing.T) {
+						withTSA := policy(func(n *verify.Notation) { n.TSAs = []*x509.Certificate{tsa.Root.Cert} })
+						res := w.check(t, sign(good, notationtest.Options{TSA: tsa}).Ref, withTSA, check.Options{})
+						verifytest.WantVerified(t, res)
+						verifytest.WantDenied(t, w.check(t, signed.Ref, withTSA, check.Options{}), "notary signature timestamp", verify.ErrTimestamp)
+					})
+					t.Run("unsigned", func(t *testing.T) {
+						img := reg.PushRandomImage(t, "notary-"+name, "unsigned")
+						verifytest.WantDenied(t, w.check(t, img.Ref, trusted, check.Options{}), "no signature found", verify.ErrNoSignature)
+					})
+				})
+			}
+		})
+	}
+}
