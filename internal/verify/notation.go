@@ -161,11 +161,11 @@ func (c *Compiled) verifyNotation(ctx context.Context, a *compiledAuthority, req
 	if got := target.TargetArtifact.Digest.String(); got != req.Digest {
 		return sig, deny(ErrDigestMismatch, "notary signature is for %s, not %s (copied from another image?)", got, req.Digest)
 	}
-	ref := req.Digest
+	// The trust policy's one statement has the scope "*": the reference
+	// only has to parse.
+	ref := req.Image.Name() + "@" + req.Digest
 	if req.ImageRepository != nil {
 		ref = req.ImageRepository.String() + "@" + req.Digest
-	} else {
-		ref = req.Image.Name() + "@" + req.Digest
 	}
 	outcome, err := a.notary.Verify(ctx, target.TargetArtifact, cand.ev.Content, notation.VerifierVerifyOptions{
 		ArtifactReference: ref, SignatureMediaType: cand.ev.MediaType,
