@@ -89,11 +89,35 @@ func TestCRDsAgainstAPIServer(t *testing.T) {
 			t.Fatalf("%v:\n%s", err, doc)
 		}
 	})
+	t.Run("accepts certificate and notation authorities", func(t *testing.T) {
+		doc := strings.Replace(head, "%s", "pki-and-notary", 1) + `  images: [{glob: 'registry.example.org/**'}]
+  threshold: 2
+  authorities:
+    - name: corp-ca
+      insecureIgnoreTlog: true
+      certificate:
+        secretRef: {name: corp-ca}
+        identities: [{email: release@example.com}, {uriRegExp: 'https://ci\.example\.com/.+', subject: 'CN=release,O=Example Corp'}]
+    - name: notary
+      notation:
+        secretRef: {name: notary-trust}
+        trustedIdentities: ['x509.subject: C=US, ST=WA, O=Example Corp, CN=release']
+        verificationLevel: permissive
+        revocation: skip
+`
+		if err := create(t, c, doc); err != nil {
+			t.Fatalf("%v:\n%s", err, doc)
+		}
+	})
 	key := "      key:\n        data: x\n"
 	for _, tc := range []struct {
 		name, spec, want string
 	}{
 		{"glob-and-prefix", "  images: [{glob: 'a/**', prefix: 'a'}]\n  authorities:\n    - static: {action: pass}\n", "give exactly one of glob or prefix"},
+		{"certificate-roots-and-secret", "  images: [{glob: 'a/**'}]\n  authorities:\n    - certificate:\n        roots: x\n        secretRef: {name: ca}\n        identities: [{email: a@example.com}]\n", "give exactly one of roots or secretRef"},
+		{"certificate-email-twice", "  images: [{glob: 'a/**'}]\n  authorities:\n    - certificate:\n        roots: x\n        identities: [{email: a@example.com, emailRegExp: '.*'}]\n", "give at most one of email or emailRegExp"},
+		{"notation-without-trust", "  images: [{glob: 'a/**'}]\n  authorities:\n    - notation:\n        trustedIdentities: ['*']\n", "give certificateAuthorities, signingAuthorities or secretRef"},
+		{"notation-level", "  images: [{glob: 'a/**'}]\n  authorities:\n    - notation:\n        certificateAuthorities: x\n        trustedIdentities: ['*']\n        verificationLevel: lenient\n", "Unsupported value"},
 		{"no-images", "  images: []\n  authorities:\n    - static: {action: pass}\n", "spec.images"},
 		{"two-authority-kinds", "  images: [{glob: 'a/**'}]\n  authorities:\n    - static: {action: pass}\n" + key, "give exactly one of key, keyless, certificate, notation or static"},
 		{"no-authority-kind", "  images: [{glob: 'a/**'}]\n  authorities:\n    - name: empty\n", "give exactly one of key, keyless, certificate, notation or static"},
