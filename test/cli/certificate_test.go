@@ -11,6 +11,7 @@ import (
 	"github.com/signet-dev/signet/internal/cli"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/notationtest"
 	"github.com/signet-dev/signet/test/pkitest"
 )
 
@@ -107,4 +108,47 @@ data:
 			signet(t, append(append([]string{"verify"}, tc.args...), "registry.example.org/app:v1")...).Want(t, cli.ExitUndecided, tc.want)
 		}
 	})
+}
+
+// TestPolicyTestNotation: a ClusterImagePolicy whose notation authority
+// reads its trust store from a Secret decides images signed by the Notary
+// Project's library in the real registry, JWS and COSE.
+func TestPolicyTestNotation(t *testing.T) {
+	reg := harness.StartRegistry(t)
+	root := pkitest.NewRoot(t, "Notary Root CA")
+	ca := root.Intermediate(t, "Notary Signing CA")
+	signer := notationtest.NewSigner(t, ca, pkitest.Leaf{CommonName: "release"})
+	other := notationtest.NewSigner(t, pkitest.NewRoot(t, "Other Root CA"), pkitest.Leaf{CommonName: "release"})
+	policy := `apiVersion: signet.dev/v1alpha1
+kind: ClusterImagePolicy
+metadata: {name: notary-signed}
+spec:
+  images: [{glob: "` + reg.Host + `/**"}]
+  authorities:
+  - name: release
+    notation:
+      secretRef: {name: notary-trust, namespace: signet-system}
+      trustedIdentities: ["` + signer.Identity() + `"]
+---
+apiVersion: v1
+kind: Secret
+metadata: {name: notary-trust, namespace: signet-system}
+data:
+  ca.crt: ` + base64.StdEncoding.EncodeToString([]byte(root.PEM())) + `
+`
+	path := filepath.Join(t.TempDir(), "policy.yaml")
+	if err := os.WriteFile(path, []byte(policy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for name, format := range map[string]string{"jws": notationtest.JWS, "cose": notationtest.COSE} {
+		signed := reg.PushRandomImage(t, "notary", "signed-"+name)
+		notationtest.Sign(t, signed.Ref, signer, notationtest.Options{Format: format})
+		stranger := reg.PushRandomImage(t, "notary", "stranger-"+name)
+		notationtest.Sign(t, stranger.Ref, other, notationtest.Options{Format: format})
+
+		signet(t, "policy", "test", "--policy", path, "--allow-http-registry", "--image", signed.Tag).
+			Want(t, cli.ExitOK, "allowed", "signature by notary certificate CN=release,O=Example Corp,ST=WA,C=US issued by CN=Notary Signing CA")
+		signet(t, "policy", "test", "--policy", path, "--allow-http-registry", "--image", stranger.Tag).
+			Want(t, cli.ExitDenied, "DENIED", "notary signature authenticity")
+	}
 }
