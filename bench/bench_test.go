@@ -90,6 +90,7 @@ func TestSuite(t *testing.T) {
 	}{
 		{"in-process key", func() []Entry { return w.inProcessKey(t, full) }},
 		{"in-process enterprise CA", func() []Entry { return []Entry{w.inProcessPKI(t, full)} }},
+		{"in-process Notary", func() []Entry { return []Entry{w.inProcessNotation(t, full)} }},
 		{"keyless", func() []Entry { return []Entry{keyless(t, full)} }},
 		{"cold key", func() []Entry { return []Entry{w.coldKey(t, full)} }},
 		{"signet verify vs cosign", func() []Entry { return []Entry{w.cliVersusCosign(t, full)} }},

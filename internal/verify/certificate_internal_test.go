@@ -3,8 +3,12 @@ package verify
 import (
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/base64"
 	"net/url"
+	"strings"
 	"testing"
+
+	"github.com/signet-dev/signet/internal/registry"
 )
 
 // TestDistinctSignersByKey: a signature credited to a certificate and one
@@ -53,6 +57,34 @@ func TestCertIdentityMatches(t *testing.T) {
 		}
 		if got := m.matches(cert); got != tc.want {
 			t.Errorf("%s matches %v, want %v", tc.id, got, tc.want)
+		}
+	}
+}
+
+// TestPeekNotationTarget: malformed envelopes are errors, never panics.
+func TestPeekNotationTarget(t *testing.T) {
+	jws := func(payload string) []byte {
+		return []byte(`{"payload":"` + payload + `","protected":"","signature":""}`)
+	}
+	good := base64.RawURLEncoding.EncodeToString([]byte(`{"targetArtifact":{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"sha256:` + strings.Repeat("a", 64) + `","size":7}}`))
+	if got, err := peekNotationTarget(registry.MediaTypeNotaryJWS, jws(good)); err != nil || got.TargetArtifact.Size != 7 {
+		t.Fatalf("good JWS: %+v, %v", got, err)
+	}
+	for name, tc := range map[string]struct {
+		mediaType string
+		envelope  []byte
+	}{
+		"not JSON":           {registry.MediaTypeNotaryJWS, []byte("{")},
+		"payload not base64": {registry.MediaTypeNotaryJWS, jws("!!")},
+		"payload not JSON":   {registry.MediaTypeNotaryJWS, jws(base64.RawURLEncoding.EncodeToString([]byte("x")))},
+		"COSE not CBOR":      {registry.MediaTypeNotaryCOSE, []byte{0xff}},
+		"COSE untagged":      {registry.MediaTypeNotaryCOSE, []byte{0x84, 0x40, 0xa0, 0x40, 0x40}},
+		"COSE wrong tag":     {registry.MediaTypeNotaryCOSE, []byte{0xd1, 0x84, 0x40, 0xa0, 0x40, 0x40}},
+		"COSE short array":   {registry.MediaTypeNotaryCOSE, []byte{0xd2, 0x82, 0x40, 0xa0}},
+		"other media type":   {"application/json", jws(good)},
+	} {
+		if _, err := peekNotationTarget(tc.mediaType, tc.envelope); err == nil {
+			t.Errorf("%s: accepted", name)
 		}
 	}
 }

@@ -3,11 +3,13 @@ package verify
 import (
 	"context"
 	"crypto/x509"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
 
+	"github.com/fxamacker/cbor/v2"
 	"github.com/notaryproject/notation-core-go/revocation"
 	"github.com/notaryproject/notation-core-go/revocation/purpose"
 	"github.com/notaryproject/notation-core-go/signature"
@@ -138,6 +140,54 @@ type notationTarget struct {
 	TargetArtifact ocispec.Descriptor `json:"targetArtifact"`
 }
 
+// coseSign1 is the COSE_Sign1 structure (RFC 9052) a COSE envelope holds.
+type coseSign1 struct {
+	_           struct{} `cbor:",toarray"`
+	Protected   []byte
+	Unprotected cbor.RawMessage
+	Payload     []byte
+	Signature   []byte
+}
+
+// peekNotationTarget reads, unverified, the descriptor an envelope's
+// payload names, without parsing its certificates: only to compare its
+// digest with the one being verified and to give notation-go the
+// descriptor to check the payload against once it has verified it.
+func peekNotationTarget(mediaType string, envelope []byte) (notationTarget, error) {
+	var payload []byte
+	switch mediaType {
+	case registry.MediaTypeNotaryJWS:
+		var jws struct {
+			Payload string `json:"payload"`
+		}
+		if err := json.Unmarshal(envelope, &jws); err != nil {
+			return notationTarget{}, fmt.Errorf("JWS envelope: %w", err)
+		}
+		p, err := base64.RawURLEncoding.DecodeString(jws.Payload)
+		if err != nil {
+			return notationTarget{}, fmt.Errorf("JWS payload: %w", err)
+		}
+		payload = p
+	case registry.MediaTypeNotaryCOSE:
+		var tag cbor.RawTag
+		if err := cbor.Unmarshal(envelope, &tag); err != nil || tag.Number != 18 {
+			return notationTarget{}, fmt.Errorf("COSE envelope: not a tagged COSE_Sign1 (%v)", err)
+		}
+		var msg coseSign1
+		if err := cbor.Unmarshal(tag.Content, &msg); err != nil {
+			return notationTarget{}, fmt.Errorf("COSE envelope: %w", err)
+		}
+		payload = msg.Payload
+	default:
+		return notationTarget{}, fmt.Errorf("envelope media type %q is neither JWS nor COSE", mediaType)
+	}
+	var target notationTarget
+	if err := json.Unmarshal(payload, &target); err != nil {
+		return notationTarget{}, fmt.Errorf("payload: %w", err)
+	}
+	return target, nil
+}
+
 // verifyNotation verifies a Notary signature cand for the image of
 // req.Digest: the digest its payload names is compared first (the
 // signature is for another image otherwise), then notation-go verifies the
@@ -146,17 +196,9 @@ type notationTarget struct {
 // them). Checks the level only logs appear as the signature's notes.
 func (c *Compiled) verifyNotation(ctx context.Context, a *compiledAuthority, req Request, cand candidate) (Signature, error) {
 	sig := Signature{Source: cand.ev.Source(), Format: cand.ev.Kind.String(), Artifact: cand.ev.Manifest}
-	env, err := signature.ParseEnvelope(cand.ev.MediaType, cand.ev.Content)
+	target, err := peekNotationTarget(cand.ev.MediaType, cand.ev.Content)
 	if err != nil {
 		return sig, deny(ErrMalformed, "notary signature: %v", err)
-	}
-	content, err := env.Content()
-	if err != nil {
-		return sig, deny(ErrMalformed, "notary signature: %v", err)
-	}
-	var target notationTarget
-	if err := json.Unmarshal(content.Payload.Content, &target); err != nil {
-		return sig, deny(ErrMalformed, "notary signature payload: %v", err)
 	}
 	if got := target.TargetArtifact.Digest.String(); got != req.Digest {
 		return sig, deny(ErrDigestMismatch, "notary signature is for %s, not %s (copied from another image?)", got, req.Digest)
