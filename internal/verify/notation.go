@@ -170,8 +170,11 @@ func peekNotationTarget(mediaType string, envelope []byte) (notationTarget, erro
 		payload = p
 	case registry.MediaTypeNotaryCOSE:
 		var tag cbor.RawTag
-		if err := cbor.Unmarshal(envelope, &tag); err != nil || tag.Number != 18 {
-			return notationTarget{}, fmt.Errorf("COSE envelope: not a tagged COSE_Sign1 (%v)", err)
+		if err := cbor.Unmarshal(envelope, &tag); err != nil {
+			return notationTarget{}, fmt.Errorf("COSE envelope: %w", err)
+		}
+		if tag.Number != 18 {
+			return notationTarget{}, fmt.Errorf("COSE envelope: CBOR tag %d, not COSE_Sign1 (18)", tag.Number)
 		}
 		var msg coseSign1
 		if err := cbor.Unmarshal(tag.Content, &msg); err != nil {
