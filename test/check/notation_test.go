@@ -32,6 +32,8 @@ func TestNotationSignatures(t *testing.T) {
 		NotBefore: time.Now().Add(-3 * time.Hour), NotAfter: time.Now().Add(-time.Hour)})
 	stranger := pkitest.NewRoot(t, "Other Root CA")
 	tsa := notationtest.StartTSA(t)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
 
 	policy := func(edit func(*verify.Notation)) *verify.Compiled {
 		n := &verify.Notation{CAs: []*x509.Certificate{root.Cert}, TrustedIdentities: []string{good.Identity()}}
@@ -116,6 +118,20 @@ func TestNotationSignatures(t *testing.T) {
 						res := w.check(t, sign(good, notationtest.Options{TSA: tsa}).Ref, withTSA, check.Options{})
 						verifytest.WantVerified(t, res)
 						verifytest.WantDenied(t, w.check(t, signed.Ref, withTSA, check.Options{}), "notary signature timestamp", verify.ErrTimestamp)
+					})
+					t.Run("threshold with a cosign key", func(t *testing.T) {
+						// One image, signed by notation and by cosign: two
+						// distinct signers meet threshold 2.
+						img := sign(good, notationtest.Options{})
+						cosign.Sign(t, img.Ref, key, harness.Legacy)
+						both := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
+							{Name: "release", Notation: &verify.Notation{CAs: []*x509.Certificate{root.Cert}, TrustedIdentities: []string{good.Identity()}}},
+							{Name: "ci", Keys: []verify.PublicKey{keyOf(t, key)}, InsecureIgnoreTlog: true},
+						}})
+						res := w.check(t, img.Ref, both, check.Options{})
+						verifytest.WantVerified(t, res)
+						// The Notary signature alone does not.
+						verifytest.WantDenied(t, w.check(t, signed.Ref, both, check.Options{}), "1 of 2 required authorities passed", verify.ErrNoSignature, verify.ErrThreshold)
 					})
 					t.Run("unsigned", func(t *testing.T) {
 						img := reg.PushRandomImage(t, "notary-"+name, "unsigned")
