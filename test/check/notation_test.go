@@ -3,7 +3,10 @@ package check_test
 import (
 	"crypto/x509"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -141,4 +144,56 @@ func TestNotationSignatures(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestNotationRevocation: a signing certificate that names a CRL is
+// checked against it, online (here a loopback CRL server of the issuing
+// CA): revoked is denied under strict, an unreachable CRL is "unknown" and
+// denied under strict, and the revocation override (log, skip) lets
+// air-gapped clusters admit what the rest verifies.
+func TestNotationRevocation(t *testing.T) {
+	root := pkitest.NewRoot(t, "Notary Root CA")
+	ca := root.Intermediate(t, "Notary Signing CA")
+	var crl atomic.Pointer[[]byte]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if b := crl.Load(); b != nil {
+			w.Header().Set("Content-Type", "application/pkix-crl")
+			_, _ = w.Write(*b)
+			return
+		}
+		http.Error(w, "down", http.StatusServiceUnavailable)
+	}))
+	defer srv.Close()
+	leaf := pkitest.Leaf{CommonName: "release", CRLs: []string{srv.URL + "/ca.crl"}}
+	kept := notationtest.NewSigner(t, ca, leaf)
+	revoked := notationtest.NewSigner(t, ca, leaf)
+	list := ca.CRL(t, revoked.Chain[0])
+	crl.Store(&list)
+
+	reg := registrytest.StartInProcess(t, true)
+	w := newWorld(t, reg, nil, harness.KeyPair{}, harness.KeyPair{})
+	sign := func(s notationtest.Signer, tag string) string {
+		img := reg.PushRandomImage(t, "notary", tag)
+		notationtest.Sign(t, img.Ref, s, notationtest.Options{})
+		return img.Ref
+	}
+	keptImg, revokedImg := sign(kept, "kept"), sign(revoked, "revoked")
+	policy := func(revocation string) *verify.Compiled {
+		return verifytest.Compile(t, verify.Policy{Name: "notary", Authorities: []verify.Authority{{Name: "release",
+			Notation: &verify.Notation{CAs: []*x509.Certificate{root.Cert}, TrustedIdentities: []string{"*"}, Revocation: revocation}}}})
+	}
+
+	verifytest.WantVerified(t, w.check(t, keptImg, policy(""), check.Options{}))
+	verifytest.WantDenied(t, w.check(t, revokedImg, policy(""), check.Options{}), "notary signature revocation", verify.ErrUntrustedCertificate)
+	res := w.check(t, revokedImg, policy("log"), check.Options{})
+	verifytest.WantVerified(t, res)
+	if notes := res.Authorities[0].Signatures[0].Notes; len(notes) != 1 || !strings.HasPrefix(notes[0], "revocation (logged") {
+		t.Errorf("notes %q, want the revocation logged", notes)
+	}
+	verifytest.WantVerified(t, w.check(t, revokedImg, policy("skip"), check.Options{}))
+
+	// The CRL cannot be fetched: the status is unknown.
+	crl.Store(nil)
+	verifytest.WantDenied(t, w.check(t, keptImg, policy(""), check.Options{}), "notary signature revocation", verify.ErrUntrustedCertificate)
+	verifytest.WantVerified(t, w.check(t, keptImg, policy("skip"), check.Options{}))
 }

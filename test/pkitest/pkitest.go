@@ -114,6 +114,8 @@ type Leaf struct {
 	// Country and Province, when set, add the subject's C and ST attributes
 	// (Notary Project trusted identities name at least C, ST and O).
 	Country, Province string
+	// CRLs are the certificate's CRL distribution points (URLs).
+	CRLs []string
 }
 
 // Issue signs a certificate for pub as l describes.
@@ -139,6 +141,7 @@ func (c *CA) Issue(t testing.TB, pub crypto.PublicKey, l Leaf) *x509.Certificate
 	if l.NoCodeSigning {
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
+	tmpl.CRLDistributionPoints = l.CRLs
 	for _, u := range l.URIs {
 		pu, err := url.Parse(u)
 		if err != nil {
@@ -164,4 +167,19 @@ func (c *CA) IssueTimestamping(t testing.TB, pub crypto.PublicKey, cn string) *x
 		ExtraExtensions: []pkix.Extension{{Id: asn1.ObjectIdentifier{2, 5, 29, 37}, Critical: true, Value: eku}},
 	}
 	return sign(t, tmpl, c.Cert, pub, c.Key)
+}
+
+// CRL is a certificate revocation list of c revoking the given
+// certificates, valid for an hour, in DER.
+func (c *CA) CRL(t testing.TB, revoked ...*x509.Certificate) []byte {
+	t.Helper()
+	list := &x509.RevocationList{Number: big.NewInt(serial.Add(1)), ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
+	for _, r := range revoked {
+		list.RevokedCertificateEntries = append(list.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: r.SerialNumber, RevocationTime: time.Now().Add(-time.Minute)})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, list, c.Cert, c.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return der
 }
