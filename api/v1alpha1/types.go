@@ -327,7 +327,7 @@ type KeyAuthority struct {
 // authority dated it. Signing certificates need the code-signing extended
 // key usage, as cosign's do.
 //
-// +kubebuilder:validation:XValidation:rule="has(self.roots) != has(self.secretRef)",message="give exactly one of roots or secretRef"
+// +kubebuilder:validation:XValidation:rule="(has(self.roots) ? 1 : 0) + (has(self.secretRef) ? 1 : 0) + (has(self.configMapRef) ? 1 : 0) == 1",message="give exactly one of roots, secretRef or configMapRef"
 type CertificateAuthority struct {
 	// Roots are PEM CA certificates; a signing certificate must chain to
 	// one of them.
@@ -340,6 +340,13 @@ type CertificateAuthority struct {
 	// holds intermediates. Namespaces as for key.secretRef.
 	// +optional
 	SecretRef *SecretReference `json:"secretRef,omitempty"`
+
+	// ConfigMapRef names a ConfigMap holding the CA bundle as secretRef's
+	// Secret does (key ca.crt or configMapRef.key; intermediates.crt), such
+	// as a bundle cert-manager's trust-manager distributes. Namespaces as
+	// for secretRef.
+	// +optional
+	ConfigMapRef *SecretReference `json:"configMapRef,omitempty"`
 
 	// Intermediates are PEM CA certificates that may stand between a root
 	// and a signing certificate; never trusted alone. The chain a

@@ -89,6 +89,11 @@ func (in *CertificateAuthority) DeepCopyInto(out *CertificateAuthority) {
 		*out = new(SecretReference)
 		**out = **in
 	}
+	if in.ConfigMapRef != nil {
+		in, out := &in.ConfigMapRef, &out.ConfigMapRef
+		*out = new(SecretReference)
+		**out = **in
+	}
 	if in.Identities != nil {
 		in, out := &in.Identities, &out.Identities
 		*out = make([]CertificateIdentity, len(*in))

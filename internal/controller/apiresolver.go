@@ -44,6 +44,11 @@ func (r *APIResolver) SecretKeys(ctx context.Context, namespace, name string) (m
 	return ReadSecret(ctx, r.Client, r.Namespace, namespace, name)
 }
 
+// ConfigMapData implements policy.ConfigMapResolver with ReadConfigMap.
+func (r *APIResolver) ConfigMapData(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	return ReadConfigMap(ctx, r.Client, r.Namespace, namespace, name)
+}
+
 // TrustedMaterial implements policy.Resolver: the default root for "",
 // else the TrustRoot name read through the API.
 func (r *APIResolver) TrustedMaterial(ctx context.Context, name string) (root.TrustedMaterial, error) {

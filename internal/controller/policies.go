@@ -133,6 +133,32 @@ func ReadSecret(ctx context.Context, c client.Reader, defaultNamespace, namespac
 	return s.Data, nil
 }
 
+// ConfigMapData implements policy.ConfigMapResolver, uncached like
+// SecretKeys.
+func (r resolver) ConfigMapData(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	return ReadConfigMap(ctx, r.c.client, r.c.Namespace, namespace, name)
+}
+
+// ReadConfigMap reads a ConfigMap's data and binaryData by name, uncached,
+// from namespace (or defaultNamespace when it is "").
+func ReadConfigMap(ctx context.Context, c client.Reader, defaultNamespace, namespace, name string) (map[string][]byte, error) {
+	if namespace == "" {
+		namespace = defaultNamespace
+	}
+	var cm corev1.ConfigMap
+	if err := c.Get(ctx, client.ObjectKey{Namespace: namespace, Name: name}, &cm); err != nil {
+		return nil, fmt.Errorf("reading the ConfigMap %s/%s: %w", namespace, name, err)
+	}
+	out := make(map[string][]byte, len(cm.Data)+len(cm.BinaryData))
+	for k, v := range cm.Data {
+		out[k] = []byte(v)
+	}
+	for k, v := range cm.BinaryData {
+		out[k] = v
+	}
+	return out, nil
+}
+
 func (r resolver) TrustedMaterial(_ context.Context, name string) (root.TrustedMaterial, error) {
 	if name != "" {
 		return r.c.trustRoots.material(name)

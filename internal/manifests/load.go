@@ -35,6 +35,8 @@ type Set struct {
 	Policies []policy.Object
 	// Secrets by namespace/name: key → value.
 	Secrets map[string]map[string][]byte
+	// ConfigMaps by namespace/name: key → value (data and binaryData).
+	ConfigMaps map[string]map[string][]byte
 	// Sources says which file and document each policy came from, by ID.
 	Sources map[string]string
 	// TrustRoots by name, for trustRootRef.
@@ -64,7 +66,7 @@ type Document struct {
 // Load reads every .yaml, .yml and .json file in paths (directories are read
 // recursively, in name order).
 func Load(paths ...string) (*Set, error) {
-	set := &Set{Secrets: map[string]map[string][]byte{}, Sources: map[string]string{}, TrustRoots: map[string]v1alpha1.TrustRootSpec{}}
+	set := &Set{Secrets: map[string]map[string][]byte{}, ConfigMaps: map[string]map[string][]byte{}, Sources: map[string]string{}, TrustRoots: map[string]v1alpha1.TrustRootSpec{}}
 	var files []string
 	for _, p := range paths {
 		info, err := os.Stat(p)
@@ -247,6 +249,34 @@ func (s *Set) loadDocument(where string, doc []byte) error {
 		}
 		s.Secrets[sec.Metadata.Namespace+"/"+sec.Metadata.Name] = values
 		return nil
+	case tm.APIVersion == "v1" && tm.Kind == "ConfigMap":
+		var cm struct {
+			Metadata struct {
+				Name      string `json:"name"`
+				Namespace string `json:"namespace"`
+			} `json:"metadata"`
+			Data       map[string]string `json:"data"`
+			BinaryData map[string]string `json:"binaryData"`
+		}
+		if err := json.Unmarshal(js, &cm); err != nil {
+			return fmt.Errorf("%s: ConfigMap: %w", where, err)
+		}
+		values := map[string][]byte{}
+		for k, v := range cm.Data {
+			values[k] = []byte(v)
+		}
+		for k, v := range cm.BinaryData {
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil {
+				return fmt.Errorf("%s: ConfigMap %s: binaryData.%s is not base64", where, cm.Metadata.Name, k)
+			}
+			values[k] = b
+		}
+		s.ConfigMaps[cm.Metadata.Namespace+"/"+cm.Metadata.Name] = values
+		// Also kept with the other documents: a workload's ConfigMap is
+		// not signet's business, but --resource may name one.
+		s.Others = append(s.Others, Document{Source: where, APIVersion: tm.APIVersion, Kind: tm.Kind, JSON: js})
+		return nil
 	case tm.Kind == "" || tm.APIVersion == "":
 		return fmt.Errorf("%s: apiVersion and kind are required", where)
 	}
@@ -312,6 +342,18 @@ func (r Resolver) SecretKeys(_ context.Context, namespace, name string) (map[str
 		}
 	}
 	return nil, fmt.Errorf("the Secret %s/%s is not among the files given", namespace, name)
+}
+
+// ConfigMapData implements policy.ConfigMapResolver: a ConfigMap among the
+// files.
+func (r Resolver) ConfigMapData(_ context.Context, namespace, name string) (map[string][]byte, error) {
+	if namespace == "" {
+		namespace = r.DefaultNamespace
+	}
+	if v, ok := r.Set.ConfigMaps[namespace+"/"+name]; ok {
+		return v, nil
+	}
+	return nil, fmt.Errorf("the ConfigMap %s/%s is not among the files given", namespace, name)
 }
 
 // TrustedMaterial implements policy.Resolver.

@@ -23,30 +23,44 @@ func (c *compiler) certificate(ctx context.Context, path string, ca *v1alpha1.Ce
 	out := &verify.Certificate{}
 	var rootsPEM, intermediatesPEM []byte
 	rootsField, intermediatesField := path+".roots", path+".intermediates"
+	n := 0
+	for _, set := range []bool{ca.Roots != "", ca.SecretRef != nil, ca.ConfigMapRef != nil} {
+		if set {
+			n++
+		}
+	}
+	var (
+		values      map[string][]byte
+		ref         *v1alpha1.SecretReference
+		field, kind string
+	)
 	switch {
-	case (ca.Roots != "") == (ca.SecretRef != nil):
-		c.fail(path, "give exactly one of roots or secretRef")
+	case n != 1:
+		c.fail(path, "give exactly one of roots, secretRef or configMapRef")
 	case ca.Roots != "":
 		rootsPEM = []byte(ca.Roots)
+	case ca.SecretRef != nil:
+		ref, field, kind = ca.SecretRef, path+".secretRef", "Secret"
+		values = c.secretValues(ctx, field, ref, o, r)
 	default:
-		values := c.secretValues(ctx, path+".secretRef", ca.SecretRef, o, r)
-		if values == nil {
-			break
-		}
-		key := ca.SecretRef.Key
+		ref, field, kind = ca.ConfigMapRef, path+".configMapRef", "ConfigMap"
+		values = c.configMapValues(ctx, field, ref, o, r)
+	}
+	if values != nil {
+		key := ref.Key
 		if key == "" {
 			key = certRootsKey
 		}
-		rootsField = fmt.Sprintf("%s.secretRef (Secret %s key %s)", path, ca.SecretRef.Name, key)
+		rootsField = fmt.Sprintf("%s (%s %s key %s)", field, kind, ref.Name, key)
 		if rootsPEM = values[key]; rootsPEM == nil {
-			c.fail(path+".secretRef.key", "Secret %s has no key %q", ca.SecretRef.Name, key)
+			c.fail(field+".key", "%s %s has no key %q", kind, ref.Name, key)
 		}
 		if v, ok := values[certIntermediatesKey]; ok {
 			if ca.Intermediates != "" {
-				c.fail(path+".intermediates", "Secret %s holds %s too: give intermediates in one place", ca.SecretRef.Name, certIntermediatesKey)
+				c.fail(path+".intermediates", "%s %s holds %s too: give intermediates in one place", kind, ref.Name, certIntermediatesKey)
 			}
 			intermediatesPEM = v
-			intermediatesField = fmt.Sprintf("%s.secretRef (Secret %s key %s)", path, ca.SecretRef.Name, certIntermediatesKey)
+			intermediatesField = fmt.Sprintf("%s (%s %s key %s)", field, kind, ref.Name, certIntermediatesKey)
 		}
 	}
 	if ca.Intermediates != "" {
@@ -97,6 +111,33 @@ func (c *compiler) secretValues(ctx context.Context, path string, ref *v1alpha1.
 		return nil
 	}
 	values, err := r.SecretKeys(ctx, ns, ref.Name)
+	if err != nil {
+		c.fail(path, "%v", err)
+		return nil
+	}
+	for _, v := range values {
+		c.secretKeys = append(c.secretKeys, v)
+	}
+	return values
+}
+
+// configMapValues reads the ConfigMap ref names for a policy o, where
+// secretValues would read a Secret of that name. Nil after a failure.
+func (c *compiler) configMapValues(ctx context.Context, path string, ref *v1alpha1.SecretReference, o Object, r Resolver) map[string][]byte {
+	ns := ref.Namespace
+	if o.Kind == KindImagePolicy {
+		if ns != "" && ns != o.Namespace {
+			c.fail(path+".namespace", "an ImagePolicy reads ConfigMaps of its own namespace only: remove namespace %q (the ConfigMap is read from %s)", ns, o.Namespace)
+			return nil
+		}
+		ns = o.Namespace
+	}
+	cr, ok := r.(ConfigMapResolver)
+	if !ok {
+		c.fail(path, "ConfigMaps are not available here")
+		return nil
+	}
+	values, err := cr.ConfigMapData(ctx, ns, ref.Name)
 	if err != nil {
 		c.fail(path, "%v", err)
 		return nil

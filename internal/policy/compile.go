@@ -64,6 +64,14 @@ type Resolver interface {
 	TrustedMaterial(ctx context.Context, name string) (root.TrustedMaterial, error)
 }
 
+// ConfigMapResolver is a Resolver that also reads ConfigMaps (for
+// certificate.configMapRef); where a Resolver is not one, ConfigMaps are
+// not available.
+type ConfigMapResolver interface {
+	// ConfigMapData returns a ConfigMap's data (and binaryData).
+	ConfigMapData(ctx context.Context, namespace, name string) (map[string][]byte, error)
+}
+
 // VersionedMaterial is trusted material that names its version (e.g. the
 // digest of its trusted_root.json). A policy's hash, the key of its cached
 // results, covers the versions of the material it was compiled with, so a

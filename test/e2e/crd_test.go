@@ -114,7 +114,7 @@ func TestCRDsAgainstAPIServer(t *testing.T) {
 		name, spec, want string
 	}{
 		{"glob-and-prefix", "  images: [{glob: 'a/**', prefix: 'a'}]\n  authorities:\n    - static: {action: pass}\n", "give exactly one of glob or prefix"},
-		{"certificate-roots-and-secret", "  images: [{glob: 'a/**'}]\n  authorities:\n    - certificate:\n        roots: x\n        secretRef: {name: ca}\n        identities: [{email: a@example.com}]\n", "give exactly one of roots or secretRef"},
+		{"certificate-roots-and-secret", "  images: [{glob: 'a/**'}]\n  authorities:\n    - certificate:\n        roots: x\n        secretRef: {name: ca}\n        identities: [{email: a@example.com}]\n", "give exactly one of roots, secretRef or configMapRef"},
 		{"certificate-email-twice", "  images: [{glob: 'a/**'}]\n  authorities:\n    - certificate:\n        roots: x\n        identities: [{email: a@example.com, emailRegExp: '.*'}]\n", "give at most one of email or emailRegExp"},
 		{"notation-without-trust", "  images: [{glob: 'a/**'}]\n  authorities:\n    - notation:\n        trustedIdentities: ['*']\n", "give certificateAuthorities, signingAuthorities or secretRef"},
 		{"notation-level", "  images: [{glob: 'a/**'}]\n  authorities:\n    - notation:\n        certificateAuthorities: x\n        trustedIdentities: ['*']\n        verificationLevel: lenient\n", "Unsupported value"},

@@ -20,7 +20,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/webhook"
 )
 
@@ -42,6 +44,31 @@ func TestServeWithTheShippedRBAC(t *testing.T) {
 	signed := reg.PushRandomImage(t, "prod/app", "v1")
 	cosign.Sign(t, signed.Ref, key, harness.Legacy)
 	unsigned := reg.PushRandomImage(t, "prod/app", "unsigned")
+	// An image signed with a certificate of the company CA, whose bundle a
+	// ConfigMap in another namespace holds (as trust-manager distributes
+	// one).
+	pkiRoot := pkitest.NewRoot(t, "Corp Root CA")
+	pkiCA := pkiRoot.Intermediate(t, "Corp Code Signing CA")
+	corp := reg.PushRandomImage(t, "corp/app", "v1")
+	{
+		pubKey, err := os.ReadFile(key.Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		k, err := verify.ParsePublicKeyPEM(pubKey)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dir := t.TempDir()
+		leaf, chain := filepath.Join(dir, "leaf.pem"), filepath.Join(dir, "chain.pem")
+		if err := os.WriteFile(leaf, []byte(pkitest.PEM(pkiCA.Issue(t, k.Key, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}}))), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(chain, []byte(pkitest.PEM(pkiCA.Cert, pkiRoot.Cert)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cosign.Sign(t, corp.Ref, key, harness.Bundle, "--certificate", leaf, "--certificate-chain", chain)
+	}
 
 	for _, file := range []string{"deploy/manifests/00-namespace.yaml", "deploy/manifests/10-rbac.yaml"} {
 		applyManifests(t, cluster, repoPath(t, file))
@@ -50,6 +77,15 @@ func TestServeWithTheShippedRBAC(t *testing.T) {
 		t.Fatal(err)
 	}
 	mustCreate(t, c, pod("team", "before", unsigned.Tag)) // runs before signet
+	mustCreate(t, c, &corev1.ConfigMap{ObjectMeta: metav1.ObjectMeta{Namespace: "team", Name: "corp-ca"},
+		Data: map[string]string{"ca.crt": pkiRoot.PEM(), "intermediates.crt": pkiCA.PEM()}})
+	mustCreate(t, c, &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "corp-signed"}, Spec: v1alpha1.ImagePolicySpec{
+		Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/corp/**"}},
+		Authorities: []v1alpha1.Authority{{Name: "corp-ca", InsecureIgnoreTlog: true, Certificate: &v1alpha1.CertificateAuthority{
+			ConfigMapRef: &v1alpha1.SecretReference{Name: "corp-ca", Namespace: "team"},
+			Identities:   []v1alpha1.CertificateIdentity{{Email: "release@example.com"}},
+		}}},
+	}})
 
 	// A kubeconfig that is the signet service account.
 	cfg, err := clientcmd.LoadFromFile(cluster.Kubeconfig)
@@ -92,15 +128,21 @@ func TestServeWithTheShippedRBAC(t *testing.T) {
 		if err := c.Create(ctx, pod("team", "signed", signed.Tag)); err != nil {
 			t.Fatalf("a signed Pod: %v", err)
 		}
+		// The company CA's bundle read from the ConfigMap.
+		if err := c.Create(ctx, pod("team", "corp", corp.Tag)); err != nil {
+			t.Fatalf("a Pod signed with the company CA's certificate: %v", err)
+		}
 	})
 	t.Run("policy status", func(t *testing.T) {
 		eventually(t, "Ready", func() error {
-			var p v1alpha1.ClusterImagePolicy
-			if err := c.Get(ctx, client.ObjectKey{Name: "prod-signed"}, &p); err != nil {
-				return err
-			}
-			if len(p.Status.Conditions) == 0 || p.Status.Conditions[0].Status != metav1.ConditionTrue {
-				return fmt.Errorf("status %+v", p.Status)
+			for _, name := range []string{"prod-signed", "corp-signed"} {
+				var p v1alpha1.ClusterImagePolicy
+				if err := c.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
+					return err
+				}
+				if len(p.Status.Conditions) == 0 || p.Status.Conditions[0].Status != metav1.ConditionTrue {
+					return fmt.Errorf("%s status %+v", name, p.Status)
+				}
 			}
 			return nil
 		})

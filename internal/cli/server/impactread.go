@@ -34,6 +34,16 @@ func (r filesThenCluster) SecretKeys(ctx context.Context, namespace, name string
 	return r.cluster.SecretKeys(ctx, namespace, name)
 }
 
+func (r filesThenCluster) ConfigMapData(ctx context.Context, namespace, name string) (map[string][]byte, error) {
+	if v, err := r.files.ConfigMapData(ctx, namespace, name); err == nil {
+		return v, nil
+	}
+	if cr, ok := r.cluster.(policy.ConfigMapResolver); ok {
+		return cr.ConfigMapData(ctx, namespace, name)
+	}
+	return nil, fmt.Errorf("the ConfigMap %s/%s is not among the files given", namespace, name)
+}
+
 func (r filesThenCluster) TrustedMaterial(ctx context.Context, name string) (root.TrustedMaterial, error) {
 	if _, ok := r.files.Set.TrustRoots[name]; name == "" || ok {
 		return r.files.TrustedMaterial(ctx, name)
