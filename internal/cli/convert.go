@@ -16,12 +16,14 @@ type policyConvertOptions struct {
 	from       string
 	output     string
 	allowLossy bool
+	trustStore string
 }
 
 func (o *policyConvertOptions) addFlags(cmd *cobra.Command) {
 	f := cmd.Flags()
 	f.StringVar(&o.from, "from", "", "source format: "+strings.Join(convert.FormatNames(), ", "))
 	f.StringVarP(&o.output, "output", "o", "yaml", "output format: yaml (notes as comments) or json (a v1 List; notes on stderr)")
+	f.StringVar(&o.trustStore, "notation-trust-store", "", "with --from notation: notation's trust store directory (holding x509/<type>/<name>/), or its configuration directory")
 	f.BoolVar(&o.allowLossy, "allow-lossy", false, "INSECURE: convert what signet cannot express anyway, as each warning says (a lossy conversion can admit or deny images the source would not)")
 }
 
@@ -29,6 +31,9 @@ func (o *policyConvertOptions) addFlags(cmd *cobra.Command) {
 func (o *policyConvertOptions) Validate() error {
 	if o.from == "" {
 		return fmt.Errorf("give --from, one of %s", strings.Join(convert.FormatNames(), ", "))
+	}
+	if o.trustStore != "" && o.from != "notation" {
+		return errors.New("--notation-trust-store goes with --from notation")
 	}
 	switch o.output {
 	case "yaml", "json":
@@ -45,7 +50,7 @@ func newPolicyConvertCommand() *cobra.Command {
 		fmt.Fprintf(&formats, "  %-18s %s\n", f.Name, f.Description)
 	}
 	cmd := &cobra.Command{
-		Use:   "convert --from FORMAT FILE... [-o yaml|json] [--allow-lossy]",
+		Use:   "convert --from FORMAT FILE... [-o yaml|json] [--allow-lossy] [--notation-trust-store DIR]",
 		Short: "Convert other systems' image policies into signet policies",
 		Long: `convert reads policies written for another system and prints signet
 ClusterImagePolicies and ImagePolicies that decide every image the way that
@@ -75,7 +80,7 @@ Exit codes: 0 converted; 1 something cannot be expressed (without
 }
 
 func (o *policyConvertOptions) run(ctx context.Context, files []string, stdout, stderr io.Writer) error {
-	res, err := convert.Convert(ctx, o.from, files, convert.Options{AllowLossy: o.allowLossy})
+	res, err := convert.Convert(ctx, o.from, files, convert.Options{AllowLossy: o.allowLossy, NotationTrustStore: o.trustStore})
 	if err != nil {
 		var refused *convert.RefusedError
 		if errors.As(err, &refused) {

@@ -32,6 +32,7 @@ spec:
 	signet(t, "policy", "convert", "--from", "opa", kyverno).want(t, ExitUndecided, `unknown format "opa"`)
 	signet(t, "policy", "convert", "--from", "kyverno", filepath.Join(dir, "missing.yaml")).want(t, ExitUndecided, "missing.yaml")
 	signet(t, "policy", "convert", "--from", "kyverno", "-o", "toml", kyverno).want(t, ExitUndecided, "--output must be yaml or json")
+	signet(t, "policy", "convert", "--from", "kyverno", "--notation-trust-store", dir, kyverno).want(t, ExitUndecided, "--notation-trust-store goes with --from notation")
 	bad := clitest.WriteFile(t, dir, "bad.yaml", "apiVersion: kyverno.io/v1\nkind: ClusterPolicy\nmetadata: {name: x\n")
 	signet(t, "policy", "convert", "--from", "kyverno", bad).want(t, ExitUndecided, "not YAML")
 

@@ -26,6 +26,9 @@ type Options struct {
 	// each lossy Note says instead of refusing. Off by default: a lossy
 	// conversion can change decisions.
 	AllowLossy bool
+	// NotationTrustStore is notation's trust store directory (or its
+	// configuration directory), for the notation format.
+	NotationTrustStore string
 }
 
 // Format is one source dialect.
@@ -42,7 +45,7 @@ type Format struct {
 
 // Formats lists the source formats, by name.
 func Formats() []Format {
-	out := []Format{policyControllerFormat, kyvernoFormat, tanzuFormat, crossplaneFormat, policyJSONFormat}
+	out := []Format{policyControllerFormat, kyvernoFormat, tanzuFormat, crossplaneFormat, policyJSONFormat, notationFormat}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }

@@ -91,10 +91,19 @@ type kyAttestorSet struct {
 type kyAttestor struct {
 	Keys         *kyKeys         `json:"keys"`
 	Keyless      *kyKeyless      `json:"keyless"`
-	Certificates json.RawMessage `json:"certificates"`
+	Certificates *kyCertificates `json:"certificates"`
 	Attestor     json.RawMessage `json:"attestor"`
 	Repository   string          `json:"repository"`
 	Annotations  json.RawMessage `json:"annotations"`
+}
+
+// kyCertificates is a certificates attestor: for Cosign a signing
+// certificate and its chain, for Notary the CA trust store.
+type kyCertificates struct {
+	Cert      string          `json:"cert"`
+	CertChain string          `json:"certChain"`
+	Rekor     json.RawMessage `json:"rekor"`
+	CTLog     json.RawMessage `json:"ctlog"`
 }
 
 type kyKeys struct {
@@ -218,8 +227,11 @@ func (c *conv) kyPolicy(kind string, p *kyPolicy) {
 }
 
 func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v kyVerify, action string, match *v1alpha1.MatchResources) {
+	notary := false
 	switch v.Type {
 	case "", "Cosign":
+	case "Notary":
+		notary = true
 	case "SigstoreBundle":
 		c.note(path+".type", "signet reads Sigstore bundles and legacy signatures alike")
 	default:
@@ -309,6 +321,9 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 		c.invalid(path+".attestors", "required (or attestations)")
 		return
 	}
+	if notary && !c.kyNotaryRule(path, v) {
+		return
+	}
 	attestations, ok := c.kyAttestations(path, v.Attestations, v.Repository)
 	if !ok {
 		return
@@ -341,7 +356,14 @@ func (c *conv) kyVerify(kind string, p *kyPolicy, path, rule string, j int, v ky
 		ps := spec
 		ps.Authorities = nil
 		for e, entry := range set.Entries {
-			auths, ok := c.kyAttestor(fmt.Sprintf("%s.entries[%d]", spath, e), fmt.Sprintf("set-%d-entry-%d", s, e), entry, v.Repository)
+			epath, ename := fmt.Sprintf("%s.entries[%d]", spath, e), fmt.Sprintf("set-%d-entry-%d", s, e)
+			var auths []v1alpha1.Authority
+			var ok bool
+			if notary {
+				auths, ok = c.kyNotaryAttestor(epath, ename, entry)
+			} else {
+				auths, ok = c.kyAttestor(epath, ename, entry, v.Repository)
+			}
 			if !ok {
 				return
 			}

@@ -3,7 +3,6 @@ package convert
 import (
 	"bytes"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"regexp"
@@ -16,8 +15,8 @@ import (
 // kyAttestor converts one Kyverno attestor (keys or keyless, with their
 // Rekor and CT log settings) to signet authorities.
 func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([]v1alpha1.Authority, bool) {
-	for field, raw := range map[string]json.RawMessage{"certificates": a.Certificates, "attestor": a.Attestor, "annotations": a.Annotations} {
-		if present(raw) {
+	for field, given := range map[string]bool{"certificates": a.Certificates != nil, "attestor": present(a.Attestor), "annotations": present(a.Annotations)} {
+		if given {
 			c.refuse(path+"."+field, "policy skipped", "not expressible in signet (certificate chains, nested attestor sets and signature annotations)")
 			return nil, false
 		}

@@ -155,6 +155,12 @@ func (c *conv) ivAuthorities(s *ivSpec, checks []ivCheck) ([]ivPolicyOut, bool) 
 			if !ok {
 				return nil, false
 			}
+			for _, name := range ck.attestors {
+				if j, ok := attestors[name]; ok && present(s.Attestors[j].Notary) {
+					c.refuse(ck.path, "policy skipped", "attestors.%s is a notary attestor: Kyverno verifies OCI referrers only with it (an in-toto attestation fails the evaluation), and signet's notation authority verifies image signatures only", name)
+					return nil, false
+				}
+			}
 			auths, ok := authoritiesOf(ck)
 			if !ok {
 				return nil, false
@@ -204,8 +210,11 @@ func (c *conv) ivAttestationType(path string, a ivAttestation) (string, bool) {
 // ivAttestor converts one attestor to signet authorities.
 func (c *conv) ivAttestor(path string, a ivAttestor) ([]v1alpha1.Authority, bool) {
 	if present(a.Notary) {
-		c.refuse(path+".notary", "policy skipped", "Notation signatures are not supported by signet yet")
-		return nil, false
+		if a.Cosign != nil {
+			c.invalid(path, "give cosign or notary, not both")
+			return nil, false
+		}
+		return c.ivNotaryAttestor(path+".notary", a.Name, a.Notary)
 	}
 	if a.Cosign == nil {
 		c.invalid(path, "give cosign or notary")

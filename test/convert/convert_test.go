@@ -13,6 +13,8 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -24,6 +26,7 @@ import (
 	"github.com/signet-dev/signet/internal/convert"
 	"github.com/signet-dev/signet/test/clitest"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/notationtest"
 	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
@@ -42,7 +45,11 @@ type world struct {
 	// An enterprise PKI's root and intermediate, in PEM: the "pki" image
 	// is signed by key with a certificate they issued to release@example.com.
 	pkiRoot, pkiIntermediate string
-	images                   map[string]registrytest.Image
+	// Notary signatures by notation-go: the root of the CA that issued the
+	// release signer's certificate, another root, the release signer's
+	// trusted identity, and a timestamp authority's root.
+	notaryRoot, notaryOther, notaryID, notaryTSA string
+	images                                       map[string]registrytest.Image
 }
 
 const slsa = "https://slsa.dev/provenance/v1"
@@ -104,7 +111,28 @@ func newWorld(t *testing.T) *world {
 	// identity from GitHub's OAuth issuer, and quay.io/crio/unsigned.
 	keyless("crio-signed", "crio/signed", sigstoretest.SignOptions{Identity: crioEmail, Issuer: crioIssuer})
 	push("crio-unsigned", "crio/unsigned")
+	w.notarySign(t, push)
 	return w
+}
+
+// notarySign pushes images with Notary signatures made by notation-go: by
+// the release signer in JWS and COSE, with an RFC 3161 timestamp, by
+// another identity of the same CA, by another CA's signer; and unsigned.
+func (w *world) notarySign(t *testing.T, push func(name, repo string) registrytest.Image) {
+	root := pkitest.NewRoot(t, "Notary Root CA")
+	ca := root.Intermediate(t, "Notary Signing CA")
+	release := notationtest.NewSigner(t, ca, pkitest.Leaf{CommonName: "release"})
+	intruder := notationtest.NewSigner(t, ca, pkitest.Leaf{CommonName: "intruder"})
+	stranger := pkitest.NewRoot(t, "Other Notary Root CA")
+	tsa := notationtest.StartTSA(t)
+	w.notaryRoot, w.notaryOther, w.notaryID = root.PEM(), stranger.PEM(), release.Identity()
+	w.notaryTSA = tsa.Root.PEM()
+	notationtest.Sign(t, push("notary-jws", "notary/jws").Ref, release, notationtest.Options{Format: notationtest.JWS})
+	notationtest.Sign(t, push("notary-cose", "notary/cose").Ref, release, notationtest.Options{Format: notationtest.COSE})
+	notationtest.Sign(t, push("notary-timestamped", "notary/timestamped").Ref, release, notationtest.Options{TSA: tsa})
+	notationtest.Sign(t, push("notary-intruder", "notary/intruder").Ref, intruder, notationtest.Options{Format: notationtest.COSE})
+	notationtest.Sign(t, push("notary-stranger", "notary/stranger").Ref, notationtest.NewSigner(t, stranger.Intermediate(t, "Other Signing CA"), pkitest.Leaf{CommonName: "release"}), notationtest.Options{})
+	push("notary-unsigned", "notary/unsigned")
 }
 
 // sigstorePEMs are s's Fulcio chain (intermediates, then the root), its
@@ -165,9 +193,11 @@ func indent(s string, n int) string {
 // {{FULCIOCHAIN64}}, {{FULCIOROOT64}} and {{REKOR64}} (base64 of the local
 // Sigstore's Fulcio chain, its root alone, and its Rekor key),
 // {{PKIROOT64}} and {{PKIINTER64}} (base64 of the PKI's root and
-// intermediate).
+// intermediate), {{NOTARYROOT:n}}, {{NOTARYOTHER:n}} and {{NOTARYTSA:n}}
+// (the Notary signers' CA root, another root, the TSA root), {{NOTARYID}}
+// (the release signer's trusted identity).
 func (w *world) expand(src string) string {
-	r := strings.NewReplacer("{{HOST}}", w.host,
+	r := strings.NewReplacer("{{HOST}}", w.host, "{{NOTARYID}}", w.notaryID,
 		"{{KEY64}}", base64.StdEncoding.EncodeToString([]byte(w.key)),
 		"{{OTHER64}}", base64.StdEncoding.EncodeToString([]byte(w.other)),
 		"{{CA64}}", base64.StdEncoding.EncodeToString([]byte(w.ca)),
@@ -178,7 +208,8 @@ func (w *world) expand(src string) string {
 		"{{PKIINTER64}}", base64.StdEncoding.EncodeToString([]byte(w.pkiIntermediate)))
 	src = r.Replace(src)
 	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}, {"CA", w.ca},
-		{"FULCIO", w.fulcioChain}, {"REKOR", w.rekorKey}, {"CTLOG", w.ctKey}} {
+		{"FULCIO", w.fulcioChain}, {"REKOR", w.rekorKey}, {"CTLOG", w.ctKey},
+		{"NOTARYROOT", w.notaryRoot}, {"NOTARYOTHER", w.notaryOther}, {"NOTARYTSA", w.notaryTSA}} {
 		for n := 0; n <= 20; n += 2 {
 			src = strings.ReplaceAll(src, fmt.Sprintf("{{%s:%d}}", k.tag, n), indent(k.pem, n))
 		}
@@ -225,15 +256,37 @@ type formatCase struct {
 	contains []string
 	// with are manifests policy test reads beside the converted ones
 	// (the Secrets a converted policy names).
-	with   string
-	decide []decision
+	with string
+	// trustStore are files of a notation trust store directory by path
+	// (x509/<type>/<name>/<file>), given as Options.NotationTrustStore or,
+	// with storeArgs, as further files to convert.
+	trustStore map[string]string
+	storeArgs  bool
+	decide     []decision
 }
 
 func runCases(t *testing.T, w *world, cases []formatCase) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			file := w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".src", w.expand(tc.source))
-			res, err := convert.Convert(t.Context(), tc.format, []string{file}, convert.Options{AllowLossy: tc.lossy})
+			files := []string{w.write(t, strings.ReplaceAll(tc.name, " ", "_")+".src", w.expand(tc.source))}
+			opts := convert.Options{AllowLossy: tc.lossy}
+			if tc.trustStore != nil {
+				opts.NotationTrustStore = filepath.Join(t.TempDir(), "truststore")
+				for name, content := range tc.trustStore {
+					path := filepath.Join(opts.NotationTrustStore, filepath.FromSlash(name))
+					if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+						t.Fatal(err)
+					}
+					clitest.WriteFile(t, filepath.Dir(path), filepath.Base(path), w.expand(content))
+					if tc.storeArgs {
+						files = append(files, path)
+					}
+				}
+				if tc.storeArgs {
+					opts.NotationTrustStore = ""
+				}
+			}
+			res, err := convert.Convert(t.Context(), tc.format, files, opts)
 			if len(tc.refused) > 0 {
 				var refused *convert.RefusedError
 				if !errors.As(err, &refused) {
@@ -1526,4 +1579,145 @@ spec:
 				refused: []string{"invalid"}},
 		})
 	})
+	t.Run("notary", func(t *testing.T) { runCases(t, w, notaryCases) })
+}
+
+// notaryCases convert Kyverno's Notary attestors and Notation trust
+// policies and decide images signed by notation-go.
+var notaryCases = []formatCase{
+	// Kyverno trusts any identity the CA certifies ("*"), strict, no TSA.
+	{name: "kyverno notary", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: notary}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: notary
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - type: Notary
+        imageReferences: ["{{HOST}}/notary/*"]
+        attestors:
+        - entries:
+          - certificates:
+              cert: |-
+{{NOTARYROOT:16}}
+`, contains: []string{"trustedIdentities:\n      - '*'"}, decide: []decision{
+		{image: "notary-jws", code: ok, want: "allowed"},
+		{image: "notary-cose", code: ok, want: "allowed"},
+		{image: "notary-timestamped", code: ok, want: "allowed"},
+		{image: "notary-intruder", code: ok, want: "allowed"},
+		{image: "notary-stranger", code: denied, want: "authenticity"},
+		{image: "notary-unsigned", code: denied, want: "DENIED"},
+	}},
+	{name: "kyverno notary attestations refused", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: notary}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: notary
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+        - type: Notary
+          imageReferences: ["{{HOST}}/notary/*"]
+          attestations:
+            - type: sbom/cyclone-dx
+              attestors: [{entries: [{certificates: {cert: x}}]}]
+`, refused: []string{"spec.rules[0].verifyImages[0].attestations: not supported: Notary attestations"}},
+	// With tsaCerts Kyverno requires a trusted timestamp.
+	{name: "ivp notary", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: notary}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
+  matchImageReferences: [{glob: "{{HOST}}/notary/*"}]
+  attestors:
+    - name: notary
+      notary:
+        certs:
+          value: |-
+{{NOTARYROOT:12}}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.notary])).all(e, e > 0)
+`, decide: []decision{
+		{image: "notary-jws", code: ok, want: "allowed"},
+		{image: "notary-cose", code: ok, want: "allowed"},
+		{image: "notary-intruder", code: ok, want: "allowed"},
+		{image: "notary-stranger", code: denied, want: "authenticity"},
+		{image: "notary-unsigned", code: denied, want: "DENIED"},
+	}},
+	{name: "ivp notary tsa", format: "kyverno", source: `
+apiVersion: policies.kyverno.io/v1
+kind: ImageValidatingPolicy
+metadata: {name: notary}
+spec:
+  matchConstraints:
+    resourceRules: [{apiGroups: [""], apiVersions: [v1], operations: [CREATE], resources: [pods]}]
+  matchImageReferences: [{glob: "{{HOST}}/notary/*"}]
+  attestors:
+    - name: notary
+      notary:
+        certs:
+          value: |-
+{{NOTARYROOT:12}}
+        tsaCerts:
+          value: |-
+{{NOTARYTSA:12}}
+  validations:
+    - expression: images.containers.map(image, verifyImageSignatures(image, [attestors.notary])).all(e, e > 0)
+`, decide: []decision{
+		{image: "notary-timestamped", code: ok, want: "allowed"},
+		{image: "notary-jws", code: denied, want: "timestamp"},
+	}},
+	// Each statement governs its scopes; "*" the rest (skip: no check).
+	{name: "notation trust policy", format: "notation", source: `{
+  "version": "1.0",
+  "trustPolicies": [
+    {
+      "name": "release",
+      "registryScopes": ["{{HOST}}/notary/jws", "{{HOST}}/notary/cose", "{{HOST}}/notary/intruder", "{{HOST}}/notary/stranger", "{{HOST}}/notary/unsigned"],
+      "signatureVerification": {"level": "strict", "override": {"revocation": "log"}},
+      "trustStores": ["ca:release", "ca:other"],
+      "trustedIdentities": ["{{NOTARYID}}"]
+    },
+    {"name": "timestamped", "registryScopes": ["{{HOST}}/notary/timestamped"], "signatureVerification": {"level": "strict"},
+     "trustStores": ["ca:release", "tsa:clock"], "trustedIdentities": ["*"]},
+    {"name": "everything else", "registryScopes": ["*"], "signatureVerification": {"level": "skip"}}
+  ]
+}`, trustStore: map[string]string{
+		"x509/ca/release/root.crt":    "{{NOTARYROOT:0}}",
+		"x509/ca/other/unrelated.pem": "{{CA:0}}",
+		"x509/tsa/clock/tsa.crt":      "{{NOTARYTSA:0}}",
+	}, notes: []string{"skip: notation verifies no signature", "revocation: log"}, decide: []decision{
+		{image: "notary-jws", code: ok, want: "allowed"},
+		{image: "notary-cose", code: ok, want: "allowed"},
+		{image: "notary-intruder", code: denied, want: "identit"},
+		{image: "notary-stranger", code: denied, want: "authenticity"},
+		{image: "notary-unsigned", code: denied, want: "DENIED"},
+		{image: "notary-timestamped", code: ok, want: "allowed"},
+		{image: "unsigned", code: ok, want: "allowed"},
+	}},
+	// The trust store's files as arguments; a statement naming a store not
+	// given is refused.
+	{name: "notation store files", format: "notation", storeArgs: true, source: `{
+  "version": "1.0",
+  "trustPolicies": [{"name": "release", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+    "trustStores": ["ca:release"], "trustedIdentities": ["*"]}]
+}`, trustStore: map[string]string{"x509/ca/release/root.pem": "{{NOTARYROOT:0}}"}, decide: []decision{
+		{image: "notary-jws", code: ok, want: "allowed"},
+		{image: "notary-intruder", code: ok, want: "allowed"},
+		{image: "notary-stranger", code: denied, want: "authenticity"},
+		{image: "unsigned", code: denied, want: "DENIED"},
+	}},
+	{name: "notation store missing", format: "notation", source: `{
+  "version": "1.0",
+  "trustPolicies": [{"name": "release", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+    "trustStores": ["ca:release", "ca:elsewhere"], "trustedIdentities": ["*"]}]
+}`, trustStore: map[string]string{"x509/ca/release/root.pem": "{{NOTARYROOT:0}}"},
+		refused: []string{"trustPolicies[0].trustStores[1]: invalid: trust store ca:elsewhere is not given"}},
 }
