@@ -372,17 +372,12 @@ func (c *conv) notationLevel(path string, sv trustpolicy.SignatureVerification, 
 // field.
 const maxNotationPEM = 262144
 
-// notationPEM writes certificates of a notation trust store field in PEM.
-// signet's notation trust stores hold CA certificates; notation (and
-// Kyverno) also trust a signing certificate placed in the store itself,
-// which is refused.
+// notationPEM writes certificates of a notation trust store field in PEM
+// (CA certificates, or self-signed signing certificates trusted as they
+// are, as notation and Kyverno trust them).
 func (c *conv) notationPEM(path string, certs []*x509.Certificate) (string, bool) {
 	var b strings.Builder
-	for i, cert := range certs {
-		if !cert.IsCA || !cert.BasicConstraintsValid {
-			c.refuse(path, "policy skipped", "certificate %d (%s) is not a CA certificate: the source trusts signatures by this certificate itself, and signet's notation trust stores hold CA certificates only (put the CA that issued it in the store)", i+1, cert.Subject)
-			return "", false
-		}
+	for _, cert := range certs {
 		b.Write(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw}))
 	}
 	if b.Len() > maxNotationPEM {

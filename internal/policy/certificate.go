@@ -156,7 +156,11 @@ func (c *compiler) notation(ctx context.Context, path string, n *v1alpha1.Notati
 		if len(data) == 0 {
 			return
 		}
-		certs, err := verify.ParseCACertificates(data)
+		parse := verify.ParseTrustStoreCertificates
+		if into == &out.TSAs {
+			parse = verify.ParseCACertificates
+		}
+		certs, err := parse(data)
 		if err != nil {
 			c.fail(field, "%v", err)
 			return

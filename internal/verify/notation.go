@@ -1,10 +1,12 @@
 package verify
 
 import (
+	"bytes"
 	"context"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -277,6 +279,41 @@ func notationDenial(outcome *notation.VerificationOutcome, err error) *Denial {
 
 // isNotary reports whether ev is a Notary signature.
 func isNotary(ev registry.Evidence) bool { return ev.Kind == registry.NotarySignature }
+
+// ParseTrustStoreCertificates parses the PEM certificates of a Notary trust
+// store of type ca or signingAuthority: CA certificates, or self-signed
+// signing certificates trusted as they are (as notation-go loads a trust
+// store).
+func ParseTrustStoreCertificates(data []byte) ([]*x509.Certificate, error) {
+	var out []*x509.Certificate
+	rest := data
+	for {
+		block, r := pem.Decode(rest)
+		if block == nil {
+			break
+		}
+		if block.Type != "CERTIFICATE" {
+			return nil, fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", len(out)+1, block.Type)
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
+		}
+		selfSigned := bytes.Equal(cert.RawIssuer, cert.RawSubject) && cert.CheckSignatureFrom(cert) == nil
+		if !(cert.IsCA && cert.BasicConstraintsValid) && !selfSigned {
+			return nil, fmt.Errorf("certificate %d (%s) is neither a CA certificate nor self-signed", len(out)+1, cert.Subject)
+		}
+		out = append(out, cert)
+		rest = r
+	}
+	if len(out) == 0 {
+		return nil, errors.New("not a PEM certificate")
+	}
+	if strings.TrimSpace(string(rest)) != "" {
+		return nil, errors.New("text after the last PEM block")
+	}
+	return out, nil
+}
 
 // CheckNotationIdentity reports whether id is a trusted identity the Notary
 // Project trust policy accepts ("*", or "x509.subject: " and a

@@ -1,6 +1,9 @@
 package check_test
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"fmt"
 	"net/http"
@@ -135,6 +138,17 @@ func TestNotationSignatures(t *testing.T) {
 						verifytest.WantVerified(t, res)
 						// The Notary signature alone does not.
 						verifytest.WantDenied(t, w.check(t, signed.Ref, both, check.Options{}), "1 of 2 required authorities passed", verify.ErrNoSignature, verify.ErrThreshold)
+					})
+					t.Run("a self-signed signing certificate in the trust store", func(t *testing.T) {
+						key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+						if err != nil {
+							t.Fatal(err)
+						}
+						cert := pkitest.SelfSigned(t, key, pkitest.Leaf{CommonName: "self", Country: "US", Province: "WA"})
+						img := sign(notationtest.Signer{Key: key, Chain: []*x509.Certificate{cert}}, notationtest.Options{})
+						verifytest.WantVerified(t, w.check(t, img.Ref, policy(func(n *verify.Notation) {
+							n.CAs, n.TrustedIdentities = []*x509.Certificate{cert}, []string{"*"}
+						}), check.Options{}))
 					})
 					t.Run("unsigned", func(t *testing.T) {
 						img := reg.PushRandomImage(t, "notary-"+name, "unsigned")

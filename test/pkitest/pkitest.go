@@ -183,3 +183,16 @@ func (c *CA) CRL(t testing.TB, revoked ...*x509.Certificate) []byte {
 	}
 	return der
 }
+
+// SelfSigned makes a self-signed signing certificate (not a CA) for key,
+// as l describes: a signer trusted as it is, as Notary trust stores and
+// Kyverno's samples trust one.
+func SelfSigned(t testing.TB, key crypto.Signer, l Leaf) *x509.Certificate {
+	t.Helper()
+	tmpl := &x509.Certificate{
+		Subject:   pkix.Name{CommonName: l.CommonName, Organization: []string{"Example Corp"}, Country: []string{l.Country}, Province: []string{l.Province}},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageCodeSigning},
+	}
+	return sign(t, tmpl, nil, key.Public(), key)
+}
