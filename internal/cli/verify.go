@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/signet-dev/signet/internal/check"
+	"github.com/signet-dev/signet/internal/convert"
 	"github.com/signet-dev/signet/internal/local"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
@@ -35,6 +37,8 @@ type verifyOptions struct {
 	trustedRoot         string
 	caRoots             string
 	caIntermediates     string
+	trustPolicy         string
+	trustStore          string
 	predicateType       string
 	conditions          []string
 	ignoreTlog          bool
@@ -57,6 +61,8 @@ func (o *verifyOptions) addFlags(cmd *cobra.Command) {
 	f.StringVar(&o.issuerRegExp, "certificate-oidc-issuer-regexp", "", "keyless: a regular expression the whole OIDC issuer must match")
 	f.StringVar(&o.caRoots, "ca-roots", "", "PEM CA root certificates `file`: trust signatures made with a certificate your own CA issued (cosign sign --certificate), to --certificate-identity[-regexp] (an email or URI SAN)")
 	f.StringVar(&o.caIntermediates, "ca-intermediates", "", "with --ca-roots: PEM intermediate CA certificates `file` between a root and signing certificates (a signature's own chain is not trusted)")
+	f.StringVar(&o.trustPolicy, "notation-trust-policy", "", "verify Notary Project signatures as notation verify would: notation's trustpolicy.json `file` (with --notation-trust-store); its statements become the policy, as signet policy convert --from notation writes them")
+	f.StringVar(&o.trustStore, "notation-trust-store", "", "with --notation-trust-policy: notation's trust store `directory` (holding x509/<type>/<name>/), or its configuration directory")
 	f.StringVar(&o.trustedRoot, "trusted-root", "", "Sigstore trusted_root.json to trust instead of the embedded public-good root")
 	f.StringVar(&o.predicateType, "type", "", "verify an attestation with this in-toto predicate type instead of a signature")
 	f.StringArrayVar(&o.conditions, "condition", nil, "with --type: a CEL condition over the statement (predicateType, subject, predicate) that must hold; repeatable")
@@ -78,6 +84,15 @@ func (o *verifyOptions) Validate() error {
 		return fmt.Errorf("--output must be text or json, not %q", o.output)
 	}
 	keyless := o.identity != "" || o.identityRegExp != "" || o.issuer != "" || o.issuerRegExp != ""
+	if o.trustStore != "" && o.trustPolicy == "" {
+		return errors.New("--notation-trust-store needs --notation-trust-policy")
+	}
+	if o.trustPolicy != "" {
+		if len(o.policies) > 0 || len(o.keys) > 0 || keyless || o.caRoots != "" || o.predicateType != "" || o.ignoreTlog || o.ignoreSCT || o.signatureRepository != "" || o.allPlatforms {
+			return errors.New("--notation-trust-policy says what to trust: do not combine it with --policy, --key, identity, --ca-roots, --type, --insecure-*, --signature-repository or --all-platforms flags")
+		}
+		return nil
+	}
 	if len(o.policies) > 0 {
 		if len(o.keys) > 0 || keyless || o.caRoots != "" || o.predicateType != "" || o.ignoreTlog || o.ignoreSCT || o.signatureRepository != "" || o.allPlatforms {
 			return errors.New("--policy says what to trust: do not combine it with --key, identity, --type, --insecure-*, --signature-repository or --all-platforms flags")
@@ -195,6 +210,32 @@ func (o *verifyOptions) certificate() (*verify.Certificate, error) {
 	return c, nil
 }
 
+// notationPolicies converts --notation-trust-policy and its trust store
+// into signet policies, in a temporary directory it returns; the
+// conversion's notes go to stderr.
+func (o *verifyOptions) notationPolicies(ctx context.Context, stderr io.Writer) (string, error) {
+	res, err := convert.Convert(ctx, "notation", []string{o.trustPolicy}, convert.Options{NotationTrustStore: o.trustStore})
+	if err != nil {
+		return "", fmt.Errorf("--notation-trust-policy: %w", err)
+	}
+	for _, n := range res.Notes {
+		fmt.Fprintf(stderr, "note: %s\n", n)
+	}
+	out, err := res.YAML()
+	if err != nil {
+		return "", err
+	}
+	dir, err := os.MkdirTemp("", "signet-notation-")
+	if err != nil {
+		return "", err
+	}
+	if err := os.WriteFile(filepath.Join(dir, "policies.yaml"), out, 0o600); err != nil {
+		os.RemoveAll(dir)
+		return "", err
+	}
+	return dir, nil
+}
+
 func newVerifyCommand() *cobra.Command {
 	o := &verifyOptions{}
 	cmd := &cobra.Command{
@@ -206,7 +247,10 @@ referrers tag schema for registries without the API) and checks them against
 what you trust: --key, a keyless identity (--certificate-identity[-regexp]
 and --certificate-oidc-issuer[-regexp]; regular expressions match the whole
 value), or certificates of your own CA (--ca-roots, --ca-intermediates, and
---certificate-identity[-regexp] for the email or URI it certified). With --type it checks an attestation of that predicate type instead,
+--certificate-identity[-regexp] for the email or URI it certified), or, for
+Notary Project signatures, notation's own trust policy and trust store
+(--notation-trust-policy, --notation-trust-store). With --type it checks an
+attestation of that predicate type instead,
 optionally with CEL --condition expressions.
 
 Registry credentials come from the Docker config file ($DOCKER_CONFIG or
@@ -225,12 +269,22 @@ each other candidate failed.`,
       --certificate-oidc-issuer https://token.actions.githubusercontent.com ghcr.io/acme/app:v2
   signet verify --ca-roots corp-root.pem --ca-intermediates corp-codesigning-ca.pem \
       --certificate-identity release@example.com --insecure-ignore-tlog registry.example.org/app:v1
+  signet verify --notation-trust-policy ~/.config/notation/trustpolicy.json \
+      --notation-trust-store ~/.config/notation myregistry.azurecr.io/app:v1
   signet verify --key cosign.pub --type https://slsa.dev/provenance/v1 \
       --condition 'predicate.buildDefinition.buildType.startsWith("https://github.com/")' ghcr.io/acme/app@sha256:...`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := o.Validate(); err != nil {
 				return WithExitCode(ExitUndecided, err)
+			}
+			if o.trustPolicy != "" {
+				dir, err := o.notationPolicies(cmd.Context(), cmd.ErrOrStderr())
+				if err != nil {
+					return WithExitCode(ExitUndecided, err)
+				}
+				defer os.RemoveAll(dir)
+				o.policies = []string{dir}
 			}
 			if len(o.policies) > 0 {
 				pt := &policyTestOptions{

@@ -152,3 +152,36 @@ data:
 			Want(t, cli.ExitDenied, "DENIED", "notary signature authenticity")
 	}
 }
+
+// TestVerifyNotationTrustPolicy: signet verify with notation's own trust
+// policy and trust store directory decides as notation verify would.
+func TestVerifyNotationTrustPolicy(t *testing.T) {
+	reg := harness.StartRegistry(t)
+	root := pkitest.NewRoot(t, "Notary Root CA")
+	signer := notationtest.NewSigner(t, root.Intermediate(t, "Notary Signing CA"), pkitest.Leaf{CommonName: "release"})
+	other := notationtest.NewSigner(t, pkitest.NewRoot(t, "Other Root CA"), pkitest.Leaf{CommonName: "release"})
+	config := t.TempDir()
+	store := filepath.Join(config, "truststore", "x509", "ca", "corp")
+	if err := os.MkdirAll(store, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(store, "root.pem"), []byte(root.PEM()), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	trustPolicy := filepath.Join(config, "trustpolicy.json")
+	if err := os.WriteFile(trustPolicy, []byte(`{"version": "1.0", "trustPolicies": [{
+		"name": "corp", "registryScopes": ["*"], "signatureVerification": {"level": "strict"},
+		"trustStores": ["ca:corp"], "trustedIdentities": ["`+signer.Identity()+`"]}]}`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	signed := reg.PushRandomImage(t, "notary", "signed")
+	notationtest.Sign(t, signed.Ref, signer, notationtest.Options{Format: notationtest.COSE})
+	stranger := reg.PushRandomImage(t, "notary", "stranger")
+	notationtest.Sign(t, stranger.Ref, other, notationtest.Options{})
+
+	common := []string{"verify", "--allow-http-registry", "--notation-trust-policy", trustPolicy, "--notation-trust-store", config}
+	signet(t, append(common, signed.Tag)...).Want(t, cli.ExitOK, "allowed", "signature by notary certificate CN=release")
+	signet(t, append(common, stranger.Tag)...).Want(t, cli.ExitDenied, "DENIED", "notary signature authenticity")
+	signet(t, "verify", "--notation-trust-store", config, signed.Tag).Want(t, cli.ExitUndecided, "--notation-trust-store needs --notation-trust-policy")
+	signet(t, "verify", "--notation-trust-policy", trustPolicy, "--key", "k.pub", signed.Tag).Want(t, cli.ExitUndecided, "--notation-trust-policy says what to trust")
+}
