@@ -88,3 +88,15 @@ func TestPeekNotationTarget(t *testing.T) {
 		}
 	}
 }
+
+// TestNotationAuditChecksNoRevocation: under audit (authenticity not
+// enforced) revocation URLs of untrusted certificates are never followed.
+func TestNotationAuditChecksNoRevocation(t *testing.T) {
+	ca := &x509.Certificate{IsCA: true, BasicConstraintsValid: true, Raw: []byte{1}}
+	if _, err := newNotationVerifier("a", &Notation{CAs: []*x509.Certificate{ca}, TrustedIdentities: []string{"*"}, Level: "audit", Revocation: "enforce"}); err == nil || !strings.Contains(err.Error(), "audit level") {
+		t.Errorf("audit with revocation enforced: %v", err)
+	}
+	if _, err := newNotationVerifier("a", &Notation{CAs: []*x509.Certificate{ca}, TrustedIdentities: []string{"*"}, Level: "audit"}); err != nil {
+		t.Errorf("audit: %v", err)
+	}
+}

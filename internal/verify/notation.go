@@ -105,8 +105,21 @@ func newNotationVerifier(name string, n *Notation) (notation.Verifier, error) {
 		stores = append(stores, string(truststore.TypeTSA)+":"+notationStore)
 	}
 	sv := trustpolicy.SignatureVerification{VerificationLevel: level}
-	if n.Revocation != "" {
-		sv.Override = map[trustpolicy.ValidationType]trustpolicy.ValidationAction{trustpolicy.TypeRevocation: trustpolicy.ValidationAction(n.Revocation)}
+	if level == "audit" {
+		// audit does not enforce authenticity: revocation would follow
+		// the OCSP and CRL URLs of certificates nobody trusted, letting
+		// whoever can push a signature make signet fetch URLs of their
+		// choosing. It is not checked.
+		if n.Revocation != "" && n.Revocation != "skip" {
+			return nil, errors.New("notation.revocation: the audit level does not check authenticity, so signet checks no revocation under it (the URLs would come from untrusted certificates): leave revocation out or set skip")
+		}
+	}
+	revocationAction := n.Revocation
+	if level == "audit" {
+		revocationAction = "skip"
+	}
+	if revocationAction != "" {
+		sv.Override = map[trustpolicy.ValidationType]trustpolicy.ValidationAction{trustpolicy.TypeRevocation: trustpolicy.ValidationAction(revocationAction)}
 	}
 	doc := &trustpolicy.Document{Version: "1.0", TrustPolicies: []trustpolicy.TrustPolicy{{
 		Name: policyName(name), RegistryScopes: []string{"*"}, SignatureVerification: sv,
