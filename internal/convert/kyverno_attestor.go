@@ -15,9 +15,15 @@ import (
 // kyAttestor converts one Kyverno attestor (keys or keyless, with their
 // Rekor and CT log settings) to signet authorities.
 func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([]v1alpha1.Authority, bool) {
-	for field, given := range map[string]bool{"certificates": a.Certificates != nil, "attestor": present(a.Attestor), "annotations": present(a.Annotations)} {
+	if a.Certificates != nil {
+		// Kyverno verifies with the key of the one certificate given, which
+		// signet's certificate authority (a CA and an identity) cannot pin.
+		c.refuse(path+".certificates", "policy skipped", "Kyverno trusts exactly this certificate's key; signet's certificate authority trusts a CA's certificates for an identity (write one with certChain's root and intermediates and the certificate's subject), or a key authority the certificate's public key when the signatures carry no certificate")
+		return nil, false
+	}
+	for field, given := range map[string]bool{"attestor": present(a.Attestor), "annotations": present(a.Annotations)} {
 		if given {
-			c.refuse(path+"."+field, "policy skipped", "not expressible in signet (certificate chains, nested attestor sets and signature annotations)")
+			c.refuse(path+"."+field, "policy skipped", "not expressible in signet (nested attestor sets and signature annotations)")
 			return nil, false
 		}
 	}
