@@ -114,18 +114,7 @@ func keyless(tb testing.TB, full bool) Entry {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rc, err := registry.New(registry.InsecureAllowHTTP())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ref, err := reference.Parse(img.Ref)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fetched, err := check.Fetch(context.Background(), rc, ref, check.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	fetched := fetchImage(tb, img.Ref)
 	v, err := sgverify.NewVerifier(s.TrustedRoot(), sgverify.WithSignedCertificateTimestamps(1), sgverify.WithTransparencyLog(1), sgverify.WithObserverTimestamps(1))
 	if err != nil {
 		tb.Fatal(err)

@@ -13,8 +13,6 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/signet-dev/signet/internal/check"
-	"github.com/signet-dev/signet/internal/reference"
-	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/notationtest"
 	"github.com/signet-dev/signet/test/pkitest"
@@ -33,18 +31,7 @@ func (w *world) inProcessNotation(tb testing.TB, full bool) Entry {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rc, err := registry.New(registry.InsecureAllowHTTP())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ref, err := reference.Parse(img.Ref)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fetched, err := check.Fetch(context.Background(), rc, ref, check.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	fetched := fetchImage(tb, img.Ref)
 	signet := func(b *testing.B) {
 		for b.Loop() {
 			if res := check.Evaluate(b.Context(), fetched, policy); !res.Verified {

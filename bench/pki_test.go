@@ -49,18 +49,7 @@ func (w *world) inProcessPKI(tb testing.TB, full bool) Entry {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rc, err := registry.New(registry.InsecureAllowHTTP())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ref, err := reference.Parse(img.Ref)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	fetched, err := check.Fetch(context.Background(), rc, ref, check.Options{})
-	if err != nil {
-		tb.Fatal(err)
-	}
+	fetched := fetchImage(tb, img.Ref)
 	if len(fetched.Evidence) != 1 || fetched.Evidence[0].Kind != registry.SigstoreBundle {
 		tb.Fatalf("want one bundle, found %v", fetched.Evidence)
 	}
@@ -120,3 +109,22 @@ type caMaterial struct {
 }
 
 func (m *caMaterial) FulcioCertificateAuthorities() []root.CertificateAuthority { return m.cas }
+
+// fetchImage resolves ref in a plain-HTTP registry and fetches its
+// evidence, for benchmarks that verify in process.
+func fetchImage(tb testing.TB, ref string) *check.Image {
+	tb.Helper()
+	rc, err := registry.New(registry.InsecureAllowHTTP())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	r, err := reference.Parse(ref)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	img, err := check.Fetch(context.Background(), rc, r, check.Options{})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return img
+}

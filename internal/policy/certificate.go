@@ -94,50 +94,41 @@ func (c *compiler) certificate(ctx context.Context, path string, ca *v1alpha1.Ce
 	return out
 }
 
-// secretValues reads the Secret ref names for a policy o: a
-// ClusterImagePolicy from ref.namespace (default: signet's), an
-// ImagePolicy from its own namespace only. Nil after a failure.
+// secretValues reads the Secret ref names for a policy o. Nil after a
+// failure.
 func (c *compiler) secretValues(ctx context.Context, path string, ref *v1alpha1.SecretReference, o Object, r Resolver) map[string][]byte {
-	ns := ref.Namespace
-	if o.Kind == KindImagePolicy {
-		if ns != "" && ns != o.Namespace {
-			c.fail(path+".namespace", "an ImagePolicy reads Secrets of its own namespace only: remove namespace %q (the Secret is read from %s)", ns, o.Namespace)
-			return nil
-		}
-		ns = o.Namespace
-	}
 	if r == nil {
 		c.fail(path, "secrets are not available here")
 		return nil
 	}
-	values, err := r.SecretKeys(ctx, ns, ref.Name)
-	if err != nil {
-		c.fail(path, "%v", err)
-		return nil
-	}
-	for _, v := range values {
-		c.secretKeys = append(c.secretKeys, v)
-	}
-	return values
+	return c.objectValues(path, "Secret", ref, o, func(ns string) (map[string][]byte, error) { return r.SecretKeys(ctx, ns, ref.Name) })
 }
 
 // configMapValues reads the ConfigMap ref names for a policy o, where
 // secretValues would read a Secret of that name. Nil after a failure.
 func (c *compiler) configMapValues(ctx context.Context, path string, ref *v1alpha1.SecretReference, o Object, r Resolver) map[string][]byte {
-	ns := ref.Namespace
-	if o.Kind == KindImagePolicy {
-		if ns != "" && ns != o.Namespace {
-			c.fail(path+".namespace", "an ImagePolicy reads ConfigMaps of its own namespace only: remove namespace %q (the ConfigMap is read from %s)", ns, o.Namespace)
-			return nil
-		}
-		ns = o.Namespace
-	}
 	cr, ok := r.(ConfigMapResolver)
 	if !ok {
 		c.fail(path, "ConfigMaps are not available here")
 		return nil
 	}
-	values, err := cr.ConfigMapData(ctx, ns, ref.Name)
+	return c.objectValues(path, "ConfigMap", ref, o, func(ns string) (map[string][]byte, error) { return cr.ConfigMapData(ctx, ns, ref.Name) })
+}
+
+// objectValues reads the values of the Secret or ConfigMap (kind) ref
+// names with read: a ClusterImagePolicy from ref.namespace (default:
+// signet's), an ImagePolicy from its own namespace only. The values count
+// in the policy's hash. Nil after a failure.
+func (c *compiler) objectValues(path, kind string, ref *v1alpha1.SecretReference, o Object, read func(namespace string) (map[string][]byte, error)) map[string][]byte {
+	ns := ref.Namespace
+	if o.Kind == KindImagePolicy {
+		if ns != "" && ns != o.Namespace {
+			c.fail(path+".namespace", "an ImagePolicy reads %ss of its own namespace only: remove namespace %q (the %s is read from %s)", kind, ns, kind, o.Namespace)
+			return nil
+		}
+		ns = o.Namespace
+	}
+	values, err := read(ns)
 	if err != nil {
 		c.fail(path, "%v", err)
 		return nil

@@ -218,6 +218,17 @@ func untrustedReason(c *Certificate, leaf *x509.Certificate, signedAt []sgverify
 // ParseCACertificates parses one or more PEM CA certificates (roots or
 // intermediates of a certificate authority).
 func ParseCACertificates(data []byte) ([]*x509.Certificate, error) {
+	return parseCertificates(data, func(cert *x509.Certificate) error {
+		if !cert.IsCA || !cert.BasicConstraintsValid {
+			return errors.New("is not a CA certificate")
+		}
+		return nil
+	})
+}
+
+// parseCertificates parses one or more PEM certificates, each of which
+// accept must take (its error completes "certificate N (subject) ...").
+func parseCertificates(data []byte, accept func(*x509.Certificate) error) ([]*x509.Certificate, error) {
 	var out []*x509.Certificate
 	rest := data
 	for {
@@ -232,8 +243,8 @@ func ParseCACertificates(data []byte) ([]*x509.Certificate, error) {
 		if err != nil {
 			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
 		}
-		if !cert.IsCA || !cert.BasicConstraintsValid {
-			return nil, fmt.Errorf("certificate %d (%s) is not a CA certificate", len(out)+1, cert.Subject)
+		if err := accept(cert); err != nil {
+			return nil, fmt.Errorf("certificate %d (%s) %w", len(out)+1, cert.Subject, err)
 		}
 		out = append(out, cert)
 		rest = r

@@ -6,7 +6,6 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -298,34 +297,13 @@ func isNotary(ev registry.Evidence) bool { return ev.Kind == registry.NotarySign
 // signing certificates trusted as they are (as notation-go loads a trust
 // store).
 func ParseTrustStoreCertificates(data []byte) ([]*x509.Certificate, error) {
-	var out []*x509.Certificate
-	rest := data
-	for {
-		block, r := pem.Decode(rest)
-		if block == nil {
-			break
-		}
-		if block.Type != "CERTIFICATE" {
-			return nil, fmt.Errorf("PEM block %d is a %s, not a CERTIFICATE", len(out)+1, block.Type)
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return nil, fmt.Errorf("certificate %d: %w", len(out)+1, err)
-		}
+	return parseCertificates(data, func(cert *x509.Certificate) error {
 		selfSigned := bytes.Equal(cert.RawIssuer, cert.RawSubject) && cert.CheckSignatureFrom(cert) == nil
 		if !(cert.IsCA && cert.BasicConstraintsValid) && !selfSigned {
-			return nil, fmt.Errorf("certificate %d (%s) is neither a CA certificate nor self-signed", len(out)+1, cert.Subject)
+			return errors.New("is neither a CA certificate nor self-signed")
 		}
-		out = append(out, cert)
-		rest = r
-	}
-	if len(out) == 0 {
-		return nil, errors.New("not a PEM certificate")
-	}
-	if strings.TrimSpace(string(rest)) != "" {
-		return nil, errors.New("text after the last PEM block")
-	}
-	return out, nil
+		return nil
+	})
 }
 
 // CheckNotationIdentity reports whether id is a trusted identity the Notary
