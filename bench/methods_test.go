@@ -14,6 +14,12 @@ the value where that matters, because the machine is shared and noisy.
 - **verify keyless bundle in process**: the same for a keyless Sigstore bundle made by test/sigstoretest (local
   Fulcio with an SCT, Rekor entry with inclusion proof, RFC 3161 timestamp) against sigstore-go's own verifier
   with the same trusted root, identity and artifact digest.
+- **verify enterprise-CA certificate bundle in process**: the same for a bundle the real cosign made with
+  ` + "`--certificate --certificate-chain`" + ` (a test PKI), under a certificate authority, against sigstore-go with
+  the same root and intermediate as its only certificate authority (the chain cosign writes into the v0.3 bundle
+  moved to the certificate field once, before timing, as signet does).
+- **verify Notary signature in process**: the same for a JWS signature made by notation-go's signing library,
+  under a notation authority, against notation-go's verifier on the same envelope, trust policy and trust store.
 - **cold check of a key-signed tag in process**: ` + "`check.Decider.Decide`" + ` with the one policy ` + "`signet verify`" + ` makes of its flags (what it runs) of a tag
   signed by cosign (legacy format) in the distribution registry, no cache, one registry client kept across
   iterations (as a running server keeps it), against the three requests such a check needs at least (tag
