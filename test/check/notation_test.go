@@ -5,13 +5,19 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/x509"
+	"encoding/base64"
 	"fmt"
+	"io"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/verify"
@@ -210,4 +216,64 @@ func TestNotationRevocation(t *testing.T) {
 	crl.Store(nil)
 	verifytest.WantDenied(t, w.check(t, keptImg, policy(""), check.Options{}), "notary signature revocation", verify.ErrUntrustedCertificate)
 	verifytest.WantVerified(t, w.check(t, keptImg, policy("skip"), check.Options{}))
+}
+
+// TestNotationRevocationOCSP: a signing certificate that names an OCSP
+// responder is checked with it (here a loopback responder of the issuing
+// CA): good is verified, revoked is denied.
+func TestNotationRevocationOCSP(t *testing.T) {
+	root := pkitest.NewRoot(t, "Notary Root CA")
+	ca := root.Intermediate(t, "Notary Signing CA")
+	var revokedSerial atomic.Pointer[big.Int]
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// RFC 6960 A.1: a request by GET is base64 in the path; by POST,
+		// the body.
+		var body []byte
+		var err error
+		if r.Method == http.MethodGet {
+			var p string
+			if p, err = url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), "/")); err == nil {
+				body, err = base64.StdEncoding.DecodeString(p)
+			}
+		} else {
+			body, err = io.ReadAll(io.LimitReader(r.Body, 1<<16))
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		req, err := ocsp.ParseRequest(body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		tmpl := ocsp.Response{Status: ocsp.Good, SerialNumber: req.SerialNumber, ThisUpdate: time.Now().Add(-time.Minute), NextUpdate: time.Now().Add(time.Hour)}
+		if rs := revokedSerial.Load(); rs != nil && rs.Cmp(req.SerialNumber) == 0 {
+			tmpl.Status, tmpl.RevokedAt, tmpl.RevocationReason = ocsp.Revoked, time.Now().Add(-time.Minute), ocsp.KeyCompromise
+		}
+		resp, err := ocsp.CreateResponse(ca.Cert, ca.Cert, tmpl, ca.Key)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		_, _ = w.Write(resp)
+	}))
+	defer srv.Close()
+	leaf := pkitest.Leaf{CommonName: "release", OCSP: []string{srv.URL}}
+	kept := notationtest.NewSigner(t, ca, leaf)
+	revoked := notationtest.NewSigner(t, ca, leaf)
+	revokedSerial.Store(revoked.Chain[0].SerialNumber)
+
+	reg := registrytest.StartInProcess(t, true)
+	w := newWorld(t, reg, nil, harness.KeyPair{}, harness.KeyPair{})
+	sign := func(s notationtest.Signer, tag string) string {
+		img := reg.PushRandomImage(t, "notary", tag)
+		notationtest.Sign(t, img.Ref, s, notationtest.Options{})
+		return img.Ref
+	}
+	policy := verifytest.Compile(t, verify.Policy{Name: "notary", Authorities: []verify.Authority{{Name: "release",
+		Notation: &verify.Notation{CAs: []*x509.Certificate{root.Cert}, TrustedIdentities: []string{"*"}}}}})
+	verifytest.WantVerified(t, w.check(t, sign(kept, "kept"), policy, check.Options{}))
+	verifytest.WantDenied(t, w.check(t, sign(revoked, "revoked"), policy, check.Options{}), "notary signature revocation", verify.ErrUntrustedCertificate)
 }

@@ -116,6 +116,8 @@ type Leaf struct {
 	Country, Province string
 	// CRLs are the certificate's CRL distribution points (URLs).
 	CRLs []string
+	// OCSP are the certificate's OCSP responders (URLs).
+	OCSP []string
 }
 
 // Issue signs a certificate for pub as l describes.
@@ -142,6 +144,7 @@ func (c *CA) Issue(t testing.TB, pub crypto.PublicKey, l Leaf) *x509.Certificate
 		tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
 	}
 	tmpl.CRLDistributionPoints = l.CRLs
+	tmpl.OCSPServer = l.OCSP
 	for _, u := range l.URIs {
 		pu, err := url.Parse(u)
 		if err != nil {
