@@ -84,7 +84,7 @@ func startSignet(tb testing.TB, policies string, flags ...string) *server {
 	addr := l.Addr().String()
 	l.Close()
 	caFile := filepath.Join(tb.TempDir(), "ca.pem")
-	args := append([]string{"serve", "--listen", addr, "--policies", policies, "--ca-out", caFile, "--allow-http-registry"}, flags...)
+	args := append([]string{"serve", "--listen", addr, "--policies", policies, "--ca-out", caFile, "--allow-http-registry", "--shutdown-delay=0"}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	logs := &syncBuffer{}
 	done := make(chan int, 1)

@@ -100,7 +100,7 @@ func startServeProcess(tb testing.TB, flags ...string) *serveProcess {
 	l.Close()
 	dir := tb.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	args, err := json.Marshal(append([]string{"serve", "--listen", addr, "--ca-out", caFile}, flags...))
+	args, err := json.Marshal(append([]string{"serve", "--listen", addr, "--ca-out", caFile, "--shutdown-delay=0"}, flags...))
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -460,7 +460,7 @@ func startReplica(t *testing.T, cluster *harness.Cluster, flags ...string) *repl
 	r := &replica{addr: l.Addr().String(), done: make(chan struct{})}
 	l.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	args := append([]string{"serve", "--listen", r.addr, "--kubeconfig", cluster.Kubeconfig, "--ca-out", caFile, "--namespace", "signet-system"}, flags...)
+	args := append([]string{"serve", "--listen", r.addr, "--kubeconfig", cluster.Kubeconfig, "--ca-out", caFile, "--namespace", "signet-system", "--shutdown-delay=0"}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	go func() {

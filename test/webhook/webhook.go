@@ -112,7 +112,7 @@ func Start(t testing.TB, c *harness.Cluster, flags ...string) *Webhook {
 	}
 
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	args := append([]string{"serve", "--listen", addr, "--kubeconfig", c.Kubeconfig, "--ca-out", caFile,
+	args := append([]string{"serve", "--listen", addr, "--kubeconfig", c.Kubeconfig, "--ca-out", caFile, "--shutdown-delay=0",
 		"--validating-webhook", "signet", "--mutating-webhook", "signet", "--namespace", "signet-system"}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)

@@ -15,16 +15,35 @@ import (
 // routes are signet serve's HTTPS endpoints: the admission handlers bounded
 // by servingOptions.admission, the probes, and /metrics unless
 // --metrics-listen serves it elsewhere.
-func (o *serveOptions) routes(h *admission.Handler, ready <-chan struct{}, metrics *serveMetrics) http.Handler {
+// Once stopping is closed, /readyz answers 503 and every answer closes its
+// connection (see serveUntilDone).
+func (o *serveOptions) routes(h *admission.Handler, ready, stopping <-chan struct{}, metrics *serveMetrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/validate", o.serving.admission(h.Validate()))
 	mux.Handle("/mutate", o.serving.admission(h.Mutate()))
 	mux.HandleFunc("/healthz", healthz)
-	mux.HandleFunc("/readyz", readyz(ready, "policies are not loaded yet"))
+	mux.HandleFunc("/readyz", readyz(ready, stopping, "policies are not loaded yet"))
 	if o.metricsListen == "" {
 		mux.Handle("/metrics", o.serving.metrics(metrics.registry))
 	}
-	return mux
+	return closeWhenStopping(mux, stopping)
+}
+
+// closeWhenStopping makes every answer given once stopping is closed end
+// its connection ("Connection: close"), so a client sends its next request
+// on a new connection, which the load balancer gives to another replica,
+// instead of on a kept-alive one this replica will close: a request written
+// onto a connection the server is closing fails, and the API server does
+// not send an admission request again.
+func closeWhenStopping(next http.Handler, stopping <-chan struct{}) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-stopping:
+			w.Header().Set("Connection", "close")
+		default:
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 // https opens the listener (--listen, --max-connections) and makes the
@@ -67,18 +86,40 @@ func (o *serveOptions) metricsHTTP(ctx context.Context, metrics *serveMetrics) (
 	return srv, ln, nil
 }
 
+// stopPlan is how a server stops when serve is told to (SIGTERM), as a
+// replica behind a Service must: for delay it goes on serving every
+// connection it is given, while /readyz answers 503 and the endpoints (or
+// any load balancer probing /readyz) take it out of rotation, and its
+// answers close their connections; then it stops accepting and gives the
+// requests in flight up to grace to finish (a decision takes at most
+// --decision-timeout). Requests still running after grace are cut.
+type stopPlan struct {
+	delay, grace time.Duration
+}
+
 // serveUntilDone runs serve (srv's Serve or ServeTLS) until ctx ends, then
-// gives the requests in flight up to 10 s to finish.
-func serveUntilDone(ctx context.Context, srv *http.Server, serve func() error) error {
+// stops as plan says; the delay applies only when signal ended (the process
+// was told to stop), not when another server failed.
+func serveUntilDone(ctx, signal context.Context, srv *http.Server, serve func() error, plan stopPlan) error {
 	errc := make(chan error, 1)
 	go func() { errc <- serve() }()
 	select {
 	case <-ctx.Done():
-		shutdown, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(shutdown)
-		return nil
 	case err := <-errc:
 		return err
 	}
+	if signal.Err() != nil && plan.delay > 0 {
+		select {
+		case <-time.After(plan.delay):
+		case err := <-errc:
+			return err
+		}
+	}
+	shutdown, cancel := context.WithTimeout(context.Background(), plan.grace)
+	defer cancel()
+	if err := srv.Shutdown(shutdown); err != nil {
+		_ = srv.Close()
+		return fmt.Errorf("requests still in flight %s after the listener closed were cut: %w", plan.grace, err)
+	}
+	return nil
 }

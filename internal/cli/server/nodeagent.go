@@ -109,7 +109,7 @@ func nodeAgentLimits() listener.Limits {
 func statusServer(ctx context.Context, addr string, ready <-chan struct{}, reg *prometheus.Registry) (net.Listener, *http.Server, error) {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/healthz", healthz)
-	mux.HandleFunc("/readyz", readyz(ready, "policy files are not written yet"))
+	mux.HandleFunc("/readyz", readyz(ready, nil, "policy files are not written yet"))
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{MaxRequestsInFlight: metricsInFlight}))
 	l := nodeAgentLimits()
 	ln, err := listener.Listen(ctx, addr, l.MaxConns)

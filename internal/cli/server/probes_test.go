@@ -9,8 +9,8 @@ import (
 
 // /readyz says what it waits for with 503 until its signal, then 200.
 func TestReadyzFollowsItsSignal(t *testing.T) {
-	ready := make(chan struct{})
-	h := readyz(ready, "policies are not loaded yet")
+	ready, stopping := make(chan struct{}), make(chan struct{})
+	h := readyz(ready, stopping, "policies are not loaded yet")
 	get := func() (int, string) {
 		rec := httptest.NewRecorder()
 		h(rec, httptest.NewRequest(http.MethodGet, "/readyz", nil))
@@ -22,5 +22,9 @@ func TestReadyzFollowsItsSignal(t *testing.T) {
 	close(ready)
 	if code, body := get(); code != http.StatusOK || body != "ok\n" {
 		t.Errorf("after the signal: %d %q", code, body)
+	}
+	close(stopping)
+	if code, body := get(); code != http.StatusServiceUnavailable || !strings.Contains(body, "shutting down") {
+		t.Errorf("once stopping: %d %q", code, body)
 	}
 }

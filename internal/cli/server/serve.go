@@ -42,6 +42,7 @@ type serveOptions struct {
 	cloud          *cloudauth.Keychain
 	tlsSecret      string
 	certValidity   time.Duration
+	shutdownDelay  time.Duration
 	tuf            tufOptions
 	serving        servingOptions
 	clusterSettings
@@ -114,6 +115,7 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.crossplaneReg, "crossplane-registry", workload.DefaultCrossplaneRegistry, cli.CrossplaneRegistryUsage)
 	f.StringVar(&o.fallbackSA, "fallback-service-account", "", "a service account in --namespace whose imagePullSecrets are tried for registries after the object's, its service account's and the matching policies' pull secrets (Tanzu's image-policy-registry-credentials); default none. Needs cluster policies")
 	f.StringSliceVar(&o.cloudNames, "registry-credential-providers", nil, "pull from cloud registries with the pod's cloud identity, for those registries' hosts only: aws (Amazon ECR), google (Artifact Registry, GCR), azure (ACR); comma-separated, default none. Tried after the pull secrets that name the registry, before signet's own Docker config")
+	f.DurationVar(&o.shutdownDelay, "shutdown-delay", 5*time.Second, "told to stop (SIGTERM), go on serving this long with /readyz answering 503, so the Service's endpoints drop this replica before it stops accepting; then requests in flight get --decision-timeout plus 2s to finish. Keep delay + decision timeout + 2s below the pod's terminationGracePeriodSeconds")
 	f.BoolVar(&o.enableHTTP2, "enable-http2", false, "serve HTTP/2 (off by default: HTTP/2 rapid-reset and stream exhaustion attacks)")
 }
 
@@ -141,6 +143,9 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.timeout <= 0 || o.timeout > 29*time.Second {
 		return errors.New("--decision-timeout must be positive and below 30s, the longest webhook timeout")
+	}
+	if o.shutdownDelay < 0 || o.shutdownDelay > time.Minute {
+		return errors.New("--shutdown-delay must be between 0 and 1m")
 	}
 	if o.tlsSecret != "" && o.tlsCertDir != "" {
 		return errors.New("give --tls-secret or --tls-cert-dir, not both")

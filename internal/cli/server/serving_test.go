@@ -50,6 +50,11 @@ type served struct {
 	addr string
 	tls  *tls.Config // trusts the self-generated CA
 	logs *lockedBuffer
+	// stop tells serve to stop, as SIGTERM does; exited is closed when it
+	// has, with its exit code in code.
+	stop   context.CancelFunc
+	exited chan struct{}
+	code   int
 }
 
 type lockedBuffer struct {
@@ -85,23 +90,22 @@ func startServe(t *testing.T, flags ...string) *served {
 	addr := ln.Addr().String()
 	ln.Close()
 	caFile := filepath.Join(dir, "ca.pem")
-	s := &served{addr: addr, logs: &lockedBuffer{}}
-	args := append([]string{"serve", "--policies", policies, "--listen", addr, "--ca-out", caFile, "--log-level", "error"}, flags...)
+	args := append([]string{"serve", "--policies", policies, "--listen", addr, "--ca-out", caFile, "--log-level", "error", "--shutdown-delay=0"}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan int, 1)
-	go func() { done <- Execute(ctx, args, s.logs, s.logs) }()
+	s := &served{addr: addr, logs: &lockedBuffer{}, stop: cancel, exited: make(chan struct{})}
+	go func() { s.code = Execute(ctx, args, s.logs, s.logs); close(s.exited) }()
 	t.Cleanup(func() {
 		cancel()
 		select {
-		case <-done:
+		case <-s.exited:
 		case <-time.After(20 * time.Second):
 			t.Errorf("signet serve did not stop")
 		}
 	})
 	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
 		select {
-		case code := <-done:
-			t.Fatalf("signet serve exited with %d:\n%s", code, s.logs)
+		case <-s.exited:
+			t.Fatalf("signet serve exited with %d:\n%s", s.code, s.logs)
 		default:
 		}
 		ca, err := os.ReadFile(caFile)

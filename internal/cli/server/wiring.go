@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"time"
 
 	"github.com/go-logr/logr"
 	"golang.org/x/sync/errgroup"
@@ -52,7 +53,7 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if err != nil {
 		return err
 	}
-	srv, ln, err := o.https(ctx, o.routes(handler, policies.ready, metrics), tlsCfg)
+	srv, ln, err := o.https(ctx, o.routes(handler, policies.ready, ctx.Done(), metrics), tlsCfg)
 	if err != nil {
 		return err
 	}
@@ -69,13 +70,34 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 	if certs != nil {
 		go certs.Run(ctx)
 	}
-	// Either server failing stops the other, and serve.
+	// Either server failing stops the other, and serve. Told to stop, both
+	// go on serving for --shutdown-delay (the Lease, the controller and the
+	// audit stop at once), then drain.
+	plan := stopPlan{delay: o.shutdownDelay, grace: o.timeout + drainMargin}
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return serveUntilDone(gctx, srv, func() error { return srv.ServeTLS(ln, "", "") }) })
+	g.Go(func() error {
+		return serveUntilDone(gctx, ctx, srv, func() error { return srv.ServeTLS(ln, "", "") }, plan)
+	})
 	if msrv != nil {
 		log.Info("serving metrics", "address", mln.Addr().String())
-		g.Go(func() error { return serveUntilDone(gctx, msrv, func() error { return msrv.Serve(mln) }) })
+		g.Go(func() error { return serveUntilDone(gctx, ctx, msrv, func() error { return msrv.Serve(mln) }, plan) })
 	}
 	log.Info("serving", "address", ln.Addr().String(), "policies", o.policiesSource())
-	return g.Wait()
+	served := make(chan struct{})
+	go func() {
+		select {
+		case <-ctx.Done():
+			log.Info("stopping: /readyz answers 503 and answers close their connections until the delay ends; then the listener closes and requests in flight finish",
+				"delay", o.shutdownDelay.String(), "drain", plan.grace.String())
+		case <-served: // a server failed
+		}
+	}()
+	err = g.Wait()
+	close(served)
+	log.Info("stopped")
+	return err
 }
+
+// drainMargin is what the drain gives a request beyond --decision-timeout:
+// reading it and writing its answer.
+const drainMargin = 2 * time.Second
