@@ -1,7 +1,6 @@
 package servingcert
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -34,6 +33,13 @@ const (
 // current and the previous CA, so a rotation never breaks a request)
 // injected into the webhook configurations. Load serves the first
 // certificate; Run keeps it current.
+//
+// A replica serves a certificate only once the configurations trust its
+// CA. A rotation trusts the new CA first, waits for the API servers to
+// see it (propagation), then writes the Secret; the other replicas load it
+// at their next sync. Replicas add CAs to the configurations and never
+// take an unexpired one out (mergeCABundles), so a replica that read the
+// Secret before a rotation cannot untrust the new CA.
 type Manager struct {
 	Config     *rest.Config
 	Namespace  string
@@ -48,7 +54,6 @@ type Manager struct {
 
 	client  client.Client
 	current atomic.Pointer[tls.Certificate]
-	bundle  []byte
 }
 
 // GetCertificate serves the current certificate (tls.Config.GetCertificate).
@@ -126,9 +131,15 @@ func (m *Manager) sync(ctx context.Context) error {
 		if gerr != nil {
 			return gerr
 		}
-		// Trust the new CA everywhere before anyone serves its certificate.
+		// Trust the new CA everywhere before anyone serves its certificate,
+		// and give the API servers time to see it.
 		if err := m.inject(ctx, data); err != nil {
 			return err
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(m.propagation()):
 		}
 		sec.Data = data
 		if err := m.client.Update(ctx, &sec); err != nil {
@@ -188,16 +199,20 @@ func (m *Manager) generate(old map[string][]byte) (map[string][]byte, error) {
 	return data, nil
 }
 
-// inject puts the current and previous CA into the webhook configurations
-// when they differ from what was last injected.
+// inject makes the webhook configurations trust the current and previous
+// CA of data, keeping the unexpired CAs they already trust.
 func (m *Manager) inject(ctx context.Context, data map[string][]byte) error {
-	bundle := append(append([]byte{}, data[secretCACert]...), data[secretPreviousCA]...)
-	if bytes.Equal(bundle, m.bundle) || (m.Validating == "" && m.Mutating == "") {
+	if m.Validating == "" && m.Mutating == "" {
 		return nil
 	}
-	if err := injectCABundle(ctx, m.client, m.Validating, m.Mutating, bundle); err != nil {
-		return err
-	}
-	m.bundle = bundle
-	return nil
+	bundle := append(append([]byte{}, data[secretCACert]...), data[secretPreviousCA]...)
+	return mergeCABundles(ctx, m.client, m.Validating, m.Mutating, bundle, time.Now())
+}
+
+// propagation is how long a rotation waits between trusting the new CA and
+// writing the Secret whose certificate the replicas will serve: the API
+// servers read webhook configurations through informers. A twentieth of
+// the validity, at most 10 s (a year's certificate: 10 s).
+func (m *Manager) propagation() time.Duration {
+	return min(m.Validity/20, 10*time.Second)
 }

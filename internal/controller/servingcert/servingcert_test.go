@@ -3,6 +3,7 @@ package servingcert
 import (
 	"crypto/x509"
 	"encoding/pem"
+	"strings"
 	"testing"
 	"time"
 )
@@ -72,5 +73,41 @@ func TestGenerateAndRotation(t *testing.T) {
 	}
 	if due, err := m.rotationDue(map[string][]byte{}); err == nil || !due {
 		t.Errorf("a Secret without a certificate: due %v, err %v; want due with an error", due, err)
+	}
+}
+
+// TestMergeBundle: the bundle a replica writes trusts the CAs it wants
+// first, then keeps every unexpired CA already trusted (another replica
+// may serve a certificate of one), once each; expired CAs, certificates
+// that are no CA and anything not PEM drop out.
+func TestMergeBundle(t *testing.T) {
+	now := time.Now()
+	current, err := New([]string{"localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, err := New([]string{"localhost"}, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expired, err := New([]string{"localhost"}, time.Minute)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leafPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: current.Cert.Certificate[0]})
+
+	have := append(append(append([]byte("placeholder\n"), current.CAPEM...), expired.CAPEM...), leafPEM...)
+	got := mergeBundle(have, newer.CAPEM, now.Add(2*time.Minute))
+	want := append(append([]byte{}, newer.CAPEM...), current.CAPEM...)
+	if string(got) != string(want) {
+		t.Errorf("merged bundle:\n%s\nwant the new CA then the current one:\n%s", got, want)
+	}
+	// Merging again changes nothing (no write in the steady state).
+	if again := mergeBundle(got, newer.CAPEM, now.Add(2*time.Minute)); string(again) != string(got) {
+		t.Errorf("merging a merged bundle changed it:\n%s", again)
+	}
+	// A stale replica wanting the old CA alone keeps the new one trusted.
+	if stale := mergeBundle(got, current.CAPEM, now.Add(2*time.Minute)); !strings.Contains(string(stale), string(newer.CAPEM)) {
+		t.Errorf("a stale replica's merge untrusted the new CA:\n%s", stale)
 	}
 }
