@@ -135,14 +135,19 @@ func ReadFallbackPullSecrets(ctx context.Context, accounts, secrets client.Reade
 
 // readServiceAccount reads a service account through accounts (asking
 // direct, when accounts is a cache, for one created a moment ago); nil
-// when there is none.
+// when there is none. When the cache has none and the API server cannot
+// be asked (it is down, or restarting), the cache's answer stands: a
+// decision made without an account's pull secrets can see less in the
+// registry, never more, so it cannot admit what the secrets would not.
 func readServiceAccount(ctx context.Context, accounts, direct client.Reader, namespace, name string) (*corev1.ServiceAccount, error) {
 	var sa corev1.ServiceAccount
 	key := client.ObjectKey{Namespace: namespace, Name: name}
 	err := accounts.Get(ctx, key, &sa)
 	if apierrors.IsNotFound(err) && accounts != direct {
 		// Created a moment ago, not in the cache yet: ask.
-		err = direct.Get(ctx, key, &sa)
+		if derr := direct.Get(ctx, key, &sa); derr == nil || apierrors.IsNotFound(derr) || ctx.Err() != nil {
+			err = derr
+		}
 	}
 	switch {
 	case apierrors.IsNotFound(err):

@@ -1,8 +1,13 @@
 package harness
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -24,6 +29,8 @@ type Cluster struct {
 	Scheme *runtime.Scheme
 	// Kubeconfig is the path of a kubeconfig file for kubectl and signet.
 	Kubeconfig string
+
+	env *envtest.Environment
 }
 
 // ClusterOption configures StartCluster.
@@ -71,6 +78,9 @@ func StartCluster(t testing.TB, opts ...ClusterOption) *Cluster {
 		t.Fatalf("building the client scheme: %v", err)
 	}
 
+	// Certificates and data in directories of the test, not of envtest:
+	// StopControlPlane and StartControlPlane then keep the API server's
+	// address, certificates, users and stored objects.
 	env := &envtest.Environment{
 		BinaryAssetsDirectory:    BinDir(t),
 		CRDDirectoryPaths:        o.crdPaths,
@@ -79,6 +89,8 @@ func StartCluster(t testing.TB, opts ...ClusterOption) *Cluster {
 		ControlPlaneStartTimeout: 90 * time.Second,
 		ControlPlaneStopTimeout:  30 * time.Second,
 	}
+	env.ControlPlane.GetAPIServer().CertDir = t.TempDir()
+	env.ControlPlane.Etcd = &envtest.Etcd{DataDir: t.TempDir()}
 	if len(o.flags) > 0 {
 		args := env.ControlPlane.GetAPIServer().Configure()
 		for k, v := range o.flags {
@@ -111,5 +123,87 @@ func StartCluster(t testing.TB, opts ...ClusterOption) *Cluster {
 	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
 		t.Fatalf("writing the kubeconfig: %v", err)
 	}
-	return &Cluster{Config: cfg, Client: c, Scheme: scheme, Kubeconfig: path}
+	return &Cluster{Config: cfg, Client: c, Scheme: scheme, Kubeconfig: path, env: env}
+}
+
+// AddUser provisions a user of the API server in groups and returns the
+// path of a kubeconfig file for it (the API server's audit log names each
+// user, so processes given distinct users can be told apart).
+func (c *Cluster) AddUser(t testing.TB, name string, groups ...string) string {
+	t.Helper()
+	user, err := c.env.ControlPlane.AddUser(envtest.User{Name: name, Groups: groups}, nil)
+	if err != nil {
+		t.Fatalf("adding user %s: %v", name, err)
+	}
+	kubeconfig, err := user.KubeConfig()
+	if err != nil {
+		t.Fatalf("writing a kubeconfig for %s: %v", name, err)
+	}
+	path := filepath.Join(t.TempDir(), name+".kubeconfig")
+	if err := os.WriteFile(path, kubeconfig, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// StopControlPlane kills kube-apiserver, then etcd (SIGKILL), as a crash of
+// the control plane does; objects stay stored. (A graceful stop of
+// kube-apiserver under load waits for its requests and watches well past
+// envtest's 30 s.)
+func (c *Cluster) StopControlPlane(t testing.TB) {
+	t.Helper()
+	api, etcd := c.env.ControlPlane.GetAPIServer(), c.env.ControlPlane.Etcd
+	for _, p := range []struct{ name, arg string }{{"kube-apiserver", "--cert-dir=" + api.CertDir}, {"etcd", "--data-dir=" + etcd.DataDir}} {
+		pid, err := findProcess(p.name, p.arg)
+		if err != nil {
+			t.Fatalf("finding %s: %v", p.name, err)
+		}
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("killing %s: %v", p.name, err)
+		}
+	}
+	// envtest reaps them and forgets them.
+	if err := api.Stop(); err != nil {
+		t.Fatalf("stopping kube-apiserver: %v", err)
+	}
+	if err := etcd.Stop(); err != nil {
+		t.Fatalf("stopping etcd: %v", err)
+	}
+}
+
+// findProcess is the process running the binary name with arg among its
+// arguments.
+func findProcess(name, arg string) (int, error) {
+	dirs, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(d.Name())
+		if err != nil {
+			continue
+		}
+		raw, err := os.ReadFile(filepath.Join("/proc", d.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		args := strings.Split(string(raw), "\x00")
+		if len(args) > 0 && filepath.Base(args[0]) == name && slices.Contains(args, arg) {
+			return pid, nil
+		}
+	}
+	return 0, fmt.Errorf("no %s process with %s", name, arg)
+}
+
+// StartControlPlane starts etcd, then kube-apiserver, again after
+// StopControlPlane, on the same addresses with the same certificates,
+// users and objects, and returns once the API server is healthy.
+func (c *Cluster) StartControlPlane(t testing.TB) {
+	t.Helper()
+	if err := c.env.ControlPlane.Etcd.Start(); err != nil {
+		t.Fatalf("starting etcd again: %v", err)
+	}
+	if err := c.env.ControlPlane.GetAPIServer().Start(); err != nil {
+		t.Fatalf("starting kube-apiserver again: %v", err)
+	}
 }

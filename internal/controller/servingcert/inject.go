@@ -10,6 +10,7 @@ import (
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/util/retry"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -58,40 +59,50 @@ func injectCABundle(ctx context.Context, cl client.Client, validating, mutating 
 // certificate. Nothing else removes a CA; expired ones drop out. A
 // configuration is written only when a bundle changes.
 func mergeCABundles(ctx context.Context, cl client.Client, validating, mutating string, want []byte, now time.Time) error {
+	// Replicas starting together write the same configurations: on a
+	// conflict, read again and merge again.
 	if validating != "" {
-		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := cl.Get(ctx, client.ObjectKey{Name: validating}, &vwc); err != nil {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+			if err := cl.Get(ctx, client.ObjectKey{Name: validating}, &vwc); err != nil {
+				return err
+			}
+			changed := false
+			for i := range vwc.Webhooks {
+				cc := &vwc.Webhooks[i].ClientConfig
+				if b := mergeBundle(cc.CABundle, want, now); !bytes.Equal(b, cc.CABundle) {
+					cc.CABundle, changed = b, true
+				}
+			}
+			if !changed {
+				return nil
+			}
+			return cl.Update(ctx, &vwc)
+		})
+		if err != nil {
 			return fmt.Errorf("ValidatingWebhookConfiguration %s: %w", validating, err)
-		}
-		changed := false
-		for i := range vwc.Webhooks {
-			cc := &vwc.Webhooks[i].ClientConfig
-			if b := mergeBundle(cc.CABundle, want, now); !bytes.Equal(b, cc.CABundle) {
-				cc.CABundle, changed = b, true
-			}
-		}
-		if changed {
-			if err := cl.Update(ctx, &vwc); err != nil {
-				return fmt.Errorf("ValidatingWebhookConfiguration %s: %w", validating, err)
-			}
 		}
 	}
 	if mutating != "" {
-		var mwc admissionregistrationv1.MutatingWebhookConfiguration
-		if err := cl.Get(ctx, client.ObjectKey{Name: mutating}, &mwc); err != nil {
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var mwc admissionregistrationv1.MutatingWebhookConfiguration
+			if err := cl.Get(ctx, client.ObjectKey{Name: mutating}, &mwc); err != nil {
+				return err
+			}
+			changed := false
+			for i := range mwc.Webhooks {
+				cc := &mwc.Webhooks[i].ClientConfig
+				if b := mergeBundle(cc.CABundle, want, now); !bytes.Equal(b, cc.CABundle) {
+					cc.CABundle, changed = b, true
+				}
+			}
+			if !changed {
+				return nil
+			}
+			return cl.Update(ctx, &mwc)
+		})
+		if err != nil {
 			return fmt.Errorf("MutatingWebhookConfiguration %s: %w", mutating, err)
-		}
-		changed := false
-		for i := range mwc.Webhooks {
-			cc := &mwc.Webhooks[i].ClientConfig
-			if b := mergeBundle(cc.CABundle, want, now); !bytes.Equal(b, cc.CABundle) {
-				cc.CABundle, changed = b, true
-			}
-		}
-		if changed {
-			if err := cl.Update(ctx, &mwc); err != nil {
-				return fmt.Errorf("MutatingWebhookConfiguration %s: %w", mutating, err)
-			}
 		}
 	}
 	return nil
