@@ -100,10 +100,10 @@ type kyAttestor struct {
 // kyCertificates is a certificates attestor: for Cosign a signing
 // certificate and its chain, for Notary the CA trust store.
 type kyCertificates struct {
-	Cert      string          `json:"cert"`
-	CertChain string          `json:"certChain"`
-	Rekor     json.RawMessage `json:"rekor"`
-	CTLog     json.RawMessage `json:"ctlog"`
+	Cert      string   `json:"cert"`
+	CertChain string   `json:"certChain"`
+	Rekor     *kyRekor `json:"rekor"`
+	CTLog     *kyCTLog `json:"ctlog"`
 }
 
 type kyKeys struct {

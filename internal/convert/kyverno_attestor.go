@@ -16,10 +16,11 @@ import (
 // Rekor and CT log settings) to signet authorities.
 func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([]v1alpha1.Authority, bool) {
 	if a.Certificates != nil {
-		// Kyverno verifies with the key of the one certificate given, which
-		// signet's certificate authority (a CA and an identity) cannot pin.
-		c.refuse(path+".certificates", "policy skipped", "Kyverno trusts exactly this certificate's key; signet's certificate authority trusts a CA's certificates for an identity (write one with certChain's root and intermediates and the certificate's subject), or a key authority the certificate's public key when the signatures carry no certificate")
-		return nil, false
+		if a.Keys != nil || a.Keyless != nil {
+			c.invalid(path, "give exactly one of keys, keyless or certificates")
+			return nil, false
+		}
+		return c.kyCertificatesAttestor(path, name, a, repository)
 	}
 	for field, given := range map[string]bool{"attestor": present(a.Attestor), "annotations": present(a.Annotations)} {
 		if given {
@@ -134,6 +135,64 @@ func (c *conv) kyAttestor(path, name string, a kyAttestor, repository string) ([
 	}
 	c.invalid(path, "give exactly one of keys or keyless")
 	return nil, false
+}
+
+// kyCertificatesAttestor converts a Cosign certificates attestor
+// (kyverno_certificates.go): cert becomes a keys attestor of its public
+// key, with the attestor's rekor and ctlog; certChain alone a certificate
+// authority.
+func (c *conv) kyCertificatesAttestor(path, name string, a kyAttestor, repository string) ([]v1alpha1.Authority, bool) {
+	ct := a.Certificates
+	cp := path + ".certificates"
+	ignoreSCT := ct.CTLog != nil && ct.CTLog.IgnoreSCT
+	ignoreTlog := ct.Rekor != nil && ct.Rekor.IgnoreTlog
+	var au v1alpha1.Authority
+	if !c.kyCertificates(cp+".cert", cp+".certChain", ct.Cert, ct.CertChain, ignoreSCT, ignoreTlog, &au) {
+		return nil, false
+	}
+	if au.Key != nil {
+		keys := a
+		keys.Certificates = nil
+		keys.Keys = &kyKeys{PublicKeys: au.Key.Data, Rekor: ct.Rekor, CTLog: ct.CTLog}
+		return c.kyAttestor(path, name, keys, repository)
+	}
+	for field, given := range map[string]bool{"attestor": present(a.Attestor), "annotations": present(a.Annotations)} {
+		if given {
+			c.refuse(path+"."+field, "policy skipped", "not expressible in signet (nested attestor sets and signature annotations)")
+			return nil, false
+		}
+	}
+	if a.Repository != "" {
+		repository = a.Repository
+	}
+	if repository != "" {
+		au.Source = &v1alpha1.Source{OCI: repository}
+	}
+	au.Name = name
+	if r := ct.Rekor; r != nil && !r.IgnoreTlog && r.PubKey != "" {
+		b, _ := pem.Decode([]byte(r.PubKey))
+		if b == nil {
+			c.invalid(cp+".rekor.pubkey", "not a PEM public key")
+			return nil, false
+		}
+		au.Certificate.TrustRootRef = c.addTrustRoot(c.objectName("kyverno", name, "rekor"), "Kyverno "+cp+".rekor",
+			v1alpha1.TrustRootSpec{Keys: &v1alpha1.TrustRootKeys{TransparencyLogs: []v1alpha1.LogPublicKey{{BaseURL: r.URL, PublicKey: string(pem.EncodeToMemory(b))}}}})
+		rk := *r
+		rk.PubKey, rk.URL = "", ""
+		ct = &kyCertificates{Rekor: &rk, CTLog: ct.CTLog}
+	}
+	var ctlog *kyCTLog
+	if ct.CTLog != nil {
+		// ignoreSCT was taken above; the certificate authority has no CT log.
+		cl := *ct.CTLog
+		cl.IgnoreSCT = false
+		ctlog = &cl
+	}
+	var ok bool
+	if au.InsecureIgnoreTlog, _, ok = c.kyLogs(cp, ct.Rekor, ctlog, false); !ok {
+		return nil, false
+	}
+	return []v1alpha1.Authority{au}, true
 }
 
 // kyIdentityField converts a keyless issuer or subject: a Kyverno wildcard

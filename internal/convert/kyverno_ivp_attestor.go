@@ -29,12 +29,18 @@ type ivAttestor struct {
 type ivCosign struct {
 	Key         *ivKey          `json:"key"`
 	Keyless     *ivKeyless      `json:"keyless"`
-	Certificate json.RawMessage `json:"certificate"`
+	Certificate *ivCertificate  `json:"certificate"`
 	CTLog       *ivCTLog        `json:"ctlog"`
 	TUF         *ivTUF          `json:"tuf"`
 	TrustedRoot *ivValue        `json:"trustedRoot"`
 	Source      *ivSource       `json:"source"`
 	Annotations json.RawMessage `json:"annotations"`
+}
+
+// ivCertificate is a certificate attestor (kyverno_certificates.go).
+type ivCertificate struct {
+	Cert      *ivValue `json:"cert"`
+	CertChain *ivValue `json:"certChain"`
 }
 
 type ivKey struct {
@@ -226,7 +232,6 @@ func (c *conv) ivAttestor(path string, a ivAttestor) ([]v1alpha1.Authority, bool
 		field, why string
 		raw        json.RawMessage
 	}{
-		{"certificate", "certificates given in the policy (bring-your-own PKI) are not expressible", k.Certificate},
 		{"annotations", "signature annotations are not checked by signet", k.Annotations},
 	} {
 		if present(f.raw) {
@@ -263,7 +268,35 @@ func (c *conv) ivAttestor(path string, a ivAttestor) ([]v1alpha1.Authority, bool
 		}
 	}
 	switch {
-	case k.Key != nil && k.Keyless == nil:
+	case k.Certificate != nil && k.Key == nil && k.Keyless == nil:
+		ct := k.Certificate
+		var cert, chain string
+		for _, f := range []struct {
+			field string
+			v     *ivValue
+			into  *string
+		}{{"cert", ct.Cert, &cert}, {"certChain", ct.CertChain, &chain}} {
+			if f.v == nil {
+				continue
+			}
+			if f.v.Expression != "" {
+				c.refuse(cpath+".certificate."+f.field+".expression", "policy skipped", "certificates computed by CEL are not expressible; give the value")
+				return nil, false
+			}
+			*f.into = f.v.Value
+		}
+		ignoreSCT := k.CTLog != nil && k.CTLog.InsecureIgnoreSCT
+		if !c.kyCertificates(cpath+".certificate.cert", cpath+".certificate.certChain", cert, chain, ignoreSCT, au.InsecureIgnoreTlog, &au) {
+			return nil, false
+		}
+		if au.Key != nil {
+			au.Key.TrustRootRef = trustRoot
+			au.InsecureIgnoreSCT = false
+		} else {
+			au.Certificate.TrustRootRef = trustRoot
+			au.InsecureIgnoreSCT = false
+		}
+	case k.Key != nil && k.Keyless == nil && k.Certificate == nil:
 		key := k.Key
 		switch {
 		case key.KMS != "":
@@ -286,7 +319,7 @@ func (c *conv) ivAttestor(path string, a ivAttestor) ([]v1alpha1.Authority, bool
 			return nil, false
 		}
 		au.Key = &v1alpha1.KeyAuthority{Data: string(pem.EncodeToMemory(b)), TrustRootRef: trustRoot}
-	case k.Keyless != nil && k.Key == nil:
+	case k.Keyless != nil && k.Key == nil && k.Certificate == nil:
 		kl := k.Keyless
 		if present(kl.AdditionalExtensions) {
 			c.refuse(cpath+".keyless.additionalExtensions", "policy skipped", "certificate extension checks are not expressible; fold them into subjectRegExp where the subject carries them")
@@ -318,7 +351,7 @@ func (c *conv) ivAttestor(path string, a ivAttestor) ([]v1alpha1.Authority, bool
 		}
 		au.Keyless = &v1alpha1.KeylessAuthority{Identities: ids, TrustRootRef: trustRoot}
 	default:
-		c.invalid(cpath, "give exactly one of key or keyless (certificate is not converted)")
+		c.invalid(cpath, "give exactly one of key, keyless or certificate")
 		return nil, false
 	}
 	return []v1alpha1.Authority{au}, true

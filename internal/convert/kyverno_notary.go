@@ -52,7 +52,7 @@ func (c *conv) kyNotaryAttestor(path, name string, a kyAttestor) ([]v1alpha1.Aut
 		c.note(path+".annotations", "Kyverno's Notary verifier does not check them; signet neither")
 	}
 	certs := a.Certificates
-	if present(certs.Rekor) || present(certs.CTLog) {
+	if certs.Rekor != nil || certs.CTLog != nil {
 		c.note(path+".certificates", "rekor and ctlog do not apply to Notary signatures (Kyverno ignores them)")
 	}
 	n, ok := c.kyNotaryAuthority(path+".certificates", certs.Cert+"\n"+certs.CertChain, "", "")

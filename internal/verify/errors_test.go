@@ -65,7 +65,8 @@ func TestKinds(t *testing.T) {
 // verify with the trusted key (not a log entry that does not match, which
 // sigstore-go reports first, since the entry is compared with the trusted
 // key), a statement for another digest is one, a log nobody trusts is the
-// log's failure, a certificate is not the key.
+// log's failure, a certificate-carrying signature by another key is
+// another key (the certificate is not looked at).
 func TestKeySignatureKinds(t *testing.T) {
 	s, other := sigstoretest.New(t), sigstoretest.New(t)
 	key, otherKey := sigstoretest.NewKey(t), sigstoretest.NewKey(t)
@@ -105,8 +106,8 @@ func TestKeySignatureKinds(t *testing.T) {
 			"signed statement is for another digest (copied from another image?)"},
 		{"logged in a log nobody trusts", policy(key), signed(other, digest, byKey), verify.ErrTransparencyLog,
 			"(no entry of a transparency log in the trusted root verified: there is none, the log is not in the trusted root, or the entry's SET is signed by another key)"},
-		{"a certificate is not the key", policy(key), signed(s, digest, release), verify.ErrBadSignature,
-			"expected key signature, not certificate"},
+		{"a certificate of another key", policy(key), signed(s, digest, release), verify.ErrBadSignature,
+			": signature does not verify with the trusted key (wrong key or tampered payload)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			res := run(t, tc.policy, tc.ev)

@@ -51,6 +51,9 @@ type candidate struct {
 	// artifact is what a bundle given to VerifyArtifact is for; nil for
 	// image evidence.
 	artifact *Artifact
+	// droppedCert: bundle is the key view of a bundle that carries a
+	// certificate (keyView).
+	droppedCert bool
 }
 
 func (c candidate) isSignature() bool {
@@ -253,4 +256,51 @@ func parseImageBundle(data []byte) (*bundle.Bundle, error) {
 		pb.VerificationMaterial.Content = &protobundle.VerificationMaterial_Certificate{Certificate: chain.GetCertificates()[0]}
 	}
 	return bundle.NewBundle(pb)
+}
+
+// carriesCertificate reports whether b's verification material is a
+// certificate or a certificate chain rather than a key hint.
+func carriesCertificate(b *bundle.Bundle) bool {
+	vm := b.GetVerificationMaterial()
+	return vm.GetCertificate() != nil || vm.GetX509CertificateChain() != nil
+}
+
+// keyView is cand as a key authority verifies it: when its bundle carries
+// a certificate (cosign sign --key --certificate, in either storage
+// format), a bundle whose verification material is the key hint instead,
+// with the same content, log entries and timestamps, so sigstore-go checks
+// the signature with the trusted key and never the certificate, which is
+// neither trusted nor required (as cosign verify --key). cand is returned
+// as it is, without a copy, when it carries no certificate.
+//
+// A certificate-carrying signature's log entry names the certificate, not
+// the key, so it cannot be compared with the key: with the log required
+// the signature is denied (tlogDenial says so); under insecureIgnoreTlog
+// (ignoreTlog) its log entries are dropped with the certificate rather
+// than checked against a key they do not name.
+func keyView(cand candidate, ignoreTlog bool) (candidate, error) {
+	if !carriesCertificate(cand.bundle) {
+		return cand, nil
+	}
+	orig := cand.bundle.Bundle
+	vm := orig.GetVerificationMaterial()
+	pb := &protobundle.Bundle{
+		MediaType: orig.GetMediaType(),
+		VerificationMaterial: &protobundle.VerificationMaterial{
+			Content:                   &protobundle.VerificationMaterial_PublicKey{PublicKey: &protocommon.PublicKeyIdentifier{}},
+			TlogEntries:               vm.GetTlogEntries(),
+			TimestampVerificationData: vm.GetTimestampVerificationData(),
+		},
+		Content: orig.Content,
+	}
+	if ignoreTlog {
+		pb.VerificationMaterial.TlogEntries = nil
+	}
+	b, err := bundle.NewBundle(pb)
+	if err != nil {
+		return cand, fmt.Errorf("bundle without its certificate: %w", err)
+	}
+	cand.bundle = b
+	cand.droppedCert = true
+	return cand, nil
 }

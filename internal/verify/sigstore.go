@@ -231,6 +231,9 @@ func failedStep(a *compiledAuthority, kv keyedVerifier, s shape, digest []byte, 
 	}
 	logTimes, err := v.VerifyTransparencyLogInclusion(b)
 	if err != nil {
+		if cand.droppedCert && entryNamesCertificate(b) {
+			return deny(ErrTransparencyLog, reasonEntryNamesCertificate)
+		}
 		return tlogDenial(cand, kv.tm, err, verifyErr)
 	}
 	signedAt, err := v.VerifyObserverTimestamps(b, logTimes)
@@ -347,6 +350,25 @@ const (
 	reasonNoLogEntry    = "no entry of a transparency log in the trusted root verified: there is none, the log is not in the trusted root, or the entry's SET is signed by another key"
 	reasonNoSigningTime = "no verified time of signing: the signature has neither a transparency log entry with an integrated time (a Rekor v1 SET) nor an RFC 3161 timestamp from a trusted timestamp authority (Rekor v2 entries require one)"
 )
+
+// reasonEntryNamesCertificate is why a key authority that requires the
+// log denies a signature made with its key that carries a certificate.
+const reasonEntryNamesCertificate = "signed with the trusted key, but the signature carries a certificate and its transparency log entry names that certificate, not the key, so a key authority cannot verify the entry: trust the certificate's CA with a certificate authority, or set insecureIgnoreTlog on the key authority"
+
+// entryNamesCertificate reports whether a transparency log entry of b
+// names a certificate as the signer.
+func entryNamesCertificate(b *bundle.Bundle) bool {
+	entries, err := b.TlogEntries()
+	if err != nil {
+		return false
+	}
+	for _, e := range entries {
+		if _, ok := e.PublicKey().(*x509.Certificate); ok {
+			return true
+		}
+	}
+	return false
+}
 
 // tlogDenial says why the transparency log step failed with err
 // (verifyErr: the whole verification's error).

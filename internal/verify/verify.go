@@ -374,6 +374,13 @@ func (c *Compiled) verifyCandidate(a *compiledAuthority, req Request, digest []b
 // predicate type of a DSSE statement; the error is a *Denial of the kind
 // that says which check failed.
 func verifyBundle(a *compiledAuthority, cand candidate, digest []byte) (sig Signature, vr *sgverify.VerificationResult, err error) {
+	if len(a.Keys) > 0 {
+		// A key decides, as cosign verify --key: the certificate a
+		// signature may carry is neither trusted nor required.
+		if cand, err = keyView(cand, a.InsecureIgnoreTlog); err != nil {
+			return sig, nil, deny(ErrMalformed, "%v", err)
+		}
+	}
 	s := shapeOf(cand.bundle)
 	var (
 		key    *PublicKey

@@ -12,6 +12,7 @@ import (
 	"github.com/signet-dev/signet/test/harness"
 	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/registrytest"
+	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/verifytest"
 )
 
@@ -113,13 +114,12 @@ func TestCosignCertificateSignatures(t *testing.T) {
 			})
 			t.Run("threshold with distinct signers", func(t *testing.T) {
 				// The key the certificate certifies, trusted also as a key:
-				// one signature, one signer (a key authority does not take
-				// a signature that carries a certificate at all).
+				// both authorities pass on one signature, one signer.
 				both := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
 					{Name: "corp-ca", InsecureIgnoreTlog: true, Certificate: &verify.Certificate{Roots: []*x509.Certificate{root.Cert}, Intermediates: []*x509.Certificate{inter.Cert}, Identities: []verify.CertIdentity{release}}},
 					{Name: "ci-key", InsecureIgnoreTlog: true, Keys: []verify.PublicKey{keyOf(t, key)}},
 				}})
-				verifytest.WantDenied(t, w.check(t, signed.Ref, both, check.Options{}), "1 of 2 required authorities passed with distinct signers", verify.ErrBadSignature, verify.ErrThreshold)
+				verifytest.WantDenied(t, w.check(t, signed.Ref, both, check.Options{}), "1 of 2 required authorities passed with distinct signers", verify.ErrThreshold)
 				// Another key's signature as well: two signers.
 				cosign.Sign(t, signed.Ref, other2, f)
 				two := verifytest.Compile(t, verify.Policy{Name: "two", Threshold: 2, Authorities: []verify.Authority{
@@ -130,6 +130,70 @@ func TestCosignCertificateSignatures(t *testing.T) {
 			})
 			t.Run("the key alone", func(t *testing.T) {
 				verifytest.WantDenied(t, w.check(t, sign("key-only", "").Ref, good, check.Options{}), "", verify.ErrUntrustedCertificate)
+			})
+		})
+	}
+}
+
+// TestKeyAuthorityCertificateSignatures: a key authority decides by its
+// key alone images the real cosign signed with a certificate (cosign sign
+// --key --certificate --certificate-chain), in both storage formats, as
+// cosign verify --key does: the certificate is neither trusted (its CA is
+// nowhere in the policy) nor required, an expired one included; another
+// key's signature is denied. With the transparency log required, a
+// signature made without one is denied for want of a log entry.
+func TestKeyAuthorityCertificateSignatures(t *testing.T) {
+	cosign := harness.NewCosign(t)
+	key, other := cosign.GenerateKeyPair(t), cosign.GenerateKeyPair(t)
+	reg := registrytest.StartInProcess(t, true)
+	w := newWorld(t, reg, cosign, key, other)
+
+	root := pkitest.NewRoot(t, "Example Root CA")
+	inter := root.Intermediate(t, "Example Code Signing CA")
+	dir := t.TempDir()
+	write := func(name string, certs ...*x509.Certificate) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(pkitest.PEM(certs...)), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	chain := write("chain.pem", inter.Cert, root.Cert)
+	leafFor := func(kp harness.KeyPair, name string, l pkitest.Leaf) string {
+		return write(name, inter.Issue(t, keyOf(t, kp).Key, l))
+	}
+	leaf := leafFor(key, "leaf.pem", pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}})
+	expired := leafFor(key, "expired.pem", pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"},
+		NotBefore: time.Now().Add(-3 * time.Hour), NotAfter: time.Now().Add(-2 * time.Hour)})
+	otherLeaf := leafFor(other, "other.pem", pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}})
+
+	offline := verifytest.Compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{{Name: "ci", InsecureIgnoreTlog: true, Keys: []verify.PublicKey{keyOf(t, key)}}}})
+	logged := verifytest.Compile(t, verify.Policy{Name: "key", Authorities: []verify.Authority{{Name: "ci", Keys: []verify.PublicKey{keyOf(t, key)},
+		TrustedMaterial: sigstoretest.New(t).TrustedRoot()}}})
+	for _, f := range harness.Formats {
+		t.Run(f.String(), func(t *testing.T) {
+			sign := func(tag string, kp harness.KeyPair, cert string) registrytest.Image {
+				img := reg.PushRandomImage(t, "key-cert-"+f.String(), tag)
+				cosign.Sign(t, img.Ref, kp, f, "--certificate", cert, "--certificate-chain", chain)
+				return img
+			}
+			signed := sign("signed", key, leaf)
+			t.Run("the key's signature with its certificate", func(t *testing.T) {
+				res := w.check(t, signed.Ref, offline, check.Options{})
+				verifytest.WantVerified(t, res)
+				if got, want := res.Authorities[0].Signatures[0].Signer, "key "+keyOf(t, key).Fingerprint; got != want {
+					t.Errorf("signer %q, want %q", got, want)
+				}
+			})
+			t.Run("an expired certificate", func(t *testing.T) {
+				verifytest.WantVerified(t, w.check(t, sign("expired", key, expired).Ref, offline, check.Options{}))
+			})
+			t.Run("another key's signature", func(t *testing.T) {
+				verifytest.WantDenied(t, w.check(t, sign("other", other, otherLeaf).Ref, offline, check.Options{}),
+					"signature does not verify with the trusted key", verify.ErrBadSignature)
+			})
+			t.Run("log required", func(t *testing.T) {
+				verifytest.WantDenied(t, w.check(t, signed.Ref, logged, check.Options{}), "no entry of a transparency log in the trusted root verified", verify.ErrTransparencyLog)
 			})
 		})
 	}

@@ -45,6 +45,9 @@ type world struct {
 	// An enterprise PKI's root and intermediate, in PEM: the "pki" image
 	// is signed by key with a certificate they issued to release@example.com.
 	pkiRoot, pkiIntermediate string
+	// pkiLeaf is that certificate; pkiOther the same CA's certificate for
+	// the other key, which signed "pki-wrong" with it.
+	pkiLeaf, pkiOther string
 	// Notary signatures by notation-go: the root of the CA that issued the
 	// release signer's certificate, another root, the release signer's
 	// trusted identity, and a timestamp authority's root.
@@ -78,8 +81,17 @@ func newWorld(t *testing.T) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	leaf := w.write(t, "pki-leaf.pem", pkitest.PEM(codeSigning.Issue(t, pub, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}})))
-	cosign.Sign(t, push("pki", "pki/app").Ref, key, harness.Legacy, "--certificate", leaf, "--certificate-chain", w.write(t, "pki-chain.pem", codeSigning.PEM()+corp.PEM()))
+	w.pkiLeaf = pkitest.PEM(codeSigning.Issue(t, pub, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}}))
+	leaf, chain := w.write(t, "pki-leaf.pem", w.pkiLeaf), w.write(t, "pki-chain.pem", codeSigning.PEM()+corp.PEM())
+	cosign.Sign(t, push("pki", "pki/app").Ref, key, harness.Legacy, "--certificate", leaf, "--certificate-chain", chain)
+	cosign.Sign(t, push("pki-bundle", "pki/bundle").Ref, key, harness.Bundle, "--certificate", leaf, "--certificate-chain", chain)
+	b, _ = pem.Decode([]byte(w.other))
+	otherPub, err := x509.ParsePKIXPublicKey(b.Bytes)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.pkiOther = pkitest.PEM(codeSigning.Issue(t, otherPub, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}}))
+	cosign.Sign(t, push("pki-wrong", "pki/wrong").Ref, other, harness.Legacy, "--certificate", w.write(t, "pki-other.pem", w.pkiOther), "--certificate-chain", chain)
 	cosign.Sign(t, push("bundle", "prod/bundle").Ref, key, harness.Bundle)
 	cosign.Sign(t, push("wrong", "prod/wrong").Ref, other, harness.Legacy)
 	push("unsigned", "prod/unsigned")
@@ -195,7 +207,9 @@ func indent(s string, n int) string {
 // {{PKIROOT64}} and {{PKIINTER64}} (base64 of the PKI's root and
 // intermediate), {{NOTARYROOT:n}}, {{NOTARYOTHER:n}} and {{NOTARYTSA:n}}
 // (the Notary signers' CA root, another root, the TSA root), {{NOTARYID}}
-// (the release signer's trusted identity).
+// (the release signer's trusted identity), {{PKILEAF:n}} and
+// {{PKICHAIN:n}} (the PKI's certificate for the key, its chain from the
+// intermediate to the root).
 func (w *world) expand(src string) string {
 	r := strings.NewReplacer("{{HOST}}", w.host, "{{NOTARYID}}", w.notaryID,
 		"{{KEY64}}", base64.StdEncoding.EncodeToString([]byte(w.key)),
@@ -209,7 +223,8 @@ func (w *world) expand(src string) string {
 	src = r.Replace(src)
 	for _, k := range []struct{ tag, pem string }{{"KEY", w.key}, {"OTHER", w.other}, {"CA", w.ca},
 		{"FULCIO", w.fulcioChain}, {"REKOR", w.rekorKey}, {"CTLOG", w.ctKey},
-		{"NOTARYROOT", w.notaryRoot}, {"NOTARYOTHER", w.notaryOther}, {"NOTARYTSA", w.notaryTSA}} {
+		{"NOTARYROOT", w.notaryRoot}, {"NOTARYOTHER", w.notaryOther}, {"NOTARYTSA", w.notaryTSA},
+		{"PKILEAF", w.pkiLeaf}, {"PKICHAIN", w.pkiIntermediate + w.pkiRoot}} {
 		for n := 0; n <= 20; n += 2 {
 			src = strings.ReplaceAll(src, fmt.Sprintf("{{%s:%d}}", k.tag, n), indent(k.pem, n))
 		}
@@ -602,7 +617,7 @@ spec:
 				{image: "unsigned", code: ok, want: "warning"},
 				{image: "signed", code: ok, want: "allowed"},
 			}},
-			{name: "kyverno certificates refused", format: "kyverno", source: `
+			{name: "kyverno certificates not a certificate", format: "kyverno", source: `
 apiVersion: kyverno.io/v1
 kind: ClusterPolicy
 metadata: {name: certs}
@@ -617,7 +632,81 @@ spec:
         - entries:
           - certificates: {cert: "x"}
 `, refused: []string{
-				"spec.rules[0].verifyImages[0].attestors[0].entries[0].certificates: not supported",
+				"spec.rules[0].verifyImages[0].attestors[0].entries[0].certificates.cert: invalid: no PEM certificate: Kyverno fails every image",
+			}},
+			// Kyverno verifies with the pinned certificate's key, after
+			// checking once that it chains to certChain: signatures made
+			// with the key pass whatever certificate they carry, in both
+			// formats; another key's, with a certificate of the same CA,
+			// does not.
+			{name: "kyverno certificates cert and chain", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: certs}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/pki/*"]
+        attestors:
+        - entries:
+          - certificates:
+              cert: |-
+{{PKILEAF:16}}
+              certChain: |-
+{{PKICHAIN:16}}
+              rekor: {ignoreTlog: true}
+              ctlog: {ignoreSCT: true}
+`, notes: []string{"becomes a key authority"}, decide: []decision{
+				{image: "pki", code: ok, want: "allowed"},
+				{image: "pki-bundle", code: ok, want: "allowed"},
+				{image: "pki-wrong", code: denied, want: "signature does not verify with the trusted key"},
+				{image: "signed", code: denied, want: unmatched},
+			}},
+			// certChain alone: its certificates are the roots of the
+			// signature's own certificate, any identity.
+			{name: "kyverno certificates chain only", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: certs}
+spec:
+  validationFailureAction: Enforce
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/pki/*"]
+        attestors:
+        - entries:
+          - certificates:
+              certChain: |-
+{{PKICHAIN:16}}
+              rekor: {ignoreTlog: true}
+              ctlog: {ignoreSCT: true}
+`, notes: []string{"Kyverno checks no identity"}, decide: []decision{
+				{image: "pki", code: ok, want: "allowed"},
+				{image: "pki-bundle", code: ok, want: "allowed"},
+				{image: "pki-wrong", code: ok, want: "allowed"},
+			}},
+			{name: "kyverno certificates log required", format: "kyverno", source: `
+apiVersion: kyverno.io/v1
+kind: ClusterPolicy
+metadata: {name: certs}
+spec:
+  rules:
+    - name: r
+      match: {any: [{resources: {kinds: [Pod]}}]}
+      verifyImages:
+      - imageReferences: ["{{HOST}}/pki/*"]
+        attestors:
+        - entries:
+          - certificates:
+              cert: |-
+{{PKILEAF:16}}
+`, refused: []string{
+				"spec.rules[0].verifyImages[0].attestors[0].entries[0].certificates.cert: not supported: with the transparency log required",
 			}},
 			{name: "kyverno skipImageReferences", format: "kyverno", source: `
 apiVersion: kyverno.io/v1
