@@ -20,7 +20,8 @@ const perFault = 2 * time.Second
 // admission is answered before the webhook's timeout with the verdict the
 // governing policy's onError gives when signet cannot decide (or the
 // policy's own verdict, where the fault leaves what it needs intact); no
-// faulted request outlives its decision; and once the fault is over,
+// faulted request outlives its decision; right after the fault, images are
+// decided as before it (nothing of it is cached); and once it is over,
 // signet's goroutines and heap come back within GoroutineSlack and
 // HeapSlack of what they were before any fault.
 func TestRegistryFaults(t *testing.T) {
@@ -38,6 +39,9 @@ func TestRegistryFaults(t *testing.T) {
 		}
 		for _, why := range res.Wrong {
 			t.Errorf("%s: %s", f, why)
+		}
+		for _, why := range res.Unrecovered {
+			t.Errorf("%s: right after it: %s", f, why)
 		}
 		if res.StalledLeft > 0 || res.ActiveLeft > 0 {
 			t.Errorf("%s: %d requests still held at the registry and %d connections in a request, %s after the last admission ended", f, res.StalledLeft, res.ActiveLeft, DecisionTimeout)

@@ -28,7 +28,9 @@ const (
 	// StallHeaders accepts the request and never answers.
 	StallHeaders Fault = "stall before headers"
 	// StallBody answers the headers (with the real Content-Length) and
-	// half of the body, then nothing.
+	// half of the body of a successful answer, then nothing; any other
+	// answer (a 404's status says all it has to say before its body) not
+	// even its status line.
 	StallBody Fault = "stall mid-body"
 	// Storm5xx answers 500, 502 and 503 in turn.
 	Storm5xx Fault = "5xx storm"
@@ -36,8 +38,9 @@ const (
 	RateLimitShort Fault = "429 Retry-After 1s"
 	// RateLimitLong answers 429 with Retry-After: 3600.
 	RateLimitLong Fault = "429 Retry-After 3600s"
-	// Reset answers the headers and half of the body, then resets the
-	// connection (RST).
+	// Reset answers the headers and half of the body of a successful
+	// answer, then resets the connection (RST); any other answer before
+	// its status line.
 	Reset Fault = "reset mid-response"
 	// Oversized answers every manifest request (tags, signature tags,
 	// the referrers tag schema) with a 64 MiB index, every other one
@@ -202,7 +205,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		copyHeader(w.Header(), header)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(status)
-		_, _ = w.Write(body)
+		_, _ = w.Write(body) //nolint:gosec // G705: a registry's answer relayed to a registry client, no browser
 	case f == DigestMismatch && byDigest:
 		status, header, body, err := p.fetch(r)
 		if err != nil {
@@ -214,7 +217,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		copyHeader(w.Header(), header)
 		w.WriteHeader(status)
-		_, _ = w.Write(body)
+		_, _ = w.Write(body) //nolint:gosec // G705: a registry's answer relayed to a registry client, no browser
 	default:
 		p.pass.ServeHTTP(w, r)
 	}
@@ -228,20 +231,27 @@ func (p *Proxy) wait(r *http.Request) {
 	}
 }
 
-// half answers the headers of the real answer and half of its body, then
-// stalls (until the client goes away) or resets the connection.
+// half answers the headers of the real answer and half of its body (when
+// it is a 200), then stalls (until the client goes away) or resets the
+// connection.
 func (p *Proxy) half(w http.ResponseWriter, r *http.Request, reset bool) {
 	status, header, body, err := p.fetch(r)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusBadGateway)
 		return
 	}
-	copyHeader(w.Header(), header)
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(status)
-	_, _ = w.Write(body[:len(body)/2])
+	// A status other than 200 says all it has to say before its body: it
+	// is not sent.
+	if status == http.StatusOK {
+		copyHeader(w.Header(), header)
+		w.Header().Set("Content-Length", strconv.Itoa(len(body)))
+		w.WriteHeader(status)
+		_, _ = w.Write(body[:len(body)/2]) //nolint:gosec // G705: a registry's answer relayed to a registry client, no browser
+	}
 	if !reset {
-		http.NewResponseController(w).Flush()
+		if status == http.StatusOK {
+			http.NewResponseController(w).Flush()
+		}
 		p.wait(r)
 		return
 	}

@@ -182,6 +182,11 @@ type Result struct {
 	// MaxOversized is the most bytes of one oversized answer written
 	// before signet stopped reading.
 	MaxOversized int64
+	// Recovered is how many of the admissions sent right after the fault
+	// (one per image, the fault off) were decided as without a fault;
+	// Unrecovered says how the others were answered.
+	Recovered   int
+	Unrecovered []string
 	// Before is the World's baseline; After the resources once settled.
 	Before, After Resources
 	// Settle is how long the resources took to come back within bounds
@@ -199,9 +204,9 @@ func (r Result) String() string {
 	for _, k := range keys {
 		v = append(v, fmt.Sprintf("%s %d", k, r.Verdicts[k]))
 	}
-	return fmt.Sprintf("%s: %d/%d answered before %s, %d as onError says (%s); slowest %s; %d conns kept; %s → %s (settled in %s)",
+	return fmt.Sprintf("%s: %d/%d answered before %s, %d as onError says (%s); slowest %s; %d conns kept; %d/%d decided as before right after; %s → %s (settled in %s)",
 		r.Fault, r.BeforeDeadline, r.Attempted, WebhookTimeout, r.AsOnError, strings.Join(v, ", "), r.Slowest.Round(time.Millisecond),
-		r.Conns, r.Before, r.After, r.Settle.Round(time.Millisecond))
+		r.Conns, r.Recovered, len(subjects), r.Before, r.After, r.Settle.Round(time.Millisecond))
 }
 
 // Bounds on what the child may hold once a fault is over, against the
@@ -270,14 +275,31 @@ func (w *World) Run(tb testing.TB, f Fault, d time.Duration) Result {
 	wg.Wait()
 	// Every request signet made ends by its deadline: none is left at the
 	// proxy once DecisionTimeout (and some scheduling) has passed.
+	// (A connection is active from the first byte of a request to the end
+	// of its answer, a little longer than its handler runs: both are
+	// polled.)
 	deadline := time.Now().Add(DecisionTimeout + 2*time.Second)
-	for w.Proxy.InFlight() > 0 && time.Now().Before(deadline) {
+	for {
+		res.StalledLeft = w.Proxy.InFlight()
+		res.Conns, res.ActiveLeft = w.Proxy.Conns()
+		if res.StalledLeft == 0 && res.ActiveLeft == 0 || time.Now().After(deadline) {
+			break
+		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	res.StalledLeft = w.Proxy.InFlight()
-	res.Conns, res.ActiveLeft = w.Proxy.Conns()
 	res.MaxOversized = w.Proxy.MaxOversized()
 	w.Proxy.Set(None)
+	// Nothing of the fault is remembered (no undecided result cached, no
+	// broken connection or registry answer kept): the first admissions
+	// after it are decided as without it.
+	for i, s := range subjects {
+		image := w.Proxy.Host + "/" + s.repo + ":v1"
+		if v, why := w.admit(int64(-1-i), image); slices.Contains(s.want(None), v) {
+			res.Recovered++
+		} else {
+			res.Unrecovered = append(res.Unrecovered, fmt.Sprintf("%s: %s: %s", image, v, why))
+		}
+	}
 	t0 := time.Now()
 	res.After = w.settled(tb, w.Baseline)
 	res.Settle = time.Since(t0)
