@@ -108,10 +108,12 @@ func TestSuite(t *testing.T) {
 		{"Deployment through the API server", func() []Entry { return []Entry{w.deploymentRequests(t)} }},
 		{"resident memory", func() []Entry { return []Entry{residentMemory(t, full)} }},
 		{"audit of 5,000 Pods", func() []Entry { return w.auditMeasurements(t, full) }},
+		{"registry faults", func() []Entry { return registryFaults(t, full) }},
 	}
 	// Steps too slow for a smoke run (part of make test); -step runs them
-	// anyway.
-	fullOnly := map[string]bool{"audit of 5,000 Pods": true}
+	// anyway. test/faults, part of make test, asserts what the registry
+	// faults step measures.
+	fullOnly := map[string]bool{"audit of 5,000 Pods": true, "registry faults": true}
 	var step *regexp.Regexp
 	if *only != "" {
 		var err error

@@ -30,12 +30,16 @@ import (
 	"github.com/signet-dev/signet/internal/check"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/test/faults"
 )
 
 // memoryChildEnv makes the test binary run memoryChild instead of the tests.
 const memoryChildEnv = "SIGNET_BENCH_MEMORY_CHILD"
 
 func TestMain(m *testing.M) {
+	if code, ok := faults.ChildMain(); ok {
+		os.Exit(code)
+	}
 	if args := os.Getenv(serveChildEnv); args != "" {
 		os.Exit(serveChild(args))
 	}

@@ -89,6 +89,18 @@ the value where that matters, because the machine is shared and noisy.
   ` + "`SIGNET_BENCH_PROFILES=DIR`" + ` keeps heap profiles of both serves and a CPU profile of a scanning one there. A first
   scan not complete 2 minutes after start is reported with its pace, and the figures are taken during it. The step
   takes about 100 s: signing 10 s, API server 6 s, the Pods 15 s, the first scan 20 s, the windows 10 s.
+- **admissions answered before the webhook timeout, registry fault: …** and **goroutines / heap in use of serve
+  after the registry faults**: test/faults' scenario (` + "`go test ./test/faults`" + ` asserts the same with bounds): the
+  distribution registry behind a fault-injecting proxy, 6 images (signed by cosign in the legacy and the bundle
+  format, and unsigned) under a policy with ` + "`onError: deny`" + ` and one with ` + "`onError: allow`" + `; signet serve in a child
+  process (` + "`--decision-timeout 3s`" + `, cache lifetimes 1 ns so that every admission asks the registry); 8 clients post
+  AdmissionReviews of one-image Pods by tag during each fault (3 s; 1 s with ` + "`-step`" + ` alone), one fault after the other
+  (only in full runs: test/faults, part of ` + "`make test`" + `, runs the same scenario).
+  An answer counts when it arrives within 5 s, the webhook timeout (the verdicts are checked by test/faults, not
+  here). Goroutines (` + "`go_goroutines`" + `) and heap in use (` + "`go_memstats_heap_inuse_bytes`" + `) are read from /metrics
+  after the child collected garbage (SIGUSR1) and the idle connections to and from it were closed: the baseline after
+  a load without fault, before the first fault; the value the most after any fault, once every faulted request
+  ended and the fault was off (polled up to 20 s for the values to come back within 3 goroutines and 2 MiB).
 
 ` + "`go test ./bench`" + ` (part of ` + "`make test`" + `) runs each measurement but the audit once as a smoke test with small counts;
 ` + "`make bench`" + ` runs them in full and rewrites this file.

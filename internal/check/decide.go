@@ -9,8 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
-
+	"github.com/signet-dev/signet/internal/flight"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/reference"
 	"github.com/signet-dev/signet/internal/registry"
@@ -84,7 +83,7 @@ type Decider struct {
 	// fetched bytes; the mutating webhook pins that digest. 0 means
 	// DefaultResolutionWindow; negative shares only in-flight resolutions.
 	ResolutionWindow time.Duration
-	group            singleflight.Group
+	group            flight.Group
 	resolvedMu       sync.Mutex
 	resolved         map[string]resolution
 	parsedMu         sync.RWMutex
@@ -441,7 +440,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey, c
 	for _, i := range missing {
 		key += "\x00" + matched[i].Hash
 	}
-	v, err, _ := dc.group.Do(key, func() (any, error) {
+	v, err := dc.group.Do(ctx, key, func() (any, error) {
 		opts := Options{SkipAttestations: true}
 		readsHome := false
 		for _, i := range missing {
@@ -528,7 +527,7 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey, c
 		return out, nil
 	})
 	if err != nil {
-		return results, digest, err
+		return results, digest, waitUndecided(ctx, err, "verifying "+ref.Name()+"@"+digest)
 	}
 	for j, i := range missing {
 		r := v.([]verify.Result)[j]
@@ -536,4 +535,15 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey, c
 		results[i] = &r
 	}
 	return results, digest, nil
+}
+
+// waitUndecided returns the error of shared work (what, e.g. "resolving
+// REF"), except that ending the wait for it because ctx ended (another
+// caller started it, and its context lets it run longer) is an undecided
+// outcome of kind verify.ErrDeadline.
+func waitUndecided(ctx context.Context, err error, what string) error {
+	if ctx.Err() == nil || errors.Is(err, verify.ErrUndecided) {
+		return err
+	}
+	return &verify.Undecided{Kind: verify.ErrDeadline, Err: fmt.Errorf("%s: %w", what, err)}
 }

@@ -67,7 +67,7 @@ func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key s
 	if r == cachedOnly {
 		return registry.Manifest{}, errNotCached
 	}
-	v, err, _ := dc.group.Do("resolve\x00"+key, func() (any, error) {
+	v, err := dc.group.Do(ctx, "resolve\x00"+key, func() (any, error) {
 		m, err := resolve(ctx, rc, ref)
 		if err != nil || window <= 0 {
 			return m, err
@@ -89,7 +89,7 @@ func (dc *Decider) resolveShared(ctx context.Context, rc *registry.Client, key s
 		return m, nil
 	})
 	if err != nil {
-		return registry.Manifest{}, err
+		return registry.Manifest{}, waitUndecided(ctx, err, "resolving "+ref.String())
 	}
 	return v.(registry.Manifest), nil
 }

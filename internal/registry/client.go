@@ -18,7 +18,8 @@ import (
 	"github.com/google/go-containerregistry/pkg/authn"
 	"github.com/google/go-containerregistry/pkg/name"
 	"github.com/google/go-containerregistry/pkg/v1/remote/transport"
-	"golang.org/x/sync/singleflight"
+
+	"github.com/signet-dev/signet/internal/flight"
 )
 
 // maxRetryWait is the longest a Retry-After is waited for; a registry that
@@ -58,8 +59,9 @@ type Client struct {
 	mu         sync.Mutex
 	transports map[Repository]*repoTransport
 	// connecting makes concurrent first requests to one repository share
-	// the making of its transport (a token request, for some registries).
-	connecting singleflight.Group
+	// the making of its transport (a token request, for some registries);
+	// each waits for it within its own context.
+	connecting flight.Group
 	// noReferrersAPI is when each registry host last answered that it has
 	// no referrers API; within referrersAPIMemo, its tag schema is read
 	// directly (a registry with the API must not answer 404).
@@ -243,14 +245,14 @@ func (c *Client) transportFor(ctx context.Context, repo Repository) (*repoTransp
 		rt    *repoTransport
 		retry bool
 	}
-	v, err, _ := c.connecting.Do(repo.String(), func() (any, error) {
+	v, err := c.connecting.Do(ctx, repo.String(), func() (any, error) {
 		rt, retry, err := c.connect(ctx, repo)
 		return made{rt, retry}, err
 	})
-	if cancelledElsewhere(ctx, err) {
-		return c.connect(ctx, repo)
+	m, ok := v.(made)
+	if !ok { // ctx ended while another caller was connecting
+		return nil, false, fmt.Errorf("connecting to %s: %w", repo.Host, err)
 	}
-	m := v.(made)
 	return m.rt, m.retry, err
 }
 

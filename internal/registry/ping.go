@@ -2,7 +2,6 @@ package registry
 
 import (
 	"bytes"
-	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -10,7 +9,7 @@ import (
 	"sync"
 	"time"
 
-	"golang.org/x/sync/singleflight"
+	"github.com/signet-dev/signet/internal/flight"
 )
 
 // pingMemo is how long a registry's answer to the GET /v2/ ping (its
@@ -36,7 +35,7 @@ type pingCache struct {
 
 	mu      sync.Mutex
 	answers map[string]pingAnswer // by scheme://host
-	group   singleflight.Group
+	group   flight.Group
 }
 
 type pingAnswer struct {
@@ -73,10 +72,7 @@ func (p *pingCache) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 	}
 	key := req.URL.Scheme + "://" + host
-	v, err, _ := p.group.Do(key, func() (any, error) { return p.ping(req, key) })
-	if cancelledElsewhere(req.Context(), err) {
-		v, err = p.ping(req, key)
-	}
+	v, err := p.group.Do(req.Context(), key, func() (any, error) { return p.ping(req, key) })
 	if err != nil {
 		return nil, err
 	}
@@ -133,13 +129,6 @@ func (a pingAnswer) response(req *http.Request) *http.Response {
 		ContentLength: int64(len(a.body)),
 		Request:       req,
 	}
-}
-
-// cancelledElsewhere reports whether err ended a call shared through
-// singleflight because the context of the caller that made it ended, while
-// ctx, another caller's, is still live: that caller makes the call itself.
-func cancelledElsewhere(ctx context.Context, err error) bool {
-	return err != nil && ctx.Err() == nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded))
 }
 
 // isPing reports whether req is an unauthenticated GET /v2/.
