@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -163,6 +164,7 @@ func TestHelmChart(t *testing.T) {
 				t.Errorf("signet serve args %q: want %q exactly when fallbackServiceAccount is set", a, fallback)
 			}
 			checkCloud(t, dep, r.get(t, "ServiceAccount", tc.fullname), a, tc.cloud)
+			checkStopping(t, dep, a)
 			checkOptIn(t, r, tc.fullname, tc.optInLabel, tc.nodeAgent)
 			checkMonitoring(t, r, tc.fullname, tc.namespace, tc.monitoring)
 			if tc.sameAsManifests {
@@ -495,6 +497,28 @@ func checkConsistent(t *testing.T, r renderedObjects, namespace, fullname string
 // compareWithManifests checks that the chart with default values, released
 // as signet in signet-system, grants the same permissions and registers the
 // same webhooks as deploy/manifests.
+// checkStopping: the pods stop as test/ha proves they may: a new pod
+// ready before an old one stops, serving through --shutdown-delay, with a
+// grace period covering the delay, the longest decision and its answer,
+// spread over zones.
+func checkStopping(t *testing.T, dep *unstructured.Unstructured, args []string) {
+	t.Helper()
+	if !slices.Contains(args, "--shutdown-delay=5s") {
+		t.Errorf("signet serve args %q lack --shutdown-delay=5s", args)
+	}
+	if got := fieldOf[int64](t, dep, "spec", "template", "spec", "terminationGracePeriodSeconds"); got < 5+25+2 {
+		t.Errorf("terminationGracePeriodSeconds %d: shorter than --shutdown-delay + the webhook timeout + 2s", got)
+	}
+	ru := fieldOf[map[string]any](t, dep, "spec", "strategy", "rollingUpdate")
+	if fmt.Sprint(ru["maxUnavailable"]) != "0" || fmt.Sprint(ru["maxSurge"]) != "1" {
+		t.Errorf("rolling update %v: want maxSurge 1, maxUnavailable 0", ru)
+	}
+	spread := fieldOf[[]any](t, dep, "spec", "template", "spec", "topologySpreadConstraints")
+	if len(spread) != 1 || spread[0].(map[string]any)["topologyKey"] != "topology.kubernetes.io/zone" {
+		t.Errorf("topologySpreadConstraints %v: want a spread over zones", spread)
+	}
+}
+
 func compareWithManifests(t *testing.T, chart renderedObjects) {
 	t.Helper()
 	dir := repoPath(t, "deploy/manifests")
@@ -521,6 +545,8 @@ func compareWithManifests(t *testing.T, chart renderedObjects) {
 		{"Service", "signet-webhook", []string{"spec", "ports"}},
 		{"PodDisruptionBudget", "signet-webhook", []string{"spec", "minAvailable"}},
 		{"Deployment", "signet-webhook", []string{"spec", "replicas"}},
+		{"Deployment", "signet-webhook", []string{"spec", "strategy"}},
+		{"Deployment", "signet-webhook", []string{"spec", "template", "spec", "terminationGracePeriodSeconds"}},
 		{"MutatingWebhookConfiguration", "signet", []string{"webhooks"}},
 		{"ValidatingWebhookConfiguration", "signet", []string{"webhooks"}},
 	} {
