@@ -109,11 +109,12 @@ func TestSuite(t *testing.T) {
 		{"resident memory", func() []Entry { return []Entry{residentMemory(t, full)} }},
 		{"audit of 5,000 Pods", func() []Entry { return w.auditMeasurements(t, full) }},
 		{"registry faults", func() []Entry { return registryFaults(t, full) }},
+		{"high availability", func() []Entry { return highAvailability(t) }},
 	}
 	// Steps too slow for a smoke run (part of make test); -step runs them
-	// anyway. test/faults, part of make test, asserts what the registry
-	// faults step measures.
-	fullOnly := map[string]bool{"audit of 5,000 Pods": true, "registry faults": true}
+	// anyway. test/faults and test/ha, part of make test, assert what the
+	// registry faults and high availability steps measure.
+	fullOnly := map[string]bool{"audit of 5,000 Pods": true, "registry faults": true, "high availability": true}
 	var step *regexp.Regexp
 	if *only != "" {
 		var err error

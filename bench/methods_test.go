@@ -101,6 +101,17 @@ the value where that matters, because the machine is shared and noisy.
   after the child collected garbage (SIGUSR1) and the idle connections to and from it were closed: the baseline after
   a load without fault, before the first fault; the value the most after any fault, once every faulted request
   ended and the fault was off (polled up to 20 s for the values to come back within 3 goroutines and 2 MiB).
+- **high availability** (only in full runs: test/ha, part of ` + "`make test`" + `, runs and asserts the same scenario):
+  three ` + "`signet-server serve`" + ` processes (` + "`--tls-secret`" + ` shared, 30 s certificates so they rotate every ~20 s,
+  ` + "`--shutdown-delay 2s`" + `, ` + "`--decision-timeout 8s`" + `) behind a loopback round-robin TCP front that routes new
+  connections to replicas whose /readyz answers 200 (probed every 250 ms) and drops a terminating one 500 ms after
+  SIGTERM, as endpoints and kube-proxy do; the webhook configurations (timeout 10 s, failurePolicy Fail) call the
+  front; 4 clients create Pods and Deployments (server-side dry run) through the real API server without pause.
+  **Rolling restart**: each replica replaced in turn, the new one in rotation before the old one gets SIGTERM;
+  admissions decided rightly against attempted. **Failover**: the Lease holder (from the API server's audit log)
+  is killed (SIGKILL); the time until another replica holds the Lease against the Lease's 15 s. **Rotations**:
+  admissions without a TLS failure against all admissions of the run. **Outage**: kube-apiserver and etcd killed for
+  8 s; AdmissionReviews posted to the front (as another API server would) decided rightly against sent.
 
 ` + "`go test ./bench`" + ` (part of ` + "`make test`" + `) runs each measurement but the audit once as a smoke test with small counts;
 ` + "`make bench`" + ` runs them in full and rewrites this file.

@@ -162,7 +162,7 @@ func (f *front) inRotation(addr string) bool {
 // (without verifying its certificate, as the kubelet does not).
 func (b *backend) probe() {
 	hc := &http.Client{Timeout: time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a readiness probe, as the kubelet's: no verification
+		TLSClientConfig:   &tls.Config{InsecureSkipVerify: true}, //nolint:gosec // a readiness probe, as the kubelet's: no verification
 		DisableKeepAlives: true,
 	}}
 	t := time.NewTicker(probeEvery)

@@ -163,4 +163,3 @@ func waitInRotation(f *front, r *replica, limit time.Duration) error {
 	}
 	return nil
 }
-

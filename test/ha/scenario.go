@@ -1,0 +1,614 @@
+package ha
+
+import (
+	"bytes"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	coordinationv1 "k8s.io/api/coordination/v1"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/webhook"
+)
+
+// The replicas' settings, as the Helm chart sets them but shorter: a
+// decision within 8 s of a 10 s webhook timeout, 2 s out of rotation
+// before the listener closes, and a 30 s certificate (rotated every 20 s
+// or so, so the test sees rotations throughout).
+const (
+	workers         = 4
+	decisionTimeout = 8 * time.Second
+	shutdownDelay   = 2 * time.Second
+	certValidity    = 30 * time.Second
+	webhookTimeout  = 10
+	leaseDuration   = 15 * time.Second // internal/controller/leader
+	leaseRetry      = 2 * time.Second
+)
+
+// Report is what Run measured.
+type Report struct {
+	// RollingRestart counts the admissions through the API server while the
+	// three replicas were replaced one by one.
+	RollingRestart Tally
+	// Failover is the time from the leader's SIGKILL to another replica
+	// holding the Lease; AfterKill counts the admissions from the kill
+	// until a replacement was in rotation.
+	Failover  time.Duration
+	AfterKill Tally
+	// Rotations is the number of serving-certificate rotations seen, and
+	// RotationTLSFailures the admissions that failed at the API server's
+	// TLS handshake with signet over the whole run.
+	Rotations, RotationTLSFailures int
+	// Whole counts every admission of the run.
+	Whole Tally
+	// OutageDecided is the number of admissions the replicas decided (all
+	// rightly, or Run fails) while the API server and etcd were down, and
+	// Resync how long after the API server was back every replica
+	// enforced a policy made then.
+	OutageDecided int
+	Resync        time.Duration
+}
+
+// Tally is how admissions came out.
+type Tally struct{ Attempted, Failed, Wrong int }
+
+func (t tally) export() Tally {
+	return Tally{Attempted: t.attempted(), Failed: t.counts[failed] + t.counts[other], Wrong: t.counts[wrong]}
+}
+
+// LeaseDuration is how long a Lease lasts unrenewed (the failover bound).
+const LeaseDuration = leaseDuration
+
+// Run runs three replicas behind the front with the load
+// on, through: a rolling restart (zero failed admissions, zero wrong
+// decisions); the leader killed (another takes the Lease within its
+// duration, status writing resumes, admissions go on); certificate
+// rotations all along (every replica's certificate trusted by the
+// webhook configurations at every moment, zero TLS failures); and an
+// outage of the API server and etcd (replicas decide from their snapshot,
+// stay ready, and follow policy changes once it is back). The API
+// server's audit log then shows that only the Lease holder wrote status.
+func Run(t *testing.T) Report {
+	var rep Report
+	scheme := runtime.NewScheme()
+	if err := v1alpha1.AddToScheme(scheme); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	auditPolicyFile, auditLog := filepath.Join(dir, "audit-policy.yaml"), filepath.Join(dir, "audit.log")
+	if err := os.WriteFile(auditPolicyFile, []byte(auditPolicy), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	root, err := harness.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cluster := harness.StartCluster(t, harness.WithCRDs(filepath.Join(root, "deploy/crds")), harness.WithScheme(scheme),
+		harness.WithAPIServerFlag("audit-policy-file", auditPolicyFile), harness.WithAPIServerFlag("audit-log-path", auditLog))
+	reg := harness.StartRegistry(t)
+	cosign := harness.NewCosign(t)
+	key := cosign.GenerateKeyPair(t)
+	signed := reg.PushRandomImage(t, "prod/app", "v1")
+	cosign.Sign(t, signed.Ref, key, harness.Legacy)
+	unsigned := reg.PushRandomImage(t, "prod/app", "unsigned")
+	late := reg.PushRandomImage(t, "prod/late", "v1")
+	cosign.Sign(t, late.Ref, key, harness.Legacy)
+	bin := buildServer(t)
+
+	ctx := t.Context()
+	c := cluster.Client
+	for _, ns := range []string{"signet-system", "team"} {
+		if err := c.Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pub, err := os.ReadFile(key.Public)
+	if err != nil {
+		t.Fatal(err)
+	}
+	policy := &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "prod"}, Spec: v1alpha1.ImagePolicySpec{
+		Images:      []v1alpha1.ImageMatcher{{Glob: reg.Host + "/prod/**"}},
+		Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(pub)}}},
+	}}
+	if err := c.Create(ctx, policy); err != nil {
+		t.Fatal(err)
+	}
+
+	front := startFront(t)
+	registerWebhooks(t, cluster, front.Addr())
+
+	users := 0
+	start := func() *replica {
+		name := fmt.Sprintf("signet-replica-%d", users)
+		users++
+		kubeconfig := cluster.AddUser(t, name, "system:masters", "signet-replicas")
+		r := startReplica(t, bin, name, kubeconfig,
+			"--namespace", "signet-system", "--tls-secret", "signet-webhook-tls", "--tls-host", "127.0.0.1",
+			"--validating-webhook", "signet", "--mutating-webhook", "signet", "--allow-http-registry",
+			"--decision-timeout", decisionTimeout.String(), "--shutdown-delay", shutdownDelay.String(),
+			"--cert-validity", certValidity.String())
+		front.add(r.addr)
+		return r
+	}
+	replicas := []*replica{start(), start(), start()}
+	for _, r := range replicas {
+		if err := waitInRotation(front, r, 60*time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
+	certs := watchCertificates(t, cluster, func() []*replica { return replicas })
+	defer certs.stop()
+
+	l := startLoad(c, "team", signed.Ref, unsigned.Ref, workers)
+	defer l.stop()
+	began := time.Now()
+	waitFor(t, 60*time.Second, "the first admissions", func() error {
+		if n := l.between(began, time.Now()); n.counts[admitted] == 0 || n.counts[denied] == 0 {
+			return fmt.Errorf("so far: %s", n)
+		}
+		return nil
+	})
+
+	t.Run("rolling restart", func(t *testing.T) {
+		from := time.Now()
+		for i := range replicas {
+			// A Deployment rollout with maxSurge 1: the new pod is ready
+			// before the old one is told to stop.
+			next := start()
+			if err := waitInRotation(front, next, 60*time.Second); err != nil {
+				t.Fatal(err)
+			}
+			old := replicas[i]
+			front.terminating(old.addr)
+			took, err := old.terminate(shutdownDelay + decisionTimeout + 2*time.Second + 5*time.Second)
+			front.remove(old.addr)
+			replicas[i] = next
+			if err != nil {
+				t.Fatal(err)
+			}
+			if took < shutdownDelay {
+				t.Errorf("%s exited %s after SIGTERM, before its --shutdown-delay %s", old.name, took, shutdownDelay)
+			}
+			if !strings.Contains(old.logs.String(), `"msg":"stopped"`) {
+				t.Errorf("%s did not log that it stopped:\n%s", old.name, tail(old.logs.String(), 10))
+			}
+			t.Logf("%s stopped %s after SIGTERM", old.name, took.Round(time.Millisecond))
+		}
+		time.Sleep(time.Second)
+		got := l.between(from, time.Now())
+		t.Logf("during the rolling restart: %s", got)
+		rep.RollingRestart = got.export()
+		if got.counts[failed] != 0 || got.counts[wrong] != 0 || got.counts[other] != 0 || got.attempted() < 20 {
+			t.Errorf("rolling restart: %s; want every admission decided rightly, and some:\n%s", got, strings.Join(got.samples, "\n"))
+		}
+	})
+
+	t.Run("leader killed", func(t *testing.T) {
+		events, err := readAudit(auditLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		holder := lastHolder(events)
+		var leader *replica
+		for _, r := range replicas {
+			if r.name == holder {
+				leader = r
+			}
+		}
+		if leader == nil {
+			t.Fatalf("the Lease was last written by %q, not a running replica", holder)
+		}
+		before := leaseHolder(t, c)
+		killed := time.Now()
+		leader.kill()
+		var failover time.Duration
+		waitFor(t, leaseDuration+leaseRetry+5*time.Second, "another replica to take the Lease", func() error {
+			if h := leaseHolder(t, c); h == before || h == "" {
+				return fmt.Errorf("the Lease is still held by %q", h)
+			}
+			failover = time.Since(killed)
+			return nil
+		})
+		t.Logf("failover: the Lease changed hands %s after the leader was killed", failover.Round(time.Millisecond))
+		rep.Failover = failover
+		if failover > leaseDuration+leaseRetry+3*time.Second {
+			t.Errorf("failover took %s; the Lease lasts %s, tried every %s", failover, leaseDuration, leaseRetry)
+		}
+		// Status writing resumes: a changed policy's status is written.
+		var p v1alpha1.ClusterImagePolicy
+		if err := c.Get(ctx, client.ObjectKey{Name: policy.Name}, &p); err != nil {
+			t.Fatal(err)
+		}
+		p.Spec.Images = append(p.Spec.Images, v1alpha1.ImageMatcher{Glob: reg.Host + "/staging/**"})
+		if err := c.Update(ctx, &p); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the new leader to write the policy's status", func() error {
+			var got v1alpha1.ClusterImagePolicy
+			if err := c.Get(ctx, client.ObjectKey{Name: policy.Name}, &got); err != nil {
+				return err
+			}
+			cond := meta.FindStatusCondition(got.Status.Conditions, "Ready")
+			if got.Status.ObservedGeneration != got.Generation || cond == nil || cond.Status != metav1.ConditionTrue {
+				return fmt.Errorf("generation %d, status %+v", got.Generation, got.Status)
+			}
+			return nil
+		})
+		// The Deployment replaces the killed pod.
+		for i, r := range replicas {
+			if r == leader {
+				front.remove(r.addr)
+				replicas[i] = start()
+				if err := waitInRotation(front, replicas[i], 60*time.Second); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		got := l.between(killed, time.Now())
+		gap := l.longestGap(killed, time.Now())
+		t.Logf("after the leader was killed: %s; longest time without a decided admission %s", got, gap.Round(time.Millisecond))
+		rep.AfterKill = got.export()
+		// Requests in flight on the killed replica's connections fail
+		// (the API server does not send an admission again), and so do
+		// connections the front gave it before its probe failed; nothing
+		// else may.
+		if got.counts[wrong] != 0 || got.counts[other] != 0 || got.counts[failed] > 2*workers || gap > 3*time.Second {
+			t.Errorf("after the leader was killed: %s, longest gap %s; want no wrong decision, at most %d failures (the requests in flight), admissions going on:\n%s",
+				got, gap, 2*workers, strings.Join(got.samples, "\n"))
+		}
+	})
+
+	t.Run("certificate rotations", func(t *testing.T) {
+		waitFor(t, 3*certValidity, "two certificate rotations", func() error {
+			if n := certs.result().rotations; n < 2 {
+				return fmt.Errorf("%d so far", n)
+			}
+			return nil
+		})
+		rot := certs.result()
+		t.Logf("certificate rotations: %d; checks of every replica's certificate against the webhook configurations: %d", rot.rotations, rot.checks)
+		rep.Rotations = rot.rotations
+		for _, v := range rot.violations {
+			t.Error(v)
+		}
+		tlsFailures := 0
+		for _, s := range l.all() {
+			if s.out == failed && (strings.Contains(s.err, "x509") || strings.Contains(s.err, "tls:")) {
+				tlsFailures++
+				t.Errorf("a TLS failure at the API server: %s", s.err)
+			}
+		}
+		rep.RotationTLSFailures = tlsFailures
+		got := l.between(began, time.Now())
+		if got.counts[wrong] != 0 || got.counts[other] != 0 {
+			t.Errorf("so far: %s:\n%s", got, strings.Join(got.samples, "\n"))
+		}
+	})
+
+	t.Run("control plane outage", func(t *testing.T) {
+		ca := caBundle(t, cluster)
+		cluster.StopControlPlane(t)
+		down := time.Now()
+		hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}}
+		decided := 0
+		for time.Since(down) < 8*time.Second {
+			for _, tc := range []struct {
+				image string
+				allow bool
+			}{{signed.Ref, true}, {unsigned.Ref, false}} {
+				allowed, err := review(hc, front.Addr(), tc.image)
+				if err != nil {
+					t.Fatalf("with the API server down, a review of %s: %v", tc.image, err)
+				}
+				if allowed != tc.allow {
+					t.Fatalf("with the API server down, %s: allowed %v, want %v", tc.image, allowed, tc.allow)
+				}
+				decided++
+			}
+		}
+		for _, r := range replicas {
+			if code := readyz(r.addr); code != http.StatusOK {
+				t.Errorf("with the API server down, %s /readyz answers %d; want 200 (it decides from its snapshot)", r.name, code)
+			}
+		}
+		t.Logf("API server and etcd down for %s: %d admissions decided by the replicas from their snapshot", time.Since(down).Round(time.Millisecond), decided)
+		rep.OutageDecided = decided
+		cluster.StartControlPlane(t)
+		up := time.Now()
+		// Back: the replicas follow a policy change made now.
+		other := cosign.GenerateKeyPair(t)
+		otherPub, err := os.ReadFile(other.Public)
+		if err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the API server to take a policy", func() error {
+			return c.Create(ctx, &v1alpha1.ClusterImagePolicy{ObjectMeta: metav1.ObjectMeta{Name: "late"}, Spec: v1alpha1.ImagePolicySpec{
+				Images:      []v1alpha1.ImageMatcher{{Glob: reg.Host + "/prod/late"}},
+				Authorities: []v1alpha1.Authority{{Name: "other", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: string(otherPub)}}},
+			}})
+		})
+		created := time.Now()
+		for _, r := range replicas {
+			waitFor(t, 30*time.Second, r.name+" to enforce the policy made after the outage", func() error {
+				// Certificates rotate again now the API server is back.
+				fresh := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caBundle(t, cluster), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}}
+				allowed, err := review(fresh, r.addr, late.Ref)
+				if err != nil {
+					return err
+				}
+				if allowed {
+					return fmt.Errorf("%s still admits %s", r.name, late.Ref)
+				}
+				return nil
+			})
+		}
+		t.Logf("the API server was back %s after its start; every replica enforced a new policy %s after it was made",
+			created.Sub(up).Round(time.Millisecond), time.Since(created).Round(time.Millisecond))
+		rep.Resync = time.Since(created)
+		time.Sleep(2 * time.Second)
+		got := l.between(down, time.Now())
+		t.Logf("through the outage (the API server's own failures are not admissions): %s", got)
+		if got.counts[wrong] != 0 || got.counts[failed] != 0 {
+			t.Errorf("through the outage: %s:\n%s", got, strings.Join(got.samples, "\n"))
+		}
+	})
+
+	l.stop()
+	whole := l.between(began, time.Now())
+	t.Logf("the whole run: %s", whole)
+	rep.Whole = whole.export()
+	if whole.counts[wrong] != 0 {
+		t.Errorf("wrong decisions in the run:\n%s", strings.Join(whole.samples, "\n"))
+	}
+
+	t.Run("only the leader writes", func(t *testing.T) {
+		events, err := readAudit(auditLog)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ld := checkLeadership(events)
+		t.Logf("audit log: %d leader-only writes, Lease holders in turn %v", ld.writes, ld.holders)
+		if len(ld.holders) < 2 || ld.writes == 0 {
+			t.Errorf("the audit log shows holders %v and %d leader-only writes; want a failover and some writes", ld.holders, ld.writes)
+		}
+		for _, v := range ld.violations {
+			t.Errorf("written by a replica not holding the Lease: %s", v)
+		}
+	})
+
+	return rep
+}
+
+func (l *load) all() []result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]result(nil), l.results...)
+}
+
+// registerWebhooks makes the API server call the front, as deploy/manifests
+// configure it (failurePolicy Fail), with a placeholder CA the replicas
+// replace.
+func registerWebhooks(t *testing.T, cluster *harness.Cluster, addr string) {
+	t.Helper()
+	fail := admissionregistrationv1.Fail
+	none := admissionregistrationv1.SideEffectClassNone
+	timeout := int32(webhookTimeout)
+	exclude := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "signet-system"}}}}
+	url := func(path string) *string { u := "https://" + addr + path; return &u }
+	placeholder := []byte("placeholder")
+	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.ValidatingWebhook{{
+		Name: "validate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate"), CABundle: placeholder},
+		Rules: webhook.WebhookRules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
+	}}}
+	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.MutatingWebhook{{
+		Name: "mutate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate"), CABundle: placeholder},
+		Rules: webhook.WebhookRules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
+	}}}
+	for _, obj := range []client.Object{vwc, mwc} {
+		if err := cluster.Client.Create(t.Context(), obj); err != nil {
+			t.Fatalf("registering the webhook: %v", err)
+		}
+	}
+}
+
+// caBundle is the CA bundle the validating webhook configuration trusts.
+func caBundle(t *testing.T, cluster *harness.Cluster) *x509.CertPool {
+	t.Helper()
+	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+	if err := cluster.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, &vwc); err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(vwc.Webhooks[0].ClientConfig.CABundle) {
+		t.Fatalf("the webhook configuration trusts no CA: %q", vwc.Webhooks[0].ClientConfig.CABundle)
+	}
+	return pool
+}
+
+func leaseHolder(t *testing.T, c client.Client) string {
+	t.Helper()
+	var lease coordinationv1.Lease
+	if err := c.Get(t.Context(), client.ObjectKey{Namespace: "signet-system", Name: "signet-controller"}, &lease); err != nil {
+		return ""
+	}
+	if lease.Spec.HolderIdentity == nil {
+		return ""
+	}
+	return *lease.Spec.HolderIdentity
+}
+
+// review posts a Pod's AdmissionReview to /validate at addr, as the API
+// server would, and says whether it was allowed.
+func review(hc *http.Client, addr, image string) (bool, error) {
+	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "direct", Namespace: "team"},
+		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}}}
+	raw, err := json.Marshal(pod)
+	if err != nil {
+		return false, err
+	}
+	ar := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: &admissionv1.AdmissionRequest{
+		UID: "direct", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
+		Namespace: "team", Name: "direct", Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
+	}}
+	body, err := json.Marshal(ar)
+	if err != nil {
+		return false, err
+	}
+	resp, err := hc.Post("https://"+addr+"/validate", "application/json", bytes.NewReader(body))
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	var out admissionv1.AdmissionReview
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Response == nil {
+		return false, fmt.Errorf("status %d, undecodable answer (%v)", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusForbidden {
+		return false, fmt.Errorf("status %d: %s", resp.StatusCode, out.Response.Result)
+	}
+	return out.Response.Allowed, nil
+}
+
+func readyz(addr string) int {
+	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a probe
+	resp, err := hc.Get("https://" + addr + "/readyz")
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func waitFor(t *testing.T, limit time.Duration, what string, f func() error) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for {
+		err := f()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("waiting %s for %s: %v", limit, what, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// certWatch checks, every 200 ms, that the certificate each running
+// replica serves chains to a CA both webhook configurations trust (the
+// certificate read first: the bundle only grows, but for expired CAs, so
+// a bundle read later trusts at least what was trusted when it was
+// served), and counts the rotations (distinct certificates served).
+type certWatch struct {
+	stopc chan struct{}
+	done  chan struct{}
+	mu    sync.Mutex
+	res   rotationResult
+}
+
+type rotationResult struct {
+	rotations, checks int
+	violations        []string
+}
+
+func watchCertificates(t *testing.T, cluster *harness.Cluster, running func() []*replica) *certWatch {
+	w := &certWatch{stopc: make(chan struct{}), done: make(chan struct{})}
+	seen := map[string]bool{}
+	go func() {
+		defer close(w.done)
+		tick := time.NewTicker(200 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-w.stopc:
+				return
+			case <-tick.C:
+			}
+			for _, r := range running() {
+				leaf := servedCertificate(r.addr)
+				if leaf == nil {
+					continue // stopping, or not started
+				}
+				var vwc admissionregistrationv1.ValidatingWebhookConfiguration
+				var mwc admissionregistrationv1.MutatingWebhookConfiguration
+				if cluster.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, &vwc) != nil || cluster.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, &mwc) != nil {
+					continue // the API server is down
+				}
+				w.mu.Lock()
+				if !seen[string(leaf.Raw)] {
+					seen[string(leaf.Raw)] = true
+					if len(seen) > 1 {
+						w.res.rotations++
+					}
+				}
+				w.res.checks++
+				for _, bundle := range [][]byte{vwc.Webhooks[0].ClientConfig.CABundle, mwc.Webhooks[0].ClientConfig.CABundle} {
+					pool := x509.NewCertPool()
+					pool.AppendCertsFromPEM(bundle)
+					if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "127.0.0.1"}); err != nil && len(w.res.violations) < 5 {
+						w.res.violations = append(w.res.violations, fmt.Sprintf("%s serves a certificate (serial %s) the webhook configuration does not trust: %v; bundle:\n%s",
+							r.name, leaf.SerialNumber, err, bundleSubjects(bundle)))
+					}
+				}
+				w.mu.Unlock()
+			}
+		}
+	}()
+	return w
+}
+
+func (w *certWatch) stop() {
+	close(w.stopc)
+	<-w.done
+}
+
+func (w *certWatch) result() rotationResult {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.res
+}
+
+func servedCertificate(addr string) *x509.Certificate {
+	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the certificate is what is checked
+	if err != nil {
+		return nil
+	}
+	defer conn.Close()
+	if cs := conn.ConnectionState().PeerCertificates; len(cs) > 0 {
+		return cs[0]
+	}
+	return nil
+}
+
+func bundleSubjects(bundle []byte) string {
+	var out []string
+	for rest := bundle; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, fmt.Sprintf("  %s serial %s until %s", c.Subject, c.SerialNumber, c.NotAfter.Format(time.TimeOnly)))
+		}
+	}
+	return strings.Join(out, "\n")
+}
