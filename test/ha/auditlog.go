@@ -51,14 +51,16 @@ func (e auditEvent) String() string {
 }
 
 // leaderOnly: writes only the Lease holder makes (status, reports,
-// Events); certificates, CA bundles and the Lease itself any replica may
-// write.
+// Events, TUF state); certificates, CA bundles and the Lease itself any
+// replica may write.
 func (e auditEvent) leaderOnly() bool {
 	switch {
 	case e.ObjectRef.Subresource == "status":
 		return true
 	case e.ObjectRef.Resource == "policyreports" || e.ObjectRef.Resource == "clusterpolicyreports" || e.ObjectRef.Resource == "events":
 		return true
+	case e.ObjectRef.Resource == "configmaps" && strings.HasPrefix(e.ObjectRef.Name, "signet-trustroot-"):
+		return true // a remote TrustRoot's saved TUF state
 	}
 	return false
 }

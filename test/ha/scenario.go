@@ -25,7 +25,10 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/trust"
 	"github.com/signet-dev/signet/test/harness"
+	"github.com/signet-dev/signet/test/sigstoretest"
+	"github.com/signet-dev/signet/test/tuftest"
 	"github.com/signet-dev/signet/test/webhook"
 )
 
@@ -252,6 +255,28 @@ func Run(t *testing.T) Report {
 			}
 			return nil
 		})
+		// ...and a TrustRoot's: its status, and the TUF state the leader
+		// saves for a restart with the mirror down.
+		sig := sigstoretest.New(t)
+		repo := tuftest.New(t)
+		repo.AddTarget(trust.DefaultTrustedRootTarget, sig.TrustedRootJSON())
+		mirror := repo.Serve(t)
+		if err := c.Create(ctx, &v1alpha1.TrustRoot{ObjectMeta: metav1.ObjectMeta{Name: "after-failover"},
+			Spec: v1alpha1.TrustRootSpec{Remote: &v1alpha1.TUFRemote{Mirror: mirror.URL, Root: repo.InitialRoot()}}}); err != nil {
+			t.Fatal(err)
+		}
+		waitFor(t, 30*time.Second, "the new leader to write the TrustRoot's status and save its TUF state", func() error {
+			var tr v1alpha1.TrustRoot
+			if err := c.Get(ctx, client.ObjectKey{Name: "after-failover"}, &tr); err != nil {
+				return err
+			}
+			cond := meta.FindStatusCondition(tr.Status.Conditions, "Ready")
+			if cond == nil || cond.Status != metav1.ConditionTrue || cond.ObservedGeneration != tr.Generation {
+				return fmt.Errorf("TrustRoot status %+v", tr.Status)
+			}
+			var cm corev1.ConfigMap
+			return c.Get(ctx, client.ObjectKey{Namespace: "signet-system", Name: "signet-trustroot-after-failover"}, &cm)
+		})
 		// The Deployment replaces the killed pod.
 		for i, r := range replicas {
 			if r == leader {
@@ -304,6 +329,10 @@ func Run(t *testing.T) Report {
 	})
 
 	t.Run("control plane outage", func(t *testing.T) {
+		// No rotation can happen while the API server is down: start the
+		// outage right after one, so the certificates outlive it (a 30 s
+		// certificate here; a year's in a cluster).
+		waitFreshCertificate(t, cluster, replicas)
 		ca := caBundle(t, cluster)
 		cluster.StopControlPlane(t)
 		down := time.Now()
@@ -347,7 +376,8 @@ func Run(t *testing.T) Report {
 		})
 		created := time.Now()
 		for _, r := range replicas {
-			waitFor(t, 30*time.Second, r.name+" to enforce the policy made after the outage", func() error {
+			// Informers list again with client-go's back-off (at most 30 s).
+			waitFor(t, 60*time.Second, r.name+" to enforce the policy made after the outage", func() error {
 				// Certificates rotate again now the API server is back.
 				fresh := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caBundle(t, cluster), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}}
 				allowed, err := review(fresh, r.addr, late.Ref)
@@ -611,4 +641,33 @@ func bundleSubjects(bundle []byte) string {
 		}
 	}
 	return strings.Join(out, "\n")
+}
+
+// waitFreshCertificate waits until the serving certificate in the Secret
+// was issued less than 5 s ago and every replica serves it.
+func waitFreshCertificate(t *testing.T, cluster *harness.Cluster, replicas []*replica) {
+	t.Helper()
+	waitFor(t, 2*certValidity, "a certificate rotation", func() error {
+		var sec corev1.Secret
+		if err := cluster.Client.Get(t.Context(), client.ObjectKey{Namespace: "signet-system", Name: "signet-webhook-tls"}, &sec); err != nil {
+			return err
+		}
+		block, _ := pem.Decode(sec.Data["tls.crt"])
+		if block == nil {
+			return fmt.Errorf("no certificate in the Secret")
+		}
+		cert, err := x509.ParseCertificate(block.Bytes)
+		if err != nil {
+			return err
+		}
+		if left := time.Until(cert.NotAfter); left < certValidity-5*time.Second {
+			return fmt.Errorf("the certificate has %s left", left.Round(time.Second))
+		}
+		for _, r := range replicas {
+			if served := servedCertificate(r.addr); served == nil || !bytes.Equal(served.Raw, cert.Raw) {
+				return fmt.Errorf("%s does not serve it yet", r.name)
+			}
+		}
+		return nil
+	})
 }
