@@ -26,7 +26,7 @@ func buildServer(t *testing.T) string {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/signet-server")
+	build := exec.Command("go", "build", "-o", dir+string(filepath.Separator), "./cmd/signet-server") //nolint:gosec // G204: the test builds this repository
 	build.Dir = root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("building signet-server: %v\n%s", err, out)
@@ -78,7 +78,7 @@ func freeAddr(t *testing.T) string {
 func startReplica(t *testing.T, bin, name, kubeconfig string, args ...string) *replica {
 	t.Helper()
 	r := &replica{name: name, addr: freeAddr(t), logs: &syncBuffer{}, exited: make(chan struct{})}
-	r.cmd = exec.Command(bin, append([]string{"serve", "--listen", r.addr, "--kubeconfig", kubeconfig}, args...)...)
+	r.cmd = exec.Command(bin, append([]string{"serve", "--listen", r.addr, "--kubeconfig", kubeconfig}, args...)...) //nolint:gosec // G204: the binary the test built
 	r.cmd.Stdout, r.cmd.Stderr = r.logs, r.logs
 	if err := r.cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
@@ -118,7 +118,7 @@ func (r *replica) terminate(limit time.Duration) (time.Duration, error) {
 	}
 	took := r.exitedAt.Sub(start)
 	if r.exitErr != nil {
-		return took, fmt.Errorf("%s exited after SIGTERM with %v", r.name, r.exitErr)
+		return took, fmt.Errorf("%s exited after SIGTERM with %w", r.name, r.exitErr)
 	}
 	return took, nil
 }
@@ -154,7 +154,7 @@ func waitInRotation(f *front, r *replica, limit time.Duration) error {
 	deadline := time.Now().Add(limit)
 	for !f.inRotation(r.addr) {
 		if !r.running() {
-			return fmt.Errorf("%s exited: %v\n%s", r.name, r.exitErr, tail(r.logs.String(), 30))
+			return fmt.Errorf("%s exited: %w\n%s", r.name, r.exitErr, tail(r.logs.String(), 30))
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("%s: %w after %s:\n%s", r.name, errNotReady, limit, tail(r.logs.String(), 30))

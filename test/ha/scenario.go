@@ -508,8 +508,11 @@ func review(hc *http.Client, addr, image string) (bool, error) {
 	}
 	defer resp.Body.Close()
 	var out admissionv1.AdmissionReview
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil || out.Response == nil {
-		return false, fmt.Errorf("status %d, undecodable answer (%v)", resp.StatusCode, err)
+	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
+		return false, fmt.Errorf("status %d, undecodable answer: %w", resp.StatusCode, err)
+	}
+	if out.Response == nil {
+		return false, fmt.Errorf("status %d, an answer without a response", resp.StatusCode)
 	}
 	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusForbidden {
 		return false, fmt.Errorf("status %d: %s", resp.StatusCode, out.Response.Result)
