@@ -198,3 +198,43 @@ func TestKeyAuthorityCertificateSignatures(t *testing.T) {
 		})
 	}
 }
+
+// TestCertificateAuthorityLoggedImages: images signed with a certificate of
+// an enterprise CA and logged in a local Sigstore's transparency log (what
+// the real cosign does with --certificate and a Rekor; cosign here cannot
+// reach one), stored in both formats in the registry, verify with a
+// certificate authority that requires the log, the result naming the
+// certificate and the log entry; logged in a log the trust root does not
+// hold, they are denied for want of a verified entry.
+func TestCertificateAuthorityLoggedImages(t *testing.T) {
+	s, stranger := sigstoretest.New(t), sigstoretest.New(t)
+	w := &keylessWorld{world: newWorld(t, registrytest.StartInProcess(t, true), nil, harness.KeyPair{}, harness.KeyPair{}), s: s}
+	root := pkitest.NewRoot(t, "Example Root CA")
+	inter := root.Intermediate(t, "Example Code Signing CA")
+	key := sigstoretest.NewKey(t)
+	signer := &sigstoretest.CertificateSigner{Key: key, Chain: inter.Chain(),
+		Cert: inter.Issue(t, &key.PublicKey, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}})}
+	policy := verifytest.Compile(t, verify.Policy{Name: "pki", Authorities: []verify.Authority{{Name: "corp-ca", TrustedMaterial: s.TrustedRoot(),
+		Certificate: &verify.Certificate{Roots: []*x509.Certificate{root.Cert}, Intermediates: []*x509.Certificate{inter.Cert},
+			Identities: []verify.CertIdentity{{Email: "release@example.com"}}}}}})
+	for _, f := range harness.Formats {
+		t.Run(f.String(), func(t *testing.T) {
+			repo := "pki-logged-" + f.String()
+			img := w.reg.PushRandomImage(t, repo, "logged")
+			w.sign(t, img, f, sigstoretest.SignOptions{Certificate: signer})
+			res := w.check(t, img.Tag, policy, check.Options{})
+			verifytest.WantVerified(t, res)
+			sig := res.Authorities[0].Signatures[0]
+			if sig.Signer != "certificate CN=release,O=Example Corp issued by CN=Example Code Signing CA,O=Example Corp" || sig.LogIndex == nil || *sig.LogIndex <= 1000 {
+				t.Errorf("signature credited to %q, log index %v", sig.Signer, sig.LogIndex)
+			}
+			if len(sig.Timestamps) != 2 {
+				t.Errorf("timestamps %+v, want the log's and the TSA's", sig.Timestamps)
+			}
+
+			elsewhere := w.reg.PushRandomImage(t, repo, "elsewhere")
+			(&keylessWorld{world: w.world, s: stranger}).sign(t, elsewhere, f, sigstoretest.SignOptions{Certificate: signer, NoTimestamp: true})
+			verifytest.WantDenied(t, w.check(t, elsewhere.Ref, policy, check.Options{}), "no entry of a transparency log in the trusted root verified", verify.ErrTransparencyLog)
+		})
+	}
+}

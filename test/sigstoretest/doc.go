@@ -16,10 +16,13 @@
 //     extended key usage).
 //
 // It writes what cosign writes: the annotations of legacy .sig and .att
-// layers (SignLegacy, AttestLegacy) and Sigstore bundles v0.1 to v0.3,
-// keyless or signed by a bare key (Bundle, MessageBundle). TrustedRoot and TrustedRootJSON describe the whole thing as
-// a sigstore trusted root whose CA, logs and TSA are trusted from a day before
-// New on; its certificates expire a day after New.
+// layers (SignLegacy, AttestLegacy) and Sigstore bundles v0.1 to v0.3
+// (Bundle, MessageBundle), signed keylessly, by a bare key, or with a
+// certificate of another CA (SignOptions.Certificate: an enterprise PKI's,
+// as cosign sign --certificate signs), each logged in the local log.
+// TrustedRoot and TrustedRootJSON describe the whole thing as a sigstore
+// trusted root whose CA, logs and TSA are trusted from a day before New
+// on; its certificates expire a day after New.
 //
 // sigstore-go's pkg/testing/ca is close, but its certificates carry no SCT
 // and its keys are unexported. Everything here fails the test (t.Fatal) on an

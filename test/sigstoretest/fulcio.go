@@ -67,6 +67,28 @@ type SignOptions struct {
 	// public key hint (KeyHint of the key) and the log entry the PEM public
 	// key. Identity, Issuer and NoSCT are then ignored. Bundles only.
 	Key *ecdsa.PrivateKey
+	// Certificate signs with a certificate this Sigstore did not issue
+	// (an enterprise CA's, for example one of package pkitest), as cosign
+	// sign --key --certificate --certificate-chain does: the signature
+	// carries it and the log entry names it, in the Sigstore's log like a
+	// Fulcio certificate. Identity, Issuer, NoSCT, CertNotBefore and
+	// CertNotAfter are then ignored; IntegratedTime still dates the entry
+	// and the timestamp. Legacy layers and bundles; not with Key.
+	Certificate *CertificateSigner
+}
+
+// CertificateSigner is a signing certificate issued elsewhere, the private
+// key of its public key, and the chain a legacy layer carries with it. The
+// certificate is used as it is: nothing checks that it certifies Key or
+// chains to Chain, so a test can make either wrong on purpose.
+type CertificateSigner struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+	// Chain is the content of a legacy layer's chain annotation
+	// (intermediates, then the root); none when empty. Bundles v0.3 carry
+	// the leaf alone and v0.1 and v0.2 a one-element chain, as Fulcio
+	// bundles do.
+	Chain []*x509.Certificate
 }
 
 func (o SignOptions) signedAt() time.Time {
@@ -76,21 +98,31 @@ func (o SignOptions) signedAt() time.Time {
 	return o.IntegratedTime
 }
 
-// signer is who signs one signature: a Fulcio certificate and its key, or
-// a bare key (cert nil).
+// signer is who signs one signature: a certificate (Fulcio's or
+// o.Certificate's) and its key, or a bare key (cert nil). chain is what a
+// legacy layer's chain annotation holds.
 type signer struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
+	cert  *x509.Certificate
+	key   *ecdsa.PrivateKey
+	chain []*x509.Certificate
 }
 
-// signerFor issues a certificate for o, or takes o.Key.
+// signerFor issues a Fulcio certificate for o, or takes o.Key or
+// o.Certificate.
 func (s *Sigstore) signerFor(t testing.TB, o SignOptions) signer {
 	t.Helper()
-	if o.Key != nil {
+	switch c := o.Certificate; {
+	case c != nil && o.Key != nil:
+		t.Fatal("sigstoretest: SignOptions.Key and SignOptions.Certificate are both set: give one")
+	case c != nil && (c.Cert == nil || c.Key == nil):
+		t.Fatal("sigstoretest: SignOptions.Certificate needs both Cert and Key")
+	case c != nil:
+		return signer{cert: c.Cert, key: c.Key, chain: c.Chain}
+	case o.Key != nil:
 		return signer{key: o.Key}
 	}
 	cert, key := s.issue(t, o)
-	return signer{cert: cert, key: key}
+	return signer{cert: cert, key: key, chain: s.Chain()}
 }
 
 // verifierPEM is what the log records as the verifier: the certificate or

@@ -3,7 +3,6 @@ package sigstoretest
 import (
 	"crypto/ecdsa"
 	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
 	"strings"
@@ -85,22 +84,23 @@ func Statement(t testing.TB, predicateType string, predicate any, name, digest s
 	return raw
 }
 
-// SignLegacy signs payload (a simple-signing document) keylessly and
-// returns the annotations cosign writes on the legacy .sig layer: the
-// signature, the certificate and its chain, the Rekor bundle (a hashedrekord
-// entry with its SET) and, unless o.NoTimestamp, the RFC 3161 timestamp.
+// SignLegacy signs payload (a simple-signing document) keylessly (or with
+// o.Certificate) and returns the annotations cosign writes on the legacy
+// .sig layer: the signature, the certificate and its chain, the Rekor
+// bundle (a hashedrekord entry with its SET) and, unless o.NoTimestamp,
+// the RFC 3161 timestamp.
 func (s *Sigstore) SignLegacy(t testing.TB, payload []byte, o SignOptions) map[string]string {
 	t.Helper()
 	legacyOnly(t, o)
-	cert, key := s.issue(t, o)
-	sig := sign(t, key, payload)
-	ann := s.legacyAnnotations(t, cert, s.hashedRekord(t, payload, sig, certPEM(cert), o), sig, o)
+	sg := s.signerFor(t, o)
+	sig := sign(t, sg.key, payload)
+	ann := s.legacyAnnotations(t, sg, s.hashedRekord(t, payload, sig, certPEM(sg.cert), o), sig, o)
 	ann[AnnotationSignature] = base64.StdEncoding.EncodeToString(sig)
 	return ann
 }
 
-// AttestLegacy signs statement (an in-toto statement) into a DSSE envelope
-// and returns the envelope, the content of a legacy .att layer, with the
+// AttestLegacy signs statement (an in-toto statement) keylessly (or with
+// o.Certificate) into a DSSE envelope and returns the envelope, the content of a legacy .att layer, with the
 // annotations cosign writes on it: an empty signature annotation, a dsse
 // entry in the Rekor bundle, and an RFC 3161 timestamp over the whole
 // envelope (cosign timestamps the layer content of attestations, and the
@@ -108,21 +108,27 @@ func (s *Sigstore) SignLegacy(t testing.TB, payload []byte, o SignOptions) map[s
 func (s *Sigstore) AttestLegacy(t testing.TB, statement []byte, o SignOptions) (envelope []byte, annotations map[string]string) {
 	t.Helper()
 	legacyOnly(t, o)
-	cert, key := s.issue(t, o)
-	env, _ := envelopeOf(t, key, statement)
-	ann := s.legacyAnnotations(t, cert, s.dsseEntry(t, env, certPEM(cert), o), env, o)
+	sg := s.signerFor(t, o)
+	env, _ := envelopeOf(t, sg.key, statement)
+	ann := s.legacyAnnotations(t, sg, s.dsseEntry(t, env, certPEM(sg.cert), o), env, o)
 	ann[AnnotationSignature] = "" // cosign writes it empty: the signature is in the envelope
 	return env, ann
 }
 
-// legacyAnnotations are the annotations of a legacy layer; the RFC 3161
-// timestamp is over stamped.
-func (s *Sigstore) legacyAnnotations(t testing.TB, cert *x509.Certificate, entry logEntry, stamped []byte, o SignOptions) map[string]string {
+// legacyAnnotations are the annotations of a legacy layer signed by sg
+// (a certificate); the RFC 3161 timestamp is over stamped.
+func (s *Sigstore) legacyAnnotations(t testing.TB, sg signer, entry logEntry, stamped []byte, o SignOptions) map[string]string {
 	t.Helper()
 	ann := map[string]string{
-		AnnotationCertificate: string(certPEM(cert)),
-		AnnotationChain:       string(certPEM(s.fulcioIntermediate)) + string(certPEM(s.fulcioRoot)),
+		AnnotationCertificate: string(certPEM(sg.cert)),
 		AnnotationBundle:      entry.legacyAnnotation(t, s),
+	}
+	if len(sg.chain) > 0 {
+		var chain []byte
+		for _, c := range sg.chain {
+			chain = append(chain, certPEM(c)...)
+		}
+		ann[AnnotationChain] = string(chain)
 	}
 	if !o.NoTimestamp {
 		raw, err := json.Marshal(struct {
@@ -146,7 +152,7 @@ func legacyOnly(t testing.TB, o SignOptions) {
 
 // Bundle signs statement (an in-toto statement) into a Sigstore bundle
 // JSON (v0.3 unless o.BundleVersion): a DSSE envelope, the leaf certificate
-// (or o.Key's hint), a log entry and unless o.NoTimestamp an RFC 3161
+// (Fulcio's or o.Certificate's; or o.Key's hint), a log entry and unless o.NoTimestamp an RFC 3161
 // timestamp over the signature. The log entry is a dsse v0.0.1 entry in the
 // Rekor v1 log with its SET and (bundles v0.2 on) an inclusion proof with a
 // signed checkpoint, or with o.RekorV2 a hashedrekord v0.0.2 entry over the

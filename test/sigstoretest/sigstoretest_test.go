@@ -21,6 +21,7 @@ import (
 	"github.com/sigstore/sigstore-go/pkg/root"
 	sgverify "github.com/sigstore/sigstore-go/pkg/verify"
 
+	"github.com/signet-dev/signet/test/pkitest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
@@ -451,4 +452,109 @@ func pool(c *x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(c)
 	return p
+}
+
+// pkiMaterial trusts ca (an enterprise CA, no SCTs) for certificates and
+// the logs and TSA of s, as a verifier of cosign sign --certificate does.
+type pkiMaterial struct {
+	root.BaseTrustedMaterial
+	ca root.CertificateAuthority
+	s  *sigstoretest.Sigstore
+}
+
+func (m *pkiMaterial) FulcioCertificateAuthorities() []root.CertificateAuthority {
+	return []root.CertificateAuthority{m.ca}
+}
+
+func (m *pkiMaterial) RekorLogs() map[string]*root.TransparencyLog {
+	return m.s.TrustedRoot().RekorLogs()
+}
+
+func (m *pkiMaterial) TimestampingAuthorities() []root.TimestampingAuthority {
+	return m.s.TrustedRoot().TimestampingAuthorities()
+}
+
+// TestCertificateSigner: signatures made with a certificate of an
+// enterprise CA carry it (legacy layers with the given chain), their log
+// entry names it, and sigstore-go verifies them with that CA and the
+// Sigstore's log, not with the Sigstore's own Fulcio.
+func TestCertificateSigner(t *testing.T) {
+	s := sigstoretest.New(t)
+	corp := pkitest.NewRoot(t, "Example Root CA")
+	inter := corp.Intermediate(t, "Example Code Signing CA")
+	key := sigstoretest.NewKey(t)
+	leaf := inter.Issue(t, &key.PublicKey, pkitest.Leaf{CommonName: "release", Emails: []string{"release@example.com"}})
+	signedAt := time.Now().Add(-30 * time.Minute).Truncate(time.Second)
+	o := sigstoretest.SignOptions{IntegratedTime: signedAt,
+		Certificate: &sigstoretest.CertificateSigner{Cert: leaf, Key: key, Chain: []*x509.Certificate{inter.Cert, corp.Cert}}}
+	corpMaterial := &pkiMaterial{ca: &root.FulcioCertificateAuthority{Root: corp.Cert, Intermediates: []*x509.Certificate{inter.Cert}}, s: s}
+	policy := func(artifact sgverify.ArtifactPolicyOption) sgverify.PolicyBuilder {
+		return sgverify.NewPolicy(artifact, sgverify.WithoutIdentitiesUnsafe())
+	}
+	check := func(t *testing.T, b *bundle.Bundle, artifact sgverify.ArtifactPolicyOption) {
+		t.Helper()
+		entries, err := b.TlogEntries()
+		if err != nil || len(entries) != 1 {
+			t.Fatalf("log entries %v, %v", entries, err)
+		}
+		if c, ok := entries[0].PublicKey().(*x509.Certificate); !ok || !c.Equal(leaf) {
+			t.Errorf("the log entry names %v, not the signing certificate", entries[0].PublicKey())
+		}
+		if !entries[0].IntegratedTime().Equal(signedAt) {
+			t.Errorf("integrated time %s, want %s", entries[0].IntegratedTime(), signedAt)
+		}
+		res, err := verifier(t, corpMaterial, false).Verify(b, policy(artifact))
+		if err != nil {
+			t.Fatalf("sigstore-go does not verify it with the CA and the log: %v", err)
+		}
+		if n := len(res.VerifiedTimestamps); n != 2 { // the log's integrated time and the TSA's
+			t.Errorf("%d verified timestamps %+v, want 2", n, res.VerifiedTimestamps)
+		}
+		if _, err := verifier(t, s.TrustedRoot(), false).Verify(b, policy(artifact)); err == nil {
+			t.Error("verified with the Sigstore's Fulcio, which did not issue the certificate")
+		}
+	}
+
+	t.Run("legacy", func(t *testing.T) {
+		payload := sigstoretest.SimpleSigning("registry.example/acme/app", digest)
+		ann := s.SignLegacy(t, payload, o)
+		if got, want := ann[sigstoretest.AnnotationChain], pkitest.PEM(inter.Cert, corp.Cert); got != want {
+			t.Errorf("chain annotation %q, want the given chain", got)
+		}
+		if got := parseCert(t, ann[sigstoretest.AnnotationCertificate]); !got.Equal(leaf) {
+			t.Errorf("certificate annotation holds %s, not the given certificate", got.Subject)
+		}
+		sig, err := base64.StdEncoding.DecodeString(ann[sigstoretest.AnnotationSignature])
+		if err != nil {
+			t.Fatal(err)
+		}
+		sum := sha256.Sum256(payload)
+		pb := legacyBundle(t, ann)
+		pb.Content = &protobundle.Bundle_MessageSignature{MessageSignature: &protocommon.MessageSignature{
+			MessageDigest: &protocommon.HashOutput{Algorithm: protocommon.HashAlgorithm_SHA2_256, Digest: sum[:]},
+			Signature:     sig,
+		}}
+		b, err := bundle.NewBundle(pb)
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, b, sgverify.WithArtifact(bytes.NewReader(payload)))
+
+		noChain := o
+		noChain.Certificate = &sigstoretest.CertificateSigner{Cert: leaf, Key: key}
+		if ann, ok := s.SignLegacy(t, payload, noChain)[sigstoretest.AnnotationChain]; ok {
+			t.Errorf("chain annotation %q without a chain", ann)
+		}
+	})
+	t.Run("bundle", func(t *testing.T) {
+		raw, _ := hex.DecodeString(strings.TrimPrefix(digest, "sha256:"))
+		var b bundle.Bundle
+		if err := b.UnmarshalJSON(s.Bundle(t, sigstoretest.Statement(t, sigstoretest.CosignSignPredicateType, nil, "registry.example/acme/app", digest), o)); err != nil {
+			t.Fatal(err)
+		}
+		if got := b.GetVerificationMaterial().GetCertificate().GetRawBytes(); !bytes.Equal(got, leaf.Raw) {
+			t.Error("the bundle does not carry the given certificate")
+		}
+		check(t, &b, sgverify.WithArtifactDigest("sha256", raw))
+	})
 }
