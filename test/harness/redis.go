@@ -1,0 +1,198 @@
+package harness
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"os/exec"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// Redis is a running redis-server (StartRedis).
+type Redis struct {
+	// Addr is its loopback host:port; Password what AUTH takes.
+	Addr, Password string
+
+	t       testing.TB
+	bin     string
+	mu      sync.Mutex
+	stopped bool
+	stop    func()
+}
+
+// URL is the server's redis:// address, without the password (give it to
+// signet through a password file).
+func (r *Redis) URL() string { return "redis://" + r.Addr }
+
+// StartRedis runs Debian's redis-server (bin/redis-server, `make tools`) on a
+// free loopback port, in memory only (no RDB snapshots, no append-only
+// file), requiring a generated password, and waits until it answers PING.
+// It is stopped by t.Cleanup, or earlier by Stop.
+func StartRedis(t testing.TB) *Redis {
+	t.Helper()
+	r := &Redis{t: t, bin: Binary(t, "redis-server"), Password: fmt.Sprintf("test-%d", time.Now().UnixNano())}
+	var lastErr error
+	for range 3 {
+		addr, err := freeLoopbackAddr()
+		if err != nil {
+			t.Fatalf("finding a free loopback port: %v", err)
+		}
+		r.Addr = addr
+		if lastErr = r.start(); lastErr == nil {
+			t.Cleanup(r.Stop)
+			return r
+		}
+	}
+	t.Fatalf("starting redis-server: %v", lastErr)
+	return nil
+}
+
+func (r *Redis) start() error {
+	host, port, _ := net.SplitHostPort(r.Addr)
+	var logs bytes.Buffer
+	cmd := exec.Command(r.bin, "--bind", host, "--port", port, "--save", "", "--appendonly", "no",
+		"--requirepass", r.Password, "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
+		"--dir", r.t.TempDir())
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("starting %s: %w", r.bin, err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait(); close(exited) }()
+	stop := func() {
+		_ = cmd.Process.Kill()
+		for range exited {
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		select {
+		case err := <-exited:
+			return fmt.Errorf("redis-server exited before answering: %w; output:\n%s", err, logs.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if err := r.ping(); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			stop()
+			return fmt.Errorf("redis-server on %s did not answer PING: %w; output:\n%s", r.Addr, err, logs.String())
+		}
+	}
+	r.mu.Lock()
+	r.stop, r.stopped = stop, false
+	r.mu.Unlock()
+	return nil
+}
+
+// Stop stops the server (a cache outage); Restart starts it again on the
+// same address, empty.
+func (r *Redis) Stop() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if !r.stopped && r.stop != nil {
+		r.stop()
+		r.stopped = true
+	}
+}
+
+// Restart starts a stopped server again on its address.
+func (r *Redis) Restart() {
+	r.t.Helper()
+	r.Stop()
+	if err := r.start(); err != nil {
+		r.t.Fatalf("restarting redis-server: %v", err)
+	}
+}
+
+func (r *Redis) ping() error {
+	_, err := r.Do("PING")
+	return err
+}
+
+// Do sends one command on a new authenticated connection and returns the
+// answer: a status line or integer as its text, a bulk string's content
+// ("" for a nil bulk), an array's elements joined by newlines. Tests read
+// and write the store with it as any client could, bypassing signet.
+func (r *Redis) Do(args ...string) (string, error) {
+	c, err := net.DialTimeout("tcp", r.Addr, 2*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+	br := bufio.NewReader(c)
+	var answer string
+	for _, cmd := range [][]string{{"AUTH", r.Password}, args} {
+		var b strings.Builder
+		fmt.Fprintf(&b, "*%d\r\n", len(cmd))
+		for _, a := range cmd {
+			fmt.Fprintf(&b, "$%d\r\n%s\r\n", len(a), a)
+		}
+		if _, err := c.Write([]byte(b.String())); err != nil {
+			return "", err
+		}
+		if answer, err = readReply(br); err != nil {
+			return "", err
+		}
+	}
+	return answer, nil
+}
+
+// Keys lists the keys matching pattern (KEYS).
+func (r *Redis) Keys(pattern string) []string {
+	r.t.Helper()
+	out, err := r.Do("KEYS", pattern)
+	if err != nil {
+		r.t.Fatalf("KEYS %s: %v", pattern, err)
+	}
+	if out == "" {
+		return nil
+	}
+	return strings.Split(out, "\n")
+}
+
+func readReply(br *bufio.Reader) (string, error) {
+	line, err := br.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	line = strings.TrimSuffix(line, "\r\n")
+	if line == "" {
+		return "", fmt.Errorf("an empty answer line")
+	}
+	switch line[0] {
+	case '-':
+		return "", fmt.Errorf("redis-server answered %s", line)
+	case '$':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil || n < 0 {
+			return "", err
+		}
+		buf := make([]byte, n+2)
+		if _, err := io.ReadFull(br, buf); err != nil {
+			return "", err
+		}
+		return string(buf[:n]), nil
+	case '*':
+		n, err := strconv.Atoi(line[1:])
+		if err != nil {
+			return "", err
+		}
+		items := make([]string, 0, max(n, 0))
+		for range n {
+			item, err := readReply(br)
+			if err != nil {
+				return "", err
+			}
+			items = append(items, item)
+		}
+		return strings.Join(items, "\n"), nil
+	}
+	return line[1:], nil
+}
