@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"os/exec"
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -24,6 +26,7 @@ type Redis struct {
 	mu      sync.Mutex
 	stopped bool
 	stop    func()
+	proc    *os.Process
 }
 
 // URL is the server's redis:// address, without the password (give it to
@@ -85,7 +88,7 @@ func (r *Redis) start() error {
 		}
 	}
 	r.mu.Lock()
-	r.stop, r.stopped = stop, false
+	r.stop, r.stopped, r.proc = stop, false, cmd.Process
 	r.mu.Unlock()
 	return nil
 }
@@ -98,6 +101,26 @@ func (r *Redis) Stop() {
 	if !r.stopped && r.stop != nil {
 		r.stop()
 		r.stopped = true
+	}
+}
+
+// Pause stops the server's process (SIGSTOP) without closing its port:
+// connections open, and nothing answers, as a server that hangs. Resume
+// continues it.
+func (r *Redis) Pause() { r.signal(syscall.SIGSTOP) }
+
+// Resume continues a paused server (SIGCONT).
+func (r *Redis) Resume() { r.signal(syscall.SIGCONT) }
+
+func (r *Redis) signal(sig syscall.Signal) {
+	r.t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stopped || r.proc == nil {
+		r.t.Fatalf("redis-server is not running")
+	}
+	if err := r.proc.Signal(sig); err != nil {
+		r.t.Fatalf("signalling redis-server: %v", err)
 	}
 }
 
