@@ -22,6 +22,7 @@ import (
 	"io"
 	"net"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -202,9 +203,15 @@ func (c *Client) do(ctx context.Context, op func(*conn) error) error {
 	return err
 }
 
+// wrap names the server in err, and says the context ended when it did:
+// the connection's deadline is ctx's, and may be reached a moment before
+// ctx says so.
 func (c *Client) wrap(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		return fmt.Errorf("%s: %w", c.o.Addr, errors.Join(ctx.Err(), err))
+	switch {
+	case ctx.Err() != nil:
+		err = errors.Join(ctx.Err(), err)
+	case errors.Is(err, os.ErrDeadlineExceeded):
+		err = errors.Join(context.DeadlineExceeded, err)
 	}
 	return fmt.Errorf("%s: %w", c.o.Addr, err)
 }
