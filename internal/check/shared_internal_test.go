@@ -3,6 +3,10 @@ package check
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"strings"
@@ -11,8 +15,16 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-containerregistry/pkg/name"
+	"github.com/google/go-containerregistry/pkg/v1/remote"
 
+	"github.com/signet-dev/signet/api/v1alpha1"
+	"github.com/signet-dev/signet/internal/policy"
+	"github.com/signet-dev/signet/internal/registry"
 	"github.com/signet-dev/signet/internal/verify"
+	"github.com/signet-dev/signet/test/policytest"
+	"github.com/signet-dev/signet/test/registrytest"
+	"github.com/signet-dev/signet/test/sigstoretest"
 )
 
 // memStore is a SharedStore in memory, with expiry by clock: the unit
@@ -244,4 +256,65 @@ func TestSharedOutageBacksOff(t *testing.T) {
 	if _, _, ok := s.get(t.Context(), k); !ok {
 		t.Errorf("the store is not used again after it answered: %+v", s.Stats())
 	}
+}
+
+// TestSharedOnlyWhenTheRegistryMayBeRead: the warm pass of a decision
+// (cachedOnly, inline) never waits for the shared tier; a decision that may
+// read the registry asks it after its own cache missed, and keeps what it
+// found, so the next decision is warm again without it.
+func TestSharedOnlyWhenTheRegistryMayBeRead(t *testing.T) {
+	reg := registrytest.StartInProcess(t, false)
+	key := newSigningKey(t)
+	img := randomImage(t)
+	ref, err := name.NewTag(reg.Repo("app")+":v1", name.Insecure)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := remote.Write(ref, img.img); err != nil {
+		t.Fatal(err)
+	}
+	payload := sigstoretest.SimpleSigning(reg.Repo("app"), img.digest)
+	sum := sha256.Sum256(payload)
+	sig, err := ecdsa.SignASN1(rand.Reader, key.priv, sum[:])
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg.AttachLegacy(t, registrytest.Image{Ref: reg.Repo("app") + "@" + img.digest, Digest: img.digest}, ".sig",
+		sigstoretest.SimpleSigningMediaType, payload, map[string]string{"dev.cosignproject.cosign/signature": base64.StdEncoding.EncodeToString(sig)})
+	snap := policytest.Snapshot(t, "p", v1alpha1.ImagePolicySpec{Images: []v1alpha1.ImageMatcher{{Glob: reg.Host + "/**"}}, Digest: "none",
+		Authorities: []v1alpha1.Authority{{Name: "ci", InsecureIgnoreTlog: true, Key: &v1alpha1.KeyAuthority{Data: key.pem}}}}, nil, policy.Config{TrustVersion: "t"})
+	rc, err := registry.New(registry.InsecureAllowHTTP())
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := newMemStore(time.Now)
+	replica := func() *Decider {
+		c := NewCache(time.Hour, time.Minute, 10)
+		s, err := NewSharedCache(store, []byte(strings.Repeat("k", MinSharedKeyBytes)), SharedOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Shared = s
+		return &Decider{Registry: rc, Cache: c}
+	}
+	image := reg.Repo("app") + "@" + img.digest
+	target := policy.Target{Namespace: "default", Kind: "Pod"}
+	step := func(dc *Decider, r reach, wantDecided bool, wantOps int) {
+		t.Helper()
+		before := store.ops
+		d, decided := dc.decide(t.Context(), &credentials{}, snap, image, target, r)
+		if decided != wantDecided || (decided && !d.Allowed) {
+			t.Fatalf("decided %v, allowed %v (%v); want decided %v and allowed", decided, d.Allowed, d.Denials, wantDecided)
+		}
+		if got := store.ops - before; got != wantOps {
+			t.Errorf("%d operations on the shared tier, want %d", got, wantOps)
+		}
+	}
+	a, b := replica(), replica()
+	step(a, cachedOnly, false, 0)  // cold, warm pass: not the shared tier
+	step(a, withRegistry, true, 2) // missed there, verified, stored
+	step(a, cachedOnly, true, 0)   // warm
+	step(b, cachedOnly, false, 0)  // another replica's warm pass: not the shared tier
+	step(b, withRegistry, true, 1) // found there
+	step(b, cachedOnly, true, 0)   // and kept: warm
 }

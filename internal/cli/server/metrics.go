@@ -51,7 +51,7 @@ func newServeMetrics() *serveMetrics {
 		return float64(h)
 	}))
 	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "signet_verification_cache_misses_total", Help: "Verifications not found in the cache (each one verifies).",
+		Name: "signet_verification_cache_misses_total", Help: "Verifications not found in the cache (each one verifies, unless the shared cache has it: signet_shared_cache_hits_total).",
 	}, func() float64 {
 		if m.cache == nil {
 			return 0
