@@ -3,6 +3,8 @@ package harness
 import (
 	"bufio"
 	"bytes"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"net"
@@ -27,19 +29,45 @@ type Redis struct {
 	stopped bool
 	stop    func()
 	proc    *os.Process
+	tls     *redisTLS
 }
 
-// URL is the server's redis:// address, without the password (give it to
-// signet through a password file).
-func (r *Redis) URL() string { return "redis://" + r.Addr }
+// RedisOption configures StartRedis.
+type RedisOption func(*Redis)
+
+type redisTLS struct {
+	certFile, keyFile string
+	client            *tls.Config
+}
+
+// RedisTLS makes the server speak TLS only (rediss://), with the PEM
+// certificate and key in the files given; roots verify it (Do's client,
+// and whoever the test gives them to).
+func RedisTLS(certFile, keyFile string, roots *x509.CertPool) RedisOption {
+	return func(r *Redis) {
+		r.tls = &redisTLS{certFile: certFile, keyFile: keyFile, client: &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}}
+	}
+}
+
+// URL is the server's redis:// (rediss:// with RedisTLS) address, without
+// the password (give it to signet through a password file).
+func (r *Redis) URL() string {
+	if r.tls != nil {
+		return "rediss://" + r.Addr
+	}
+	return "redis://" + r.Addr
+}
 
 // StartRedis runs Debian's redis-server (bin/redis-server, `make tools`) on a
 // free loopback port, in memory only (no RDB snapshots, no append-only
 // file), requiring a generated password, and waits until it answers PING.
 // It is stopped by t.Cleanup, or earlier by Stop.
-func StartRedis(t testing.TB) *Redis {
+func StartRedis(t testing.TB, opts ...RedisOption) *Redis {
 	t.Helper()
 	r := &Redis{t: t, bin: Binary(t, "redis-server"), Password: fmt.Sprintf("test-%d", time.Now().UnixNano())}
+	for _, o := range opts {
+		o(r)
+	}
 	var lastErr error
 	for range 3 {
 		addr, err := freeLoopbackAddr()
@@ -59,9 +87,15 @@ func StartRedis(t testing.TB) *Redis {
 func (r *Redis) start() error {
 	host, port, _ := net.SplitHostPort(r.Addr)
 	var logs bytes.Buffer
-	cmd := exec.Command(r.bin, "--bind", host, "--port", port, "--save", "", "--appendonly", "no",
+	args := []string{"--bind", host, "--save", "", "--appendonly", "no",
 		"--requirepass", r.Password, "--protected-mode", "yes", "--daemonize", "no", "--loglevel", "warning",
-		"--dir", r.t.TempDir())
+		"--dir", r.t.TempDir()}
+	if r.tls == nil {
+		args = append(args, "--port", port)
+	} else {
+		args = append(args, "--port", "0", "--tls-port", port, "--tls-cert-file", r.tls.certFile, "--tls-key-file", r.tls.keyFile, "--tls-auth-clients", "no")
+	}
+	cmd := exec.Command(r.bin, args...)
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		return fmt.Errorf("starting %s: %w", r.bin, err)
@@ -143,7 +177,13 @@ func (r *Redis) ping() error {
 // ("" for a nil bulk), an array's elements joined by newlines. Tests read
 // and write the store with it as any client could, bypassing signet.
 func (r *Redis) Do(args ...string) (string, error) {
-	c, err := net.DialTimeout("tcp", r.Addr, 2*time.Second)
+	var c net.Conn
+	var err error
+	if r.tls != nil {
+		c, err = tls.DialWithDialer(&net.Dialer{Timeout: 2 * time.Second}, "tcp", r.Addr, r.tls.client)
+	} else {
+		c, err = net.DialTimeout("tcp", r.Addr, 2*time.Second)
+	}
 	if err != nil {
 		return "", err
 	}
