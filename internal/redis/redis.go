@@ -26,6 +26,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -176,16 +177,29 @@ func (c *Client) Close() error {
 
 // do runs op on a connection within ctx's deadline. A connection on
 // which anything but the server's own error happened, or whose operation
-// ctx interrupted, is closed: what is left to read on it is unknown.
+// ctx interrupted, is closed: what is left to read on it is unknown. An
+// idle connection the server closed meanwhile (its idle timeout, a
+// restart) fails at once: the operation (GET and SET are idempotent) is
+// tried again once on a new connection.
 func (c *Client) do(ctx context.Context, op func(*conn) error) error {
-	cn, err := c.get(ctx)
-	if err != nil {
-		return err
+	for attempt := 0; ; attempt++ {
+		cn, reused, err := c.get(ctx, attempt > 0)
+		if err != nil {
+			return err
+		}
+		err = c.run(ctx, cn, op)
+		if err == nil || !reused || ctx.Err() != nil || !closedByServer(err) {
+			return c.wrap(ctx, err)
+		}
 	}
+}
+
+// run runs op on cn, then keeps or closes cn.
+func (c *Client) run(ctx context.Context, cn *conn, op func(*conn) error) error {
 	deadline, _ := ctx.Deadline() // none: the zero time
 	// A context canceled before its deadline ends the operation too.
 	stop := context.AfterFunc(ctx, func() { _ = cn.nc.SetDeadline(time.Unix(1, 0)) })
-	err = cn.nc.SetDeadline(deadline)
+	err := cn.nc.SetDeadline(deadline)
 	if err == nil {
 		err = op(cn)
 	}
@@ -194,20 +208,25 @@ func (c *Client) do(ctx context.Context, op func(*conn) error) error {
 	if interrupted || (err != nil && !errors.As(err, &server)) {
 		cn.nc.Close()
 		<-c.slots
-		if err != nil {
-			return c.wrap(ctx, err)
-		}
-		return nil
+		return err
 	}
 	c.put(cn)
 	return err
+}
+
+// closedByServer says err is what a connection the server closed gives.
+func closedByServer(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
 // wrap names the server in err, and says the context ended when it did:
 // the connection's deadline is ctx's, and may be reached a moment before
 // ctx says so.
 func (c *Client) wrap(ctx context.Context, err error) error {
+	var server *Error
 	switch {
+	case err == nil || errors.As(err, &server):
+		return err
 	case ctx.Err() != nil:
 		err = errors.Join(ctx.Err(), err)
 	case errors.Is(err, os.ErrDeadlineExceeded):
@@ -216,27 +235,28 @@ func (c *Client) wrap(ctx context.Context, err error) error {
 	return fmt.Errorf("%s: %w", c.o.Addr, err)
 }
 
-// get takes an idle connection, or opens one when fewer than MaxConns are.
-func (c *Client) get(ctx context.Context) (*conn, error) {
+// get takes an idle connection (reused), or opens one when fewer than
+// MaxConns are; fresh: always a new one.
+func (c *Client) get(ctx context.Context, fresh bool) (cn *conn, reused bool, err error) {
 	c.mu.Lock()
-	if n := len(c.idle); n > 0 {
+	if n := len(c.idle); n > 0 && !fresh {
 		cn := c.idle[n-1]
 		c.idle = c.idle[:n-1]
 		c.mu.Unlock()
-		return cn, nil
+		return cn, true, nil
 	}
 	c.mu.Unlock()
 	select {
 	case c.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("%s: waiting for a connection: %w", c.o.Addr, ctx.Err())
+		return nil, false, fmt.Errorf("%s: waiting for a connection: %w", c.o.Addr, ctx.Err())
 	}
-	cn, err := c.dial(ctx)
+	cn, err = c.dial(ctx)
 	if err != nil {
 		<-c.slots
-		return nil, c.wrap(ctx, err)
+		return nil, false, c.wrap(ctx, err)
 	}
-	return cn, nil
+	return cn, false, nil
 }
 
 func (c *Client) put(cn *conn) {

@@ -69,6 +69,15 @@ func TestRedisClient(t *testing.T) {
 		t.Errorf("after a refused value: found %v, %v", found, err)
 	}
 
+	// Idle connections the server closed (its idle timeout, a restart)
+	// are replaced, not reported.
+	if _, err := srv.Do("CLIENT", "KILL", "TYPE", "normal"); err != nil {
+		t.Fatal(err)
+	}
+	if _, found, err := c.Get(ctx(), "k"); !found || err != nil {
+		t.Errorf("after the server closed the idle connection: found %v, %v", found, err)
+	}
+
 	wrong := redis.New(redis.Options{Addr: srv.Addr, Password: "not-" + srv.Password})
 	_, _, err = wrong.Get(ctx(), "k")
 	var server *redis.Error
