@@ -26,6 +26,7 @@ import (
 // is the server's refusal (never repeated); a server that hangs is given up
 // at the deadline.
 func TestRedisClient(t *testing.T) {
+	t.Parallel()
 	srv := harness.StartRedis(t)
 	ctx := func() context.Context {
 		c, cancel := context.WithTimeout(t.Context(), 2*time.Second)
@@ -109,6 +110,7 @@ func TestRedisClient(t *testing.T) {
 // only: the server's certificate is verified with the CA given
 // (--shared-cache-ca-file), and refused without it.
 func TestRedisClientTLS(t *testing.T) {
+	t.Parallel()
 	dir := t.TempDir()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

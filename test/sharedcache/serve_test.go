@@ -32,6 +32,7 @@ import (
 // evidence, and says so in its metrics. serve refuses a shared cache
 // without a key, or with a short one.
 func TestServeSharesResults(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	dir := t.TempDir()
 	write := func(name, content string) string {

@@ -27,6 +27,7 @@ func newKeys(w *world, t *testing.T, before []string) []string {
 // the replica verifies itself and decides as it would cold. A replica with
 // another key trusts nothing the others wrote.
 func TestReplicasShareResults(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	a, b := w.replica(t, replicaOptions{}), w.replica(t, replicaOptions{})
 
@@ -118,6 +119,8 @@ func TestReplicasShareResults(t *testing.T) {
 // one timeout, then is left alone: decisions are made, correctly, from the
 // registry, without waiting for it; once it answers again it is used. A
 // server that is down (stopped) is the same.
+//
+// It runs alone (not in parallel): its back-off windows are a second long.
 func TestOutageFallsBack(t *testing.T) {
 	w := newWorld(t)
 	const timeout = 300 * time.Millisecond
@@ -180,6 +183,7 @@ func TestOutageFallsBack(t *testing.T) {
 // TestLifetimes: a denial lives in the shared cache for the negative
 // lifetime only; "could not decide" is never shared.
 func TestLifetimes(t *testing.T) {
+	t.Parallel()
 	w := newWorld(t)
 	opts := replicaOptions{negative: time.Second}
 	a, b := w.replica(t, opts), w.replica(t, opts)
