@@ -15,7 +15,7 @@ LDFLAGS := -X github.com/signet-dev/signet/internal/version.version=$(VERSION) \
 # Third-party binaries the tests run, each built from a pinned Go module under
 # tools/. A binary is rebuilt only when it is missing or its module's pins change.
 TOOLS := $(BIN)/kube-apiserver $(BIN)/etcd $(BIN)/kubectl $(BIN)/registry $(BIN)/cosign $(BIN)/controller-gen \
-         $(BIN)/golangci-lint $(BIN)/helm $(BIN)/promtool
+         $(BIN)/golangci-lint $(BIN)/helm $(BIN)/promtool $(BIN)/redis-server
 TOOLBUILD = cd tools/$(1) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags="-s $(2)" -o $(BIN)/$(notdir $@)
 # Kubernetes reads its own version from link-time stamps; the pin is in tools/kube/go.mod.
 KUBE_VERSION := $(shell awk '$$1=="k8s.io/kubernetes"{print $$2; exit}' tools/kube/go.mod)
@@ -73,6 +73,22 @@ $(BIN)/promtool:
 	  (cd "$$tmp" && apt-get download prometheus) && \
 	  dpkg-deb -x "$$tmp"/prometheus_*.deb "$$tmp/root" && \
 	  install -D -m 0755 "$$tmp/root/usr/bin/promtool" $@
+
+# redis-server backs the tests of the optional shared result cache (test/sharedcache).
+# Like promtool it is extracted from Debian's packages, not installed system-wide:
+# redis-tools holds the binary (redis-server is a link to redis-check-rdb), which
+# needs libjemalloc2 and liblzf1; they go to bin/redis-libs and bin/redis-server is
+# a wrapper that points the loader there.
+$(BIN)/redis-server:
+	@mkdir -p $(CURDIR)/.cache
+	tmp=$$(mktemp -d $(CURDIR)/.cache/redis.XXXXXX) && trap 'rm -rf "$$tmp"' EXIT && \
+	  (cd "$$tmp" && apt-get download redis-tools libjemalloc2 liblzf1) && \
+	  for deb in "$$tmp"/*.deb; do dpkg-deb -x "$$deb" "$$tmp/root"; done && \
+	  rm -rf $(BIN)/redis-libs && mkdir -p $(BIN)/redis-libs && \
+	  cp -L "$$tmp"/root/usr/lib/*/libjemalloc.so.2 "$$tmp"/root/usr/lib/*/liblzf.so.1 $(BIN)/redis-libs/ && \
+	  install -m 0755 "$$tmp/root/usr/bin/redis-check-rdb" $(BIN)/redis-libs/redis-server && \
+	  printf '#!/bin/sh\n# Debian redis-server with its libraries beside it (Makefile: $$(BIN)/redis-server).\nd=$$(dirname "$$(readlink -f "$$0")")/redis-libs\nLD_LIBRARY_PATH="$$d$${LD_LIBRARY_PATH:+:$$LD_LIBRARY_PATH}" exec "$$d/redis-server" "$$@"\n' >$@.tmp && \
+	  chmod 0755 $@.tmp && mv $@.tmp $@
 
 .PHONY: generate
 generate: $(BIN)/controller-gen ## regenerate deepcopy code and CRD manifests from api/

@@ -105,6 +105,7 @@ func TestSuite(t *testing.T) {
 			return []Entry{w.coldPodWidth(t, full, 0), w.coldPodWidth(t, full, 20*time.Millisecond)}
 		}},
 		{"100 concurrent admissions", func() []Entry { return []Entry{w.concurrentAdmissions(t)} }},
+		{"shared cache, 3 replicas", func() []Entry { return []Entry{w.sharedCacheReplicas(t)} }},
 		{"Deployment through the API server", func() []Entry { return []Entry{w.deploymentRequests(t)} }},
 		{"resident memory", func() []Entry { return []Entry{residentMemory(t, full)} }},
 		{"audit of 5,000 Pods", func() []Entry { return w.auditMeasurements(t, full) }},

@@ -53,7 +53,10 @@ the value where that matters, because the machine is shared and noisy.
   fresh signet serve receives 100 simultaneous Pod admissions of one uncached tag signed with a Sigstore bundle
   (with a bundle only, every request of a verification is needed, so the count does not depend on timing),
   against a fresh signet serve
-  admitting another uncached tag once (both include meeting the registry). *Deployment*: through the real API
+  admitting another uncached tag once (both include meeting the registry). *3 replicas with the shared cache*: three fresh
+  signet serve processes with ` + "`--shared-cache`" + ` on Debian's redis-server each admit, one after the other, a Pod
+  of 4 images pinned by digest (a rollout's Pods, as the mutating webhook pins them), against one fresh signet
+  serve admitting it; the test also logs 3 replicas without the shared cache (3 times the requests). *Deployment*: through the real API
   server (envtest) with signet serve as validating and mutating webhook: a Deployment of 3 replicas of an
   uncached tag (bundle-signed too) (pinned by the mutating webhook), then its ReplicaSet and 3 Pods as the controllers would create
   them from the admitted template (the test cluster runs no controllers), against one verification of another

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"context"
 	"errors"
 	"sync"
 	"time"
@@ -28,10 +29,15 @@ import (
 // Verified results live for Positive, definite denials for Negative; "could
 // not decide" is never cached. It is bounded: past MaxEntries, expired
 // entries go first.
+//
+// Shared, when set, is a second tier that other replicas read and write
+// (see SharedCache): looked up after this one missed by decisions that may
+// read the registry, written with it.
 type Cache struct {
 	Positive   time.Duration
 	Negative   time.Duration
 	MaxEntries int
+	Shared     *SharedCache
 
 	mu      sync.Mutex
 	entries map[storedKey]*cacheEntry
@@ -119,15 +125,30 @@ func (c *Cache) get(k cacheKey) (verify.Result, bool) {
 }
 
 func (c *Cache) put(k cacheKey, r verify.Result) {
-	if c == nil || errors.Is(r.Err, verify.ErrUndecided) {
+	c.putUntil(k, r, time.Time{})
+}
+
+// ttl is how long r may be cached: 0 for not at all.
+func (c *Cache) ttl(r verify.Result) time.Duration {
+	if errors.Is(r.Err, verify.ErrUndecided) {
 		// "Could not decide" (a deadline, say) is not a fact about the
 		// digest: the next decision tries again.
+		return 0
+	}
+	if r.Verified {
+		return max(c.Positive, 0)
+	}
+	return max(c.Negative, 0)
+}
+
+// putUntil is put of a result that expires at until already (read from the
+// shared tier), or within its lifetime if that is sooner; zero: its
+// lifetime.
+func (c *Cache) putUntil(k cacheKey, r verify.Result, until time.Time) {
+	if c == nil {
 		return
 	}
-	ttl := c.Positive
-	if !r.Verified {
-		ttl = c.Negative
-	}
+	ttl := c.ttl(r)
 	if ttl <= 0 {
 		return
 	}
@@ -135,10 +156,46 @@ func (c *Cache) put(k cacheKey, r verify.Result) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	now := c.now()
+	expires := now.Add(ttl)
+	if !until.IsZero() && until.Before(expires) {
+		expires = until
+	}
 	if c.MaxEntries > 0 && len(c.entries) >= c.MaxEntries {
 		c.evict(now)
 	}
-	c.entries[sk] = &cacheEntry{result: compact(k, r), expires: now.Add(ttl).UnixNano()}
+	c.entries[sk] = &cacheEntry{result: compact(k, r), expires: expires.UnixNano()}
+}
+
+// store puts r in the cache and in its shared tier.
+func (c *Cache) store(ctx context.Context, k cacheKey, r verify.Result) {
+	if c == nil {
+		return
+	}
+	c.put(k, r)
+	if ttl := c.ttl(r); c.Shared != nil && ttl > 0 {
+		// The fact is about the digest (see compact).
+		r.Image = ""
+		c.Shared.put(ctx, k, r, ttl)
+	}
+}
+
+// fromShared looks up keys[i] in the shared tier; found results are kept
+// in this one until they expire there (or sooner, by this cache's own
+// lifetimes). It returns nil when there is no shared tier.
+func (c *Cache) fromShared(ctx context.Context, keys []cacheKey) []*verify.Result {
+	if c == nil || c.Shared == nil {
+		return nil
+	}
+	out := make([]*verify.Result, len(keys))
+	for i, k := range keys {
+		r, expires, ok := c.Shared.get(ctx, k)
+		if !ok {
+			continue
+		}
+		c.putUntil(k, r, expires)
+		out[i] = &r
+	}
+	return out
 }
 
 // compact is r as the cache keeps it: the digest shares the key's string;

@@ -5,12 +5,14 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"fmt"
 	mrand "math/rand/v2"
 	"net/http"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-containerregistry/pkg/name"
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/random"
@@ -19,6 +21,7 @@ import (
 	"github.com/signet-dev/signet/api/v1alpha1"
 	"github.com/signet-dev/signet/internal/policy"
 	"github.com/signet-dev/signet/internal/registry"
+	"github.com/signet-dev/signet/internal/verify"
 	"github.com/signet-dev/signet/test/registrytest"
 	"github.com/signet-dev/signet/test/sigstoretest"
 )
@@ -100,53 +103,102 @@ func TestCacheNeverChangesADecision(t *testing.T) {
 		return &Clients{New: func(*registry.SecretKeychain) (*registry.Client, error) { return seen, nil }}
 	}
 
-	now := time.Unix(1_800_000_000, 0)
-	cache := NewCache(time.Hour, time.Minute, 10_000)
-	cache.now = func() time.Time { return now }
-	warm := &Decider{Registry: hidden, Clients: withTeam(), Cache: cache, ResolutionWindow: -1}
-
-	r := mrand.New(mrand.NewPCG(9, 1))
-	pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
-	images := []imageWithDigest{img1, img2}
-	differences := 0
-	for step := range 400 {
-		if r.IntN(10) == 0 {
-			switch r.IntN(3) {
-			case 0: // a signature appears, naming a repository or a tag
-				repo := pick("a", "b", "c", "ghost")
-				k := keyA
-				if r.IntN(2) == 0 {
-					k = keyB
+	sharedKey := []byte("0123456789abcdef0123456789abcdef")
+	for _, replicas := range []int{1, 2} {
+		t.Run(fmt.Sprintf("%d replicas", replicas), func(t *testing.T) {
+			r := mrand.New(mrand.NewPCG(9, 1))
+			now := time.Unix(1_800_000_000, 0)
+			clock := func() time.Time { return now }
+			store := newMemStore(clock)
+			// Replicas: each with a cache of its own, sharing a tier when
+			// there are two (a result one verified is read by the other).
+			newReplica := func() *Decider {
+				cache := NewCache(time.Hour, time.Minute, 10_000)
+				cache.now = clock
+				if replicas > 1 {
+					cache.Shared = newTestShared(t, store, sharedKey, clock)
 				}
-				sign(repo, reg.Repo(repo)+pick("", ":v1", ":v2"), images[r.IntN(2)], k)
-			case 1: // a tag moves
-				push(pick("a", "b", "c"), pick("v1", "v2"), images[r.IntN(2)])
-			case 2: // nothing changes but time
+				return &Decider{Registry: hidden, Clients: withTeam(), Cache: cache, ResolutionWindow: -1}
 			}
-			now = now.Add(2 * time.Hour)
-			continue
-		}
-		img := images[r.IntN(2)]
-		repo := reg.Repo(pick("a", "b", "c", "ghost"))
-		image := pick(repo+":v1", repo+":v2", repo+"@"+img.digest, repo+":v1@"+img.digest)
-		snap := snaps[r.IntN(len(snaps))]
-		cl := clients[r.IntN(len(clients))]
-		target := policy.Target{Namespace: "default", Kind: "Pod"}
+			deciders := []*Decider{newReplica()}
+			for len(deciders) < replicas {
+				deciders = append(deciders, newReplica())
+			}
+			cache := deciders[0].Cache
 
-		got, _ := warm.decide(t.Context(), cl.creds, snap, image, target, withRegistry)
-		want, _ := (&Decider{Registry: hidden, Clients: withTeam(), ResolutionWindow: -1}).decide(t.Context(), cl.creds, snap, image, target, withRegistry)
-		if got.Allowed != want.Allowed || got.Digest != want.Digest || !slices.Equal(outcomes(got), outcomes(want)) {
-			differences++
-			t.Errorf("step %d: %s (policy %s, credentials %q): with the cache allowed=%v %v, without allowed=%v %v",
-				step, image, snap.Policies()[0].Object.Name, cl.key, got.Allowed, outcomes(got), want.Allowed, outcomes(want))
-		}
+			pick := func(xs ...string) string { return xs[r.IntN(len(xs))] }
+			images := []imageWithDigest{img1, img2}
+			differences := 0
+			for step := range 400 {
+				if r.IntN(10) == 0 {
+					switch r.IntN(3) {
+					case 0: // a signature appears, naming a repository or a tag
+						repo := pick("a", "b", "c", "ghost")
+						k := keyA
+						if r.IntN(2) == 0 {
+							k = keyB
+						}
+						sign(repo, reg.Repo(repo)+pick("", ":v1", ":v2"), images[r.IntN(2)], k)
+					case 1: // a tag moves
+						push(pick("a", "b", "c"), pick("v1", "v2"), images[r.IntN(2)])
+					case 2: // nothing changes but time
+					}
+					now = now.Add(2 * time.Hour)
+					continue
+				}
+				img := images[r.IntN(2)]
+				repo := reg.Repo(pick("a", "b", "c", "ghost"))
+				image := pick(repo+":v1", repo+":v2", repo+"@"+img.digest, repo+":v1@"+img.digest)
+				snap := snaps[r.IntN(len(snaps))]
+				cl := clients[r.IntN(len(clients))]
+				target := policy.Target{Namespace: "default", Kind: "Pod"}
+
+				warm := deciders[0]
+				if replicas > 1 {
+					warm = deciders[r.IntN(replicas)]
+				}
+				got, _ := warm.decide(t.Context(), cl.creds, snap, image, target, withRegistry)
+				want, _ := (&Decider{Registry: hidden, Clients: withTeam(), ResolutionWindow: -1}).decide(t.Context(), cl.creds, snap, image, target, withRegistry)
+				if got.Allowed != want.Allowed || got.Digest != want.Digest || !slices.Equal(outcomes(got), outcomes(want)) {
+					differences++
+					t.Errorf("step %d: %s (policy %s, credentials %q): with the cache allowed=%v %v, without allowed=%v %v",
+						step, image, snap.Policies()[0].Object.Name, cl.key, got.Allowed, outcomes(got), want.Allowed, outcomes(want))
+				}
+				// A result, cached or read from the other replica, is the
+				// result verified now, whole.
+				for i := range min(len(got.Policies), len(want.Policies)) {
+					if g, w := got.Policies[i].Result, want.Policies[i].Result; g != nil && w != nil {
+						if diff := cmp.Diff(w, g, sameErrors, verifiedNow); diff != "" {
+							differences++
+							t.Errorf("step %d: %s: result (-cold +cached):\n%s", step, image, diff)
+						}
+					}
+				}
+			}
+			hits, misses, _ := cache.Stats()
+			if hits == 0 || misses == 0 {
+				t.Fatalf("cache hits %d, misses %d: the sequence did not exercise the cache", hits, misses)
+			}
+			if replicas > 1 {
+				st := deciders[1].Cache.Shared.Stats()
+				if st.Hits == 0 || st.Stored == 0 || st.Invalid != 0 || st.Failures != 0 {
+					t.Fatalf("shared tier %+v: the sequence did not exercise it", st)
+				}
+				t.Logf("second replica's shared tier: %+v", st)
+			}
+			t.Logf("400 steps: %d cache hits, %d misses, %d differences", hits, misses, differences)
+		})
 	}
-	hits, misses, _ := cache.Stats()
-	if hits == 0 || misses == 0 {
-		t.Fatalf("cache hits %d, misses %d: the sequence did not exercise the cache", hits, misses)
-	}
-	t.Logf("400 steps: %d cache hits, %d misses, %d differences", hits, misses, differences)
 }
+
+// verifiedNow leaves out the time of a signature verified at the current
+// time (a key without a log): when it was verified, not what.
+var verifiedNow = cmp.Transformer("verifiedNow", func(ts verify.Timestamp) verify.Timestamp {
+	if ts.Kind == "CurrentTime" {
+		ts.Time = time.Time{}
+	}
+	return ts
+})
 
 // outcomes is what each policy decided: verified, the denial's reason, or
 // "could not decide" (whose wording says which request failed first, and

@@ -441,88 +441,32 @@ func (dc *Decider) verify(ctx context.Context, rc *registry.Client, clientKey, c
 		key += "\x00" + matched[i].Hash
 	}
 	v, err := dc.group.Do(ctx, key, func() (any, error) {
-		opts := Options{SkipAttestations: true}
-		readsHome := false
-		for _, i := range missing {
-			p := matched[i]
-			opts.ExtraSources = append(opts.ExtraSources, p.Sources...)
-			if p.Verifier.NeedsAttestations() {
-				opts.SkipAttestations = false
-			}
-			for repo, secrets := range p.SourceSecrets {
-				src, _, err := dc.Clients.For(secrets)
-				if err != nil {
-					return nil, verify.AsUndecided(fmt.Errorf("policy %s: credentials for %s: %w", p.Object.ID(), repo, err))
-				}
-				if opts.SourceClients == nil {
-					opts.SourceClients = map[registry.Repository]*registry.Client{}
-				}
-				opts.SourceClients[repo] = src
-			}
-			if p.Platforms() == policy.PlatformsAll {
-				opts.AllPlatforms = true
-			}
-			readsHome = readsHome || p.Verifier.ReadsImageRepository()
+		out := make([]verify.Result, len(missing))
+		// The shared tier (other replicas' results), only here: a warm
+		// (cachedOnly) decision never waits for a round trip to it.
+		var todo, at []int // indexes in matched still to verify; their places in out
+		keys := make([]cacheKey, len(missing))
+		for j, i := range missing {
+			keys[j] = keyOf(matched[i])
 		}
-		// Evidence in the image's own repository is read only for an
-		// authority without a source of its own (signet verify
-		// --signature-repository makes one with a source).
-		if !readsHome {
-			for i, src := range opts.ExtraSources {
-				if src != nil && opts.SourceClients[*src] == nil {
-					opts.SignatureRepository = src
-					opts.ExtraSources = slices.Delete(slices.Clone(opts.ExtraSources), i, i+1)
-					break
-				}
+		shared := dc.Cache.fromShared(ctx, keys)
+		for j, i := range missing {
+			if shared != nil && shared[j] != nil {
+				out[j] = *shared[j]
+				continue
 			}
+			todo, at = append(todo, i), append(at, j)
 		}
-		m := registry.Manifest{Digest: digest}
-		if manifest != nil {
-			m = *manifest
-		} else if opts.AllPlatforms {
-			// Platforms are listed in the index: fetch it (by digest,
-			// checked against its bytes).
-			fetched, err := resolve(ctx, rc, ref)
-			if err != nil {
-				return nil, err
-			}
-			m = fetched
+		if len(todo) == 0 {
+			return out, nil
 		}
-		// Stop fetching once every policy passes with what was found (a
-		// legacy .sig found while the referrers are still being read), and
-		// keep the results that said so.
-		var early []verify.Result
-		monotonic := true
-		for _, i := range missing {
-			monotonic = monotonic && matched[i].Verifier.Monotonic()
-		}
-		if monotonic {
-			opts.Satisfied = func(img *Image) bool {
-				out := make([]verify.Result, len(missing))
-				for j, i := range missing {
-					p := matched[i]
-					if out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll); !out[j].Verified {
-						return false
-					}
-				}
-				early = out
-				return true
-			}
-		}
-		img, err := fetchEvidence(ctx, rc, ref, m, opts)
+		fresh, err := dc.fetchAndEvaluate(ctx, rc, ref, manifest, digest, matched, todo)
 		if err != nil {
 			return nil, err
 		}
-		out := early
-		if out == nil {
-			out = make([]verify.Result, len(missing))
-			for j, i := range missing {
-				p := matched[i]
-				out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll)
-			}
-		}
-		for j, i := range missing {
-			dc.Cache.put(keyOf(matched[i]), out[j])
+		for n, i := range todo {
+			out[at[n]] = fresh[n]
+			dc.Cache.store(ctx, keyOf(matched[i]), fresh[n])
 		}
 		return out, nil
 	})
@@ -546,4 +490,91 @@ func waitUndecided(ctx context.Context, err error, what string) error {
 		return err
 	}
 	return &verify.Undecided{Kind: verify.ErrDeadline, Err: fmt.Errorf("%s: %w", what, err)}
+}
+
+// fetchAndEvaluate fetches the evidence of the image (its manifest when
+// resolved already, else its digest) once for the policies matched[i], i in
+// todo, and verifies each: the results in todo's order.
+func (dc *Decider) fetchAndEvaluate(ctx context.Context, rc *registry.Client, ref reference.Reference, manifest *registry.Manifest, digest string, matched []*policy.Policy, todo []int) ([]verify.Result, error) {
+	opts := Options{SkipAttestations: true}
+	readsHome := false
+	for _, i := range todo {
+		p := matched[i]
+		opts.ExtraSources = append(opts.ExtraSources, p.Sources...)
+		if p.Verifier.NeedsAttestations() {
+			opts.SkipAttestations = false
+		}
+		for repo, secrets := range p.SourceSecrets {
+			src, _, err := dc.Clients.For(secrets)
+			if err != nil {
+				return nil, verify.AsUndecided(fmt.Errorf("policy %s: credentials for %s: %w", p.Object.ID(), repo, err))
+			}
+			if opts.SourceClients == nil {
+				opts.SourceClients = map[registry.Repository]*registry.Client{}
+			}
+			opts.SourceClients[repo] = src
+		}
+		if p.Platforms() == policy.PlatformsAll {
+			opts.AllPlatforms = true
+		}
+		readsHome = readsHome || p.Verifier.ReadsImageRepository()
+	}
+	// Evidence in the image's own repository is read only for an
+	// authority without a source of its own (signet verify
+	// --signature-repository makes one with a source).
+	if !readsHome {
+		for i, src := range opts.ExtraSources {
+			if src != nil && opts.SourceClients[*src] == nil {
+				opts.SignatureRepository = src
+				opts.ExtraSources = slices.Delete(slices.Clone(opts.ExtraSources), i, i+1)
+				break
+			}
+		}
+	}
+	m := registry.Manifest{Digest: digest}
+	if manifest != nil {
+		m = *manifest
+	} else if opts.AllPlatforms {
+		// Platforms are listed in the index: fetch it (by digest,
+		// checked against its bytes).
+		fetched, err := resolve(ctx, rc, ref)
+		if err != nil {
+			return nil, err
+		}
+		m = fetched
+	}
+	// Stop fetching once every policy passes with what was found (a
+	// legacy .sig found while the referrers are still being read), and
+	// keep the results that said so.
+	var early []verify.Result
+	monotonic := true
+	for _, i := range todo {
+		monotonic = monotonic && matched[i].Verifier.Monotonic()
+	}
+	if monotonic {
+		opts.Satisfied = func(img *Image) bool {
+			out := make([]verify.Result, len(todo))
+			for j, i := range todo {
+				p := matched[i]
+				if out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll); !out[j].Verified {
+					return false
+				}
+			}
+			early = out
+			return true
+		}
+	}
+	img, err := fetchEvidence(ctx, rc, ref, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	out := early
+	if out == nil {
+		out = make([]verify.Result, len(todo))
+		for j, i := range todo {
+			p := matched[i]
+			out[j] = evaluate(ctx, img, p.Verifier, p.Platforms() == policy.PlatformsAll)
+		}
+	}
+	return out, nil
 }

@@ -96,7 +96,11 @@ func runWith(t *testing.T, ctx context.Context, p *verify.Compiled, ev ...regist
 	if err != nil {
 		t.Fatal(err)
 	}
-	return p.Verify(ctx, verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
+	res := p.Verify(ctx, verify.Request{Image: ref, Digest: digest, Evidence: ev, ImageRepository: &imageRepo})
+	// Every result a test here makes is read back exactly from its
+	// encoding (the shared cache's; see TestEncodeResult).
+	wantRoundTrip(t, res)
+	return res
 }
 
 // TestKeylessSignatures runs every keyless signature case on evidence in

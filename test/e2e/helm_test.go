@@ -18,6 +18,7 @@ import (
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/discovery"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -64,10 +65,13 @@ func TestHelmChart(t *testing.T) {
 		monitoring bool
 		// cloud: --registry-credential-providers ("": none).
 		cloud string
+		// sharedCache: the shared cache's values are set (with a password).
+		sharedCache bool
 	}{
 		{name: "defaults", release: "signet", namespace: "signet-system", replicas: 2, unmatched: "deny", fullname: "signet", sameAsManifests: true},
-		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h", "crossplaneRegistry=xpkg.upbound.io"},
-			replicas: 3, unmatched: "warn", fullname: "prod-signet"},
+		{name: "replicas 3, unmatched warn", release: "prod", namespace: "admission", set: []string{"replicas=3", "unmatched=warn", "tuf.enabled=true", "tuf.mirror=https://tuf.mirror.example", "tuf.refreshInterval=12h", "crossplaneRegistry=xpkg.upbound.io",
+			"sharedCache.enabled=true", "sharedCache.address=redis://redis.cache.svc:6379/1", "sharedCache.keySecret=signet-shared-cache", "sharedCache.passwordSecret=signet-redis", "sharedCache.timeout=150ms"},
+			replicas: 3, unmatched: "warn", fullname: "prod-signet", sharedCache: true},
 		// Seed 004 as written: policy-controller's namespace label.
 		{name: "opt-in by policy-controller's label, node agent", release: "signet", namespace: "policy-system",
 			set:      []string{"namespaceOptIn=true", "namespaceOptInLabel=policy.sigstore.dev/include", "nodeAgent.enabled=true"},
@@ -165,6 +169,7 @@ func TestHelmChart(t *testing.T) {
 			}
 			checkCloud(t, dep, r.get(t, "ServiceAccount", tc.fullname), a, tc.cloud)
 			checkStopping(t, dep, a)
+			checkSharedCache(t, dep, a, tc.sharedCache)
 			checkOptIn(t, r, tc.fullname, tc.optInLabel, tc.nodeAgent)
 			checkMonitoring(t, r, tc.fullname, tc.namespace, tc.monitoring)
 			if tc.sameAsManifests {
@@ -242,6 +247,9 @@ func TestHelmChart(t *testing.T) {
 		{"metrics port that is the HTTPS port", []string{"metrics.port=8443"}, "/metrics/port"},
 		{"metrics port below 1024", []string{"metrics.port=80"}, "/metrics/port"},
 		{"audit interval in days", []string{"audit.interval=7d"}, "/audit/interval"},
+		{"shared cache without a key", []string{"sharedCache.enabled=true", "sharedCache.address=redis://redis:6379"}, "/sharedCache/keySecret"},
+		{"shared cache with a password in its address", []string{"sharedCache.enabled=true", "sharedCache.address=redis://:secret@redis:6379", "sharedCache.keySecret=k"}, "/sharedCache/address"},
+		{"shared cache that is not Redis", []string{"sharedCache.enabled=true", "sharedCache.address=memcached://m:11211", "sharedCache.keySecret=k"}, "/sharedCache/address"},
 		{"scrape both unverified and with a CA", []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.tls.insecureSkipVerify=true", "metrics.serviceMonitor.tls.caFile=/ca.crt"}, "give caFile or insecureSkipVerify, not both"},
 	} {
 		t.Run("rejects "+tc.name, func(t *testing.T) {
@@ -661,6 +669,55 @@ func checkMonitoring(t *testing.T, r renderedObjects, fullname, namespace string
 // checkCloud: --registry-credential-providers as the values say, the AKS
 // workload identity pod label exactly with azure, the service account's
 // annotations as given.
+// checkSharedCache checks that signet serve shares results exactly when
+// the values say, reading its key and password from the Secrets named, as
+// files the container mounts.
+func checkSharedCache(t *testing.T, dep *unstructured.Unstructured, args []string, on bool) {
+	t.Helper()
+	flags := map[string]string{}
+	for _, a := range args {
+		if k, v, ok := strings.Cut(a, "="); ok && strings.HasPrefix(k, "--shared-cache") {
+			flags[k] = v
+		}
+	}
+	if !on {
+		if len(flags) > 0 {
+			t.Errorf("signet serve args %q: shared cache flags without sharedCache.enabled", args)
+		}
+		return
+	}
+	want := map[string]string{"--shared-cache": "redis://redis.cache.svc:6379/1", "--shared-cache-timeout": "150ms",
+		"--shared-cache-key-file": flags["--shared-cache-key-file"], "--shared-cache-password-file": flags["--shared-cache-password-file"]}
+	if diff := cmp.Diff(want, flags); diff != "" {
+		t.Errorf("shared cache flags (-want +got):\n%s", diff)
+	}
+	var spec corev1.PodSpec
+	raw, _, _ := unstructured.NestedMap(dep.Object, "spec", "template", "spec")
+	if err := runtime.DefaultUnstructuredConverter.FromUnstructured(raw, &spec); err != nil {
+		t.Fatal(err)
+	}
+	for flag, secret := range map[string]string{"--shared-cache-key-file": "signet-shared-cache", "--shared-cache-password-file": "signet-redis"} {
+		found := false
+		for _, m := range spec.Containers[0].VolumeMounts {
+			rel, ok := strings.CutPrefix(flags[flag], m.MountPath+"/")
+			if !ok {
+				continue
+			}
+			for _, v := range spec.Volumes {
+				if v.Name == m.Name && v.Secret != nil && v.Secret.SecretName == secret && len(v.Secret.Items) == 1 && v.Secret.Items[0].Path == rel {
+					found = true
+				}
+			}
+		}
+		if !found {
+			t.Errorf("%s=%s is not a file of the mounted Secret %s", flag, flags[flag], secret)
+		}
+	}
+	if spec.SecurityContext.FSGroup == nil {
+		t.Error("no fsGroup: the Secret files (mode 0440) are not readable by signet's user")
+	}
+}
+
 func checkCloud(t *testing.T, dep, sa *unstructured.Unstructured, args []string, cloud string) {
 	t.Helper()
 	has := slices.Contains(args, "--registry-credential-providers="+cloud)

@@ -6,6 +6,8 @@
 //   - the CNCF distribution registry on a free loopback port (it has no OCI
 //     referrers API, so it exercises the referrers tag-schema fallback), as a
 //     registrytest.Registry;
+//   - Debian's redis-server on a free loopback port, in memory, with a
+//     password (StartRedis), for the shared result cache;
 //   - the cosign CLI, signing and attesting test images with generated keys in
 //     its legacy (.sig/.att tags) and its bundle (OCI referrers) formats,
 //     offline.

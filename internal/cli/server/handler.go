@@ -14,7 +14,7 @@ import (
 // admissionHandler decides admission reviews against the policies: its
 // registry requests are counted by metrics (by host when a policy names
 // it), its results cached (--cache-ttl, --cache-negative-ttl,
-// --cache-size), its pull secrets read from the cluster when there is one.
+// --cache-size; shared between replicas with --shared-cache), its pull secrets read from the cluster when there is one.
 func (o *serveOptions) admissionHandler(log *slog.Logger, policies *policySource, metrics *serveMetrics) (*admission.Handler, error) {
 	rt := metrics.transport(registry.NewTransport())
 	rc, err := local.RegistryClient(o.allowHTTP, rt, o.keychains()...)
@@ -22,6 +22,9 @@ func (o *serveOptions) admissionHandler(log *slog.Logger, policies *policySource
 		return nil, err
 	}
 	cache := check.NewCache(o.cacheTTL, o.cacheNegTTL, o.cacheSize)
+	if cache.Shared, err = o.sharedCache.build(log); err != nil {
+		return nil, err
+	}
 	metrics.cache = cache
 	metrics.knownHost = func(host string) bool {
 		snap := policies.snapshot()

@@ -51,7 +51,7 @@ func newServeMetrics() *serveMetrics {
 		return float64(h)
 	}))
 	m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{
-		Name: "signet_verification_cache_misses_total", Help: "Verifications not found in the cache (each one verifies).",
+		Name: "signet_verification_cache_misses_total", Help: "Verifications not found in the cache (each one verifies, unless the shared cache has it: signet_shared_cache_hits_total).",
 	}, func() float64 {
 		if m.cache == nil {
 			return 0
@@ -59,8 +59,32 @@ func newServeMetrics() *serveMetrics {
 		_, miss, _ := m.cache.Stats()
 		return float64(miss)
 	}))
+	m.registerShared()
 	m.trustRoots = controller.NewTrustRootMetrics(m.registry)
 	return m
+}
+
+// registerShared registers the shared cache's counters (--shared-cache;
+// zero without one).
+func (m *serveMetrics) registerShared() {
+	for _, c := range []struct {
+		name, help string
+		value      func(check.SharedStats) uint64
+	}{
+		{"signet_shared_cache_hits_total", "Results read from the shared cache (another replica verified them).", func(s check.SharedStats) uint64 { return s.Hits }},
+		{"signet_shared_cache_misses_total", "Lookups the shared cache had no entry for.", func(s check.SharedStats) uint64 { return s.Misses }},
+		{"signet_shared_cache_invalid_total", "Shared cache entries not used because their MAC does not verify (not written by signet with this key, or altered) or they cannot be read; the image is verified instead.", func(s check.SharedStats) uint64 { return s.Invalid }},
+		{"signet_shared_cache_errors_total", "Shared cache operations that failed or timed out (each starts a pause during which the cache is not used).", func(s check.SharedStats) uint64 { return s.Failures }},
+		{"signet_shared_cache_skipped_total", "Shared cache operations not tried during a pause after a failure.", func(s check.SharedStats) uint64 { return s.Skipped }},
+		{"signet_shared_cache_writes_total", "Results written to the shared cache.", func(s check.SharedStats) uint64 { return s.Stored }},
+	} {
+		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 {
+			if m.cache == nil || m.cache.Shared == nil {
+				return 0
+			}
+			return float64(c.value(m.cache.Shared.Stats()))
+		}))
+	}
 }
 
 func (m *serveMetrics) observe(kind, decision string, d time.Duration) {

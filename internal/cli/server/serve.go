@@ -45,6 +45,7 @@ type serveOptions struct {
 	shutdownDelay  time.Duration
 	tuf            tufOptions
 	serving        servingOptions
+	sharedCache    sharedCacheOptions
 	clusterSettings
 
 	// Parsed by Validate.
@@ -104,6 +105,7 @@ func (o *serveOptions) AddFlags(cmd *cobra.Command) {
 	f.StringVar(&o.mutatingName, "mutating-webhook", "", "MutatingWebhookConfiguration to inject the self-generated CA into")
 	o.tuf.AddFlags(f)
 	o.serving.AddFlags(f)
+	o.sharedCache.AddFlags(f)
 	f.BoolVar(&o.allowHTTP, "allow-http-registry", false, "talk plain HTTP to registries (loopback test registries)")
 	f.StringVar(&o.logLevel, "log-level", "info", "debug (also every plain allow), info (denials, warnings, changes), warn or error")
 	f.DurationVar(&o.timeout, "decision-timeout", 20*time.Second, "deadline of one admission decision; keep it below the webhook's timeoutSeconds")
@@ -146,6 +148,9 @@ func (o *serveOptions) Validate() error {
 	}
 	if o.shutdownDelay < 0 || o.shutdownDelay > time.Minute {
 		return errors.New("--shutdown-delay must be between 0 and 1m")
+	}
+	if err := o.sharedCache.Validate(o.timeout); err != nil {
+		return err
 	}
 	if o.tlsSecret != "" && o.tlsCertDir != "" {
 		return errors.New("give --tls-secret or --tls-cert-dir, not both")
