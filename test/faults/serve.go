@@ -98,7 +98,7 @@ func StartServe(tb testing.TB, flags ...string) *Serve {
 	l.Close()
 	dir := tb.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
-	args, err := json.Marshal(append([]string{"serve", "--listen", addr, "--ca-out", caFile}, flags...))
+	args, err := json.Marshal(append([]string{"serve", "--listen", addr, "--ca-out", caFile, "--shutdown-delay=0"}, flags...))
 	if err != nil {
 		tb.Fatal(err)
 	}

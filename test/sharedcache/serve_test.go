@@ -129,7 +129,7 @@ func startServe(t *testing.T, flags ...string) *serve {
 	addr := l.Addr().String()
 	l.Close()
 	caFile := filepath.Join(t.TempDir(), "ca.pem")
-	args := append([]string{"serve", "--listen", addr, "--ca-out", caFile, "--allow-http-registry"}, flags...)
+	args := append([]string{"serve", "--listen", addr, "--ca-out", caFile, "--allow-http-registry", "--shutdown-delay=0"}, flags...)
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &serve{addr: addr, logs: &syncBuffer{}}
 	done := make(chan int, 1)
