@@ -112,11 +112,13 @@ func (w *world) churners(stop time.Time) {
 // heap samples).
 var soakFaults = []faults.Fault{faults.StallHeaders, faults.Storm5xx, faults.Reset, faults.StallBody, faults.RateLimitShort, faults.BadJSON}
 
-// faults switches a fault on for 4 s every 9 s, until stop; it is off
-// when faults returns.
+// faults switches a fault on for 4 s every 12 s, until stop; it is off
+// when faults returns. The 8 s without a fault outlast faultLag: for 4 s of
+// them, the images behind the proxy must be decided as without a fault
+// (nothing of it is remembered).
 func (w *world) faults(stop time.Time) {
 	for i := 0; time.Now().Before(stop); i++ {
-		sleep(5*time.Second, stop)
+		sleep(8*time.Second, stop)
 		if !time.Now().Before(stop) {
 			break
 		}

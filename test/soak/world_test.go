@@ -47,10 +47,10 @@ const (
 	propagation = 3 * time.Second
 	// faultLag is how long after a fault is switched off it may still
 	// make a decision undecided: a request stalled at the proxy before it
-	// lasts until the decision's deadline, and a tag resolution in flight
-	// or younger than 2 s (check.Decider.ResolutionWindow) is shared with
-	// later decisions; plus a second of scheduling.
-	faultLag = decisionTimeout + 2*time.Second + time.Second
+	// lasts until its decision's deadline, and a tag resolution in flight
+	// is shared with the decisions that start meanwhile (failed ones are
+	// not kept); plus a second of scheduling.
+	faultLag = decisionTimeout + time.Second
 	// hold is how long a state is kept once it has shown.
 	hold = 4 * time.Second
 	// workers is how many admissions are in flight at once (plus probes).
@@ -488,8 +488,10 @@ func (w *world) probe(s *subject, want outcome, since time.Time, limit time.Dura
 		if record {
 			got = w.admit(s, "Pod", false, true)
 		} else {
-			got, _ = classify(w.client.Create(context.Background(), &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "probe"},
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			got, _ = classify(w.client.Create(ctx, &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: "probe"},
 				Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: s.tag}}}}, client.DryRunAll))
+			cancel()
 		}
 		took := time.Since(since)
 		if got&want != 0 {
