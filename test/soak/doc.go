@@ -20,5 +20,7 @@
 //
 // The test needs bin/ (make tools) and runs only when SIGNET_SOAK_DURATION
 // is set: `make test` runs it under -race for two minutes, `make soak` for
-// longer. SIGNET_SOAK_RESULTS names a file for its one-line JSON summary.
+// longer. SIGNET_SOAK_RESULTS names a file for its one-line JSON summary;
+// SIGNET_SOAK_PROFILES a directory for heap profiles (second.pprof when the
+// second third begins, end.pprof when the load ends).
 package soak
