@@ -137,11 +137,21 @@ test: tools fmt-check vet lint verify-generated ## run every test (unit, real-co
 	SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 40m -skip '^TestLoadUnderRace$$' ./...
 	@# The load test: 2,000 admissions through signet serve, with the race detector.
 	SIGNET_BIN_DIR=$(BIN) $(GO) test -race -count=1 -timeout 5m -run '^TestLoadUnderRace$$' ./bench
+	@# The soak: a mixed load (admissions, policy and TrustRoot changes, key rotation, registry
+	@# faults) through the real components, with the race detector; skipped by the run above.
+	SIGNET_BIN_DIR=$(BIN) SIGNET_SOAK_DURATION=2m $(GO) test -race -count=1 -timeout 10m -run '^TestSoak$$' ./test/soak
 	@# test/crio is a module of its own (containers-image's dependencies stay out of signet's).
 	cd test/crio && SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 10m -tags containers_image_openpgp,exclude_graphdriver_btrfs ./...
 	@# test/crio-v5.26: the same export loaded by containers-image v5.26 (CRI-O 1.28), the default --min-runtime.
 	cd test/crio-v5.26 && SIGNET_BIN_DIR=$(BIN) $(GO) test -count=1 -timeout 10m -tags containers_image_openpgp,exclude_graphdriver_btrfs ./...
 	$(MAKE) fuzz
+
+# The soak alone, longer: make soak [SOAK_DURATION=1h] [SIGNET_SOAK_RESULTS=file for its JSON summary].
+SOAK_DURATION ?= 15m
+SOAK_TIMEOUT  ?= 2h
+.PHONY: soak
+soak: tools ## run the soak (test/soak) under -race for SOAK_DURATION (default 15m): zero wrong decisions, goroutines and heap flat
+	SIGNET_BIN_DIR=$(BIN) SIGNET_SOAK_DURATION=$(SOAK_DURATION) $(GO) test -race -count=1 -timeout $(SOAK_TIMEOUT) -run '^TestSoak$$' -v ./test/soak
 
 .PHONY: bench
 bench: tools ## run the benchmarks and record them in bench/results/ (latest.json, a dated copy), bench/README.md and bench/latency.png

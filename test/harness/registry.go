@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -73,9 +74,12 @@ http:
 		if err := os.WriteFile(configPath, []byte(config), 0o600); err != nil {
 			t.Fatalf("writing the registry configuration: %v", err)
 		}
-		var logs bytes.Buffer
+		// Only the start of its output is kept (it says why a start
+		// failed): the registry logs every 404 (a signature looked up and
+		// absent), which a long test would otherwise hold in memory.
+		logs := &headBuffer{max: 64 << 10}
 		cmd := exec.Command(bin, "serve", configPath)
-		cmd.Stdout, cmd.Stderr = &logs, &logs
+		cmd.Stdout, cmd.Stderr = logs, logs
 		// Tracing is on by default in distribution v3; nothing here collects it.
 		cmd.Env = append(os.Environ(), "OTEL_TRACES_EXPORTER=none", "OTEL_SDK_DISABLED=true")
 		if err := cmd.Start(); err != nil {
@@ -142,4 +146,26 @@ func htpasswdLine(user, password string) string {
 		panic(err) // only for passwords over 72 bytes, which tests do not use
 	}
 	return user + ":" + string(hash) + "\n"
+}
+
+// headBuffer keeps the first max bytes written to it and drops the rest.
+type headBuffer struct {
+	mu  sync.Mutex
+	max int
+	buf bytes.Buffer
+}
+
+func (b *headBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if room := b.max - b.buf.Len(); room > 0 {
+		b.buf.Write(p[:min(len(p), room)])
+	}
+	return len(p), nil
+}
+
+func (b *headBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
