@@ -146,12 +146,15 @@ func (p *Proxy) Conns() (open, active int) {
 }
 
 // CloseIdle closes the client connections that are idle (kept alive
-// between requests), so that a client's pool of them is emptied.
+// between requests) or never carried a request (Go's transport dials a
+// spare connection for a request that another connection then serves, and
+// keeps it in its pool), so that a client's pool of them is emptied. Call
+// it only when no request is being sent.
 func (p *Proxy) CloseIdle() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	for c, s := range p.conns {
-		if s == http.StateIdle {
+		if s == http.StateIdle || s == http.StateNew {
 			c.Close()
 		}
 	}
