@@ -321,21 +321,12 @@ func (c *conv) kyPrivateSigstore(path, name string, k *kyKeyless) (string, bool)
 // intermediates below a single root (ordered child first, as TrustRoot
 // chains are).
 func kyRoots(data string) ([]v1alpha1.CertificateAuthorityKey, string) {
+	certs, why := kyPEMCertificates(data)
+	if why != "" && why != noPEMCertificate {
+		return nil, why
+	}
 	var roots, inter []*x509.Certificate
-	rest := []byte(data)
-	for {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if b.Type != "CERTIFICATE" {
-			return nil, fmt.Sprintf("a %s block where certificates are expected", b.Type)
-		}
-		cert, err := x509.ParseCertificate(b.Bytes)
-		if err != nil {
-			return nil, err.Error()
-		}
+	for _, cert := range certs {
 		if cert.CheckSignatureFrom(cert) == nil && bytes.Equal(cert.RawIssuer, cert.RawSubject) {
 			roots = append(roots, cert)
 		} else {

@@ -153,10 +153,13 @@ func kyPEMCertificates(s string) ([]*x509.Certificate, string) {
 		out = append(out, cert)
 	}
 	if len(out) == 0 {
-		return nil, "no PEM certificate"
+		return nil, noPEMCertificate
 	}
 	return out, ""
 }
+
+// noPEMCertificate is kyPEMCertificates' reason for text without one.
+const noPEMCertificate = "no PEM certificate"
 
 // oidSCTList is the embedded SCT list extension (RFC 6962).
 var oidSCTList = asn1.ObjectIdentifier{1, 3, 6, 1, 4, 1, 11129, 2, 4, 2}
