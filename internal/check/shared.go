@@ -92,7 +92,7 @@ type SharedCache struct {
 	probing   bool
 	logged    map[string]time.Time
 
-	hits, misses, invalid, failures, skipped, stored atomic.Uint64
+	hits, misses, invalid, failures, backedOff, stored atomic.Uint64
 }
 
 // NewSharedCache returns a shared tier over store, whose entries are
@@ -135,8 +135,8 @@ type SharedStats struct {
 	// read. Each is also a miss of the decision, not counted in Misses.
 	Invalid uint64
 	// Failures are operations the store failed (an error, a timeout);
-	// Skipped those not tried while the store was left alone after one.
-	Failures, Skipped uint64
+	// BackedOff those not tried while the store was left alone after one.
+	Failures, BackedOff uint64
 	// Stored are the entries written.
 	Stored uint64
 }
@@ -144,7 +144,7 @@ type SharedStats struct {
 // Stats returns the counts so far.
 func (s *SharedCache) Stats() SharedStats {
 	return SharedStats{Hits: s.hits.Load(), Misses: s.misses.Load(), Invalid: s.invalid.Load(),
-		Failures: s.failures.Load(), Skipped: s.skipped.Load(), Stored: s.stored.Load()}
+		Failures: s.failures.Load(), BackedOff: s.backedOff.Load(), Stored: s.stored.Load()}
 }
 
 // entryPrefix begins every entry name; entryMagic every entry.
@@ -220,7 +220,7 @@ func (s *SharedCache) open(full, entry []byte) (verify.Result, time.Time, error)
 // a store that failed or is left alone.
 func (s *SharedCache) get(ctx context.Context, k cacheKey) (r verify.Result, expires time.Time, ok bool) {
 	if !s.try() {
-		s.skipped.Add(1)
+		s.backedOff.Add(1)
 		return verify.Result{}, time.Time{}, false
 	}
 	full := fullKey(k)
@@ -261,7 +261,7 @@ func (s *SharedCache) put(ctx context.Context, k cacheKey, r verify.Result, ttl 
 		return
 	}
 	if !s.try() {
-		s.skipped.Add(1)
+		s.backedOff.Add(1)
 		return
 	}
 	octx, cancel := context.WithTimeout(ctx, s.timeout)

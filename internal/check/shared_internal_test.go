@@ -207,7 +207,7 @@ func TestSharedNegativeLifetime(t *testing.T) {
 }
 
 // TestSharedOutageBacksOff: a store that does not answer costs one timeout,
-// then is left alone (operations skipped, not waited for) for a pause that
+// then is left alone (operations backed off, not waited for) for a pause that
 // doubles while it keeps failing, is tried by one operation at a time, and
 // is used again as soon as it answers.
 func TestSharedOutageBacksOff(t *testing.T) {
@@ -237,8 +237,8 @@ func TestSharedOutageBacksOff(t *testing.T) {
 			t.Fatalf("a lookup while backing off took %s", d)
 		}
 	}
-	if st := s.Stats(); st.Failures != 1 || st.Skipped != 100 || store.ops != 1 {
-		t.Fatalf("stats %+v, %d store operations: want 1 failure, 100 skipped, 1 operation", st, store.ops)
+	if st := s.Stats(); st.Failures != 1 || st.BackedOff != 100 || store.ops != 1 {
+		t.Fatalf("stats %+v, %d store operations: want 1 failure, 100 backed off, 1 operation", st, store.ops)
 	}
 	for _, pause := range []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 4 * time.Second} {
 		now = now.Add(pause - time.Millisecond)

@@ -147,7 +147,7 @@ func TestOutageFallsBack(t *testing.T) {
 	if rest := time.Since(start); rest > timeout {
 		t.Errorf("4 more decisions took %s: the timeout was paid again while backing off", rest)
 	}
-	if st := b.shared.Stats(); st.Failures != 1 || st.Skipped < 8 {
+	if st := b.shared.Stats(); st.Failures != 1 || st.BackedOff < 8 {
 		t.Errorf("shared tier while hanging: %+v, want 1 failure and the rest skipped", st)
 	}
 	w.redis.Resume()

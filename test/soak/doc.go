@@ -18,9 +18,10 @@
 // wrong decision and fails the test; so does growth of goroutines or heap
 // in use between the second and the last third of the run.
 //
-// The test needs bin/ (make tools) and runs only when SIGNET_SOAK_DURATION
-// is set: `make test` runs it under -race for two minutes, `make soak` for
-// longer. SIGNET_SOAK_RESULTS names a file for its one-line JSON summary;
+// The test needs bin/ (make tools) and runs for SIGNET_SOAK_DURATION (two
+// minutes without it): `make test` runs it on its own under -race (its
+// plain `go test ./...` line leaves it out, as it does the load test),
+// `make soak` for longer. SIGNET_SOAK_RESULTS names a file for its one-line JSON summary;
 // SIGNET_SOAK_PROFILES a directory for heap profiles (second.pprof when the
 // second third begins, end.pprof when the load ends).
 package soak

@@ -75,7 +75,7 @@ func (m *serveMetrics) registerShared() {
 		{"signet_shared_cache_misses_total", "Lookups the shared cache had no entry for.", func(s check.SharedStats) uint64 { return s.Misses }},
 		{"signet_shared_cache_invalid_total", "Shared cache entries not used because their MAC does not verify (not written by signet with this key, or altered) or they cannot be read; the image is verified instead.", func(s check.SharedStats) uint64 { return s.Invalid }},
 		{"signet_shared_cache_errors_total", "Shared cache operations that failed or timed out (each starts a pause during which the cache is not used).", func(s check.SharedStats) uint64 { return s.Failures }},
-		{"signet_shared_cache_skipped_total", "Shared cache operations not tried during a pause after a failure.", func(s check.SharedStats) uint64 { return s.Skipped }},
+		{"signet_shared_cache_skipped_total", "Shared cache operations not tried during a pause after a failure.", func(s check.SharedStats) uint64 { return s.BackedOff }},
 		{"signet_shared_cache_writes_total", "Results written to the shared cache.", func(s check.SharedStats) uint64 { return s.Stored }},
 	} {
 		m.registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help}, func() float64 {
