@@ -192,3 +192,9 @@ func (l *load) longestGap(from, to time.Time) time.Duration {
 	}
 	return max(gap, to.Sub(last))
 }
+
+func (l *load) all() []result {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]result(nil), l.results...)
+}

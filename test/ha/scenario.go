@@ -1,23 +1,14 @@
 package ha
 
 import (
-	"bytes"
-	"crypto/tls"
-	"crypto/x509"
-	"encoding/json"
-	"encoding/pem"
 	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	admissionv1 "k8s.io/api/admission/v1"
-	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
-	coordinationv1 "k8s.io/api/coordination/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,7 +20,6 @@ import (
 	"github.com/signet-dev/signet/test/harness"
 	"github.com/signet-dev/signet/test/sigstoretest"
 	"github.com/signet-dev/signet/test/tuftest"
-	"github.com/signet-dev/signet/test/webhook"
 )
 
 // The replicas' settings, as the Helm chart sets them but shorter: a
@@ -336,7 +326,7 @@ func Run(t *testing.T) Report {
 		ca := caBundle(t, cluster)
 		cluster.StopControlPlane(t)
 		down := time.Now()
-		hc := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}}
+		hc := reviewClient(ca)
 		decided := 0
 		for time.Since(down) < 8*time.Second {
 			for _, tc := range []struct {
@@ -379,8 +369,7 @@ func Run(t *testing.T) Report {
 			// Informers list again with client-go's back-off (at most 30 s).
 			waitFor(t, 60*time.Second, r.name+" to enforce the policy made after the outage", func() error {
 				// Certificates rotate again now the API server is back.
-				fresh := &http.Client{Timeout: 15 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: caBundle(t, cluster), ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12}}}
-				allowed, err := review(fresh, r.addr, late.Ref)
+				allowed, err := review(reviewClient(caBundle(t, cluster)), r.addr, late.Ref)
 				if err != nil {
 					return err
 				}
@@ -425,252 +414,4 @@ func Run(t *testing.T) Report {
 	})
 
 	return rep
-}
-
-func (l *load) all() []result {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return append([]result(nil), l.results...)
-}
-
-// registerWebhooks makes the API server call the front, as deploy/manifests
-// configure it (failurePolicy Fail), with a placeholder CA the replicas
-// replace.
-func registerWebhooks(t *testing.T, cluster *harness.Cluster, addr string) {
-	t.Helper()
-	fail := admissionregistrationv1.Fail
-	none := admissionregistrationv1.SideEffectClassNone
-	timeout := int32(webhookTimeout)
-	exclude := &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "kubernetes.io/metadata.name", Operator: metav1.LabelSelectorOpNotIn, Values: []string{"kube-system", "signet-system"}}}}
-	url := func(path string) *string { u := "https://" + addr + path; return &u }
-	placeholder := []byte("placeholder")
-	vwc := &admissionregistrationv1.ValidatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.ValidatingWebhook{{
-		Name: "validate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/validate"), CABundle: placeholder},
-		Rules: webhook.WebhookRules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
-	}}}
-	mwc := &admissionregistrationv1.MutatingWebhookConfiguration{ObjectMeta: metav1.ObjectMeta{Name: "signet"}, Webhooks: []admissionregistrationv1.MutatingWebhook{{
-		Name: "mutate.signet.dev", ClientConfig: admissionregistrationv1.WebhookClientConfig{URL: url("/mutate"), CABundle: placeholder},
-		Rules: webhook.WebhookRules, FailurePolicy: &fail, SideEffects: &none, TimeoutSeconds: &timeout, AdmissionReviewVersions: []string{"v1"}, NamespaceSelector: exclude,
-	}}}
-	for _, obj := range []client.Object{vwc, mwc} {
-		if err := cluster.Client.Create(t.Context(), obj); err != nil {
-			t.Fatalf("registering the webhook: %v", err)
-		}
-	}
-}
-
-// caBundle is the CA bundle the validating webhook configuration trusts.
-func caBundle(t *testing.T, cluster *harness.Cluster) *x509.CertPool {
-	t.Helper()
-	var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-	if err := cluster.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, &vwc); err != nil {
-		t.Fatal(err)
-	}
-	pool := x509.NewCertPool()
-	if !pool.AppendCertsFromPEM(vwc.Webhooks[0].ClientConfig.CABundle) {
-		t.Fatalf("the webhook configuration trusts no CA: %q", vwc.Webhooks[0].ClientConfig.CABundle)
-	}
-	return pool
-}
-
-func leaseHolder(t *testing.T, c client.Client) string {
-	t.Helper()
-	var lease coordinationv1.Lease
-	if err := c.Get(t.Context(), client.ObjectKey{Namespace: "signet-system", Name: "signet-controller"}, &lease); err != nil {
-		return ""
-	}
-	if lease.Spec.HolderIdentity == nil {
-		return ""
-	}
-	return *lease.Spec.HolderIdentity
-}
-
-// review posts a Pod's AdmissionReview to /validate at addr, as the API
-// server would, and says whether it was allowed.
-func review(hc *http.Client, addr, image string) (bool, error) {
-	pod := corev1.Pod{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Pod"}, ObjectMeta: metav1.ObjectMeta{Name: "direct", Namespace: "team"},
-		Spec: corev1.PodSpec{Containers: []corev1.Container{{Name: "app", Image: image}}}}
-	raw, err := json.Marshal(pod)
-	if err != nil {
-		return false, err
-	}
-	ar := admissionv1.AdmissionReview{TypeMeta: metav1.TypeMeta{APIVersion: "admission.k8s.io/v1", Kind: "AdmissionReview"}, Request: &admissionv1.AdmissionRequest{
-		UID: "direct", Kind: metav1.GroupVersionKind{Version: "v1", Kind: "Pod"}, Resource: metav1.GroupVersionResource{Version: "v1", Resource: "pods"},
-		Namespace: "team", Name: "direct", Operation: admissionv1.Create, Object: runtime.RawExtension{Raw: raw},
-	}}
-	body, err := json.Marshal(ar)
-	if err != nil {
-		return false, err
-	}
-	resp, err := hc.Post("https://"+addr+"/validate", "application/json", bytes.NewReader(body))
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	var out admissionv1.AdmissionReview
-	if err := json.NewDecoder(resp.Body).Decode(&out); err != nil {
-		return false, fmt.Errorf("status %d, undecodable answer: %w", resp.StatusCode, err)
-	}
-	if out.Response == nil {
-		return false, fmt.Errorf("status %d, an answer without a response", resp.StatusCode)
-	}
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusForbidden {
-		return false, fmt.Errorf("status %d: %s", resp.StatusCode, out.Response.Result)
-	}
-	return out.Response.Allowed, nil
-}
-
-func readyz(addr string) int {
-	hc := &http.Client{Timeout: 2 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}} //nolint:gosec // a probe
-	resp, err := hc.Get("https://" + addr + "/readyz")
-	if err != nil {
-		return 0
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
-func waitFor(t *testing.T, limit time.Duration, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(limit)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("waiting %s for %s: %v", limit, what, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// certWatch checks, every 200 ms, that the certificate each running
-// replica serves chains to a CA both webhook configurations trust (the
-// certificate read first: the bundle only grows, but for expired CAs, so
-// a bundle read later trusts at least what was trusted when it was
-// served), and counts the rotations (distinct certificates served).
-type certWatch struct {
-	stopc chan struct{}
-	done  chan struct{}
-	mu    sync.Mutex
-	res   rotationResult
-}
-
-type rotationResult struct {
-	rotations, checks int
-	violations        []string
-}
-
-func watchCertificates(t *testing.T, cluster *harness.Cluster, running func() []*replica) *certWatch {
-	w := &certWatch{stopc: make(chan struct{}), done: make(chan struct{})}
-	seen := map[string]bool{}
-	go func() {
-		defer close(w.done)
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-w.stopc:
-				return
-			case <-tick.C:
-			}
-			for _, r := range running() {
-				leaf := servedCertificate(r.addr)
-				if leaf == nil {
-					continue // stopping, or not started
-				}
-				var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-				var mwc admissionregistrationv1.MutatingWebhookConfiguration
-				if cluster.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, &vwc) != nil || cluster.Client.Get(t.Context(), client.ObjectKey{Name: "signet"}, &mwc) != nil {
-					continue // the API server is down
-				}
-				w.mu.Lock()
-				if !seen[string(leaf.Raw)] {
-					seen[string(leaf.Raw)] = true
-					if len(seen) > 1 {
-						w.res.rotations++
-					}
-				}
-				w.res.checks++
-				for _, bundle := range [][]byte{vwc.Webhooks[0].ClientConfig.CABundle, mwc.Webhooks[0].ClientConfig.CABundle} {
-					pool := x509.NewCertPool()
-					pool.AppendCertsFromPEM(bundle)
-					if _, err := leaf.Verify(x509.VerifyOptions{Roots: pool, DNSName: "127.0.0.1"}); err != nil && len(w.res.violations) < 5 {
-						w.res.violations = append(w.res.violations, fmt.Sprintf("%s serves a certificate (serial %s) the webhook configuration does not trust: %v; bundle:\n%s",
-							r.name, leaf.SerialNumber, err, bundleSubjects(bundle)))
-					}
-				}
-				w.mu.Unlock()
-			}
-		}
-	}()
-	return w
-}
-
-func (w *certWatch) stop() {
-	close(w.stopc)
-	<-w.done
-}
-
-func (w *certWatch) result() rotationResult {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.res
-}
-
-func servedCertificate(addr string) *x509.Certificate {
-	conn, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // the certificate is what is checked
-	if err != nil {
-		return nil
-	}
-	defer conn.Close()
-	if cs := conn.ConnectionState().PeerCertificates; len(cs) > 0 {
-		return cs[0]
-	}
-	return nil
-}
-
-func bundleSubjects(bundle []byte) string {
-	var out []string
-	for rest := bundle; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
-			out = append(out, fmt.Sprintf("  %s serial %s until %s", c.Subject, c.SerialNumber, c.NotAfter.Format(time.TimeOnly)))
-		}
-	}
-	return strings.Join(out, "\n")
-}
-
-// waitFreshCertificate waits until the serving certificate in the Secret
-// was issued less than 5 s ago and every replica serves it.
-func waitFreshCertificate(t *testing.T, cluster *harness.Cluster, replicas []*replica) {
-	t.Helper()
-	waitFor(t, 2*certValidity, "a certificate rotation", func() error {
-		var sec corev1.Secret
-		if err := cluster.Client.Get(t.Context(), client.ObjectKey{Namespace: "signet-system", Name: "signet-webhook-tls"}, &sec); err != nil {
-			return err
-		}
-		block, _ := pem.Decode(sec.Data["tls.crt"])
-		if block == nil {
-			return fmt.Errorf("no certificate in the Secret")
-		}
-		cert, err := x509.ParseCertificate(block.Bytes)
-		if err != nil {
-			return err
-		}
-		if left := time.Until(cert.NotAfter); left < certValidity-5*time.Second {
-			return fmt.Errorf("the certificate has %s left", left.Round(time.Second))
-		}
-		for _, r := range replicas {
-			if served := servedCertificate(r.addr); served == nil || !bytes.Equal(served.Raw, cert.Raw) {
-				return fmt.Errorf("%s does not serve it yet", r.name)
-			}
-		}
-		return nil
-	})
 }

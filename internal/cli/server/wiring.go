@@ -83,17 +83,12 @@ func (o *serveOptions) run(ctx context.Context, logOut io.Writer) error {
 		g.Go(func() error { return serveUntilDone(gctx, ctx, msrv, func() error { return msrv.Serve(mln) }, plan) })
 	}
 	log.Info("serving", "address", ln.Addr().String(), "policies", o.policiesSource())
-	served := make(chan struct{})
-	go func() {
-		select {
-		case <-ctx.Done():
-			log.Info("stopping: /readyz answers 503 and answers close their connections until the delay ends; then the listener closes and requests in flight finish",
-				"delay", o.shutdownDelay.String(), "drain", plan.grace.String())
-		case <-served: // a server failed
-		}
-	}()
+	stopping := context.AfterFunc(ctx, func() {
+		log.Info("stopping: /readyz answers 503 and answers close their connections until the delay ends; then the listener closes and requests in flight finish",
+			"delay", o.shutdownDelay.String(), "drain", plan.grace.String())
+	})
 	err = g.Wait()
-	close(served)
+	stopping() // a server failed: not told to stop
 	log.Info("stopped")
 	return err
 }

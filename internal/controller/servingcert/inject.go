@@ -25,87 +25,71 @@ func InjectCABundle(ctx context.Context, cfg *rest.Config, validating, mutating 
 }
 
 func injectCABundle(ctx context.Context, cl client.Client, validating, mutating string, caPEM []byte) error {
-	if validating != "" {
-		var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-		if err := cl.Get(ctx, client.ObjectKey{Name: validating}, &vwc); err != nil {
-			return fmt.Errorf("ValidatingWebhookConfiguration %s: %w", validating, err)
-		}
-		for i := range vwc.Webhooks {
-			vwc.Webhooks[i].ClientConfig.CABundle = caPEM
-		}
-		if err := cl.Update(ctx, &vwc); err != nil {
-			return fmt.Errorf("ValidatingWebhookConfiguration %s: %w", validating, err)
-		}
-	}
-	if mutating != "" {
-		var mwc admissionregistrationv1.MutatingWebhookConfiguration
-		if err := cl.Get(ctx, client.ObjectKey{Name: mutating}, &mwc); err != nil {
-			return fmt.Errorf("MutatingWebhookConfiguration %s: %w", mutating, err)
-		}
-		for i := range mwc.Webhooks {
-			mwc.Webhooks[i].ClientConfig.CABundle = caPEM
-		}
-		if err := cl.Update(ctx, &mwc); err != nil {
-			return fmt.Errorf("MutatingWebhookConfiguration %s: %w", mutating, err)
-		}
-	}
-	return nil
+	return updateCABundles(ctx, cl, validating, mutating, func([]byte) []byte { return caPEM })
 }
 
 // mergeCABundles makes every webhook of the named configurations trust the
 // CAs of want, keeping the unexpired CA certificates each already trusts:
 // a replica that read the Secret before another rotated it must not take
 // the new CA out of the configurations while that replica serves its
-// certificate. Nothing else removes a CA; expired ones drop out. A
-// configuration is written only when a bundle changes.
+// certificate. Nothing else removes a CA; expired ones drop out.
 func mergeCABundles(ctx context.Context, cl client.Client, validating, mutating string, want []byte, now time.Time) error {
-	// Replicas starting together write the same configurations: on a
-	// conflict, read again and merge again.
-	if validating != "" {
-		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			var vwc admissionregistrationv1.ValidatingWebhookConfiguration
-			if err := cl.Get(ctx, client.ObjectKey{Name: validating}, &vwc); err != nil {
-				return err
-			}
-			changed := false
-			for i := range vwc.Webhooks {
-				cc := &vwc.Webhooks[i].ClientConfig
-				if b := mergeBundle(cc.CABundle, want, now); !bytes.Equal(b, cc.CABundle) {
-					cc.CABundle, changed = b, true
-				}
-			}
-			if !changed {
-				return nil
-			}
-			return cl.Update(ctx, &vwc)
-		})
-		if err != nil {
-			return fmt.Errorf("ValidatingWebhookConfiguration %s: %w", validating, err)
+	return updateCABundles(ctx, cl, validating, mutating, func(have []byte) []byte { return mergeBundle(have, want, now) })
+}
+
+// updateCABundles sets the caBundle of every webhook of the named
+// validating and mutating configurations (either may be "": skipped) to
+// bundle(its current one). A configuration is written only when a bundle
+// changes; replicas starting together write the same configurations, so
+// on a conflict it is read and updated again.
+func updateCABundles(ctx context.Context, cl client.Client, validating, mutating string, bundle func(have []byte) []byte) error {
+	for _, obj := range []struct {
+		kind, name string
+		obj        client.Object
+	}{
+		{"ValidatingWebhookConfiguration", validating, &admissionregistrationv1.ValidatingWebhookConfiguration{}},
+		{"MutatingWebhookConfiguration", mutating, &admissionregistrationv1.MutatingWebhookConfiguration{}},
+	} {
+		if obj.name == "" {
+			continue
 		}
-	}
-	if mutating != "" {
 		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-			var mwc admissionregistrationv1.MutatingWebhookConfiguration
-			if err := cl.Get(ctx, client.ObjectKey{Name: mutating}, &mwc); err != nil {
+			if err := cl.Get(ctx, client.ObjectKey{Name: obj.name}, obj.obj); err != nil {
 				return err
 			}
 			changed := false
-			for i := range mwc.Webhooks {
-				cc := &mwc.Webhooks[i].ClientConfig
-				if b := mergeBundle(cc.CABundle, want, now); !bytes.Equal(b, cc.CABundle) {
+			for _, cc := range clientConfigs(obj.obj) {
+				if b := bundle(cc.CABundle); !bytes.Equal(b, cc.CABundle) {
 					cc.CABundle, changed = b, true
 				}
 			}
 			if !changed {
 				return nil
 			}
-			return cl.Update(ctx, &mwc)
+			return cl.Update(ctx, obj.obj)
 		})
 		if err != nil {
-			return fmt.Errorf("MutatingWebhookConfiguration %s: %w", mutating, err)
+			return fmt.Errorf("%s %s: %w", obj.kind, obj.name, err)
 		}
 	}
 	return nil
+}
+
+// clientConfigs are the client configurations of every webhook of a
+// validating or mutating webhook configuration.
+func clientConfigs(obj client.Object) []*admissionregistrationv1.WebhookClientConfig {
+	var out []*admissionregistrationv1.WebhookClientConfig
+	switch c := obj.(type) {
+	case *admissionregistrationv1.ValidatingWebhookConfiguration:
+		for i := range c.Webhooks {
+			out = append(out, &c.Webhooks[i].ClientConfig)
+		}
+	case *admissionregistrationv1.MutatingWebhookConfiguration:
+		for i := range c.Webhooks {
+			out = append(out, &c.Webhooks[i].ClientConfig)
+		}
+	}
+	return out
 }
 
 // mergeBundle is want followed by the CA certificates of have that are not
