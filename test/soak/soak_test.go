@@ -26,8 +26,8 @@ const (
 	// defaultDuration is the load's length without SIGNET_SOAK_DURATION
 	// (make test's).
 	defaultDuration = "2m"
-	resultsEnv  = "SIGNET_SOAK_RESULTS"
-	profileEnv  = "SIGNET_SOAK_PROFILES"
+	resultsEnv      = "SIGNET_SOAK_RESULTS"
+	profileEnv      = "SIGNET_SOAK_PROFILES"
 )
 
 // TestSoak runs the mixed load for SIGNET_SOAK_DURATION and fails on any
